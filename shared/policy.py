@@ -1,0 +1,144 @@
+"""Static checks of generated parse code: an AST policy and ruff. Feedback for generators, not a defence."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+ALLOWED_MODULES = frozenset(
+    {
+        "__future__", "json", "csv", "re", "math", "datetime", "decimal", "statistics", "io", "itertools",
+        "collections", "functools", "typing", "zoneinfo", "calendar", "string", "unicodedata", "operator",
+        "enum", "fractions", "numbers", "dataclasses", "shared.wrapper_toolkit", "pandas", "numpy",
+        "python_calamine",
+    }
+)
+FORBIDDEN_CALLS = frozenset(
+    {
+        "eval", "exec", "compile", "__import__", "open", "input", "globals", "locals", "vars", "breakpoint",
+        "exit", "quit", "help", "setattr", "delattr", "memoryview", "getattr", "classmethod", "staticmethod",
+        "super", "type", "object",
+    }
+)
+FORBIDDEN_ATTRIBUTES = frozenset(
+    {
+        "read_pickle", "to_pickle", "read_sql", "read_sql_query", "read_sql_table", "to_sql", "read_html",
+        "read_xml", "to_csv", "to_excel", "to_json", "to_parquet", "read_parquet", "read_feather", "to_feather",
+        "read_hdf", "to_hdf", "read_clipboard", "to_clipboard", "read_orc", "read_stata", "read_sas",
+        "read_spss", "from_path", "load", "save", "savetxt", "loadtxt", "genfromtxt", "fromfile", "tofile",
+        "frame", "f_back", "f_globals", "f_locals", "gi_frame", "cr_frame", "tb_frame", "func_globals",
+    }
+)
+
+
+class PolicyIssue(BaseModel):
+    """One rule the code breaks."""
+
+    code: str
+    message: str
+    line: int | None = None
+    severity: str = "error"
+
+
+def check_policy(code: str) -> list[PolicyIssue]:
+    """Return the policy violations of parse code (empty when it complies)."""
+    try:
+        tree = ast.parse(code, filename="wrapper.py")
+    except SyntaxError as exc:
+        return [PolicyIssue(code="syntax", message=f"syntax error: {exc.msg}", line=exc.lineno)]
+    issues: list[PolicyIssue] = []
+    for node in ast.walk(tree):
+        issues.extend(_check_node(node))
+    parse = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "parse"]
+    if not parse:
+        issues.append(PolicyIssue(code="no_parse", message="define a top-level function parse(payload, context)"))
+    elif len(parse[0].args.args) < 2:
+        issues.append(
+            PolicyIssue(code="parse_signature", message="parse must take (payload, context)", line=parse[0].lineno)
+        )
+    return issues
+
+
+def _check_node(node: ast.AST) -> list[PolicyIssue]:  # noqa: C901
+    line = getattr(node, "lineno", None)
+    if isinstance(node, ast.Import):
+        return [_import_issue(alias.name, line) for alias in node.names if not _module_allowed(alias.name)]
+    if isinstance(node, ast.ImportFrom):
+        module = node.module or ""
+        if node.level or not _module_allowed(module):
+            return [_import_issue(module or ".", line)]
+        return []
+    if isinstance(node, ast.Name) and node.id in FORBIDDEN_CALLS:
+        return [PolicyIssue(code="forbidden_name", message=f"{node.id!r} is not allowed", line=line)]
+    if isinstance(node, ast.Name) and node.id.startswith("__") and node.id != "__name__":
+        return [PolicyIssue(code="dunder", message=f"dunder name {node.id!r} is not allowed", line=line)]
+    if isinstance(node, ast.Attribute):
+        if node.attr.startswith("_"):
+            return [PolicyIssue(code="private_attribute", message=f"attribute {node.attr!r} is not allowed", line=line)]
+        if node.attr in FORBIDDEN_ATTRIBUTES:
+            return [
+                PolicyIssue(
+                    code="io_attribute",
+                    message=f"attribute {node.attr!r} (file, network or frame access) is not allowed",
+                    line=line,
+                )
+            ]
+    if isinstance(node, ast.Global | ast.Nonlocal):
+        return [PolicyIssue(code="global", message="global/nonlocal is not allowed", line=line)]
+    if isinstance(node, ast.AsyncFunctionDef | ast.Await | ast.AsyncFor | ast.AsyncWith):
+        return [PolicyIssue(code="async", message="async code is not allowed", line=line)]
+    if isinstance(node, ast.ClassDef):
+        return [PolicyIssue(code="class", message="class definitions are not allowed; use functions", line=line)]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("__"):
+        return [PolicyIssue(code="dunder", message="dunder strings are not allowed", line=line)]
+    return []
+
+
+def _module_allowed(name: str) -> bool:
+    return any(name == allowed or name.startswith(allowed + ".") for allowed in ALLOWED_MODULES) and not any(
+        part.startswith("_") and part != "__future__" for part in name.split(".")
+    )
+
+
+def _import_issue(name: str, line: int | None) -> PolicyIssue:
+    allowed = ", ".join(sorted(ALLOWED_MODULES - {"__future__"}))
+    return PolicyIssue(code="import", message=f"import of {name!r} is not allowed; allowed: {allowed}", line=line)
+
+
+LINT_ERRORS = "E9,F63,F7,F82"
+LINT_WARNINGS = "F401,F841,F811"
+
+
+def lint(code: str) -> list[PolicyIssue]:
+    """Run `ruff check` on the code: syntax and undefined names are errors, unused names warnings."""
+    try:
+        from ruff.__main__ import find_ruff_bin
+
+        ruff = str(find_ruff_bin())
+    except (ImportError, FileNotFoundError):
+        candidate = Path(sys.executable).with_name("ruff")
+        if not candidate.exists():
+            return [PolicyIssue(code="lint_unavailable", message="ruff is not installed", severity="warning")]
+        ruff = str(candidate)
+    command = [ruff, "check", "--isolated", "--no-cache", "--output-format", "json",
+               "--select", f"{LINT_ERRORS},{LINT_WARNINGS}", "--stdin-filename", "wrapper.py", "-"]
+    completed = subprocess.run(command, input=code, capture_output=True, text=True, timeout=30, check=False)
+    try:
+        findings = json.loads(completed.stdout or "[]")
+    except json.JSONDecodeError:
+        return [PolicyIssue(code="lint_failed", message=completed.stderr.strip()[:300], severity="warning")]
+    warnings = tuple(LINT_WARNINGS.split(","))
+    return [
+        PolicyIssue(
+            code=f"ruff_{item.get('code') or 'syntax'}",
+            message=item.get("message", ""),
+            line=(item.get("location") or {}).get("row"),
+            severity="warning" if (item.get("code") or "").startswith(warnings) else "error",
+        )
+        for item in findings
+    ]

@@ -1,0 +1,369 @@
+"""The sandboxed parse process: `python -I sandbox_child.py CONFIG.json`, started only by shared.sandbox.
+
+It confines itself (network namespace, rlimits, Landlock, seccomp, an audit hook) before it compiles
+the untrusted parse code, runs it on the payload files and streams points as JSON lines on a private
+file descriptor. Stdout and stdin of the untrusted code are redirected away from that channel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import platform
+import resource
+import struct
+import sys
+import traceback
+from datetime import UTC, date, datetime
+from typing import Any
+
+CLONE_NEWNET = 0x40000000
+CLONE_THREAD = 0x00010000
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+AF_UNIX = 1
+EPERM = 1
+ENOSYS = 38
+
+# Syscall numbers per architecture: (audit arch, {name: number}).
+SYSCALLS: dict[str, tuple[int, dict[str, int]]] = {
+    "x86_64": (
+        0xC000003E,
+        {
+            "socket": 41, "clone": 56, "fork": 57, "vfork": 58, "execve": 59, "execveat": 322, "clone3": 435,
+            "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "mount": 165, "unshare": 272,
+            "setns": 308, "bpf": 321, "io_uring_setup": 425, "keyctl": 250, "perf_event_open": 298,
+            "landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446,
+        },
+    ),
+    "aarch64": (
+        0xC00000B7,
+        {
+            "socket": 198, "clone": 220, "execve": 221, "execveat": 281, "clone3": 435, "ptrace": 117,
+            "process_vm_readv": 270, "process_vm_writev": 271, "mount": 40, "unshare": 97, "setns": 268,
+            "bpf": 280, "io_uring_setup": 425, "keyctl": 219, "perf_event_open": 241,
+            "landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446,
+        },
+    ),
+}
+DENIED_SYSCALLS = (
+    "fork", "vfork", "execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev", "mount", "unshare",
+    "setns", "bpf", "io_uring_setup", "keyctl", "perf_event_open",
+)
+BLOCKED_MODULES = frozenset(
+    {"socket", "_socket", "subprocess", "_posixsubprocess", "ctypes", "_ctypes", "multiprocessing",
+     "_multiprocessing", "pty", "ssl", "_ssl", "http.client", "urllib.request", "ftplib", "smtplib", "asyncio",
+     "selectors", "select", "mmap", "resource", "signal", "fcntl", "_thread", "threading", "shutil", "tempfile",
+     "importlib", "pickle", "marshal", "code", "codeop", "pdb", "webbrowser", "sqlite3"}
+)
+BLOCKED_EVENTS = (
+    "socket.", "subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+    "os.kill", "os.killpg", "os.putenv", "os.unsetenv", "os.chdir", "os.chmod", "os.chown", "os.link",
+    "os.symlink", "os.rename", "os.remove", "os.rmdir", "os.truncate", "os.mkdir", "ctypes.", "shutil.",
+    "pty.", "sys.addaudithook", "sys.settrace", "sys.setprofile", "sys.remote_exec", "signal.",
+    "mmap.", "code.", "builtins.input", "webbrowser.", "urllib.", "ftplib.", "smtplib.",
+)
+
+_violations: list[str] = []
+_active = False
+
+
+def main() -> int:
+    with open(sys.argv[1], encoding="utf-8") as handle:
+        config = json.load(handle)
+    sys.path[:] = [p for p in config["sys_path"] if p and os.path.isdir(p)]
+    sys.dont_write_bytecode = True
+    channel = os.fdopen(os.dup(1), "w", buffering=1 << 20, encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.environ.clear()
+    os.environ.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TZ": "UTC"})
+    for module in config.get("preload", []):
+        try:
+            __import__(module)
+        except ImportError:
+            pass
+    confinement = confine(config)
+    payloads = []
+    for path in config["payload_paths"]:
+        with open(path, "rb") as handle:
+            payloads.append(handle.read())
+    if config.get("audit_hook", True):
+        install_audit_hook(config)
+    try:
+        count = run_wrapper(config, payloads, channel)
+    except BaseException as exc:  # noqa: BLE001 - every failure of untrusted code is reported, not raised
+        _emit(channel, {"error": describe(exc), "violations": _violations, "confinement": confinement})
+        channel.flush()
+        return 3
+    _emit(channel, {"done": True, "count": count, "violations": _violations, "confinement": confinement})
+    channel.flush()
+    return 0
+
+
+def confine(config: dict[str, Any]) -> dict[str, Any]:
+    """Apply every confinement the platform allows and say which took effect."""
+    report: dict[str, Any] = {}
+    report["network_namespace"] = _unshare_network()
+    report["rlimits"] = _set_limits(config["limits"])
+    report["landlock"] = _apply_landlock(config)
+    report["seccomp"] = _apply_seccomp()
+    return report
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _unshare_network() -> str:
+    if not sys.platform.startswith("linux"):
+        return "unavailable: not Linux"
+    if _libc().unshare(CLONE_NEWNET) != 0:
+        return f"unavailable: unshare(CLONE_NEWNET) failed with errno {ctypes.get_errno()}"
+    return "applied"
+
+
+def _set_limits(limits: dict[str, int]) -> dict[str, int]:
+    applied = {}
+    table = {
+        "cpu_seconds": resource.RLIMIT_CPU,
+        "memory_bytes": resource.RLIMIT_AS,
+        "file_bytes": resource.RLIMIT_FSIZE,
+        "open_files": resource.RLIMIT_NOFILE,
+        "core_bytes": resource.RLIMIT_CORE,
+    }
+    for name, which in table.items():
+        if name in limits:
+            value = int(limits[name])
+            # CPU: the soft limit sends SIGXCPU (a clear reason); the hard limit one second later kills.
+            hard = value + 1 if which == resource.RLIMIT_CPU else value
+            resource.setrlimit(which, (value, hard))
+            applied[name] = value
+    return applied
+
+
+def _apply_landlock(config: dict[str, Any]) -> str:
+    """Restrict the file system to read-only code and data directories and a writable work directory."""
+    arch = SYSCALLS.get(platform.machine())
+    if arch is None or not sys.platform.startswith("linux"):
+        return "unavailable: unsupported platform"
+    numbers = arch[1]
+    libc = _libc()
+    libc.syscall.restype = ctypes.c_long
+    abi = libc.syscall(numbers["landlock_create_ruleset"], None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    if abi < 1:
+        return f"unavailable: Landlock not supported by this kernel (errno {ctypes.get_errno()})"
+    fs_all = (1 << 13) - 1
+    if abi >= 2:
+        fs_all |= 1 << 13
+    if abi >= 3:
+        fs_all |= 1 << 14
+    if abi >= 5:
+        fs_all |= 1 << 15
+    attr = struct.pack("Q", fs_all)
+    if abi >= 4:
+        attr += struct.pack("Q", 0b11)  # bind and connect TCP: handled, with no rule allowing them
+    if abi >= 6:
+        attr += struct.pack("Q", 0b11)  # abstract unix sockets and signals scoped to the sandbox
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    ruleset = libc.syscall(numbers["landlock_create_ruleset"], buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
+    if ruleset < 0:
+        return f"unavailable: landlock_create_ruleset failed with errno {ctypes.get_errno()}"
+    read_file, read_dir, execute = 1 << 2, 1 << 3, 1 << 0
+    read_only = read_file | read_dir | execute
+    read_write = fs_all & ~((1 << 6) | (1 << 11))  # everything but device nodes
+    rules = [(path, read_only) for path in config["read_paths"]] + [(config["work_dir"], read_write)]
+    rules.append((os.devnull, (1 << 1) | read_file))
+    for path, access in rules:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        if not os.path.isdir(path):
+            access &= (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14)
+        rule = ctypes.create_string_buffer(struct.pack("=Qi", access & fs_all, fd), 12)
+        libc.syscall(numbers["landlock_add_rule"], ruleset, 1, rule, 0)
+        os.close(fd)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return "unavailable: no_new_privs refused"
+    if libc.syscall(numbers["landlock_restrict_self"], ruleset, 0) != 0:
+        return f"unavailable: landlock_restrict_self failed with errno {ctypes.get_errno()}"
+    os.close(ruleset)
+    return f"applied (ABI {abi})"
+
+
+def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("HBBI", code, jt, jf, k)
+
+
+def _apply_seccomp() -> str:
+    """Deny new processes, exec, non-Unix sockets and kernel-escape syscalls; threads stay possible."""
+    arch = SYSCALLS.get(platform.machine())
+    if arch is None or not sys.platform.startswith("linux"):
+        return "unavailable: unsupported platform"
+    audit_arch, numbers = arch
+    ld_w_abs, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
+    allow, kill = 0x7FFF0000, 0x80000000
+    deny = 0x00050000 | EPERM
+    enosys = 0x00050000 | ENOSYS
+    jge = 0x35
+    prog = [_bpf(ld_w_abs, 0, 0, 4), _bpf(jeq, 1, 0, audit_arch), _bpf(ret, 0, 0, kill), _bpf(ld_w_abs, 0, 0, 0)]
+    if platform.machine() == "x86_64":
+        prog += [_bpf(jge, 0, 1, 0x40000000), _bpf(ret, 0, 0, kill)]  # no x32 syscalls
+    for name in DENIED_SYSCALLS:
+        if name in numbers:
+            prog += [_bpf(jeq, 0, 1, numbers[name]), _bpf(ret, 0, 0, deny)]
+    prog += [_bpf(jeq, 0, 1, numbers["clone3"]), _bpf(ret, 0, 0, enosys)]
+    # clone: allowed only with CLONE_THREAD (threads), refused for new processes.
+    prog += [
+        _bpf(jeq, 0, 4, numbers["clone"]),
+        _bpf(ld_w_abs, 0, 0, 16),
+        _bpf(jset, 1, 0, CLONE_THREAD),
+        _bpf(ret, 0, 0, deny),
+        _bpf(ret, 0, 0, allow),
+    ]
+    # socket: only AF_UNIX.
+    prog += [
+        _bpf(jeq, 0, 4, numbers["socket"]),
+        _bpf(ld_w_abs, 0, 0, 16),
+        _bpf(jeq, 1, 0, AF_UNIX),
+        _bpf(ret, 0, 0, deny),
+        _bpf(ret, 0, 0, allow),
+        _bpf(ret, 0, 0, allow),
+    ]
+    program = b"".join(prog)
+    filters = ctypes.create_string_buffer(program, len(program))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]  # noqa: RUF012
+
+    fprog = SockFprog(len(prog), ctypes.cast(filters, ctypes.c_void_p))
+    libc = _libc()
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return "unavailable: no_new_privs refused"
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        return f"unavailable: seccomp filter refused with errno {ctypes.get_errno()}"
+    return "applied"
+
+
+def install_audit_hook(config: dict[str, Any]) -> None:
+    """Refuse, from Python, what the untrusted code must not do: a clear error even where the kernel can't."""
+    work_dir = os.path.realpath(config["work_dir"])
+    read_roots = tuple(os.path.realpath(p) for p in config["read_paths"]) + (work_dir,)
+
+    def within(path: str, roots: tuple[str, ...]) -> bool:
+        real = os.path.realpath(path)
+        return any(real == root or real.startswith(root.rstrip("/") + "/") for root in roots)
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if not _active:
+            return
+        if event == "open":
+            path, mode = args[0], args[1] if len(args) > 1 else "r"
+            if isinstance(path, int):
+                return
+            text = os.fsdecode(path)
+            writing = isinstance(mode, str) and any(flag in mode for flag in "wax+")
+            if writing and not within(text, (work_dir,)):
+                _refuse(f"writing {text!r} is not allowed")
+            if not within(text, read_roots):
+                _refuse(f"reading {text!r} is not allowed (outside the sandbox)")
+            return
+        if event == "import":
+            name = str(args[0])
+            if name in BLOCKED_MODULES or name.split(".")[0] in BLOCKED_MODULES:
+                _refuse(f"importing {name!r} is not allowed")
+            return
+        if event.startswith(BLOCKED_EVENTS):
+            _refuse(f"{event} is not allowed")
+
+    sys.addaudithook(hook)
+
+
+def _refuse(message: str) -> None:
+    text = f"sandbox: {message}"
+    if len(_violations) < 20:
+        _violations.append(text)
+    raise PermissionError(text)
+
+
+def run_wrapper(config: dict[str, Any], payloads: list[bytes], channel: Any) -> int:
+    """Compile the parse code, call parse() on every payload and stream its points."""
+    global _active
+    with open(config["code_path"], encoding="utf-8") as handle:
+        source = handle.read()
+    code = compile(source, "wrapper.py", "exec", dont_inherit=True)
+    namespace: dict[str, Any] = {"__name__": "wrapper"}
+    _active = True
+    exec(code, namespace)  # noqa: S102 - the point of this process: run untrusted code under confinement
+    parse = namespace.get("parse")
+    if not callable(parse):
+        raise TypeError("the wrapper code must define a function parse(payload, context)")
+    count = 0
+    context = config["context"]
+    for index, payload in enumerate(payloads):
+        context["page"] = index
+        result = parse(payload, context)
+        if result is None:
+            raise TypeError("parse() returned None; return or yield points")
+        for point in result:
+            _emit(channel, normalize_point(point, count))
+            count += 1
+    _active = False
+    return count
+
+
+_DIMENSION_CACHE: dict[int, dict[str, str]] = {}
+
+
+def normalize_point(point: Any, index: int) -> list[Any]:
+    """[timestamp ISO, value, dimensions] from a point dict, or a TypeError naming what is wrong."""
+    if not isinstance(point, dict):
+        raise TypeError(f"point {index} is a {type(point).__name__}, expected a dict")
+    stamp = point.get("timestamp")
+    if isinstance(stamp, datetime):
+        if stamp.tzinfo is not None:
+            stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+        text = stamp.isoformat() + "Z"
+    elif isinstance(stamp, date):
+        text = stamp.isoformat() + "T00:00:00Z"
+    elif isinstance(stamp, str):
+        text = stamp
+    else:
+        raise TypeError(f"point {index}: timestamp is {type(stamp).__name__}, expected datetime or ISO string")
+    value = point.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"point {index}: value {value!r} is not a number")
+    dims = point.get("dimensions") or {}
+    if not isinstance(dims, dict):
+        raise TypeError(f"point {index}: dimensions must be a dict of strings")
+    return [text, float(value), {str(k): str(v) for k, v in dims.items()}]
+
+
+def _emit(channel: Any, item: Any) -> None:
+    channel.write(json.dumps(item, ensure_ascii=False, allow_nan=True))
+    channel.write("\n")
+
+
+def describe(exc: BaseException) -> dict[str, Any]:
+    """Type, message and the wrapper line where an exception was raised."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == "wrapper.py":
+            line = frame.lineno
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, MemoryError):
+        message = "sandbox: memory limit exceeded"
+    elif isinstance(exc, OSError) and exc.errno == 27:
+        message = "sandbox: file size limit exceeded"
+    elif isinstance(exc, OSError) and exc.errno == 24:
+        message = "sandbox: open file limit exceeded"
+    return {"type": type(exc).__name__, "message": message[:1000], "line": line}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Configuration of the Resource Service, read once from the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; environment variables use the `RS_` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="RS_", extra="ignore")
+
+    gemini_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("RS_GEMINI_API_KEY", "GEMINI_API_KEY")
+    )
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_timeout_seconds: float = 60.0
+    gemini_retry_attempts: int = 3
+    generation_max_attempts: int = 3
+
+    fetch_timeout_seconds: float = 30.0
+    fetch_max_bytes: int = 200 * 1024 * 1024
+    fetch_max_redirects: int = 5
+    fetch_user_agent: str = "resource-service/0.1"
+    # Test-only escape hatch: networks treated as public by the fetcher (e.g. ["127.0.0.1/32"]).
+    fetch_allowed_networks: list[str] = Field(default_factory=list)
+    # Test-only: extra parameters for the S3 client (e.g. a moto endpoint).
+    s3_endpoint_url: str | None = None
+
+    xlsx_max_uncompressed_bytes: int = 500 * 1024 * 1024
+    xlsx_max_compression_ratio: float = 200.0
+    xlsx_max_members: int = 10_000
+
+    sample_rows: int = 40
+    sample_json_chars: int = 6_000
+
+    sandbox_wall_seconds: float = 120.0
+    sandbox_cpu_seconds: int = 120
+    sandbox_memory_mb: int = 3_072
+    sandbox_max_file_mb: int = 64
+    sandbox_max_open_files: int = 256
+    sandbox_max_output_mb: int = 1_024
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read from the environment on first use."""
+    return Settings()

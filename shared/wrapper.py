@@ -1,0 +1,74 @@
+"""What a wrapper is: an indicator request, a declarative fetch spec and parse code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class SourceFormat(StrEnum):
+    """Formats a source can have."""
+
+    CSV = "csv"
+    XLSX = "xlsx"
+    JSON = "json"
+
+
+class IndicatorRequest(BaseModel):
+    """The indicator a user asks for."""
+
+    name: str = Field(min_length=1, max_length=300)
+    description: str = Field(default="", max_length=2000)
+    unit: str = Field(default="", max_length=100)
+
+    def text(self) -> str:
+        """All words of the request in one line."""
+        return " ".join(part for part in (self.name, self.description, self.unit) if part)
+
+
+class Pagination(BaseModel):
+    """How trusted code walks the pages of an API."""
+
+    kind: Literal["none", "page_number", "offset", "next_link"] = "none"
+    param: str | None = None
+    size_param: str | None = None
+    size: int | None = None
+    start: int = 1
+    next_link_path: str | None = None
+    max_pages: int = Field(default=50, ge=1, le=10_000)
+
+
+class WaterMarkMapping(BaseModel):
+    """How the high water mark becomes request parameters on continuous runs."""
+
+    start_param: str | None = None
+    end_param: str | None = None
+    format: str = "%Y-%m-%dT%H:%M:%SZ"
+    lookback_seconds: int = 0
+
+
+class FetchSpec(BaseModel):
+    """Declarative description of how trusted code fetches the source; secrets by name only."""
+
+    location: str = Field(min_length=1)
+    format: SourceFormat
+    encoding: str | None = None
+    method: Literal["GET"] = "GET"
+    params: dict[str, str] = Field(default_factory=dict)
+    header_secrets: dict[str, str] = Field(
+        default_factory=dict, description="HTTP header name → name of the secret that holds its value"
+    )
+    pagination: Pagination = Field(default_factory=Pagination)
+    water_mark: WaterMarkMapping | None = None
+
+
+class WrapperDraft(BaseModel):
+    """A generated wrapper before validation."""
+
+    fetch_spec: FetchSpec
+    parse_code: str
+    generator: str
+    rationale: str = ""
+    notes: list[str] = Field(default_factory=list)
