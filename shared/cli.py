@@ -6,9 +6,10 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -20,6 +21,7 @@ from shared.errors import (
     UnsupportedFormatError,
     WrapperValidationError,
 )
+from shared.heuristic import rank_series
 from shared.pipeline import GENERATORS, WrapResult, wrap_source
 from shared.points import Point, format_timestamp
 from shared.settings import Settings
@@ -39,11 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     wrap = commands.add_parser(
         "wrap",
         help="generate, validate and run a wrapper for a source; print its series",
-        description="Generate a wrapper for SOURCE (path, http(s):// URL or s3:// object), validate it in the "
-        "sandbox and run it on the whole source, with no database, broker or API key.",
+        description="Generate a wrapper for SOURCE (path, http(s):// URL or s3:// object), validate it in "
+        "the sandbox and run it on the whole source, with no database, broker or API key.",
     )
     wrap.add_argument("source", help="path, http(s):// URL or s3://bucket/key of a CSV, XLSX or JSON source")
-    wrap.add_argument("--name", required=True, help="indicator name, e.g. 'CO2 emissions per capita, Switzerland'")
+    wrap.add_argument(
+        "--name", required=True, help="indicator name, e.g. 'CO2 emissions per capita, Switzerland'"
+    )
     wrap.add_argument("--description", default="", help="what the indicator measures")
     wrap.add_argument("--unit", default="", help="unit of the values, e.g. 't/capita'")
     wrap.add_argument("--generator", choices=GENERATORS, default="heuristic", help="default: heuristic")
@@ -63,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
 
 
-def _progress(quiet: bool, started: float) -> callable:  # type: ignore[valid-type]
+def _progress(quiet: bool, started: float) -> Callable[[str], None]:
     def report(message: str) -> None:
         if not quiet:
             print(f"[{time.monotonic() - started:6.2f}s] {message}", file=sys.stderr, flush=True)
@@ -101,17 +105,27 @@ def run_wrap(args: argparse.Namespace) -> int:
         f"({summary.first if summary else '-'} .. {summary.last if summary else '-'}, "
         f"{summary.frequency if summary and summary.frequency else 'irregular'}) by {result.draft.generator}"
     )
-    if args.out:
-        with args.out.open("w", encoding="utf-8", newline="") as handle:
-            write_points(result.points, args.format, handle)
-        progress(f"wrote {args.out}")
-    else:
-        write_points(result.points, args.format, sys.stdout)
+    ranked = rank_series(result.points, request)
+    matching = [key for key, fit in ranked if fit > 0]
+    order = matching or [key for key, _ in ranked]
+    if matching:
+        progress(f"series best matching the request: {dict(matching[0])} ({len(ranked)} series in all)")
     if args.plot:
         from shared.plot import plot_points
 
-        plot_points(result.points, args.plot, title=args.name, unit=args.unit)
-        progress(f"plotted {args.plot}")
+        drawn = plot_points(result.points, args.plot, title=args.name, unit=args.unit, order=order)
+        progress(f"plotted {drawn} series to {args.plot}")
+    if args.out:
+        with args.out.open("w", encoding="utf-8", newline="") as handle:
+            write_points(result.points, args.format, handle)
+        progress(f"wrote {len(result.points)} points to {args.out}")
+        return 0
+    try:
+        write_points(result.points, args.format, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (e.g. `head`) went away: stop quietly, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
@@ -149,7 +163,10 @@ def write_points(points: list[Point], fmt: str, out: TextIO) -> None:
         writer.writerow(header)
         writer.writerows(rows)
         return
-    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]) for i in range(len(header))]
+    widths = [
+        max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i])
+        for i in range(len(header))
+    ]
     out.write("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip() + "\n")
     for row in rows:
         out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")

@@ -31,7 +31,12 @@ class Generator(Protocol):
     name: str
 
     def generate(
-        self, profile: SourceProfile, request: IndicatorRequest, *, feedback: str | None = None, attempt: int = 1
+        self,
+        profile: SourceProfile,
+        request: IndicatorRequest,
+        *,
+        feedback: str | None = None,
+        attempt: int = 1,
     ) -> Generation:
         """Return a draft wrapper for the source."""
         ...
@@ -43,7 +48,12 @@ class HeuristicGenerator:
     name = "heuristic"
 
     def generate(
-        self, profile: SourceProfile, request: IndicatorRequest, *, feedback: str | None = None, attempt: int = 1
+        self,
+        profile: SourceProfile,
+        request: IndicatorRequest,
+        *,
+        feedback: str | None = None,
+        attempt: int = 1,
     ) -> Generation:
         """Infer the layout and write parse code (deterministic: feedback does not change it)."""
         from shared import heuristic

@@ -75,18 +75,33 @@ def wrap_source(
         else:
             try:
                 result = _generate_validated(
-                    make_generator("gemini", settings=settings), profile, source, request,
-                    settings=settings, attempts=attempts, exchanges=exchanges, progress=progress,
+                    make_generator("gemini", settings=settings),
+                    profile,
+                    source,
+                    request,
+                    settings=settings,
+                    attempts=attempts,
+                    exchanges=exchanges,
+                    progress=progress,
                 )
                 return result
             except (GenerationError, WrapperValidationError, NoSeriesFoundError) as exc:
-                fallback_reason = f"Gemini did not produce a valid wrapper ({exc}); used the heuristic generator"
+                fallback_reason = (
+                    f"Gemini did not produce a valid wrapper ({exc}); used the heuristic generator"
+                )
         progress(fallback_reason)
     elif generator != "heuristic":
         raise GenerationError(f"unknown generator {generator!r}; use one of {', '.join(GENERATORS)}")
     result = _generate_validated(
-        HeuristicGenerator(), profile, source, request,
-        settings=settings, attempts=attempts, exchanges=exchanges, progress=progress, max_attempts=1,
+        HeuristicGenerator(),
+        profile,
+        source,
+        request,
+        settings=settings,
+        attempts=attempts,
+        exchanges=exchanges,
+        progress=progress,
+        max_attempts=1,
     )
     result.fallback_reason = fallback_reason
     return result
@@ -112,11 +127,16 @@ def _generate_validated(
         generation = generator.generate(profile, request, feedback=feedback, attempt=number)
         exchanges.extend(generation.exchanges)
         progress("validating in the sandbox")
-        report, points = validate_wrapper(generation.draft, [source.content], request=request, settings=settings)
-        attempts.append(Attempt(number=len(attempts) + 1, generator=generation.draft.generator, report=report))
+        report, points = validate_wrapper(
+            generation.draft, [source.content], request=request, settings=settings
+        )
+        attempts.append(
+            Attempt(number=len(attempts) + 1, generator=generation.draft.generator, report=report)
+        )
         if report.ok:
-            return WrapResult(draft=generation.draft, report=report, points=points, attempts=attempts,
-                              exchanges=exchanges)
+            return WrapResult(
+                draft=generation.draft, report=report, points=points, attempts=attempts, exchanges=exchanges
+            )
         feedback = report.feedback()
         progress(f"validation failed: {feedback.splitlines()[0] if feedback else 'unknown reason'}")
     assert report is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable
+from itertools import pairwise
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field, field_validator
@@ -33,7 +34,11 @@ class Point(BaseModel):
 
     def to_wire(self) -> dict[str, object]:
         """Return the JSON shape of DESIGN.md (ISO 8601 UTC timestamp)."""
-        return {"timestamp": format_timestamp(self.timestamp), "value": self.value, "dimensions": self.dimensions}
+        return {
+            "timestamp": format_timestamp(self.timestamp),
+            "value": self.value,
+            "dimensions": self.dimensions,
+        }
 
 
 class PointIssue(BaseModel):
@@ -79,7 +84,7 @@ _FREQUENCIES = (
 def infer_frequency(moments: list[datetime]) -> str | None:
     """Name the most common step between sorted timestamps, or None when it is irregular."""
     ordered = sorted(set(moments))
-    steps = Counter(int((b - a).total_seconds()) for a, b in zip(ordered, ordered[1:], strict=False))
+    steps = Counter(int((b - a).total_seconds()) for a, b in pairwise(ordered))
     if not steps:
         return None
     step, _ = steps.most_common(1)[0]

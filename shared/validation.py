@@ -84,8 +84,9 @@ def validate_wrapper(
     )
     issues += sandbox_issues(result)
     if not result.ok:
-        return ValidationReport(ok=False, issues=issues, confinement=result.confinement,
-                                sandbox_seconds=result.seconds), []
+        return ValidationReport(
+            ok=False, issues=issues, confinement=result.confinement, sandbox_seconds=result.seconds
+        ), []
     points, point_issues = to_points(result.points)
     issues += point_issues
     summary, problems = check_points(points)
@@ -105,13 +106,19 @@ def sandbox_issues(result: SandboxResult) -> list[ValidationIssue]:
     """Issues from a sandboxed run: its error, its violations, and confinement that was not available."""
     issues = []
     if not result.ok:
-        code = "sandbox_violation" if result.violations or result.error_type == "SandboxViolation" else "run_failed"
+        code = (
+            "sandbox_violation"
+            if result.violations or result.error_type == "SandboxViolation"
+            else "run_failed"
+        )
         message = f"{result.error_type}: {result.error}"
         issues.append(ValidationIssue(stage="sandbox", code=code, message=message, line=result.error_line))
     for layer, state in result.confinement.items():
         if isinstance(state, str) and state.startswith("unavailable"):
             issues.append(
-                ValidationIssue(stage="sandbox", code=f"no_{layer}", message=f"{layer} {state}", severity="warning")
+                ValidationIssue(
+                    stage="sandbox", code=f"no_{layer}", message=f"{layer} {state}", severity="warning"
+                )
             )
     return issues
 
@@ -132,9 +139,13 @@ def to_points(raw: list[list[Any]]) -> tuple[list[Point], list[ValidationIssue]]
             if len(issues) < 5:
                 detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
                 issues.append(
-                    ValidationIssue(stage="points", code="invalid_point", message=f"point {index} {row}: {detail}")
+                    ValidationIssue(
+                        stage="points", code="invalid_point", message=f"point {index} {row}: {detail}"
+                    )
                 )
     bad = len(rows) - len(points)
     if bad > len(issues):
-        issues.append(ValidationIssue(stage="points", code="invalid_point", message=f"{bad} invalid points in all"))
+        issues.append(
+            ValidationIssue(stage="points", code="invalid_point", message=f"{bad} invalid points in all")
+        )
     return points, issues

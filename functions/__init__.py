@@ -1,0 +1,1 @@
+"""AWS Lambda handlers: thin adapters from events to the shared core."""

@@ -1,0 +1,1 @@
+"""Scheduled container jobs that run continuous wrappers."""
