@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Mapping
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import SplitResult, urlencode, urljoin, urlsplit, urlunsplit
 
 from pydantic import BaseModel
 
@@ -19,13 +21,44 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 BLOCKED_NETWORKS = tuple(
     ipaddress.ip_network(net)
     for net in (
-        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-        "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
-        "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
-        "::/128", "::1/128", "::ffff:0:0/96", "::/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64",
-        "2001::/32", "2001:db8::/32", "2002::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "255.255.255.255/32",
+        "::/128",
+        "::1/128",
+        "::ffff:0:0/96",
+        "::ffff:0:0:0/96",
+        "::/96",
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "2001::/32",
+        "2001:db8::/32",
+        "2002::/16",
+        "3fff::/20",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",
+        "ff00::/8",
     )
 )
+# Only this IPv6 block is global unicast; anything outside it (reserved, SRv6 5f00::/16, …) is refused.
+GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
+NAT64_NETWORKS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
 REDIRECTS = {301, 302, 303, 307, 308}
 
 
@@ -45,10 +78,14 @@ def check_address(address: IPAddress, settings: Settings) -> None:
             return
     embedded = _embedded_ipv4(address)
     if embedded is not None:
-        raise UnsafeSourceError(f"address {address} embeds IPv4 {embedded}; refusing mapped/translated addresses")
+        raise UnsafeSourceError(
+            f"address {address} embeds IPv4 {embedded}; refusing mapped/translated addresses"
+        )
     for network in BLOCKED_NETWORKS:
         if address.version == network.version and address in network:
             raise UnsafeSourceError(f"address {address} is not public ({network}); refusing to fetch")
+    if isinstance(address, ipaddress.IPv6Address) and address not in GLOBAL_UNICAST_V6:
+        raise UnsafeSourceError(f"address {address} is not global unicast (2000::/3); refusing to fetch")
     if not address.is_global:
         raise UnsafeSourceError(f"address {address} is not public; refusing to fetch")
 
@@ -62,7 +99,7 @@ def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
         return address.sixtofour
     if address.teredo is not None:
         return address.teredo[1]
-    if address in ipaddress.ip_network("64:ff9b::/96") or address in ipaddress.ip_network("64:ff9b:1::/48"):
+    if address in IPV4_TRANSLATED or any(address in network for network in NAT64_NETWORKS):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 
@@ -80,7 +117,9 @@ def resolve(host: str, port: int, settings: Settings) -> IPAddress:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise SourceError(f"cannot resolve host {host!r}: {exc.strerror}") from exc
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    except UnicodeError as exc:
+        raise SourceError(f"cannot resolve host {host!r}: not a valid host name") from exc
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses:
         raise SourceError(f"host {host!r} has no address")
     for address in addresses:
@@ -108,7 +147,31 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         raw = socket.create_connection((self._address, self.port), self.timeout)
+        # Set before the handshake so the watchdog can cut a server that stalls the handshake.
+        self.sock = raw
         self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+class _Watchdog:
+    """Shuts a connection down at the deadline: socket timeouts alone let a slow drip run forever."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.fired = threading.Event()
+        self._connection = connection
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired.set()
+        sock = self._connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        """Stop the timer once the request is over."""
+        self._timer.cancel()
 
 
 def fetch_url(
@@ -122,8 +185,10 @@ def fetch_url(
     """GET a URL through the SSRF checks, following at most `fetch_max_redirects` redirects."""
     limit = max_bytes or settings.fetch_max_bytes
     deadline = time.monotonic() + settings.fetch_timeout_seconds
+    timed_out = f"timed out after {settings.fetch_timeout_seconds:g} s fetching {url}"
     if params:
-        url = f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(dict(params))}"
+        url = _with_params(url, params)
+    first = urlsplit(url)
     for _hop in range(settings.fetch_max_redirects + 1):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
@@ -132,13 +197,25 @@ def fetch_url(
             raise UnsafeSourceError("credentials in the URL are not allowed; use header secrets")
         if not parts.hostname:
             raise SourceError(f"URL {url!r} has no host")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise SourceError(f"URL {url!r} has an invalid port") from exc
         address = resolve(parts.hostname, port, settings)
-        remaining = max(0.1, deadline - time.monotonic())
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise SourceError(timed_out)
+        # Caller headers may hold secrets: a redirect to another host or down to http must not receive them.
+        extra_headers = headers if _keeps_headers(first, parts) else None
+        request_headers = {
+            "User-Agent": settings.fetch_user_agent,
+            "Accept-Encoding": "identity",
+            **(extra_headers or {}),
+        }
         conn_cls = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
         connection = conn_cls(parts.hostname, port, address, timeout=remaining)
+        watchdog = _Watchdog(connection, remaining)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        request_headers = {"User-Agent": settings.fetch_user_agent, "Accept-Encoding": "identity", **(headers or {})}
         try:
             connection.request("GET", target, headers=request_headers)
             response = connection.getresponse()
@@ -152,17 +229,34 @@ def fetch_url(
             if response.status >= 400:
                 raise SourceError(f"HTTP {response.status} {response.reason} from {url}")
             content = _read_capped(response, limit, deadline, url)
+            # A shut-down socket reads as a clean end of body; never return it as the whole content.
+            if watchdog.fired.is_set():
+                raise SourceError(timed_out)
             return FetchedResponse(
-                url=url, status=response.status, content_type=response.getheader("Content-Type") or "",
+                url=url,
+                status=response.status,
+                content_type=response.getheader("Content-Type") or "",
                 content=content,
             )
-        except (TimeoutError, socket.timeout) as exc:
-            raise SourceError(f"timed out after {settings.fetch_timeout_seconds:g} s fetching {url}") from exc
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            if watchdog.fired.is_set() or isinstance(exc, TimeoutError):
+                raise SourceError(timed_out) from exc
             raise SourceError(f"cannot fetch {url}: {exc}") from exc
         finally:
+            watchdog.cancel()
             connection.close()
     raise SourceError(f"more than {settings.fetch_max_redirects} redirects fetching {url}")
+
+
+def _with_params(url: str, params: Mapping[str, str]) -> str:
+    parts = urlsplit(url)
+    encoded = urlencode(dict(params))
+    return urlunsplit(parts._replace(query=f"{parts.query}&{encoded}" if parts.query else encoded))
+
+
+def _keeps_headers(first: SplitResult, current: SplitResult) -> bool:
+    downgraded = first.scheme == "https" and current.scheme == "http"
+    return current.hostname == first.hostname and not downgraded
 
 
 def _read_capped(response: http.client.HTTPResponse, limit: int, deadline: float, url: str) -> bytes:

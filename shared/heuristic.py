@@ -135,6 +135,25 @@ def generate(profile: SourceProfile, request: IndicatorRequest) -> WrapperDraft:
     return WrapperDraft(fetch_spec=spec, parse_code=code, generator=GENERATOR_NAME, rationale=rationale)
 
 
+def rank_series(points: Sequence[Any], request: IndicatorRequest) -> list[tuple[tuple[tuple[str, str], ...], float]]:
+    """(series key, fit) of the points, the series whose dimension values best match the request first."""
+    keys = list(dict.fromkeys(tuple(sorted(p.dimensions.items())) for p in points))
+    if len(keys) <= 1:
+        return [(key, 0.0) for key in keys]
+    matcher = RequestMatcher(request, sorted({value for key in keys for _, value in key}))
+    request_tokens = matcher.request_tokens
+
+    def fit(key: tuple[tuple[str, str], ...]) -> float:
+        total = 0.0
+        for _, value in key:
+            words = set(tokens(value))
+            if words and words <= request_tokens:
+                total += 1.0 + sum(matcher.idf.get(w, 1.0) for w in words)
+        return total
+
+    return sorted(((key, fit(key)) for key in keys), key=lambda item: item[1], reverse=True)
+
+
 # --- tables ----------------------------------------------------------------------------------------
 
 

@@ -36,9 +36,8 @@ def plot_points(
         members.sort(key=lambda p: p.timestamp)
         label = ", ".join(value for _, value in key) or title
         width = 2.2 if rank == 0 and order else 1.0
-        axes.plot(
-            [p.timestamp for p in members], [p.value for p in members], label=label[:60], linewidth=width
-        )
+        times: list[Any] = [p.timestamp for p in members]
+        axes.plot(times, [p.value for p in members], label=label[:60], linewidth=width)
     axes.set_title(title if len(series) <= MAX_LINES else f"{title} ({MAX_LINES} of {len(series)} series)")
     axes.set_ylabel(unit)
     axes.grid(alpha=0.3)

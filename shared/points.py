@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable
-from itertools import pairwise
 from datetime import UTC, datetime
+from itertools import pairwise
 
 from pydantic import BaseModel, Field, field_validator
 
