@@ -9,7 +9,7 @@ install: $(BIN)/resource-service
 $(BIN)/resource-service: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[data,gemini,plot,dev]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[data,gemini,plot,local,dev]'
 	touch $@
 
 test: install
@@ -29,7 +29,7 @@ format: install
 
 lock:
 	rm -rf /tmp/rs-lock-venv && $(PYTHON) -m venv /tmp/rs-lock-venv
-	/tmp/rs-lock-venv/bin/pip install --quiet '.[data,gemini,plot,dev]'
+	/tmp/rs-lock-venv/bin/pip install --quiet '.[data,gemini,plot,local,dev]'
 	/tmp/rs-lock-venv/bin/pip freeze --exclude resource-service > requirements.lock
 
 clean:
