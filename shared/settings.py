@@ -13,6 +13,36 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RS_", extra="ignore")
 
+    environment: str = "local"
+    log_level: str = "INFO"
+
+    mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/?directConnection=true")
+    mongodb_database: str = "resource_service"
+    mongodb_server_selection_timeout_ms: int = 3_000
+    mongodb_max_pool_size: int = 10
+    # ARN of a Secrets Manager secret holding {"uri": "..."}; overrides mongodb_uri when set.
+    mongodb_secret_arn: str | None = None
+
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F")
+    # ARN of a Secrets Manager secret holding {"username": ..., "password": ...} (Amazon MQ credentials).
+    amqp_secret_arn: str | None = None
+    broker_channel_pool_size: int = 5
+    broker_connect_attempts: int = 5
+    broker_backoff_seconds: float = 0.5
+    broker_backoff_max_seconds: float = 8.0
+    broker_confirm_timeout_seconds: float = 30.0
+    collected_data_max_bytes: int = 256 * 1024
+
+    api_cors_origins: list[str] = Field(default_factory=list)
+    api_page_size_max: int = 500
+    upload_bucket: str | None = None
+    upload_max_bytes: int = 100 * 1024 * 1024
+    upload_url_expiry_seconds: int = 900
+
+    generation_lease_seconds: int = 900
+    # ARN of a Secrets Manager secret holding {"api_key": "..."} for Gemini; overrides gemini_api_key.
+    gemini_secret_arn: str | None = None
+
     gemini_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("RS_GEMINI_API_KEY", "GEMINI_API_KEY")
     )
