@@ -1,0 +1,84 @@
+"""Fixtures for the real services: the MongoDB wire server and RabbitMQ the test command started."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SECANTUS = sorted(ROOT.glob(".cache/secantusdb-*/bin/secantusd-py"))
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_port(port: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri() -> Iterator[str]:
+    """The URI of the MongoDB wire server: the test command's, or one started here from .cache."""
+    uri = os.environ.get("RS_TEST_MONGODB_URI")
+    if uri:
+        yield uri
+        return
+    if not SECANTUS:
+        pytest.fail(
+            "no MongoDB wire server: run the suite with `make test` (it installs and starts SecantusDB)"
+        )
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="rs-secantus-") as data:
+        process = subprocess.Popen(
+            [
+                str(SECANTUS[-1]),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--storage-path",
+                data,
+                "--log-level",
+                "WARNING",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            if not _wait_port(port, 60):
+                pytest.fail("SecantusDB did not start")
+            yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """The URL of the RabbitMQ broker the test command made sure is running."""
+    return os.environ.get("RS_TEST_AMQP_URL", DEFAULT_AMQP_URL)
+
+
+@pytest.fixture
+def database_name() -> str:
+    """A database of its own for each test."""
+    return f"rs_test_{uuid.uuid4().hex[:12]}"
