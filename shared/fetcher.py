@@ -127,51 +127,70 @@ def resolve(host: str, port: int, settings: Settings) -> IPAddress:
     return addresses[0]
 
 
+class _Watchdog:
+    """Shuts a connection down at the deadline: socket timeouts alone let a slow drip run forever."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = threading.Event()
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Watch a freshly connected socket (the connection may drop its own reference to it later)."""
+        with self._lock:
+            self._sock = sock
+            if self.fired.is_set():
+                _shut_down(sock)
+
+    def cancel(self) -> None:
+        """Stop the timer once the request is over."""
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired.set()
+            if self._sock is not None:
+                _shut_down(self._sock)
+
+
+def _shut_down(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     """HTTP connection to an already checked address (no second DNS lookup to rebind)."""
 
-    def __init__(self, host: str, port: int, address: IPAddress, timeout: float) -> None:
+    def __init__(
+        self, host: str, port: int, *, address: IPAddress, timeout: float, watchdog: _Watchdog
+    ) -> None:
         super().__init__(host, port, timeout=timeout)
         self._address = str(address)
+        self._watchdog = watchdog
 
     def connect(self) -> None:
         self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self._watchdog.watch(self.sock)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS connection to an already checked address, verifying the certificate for the host name."""
 
-    def __init__(self, host: str, port: int, address: IPAddress, timeout: float) -> None:
+    def __init__(
+        self, host: str, port: int, *, address: IPAddress, timeout: float, watchdog: _Watchdog
+    ) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
         self._address = str(address)
+        self._watchdog = watchdog
 
     def connect(self) -> None:
         raw = socket.create_connection((self._address, self.port), self.timeout)
-        # Set before the handshake so the watchdog can cut a server that stalls the handshake.
-        self.sock = raw
+        # Watched before the handshake, so a server stalling the handshake is cut too.
+        self._watchdog.watch(raw)
         self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]
-
-
-class _Watchdog:
-    """Shuts a connection down at the deadline: socket timeouts alone let a slow drip run forever."""
-
-    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
-        self.fired = threading.Event()
-        self._connection = connection
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _fire(self) -> None:
-        self.fired.set()
-        sock = self._connection.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def cancel(self) -> None:
-        """Stop the timer once the request is over."""
-        self._timer.cancel()
 
 
 def fetch_url(
@@ -213,8 +232,8 @@ def fetch_url(
             **(extra_headers or {}),
         }
         conn_cls = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-        connection = conn_cls(parts.hostname, port, address, timeout=remaining)
-        watchdog = _Watchdog(connection, remaining)
+        watchdog = _Watchdog(remaining)
+        connection = conn_cls(parts.hostname, port, address=address, timeout=remaining, watchdog=watchdog)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             connection.request("GET", target, headers=request_headers)

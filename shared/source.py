@@ -39,9 +39,18 @@ class SourceData(BaseModel):
     content_type: str = ""
 
 
-def read_source(location: str, *, settings: Settings, format_hint: SourceFormat | None = None) -> SourceData:
-    """Fetch a source through trusted code and tell its format and encoding; refuse unsafe workbooks."""
-    content, content_type = load_bytes(location, settings=settings)
+def read_source(
+    location: str,
+    *,
+    settings: Settings,
+    format_hint: SourceFormat | None = None,
+    allow_local_files: bool = True,
+) -> SourceData:
+    """Fetch a source through trusted code and tell its format and encoding; refuse unsafe workbooks.
+
+    Services pass `allow_local_files=False`: only the command line may read the machine's own files.
+    """
+    content, content_type = load_bytes(location, settings=settings, allow_local_files=allow_local_files)
     if not content:
         raise SourceError(f"{location} is empty")
     fmt = format_hint or detect_format(content, name=location, content_type=content_type)
@@ -54,7 +63,7 @@ def read_source(location: str, *, settings: Settings, format_hint: SourceFormat 
     )
 
 
-def load_bytes(location: str, *, settings: Settings) -> tuple[bytes, str]:
+def load_bytes(location: str, *, settings: Settings, allow_local_files: bool = True) -> tuple[bytes, str]:
     """Bytes and content type of a local file, an http(s) URL or an s3:// object, capped in size."""
     scheme = urlsplit(location).scheme.lower()
     if scheme in ("http", "https"):
@@ -62,6 +71,8 @@ def load_bytes(location: str, *, settings: Settings) -> tuple[bytes, str]:
         return response.content, response.content_type
     if scheme == "s3":
         return _load_s3(location, settings=settings)
+    if not allow_local_files:
+        raise UnsafeSourceError(f"{location!r}: only http(s):// and s3:// sources are allowed here")
     if scheme and len(scheme) > 1 and scheme != "file":
         raise UnsafeSourceError(f"scheme {scheme!r} is not supported; use a path, http(s):// or s3://")
     path = Path(location[7:] if scheme == "file" else location).expanduser()

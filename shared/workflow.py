@@ -128,7 +128,9 @@ def _fail(
 
 
 def _read(resource_url: str, source_type: SourceType, settings: Settings) -> SourceData:
-    return read_source(resource_url, settings=settings, format_hint=SOURCE_FORMATS.get(source_type))
+    return read_source(
+        resource_url, settings=settings, format_hint=SOURCE_FORMATS.get(source_type), allow_local_files=False
+    )
 
 
 def generate_step(
