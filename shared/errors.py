@@ -37,3 +37,11 @@ class WrapperValidationError(ResourceServiceError):
 
 class SandboxError(ResourceServiceError):
     """The sandboxed parse run failed or was stopped."""
+
+
+class BrokerError(ResourceServiceError):
+    """RabbitMQ refused or lost a message (unroutable, nacked, channel closed)."""
+
+
+class BrokerUnavailableError(BrokerError):
+    """RabbitMQ could not be reached after the configured connection attempts."""

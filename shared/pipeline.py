@@ -86,6 +86,8 @@ def wrap_source(
                 )
                 return result
             except (GenerationError, WrapperValidationError, NoSeriesFoundError) as exc:
+                # Keep the failed attempt's prompts and responses for debugging (GeminiError carries them).
+                exchanges.extend(getattr(exc, "exchanges", []))
                 fallback_reason = (
                     f"Gemini did not produce a valid wrapper ({exc}); used the heuristic generator"
                 )

@@ -1,13 +1,16 @@
 """The sandboxed parse process: `python -I sandbox_child.py CONFIG.json`, started only by shared.sandbox.
 
-It confines itself (network namespace, rlimits, Landlock, seccomp, an audit hook) before it compiles
-the untrusted parse code, runs it on the payload files and streams points as JSON lines on a private
-file descriptor. Stdout and stdin of the untrusted code are redirected away from that channel.
+It confines itself (network namespace, rlimits, no capabilities, Landlock, seccomp, an audit hook) before
+it compiles the untrusted parse code, runs it on the payload files and streams JSON lines on a private file
+descriptor: first how it was confined, then points and violations, last a status. Stdout and stdin of the
+untrusted code are redirected away from that channel.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 import json
 import os
 import platform
@@ -23,10 +26,11 @@ CLONE_THREAD = 0x00010000
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
-AF_UNIX = 1
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
 EPERM = 1
 ENOSYS = 38
 
+# fmt: off
 # Syscall numbers per architecture: (audit arch, {name: number}).
 SYSCALLS: dict[str, tuple[int, dict[str, int]]] = {
     "x86_64": (
@@ -36,6 +40,11 @@ SYSCALLS: dict[str, tuple[int, dict[str, int]]] = {
             "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "mount": 165, "unshare": 272,
             "setns": 308, "bpf": 321, "io_uring_setup": 425, "keyctl": 250, "perf_event_open": 298,
             "landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446,
+            "kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297,
+            "prlimit64": 302, "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438,
+            "process_madvise": 440, "userfaultfd": 323, "add_key": 248, "request_key": 249, "open_tree": 428,
+            "move_mount": 429, "fsopen": 430, "fsmount": 432, "open_by_handle_at": 304, "chroot": 161,
+            "pivot_root": 155,
         },
     ),
     "aarch64": (
@@ -45,29 +54,45 @@ SYSCALLS: dict[str, tuple[int, dict[str, int]]] = {
             "process_vm_readv": 270, "process_vm_writev": 271, "mount": 40, "unshare": 97, "setns": 268,
             "bpf": 280, "io_uring_setup": 425, "keyctl": 219, "perf_event_open": 241,
             "landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446,
+            "kill": 129, "tkill": 130, "tgkill": 131, "rt_sigqueueinfo": 138, "rt_tgsigqueueinfo": 240,
+            "prlimit64": 261, "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438,
+            "process_madvise": 440, "userfaultfd": 282, "add_key": 217, "request_key": 218, "open_tree": 428,
+            "move_mount": 429, "fsopen": 430, "fsmount": 432, "open_by_handle_at": 265, "chroot": 51,
+            "pivot_root": 41,
         },
     ),
 }
+# Refused outright. Every socket is refused, Unix ones too: a pathname socket reaches host daemons
+# (databases, container runtimes) from any network namespace, and Landlock does not cover connect().
 DENIED_SYSCALLS = (
-    "fork", "vfork", "execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev", "mount", "unshare",
-    "setns", "bpf", "io_uring_setup", "keyctl", "perf_event_open",
+    "socket", "fork", "vfork", "execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev",
+    "mount", "unshare", "setns", "bpf", "io_uring_setup", "keyctl", "perf_event_open", "tkill", "pidfd_open",
+    "pidfd_send_signal", "pidfd_getfd", "process_madvise", "userfaultfd", "add_key", "request_key",
+    "open_tree", "move_mount", "fsopen", "fsmount", "open_by_handle_at", "chroot", "pivot_root",
 )
+# Allowed only on the sandbox process itself (first argument 0 or its pid): a process of the same user
+# may otherwise signal the caller, or lower its resource limits, without any capability.
+SELF_ONLY_SYSCALLS = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "prlimit64")
 BLOCKED_MODULES = frozenset(
-    {"socket", "_socket", "subprocess", "_posixsubprocess", "ctypes", "_ctypes", "multiprocessing",
-     "_multiprocessing", "pty", "ssl", "_ssl", "http.client", "urllib.request", "ftplib", "smtplib", "asyncio",
-     "selectors", "select", "mmap", "resource", "signal", "fcntl", "_thread", "threading", "shutil", "tempfile",
-     "importlib", "pickle", "marshal", "code", "codeop", "pdb", "webbrowser", "sqlite3"}
+    {
+        "socket", "_socket", "subprocess", "_posixsubprocess", "ctypes", "_ctypes", "multiprocessing",
+        "_multiprocessing", "pty", "ssl", "_ssl", "http.client", "urllib.request", "ftplib", "smtplib",
+        "asyncio", "selectors", "select", "mmap", "resource", "signal", "fcntl", "_thread", "threading",
+        "shutil", "tempfile", "importlib", "pickle", "marshal", "code", "codeop", "pdb", "webbrowser",
+        "sqlite3", "gc",
+    }
 )
 BLOCKED_EVENTS = (
     "socket.", "subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
     "os.kill", "os.killpg", "os.putenv", "os.unsetenv", "os.chdir", "os.chmod", "os.chown", "os.link",
-    "os.symlink", "os.rename", "os.remove", "os.rmdir", "os.truncate", "os.mkdir", "ctypes.", "shutil.",
-    "pty.", "sys.addaudithook", "sys.settrace", "sys.setprofile", "sys.remote_exec", "signal.",
+    "os.symlink", "os.rename", "os.remove", "os.rmdir", "os.truncate", "os.mkdir", "os.mkfifo", "os.mknod",
+    "os.setxattr", "os.removexattr", "os.utime", "ctypes.", "shutil.", "pty.", "sys.addaudithook",
+    "sys.settrace", "sys.setprofile", "sys.remote_exec", "sys._current_frames", "signal.", "resource.", "gc.",
     "mmap.", "code.", "builtins.input", "webbrowser.", "urllib.", "ftplib.", "smtplib.",
 )
-
-_violations: list[str] = []
-_active = False
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+# fmt: on
+MAX_VIOLATIONS = 20
 
 
 def main() -> int:
@@ -81,26 +106,32 @@ def main() -> int:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.environ.clear()
-    os.environ.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TZ": "UTC"})
+    os.environ.update(
+        {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TZ": "UTC"}
+    )
     for module in config.get("preload", []):
-        try:
+        with contextlib.suppress(ImportError):
             __import__(module)
-        except ImportError:
-            pass
     confinement = confine(config)
+    # Reported before any untrusted code runs, so a run that is killed still says how it was confined.
+    _emit(channel, {"confinement": confinement})
+    channel.flush()
     payloads = []
     for path in config["payload_paths"]:
         with open(path, "rb") as handle:
             payloads.append(handle.read())
+    with open(config["code_path"], encoding="utf-8") as handle:
+        source = handle.read()
+    violations: list[str] = []
     if config.get("audit_hook", True):
-        install_audit_hook(config)
+        install_audit_hook(config, violations, channel)
     try:
-        count = run_wrapper(config, payloads, channel)
-    except BaseException as exc:  # noqa: BLE001 - every failure of untrusted code is reported, not raised
-        _emit(channel, {"error": describe(exc), "violations": _violations, "confinement": confinement})
+        count = run_wrapper(source, config["context"], payloads, channel)
+    except BaseException as exc:  # every failure of untrusted code is reported, not raised
+        _emit(channel, {"error": describe(exc), "violations": violations})
         channel.flush()
         return 3
-    _emit(channel, {"done": True, "count": count, "violations": _violations, "confinement": confinement})
+    _emit(channel, {"done": True, "count": count, "violations": violations})
     channel.flush()
     return 0
 
@@ -110,6 +141,7 @@ def confine(config: dict[str, Any]) -> dict[str, Any]:
     report: dict[str, Any] = {}
     report["network_namespace"] = _unshare_network()
     report["rlimits"] = _set_limits(config["limits"])
+    report["capabilities"] = _drop_capabilities()
     report["landlock"] = _apply_landlock(config)
     report["seccomp"] = _apply_seccomp()
     return report
@@ -170,7 +202,9 @@ def _apply_landlock(config: dict[str, Any]) -> str:
     if abi >= 6:
         attr += struct.pack("Q", 0b11)  # abstract unix sockets and signals scoped to the sandbox
     buf = ctypes.create_string_buffer(attr, len(attr))
-    ruleset = libc.syscall(numbers["landlock_create_ruleset"], buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
+    ruleset = libc.syscall(
+        numbers["landlock_create_ruleset"], buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0)
+    )
     if ruleset < 0:
         return f"unavailable: landlock_create_ruleset failed with errno {ctypes.get_errno()}"
     read_file, read_dir, execute = 1 << 2, 1 << 3, 1 << 0
@@ -196,50 +230,66 @@ def _apply_landlock(config: dict[str, Any]) -> str:
     return f"applied (ABI {abi})"
 
 
+def _drop_capabilities() -> str:
+    """Give up every capability: a root sandbox could otherwise raise its limits or use privileged calls."""
+    header = ctypes.create_string_buffer(struct.pack("=Ii", LINUX_CAPABILITY_VERSION_3, 0), 8)
+    data = ctypes.create_string_buffer(24)  # effective, permitted, inheritable: all zero, for both words
+    if _libc().capset(header, data) != 0:
+        return f"unavailable: capset failed with errno {ctypes.get_errno()}"
+    return "dropped"
+
+
 def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("HBBI", code, jt, jf, k)
 
 
-def _apply_seccomp() -> str:
-    """Deny new processes, exec, non-Unix sockets and kernel-escape syscalls; threads stay possible."""
-    arch = SYSCALLS.get(platform.machine())
-    if arch is None or not sys.platform.startswith("linux"):
-        return "unavailable: unsupported platform"
-    audit_arch, numbers = arch
-    ld_w_abs, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
+def seccomp_program(audit_arch: int, numbers: dict[str, int], own_pid: int) -> list[bytes]:
+    """The BPF filter: deny new processes, exec, sockets, touching other processes and kernel-escape calls."""
+    load, jeq, jset, jge, ret = 0x20, 0x15, 0x45, 0x35, 0x06
+    nr_offset, arch_offset, arg0_offset = 0, 4, 16  # in struct seccomp_data; arg0's low word (little-endian)
     allow, kill = 0x7FFF0000, 0x80000000
     deny = 0x00050000 | EPERM
-    enosys = 0x00050000 | ENOSYS
-    jge = 0x35
-    prog = [_bpf(ld_w_abs, 0, 0, 4), _bpf(jeq, 1, 0, audit_arch), _bpf(ret, 0, 0, kill), _bpf(ld_w_abs, 0, 0, 0)]
-    if platform.machine() == "x86_64":
+    prog = [_bpf(load, 0, 0, arch_offset), _bpf(jeq, 1, 0, audit_arch), _bpf(ret, 0, 0, kill)]
+    prog.append(_bpf(load, 0, 0, nr_offset))
+    if audit_arch == SYSCALLS["x86_64"][0]:
         prog += [_bpf(jge, 0, 1, 0x40000000), _bpf(ret, 0, 0, kill)]  # no x32 syscalls
     for name in DENIED_SYSCALLS:
         if name in numbers:
             prog += [_bpf(jeq, 0, 1, numbers[name]), _bpf(ret, 0, 0, deny)]
-    prog += [_bpf(jeq, 0, 1, numbers["clone3"]), _bpf(ret, 0, 0, enosys)]
+    # clone3 passes its flags in memory a filter cannot read; ENOSYS makes glibc fall back to clone.
+    prog += [_bpf(jeq, 0, 1, numbers["clone3"]), _bpf(ret, 0, 0, 0x00050000 | ENOSYS)]
     # clone: allowed only with CLONE_THREAD (threads), refused for new processes.
     prog += [
         _bpf(jeq, 0, 4, numbers["clone"]),
-        _bpf(ld_w_abs, 0, 0, 16),
+        _bpf(load, 0, 0, arg0_offset),
         _bpf(jset, 1, 0, CLONE_THREAD),
         _bpf(ret, 0, 0, deny),
         _bpf(ret, 0, 0, allow),
     ]
-    # socket: only AF_UNIX.
-    prog += [
-        _bpf(jeq, 0, 4, numbers["socket"]),
-        _bpf(ld_w_abs, 0, 0, 16),
-        _bpf(jeq, 1, 0, AF_UNIX),
-        _bpf(ret, 0, 0, deny),
-        _bpf(ret, 0, 0, allow),
-        _bpf(ret, 0, 0, allow),
-    ]
+    for name in SELF_ONLY_SYSCALLS:
+        prog += [
+            _bpf(jeq, 0, 5, numbers[name]),
+            _bpf(load, 0, 0, arg0_offset),
+            _bpf(jeq, 2, 0, 0),
+            _bpf(jeq, 1, 0, own_pid),
+            _bpf(ret, 0, 0, deny),
+            _bpf(ret, 0, 0, allow),
+        ]
+    prog.append(_bpf(ret, 0, 0, allow))
+    return prog
+
+
+def _apply_seccomp() -> str:
+    """Load the seccomp filter (the process is still single-threaded, so it covers every later thread)."""
+    arch = SYSCALLS.get(platform.machine())
+    if arch is None or not sys.platform.startswith("linux"):
+        return "unavailable: unsupported platform"
+    prog = seccomp_program(arch[0], arch[1], os.getpid())
     program = b"".join(prog)
     filters = ctypes.create_string_buffer(program, len(program))
 
     class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]  # noqa: RUF012
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
     fprog = SockFprog(len(prog), ctypes.cast(filters, ctypes.c_void_p))
     libc = _libc()
@@ -250,74 +300,74 @@ def _apply_seccomp() -> str:
     return "applied"
 
 
-def install_audit_hook(config: dict[str, Any]) -> None:
+def install_audit_hook(config: dict[str, Any], violations: list[str], channel: Any) -> None:
     """Refuse, from Python, what the untrusted code must not do: a clear error even where the kernel can't."""
+    # State lives in this closure, not in module globals the untrusted code reaches through frames, and each
+    # violation goes on the channel at once, so a forged final status cannot hide it. The hook is still
+    # in-process (patching the standard library defeats it): the kernel layers are the boundary.
     work_dir = os.path.realpath(config["work_dir"])
-    read_roots = tuple(os.path.realpath(p) for p in config["read_paths"]) + (work_dir,)
+    read_roots = (*(os.path.realpath(p) for p in config["read_paths"]), work_dir)
+    blocked_modules, blocked_events, write_flags = BLOCKED_MODULES, BLOCKED_EVENTS, WRITE_FLAGS
+    realpath, fsdecode, dumps = os.path.realpath, os.fsdecode, json.dumps
 
     def within(path: str, roots: tuple[str, ...]) -> bool:
-        real = os.path.realpath(path)
+        real = realpath(path)
         return any(real == root or real.startswith(root.rstrip("/") + "/") for root in roots)
 
+    def refuse(message: str) -> None:
+        text = f"sandbox: {message}"
+        if len(violations) < MAX_VIOLATIONS:
+            violations.append(text)
+            channel.write(dumps({"violation": text}) + "\n")
+            channel.flush()
+        raise PermissionError(text)
+
     def hook(event: str, args: tuple[Any, ...]) -> None:
-        if not _active:
-            return
         if event == "open":
-            path, mode = args[0], args[1] if len(args) > 1 else "r"
-            if isinstance(path, int):
+            path, mode, flags = (*args, None, None, None)[:3]
+            if path is None or isinstance(path, int):
                 return
-            text = os.fsdecode(path)
-            writing = isinstance(mode, str) and any(flag in mode for flag in "wax+")
+            text = fsdecode(path)
+            # open() passes a mode string, os.open() only flags.
+            writing = (isinstance(mode, str) and any(flag in mode for flag in "wax+")) or (
+                isinstance(flags, int) and bool(flags & write_flags)
+            )
             if writing and not within(text, (work_dir,)):
-                _refuse(f"writing {text!r} is not allowed")
+                refuse(f"writing {text!r} is not allowed")
             if not within(text, read_roots):
-                _refuse(f"reading {text!r} is not allowed (outside the sandbox)")
+                refuse(f"reading {text!r} is not allowed (outside the sandbox)")
             return
         if event == "import":
             name = str(args[0])
-            if name in BLOCKED_MODULES or name.split(".")[0] in BLOCKED_MODULES:
-                _refuse(f"importing {name!r} is not allowed")
+            if name in blocked_modules or name.split(".")[0] in blocked_modules:
+                refuse(f"importing {name!r} is not allowed")
             return
-        if event.startswith(BLOCKED_EVENTS):
-            _refuse(f"{event} is not allowed")
+        if event.startswith(blocked_events):
+            refuse(f"{event} is not allowed")
 
     sys.addaudithook(hook)
 
 
-def _refuse(message: str) -> None:
-    text = f"sandbox: {message}"
-    if len(_violations) < 20:
-        _violations.append(text)
-    raise PermissionError(text)
-
-
-def run_wrapper(config: dict[str, Any], payloads: list[bytes], channel: Any) -> int:
+def run_wrapper(source: str, context: dict[str, Any], payloads: list[bytes], channel: Any) -> int:
     """Compile the parse code, call parse() on every payload and stream its points."""
-    global _active
-    with open(config["code_path"], encoding="utf-8") as handle:
-        source = handle.read()
     code = compile(source, "wrapper.py", "exec", dont_inherit=True)
     namespace: dict[str, Any] = {"__name__": "wrapper"}
-    _active = True
     exec(code, namespace)  # noqa: S102 - the point of this process: run untrusted code under confinement
     parse = namespace.get("parse")
     if not callable(parse):
         raise TypeError("the wrapper code must define a function parse(payload, context)")
     count = 0
-    context = config["context"]
     for index, payload in enumerate(payloads):
         context["page"] = index
         result = parse(payload, context)
         if result is None:
             raise TypeError("parse() returned None; return or yield points")
+        if isinstance(result, str | bytes | dict):
+            raise TypeError(f"parse() returned a {type(result).__name__}; return or yield point dicts")
         for point in result:
             _emit(channel, normalize_point(point, count))
             count += 1
-    _active = False
     return count
-
-
-_DIMENSION_CACHE: dict[int, dict[str, str]] = {}
 
 
 def normalize_point(point: Any, index: int) -> list[Any]:
@@ -334,7 +384,8 @@ def normalize_point(point: Any, index: int) -> list[Any]:
     elif isinstance(stamp, str):
         text = stamp
     else:
-        raise TypeError(f"point {index}: timestamp is {type(stamp).__name__}, expected datetime or ISO string")
+        kind = type(stamp).__name__
+        raise TypeError(f"point {index}: timestamp is {kind}, expected a datetime, a date or an ISO string")
     value = point.get("value")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"point {index}: value {value!r} is not a number")
@@ -344,23 +395,28 @@ def normalize_point(point: Any, index: int) -> list[Any]:
     return [text, float(value), {str(k): str(v) for k, v in dims.items()}]
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=True)  # one encoder: json.dumps builds one per call
+
+
 def _emit(channel: Any, item: Any) -> None:
-    channel.write(json.dumps(item, ensure_ascii=False, allow_nan=True))
-    channel.write("\n")
+    channel.write(_ENCODER.encode(item) + "\n")
 
 
 def describe(exc: BaseException) -> dict[str, Any]:
     """Type, message and the wrapper line where an exception was raised."""
     line = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == "wrapper.py":
-            line = frame.lineno
-    message = str(exc) or type(exc).__name__
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == "wrapper.py":
+            line = lineno
+    try:
+        message = str(exc) or type(exc).__name__
+    except Exception:  # an exception's own __str__ is untrusted code too
+        message = type(exc).__name__
     if isinstance(exc, MemoryError):
         message = "sandbox: memory limit exceeded"
-    elif isinstance(exc, OSError) and exc.errno == 27:
+    elif isinstance(exc, OSError) and exc.errno == errno.EFBIG:
         message = "sandbox: file size limit exceeded"
-    elif isinstance(exc, OSError) and exc.errno == 24:
+    elif isinstance(exc, OSError) and exc.errno == errno.EMFILE:
         message = "sandbox: open file limit exceeded"
     return {"type": type(exc).__name__, "message": message[:1000], "line": line}
 

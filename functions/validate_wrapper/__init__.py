@@ -1,0 +1,1 @@
+"""Lambda triggered by the wrapper_validation_queue of Amazon MQ."""
