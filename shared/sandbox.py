@@ -126,6 +126,16 @@ def _read_paths(paths: list[str]) -> list[str]:
     return list(dict.fromkeys(readable))
 
 
+def protect_caller() -> bool:
+    """Make this process non-dumpable so a same-user child cannot read its /proc files (environ)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    pr_set_dumpable = 4
+    return bool(ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0) == 0)
+
+
 def run_parse(
     code: str,
     payloads: list[bytes],
@@ -136,6 +146,8 @@ def run_parse(
     audit_hook: bool = True,
 ) -> SandboxResult:
     """Run `parse(payload, context)` of `code` on each payload in a confined `python -I` process."""
+    # Where Landlock is missing (Lambda), this keeps the caller's credentials out of the child's reach.
+    protect_caller()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="rs-sandbox-", ignore_cleanup_errors=True) as work:
         work_dir = Path(work)

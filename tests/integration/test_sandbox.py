@@ -586,3 +586,14 @@ def test_an_exception_in_parse_reports_type_message_and_wrapper_line() -> None:
     assert result.error_type == "ValueError"
     assert result.error == "bad cell 'n/a'"
     assert result.error_line == 3
+
+
+def test_caller_is_made_non_dumpable_so_its_proc_files_stay_private() -> None:
+    """Without Landlock (Lambda), a non-dumpable caller keeps /proc/<ppid>/environ unreadable."""
+    import ctypes
+
+    from shared.sandbox import protect_caller
+
+    assert protect_caller() is True
+
+    assert ctypes.CDLL(None).prctl(3, 0, 0, 0, 0) == 0  # PR_GET_DUMPABLE
