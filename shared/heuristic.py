@@ -21,31 +21,55 @@ from shared.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDra
 from shared.wrapper_toolkit import (
     Grid,
     clean_header,
-    detect_decimal,
+    decimal_votes,
     detect_period_format,
     detect_sentinels,
     flatten_record,
     header_names,
     is_jsonstat,
     is_missing,
+    mapping_records,
+    month_of_header,
+    parse_clock,
+    parse_month,
     parse_number,
     parse_period,
+    row_record,
+    row_title,
+    table_blocks,
 )
 
 GENERATOR_NAME = "heuristic"
-STOPWORDS = frozenset(
-    "a an and the of in on for from by to at with as per is are be or its it this that data series value values "
-    "incl excl including excluding api".split()
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+STOPWORDS = _words(
+    "a an and the of in on for from by to at with as per is are be or its it this that "
+    "data series value values incl excl including excluding api"
 )
-SYNONYMS = {"mean": "average", "avg": "average", "temp": "temperature", "ghg": "greenhouse"}
-TIME_WORDS = frozenset(
-    "year yr years jahr annee année date datum time zeit period periode month monat mois day tag jour quarter "
-    "quartal week timestamp datetime start end from to begin until".split()
+SYNONYMS = {
+    "mean": "average",
+    "avg": "average",
+    "temp": "temperature",
+    "ghg": "greenhouse",
+    "min": "minimum",
+    "max": "maximum",
+}
+TIME_WORDS = _words(
+    "year yr years jahr annee année date datum time zeit period periode période month monat mois day tag "
+    "jour quarter quartal week timestamp datetime start end from to begin until zeitraum stichtag fecha año "
+    "ano mes anno mese giorno periodo jaar maand dag år månad "
+    # Japanese, Chinese and Korean headers are single words: year, fiscal year, date, time, period, month…
+    "年 年度 年月 年月日 日付 日時 時刻 時間 期間 西暦 月 日 日期 时间 年份 月份 날짜 연도 일자 기간"
 )
-NOTE_WORDS = frozenset("note notes comment comments footnote footnotes flag flags remark remarks status".split())
-ID_WORDS = frozenset("id code index decimal rank page fips lat latitude lon longitude elevation".split())
-START_WORDS = ("start", "from", "begin", "valid_from", "period_start")
-END_WORDS = ("end", "to", "until", "valid_to", "period_end")
+NOTE_WORDS = _words("note notes comment comments footnote footnotes flag flags remark remarks status")
+ID_WORDS = _words("id code index decimal rank page fips lat latitude lon longitude elevation")
+START_WORDS = _words("start from begin beginning since von anfang beginn ab début debut inicio desde")
+END_WORDS = _words("end to until till stop bis ende fin hasta")
+MONTH_WORDS = _words("month monat mois mes mese maand månad mo 月 월")
 PERIOD_HEADER_FORMATS = ("year", "year_month", "year_mmm", "year_quarter", "month_name_year", "iso")
 
 
@@ -97,6 +121,8 @@ class ColumnStats:
     period_format: str | None
     distinct: int
     unit: str = ""
+    time_hint: bool = False  # a time by position (first element of `[time, value]` rows), not by name
+    clock: bool = False  # every value is a time of day (`HH:MM`)
 
     @property
     def words(self) -> set[str]:
@@ -107,7 +133,7 @@ class ColumnStats:
 class TablePlan:
     """The layout decisions for one table (a CSV or a sheet)."""
 
-    layout: str  # long | wide | snapshot
+    layout: str  # long | wide | months | snapshot
     sheet: str
     header_row: int
     anchors: list[str]
@@ -117,6 +143,9 @@ class TablePlan:
     period_format: str | None = None
     split_column: str | None = None
     value_column: str | None = None
+    month_column: str | None = None
+    clock_column: str | None = None
+    title_dimension: str | None = None
     dimension_columns: list[str] = field(default_factory=list)
     decimal: str = "."
     missing: list[float] = field(default_factory=list)
@@ -135,7 +164,9 @@ def generate(profile: SourceProfile, request: IndicatorRequest) -> WrapperDraft:
     return WrapperDraft(fetch_spec=spec, parse_code=code, generator=GENERATOR_NAME, rationale=rationale)
 
 
-def rank_series(points: Sequence[Any], request: IndicatorRequest) -> list[tuple[tuple[tuple[str, str], ...], float]]:
+def rank_series(
+    points: Sequence[Any], request: IndicatorRequest
+) -> list[tuple[tuple[tuple[str, str], ...], float]]:
     """(series key, fit) of the points, the series whose dimension values best match the request first."""
     keys = list(dict.fromkeys(tuple(sorted(p.dimensions.items())) for p in points))
     if len(keys) <= 1:
@@ -162,7 +193,7 @@ def find_header_row(grid: Grid, *, limit: int = 60) -> int:
     sample = grid[:300]
     widest = max((_filled(row) for row in sample), default=0)
     for index, row in enumerate(grid[:limit]):
-        if _filled(row) < max(2, 0.5 * widest):
+        if _filled(row) < max(2, 0.5 * widest) or _is_comment(row):
             continue
         labels = [c for c in row if isinstance(c, str) and c.strip() and parse_number(c) is None]
         periods = [c for c in row if parse_period(clean_header(c), "year") is not None]
@@ -174,13 +205,21 @@ def find_header_row(grid: Grid, *, limit: int = 60) -> int:
     return 0
 
 
+def _is_comment(row: Sequence[Any]) -> bool:
+    """True for a `# …` comment line (NOAA and many instrument exports start with them)."""
+    first = next((cell for cell in row if not is_missing(cell)), None)
+    return isinstance(first, str) and first.lstrip().startswith("#")
+
+
 def _filled(row: Sequence[Any]) -> int:
     return sum(1 for cell in row if not is_missing(cell))
 
 
 def _is_numberish(cell: Any) -> bool:
-    return (not isinstance(cell, bool) and isinstance(cell, int | float)) or parse_number(cell) is not None or (
-        hasattr(cell, "year") and not isinstance(cell, str)
+    return (
+        (not isinstance(cell, bool) and isinstance(cell, int | float))
+        or parse_number(cell) is not None
+        or (hasattr(cell, "year") and not isinstance(cell, str))
     )
 
 
@@ -197,14 +236,27 @@ def _units_row(grid: Grid, header: int) -> dict[int, str] | None:
     return texts
 
 
-def _column_stats(names: list[str], data: Grid, units: dict[int, str]) -> list[ColumnStats]:
+def _table_decimal(data: Grid, delimiter: str | None) -> str:
+    """The decimal mark of a table: one file writes all its numbers one way, so every column votes.
+
+    Without a telling number, a `;`-delimited file is taken to use the comma: that is why it is not
+    comma-delimited.
+    """
+    comma, point = decimal_votes(cell for row in data[:500] for cell in row)
+    if comma == point == 0:
+        return "," if delimiter == ";" else "."
+    return "," if comma > point else "."
+
+
+def _column_stats(names: list[str], data: Grid, units: dict[int, str], decimal: str) -> list[ColumnStats]:
     stats = []
     for index, name in enumerate(names):
         values = [row[index] if index < len(row) else None for row in data]
         present = [v for v in values if not is_missing(v)]
         fill = len(present) / max(1, len(values))
-        decimal = detect_decimal(present[:500])
-        numeric = sum(1 for v in present if parse_number(v, decimal=decimal) is not None) / max(1, len(present))
+        numeric = sum(1 for v in present if parse_number(v, decimal=decimal) is not None) / max(
+            1, len(present)
+        )
         stats.append(
             ColumnStats(
                 name=name,
@@ -214,6 +266,7 @@ def _column_stats(names: list[str], data: Grid, units: dict[int, str]) -> list[C
                 period_format=detect_period_format(present, name=name) if present else None,
                 distinct=len({str(v) for v in present}),
                 unit=units.get(index, ""),
+                clock=bool(present) and all(parse_clock(v) is not None for v in present),
             )
         )
     return stats
@@ -226,7 +279,7 @@ def _time_column(stats: list[ColumnStats], n_rows: int) -> ColumnStats | None:
         fmt = col.period_format
         if fmt is None or col.fill < 0.5:
             continue
-        hinted = bool(col.words & TIME_WORDS)
+        hinted = bool(col.words & TIME_WORDS) or col.time_hint
         if fmt == "year" and not hinted:
             continue
         if fmt in ("epoch_s", "epoch_ms", "excel_serial") and not hinted:
@@ -234,10 +287,12 @@ def _time_column(stats: list[ColumnStats], n_rows: int) -> ColumnStats | None:
         rank = 0.0
         rank += 2.0 if hinted else 0.0
         rank += 1.0 if fmt in ("native", "iso") else 0.0
-        lowered = col.name.casefold()
-        if lowered.startswith(START_WORDS) or lowered.endswith(START_WORDS):
+        # Whole words only: "Total" must not read as "to", nor "Tokyo time" as an end.
+        words = re.findall(r"[^\W_]+", col.name.casefold())
+        edges = {words[0], words[-1]} if words else set()
+        if edges & START_WORDS:
             rank += 0.5
-        if lowered.startswith(END_WORDS) or lowered.endswith(END_WORDS):
+        if edges & END_WORDS:
             rank -= 1.5
         rank += 0.3 * min(1.0, col.distinct / max(1, n_rows))
         candidates.append((rank, -col.index, col))
@@ -266,12 +321,16 @@ def _dimension_columns(stats: list[ColumnStats], exclude: set[str]) -> list[Colu
         if col.name not in exclude
         and col.numeric < 0.5
         and col.fill >= 0.3
+        and col.period_format is None  # another time (an end, a revision date) is not a dimension
+        and not col.clock
         and not col.words & NOTE_WORDS
         and not col.name.startswith("column_")
     ]
 
 
-def analyze_grid(grid: Grid, request: IndicatorRequest, *, sheet: str = "") -> TablePlan | None:
+def analyze_grid(
+    grid: Grid, request: IndicatorRequest, *, sheet: str = "", delimiter: str | None = None
+) -> TablePlan | None:
     """Layout decisions for one table, or None when it holds no numeric series."""
     if not grid:
         return None
@@ -279,15 +338,32 @@ def analyze_grid(grid: Grid, request: IndicatorRequest, *, sheet: str = "") -> T
     names = header_names(grid[header])
     units = _units_row(grid, header) or {}
     skip = 1 if units else 0
-    data = [row for row in grid[header + 1 + skip :] if _filled(row)]
+    data, titles = _data_rows(grid, header, skip)
     if not data:
         return None
+    decimal = _table_decimal(data, delimiter)
     periods = _period_headers(names)
     if periods is not None:
-        return _wide_plan(grid, names, data, units, header=header, skip=skip, period_format=periods, sheet=sheet)
-    stats = _column_stats(names, data, units)
+        return _wide_plan(
+            names,
+            data,
+            titles,
+            units,
+            header=header,
+            skip=skip,
+            period_format=periods,
+            sheet=sheet,
+            decimal=decimal,
+        )
+    stats = _column_stats(names, data, units, decimal)
     time_col = _time_column(stats, len(data))
-    exclude = {time_col.name} if time_col else set()
+    if _month_headers(names) and time_col is not None and time_col.period_format == "year":
+        return _month_columns_plan(
+            names, data, titles, stats, time_col, header=header, skip=skip, sheet=sheet, decimal=decimal
+        )
+    month_col = _month_column(stats, data, time_col)
+    clock_col = _clock_column(stats, len(data), time_col)
+    exclude = {c.name for c in (time_col, month_col, clock_col) if c is not None}
     values = _value_columns(stats, exclude)
     if not values:
         return None
@@ -299,9 +375,11 @@ def analyze_grid(grid: Grid, request: IndicatorRequest, *, sheet: str = "") -> T
     )
     best_score, _, value_col = scored[0]
     dims = _dimension_columns(stats, exclude | {value_col.name})
-    dims = _unique_dimensions(data, stats, time_col, dims, exclude | {value_col.name})
+    time_cols = [c for c in (time_col, month_col, clock_col) if c is not None]
+    title_dimension = _title_dimension(data, titles, dims, time_cols, names)
+    if title_dimension is None:
+        dims = _unique_dimensions(data, stats, time_cols, dims, exclude | {value_col.name})
     present = [row[value_col.index] for row in data if value_col.index < len(row)]
-    decimal = detect_decimal([v for v in present if not is_missing(v)][:500])
     numbers = [parse_number(v, decimal=decimal) for v in present]
     missing = detect_sentinels([n for n in numbers if n is not None])
     plan = TablePlan(
@@ -312,8 +390,11 @@ def analyze_grid(grid: Grid, request: IndicatorRequest, *, sheet: str = "") -> T
         skip_rows=skip,
         time_column=time_col.name if time_col else None,
         time_format=time_col.period_format if time_col else None,
+        month_column=month_col.name if month_col else None,
+        clock_column=clock_col.name if clock_col else None,
         value_column=value_col.name,
         dimension_columns=[d.name for d in dims],
+        title_dimension=title_dimension,
         decimal=decimal,
         missing=missing,
         score=best_score,
@@ -323,9 +404,137 @@ def analyze_grid(grid: Grid, request: IndicatorRequest, *, sheet: str = "") -> T
     plan.reasons.append(f"value column {value_col.name!r} matches the request best (score {best_score:.2f})")
     if others:
         plan.reasons.append(f"other numeric columns: {others}")
+    if clock_col:
+        plan.reasons.append(f"dates in {time_col.name!r} and times of day in {clock_col.name!r}")  # type: ignore[union-attr]
+    if month_col:
+        plan.reasons.append(f"years in {time_col.name!r} and months in {month_col.name!r}")  # type: ignore[union-attr]
+    if title_dimension:
+        plan.reasons.append(
+            f"{len(set(titles))} stacked tables under one header: their titles form {title_dimension!r}"
+        )
     if missing:
         plan.reasons.append(f"sentinel values treated as missing: {missing}")
     return plan
+
+
+def _month_column(stats: list[ColumnStats], data: Grid, time_col: ColumnStats | None) -> ColumnStats | None:
+    """Beside a column of years, the column that holds each row's month (1-12 or month names)."""
+    if time_col is None or time_col.period_format != "year":
+        return None
+    for col in stats:
+        if col is time_col or not col.words & MONTH_WORDS or col.fill < 0.5:
+            continue
+        present = [row[col.index] for row in data if col.index < len(row) and not is_missing(row[col.index])]
+        if (
+            present
+            and all(parse_month(v) is not None for v in present)
+            and len({str(v) for v in present}) > 1
+        ):
+            return col
+    return None
+
+
+def _clock_column(stats: list[ColumnStats], n_rows: int, time_col: ColumnStats | None) -> ColumnStats | None:
+    """Beside a column of repeating dates, the column with each row's time of day (the start, not the end)."""
+    if time_col is None or time_col.period_format not in (
+        "iso",
+        "native",
+        "day_month_year",
+        "month_day_year",
+    ):
+        return None
+    if time_col.distinct >= n_rows:
+        return None
+    for col in stats:
+        if col.clock and col.fill >= 0.5 and col.distinct > 1 and not col.words & END_WORDS:
+            return col
+    return None
+
+
+def _month_headers(names: list[str]) -> bool:
+    """True when six or more column headers are distinct month names (a row per year, a column per month)."""
+    return len({month for name in names if (month := month_of_header(name))}) >= 6
+
+
+def _month_columns_plan(
+    names: list[str],
+    data: Grid,
+    titles: list[str],
+    stats: list[ColumnStats],
+    year_col: ColumnStats,
+    *,
+    header: int,
+    skip: int,
+    sheet: str,
+    decimal: str,
+) -> TablePlan | None:
+    month_at = [i for i, name in enumerate(names) if month_of_header(name)]
+    label_stats = [c for c in stats if c.index not in month_at and c is not year_col]
+    dims = _dimension_columns(label_stats, set())
+    title_dimension = _title_dimension(data, titles, dims, [year_col], names)
+    cells = [row[i] for row in data for i in month_at if i < len(row) and not is_missing(row[i])]
+    numbers = [n for n in (parse_number(c, decimal=decimal) for c in cells) if n is not None]
+    if not numbers:
+        return None
+    dim_names = [d.name for d in dims]
+    plan = TablePlan(
+        layout="months",
+        sheet=sheet,
+        header_row=header,
+        anchors=[year_col.name, names[month_at[0]], *dim_names[:2]],
+        skip_rows=skip,
+        time_column=year_col.name,
+        time_format="year",
+        dimension_columns=dim_names,
+        title_dimension=title_dimension,
+        decimal=decimal,
+        missing=detect_sentinels(numbers),
+        rows=len(data),
+    )
+    plan.reasons.append(
+        f"a row per year ({year_col.name!r}) and a column per month: {len(month_at)} month columns"
+    )
+    return plan
+
+
+def _data_rows(grid: Grid, header: int, skip: int) -> tuple[Grid, list[str]]:
+    """The data rows under the header and the title of the table each belongs to.
+
+    Repeated header rows (stacked tables), one-cell title and footnote rows, and the units row are left
+    out, so that they do not blur what the columns hold.
+    """
+    data: Grid = []
+    titles: list[str] = []
+    for number, (title, first, end) in enumerate(table_blocks(grid, header)):
+        rows = grid[first:end]
+        if skip and rows and (number == 0 or not any(_is_numberish(c) for c in rows[0])):
+            rows = rows[1:]
+        for row in rows:
+            if _filled(row) and row_title(row) is None:
+                data.append(row)
+                titles.append(title)
+    return data, titles
+
+
+def _title_dimension(
+    data: Grid, titles: list[str], dims: list[ColumnStats], time_cols: list[ColumnStats], names: list[str]
+) -> str | None:
+    """The dimension for the titles of stacked tables, when only the titles tell their rows apart."""
+    if len(set(titles)) < 2 or _keys_unique(data, dims + time_cols):
+        return None
+    if not _keys_unique(data, dims + time_cols, titles):
+        return None
+    return next(name for name in ("table", "table_title", "stacked_table") if name not in names)
+
+
+def _keys_unique(data: Grid, columns: list[ColumnStats], titles: list[str] | None = None) -> bool:
+    """True when the cells of the columns (and the table titles) name every data row once."""
+    keys = [
+        tuple(clean_header(row[c.index]) if c.index < len(row) else "" for c in columns)
+        + ((titles[i],) if titles else ())
+        for i, row in enumerate(data)
+    ]
+    return len(set(keys)) == len(keys)
 
 
 def _anchors(value: str, time: str | None, dims: list[str]) -> list[str]:
@@ -333,20 +542,15 @@ def _anchors(value: str, time: str | None, dims: list[str]) -> list[str]:
 
 
 def _unique_dimensions(
-    data: Grid, stats: list[ColumnStats], time_col: ColumnStats | None, dims: list[ColumnStats], exclude: set[str]
+    data: Grid,
+    stats: list[ColumnStats],
+    time_cols: list[ColumnStats],
+    dims: list[ColumnStats],
+    exclude: set[str],
 ) -> list[ColumnStats]:
     """Add columns until (time, dimensions) names every row once, when that is possible."""
     chosen = list(dims)
-
-    def unique(columns: list[ColumnStats]) -> bool:
-        keys = [
-            tuple(clean_header(row[c.index]) if c.index < len(row) else "" for c in columns)
-            + ((clean_header(row[time_col.index]),) if time_col and time_col.index < len(row) else ())
-            for row in data
-        ]
-        return len(set(keys)) == len(keys)
-
-    if unique(chosen):
+    if _keys_unique(data, chosen + time_cols):
         return chosen
     spare = [
         c
@@ -355,57 +559,63 @@ def _unique_dimensions(
         and c.name not in exclude
         and c.fill >= 0.3
         and (c.numeric < 0.5 or c.words & ID_WORDS)
-        and (time_col is None or c.name != time_col.name)
+        and not c.words & TIME_WORDS
+        and c not in time_cols
     ]
     for col in spare:
         chosen.append(col)
-        if unique(chosen):
+        if _keys_unique(data, chosen + time_cols):
             return chosen
     return list(dims)
 
 
 def _period_headers(names: list[str]) -> str | None:
-    """The period format most column headers share, when at least three headers are periods."""
+    """The period format most column headers share, when three headers (or two of three) are periods."""
     best: tuple[int, str] | None = None
+    labels = [name for name in names if not name.startswith("column_")]
     for fmt in PERIOD_HEADER_FORMATS:
         hits = sum(1 for name in names if parse_period(name, fmt) is not None)
-        if hits >= 3 and (best is None or hits > best[0]):
+        enough = hits >= 3 or (hits == 2 and 3 * hits >= 2 * len(labels))
+        if enough and (best is None or hits > best[0]):
             best = (hits, fmt)
     return best[1] if best else None
 
 
 def _wide_plan(
-    grid: Grid,
     names: list[str],
     data: Grid,
+    titles: list[str],
     units: dict[int, str],
     *,
     header: int,
     skip: int,
     period_format: str,
     sheet: str,
+    decimal: str,
 ) -> TablePlan | None:
     label_names = [name for name in names if parse_period(name, period_format) is None]
-    stats = [s for s in _column_stats(names, data, units) if s.name in label_names]
-    split = next((s.name for s in stats if "\\" in s.name or ("," in s.name and s.numeric < 0.5)), None)
-    dims = [d.name for d in _dimension_columns(stats, {split} if split else set())]
+    stats = [s for s in _column_stats(names, data, units, decimal) if s.name in label_names]
+    split = next((s for s in stats if "\\" in s.name or ("," in s.name and s.numeric < 0.5)), None)
+    dims = _dimension_columns(stats, {split.name} if split else set())
+    title_dimension = _title_dimension(data, titles, dims + ([split] if split else []), [], names)
     period_cols = [i for i, name in enumerate(names) if parse_period(name, period_format) is not None]
     cells = [row[i] for row in data for i in period_cols if i < len(row) and not is_missing(row[i])]
     if not cells:
         return None
-    decimal = detect_decimal(cells[:2000])
     numbers = [parse_number(c, decimal=decimal) for c in cells]
     if sum(n is not None for n in numbers) < 0.5 * len(cells):
         return None
+    dim_names = [d.name for d in dims]
     plan = TablePlan(
         layout="wide",
         sheet=sheet,
         header_row=header,
-        anchors=[names[period_cols[0]], *([split] if split else []), *dims[:2]],
+        anchors=[names[period_cols[0]], *([split.name] if split else []), *dim_names[:2]],
         skip_rows=skip,
         period_format=period_format,
-        split_column=split,
-        dimension_columns=dims,
+        split_column=split.name if split else None,
+        dimension_columns=dim_names,
+        title_dimension=title_dimension,
         decimal=decimal,
         missing=detect_sentinels([n for n in numbers if n is not None]),
         score=0.0,
@@ -413,14 +623,18 @@ def _wide_plan(
     )
     plan.reasons.append(f"{len(period_cols)} column headers are periods ({period_format}): wide layout")
     if split:
-        plan.reasons.append(f"column {split!r} packs several dimensions")
+        plan.reasons.append(f"column {split.name!r} packs several dimensions")
+    if title_dimension:
+        plan.reasons.append(
+            f"{len(set(titles))} stacked tables under one header: their titles form {title_dimension!r}"
+        )
     return plan
 
 
 def _table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> tuple[str, str]:
     plans = []
     for table in profile.tables:
-        plan = analyze_grid(table.rows, request, sheet=table.name)
+        plan = analyze_grid(table.rows, request, sheet=table.name, delimiter=profile.delimiter)
         if plan is not None:
             plans.append(plan)
     if not plans:
@@ -462,6 +676,8 @@ class JsonPlan:
 
     layout: str  # records | columns | jsonstat
     paths: list[str] = field(default_factory=list)
+    shape: str = "records"  # records (objects) | rows (positional lists) | mapping (object keyed by period)
+    key_name: str = "period"
     time_key: str = ""
     time_format: str = "iso"
     value_key: str = ""
@@ -493,17 +709,32 @@ def _json_wrapper(profile: SourceProfile, request: IndicatorRequest) -> tuple[st
     lists: list[tuple[str, list[Any]]] = []
     _walk_lists(document, "", 0, lists)
     plans = [p for p in (_records_plan(path, items, request) for path, items in lists) if p is not None]
+    for path, mapping in _period_mappings(document, "", 0):
+        key_name = _mapping_key_name(mapping)
+        keyed = _records_plan(path, mapping_records(mapping, key_name=key_name), request, shape="mapping")
+        if keyed is not None:
+            keyed.key_name = key_name
+            plans.append(keyed)
     plans += _columns_plans(document, request)
     if not plans:
-        raise NoSeriesFoundError("no series found: no array of records or parallel arrays with times and numbers")
+        raise NoSeriesFoundError(
+            "no series found: no array of records or parallel arrays with times and numbers"
+        )
     best = max(plans, key=lambda p: (p.score, len(p.paths)))
-    if best.layout == "records":
+    if best.layout == "records" and best.shape == "records":
         best = _with_variants(best, plans)
     return _render_json(best, request), "; ".join(best.reasons)
 
 
-def _records_plan(path: str, items: list[Any], request: IndicatorRequest) -> JsonPlan | None:
-    records = [flatten_record(item) for item in items[:500] if isinstance(item, dict)]
+def _records_plan(
+    path: str, items: list[Any], request: IndicatorRequest, *, shape: str = "records"
+) -> JsonPlan | None:
+    rows = bool(items) and all(_is_row(item) for item in items[:500])
+    if rows:
+        shape = "rows"
+        records = [row_record(item) for item in items[:500]]
+    else:
+        records = [flatten_record(item) for item in items[:500] if isinstance(item, dict)]
     if len(records) < 2 or len(records) < 0.8 * min(len(items), 500):
         return None
     keys = list(dict.fromkeys(key for record in records for key in record))
@@ -512,14 +743,18 @@ def _records_plan(path: str, items: list[Any], request: IndicatorRequest) -> Jso
     for index, key in enumerate(keys):
         present = [v for v in columns[key] if not is_missing(v) and not isinstance(v, list | bool)]
         numeric = sum(1 for v in present if parse_number(v) is not None) / max(1, len(present))
+        # In positional rows the first element is the time when it reads as one.
+        time_hint = rows and index == 0
+        hint_name = "time" if time_hint else key.split(".")[-1]
         stats.append(
             ColumnStats(
                 name=key,
                 index=index,
                 fill=len(present) / len(records),
                 numeric=numeric,
-                period_format=detect_period_format(present, name=key.split(".")[-1]) if present else None,
+                period_format=detect_period_format(present, name=hint_name) if present else None,
                 distinct=len({str(v) for v in present}),
+                time_hint=time_hint,
             )
         )
     time_col = _time_column(stats, len(records))
@@ -541,20 +776,52 @@ def _records_plan(path: str, items: list[Any], request: IndicatorRequest) -> Jso
     value_col = max(values, key=lambda s: (value_score(s), -s.index))
     dims = [d for d in _dimension_columns(stats, {time_col.name, value_col.name}) if d.words - TIME_WORDS]
     table = [[record.get(s.name) for s in stats] for record in records]
-    dims = _unique_dimensions(table, stats, time_col, dims, {value_col.name})
+    dims = _unique_dimensions(table, stats, [time_col], dims, {value_col.name})
     plan = JsonPlan(
         layout="records",
         paths=[path],
+        shape=shape,
         time_key=time_col.name,
         time_format=time_col.period_format or "iso",
         value_key=value_col.name,
         dimension_keys=[d.name for d in dims],
         score=value_score(value_col) + RequestMatcher(request, [path]).score(path) * 0.3,
     )
+    what = {"records": "records", "rows": "positional rows", "mapping": "an object keyed by period"}[shape]
     plan.reasons.append(
-        f"records at {path or '$'}: time {time_col.name!r} ({plan.time_format}), value {value_col.name!r}"
+        f"{what} at {path or '$'}: time {time_col.name!r} ({plan.time_format}), value {value_col.name!r}"
     )
     return plan
+
+
+def _is_row(item: Any) -> bool:
+    """A short list of scalars, as in `[[1704067200000, 42.5], …]`."""
+    return (
+        isinstance(item, list) and 2 <= len(item) <= 10 and not any(isinstance(v, dict | list) for v in item)
+    )
+
+
+def _period_mappings(node: Any, path: str, depth: int) -> list[tuple[str, dict[str, Any]]]:
+    """Objects (at any depth) whose keys are periods, e.g. `{"2024-01-02": {"close": …}, …}`."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    if depth > 6 or not isinstance(node, dict):
+        return found
+    keys = list(node)
+    if len(keys) >= 3 and detect_period_format(keys, name="period") is not None:
+        values = list(node.values())
+        if all(isinstance(v, dict) for v in values) or all(v is None or _is_numberish(v) for v in values):
+            found.append((path, node))
+            return found
+    for key, child in node.items():
+        if isinstance(child, dict):
+            found += _period_mappings(child, f"{path}.{key}" if path else str(key), depth + 1)
+    return found
+
+
+def _mapping_key_name(mapping: dict[str, Any]) -> str:
+    """A key for the period that no record of the mapping uses already."""
+    used = {key for value in mapping.values() if isinstance(value, dict) for key in value}
+    return next(name for name in ("period", "period_key", "mapping_key") if name not in used)
 
 
 def _with_variants(best: JsonPlan, plans: list[JsonPlan]) -> JsonPlan:
@@ -594,7 +861,8 @@ def _columns_plans(document: Any, request: IndicatorRequest) -> list[JsonPlan]:
         times = [
             (k, fmt)
             for k, v in arrays.items()
-            if (fmt := detect_period_format(v, name=k)) is not None and (set(tokens(k)) & TIME_WORDS or fmt == "iso")
+            if (fmt := detect_period_format(v, name=k)) is not None
+            and (set(tokens(k)) & TIME_WORDS or fmt == "iso")
         ]
         if not times:
             continue
@@ -613,14 +881,18 @@ def _columns_plans(document: Any, request: IndicatorRequest) -> list[JsonPlan]:
         matcher = RequestMatcher(request, candidates)
         best = max(candidates, key=lambda k: matcher.score(k, unit=units.get(k, "")))
         prefix = f"{path}." if path else ""
+        # The group's name counts too: "daily" and "hourly" groups hold the same variables.
+        group_score = RequestMatcher(request, [path]).score(path) * 0.3 if path else 0.0
         plan = JsonPlan(
             layout="columns",
             paths=[f"{prefix}{time_key}", f"{prefix}{best}"],
             time_format=fmt,
             offset_key=_offset_key(document),
-            score=matcher.score(best, unit=units.get(best, "")) + 0.5,
+            score=matcher.score(best, unit=units.get(best, "")) + 0.5 + group_score,
         )
-        plan.reasons.append(f"parallel arrays under {path or '$'}: time {time_key!r}, value {best!r} of {candidates}")
+        plan.reasons.append(
+            f"parallel arrays under {path or '$'}: time {time_key!r}, value {best!r} of {candidates}"
+        )
         plans.append(plan)
     return plans
 
@@ -661,7 +933,7 @@ def _render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorReq
         )
     else:
         imports = "read_workbook"
-        read = f"    grid = read_workbook(payload, sheets=[SHEET])[SHEET]\n"
+        read = "    grid = read_workbook(payload, sheets=[SHEET])[SHEET]\n"
     constants = [f"HEADER = {_literal(plan.anchors)}  # columns that identify the header row"]
     if reader != "csv":
         constants.insert(0, f"SHEET = {_literal(plan.sheet)}")
@@ -675,8 +947,7 @@ def _render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorReq
             f"        dimension_columns={_literal(plan.dimension_columns)},\n"
             f"        split_column={_literal(plan.split_column)},\n"
             f"        decimal={_literal(plan.decimal)},\n"
-            f"        missing={_literal(plan.missing)},\n"
-            "    )\n"
+            f"        missing={_literal(plan.missing)},\n" + _title_argument(plan) + "    )\n"
         )
         function = "wide_points"
         summary = f"wide table, periods ({plan.period_format}) as column headers"
@@ -692,10 +963,26 @@ def _render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorReq
             f"        dimension_columns={_literal(plan.dimension_columns)},\n"
             f"        decimal={_literal(plan.decimal)},\n"
             f"        missing={_literal(plan.missing)},\n"
-            "    )\n"
+            + _title_argument(plan)
+            + (f"        month_column={_literal(plan.month_column)},\n" if plan.month_column else "")
+            + (f"        clock_column={_literal(plan.clock_column)},\n" if plan.clock_column else "")
+            + "    )\n"
         )
         function = "long_points"
         summary = f"long table, time in {plan.time_column!r}, values in {plan.value_column!r}"
+    elif plan.layout == "months":
+        call = (
+            "    return month_columns_points(\n"
+            "        grid,\n"
+            "        header_row=find_row(grid, HEADER),\n"
+            f"        skip_rows={plan.skip_rows},\n"
+            f"        year_column={_literal(plan.time_column)},\n"
+            f"        dimension_columns={_literal(plan.dimension_columns)},\n"
+            f"        decimal={_literal(plan.decimal)},\n"
+            f"        missing={_literal(plan.missing)},\n" + _title_argument(plan) + "    )\n"
+        )
+        function = "month_columns_points"
+        summary = f"a row per year in {plan.time_column!r}, a column per month"
     else:
         raise NoSeriesFoundError(f"no series found: no time column in {plan.sheet or 'the table'}")
     return (
@@ -707,6 +994,10 @@ def _render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorReq
         + read
         + call
     )
+
+
+def _title_argument(plan: TablePlan) -> str:
+    return f"        title_dimension={_literal(plan.title_dimension)},\n" if plan.title_dimension else ""
 
 
 def _render_sheet_per_period(plan: TablePlan, fmt: str, request: IndicatorRequest) -> str:
@@ -761,16 +1052,24 @@ def _render_json(plan: JsonPlan, request: IndicatorRequest) -> str:
         )
     variants = len(plan.paths) > 1
     dims = "{'series': path.rsplit('.', 1)[-1]}" if variants else "None"
+    if plan.shape == "mapping":
+        imports = "get_path, mapping_records, read_json, record_points"
+        records = f"mapping_records(get_path(document, path), key_name={_literal(plan.key_name)})"
+        doc = "Read the object keyed by period under each path as records"
+    else:
+        imports = "get_path, read_json, record_points"
+        records = "get_path(document, path)"
+        doc = "Read the records under each path"
     return (
-        _header(request, f"records at {plan.paths}")
-        + "from shared.wrapper_toolkit import get_path, read_json, record_points\n\n"
+        _header(request, f"{'positional rows' if plan.shape == 'rows' else 'records'} at {plan.paths}")
+        + f"from shared.wrapper_toolkit import {imports}\n\n"
         + f"RECORD_PATHS = {_literal(plan.paths)}\n\n\n"
         + "def parse(payload, context):\n"
-        + '    """Read the records under each path; their time, value and dimension keys are fixed below."""\n'
+        + f'    """{doc}; their time, value and dimension keys are fixed below."""\n'
         + "    document = read_json(payload)\n"
         + "    for path in RECORD_PATHS:\n"
         + "        yield from record_points(\n"
-        + "            get_path(document, path),\n"
+        + f"            {records},\n"
         + f"            time_key={_literal(plan.time_key)},\n"
         + f"            time_format={_literal(plan.time_format)},\n"
         + f"            value_key={_literal(plan.value_key)},\n"

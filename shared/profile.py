@@ -54,7 +54,9 @@ class SourceProfile(BaseModel):
             lines.append(f"delimiter: {self.delimiter!r}")
         for table in self.tables:
             title = f"sheet {table.name!r}" if table.name else "table"
-            lines.append(f"--- {title}: {table.n_rows} rows x {table.n_cols} columns; first rows (0-based index):")
+            lines.append(
+                f"--- {title}: {table.n_rows} rows x {table.n_cols} columns; first rows (0-based index):"
+            )
             for index, row in enumerate(table.rows[:max_rows]):
                 cells = [_render_cell(cell) for cell in row[:30]]
                 lines.append(f"{index}: {cells}")
@@ -74,13 +76,18 @@ def _render_cell(cell: Any) -> str:
 def build_profile(source: SourceData, *, max_rows: int = 3000) -> SourceProfile:
     """Read the source with the toolkit readers and keep its first rows or its JSON structure."""
     profile = SourceProfile(
-        location=source.location, format=source.format, size_bytes=len(source.content), encoding=source.encoding
+        location=source.location,
+        format=source.format,
+        size_bytes=len(source.content),
+        encoding=source.encoding,
     )
     try:
         if source.format == SourceFormat.CSV:
             text = decode_text(source.content, source.encoding or "utf-8")
             profile.delimiter = detect_delimiter(text)
-            grid = read_csv_grid(source.content, encoding=source.encoding or "utf-8", delimiter=profile.delimiter)
+            grid = read_csv_grid(
+                source.content, encoding=source.encoding or "utf-8", delimiter=profile.delimiter
+            )
             profile.tables = [_table("", grid, max_rows)]
         elif source.format == SourceFormat.XLSX:
             book = read_workbook(source.content)

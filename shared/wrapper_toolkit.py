@@ -20,16 +20,29 @@ Cell = Any
 Grid = list[list[Cell]]
 PointDict = dict[str, Any]
 
+# fmt: off
 MISSING_MARKERS = frozenset(
     {"", ":", "..", "...", "-", "--", "—", "–", "x", "na", "n/a", "n.a.", "nan", "null", "none", "nd", "(na)",
      "not available", "(d)", "(z)", "w", "*", "#n/a", "#value!", "#ref!", "#div/0!"}
 )
-SENTINELS = (-9.0, -99.0, -99.9, -99.99, -999.0, -999.9, -999.99, -9999.0, -99999.0, 9999.0, 99999.0, 999999.0)
+SENTINELS = (
+    -9.0, -99.0, -99.9, -99.99, -999.0, -999.9, -999.99, -9999.0, -99999.0, 9999.0, 99999.0, 999999.0,
+)
+# fmt: on
 
-_FLAG_SUFFIX = re.compile(r"^(?P<num>[-+]?[\d.,\s'\u00a0\u202f]*\d[\d.,]*)\s*(?P<flag>[a-zA-Z]{1,3}|\*{1,3}|\([a-zA-Z]\))$")
+_FLAG_SUFFIX = re.compile(
+    r"^(?P<num>[-+]?[\d.,\s'\u00a0\u202f]*\d[\d.,]*)\s*(?P<flag>[a-zA-Z]{1,3}|\*{1,3}|\([a-zA-Z]\))$"
+)
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _EXCEL_EPOCH = datetime(1899, 12, 30)
+_FLAGGED_YEAR = re.compile(r"(\d{4})\s*(?:\*{1,3}|\([a-zA-Z]{1,3}\)|\[[^\]]{1,40}\]|[a-zA-Z]{1,2})")
+_TIME_HINT = re.compile(
+    r"year|jahr|ann[ée]e|a[ñn]o|anno|jaar|date|fecha|time|period|month|day|quarter|zeit|datum|mois|tid|"
+    r"年|月|日|時|期|날짜|연도",
+    re.IGNORECASE,
+)
 
+# fmt: off
 MONTHS = {
     # English
     "jan": 1, "january": 1, "feb": 2, "february": 2, "mar": 3, "march": 3, "apr": 4, "april": 4, "may": 5,
@@ -48,6 +61,7 @@ PERIOD_FORMATS = (
     "native", "iso", "year", "year_month", "year_mmm", "year_quarter", "month_name_year", "day_month_year",
     "month_day_year", "excel_serial", "epoch_s", "epoch_ms",
 )
+# fmt: on
 
 
 class ToolkitError(ValueError):
@@ -136,9 +150,40 @@ def _repeats_header(row: Sequence[Cell], names: Sequence[str]) -> bool:
     return sum(1 for a, b in zip(cleaned, names, strict=False) if a and a == b) >= max(2, len(names) // 2)
 
 
-def _title_of(row: Sequence[Cell]) -> str | None:
+def row_title(row: Sequence[Cell]) -> str | None:
+    """The text of a row whose only filled cell holds a label (a title or a footnote), else None."""
     filled = [clean_header(cell) for cell in row if not is_missing(cell)]
     return filled[0] if len(filled) == 1 and not _NUMBER.match(filled[0]) else None
+
+
+def _title_above(grid: Grid, header_row: int) -> str | None:
+    """The top line of the block of one-cell rows right above a header (blank rows before it skipped)."""
+    title = None
+    for row in reversed(grid[:header_row]):
+        if not any(not is_missing(cell) for cell in row):
+            if title is None:
+                continue
+            break
+        text = row_title(row)
+        if text is None:
+            break
+        title = text
+    return title
+
+
+def table_blocks(grid: Grid, header_row: int) -> list[tuple[str, int, int]]:
+    """(title, first row, end row) of each table that repeats the header row (stacked tables), top to bottom.
+
+    A table's title is the block of one-cell rows right above its header; a table without one is
+    called `table N`.
+    """
+    names = header_names(grid[header_row])
+    starts = [header_row] + [i for i in range(header_row + 1, len(grid)) if _repeats_header(grid[i], names)]
+    blocks = []
+    for number, start in enumerate(starts):
+        end = starts[number + 1] if number + 1 < len(starts) else len(grid)
+        blocks.append((_title_above(grid, start) or f"table {number + 1}", start + 1, end))
+    return blocks
 
 
 # --- numbers ---------------------------------------------------------------------------------------
@@ -180,7 +225,7 @@ def parse_number(cell: Cell, *, decimal: str = ".", missing: Iterable[float] = (
 
 
 def _parse_number_text(text: str, decimal: str) -> float | None:
-    text = text.replace("\u2212", "-")
+    text = text.replace("\u2212", "-").strip("$€£¥ ")
     if _NUMBER.match(text) and (decimal == "." or "." not in text):
         return float(text)
     match = _FLAG_SUFFIX.match(text)
@@ -188,10 +233,7 @@ def _parse_number_text(text: str, decimal: str) -> float | None:
         text = match.group("num").strip()
     text = text.rstrip("%").strip()
     text = text.replace("\u00a0", "").replace("\u202f", "").replace("'", "").replace(" ", "")
-    if decimal == ",":
-        text = text.replace(".", "").replace(",", ".")
-    else:
-        text = text.replace(",", "")
+    text = text.replace(".", "").replace(",", ".") if decimal == "," else text.replace(",", "")
     if text.startswith("(") and text.endswith(")"):
         text = "-" + text[1:-1]
     if not _NUMBER.match(text):
@@ -199,18 +241,35 @@ def _parse_number_text(text: str, decimal: str) -> float | None:
     return float(text)
 
 
+_COMMA_DECIMAL = re.compile(r"\d{1,3}(\.\d{3})+,\d+|\d{1,3}(\.\d{3}){2,}|\d+,\d{1,2}|\d+,\d{4,}|0,\d+")
+_POINT_DECIMAL = re.compile(r"\d{1,3}(,\d{3})+\.\d+|\d{1,3}(,\d{3}){2,}|\d+\.\d{1,2}|\d+\.\d{4,}|0?\.\d+")
+
+
 def detect_decimal(values: Iterable[Cell]) -> str:
-    """Guess whether a column writes decimals with a comma ("1,5", "1.234,5") or a point."""
+    """Guess whether numbers write decimals with a comma ("1,5", "1.234,5") or a point.
+
+    Only telling values vote: "3.000" or "1,234" could be either (a thousands group or three
+    decimals); without a telling value the answer is the point.
+    """
+    comma, point = decimal_votes(values)
+    return "," if comma > point else "."
+
+
+def decimal_votes(values: Iterable[Cell]) -> tuple[int, int]:
+    """(values that only read right with a decimal comma, values that only read right with a point)."""
     comma = point = 0
     for cell in values:
         if not isinstance(cell, str):
             continue
-        text = cell.strip()
-        if re.fullmatch(r"[-+]?\d{1,3}(\.\d{3})+,\d+|[-+]?\d+,\d{1,2}|[-+]?\d+,\d{4,}", text):
+        text = cell.replace("\u2212", "-").strip("$€£¥ ").lstrip("+-")
+        match = _FLAG_SUFFIX.match(text)
+        if match:
+            text = match.group("num").strip()
+        if _COMMA_DECIMAL.fullmatch(text):
             comma += 1
-        elif re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?|[-+]?\d*\.\d+", text):
+        elif _POINT_DECIMAL.fullmatch(text):
             point += 1
-    return "," if comma > point else "."
+    return comma, point
 
 
 def detect_sentinels(values: Iterable[float]) -> list[float]:
@@ -252,7 +311,7 @@ def parse_period(cell: Cell, fmt: str, *, utc_offset_seconds: int | None = None)
     return moment.astimezone(UTC)
 
 
-def _parse_period(cell: Cell, fmt: str) -> datetime | None:  # noqa: C901
+def _parse_period(cell: Cell, fmt: str) -> datetime | None:
     if isinstance(cell, datetime):
         return cell
     if isinstance(cell, date):
@@ -264,6 +323,10 @@ def _parse_period(cell: Cell, fmt: str) -> datetime | None:  # noqa: C901
         if fmt in ("native", "iso"):
             return _parse_iso(text)
         if fmt == "year":
+            # A provisional or footnoted year ("2022*", "2021 (p)", "2020 [note 3]") is still that year.
+            flagged = _FLAGGED_YEAR.fullmatch(text)
+            if flagged:
+                text = flagged.group(1)
             year = int(float(text))
             return datetime(year, 1, 1) if _year_ok(year) and float(text).is_integer() else None
         if fmt == "year_month":
@@ -273,7 +336,9 @@ def _parse_period(cell: Cell, fmt: str) -> datetime | None:  # noqa: C901
             match = re.fullmatch(r"(\d{4})\s*M(\d{1,2})", text, re.IGNORECASE)
             return datetime(int(match.group(1)), int(match.group(2)), 1) if match else None
         if fmt == "year_quarter":
-            match = re.fullmatch(r"(\d{4})\s*[-/ ]?\s*Q([1-4])|Q([1-4])\s*[-/ ]?\s*(\d{4})", text, re.IGNORECASE)
+            match = re.fullmatch(
+                r"(\d{4})\s*[-/ ]?\s*Q([1-4])|Q([1-4])\s*[-/ ]?\s*(\d{4})", text, re.IGNORECASE
+            )
             if not match:
                 return None
             year = int(match.group(1) or match.group(4))
@@ -282,7 +347,9 @@ def _parse_period(cell: Cell, fmt: str) -> datetime | None:  # noqa: C901
         if fmt == "month_name_year":
             return _parse_month_name(text)
         if fmt in ("day_month_year", "month_day_year"):
-            match = re.fullmatch(r"(\d{1,2})[./-](\d{1,2})[./-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?", text)
+            match = re.fullmatch(
+                r"(\d{1,2})[./-](\d{1,2})[./-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?", text
+            )
             if not match:
                 return None
             first, second, year = int(match.group(1)), int(match.group(2)), int(match.group(3))
@@ -300,19 +367,26 @@ def _parse_period(cell: Cell, fmt: str) -> datetime | None:  # noqa: C901
     raise ToolkitError(f"unknown period format {fmt!r}; use one of {PERIOD_FORMATS}")
 
 
+_ISO_STAMP = re.compile(
+    r"(\d{4})[-/](\d{2})[-/](\d{2})(?:[ T](\d{2})(?::(\d{2}))?(?::(\d{2}))?(\.\d+)?)?"
+    r"\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?",
+    re.IGNORECASE,
+)
+
+
 def _parse_iso(text: str) -> datetime | None:
-    value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}[ T]\d{2}(:\d{2}){0,2}(\.\d+)?([+-]\d{2}:?\d{2})?", value) or re.fullmatch(
-        r"\d{4}-\d{2}-\d{2}", value
-    ):
-        if re.search(r"[ T]\d{2}$", value):
-            value += ":00"
-        return datetime.fromisoformat(value)
-    if re.fullmatch(r"\d{4}/\d{2}/\d{2}", value):
-        return datetime.strptime(value, "%Y/%m/%d")
-    return None
+    """ISO 8601 and its common relatives: no seconds, a space for `T`, `/` in the date, `+01`, ` UTC`."""
+    match = _ISO_STAMP.fullmatch(text.strip())
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    stamp = f"{year}-{month}-{day}T{hour or '00'}:{minute or '00'}:{second or '00'}{(fraction or '')[:7]}"
+    if zone and zone.upper() in ("Z", "UTC", "GMT"):
+        stamp += "+00:00"
+    elif zone:
+        digits = zone.replace(":", "")
+        stamp += f"{digits[:3]}:{digits[3:5] or '00'}"
+    return datetime.fromisoformat(stamp)
 
 
 def _parse_month_name(text: str) -> datetime | None:
@@ -322,6 +396,30 @@ def _parse_month_name(text: str) -> datetime | None:
     if year is None or month is None or len(words) > 3:
         return None
     return datetime(year, month, 1)
+
+
+def parse_month(cell: Cell) -> int | None:
+    """A month number from a cell holding 1..12 or a month name (`Mar`, `März`, `mars`), else None."""
+    if isinstance(cell, bool) or cell is None:
+        return None
+    if isinstance(cell, int | float):
+        return int(cell) if float(cell).is_integer() and 1 <= cell <= 12 else None
+    text = clean_header(cell).casefold().rstrip(".")
+    if text.isdigit():
+        return int(text) if 1 <= int(text) <= 12 else None
+    return MONTHS.get(text)
+
+
+def parse_clock(cell: Cell) -> time | None:
+    """A time of day from `HH:MM`, `HH:MM:SS` or a time cell, else None."""
+    if isinstance(cell, time):
+        return cell
+    if not isinstance(cell, str):
+        return None
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", cell.strip())
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        return None
+    return time(int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
 
 
 def _plausible_epoch(value: float, scale: float) -> bool:
@@ -335,10 +433,20 @@ def detect_period_format(values: Sequence[Cell], *, name: str = "") -> str | Non
         return None
     if all(isinstance(v, datetime | date) for v in present):
         return "native"
-    hinted = bool(re.search(r"year|jahr|ann[ée]e|date|time|period|month|day|quarter|zeit|datum|mois|tid", name, re.I))
-    candidates = ["iso", "year_mmm", "year_quarter", "month_name_year", "year_month", "day_month_year",
-                  "month_day_year", "year"]
-    numeric = all(isinstance(v, int | float) or (isinstance(v, str) and _NUMBER.match(v.strip())) for v in present)
+    hinted = bool(_TIME_HINT.search(name))
+    candidates = [
+        "iso",
+        "year_mmm",
+        "year_quarter",
+        "month_name_year",
+        "year_month",
+        "day_month_year",
+        "month_day_year",
+        "year",
+    ]
+    numeric = all(
+        isinstance(v, int | float) or (isinstance(v, str) and _NUMBER.match(v.strip())) for v in present
+    )
     if numeric:
         floats = [float(v) for v in present]
         if all(f.is_integer() and _year_ok(int(f)) for f in floats):
@@ -380,6 +488,21 @@ def _dimension_text(cell: Cell) -> str:
     return clean_header(cell)
 
 
+def _table_rows(
+    grid: Grid, header_row: int, skip_rows: int, title_dimension: str | None
+) -> Iterator[tuple[str | None, Sequence[Cell]]]:
+    """(title of its table or None, row) for every row under the header, repeated header rows left out."""
+    if not title_dimension:
+        names = header_names(grid[header_row])
+        for row in grid[header_row + 1 + skip_rows :]:
+            if not _repeats_header(row, names):
+                yield None, row
+        return
+    for number, (title, first, end) in enumerate(table_blocks(grid, header_row)):
+        for row in grid[first + (skip_rows if number == 0 else 0) : end]:
+            yield title, row
+
+
 def long_points(
     grid: Grid,
     *,
@@ -394,39 +517,57 @@ def long_points(
     utc_offset_seconds: int | None = None,
     constant_dimensions: dict[str, str] | None = None,
     title_dimension: str | None = None,
+    month_column: str | None = None,
+    clock_column: str | None = None,
 ) -> Iterator[PointDict]:
     """Points of a long table: one row per period, a time column, a value column, dimension columns.
 
     Tables stacked below each other with the same header are read too; with `title_dimension`, the
-    one-cell title row above each table becomes that dimension.
+    title above each table (see `table_blocks`) becomes that dimension. With `month_column`, the time
+    column holds years and that column the month (1-12 or a month name) of each row; with
+    `clock_column`, the time column holds dates and that column the time of day (`HH:MM`).
     """
     names = header_names(grid[header_row])
     time_at = column_index(names, time_column)
     value_at = column_index(names, value_column)
+    month_at = column_index(names, month_column) if month_column else None
+    clock_at = column_index(names, clock_column) if clock_column else None
     dims_at = [(name, column_index(names, name)) for name in dimension_columns]
     constant = dict(constant_dimensions or {})
-    if title_dimension:
-        constant[title_dimension] = _stacked_title(grid, header_row)
-    for row in grid[header_row + 1 + skip_rows :]:
-        if title_dimension and (title := _title_of(row)) is not None:
-            constant[title_dimension] = title
+    for title, row in _table_rows(grid, header_row, skip_rows, title_dimension):
+        if len(row) <= max(time_at, value_at, month_at or 0, clock_at or 0):
             continue
-        if len(row) <= max(time_at, value_at) or _repeats_header(row, names):
-            continue
-        moment = parse_period(row[time_at], time_format, utc_offset_seconds=utc_offset_seconds)
+        stamp = row[time_at]
+        if clock_at is not None:
+            clock = parse_clock(row[clock_at])
+            day = parse_period(stamp, time_format)
+            if clock is None or day is None:
+                continue
+            stamp = datetime.combine(day.date(), clock)
+        moment = parse_period(stamp, time_format, utc_offset_seconds=utc_offset_seconds)
         value = parse_number(row[value_at], decimal=decimal, missing=missing)
         if moment is None or value is None:
             continue
-        dims = {**constant, **{name: _dimension_text(row[i]) if i < len(row) else "" for name, i in dims_at}}
-        yield _point(moment, value, dims)
+        if month_at is not None:
+            month = parse_month(row[month_at])
+            if month is None:
+                continue
+            moment = moment.replace(month=month)
+        yield _point(moment, value, _row_dimensions(row, constant, dims_at, title_dimension, title))
 
 
-def _stacked_title(grid: Grid, header_row: int) -> str:
-    for row in reversed(grid[:header_row]):
-        title = _title_of(row)
-        if title is not None:
-            return title
-    return ""
+def _row_dimensions(
+    row: Sequence[Cell],
+    constant: dict[str, str],
+    dims_at: Sequence[tuple[str, int]],
+    title_dimension: str | None,
+    title: str | None,
+) -> dict[str, str]:
+    dims = dict(constant)
+    if title_dimension and title is not None:
+        dims[title_dimension] = title
+    dims.update({name: _dimension_text(row[i]) if i < len(row) else "" for name, i in dims_at})
+    return dims
 
 
 def snapshot_points(
@@ -440,6 +581,7 @@ def snapshot_points(
     decimal: str = ".",
     missing: Sequence[float] = (),
     constant_dimensions: dict[str, str] | None = None,
+    title_dimension: str | None = None,
 ) -> Iterator[PointDict]:
     """Points of a table that holds one period (a sheet per year): every row is a series at `period`."""
     names = header_names(grid[header_row])
@@ -447,14 +589,13 @@ def snapshot_points(
     dims_at = [(name, column_index(names, name)) for name in dimension_columns]
     constant = dict(constant_dimensions or {})
     moment = period if period.tzinfo else period.replace(tzinfo=UTC)
-    for row in grid[header_row + 1 + skip_rows :]:
-        if len(row) <= value_at or _repeats_header(row, names):
+    for title, row in _table_rows(grid, header_row, skip_rows, title_dimension):
+        if len(row) <= value_at:
             continue
         value = parse_number(row[value_at], decimal=decimal, missing=missing)
         if value is None:
             continue
-        dims = {**constant, **{name: _dimension_text(row[i]) if i < len(row) else "" for name, i in dims_at}}
-        yield _point(moment, value, dims)
+        yield _point(moment, value, _row_dimensions(row, constant, dims_at, title_dimension, title))
 
 
 def wide_points(
@@ -468,11 +609,12 @@ def wide_points(
     decimal: str = ".",
     missing: Sequence[float] = (),
     constant_dimensions: dict[str, str] | None = None,
+    title_dimension: str | None = None,
 ) -> Iterator[PointDict]:
     """Points of a wide table: periods are column headers, each row is a series named by its dimensions.
 
     `split_column` names a column whose header and cells pack several dimensions joined by commas, as
-    in Eurostat's `unit,geo\\time` column.
+    in Eurostat's `unit,geo\\time` column. `title_dimension` works as in `long_points`.
     """
     names = header_names(grid[header_row])
     periods = [(i, parse_period(name, period_format)) for i, name in enumerate(names)]
@@ -483,11 +625,10 @@ def wide_points(
     split_at = column_index(names, split_column) if split_column else None
     split_names = split_dimension_names(split_column) if split_column else []
     constant = dict(constant_dimensions or {})
-    for row in grid[header_row + 1 + skip_rows :]:
-        if not any(not is_missing(cell) for cell in row) or _repeats_header(row, names):
+    for title, row in _table_rows(grid, header_row, skip_rows, title_dimension):
+        if not any(not is_missing(cell) for cell in row):
             continue
-        dims = dict(constant)
-        dims.update({name: _dimension_text(row[i]) if i < len(row) else "" for name, i in dims_at})
+        dims = _row_dimensions(row, constant, dims_at, title_dimension, title)
         if split_at is not None and split_at < len(row):
             parts = [part.strip() for part in str(row[split_at]).split(",")]
             if len(parts) == len(split_names):
@@ -500,6 +641,48 @@ def wide_points(
             value = parse_number(row[index], decimal=decimal, missing=missing)
             if value is not None and moment is not None:
                 yield _point(moment, value, dict(dims))
+
+
+def month_of_header(name: Cell) -> int | None:
+    """The month a column header names (`Jan`, `February`, `Mär`, `juil.`), else None (numbers are not)."""
+    text = clean_header(name).casefold().rstrip(".")
+    return MONTHS.get(text)
+
+
+def month_columns_points(
+    grid: Grid,
+    *,
+    header_row: int,
+    year_column: str,
+    dimension_columns: Sequence[str] = (),
+    skip_rows: int = 0,
+    decimal: str = ".",
+    missing: Sequence[float] = (),
+    constant_dimensions: dict[str, str] | None = None,
+    title_dimension: str | None = None,
+) -> Iterator[PointDict]:
+    """Points of a table with a row per year and a column per month (`Year, Jan, Feb, …, Dec, Annual`).
+
+    Columns that are not months (an annual total or mean) are left out.
+    """
+    names = header_names(grid[header_row])
+    year_at = column_index(names, year_column)
+    months = [(i, month) for i, name in enumerate(names) if i != year_at and (month := month_of_header(name))]
+    if not months:
+        raise ToolkitError(f"no column header names a month; columns are {list(names)[:30]}")
+    dims_at = [(name, column_index(names, name)) for name in dimension_columns]
+    constant = dict(constant_dimensions or {})
+    for title, row in _table_rows(grid, header_row, skip_rows, title_dimension):
+        if len(row) <= year_at:
+            continue
+        year = parse_period(row[year_at], "year")
+        if year is None:
+            continue
+        dims = _row_dimensions(row, constant, dims_at, title_dimension, title)
+        for index, month in months:
+            value = parse_number(row[index], decimal=decimal, missing=missing) if index < len(row) else None
+            if value is not None:
+                yield _point(year.replace(month=month), value, dict(dims))
 
 
 def split_dimension_names(header: str) -> list[str]:
@@ -538,6 +721,26 @@ def flatten_record(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def row_record(row: Sequence[Any]) -> dict[str, Any]:
+    """A positional row (`[1704067200000, 42.5]`) as a record keyed by position: `{"0": …, "1": …}`."""
+    return {str(index): value for index, value in enumerate(row)}
+
+
+def mapping_records(mapping: dict[str, Any], *, key_name: str = "period") -> list[dict[str, Any]]:
+    """Records of an object keyed by period.
+
+    `{"2024-01-02": {"close": 1.5}}` becomes `[{"period": "2024-01-02", "close": 1.5}]` and
+    `{"2019": 4.2}` becomes `[{"period": "2019", "value": 4.2}]`.
+    """
+    records: list[dict[str, Any]] = []
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            records.append({key_name: key, **value})
+        else:
+            records.append({key_name: key, "value": value})
+    return records
+
+
 def record_points(
     records: Iterable[dict[str, Any]],
     *,
@@ -550,12 +753,18 @@ def record_points(
     utc_offset_seconds: int | None = None,
     constant_dimensions: dict[str, str] | None = None,
 ) -> Iterator[PointDict]:
-    """Points of a list of JSON records; keys may be dotted paths into nested objects."""
+    """Points of a list of JSON records; keys may be dotted paths into nested objects.
+
+    Positional rows (`[time, value]` lists) are read as records keyed `"0"`, `"1"`, ….
+    """
     constant = dict(constant_dimensions or {})
     for record in records:
-        if not isinstance(record, dict):
+        if isinstance(record, list | tuple):
+            flat = row_record(record)
+        elif isinstance(record, dict):
+            flat = flatten_record(record)
+        else:
             continue
-        flat = flatten_record(record)
         moment = parse_period(flat.get(time_key), time_format, utc_offset_seconds=utc_offset_seconds)
         value = parse_number(flat.get(value_key), decimal=decimal, missing=missing)
         if moment is None or value is None:
@@ -595,7 +804,7 @@ def jsonstat_points(document: Any, *, time_dimension: str | None = None) -> Iter
             category = dimensions[dim_id].get("category", {})
             index = category.get("index")
             if isinstance(index, dict):
-                ordered = sorted(index, key=lambda code, idx=index: idx[code])
+                ordered = sorted(index, key=index.__getitem__)
             elif isinstance(index, list):
                 ordered = list(index)
             else:
@@ -620,7 +829,7 @@ def jsonstat_points(document: Any, *, time_dimension: str | None = None) -> Iter
                 continue
             dims = {"dataset": name} if name else {}
             for axis, dim_id in enumerate(ids):
-                if axis == time_pos or sizes[axis] == 1 and len(ids) > 2:
+                if axis == time_pos or (sizes[axis] == 1 and len(ids) > 2):
                     continue
                 code = codes[axis][position[axis]]
                 dims[dim_id] = code
