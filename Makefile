@@ -34,3 +34,11 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: validate-template package-check
+
+validate-template:
+	bash infra/scripts/check_template.sh
+
+package-check: install
+	$(BIN)/python infra/scripts/package_check.py
