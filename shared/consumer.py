@@ -148,3 +148,33 @@ def _park(db: Database, wrapper_id: str, exc: Exception) -> StepOutcome:
     except PyMongoError:
         raise TransientBatchError(f"cannot park wrapper {wrapper_id}: database unavailable") from exc
     return StepOutcome(wrapper_id=wrapper_id, action="failed", status=WrapperStatus.FAILED, detail=reason)
+
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def make_mq_handler(step: Step, *, service: str) -> LambdaHandler:
+    """A Lambda handler for one wrapper queue, with Powertools logging (JSON) and metrics."""
+    from aws_lambda_powertools import Logger, Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from shared.settings import get_settings
+
+    logger = Logger(service=service)
+    metrics = Metrics(namespace="ResourceService", service=service)
+
+    def count(name: str) -> None:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+    @metrics.log_metrics
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """Handle each message on its own; raise only for transient faults so the batch is redelivered."""
+        settings = get_settings()
+        owner = context.aws_request_id
+        result = handle_wrapper_batch(
+            event, step=step, settings=settings, owner=owner, logger=logger, count=count
+        )
+        return result.model_dump(mode="json")
+
+    return handler

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 import pika
@@ -45,7 +45,7 @@ class FakeLambdaContext:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
+    files: ClassVar[dict[str, bytes]] = {}
 
     def do_GET(self) -> None:
         body = self.files.get(self.path)
@@ -153,7 +153,7 @@ def take_message(
 def test_csv_resource_goes_from_creation_message_to_ready_wrapper(
     settings: Settings, channel: Any, http_base: str
 ) -> None:
-    resource_id, wrapper_id = create_resource(settings, f"{http_base}/data.csv")
+    _, wrapper_id = create_resource(settings, f"{http_base}/data.csv")
     message = take_message(channel, CREATION_QUEUE, wrapper_id)
     assert message[1].delivery_mode == 2 and message[1].message_id == f"{wrapper_id}:generate:0"
 
