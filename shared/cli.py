@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from shared.cli_api_keys import add_api_key_commands, run_api_key
 from shared.errors import (
     NoSeriesFoundError,
     ResourceServiceError,
@@ -56,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     wrap.add_argument("--plot", type=Path, help="draw the series into this PNG file")
     wrap.add_argument("--show-code", action="store_true", help="print the generated wrapper to stderr")
     wrap.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+    add_api_key_commands(commands)
+    dev = commands.add_parser(
+        "dev",
+        help="run the local stack: the API with uvicorn and a bridge from RabbitMQ to the MQ handlers",
+        description="Serve the API and feed wrapper_creation_queue and wrapper_validation_queue messages to "
+        "the generate and validate handlers, against the MongoDB and RabbitMQ named by RS_MONGODB_URI "
+        "and RS_AMQP_URL.",
+    )
+    dev.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000, help="default: 8000")
     return parser
 
 
@@ -64,6 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "wrap":
         return run_wrap(args)
+    if args.command == "api-key":
+        return run_api_key(args)
+    if args.command == "dev":
+        from shared.local_stack import run_dev
+
+        return run_dev(Settings(), host=args.host, port=args.port)
     return EXIT_USAGE
 
 

@@ -7,7 +7,7 @@ import re
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -17,7 +17,6 @@ from pymongo.errors import DuplicateKeyError
 
 from shared import database as collections
 from shared.errors import ResourceServiceError
-from shared.generator import Exchange
 from shared.models import (
     ApiKeyPublic,
     Availability,
@@ -36,6 +35,10 @@ from shared.models import (
     WrapperStatus,
     WrapperSummary,
 )
+
+if TYPE_CHECKING:
+    # Only a type here: importing shared.generator at run time would drag the parsing stack into the API.
+    from shared.generator import Exchange
 
 EXECUTION_LOG_LIMIT = 100
 API_KEY_PREFIX = "rs_"

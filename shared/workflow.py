@@ -9,12 +9,16 @@ next delivery of the earlier message publishes it again.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from pymongo.database import Database
 
 from shared.errors import GenerationError, NoSeriesFoundError, ResourceServiceError, SourceError
+from shared.handover import CREATION_QUEUE as CREATION_QUEUE  # re-exported for the step functions
+from shared.handover import VALIDATION_QUEUE as VALIDATION_QUEUE
+from shared.handover import MessagePublisher, publish_generation, publish_validation
+from shared.handover import wrapper_message as wrapper_message
 from shared.models import SourceType, WrapperRecord, WrapperStatus
 from shared.pipeline import make_generator
 from shared.profile import build_profile
@@ -29,19 +33,9 @@ from shared.source import SourceData, read_source
 from shared.validation import ValidationReport, validate_wrapper
 from shared.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
 
-CREATION_QUEUE = "wrapper_creation_queue"
-VALIDATION_QUEUE = "wrapper_validation_queue"
 SOURCE_FORMATS = {SourceType.CSV: SourceFormat.CSV, SourceType.XLSX: SourceFormat.XLSX}
 
 Action = Literal["generated", "ready", "regenerating", "failed", "stopped", "skipped", "republished"]
-
-
-class MessagePublisher(Protocol):
-    """What the steps need of the broker."""
-
-    def publish(self, queue: str, payload: dict[str, Any], *, message_id: str | None = None) -> None:
-        """Publish one persistent, confirmed message."""
-        ...
 
 
 class WorkerBusyError(ResourceServiceError):
@@ -55,29 +49,6 @@ class StepOutcome(BaseModel):
     action: Action
     status: WrapperStatus | None = None
     detail: str = ""
-
-
-def wrapper_message(wrapper_id: str) -> dict[str, str]:
-    """The message body of both wrapper queues."""
-    return {"wrapper_id": wrapper_id}
-
-
-def publish_generation(publisher: MessagePublisher, wrapper: WrapperRecord) -> None:
-    """Hand a pending wrapper to the generate function."""
-    publisher.publish(
-        CREATION_QUEUE,
-        wrapper_message(wrapper.wrapper_id),
-        message_id=f"{wrapper.wrapper_id}:generate:{wrapper.attempts}",
-    )
-
-
-def publish_validation(publisher: MessagePublisher, wrapper: WrapperRecord) -> None:
-    """Hand a generated wrapper to the validate function."""
-    publisher.publish(
-        VALIDATION_QUEUE,
-        wrapper_message(wrapper.wrapper_id),
-        message_id=f"{wrapper.wrapper_id}:validate:{wrapper.attempts}",
-    )
 
 
 def _active_lease(wrapper: WrapperRecord) -> bool:
@@ -169,8 +140,12 @@ def generate_step(
             wrappers, claimed, expected=WrapperStatus.GENERATING, reason=f"cannot read source: {exc}"
         )
     name = claimed.generator_override or ("gemini" if settings.gemini_api_key else "heuristic")
+    generator = make_generator(name, settings=settings)
+    if hasattr(generator, "previous_code"):
+        # A model regenerating from feedback needs the code the feedback is about.
+        generator.previous_code = claimed.generated_code
     try:
-        generation = make_generator(name, settings=settings).generate(
+        generation = generator.generate(
             profile, request, feedback=claimed.feedback, attempt=claimed.attempts + 1
         )
     except NoSeriesFoundError as exc:

@@ -82,3 +82,37 @@ def amqp_url() -> str:
 def database_name() -> str:
     """A database of its own for each test."""
     return f"rs_test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def service_env(
+    monkeypatch: pytest.MonkeyPatch, mongodb_uri: str, amqp_url: str, database_name: str
+) -> Iterator[object]:
+    """Settings read from the RS_* environment, pointed at this test's database and the test broker."""
+    import contextlib
+
+    from shared.database import get_client
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("RS_MONGODB_URI", mongodb_uri)
+    monkeypatch.setenv("RS_MONGODB_DATABASE", database_name)
+    monkeypatch.setenv("RS_AMQP_URL", amqp_url)
+    get_settings.cache_clear()
+    settings = get_settings()
+    yield settings
+    get_settings.cache_clear()
+    with contextlib.suppress(Exception):  # best effort: the server may be gone already
+        get_client(settings).drop_database(database_name)
+
+
+@pytest.fixture
+def amqp_channel(amqp_url: str) -> Iterator[object]:
+    """A channel on the test broker, for declaring, purging and reading queues."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        yield connection.channel()
+    finally:
+        if connection.is_open:
+            connection.close()

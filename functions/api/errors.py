@@ -1,0 +1,195 @@
+"""One JSON error shape for every failure: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from functions.api.log import logger
+from shared.errors import BrokerError, BrokerUnavailableError
+from shared.repositories import ConflictError, NotFoundError
+from shared.secrets import SecretUnavailableError
+
+WWW_AUTHENTICATE = 'Bearer realm="resource-service"'
+
+
+class ErrorDetail(BaseModel):
+    """One reason of an error, tied to a field when there is one."""
+
+    field: str | None = None
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """What went wrong, in a machine-readable code and a sentence."""
+
+    code: str
+    message: str
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    """An error the API answers on purpose, with its status and code."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Sequence[ErrorDetail] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details)
+        self.headers = dict(headers or {})
+
+
+class UnauthorizedError(ApiError):
+    """No API key, or one that is unknown or revoked."""
+
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str, *, invalid: bool = False) -> None:
+        challenge = WWW_AUTHENTICATE + (', error="invalid_token"' if invalid else "")
+        super().__init__(message, headers={"WWW-Authenticate": challenge})
+
+
+class InvalidRequestError(ApiError):
+    """The request is well-formed but a value is not acceptable."""
+
+    status_code = 422
+    code = "validation_error"
+
+
+class PayloadTooLargeError(ApiError):
+    """An upload larger than the configured limit."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class StateConflictError(ApiError):
+    """The request conflicts with the current state of a record."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class ServiceUnavailableError(ApiError):
+    """A dependency the request needs is down or not configured."""
+
+    status_code = 503
+    code = "service_unavailable"
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    *,
+    details: Sequence[ErrorDetail] = (),
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """A response in the shared error shape."""
+    body = ErrorResponse(error=ErrorBody(code=code, message=message, details=list(details)))
+    return JSONResponse(body.model_dump(mode="json"), status_code=status_code, headers=dict(headers or {}))
+
+
+def _field(location: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in location)
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    if exc.status_code >= 500:
+        logger.warning("request failed", extra={"code": exc.code, "reason": exc.message})
+    return error_response(exc.status_code, exc.code, exc.message, details=exc.details, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        ErrorDetail(field=_field(error.get("loc", ())), reason=str(error.get("msg", "invalid")))
+        for error in exc.errors()
+    ]
+    return error_response(422, "validation_error", "the request is not valid", details=details)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    try:
+        code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
+    except ValueError:
+        code = "http_error"
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(404, "not_found", str(exc))
+
+
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(409, "conflict", str(exc))
+
+
+async def _broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("broker unavailable", extra={"reason": str(exc)})
+    code = "broker_unavailable" if isinstance(exc, BrokerUnavailableError) else "broker_error"
+    return error_response(503, code, f"the message broker did not take the message: {exc}")
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("database unavailable", extra={"reason": type(exc).__name__})
+    # pymongo messages name hosts and topology, not credentials; keep the client-facing text generic.
+    return error_response(503, "database_unavailable", f"the database is unavailable ({type(exc).__name__})")
+
+
+async def _secret_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("secret unavailable", extra={"reason": str(exc)})
+    return error_response(503, "configuration_unavailable", str(exc))
+
+
+def unhandled_error_response(exc: BaseException) -> JSONResponse:
+    """Log an unexpected exception and answer 500 in the shared shape (a 500 is always a bug)."""
+    logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
+    return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every expected failure into the shared shape."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(ConflictError, _conflict)
+    app.add_exception_handler(BrokerError, _broker_unavailable)
+    for database_error in (ConnectionFailure, ExecutionTimeout, WTimeoutError):
+        app.add_exception_handler(database_error, _database_unavailable)
+    app.add_exception_handler(SecretUnavailableError, _secret_unavailable)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "missing or invalid API key"},
+    404: {"model": ErrorResponse, "description": "not found (or another tenant's)"},
+    422: {"model": ErrorResponse, "description": "invalid request"},
+    503: {"model": ErrorResponse, "description": "database or broker unavailable"},
+}

@@ -1,0 +1,92 @@
+"""Data of a resource: its stored points (JSON or CSV) and what exists (first, last, count)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
+
+from functions.api.dependencies import DatabaseDep, TenantDep
+from functions.api.errors import ERROR_RESPONSES, ErrorDetail, InvalidRequestError
+from shared.models import Availability, PointPublic
+from shared.points import format_timestamp
+from shared.repositories import PointRepository, ResourceRepository
+
+POINTS_LIMIT_MAX = 10_000
+OFFSET_MAX = 10_000_000
+
+router = APIRouter(prefix="/resources", tags=["data"], responses=ERROR_RESPONSES)
+
+
+class PointsPage(BaseModel):
+    """One page of a resource's points, oldest first."""
+
+    resource_id: str
+    items: list[PointPublic]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)  # a time without an offset is read as UTC
+
+
+def points_csv(points: list[PointPublic]) -> str:
+    """CSV with the header timestamp,value and one column per dimension name (sorted)."""
+    dimensions = sorted({name for point in points for name in point.dimensions})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["timestamp", "value", *dimensions])
+    for point in points:
+        row = [format_timestamp(point.timestamp), repr(point.value)]
+        writer.writerow(row + [point.dimensions.get(name, "") for name in dimensions])
+    return buffer.getvalue()
+
+
+@router.get(
+    "/{resource_id}/points",
+    response_model=PointsPage,
+    responses={200: {"content": {"text/csv": {}}, "description": "points as JSON or CSV"}},
+)
+def get_points(
+    resource_id: str,
+    tenant: TenantDep,
+    db: DatabaseDep,
+    start: Annotated[datetime | None, Query(description="inclusive, ISO 8601 (UTC when no offset)")] = None,
+    end: Annotated[datetime | None, Query(description="exclusive, ISO 8601 (UTC when no offset)")] = None,
+    limit: Annotated[int, Query(ge=1, le=POINTS_LIMIT_MAX)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
+    format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
+) -> Response | PointsPage:
+    """The resource's points in [start, end), oldest first."""
+    start, end = _utc(start), _utc(end)
+    if start is not None and end is not None and start >= end:
+        raise InvalidRequestError(
+            "the time window is empty", details=[ErrorDetail(field="query.end", reason="must be after start")]
+        )
+    resource = ResourceRepository(db).get(tenant.tenant_id, resource_id)
+    points = PointRepository(db).range(resource.id, start=start, end=end, limit=limit, offset=offset)
+    if format == "csv":
+        return Response(
+            points_csv(points),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{resource.id}.csv"'},
+        )
+    next_offset = offset + len(points) if len(points) == limit else None
+    return PointsPage(
+        resource_id=resource.id, items=points, limit=limit, offset=offset, next_offset=next_offset
+    )
+
+
+@router.get("/{resource_id}/availability", response_model=Availability)
+def get_availability(resource_id: str, tenant: TenantDep, db: DatabaseDep) -> Availability:
+    """The first and last timestamp and the number of stored points."""
+    resource = ResourceRepository(db).get(tenant.tenant_id, resource_id)
+    return PointRepository(db).availability(resource.id)

@@ -1,0 +1,97 @@
+"""Wrappers: the generated code of a resource, its state, and the hand-offs a user may ask for."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
+
+from functions.api import services
+from functions.api.dependencies import DatabaseDep, PaginationDep, PublisherDep, TenantDep
+from functions.api.errors import ERROR_RESPONSES, ErrorResponse
+from functions.api.idempotency import IdempotencyDep
+from shared.models import (
+    CodeReplacement,
+    Page,
+    PromptRecordPublic,
+    WrapperPublic,
+    WrapperStatus,
+    WrapperSummary,
+)
+from shared.repositories import PromptRecordRepository, WrapperRepository, public_wrapper
+
+T = TypeVar("T")
+
+router = APIRouter(prefix="/wrappers", tags=["wrappers"], responses=ERROR_RESPONSES)
+
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorResponse, "description": "the wrapper is busy or has no code yet"}
+}
+
+
+class Items(BaseModel, Generic[T]):
+    """A short, complete list."""
+
+    items: list[T]
+
+
+@router.get("", response_model=Page[WrapperSummary])
+def list_wrappers(
+    tenant: TenantDep,
+    db: DatabaseDep,
+    page: PaginationDep,
+    status: Annotated[WrapperStatus | None, Query(description="only wrappers in this status")] = None,
+) -> Page[WrapperSummary]:
+    """List the tenant's wrappers, newest first."""
+    return WrapperRepository(db).list(tenant.tenant_id, limit=page.limit, offset=page.offset, status=status)
+
+
+@router.get("/{wrapper_id}", response_model=WrapperPublic)
+def get_wrapper(wrapper_id: str, tenant: TenantDep, db: DatabaseDep) -> WrapperPublic:
+    """One wrapper: status, code, fetch spec, generator, validation report, execution log, water marks."""
+    return public_wrapper(WrapperRepository(db).get_for_tenant(tenant.tenant_id, wrapper_id))
+
+
+@router.get("/{wrapper_id}/prompts", response_model=Items[PromptRecordPublic])
+def list_prompts(
+    wrapper_id: str,
+    tenant: TenantDep,
+    db: DatabaseDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> Items[PromptRecordPublic]:
+    """The prompts, responses and tool exchanges of the wrapper's generations, oldest first."""
+    WrapperRepository(db).get_for_tenant(tenant.tenant_id, wrapper_id)
+    return Items[PromptRecordPublic](items=PromptRecordRepository(db).list(wrapper_id, limit=limit))
+
+
+@router.post("/{wrapper_id}/regenerate", status_code=202, response_model=WrapperPublic, responses=CONFLICT)
+def regenerate_wrapper(
+    wrapper_id: str, tenant: TenantDep, db: DatabaseDep, publisher: PublisherDep, idempotency: IdempotencyDep
+) -> Response:
+    """Generate the wrapper again from scratch (409 while it is generating or validating)."""
+    replay = idempotency.begin()
+    if replay is not None:
+        return replay
+    wrapper = services.regenerate_wrapper(db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
+    return idempotency.complete(202, wrapper)
+
+
+@router.post("/{wrapper_id}/validate", status_code=202, response_model=WrapperPublic, responses=CONFLICT)
+def validate_wrapper(
+    wrapper_id: str, tenant: TenantDep, db: DatabaseDep, publisher: PublisherDep, idempotency: IdempotencyDep
+) -> Response:
+    """Validate the wrapper's current code again (409 without code or while busy)."""
+    replay = idempotency.begin()
+    if replay is not None:
+        return replay
+    wrapper = services.validate_wrapper(db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
+    return idempotency.complete(202, wrapper)
+
+
+@router.put("/{wrapper_id}/code", status_code=202, response_model=WrapperPublic, responses=CONFLICT)
+def replace_code(
+    wrapper_id: str, body: CodeReplacement, tenant: TenantDep, db: DatabaseDep, publisher: PublisherDep
+) -> WrapperPublic:
+    """Replace the parse code by hand; the wrapper is validated again before it runs."""
+    return services.replace_code(db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id, code=body)

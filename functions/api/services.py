@@ -1,0 +1,337 @@
+"""What the routes do, beyond reading: writes that must stay consistent with the messages they publish.
+
+Every write that hands work to a queue either publishes or is undone (create, delete), or leaves the
+wrapper `failed` with a reason the caller can act on (regenerate, validate, code, source change), so a
+503 from the broker never strands a wrapper in a state nothing will move it out of.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+from bson import ObjectId
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+from functions.api.errors import ErrorDetail, InvalidRequestError, StateConflictError
+from functions.api.log import logger
+from shared.errors import BrokerError
+from shared.handover import (
+    MessagePublisher,
+    publish_generation,
+    publish_resource_deleted,
+    publish_validation,
+)
+from shared.models import (
+    CodeReplacement,
+    ResourceCreate,
+    ResourcePublic,
+    ResourceRecord,
+    ResourceSource,
+    ResourceUpdate,
+    SourceType,
+    WrapperMode,
+    WrapperPublic,
+    WrapperRecord,
+    WrapperStatus,
+)
+from shared.repositories import (
+    NotFoundError,
+    ResourceRepository,
+    WrapperRepository,
+    public_resource,
+    public_wrapper,
+)
+from shared.settings import Settings
+
+BUSY = frozenset({WrapperStatus.GENERATING, WrapperStatus.VALIDATING})
+REGENERABLE = frozenset(set(WrapperStatus) - BUSY - {WrapperStatus.STOPPED})
+REVALIDATABLE = frozenset(
+    {
+        WrapperStatus.READY,
+        WrapperStatus.FAILED,
+        WrapperStatus.RUNNING,
+        WrapperStatus.COMPLETED,
+        WrapperStatus.ERROR,
+    }
+)
+LEASE_FIELDS = ("lease_owner", "lease_until")
+NOT_NULL_FIELDS = ("name", "type", "unit", "description", "source")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+Publish = Callable[..., None]
+
+
+def safe_segment(value: str, *, default: str = "_", limit: int = 120) -> str:
+    """A path segment of letters, digits, dot, dash and underscore only (no slashes, no leading dot)."""
+    cleaned = _UNSAFE.sub("_", value).strip("._")[:limit]
+    return cleaned or default
+
+
+def upload_prefix(tenant_id: str) -> str:
+    """Where a tenant's uploads live in the upload bucket."""
+    return f"uploads/{safe_segment(tenant_id)}/"
+
+
+def mode_for(source_type: SourceType) -> WrapperMode:
+    """APIs are polled on a schedule; files are read once."""
+    return WrapperMode.CONTINUOUS if source_type == SourceType.API else WrapperMode.ONCE
+
+
+def indicator_metadata(*, name: str, description: str, unit: str) -> dict[str, Any]:
+    """The indicator metadata a wrapper is generated for."""
+    return {"name": name, "description": description, "unit": unit}
+
+
+def check_source(source: ResourceSource, *, tenant_id: str, settings: Settings) -> None:
+    """Refuse sources the tenant may not point at: s3:// only for its own uploads, APIs only over HTTP."""
+    if not source.url.startswith("s3://"):
+        return
+    if source.type == SourceType.API:
+        reason = "an api source needs an http(s):// URL"
+    elif not settings.upload_bucket:
+        reason = "s3:// sources are objects uploaded through POST /uploads, and uploads are not configured"
+    elif source.url.startswith(f"s3://{settings.upload_bucket}/{upload_prefix(tenant_id)}"):
+        return
+    else:
+        reason = "an s3:// source must be an object uploaded through POST /uploads (use its source.url)"
+    raise InvalidRequestError(
+        "the source is not acceptable", details=[ErrorDetail(field="body.source.url", reason=reason)]
+    )
+
+
+def create_resource(
+    db: Database, publisher: MessagePublisher, *, tenant_id: str, data: ResourceCreate, settings: Settings
+) -> ResourcePublic:
+    """Store a resource and its pending wrapper, and queue the wrapper for generation."""
+    check_source(data.source, tenant_id=tenant_id, settings=settings)
+    wrapper_id = str(uuid.uuid4())
+    resource = ResourceRepository(db).create(tenant_id, data, wrapper_id=wrapper_id)
+    logger.thread_safe_append_keys(resource_id=resource.id, wrapper_id=wrapper_id)
+    try:
+        wrapper = WrapperRepository(db).create(
+            tenant_id=tenant_id,
+            resource_id=resource.id,
+            source_type=data.source.type,
+            mode=mode_for(data.source.type),
+            metadata=indicator_metadata(name=data.name, description=data.description, unit=data.unit),
+            wrapper_id=wrapper_id,
+        )
+        publish_generation(publisher, wrapper)
+    except (BrokerError, PyMongoError):
+        # Undo, so that the 503 means "nothing happened" and a retry (same Idempotency-Key or not) is safe.
+        _discard(db, resource.id, wrapper_id)
+        raise
+    logger.info("resource created", extra={"source_type": data.source.type.value})
+    return public_resource(resource)
+
+
+def _discard(db: Database, resource_id: str, wrapper_id: str) -> None:
+    with suppress(PyMongoError):
+        WrapperRepository(db).collection.delete_one({"wrapper_id": wrapper_id})
+        ResourceRepository(db).collection.delete_one({"_id": ObjectId(resource_id)})
+
+
+def update_resource(
+    db: Database,
+    publisher: MessagePublisher,
+    *,
+    tenant_id: str,
+    resource_id: str,
+    changes: ResourceUpdate,
+    settings: Settings,
+) -> ResourcePublic:
+    """Change a resource; a new source sends its wrapper back to generation."""
+    nulls = [
+        name
+        for name in NOT_NULL_FIELDS
+        if name in changes.model_fields_set and getattr(changes, name) is None
+    ]
+    if nulls:
+        raise InvalidRequestError(
+            "only schedule may be set to null",
+            details=[ErrorDetail(field=f"body.{name}", reason="may not be null") for name in nulls],
+        )
+    resources = ResourceRepository(db)
+    wrappers = WrapperRepository(db)
+    current = resources.get(tenant_id, resource_id)
+    if changes.source is not None:
+        check_source(changes.source, tenant_id=tenant_id, settings=settings)
+    new_source = changes.source if changes.source != current.source else None
+    if new_source is not None and wrappers.get(current.wrapper_id).status not in REGENERABLE:
+        raise _busy(wrappers, current.wrapper_id, action="change the source")
+    updated = resources.update(tenant_id, resource_id, changes)
+    metadata = indicator_metadata(name=updated.name, description=updated.description, unit=updated.unit)
+    if new_source is None:
+        if metadata != indicator_metadata(
+            name=current.name, description=current.description, unit=current.unit
+        ):
+            wrappers.update_fields(updated.wrapper_id, {"metadata": metadata}, event="metadata changed")
+        return public_resource(updated)
+    # The resource changed first, so a generation message already in flight reads the new source.
+    moved = wrappers.transition(
+        updated.wrapper_id,
+        expected=set(REGENERABLE),
+        to=WrapperStatus.PENDING,
+        event="source changed",
+        fields={
+            "source_type": new_source.type.value,
+            "mode": mode_for(new_source.type).value,
+            "metadata": metadata,
+            "attempts": 0,
+            "generator_override": None,
+            "feedback": None,
+            "validation": None,
+            "generated_code": None,
+            "fetch_spec": None,
+            "generator": None,
+            "rationale": None,
+            # New data: what the old source's water marks said no longer applies.
+            "high_water_mark": None,
+            "low_water_mark": None,
+            "next_run_at": None,
+        },
+        unset=LEASE_FIELDS,
+    )
+    if moved is None:  # it got busy since the check above: put the resource back as it was
+        _restore(resources, tenant_id, resource_id, current, changes)
+        raise _busy(wrappers, updated.wrapper_id, action="change the source")
+    _hand_over(wrappers, moved, publish_generation, publisher, retry="regenerate")
+    return public_resource(updated)
+
+
+def _restore(
+    resources: ResourceRepository,
+    tenant_id: str,
+    resource_id: str,
+    current: ResourceRecord,
+    changes: ResourceUpdate,
+) -> None:
+    previous = {name: getattr(current, name) for name in changes.model_fields_set}
+    with suppress(NotFoundError):
+        resources.update(tenant_id, resource_id, ResourceUpdate.model_validate(previous))
+
+
+def delete_resource(db: Database, publisher: MessagePublisher, *, tenant_id: str, resource_id: str) -> None:
+    """Soft-delete a resource, announce it once, and stop its wrapper."""
+    resources = ResourceRepository(db)
+    deleted = resources.soft_delete(tenant_id, resource_id)
+    if deleted is None:
+        raise NotFoundError(f"resource {resource_id!r} not found")
+    # Only the request that flipped `deleted` gets here, so the announcement goes out once.
+    try:
+        publish_resource_deleted(publisher, resource_id=deleted.id, wrapper_id=deleted.wrapper_id)
+    except BrokerError:
+        resources.collection.update_one(
+            {"_id": ObjectId(deleted.id), "deleted": True, "deleted_at": deleted.deleted_at},
+            {"$set": {"deleted": False, "deleted_at": None}},
+        )
+        raise
+    with suppress(NotFoundError):
+        WrapperRepository(db).stop_for_resource(deleted.id, reason="resource deleted")
+    logger.info("resource deleted")
+
+
+def regenerate_wrapper(
+    db: Database, publisher: MessagePublisher, *, tenant_id: str, wrapper_id: str
+) -> WrapperPublic:
+    """Send a wrapper back to generation from scratch."""
+    wrappers = WrapperRepository(db)
+    wrappers.get_for_tenant(tenant_id, wrapper_id)
+    moved = wrappers.transition(
+        wrapper_id,
+        expected=set(REGENERABLE),
+        to=WrapperStatus.PENDING,
+        event="regenerate requested",
+        fields={"attempts": 0, "generator_override": None, "feedback": None, "validation": None},
+        unset=LEASE_FIELDS,
+    )
+    if moved is None:
+        raise _busy(wrappers, wrapper_id, action="regenerate it")
+    _hand_over(wrappers, moved, publish_generation, publisher, retry="regenerate")
+    return public_wrapper(moved)
+
+
+def validate_wrapper(
+    db: Database, publisher: MessagePublisher, *, tenant_id: str, wrapper_id: str
+) -> WrapperPublic:
+    """Validate a wrapper's current code again."""
+    wrappers = WrapperRepository(db)
+    wrapper = wrappers.get_for_tenant(tenant_id, wrapper_id)
+    if not wrapper.generated_code or not wrapper.fetch_spec:
+        raise StateConflictError(f"wrapper {wrapper_id} has no generated code to validate yet")
+    moved = wrappers.transition(
+        wrapper_id,
+        expected=set(REVALIDATABLE),
+        to=WrapperStatus.VALIDATING,
+        event="validation requested",
+        fields={"validation": None},
+        unset=LEASE_FIELDS,
+    )
+    if moved is None:
+        raise _busy(wrappers, wrapper_id, action="validate it")
+    _hand_over(wrappers, moved, publish_validation, publisher, retry="validate")
+    return public_wrapper(moved)
+
+
+def replace_code(
+    db: Database, publisher: MessagePublisher, *, tenant_id: str, wrapper_id: str, code: CodeReplacement
+) -> WrapperPublic:
+    """Store hand-written parse code; it is validated before the wrapper runs again."""
+    wrappers = WrapperRepository(db)
+    wrapper = wrappers.get_for_tenant(tenant_id, wrapper_id)
+    if not wrapper.fetch_spec:
+        raise StateConflictError(
+            f"wrapper {wrapper_id} has no fetch spec yet: replace its code once it has been generated"
+        )
+    moved = wrappers.transition(
+        wrapper_id,
+        expected=set(REVALIDATABLE),
+        to=WrapperStatus.VALIDATING,
+        event="code replaced",
+        fields={
+            "generated_code": code.parse_code,
+            "generator": "manual",
+            "rationale": "replaced by hand",
+            "validation": None,
+        },
+        unset=LEASE_FIELDS,
+    )
+    if moved is None:
+        raise _busy(wrappers, wrapper_id, action="replace its code")
+    _hand_over(wrappers, moved, publish_validation, publisher, retry="validate")
+    return public_wrapper(moved)
+
+
+def _busy(wrappers: WrapperRepository, wrapper_id: str, *, action: str) -> StateConflictError:
+    status = wrappers.get(wrapper_id).status
+    if status in BUSY:
+        return StateConflictError(f"wrapper {wrapper_id} is {status.value}; {action} when it is done")
+    if status == WrapperStatus.STOPPED:
+        return StateConflictError(f"wrapper {wrapper_id} is stopped (its resource was deleted)")
+    return StateConflictError(f"wrapper {wrapper_id} is {status.value}; cannot {action} now")
+
+
+def _hand_over(
+    wrappers: WrapperRepository,
+    wrapper: WrapperRecord,
+    publish: Publish,
+    publisher: MessagePublisher,
+    *,
+    retry: str,
+) -> None:
+    try:
+        publish(publisher, wrapper, revision=str(int(wrapper.updated_at.timestamp() * 1000)))
+    except BrokerError as exc:
+        wrappers.transition(
+            wrapper.wrapper_id,
+            expected={wrapper.status},
+            to=WrapperStatus.FAILED,
+            event="hand-over failed",
+            reason=f"could not be queued ({exc}); retry with POST /wrappers/{wrapper.wrapper_id}/{retry}",
+        )
+        raise

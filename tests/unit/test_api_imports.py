@@ -1,0 +1,79 @@
+"""The API function stays light: no data-science stack, no parsing stack, no connection at import."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import cast
+
+ROOT = Path(__file__).resolve().parents[2]
+
+HEAVY = ("pandas", "numpy", "google.genai", "matplotlib", "python_calamine", "openpyxl")
+PARSING_STACK = (
+    "shared.pipeline",
+    "shared.heuristic",
+    "shared.profile",
+    "shared.wrapper_toolkit",
+    "shared.validation",
+    "shared.sandbox",
+    "shared.source",
+    "shared.generator",
+    "shared.gemini",
+    "shared.workflow",
+)
+
+PROBE = """
+import json, sys
+import functions.api.app as api
+import shared.database
+print(json.dumps({
+    "modules": sorted(sys.modules),
+    "mongo_clients": len(shared.database._clients),
+    "publisher": sys.modules.get("shared.broker") is not None
+        and sys.modules["shared.broker"]._publisher is not None,
+    "handler": type(api.handler).__name__,
+    "lifespan": api.handler.lifespan,
+}))
+"""
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _import_in_fresh_interpreter() -> dict[str, object]:
+    port = _closed_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        # Unreachable services: importing must not try them (it would hang or fail here).
+        "RS_MONGODB_URI": f"mongodb://127.0.0.1:{port}/?directConnection=true",
+        "RS_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{port}/%2F",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr
+    result: dict[str, object] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_api_import_chain_avoids_heavy_and_parsing_modules() -> None:
+    result = _import_in_fresh_interpreter()
+    modules = set(cast(list[str], result["modules"]))
+    assert not [name for name in HEAVY if name in modules]
+    assert not [name for name in PARSING_STACK if name in modules]
+    assert "boto3" not in modules  # imported on the first upload only
+
+
+def test_api_import_connects_to_nothing() -> None:
+    result = _import_in_fresh_interpreter()
+    assert result["mongo_clients"] == 0
+    assert result["publisher"] is False
+    assert (result["handler"], result["lifespan"]) == ("Mangum", "off")
