@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import boto3
 import pika
@@ -26,51 +22,17 @@ from shared.mq_event import build_rabbitmq_event
 from shared.repositories import PromptRecordRepository, ResourceRepository, WrapperRepository
 from shared.settings import Settings
 from shared.workflow import CREATION_QUEUE, VALIDATION_QUEUE, publish_generation
+from tests.support import FakeLambdaContext, serve_files, take_message
 
 CSV = b"Year,Total,Per Capita\n2018,10,1.2\n2019,11,1.3\n2020,12,1.4\n2021,13,1.5\n"
 TENANT = "tenant-a"
 
 
-@dataclass
-class FakeLambdaContext:
-    """The attributes Powertools reads from a Lambda context."""
-
-    function_name: str = "test-function"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:eu-central-1:123456789012:function:test-function"
-    aws_request_id: str = ""
-
-    def __post_init__(self) -> None:
-        self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    files: ClassVar[dict[str, bytes]] = {}
-
-    def do_GET(self) -> None:
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/csv")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
 @pytest.fixture(scope="module")
 def http_base() -> Iterator[str]:
     """A local HTTP server serving test sources."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Handler.files = {"/data.csv": CSV, "/words.csv": b"name,colour\napple,red\npear,green\n"}
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve_files({"/data.csv": CSV, "/words.csv": b"name,colour\napple,red\npear,green\n"}) as base:
+        yield base
 
 
 @pytest.fixture
@@ -130,24 +92,6 @@ def create_resource(
 
     publish_generation(get_publisher(settings), wrapper)
     return resource.id, wrapper.wrapper_id
-
-
-def take_message(
-    channel: Any, queue: str, wrapper_id: str, *, timeout: float = 10.0
-) -> tuple[Any, Any, bytes]:
-    """Read the message about `wrapper_id` from a real queue (others are put back for their owners)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        method, properties, body = channel.basic_get(queue)
-        if method is None:
-            time.sleep(0.1)
-            continue
-        if json.loads(body).get("wrapper_id") == wrapper_id:
-            channel.basic_ack(method.delivery_tag)
-            return method, properties, body
-        channel.basic_nack(method.delivery_tag, requeue=True)
-        time.sleep(0.05)
-    raise AssertionError(f"no message for {wrapper_id} on {queue}")
 
 
 def test_csv_resource_goes_from_creation_message_to_ready_wrapper(
