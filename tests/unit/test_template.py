@@ -185,3 +185,10 @@ def test_layers_are_built_by_the_makefile_package_check_runs(template: dict[str,
         # Wheels for the runtime the template declares.
         assert "--python-version 3.12" in makefile
         assert "manylinux2014_x86_64" in makefile
+
+
+def test_upload_bucket_cors_allows_the_presigned_post_the_api_hands_out(template: dict[str, Any]) -> None:
+    """POST /uploads returns a presigned POST form, so browsers must be allowed to POST to the bucket."""
+    bucket = template["Resources"]["UploadBucket"]["Properties"]
+    methods = bucket["CorsConfiguration"]["CorsRules"][0]["AllowedMethods"]
+    assert "POST" in methods
