@@ -145,7 +145,6 @@ def test_upload_bucket_is_private_and_encrypted(template: dict[str, Any]) -> Non
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert any("AbortIncompleteMultipartUpload" in r for r in bucket["LifecycleConfiguration"]["Rules"])
-    assert "PUT" in bucket["CorsConfiguration"]["CorsRules"][0]["AllowedMethods"]
 
 
 def test_outputs(template: dict[str, Any]) -> None:
