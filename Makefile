@@ -42,3 +42,7 @@ validate-template:
 
 package-check: install
 	$(BIN)/python infra/scripts/package_check.py
+
+.PHONY: dev
+dev: install
+	$(BIN)/resource-service dev
