@@ -19,7 +19,7 @@ from shared.handover import CREATION_QUEUE as CREATION_QUEUE  # re-exported for 
 from shared.handover import VALIDATION_QUEUE as VALIDATION_QUEUE
 from shared.handover import MessagePublisher, publish_generation, publish_validation
 from shared.handover import wrapper_message as wrapper_message
-from shared.models import SourceType, WrapperRecord, WrapperStatus
+from shared.models import ResourceRecord, SourceType, WrapperRecord, WrapperStatus
 from shared.pipeline import make_generator
 from shared.profile import build_profile
 from shared.repositories import (
@@ -104,33 +104,53 @@ def _read(resource_url: str, source_type: SourceType, settings: Settings) -> Sou
     )
 
 
-def generate_step(
-    wrapper_id: str, *, db: Database, publisher: MessagePublisher, settings: Settings, owner: str
-) -> StepOutcome:
-    """Generate code for a pending wrapper and hand it to validation."""
-    wrappers = WrapperRepository(db)
+def _begin(
+    wrappers: WrapperRepository,
+    db: Database,
+    wrapper_id: str,
+    *,
+    status: WrapperStatus,
+    to: WrapperStatus,
+    publisher: MessagePublisher,
+    settings: Settings,
+    owner: str,
+) -> tuple[WrapperRecord, ResourceRecord] | StepOutcome:
+    """Claim the wrapper for a step and load its resource, or say why the message needs nothing more."""
     try:
         wrappers.get(wrapper_id)
     except NotFoundError:
         return StepOutcome(wrapper_id=wrapper_id, action="skipped", detail="unknown wrapper")
     claimed = wrappers.claim(
+        wrapper_id, status=status, to=to, owner=owner, lease_seconds=settings.generation_lease_seconds
+    )
+    if claimed is None:
+        step: Literal["generate", "validate"] = "generate" if status == WrapperStatus.PENDING else "validate"
+        return _recover(wrappers.get(wrapper_id), publisher, step=step)
+    resource = ResourceRepository(db).get_any(claimed.resource_id)
+    if resource.deleted:
+        wrappers.transition(wrapper_id, expected={to}, to=WrapperStatus.STOPPED, reason="resource deleted")
+        return StepOutcome(wrapper_id=wrapper_id, action="stopped", status=WrapperStatus.STOPPED)
+    return claimed, resource
+
+
+def generate_step(
+    wrapper_id: str, *, db: Database, publisher: MessagePublisher, settings: Settings, owner: str
+) -> StepOutcome:
+    """Generate code for a pending wrapper and hand it to validation."""
+    wrappers = WrapperRepository(db)
+    begun = _begin(
+        wrappers,
+        db,
         wrapper_id,
         status=WrapperStatus.PENDING,
         to=WrapperStatus.GENERATING,
+        publisher=publisher,
+        settings=settings,
         owner=owner,
-        lease_seconds=settings.generation_lease_seconds,
     )
-    if claimed is None:
-        return _recover(wrappers.get(wrapper_id), publisher, step="generate")
-    resource = ResourceRepository(db).get_any(claimed.resource_id)
-    if resource.deleted:
-        wrappers.transition(
-            wrapper_id,
-            expected={WrapperStatus.GENERATING},
-            to=WrapperStatus.STOPPED,
-            reason="resource deleted",
-        )
-        return StepOutcome(wrapper_id=wrapper_id, action="stopped", status=WrapperStatus.STOPPED)
+    if isinstance(begun, StepOutcome):
+        return begun
+    claimed, resource = begun
     request = IndicatorRequest(name=resource.name, description=resource.description, unit=resource.unit)
     try:
         source = _read(resource.source.url, resource.source.type, settings)
@@ -184,28 +204,19 @@ def validate_step(
 ) -> StepOutcome:
     """Validate a generated wrapper on a fresh sample: ready, regenerate with the errors, or failed."""
     wrappers = WrapperRepository(db)
-    try:
-        wrappers.get(wrapper_id)
-    except NotFoundError:
-        return StepOutcome(wrapper_id=wrapper_id, action="skipped", detail="unknown wrapper")
-    claimed = wrappers.claim(
+    begun = _begin(
+        wrappers,
+        db,
         wrapper_id,
         status=WrapperStatus.VALIDATING,
         to=WrapperStatus.VALIDATING,
+        publisher=publisher,
+        settings=settings,
         owner=owner,
-        lease_seconds=settings.generation_lease_seconds,
     )
-    if claimed is None:
-        return _recover(wrappers.get(wrapper_id), publisher, step="validate")
-    resource = ResourceRepository(db).get_any(claimed.resource_id)
-    if resource.deleted:
-        wrappers.transition(
-            wrapper_id,
-            expected={WrapperStatus.VALIDATING},
-            to=WrapperStatus.STOPPED,
-            reason="resource deleted",
-        )
-        return StepOutcome(wrapper_id=wrapper_id, action="stopped", status=WrapperStatus.STOPPED)
+    if isinstance(begun, StepOutcome):
+        return begun
+    claimed, resource = begun
     if not claimed.generated_code or not claimed.fetch_spec:
         return _fail(
             wrappers, claimed, expected=WrapperStatus.VALIDATING, reason="no generated code to validate"
