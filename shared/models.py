@@ -170,10 +170,40 @@ class WrapperRecord(WrapperPublic):
     """A wrapper as stored, with lease and feedback fields."""
 
     tenant_id: str
+    consecutive_failures: int = 0
     feedback: str | None = None
     generator_override: str | None = None
     lease_owner: str | None = None
     lease_until: datetime | None = None
+
+
+class RunPublic(BaseModel):
+    """One execution of a wrapper: what it fetched, stored and published."""
+
+    run_id: str
+    wrapper_id: str
+    resource_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    trigger: str = "schedule"
+    pages: int = 0
+    bytes_fetched: int = 0
+    points_fetched: int = 0
+    points_new: int = 0
+    points_revised: int = 0
+    points_duplicate: int = 0
+    points_published: int = 0
+    high_water_mark: datetime | None = None
+    duration_seconds: float | None = None
+    error: str | None = None
+
+
+class BackfillRequest(BaseModel):
+    """Re-run a wrapper from a given date; unchanged points are not replaced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: datetime
 
 
 class CodeReplacement(BaseModel):

@@ -28,6 +28,7 @@ from shared.models import (
     ResourcePublic,
     ResourceRecord,
     ResourceUpdate,
+    RunPublic,
     SourceType,
     WrapperMode,
     WrapperPublic,
@@ -290,7 +291,7 @@ class WrapperRepository:
     def claim(
         self, wrapper_id: str, *, status: WrapperStatus, to: WrapperStatus, owner: str, lease_seconds: int
     ) -> WrapperRecord | None:
-        """Take an unleased (or lease-expired) wrapper in `status` or `to`, move it to `to`, lease it to `owner`."""
+        """Lease an unleased (or lease-expired) wrapper in `status` or `to` to `owner` and move it to `to`."""
         now = utcnow()
         document = self.collection.find_one_and_update(
             {
@@ -461,3 +462,38 @@ class PointRepository:
         last = self.collection.find_one({"resource_id": resource_id}, sort=[("timestamp", DESCENDING)])
         count = self.collection.count_documents({"resource_id": resource_id})
         return Availability(first=first["timestamp"], last=last["timestamp"] if last else None, count=count)
+
+
+class RunRepository:
+    """The run history of wrappers."""
+
+    def __init__(self, db: Db) -> None:
+        self.collection = db[collections.RUNS]
+
+    def start(self, *, wrapper_id: str, resource_id: str, trigger: str) -> RunPublic:
+        """Record a run that has begun."""
+        run = RunPublic(
+            run_id=str(uuid.uuid4()),
+            wrapper_id=wrapper_id,
+            resource_id=resource_id,
+            started_at=utcnow(),
+            trigger=trigger,
+        )
+        self.collection.insert_one(run.model_dump())
+        return run
+
+    def finish(self, run: RunPublic) -> RunPublic:
+        """Store the final figures of a run."""
+        now = utcnow()
+        seconds = round((now - run.started_at).total_seconds(), 3)
+        finished = run.model_copy(update={"finished_at": now, "duration_seconds": seconds})
+        self.collection.replace_one({"run_id": run.run_id}, finished.model_dump())
+        return finished
+
+    def list(self, wrapper_id: str, *, limit: int, offset: int) -> Page[RunPublic]:
+        """A page of a wrapper's runs, newest first."""
+        query = {"wrapper_id": wrapper_id}
+        total = self.collection.count_documents(query)
+        cursor = self.collection.find(query).sort("started_at", DESCENDING).skip(offset).limit(limit)
+        items = [RunPublic.model_validate({k: d.get(k) for k in RunPublic.model_fields}) for d in cursor]
+        return Page[RunPublic](items=items, total=total, limit=limit, offset=offset)
