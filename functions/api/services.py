@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -45,6 +46,7 @@ from shared.repositories import (
     WrapperRepository,
     public_resource,
     public_wrapper,
+    utcnow,
 )
 from shared.settings import Settings
 
@@ -59,6 +61,12 @@ REVALIDATABLE = frozenset(
         WrapperStatus.ERROR,
     }
 )
+# Statuses whose code has passed validation: the only ones the job may run.
+RUNNABLE = frozenset(
+    {WrapperStatus.READY, WrapperStatus.RUNNING, WrapperStatus.COMPLETED, WrapperStatus.ERROR}
+)
+STARTABLE = frozenset(RUNNABLE - {WrapperStatus.RUNNING} | {WrapperStatus.STOPPED})
+WITHOUT_CODE = frozenset({WrapperStatus.PENDING, WrapperStatus.FAILED})
 LEASE_FIELDS = ("lease_owner", "lease_until")
 NOT_NULL_FIELDS = ("name", "type", "unit", "description", "source")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -308,11 +316,16 @@ def replace_code(
 
 
 def _busy(wrappers: WrapperRepository, wrapper_id: str, *, action: str) -> StateConflictError:
-    status = wrappers.get(wrapper_id).status
+    wrapper = wrappers.get(wrapper_id)
+    status = wrapper.status
     if status in BUSY:
         return StateConflictError(f"wrapper {wrapper_id} is {status.value}; {action} when it is done")
     if status == WrapperStatus.STOPPED:
-        return StateConflictError(f"wrapper {wrapper_id} is stopped (its resource was deleted)")
+        if _resource_deleted(wrappers.collection.database, wrapper):
+            return _deleted_conflict(wrapper_id)
+        return StateConflictError(
+            f"wrapper {wrapper_id} is stopped; start it first (POST /wrappers/{wrapper_id}/start)"
+        )
     return StateConflictError(f"wrapper {wrapper_id} is {status.value}; cannot {action} now")
 
 
@@ -335,3 +348,145 @@ def _hand_over(
             reason=f"could not be queued ({exc}); retry with POST /wrappers/{wrapper.wrapper_id}/{retry}",
         )
         raise
+
+
+def start_wrapper(db: Database, *, tenant_id: str, wrapper_id: str) -> WrapperPublic:
+    """Run a validated wrapper again: `running`, due now, failures forgotten (idempotent when running)."""
+    return _control(
+        db,
+        tenant_id=tenant_id,
+        wrapper_id=wrapper_id,
+        expected=STARTABLE,
+        to=WrapperStatus.RUNNING,
+        event="started",
+        fields=_due_now(),
+        action="start it",
+        unchanged_when=WrapperStatus.RUNNING,
+    )
+
+
+def stop_wrapper(db: Database, *, tenant_id: str, wrapper_id: str) -> WrapperPublic:
+    """Stop scheduling a wrapper; a run in progress finishes (idempotent when stopped)."""
+    # The lease stays: a restart must not overlap a run that is still finishing.
+    return _control(
+        db,
+        tenant_id=tenant_id,
+        wrapper_id=wrapper_id,
+        expected=RUNNABLE,
+        to=WrapperStatus.STOPPED,
+        event="stopped",
+        reason="stopped on request",
+        fields={"next_run_at": None},
+        action="stop it",
+        unchanged_when=WrapperStatus.STOPPED,
+    )
+
+
+def run_wrapper_now(db: Database, *, tenant_id: str, wrapper_id: str) -> WrapperPublic:
+    """Make a validated, not stopped wrapper due now: the next tick runs it."""
+    return _control(
+        db,
+        tenant_id=tenant_id,
+        wrapper_id=wrapper_id,
+        expected=RUNNABLE,
+        to=WrapperStatus.RUNNING,
+        event="run requested",
+        fields=_due_now(),
+        action="run it",
+    )
+
+
+def backfill_wrapper(db: Database, *, tenant_id: str, wrapper_id: str, start: datetime) -> WrapperPublic:
+    """Re-run a wrapper from `start`: its high water mark goes back there and it is due now."""
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    if start > utcnow():
+        raise InvalidRequestError(
+            "a backfill cannot start in the future",
+            details=[ErrorDetail(field="body.start", reason="must not be in the future")],
+        )
+    wrapper = WrapperRepository(db).get_for_tenant(tenant_id, wrapper_id)
+    if wrapper.lease_until is not None and wrapper.lease_until > utcnow():
+        # The run in progress read the old water mark and would write its own over this one.
+        raise StateConflictError(f"wrapper {wrapper_id} is running right now; backfill when the run is done")
+    return _control(
+        db,
+        tenant_id=tenant_id,
+        wrapper_id=wrapper_id,
+        expected=RUNNABLE,
+        to=WrapperStatus.RUNNING,
+        event=f"backfill from {start.isoformat()}",
+        fields={**_due_now(), "high_water_mark": start},
+        action="backfill it",
+    )
+
+
+def _due_now() -> dict[str, Any]:
+    return {"next_run_at": utcnow(), "consecutive_failures": 0}
+
+
+def _control(
+    db: Database,
+    *,
+    tenant_id: str,
+    wrapper_id: str,
+    expected: frozenset[WrapperStatus],
+    to: WrapperStatus,
+    event: str,
+    fields: dict[str, Any],
+    action: str,
+    reason: str | None = None,
+    unchanged_when: WrapperStatus | None = None,
+) -> WrapperPublic:
+    wrappers = WrapperRepository(db)
+    wrapper = wrappers.get_for_tenant(tenant_id, wrapper_id)
+    runs = to == WrapperStatus.RUNNING
+    if runs and _resource_deleted(db, wrapper):
+        raise _deleted_conflict(wrapper_id)
+    moved = wrappers.transition(
+        wrapper_id, expected=set(expected), to=to, event=event, reason=reason, fields=fields
+    )
+    if moved is None:
+        current = wrappers.get(wrapper_id)
+        if current.status == unchanged_when:
+            return public_wrapper(current)
+        raise _control_conflict(current, action=action)
+    if runs and _resource_deleted(db, moved):
+        # Deleted between the check and the transition, after its stop: stop it again.
+        wrappers.transition(
+            wrapper_id,
+            expected={WrapperStatus.RUNNING},
+            to=WrapperStatus.STOPPED,
+            event="stopped",
+            reason="resource deleted",
+            fields={"next_run_at": None},
+        )
+        raise _deleted_conflict(wrapper_id)
+    logger.info("wrapper control", extra={"action": event, "status": moved.status.value})
+    return public_wrapper(moved)
+
+
+def _resource_deleted(db: Database, wrapper: WrapperRecord) -> bool:
+    try:
+        return ResourceRepository(db).get_any(wrapper.resource_id).deleted
+    except NotFoundError:
+        return True
+
+
+def _deleted_conflict(wrapper_id: str) -> StateConflictError:
+    return StateConflictError(f"the resource of wrapper {wrapper_id} was deleted; it never runs again")
+
+
+def _control_conflict(wrapper: WrapperRecord, *, action: str) -> StateConflictError:
+    wrapper_id, status = wrapper.wrapper_id, wrapper.status
+    if status in BUSY:
+        return StateConflictError(f"wrapper {wrapper_id} is {status.value}; {action} once it is ready")
+    if status in WITHOUT_CODE:
+        return StateConflictError(
+            f"wrapper {wrapper_id} is {status.value} and has no validated code; "
+            f"regenerate first (POST /wrappers/{wrapper_id}/regenerate)"
+        )
+    if status == WrapperStatus.STOPPED:
+        return StateConflictError(
+            f"wrapper {wrapper_id} is stopped; start it first (POST /wrappers/{wrapper_id}/start)"
+        )
+    return StateConflictError(f"wrapper {wrapper_id} is {status.value}; cannot {action} now")

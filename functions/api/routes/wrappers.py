@@ -12,14 +12,16 @@ from functions.api.dependencies import DatabaseDep, PaginationDep, PublisherDep,
 from functions.api.errors import ERROR_RESPONSES, ErrorResponse
 from functions.api.idempotency import IdempotencyDep
 from shared.models import (
+    BackfillRequest,
     CodeReplacement,
     Page,
     PromptRecordPublic,
+    RunPublic,
     WrapperPublic,
     WrapperStatus,
     WrapperSummary,
 )
-from shared.repositories import PromptRecordRepository, WrapperRepository, public_wrapper
+from shared.repositories import PromptRecordRepository, RunRepository, WrapperRepository, public_wrapper
 
 T = TypeVar("T")
 
@@ -27,6 +29,12 @@ router = APIRouter(prefix="/wrappers", tags=["wrappers"], responses=ERROR_RESPON
 
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorResponse, "description": "the wrapper is busy or has no code yet"}
+}
+CONTROL_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": ErrorResponse,
+        "description": "no validated code yet, busy, stopped (start it first) or its resource was deleted",
+    }
 }
 
 
@@ -95,3 +103,36 @@ def replace_code(
 ) -> WrapperPublic:
     """Replace the parse code by hand; the wrapper is validated again before it runs."""
     return services.replace_code(db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id, code=body)
+
+
+@router.get("/{wrapper_id}/runs", response_model=Page[RunPublic])
+def list_runs(wrapper_id: str, tenant: TenantDep, db: DatabaseDep, page: PaginationDep) -> Page[RunPublic]:
+    """The wrapper's runs, newest first: figures, water mark reached, error."""
+    WrapperRepository(db).get_for_tenant(tenant.tenant_id, wrapper_id)
+    return RunRepository(db).list(wrapper_id, limit=page.limit, offset=page.offset)
+
+
+@router.post("/{wrapper_id}/start", response_model=WrapperPublic, responses=CONTROL_CONFLICT)
+def start_wrapper(wrapper_id: str, tenant: TenantDep, db: DatabaseDep) -> WrapperPublic:
+    """Run a validated wrapper (again): `running` and due now; a no-op when it is running."""
+    return services.start_wrapper(db, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
+
+
+@router.post("/{wrapper_id}/stop", response_model=WrapperPublic, responses=CONTROL_CONFLICT)
+def stop_wrapper(wrapper_id: str, tenant: TenantDep, db: DatabaseDep) -> WrapperPublic:
+    """Stop a wrapper: no further runs (one in progress finishes); a no-op when it is stopped."""
+    return services.stop_wrapper(db, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
+
+
+@router.post("/{wrapper_id}/run-now", response_model=WrapperPublic, responses=CONTROL_CONFLICT)
+def run_wrapper_now(wrapper_id: str, tenant: TenantDep, db: DatabaseDep) -> WrapperPublic:
+    """Make the wrapper due now, so the next tick runs it (409 when stopped: start it first)."""
+    return services.run_wrapper_now(db, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
+
+
+@router.post("/{wrapper_id}/backfill", response_model=WrapperPublic, responses=CONTROL_CONFLICT)
+def backfill_wrapper(
+    wrapper_id: str, body: BackfillRequest, tenant: TenantDep, db: DatabaseDep
+) -> WrapperPublic:
+    """Re-run from `start` (not in the future): unchanged points are kept, changed ones revised."""
+    return services.backfill_wrapper(db, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id, start=body.start)
