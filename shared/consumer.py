@@ -92,6 +92,7 @@ def handle_wrapper_batch(
     """Run `step` for every message of an Amazon MQ RabbitMQ event; raise only for transient faults."""
     result = BatchResult()
     messages = parse_rabbitmq_event(event)
+    count("Batches")
     settings = with_secrets(settings)
     db = get_database(settings)
     publisher = get_publisher(settings)
