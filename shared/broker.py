@@ -33,6 +33,7 @@ from pydantic_core import to_jsonable_python
 
 from shared.errors import BrokerError, BrokerUnavailableError
 from shared.points import Point
+from shared.secrets import SecretUnavailableError, clear_secret_cache, read_secret_document
 from shared.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -127,19 +128,16 @@ def message_id_for(queue: str, body: bytes) -> str:
 
 def fetch_broker_credentials(secret_arn: str) -> BrokerCredentials:
     """Read {"username", "password"} from a Secrets Manager secret."""
-    import boto3  # only deployments with a broker secret pay for importing boto3
-
-    region = secret_arn.split(":")[3] if secret_arn.startswith("arn:") else None
-    client: Any = boto3.client("secretsmanager", region_name=region or None)
     try:
-        secret = client.get_secret_value(SecretId=secret_arn)["SecretString"]
-        return BrokerCredentials.model_validate_json(secret)
+        document = read_secret_document(secret_arn)
+    except SecretUnavailableError as error:
+        raise BrokerUnavailableError(f"cannot read broker secret {secret_arn}: {error}") from error
+    try:
+        return BrokerCredentials.model_validate(document)
     except ValidationError as error:
         raise BrokerUnavailableError(
             f"broker secret {secret_arn} must hold JSON with 'username' and 'password'"
         ) from error
-    except Exception as error:
-        raise BrokerUnavailableError(f"cannot read broker secret {secret_arn}: {error}") from error
 
 
 def amqp_parameters(settings: Settings) -> pika.URLParameters:
@@ -463,6 +461,7 @@ class Publisher:
         # Credentials may have been rotated: read the secret again on the next connection.
         with self._parameters_lock:
             self._parameters = None
+        clear_secret_cache()
 
     def _where(self) -> str:
         parameters = pika.URLParameters(self.settings.amqp_url.get_secret_value())

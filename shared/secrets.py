@@ -19,8 +19,9 @@ def _secret_document(arn: str) -> dict[str, str]:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
+    region = arn.split(":")[3] if arn.startswith("arn:") and arn.count(":") >= 6 else None
     try:
-        response = boto3.client("secretsmanager").get_secret_value(SecretId=arn)
+        response = boto3.client("secretsmanager", region_name=region or None).get_secret_value(SecretId=arn)
     except (ClientError, BotoCoreError) as exc:
         raise SecretUnavailableError(
             f"cannot read secret {arn.rsplit(':', 1)[-1]}: {type(exc).__name__}"
@@ -31,6 +32,11 @@ def _secret_document(arn: str) -> dict[str, str]:
     except json.JSONDecodeError:
         return {"value": text}
     return {str(k): str(v) for k, v in document.items()} if isinstance(document, dict) else {"value": text}
+
+
+def read_secret_document(arn: str) -> dict[str, str]:
+    """Every field of the JSON secret `arn` (a string secret is {"value": …})."""
+    return dict(_secret_document(arn))
 
 
 def read_secret(arn: str, key: str) -> SecretStr:
