@@ -191,3 +191,315 @@ def test_upload_bucket_cors_allows_the_presigned_post_the_api_hands_out(template
     bucket = template["Resources"]["UploadBucket"]["Properties"]
     methods = bucket["CorsConfiguration"]["CorsRules"][0]["AllowedMethods"]
     assert "POST" in methods
+
+
+# ----------------------------------------------------------------------------- wrapper execution job (ECS)
+
+JOB_MODULE = "jobs.run_wrappers"
+JOB_PARAMETERS = (
+    "JobImageUri",
+    "JobSubnetIds",
+    "JobSecurityGroupIds",
+    "JobAssignPublicIp",
+    "JobCpu",
+    "JobMemory",
+    "JobSchedule",
+    "JobScheduleState",
+)
+EXAMPLE_IMAGE = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/resource-service/run-wrappers:0123abc"
+
+
+def _resource(template: dict[str, Any], name: str, kind: str) -> dict[str, Any]:
+    resource = template["Resources"][name]
+    assert resource["Type"] == kind, name
+    props: dict[str, Any] = resource["Properties"]
+    return props
+
+
+def _inline_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for policy in role.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements for a in _as_list(s["Action"])}
+
+
+def _trusted_service(role: dict[str, Any]) -> str:
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
+    service: str = statement["Principal"]["Service"]
+    return service
+
+
+def _container(template: dict[str, Any]) -> dict[str, Any]:
+    task = _resource(template, "JobTaskDefinition", "AWS::ECS::TaskDefinition")
+    (container,) = task["ContainerDefinitions"]
+    found: dict[str, Any] = container
+    return found
+
+
+def _evaluate(node: Any, parameters: dict[str, str]) -> Any:
+    """A small evaluator for Ref, Fn::Split, Fn::Select and Fn::Sub: enough to follow string derivations."""
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": "eu-central-1", "AWS::AccountId": "123456789012"}
+    if isinstance(node, list):
+        return [_evaluate(item, parameters) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ((key, value),) = node.items()
+    if key == "Ref":
+        return {**pseudo, **parameters}[value]
+    if key == "Fn::Split":
+        delimiter, source = value
+        return str(_evaluate(source, parameters)).split(delimiter)
+    if key == "Fn::Select":
+        index, items = value
+        return _evaluate(items, parameters)[int(index)]
+    if key == "Fn::Sub":
+        text, variables = (value, {}) if isinstance(value, str) else value
+        names = {**pseudo, **parameters, **{k: _evaluate(v, parameters) for k, v in variables.items()}}
+        return re.sub(r"\$\{([^}]+)\}", lambda m: str(names[m.group(1)]), text)
+    raise AssertionError(f"cannot evaluate {key}")
+
+
+def test_job_parameters(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    assert parameters["JobImageUri"]["Type"] == "String"
+    assert "Default" not in parameters["JobImageUri"]
+    assert re.fullmatch(parameters["JobImageUri"]["AllowedPattern"], EXAMPLE_IMAGE)
+    digest = EXAMPLE_IMAGE.rsplit(":", 1)[0] + "@sha256:" + "0" * 64
+    assert re.fullmatch(parameters["JobImageUri"]["AllowedPattern"], digest)
+    # A tag or digest is required, and only ECR: the execution role may pull from that repository only.
+    for wrong in (EXAMPLE_IMAGE.rsplit(":", 1)[0], "python:3.12-slim", "docker.io/library/python:3.12"):
+        assert not re.fullmatch(parameters["JobImageUri"]["AllowedPattern"], wrong), wrong
+    assert parameters["JobSubnetIds"]["Type"] == "List<AWS::EC2::Subnet::Id>"
+    assert parameters["JobSecurityGroupIds"]["Type"] == "List<AWS::EC2::SecurityGroup::Id>"
+    assert parameters["JobAssignPublicIp"]["AllowedValues"] == ["ENABLED", "DISABLED"]
+    assert parameters["JobAssignPublicIp"]["Default"] == "DISABLED"
+    assert parameters["JobCpu"]["AllowedValues"] == ["256", "512", "1024", "2048"]
+    assert parameters["JobCpu"]["Default"] == "1024"
+    assert parameters["JobMemory"]["Default"] == "2048"
+    assert parameters["JobSchedule"]["Default"] == "rate(1 minute)"
+    assert re.fullmatch(parameters["JobSchedule"]["AllowedPattern"], "rate(1 minute)")
+    assert parameters["JobScheduleState"]["AllowedValues"] == ["ENABLED", "DISABLED"]
+
+
+def test_job_cpu_memory_rules_cover_every_cpu(template: dict[str, Any]) -> None:
+    """Every JobCpu value has a rule; the default pair satisfies it."""
+    parameters = template["Parameters"]
+    covered = {}
+    for rule in template["Rules"].values():
+        ref, cpu = rule["RuleCondition"]["Fn::Equals"]
+        assert ref == {"Ref": "JobCpu"}
+        (assertion,) = rule["Assertions"]
+        allowed, memory_ref = assertion["Assert"]["Fn::Contains"]
+        assert memory_ref == {"Ref": "JobMemory"}
+        assert set(allowed) <= set(parameters["JobMemory"]["AllowedValues"])
+        covered[cpu] = allowed
+    assert set(covered) == set(parameters["JobCpu"]["AllowedValues"])
+    assert parameters["JobMemory"]["Default"] in covered[parameters["JobCpu"]["Default"]]
+
+
+def test_job_schedule_runs_the_task_definition_on_the_cluster(template: dict[str, Any]) -> None:
+    schedule = _resource(template, "RunWrappersSchedule", "AWS::Scheduler::Schedule")
+    assert schedule["ScheduleExpression"] == {"Ref": "JobSchedule"}
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert schedule["State"] == {"Ref": "JobScheduleState"}
+    target = schedule["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": ["JobCluster", "Arn"]}
+    assert target["RoleArn"] == {"Fn::GetAtt": ["JobSchedulerRole", "Arn"]}
+    ecs = target["EcsParameters"]
+    assert ecs["LaunchType"] == "FARGATE"
+    assert ecs["TaskDefinitionArn"] == {"Ref": "JobTaskDefinition"}
+    assert ecs["TaskCount"] == 1
+    assert ecs["PlatformVersion"] == "LATEST"
+    assert ecs["NetworkConfiguration"]["AwsvpcConfiguration"] == {
+        "Subnets": {"Ref": "JobSubnetIds"},
+        "SecurityGroups": {"Ref": "JobSecurityGroupIds"},
+        "AssignPublicIp": {"Ref": "JobAssignPublicIp"},
+    }
+    # The next tick is the retry.
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 0
+    assert template["Resources"]["JobCluster"]["Type"] == "AWS::ECS::Cluster"
+
+
+def test_job_task_definition_is_fargate_with_the_image_parameter(template: dict[str, Any]) -> None:
+    task = _resource(template, "JobTaskDefinition", "AWS::ECS::TaskDefinition")
+    assert task["RequiresCompatibilities"] == ["FARGATE"]
+    assert task["NetworkMode"] == "awsvpc"
+    assert task["Cpu"] == {"Ref": "JobCpu"}
+    assert task["Memory"] == {"Ref": "JobMemory"}
+    assert task["RuntimePlatform"] == {"OperatingSystemFamily": "LINUX", "CpuArchitecture": "X86_64"}
+    assert task["ExecutionRoleArn"] == {"Fn::GetAtt": ["JobExecutionRole", "Arn"]}
+    assert task["TaskRoleArn"] == {"Fn::GetAtt": ["JobTaskRole", "Arn"]}
+    container = _container(template)
+    assert container["Image"] == {"Ref": "JobImageUri"}
+    assert container["Essential"] is True
+    assert 30 <= container["StopTimeout"] <= 120
+    assert not str(container.get("User", "10001")).startswith("0")
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": "JobLogGroup"}
+    log_group = _resource(template, "JobLogGroup", "AWS::Logs::LogGroup")
+    assert log_group["RetentionInDays"] == {
+        "Fn::FindInMap": ["EnvironmentConfig", {"Ref": "Environment"}, "LogRetentionDays"]
+    }
+    if container.get("ReadonlyRootFilesystem"):
+        volumes = {v["Name"] for v in task["Volumes"]}
+        mounts = {m["ContainerPath"]: m["SourceVolume"] for m in container["MountPoints"]}
+        assert mounts.get("/tmp") in volumes, "a read-only root needs a writable /tmp for the sandbox"
+
+
+def test_job_container_runs_the_job_module(template: dict[str, Any]) -> None:
+    """The image's ENTRYPOINT runs the job; the task definition must not replace it with something else."""
+    container = _container(template)
+    # A Command would become the job's arguments; an EntryPoint may only restate the image's.
+    assert "Command" not in container
+    assert container.get("EntryPoint", ["python", "-m", JOB_MODULE]) == ["python", "-m", JOB_MODULE]
+    dockerfile = (ROOT / "jobs" / "run_wrappers" / "Dockerfile").read_text()
+    assert f'ENTRYPOINT ["python", "-m", "{JOB_MODULE}"]' in dockerfile
+
+
+def test_job_environment_matches_the_functions(template: dict[str, Any]) -> None:
+    """The job reads the same settings as the functions, from the same parameters."""
+    entries: dict[str, Any] = {}
+    for entry in _container(template)["Environment"]:
+        if "Fn::If" in entry:
+            condition, present, absent = entry["Fn::If"]
+            assert absent == {"Ref": "AWS::NoValue"}
+            entries[present["Name"]] = {"Fn::If": [condition, present["Value"], absent]}
+        else:
+            entries[entry["Name"]] = entry["Value"]
+    functions = dict(template["Globals"]["Function"]["Environment"]["Variables"])
+    # Only for `sam local --env-vars`; deployed code reads the secret.
+    functions.pop("RS_MONGODB_URI")
+    assert entries == functions
+
+
+def test_job_task_role_reads_only_the_secrets_and_uploads(template: dict[str, Any]) -> None:
+    role = _resource(template, "JobTaskRole", "AWS::IAM::Role")
+    assert _trusted_service(role) == "ecs-tasks.amazonaws.com"
+    assert "ManagedPolicyArns" not in role
+    statements = _inline_statements(role)
+    assert all(s["Effect"] == "Allow" for s in statements)
+    assert _actions(statements) == {"secretsmanager:GetSecretValue", "s3:GetObject"}
+    by_action = {s["Action"]: s for s in statements}
+    assert len(by_action) == len(statements) == 2
+    assert by_action["secretsmanager:GetSecretValue"]["Resource"] == [
+        {"Ref": "MongoDbSecretArn"},
+        {"Ref": "BrokerCredentialsSecretArn"},
+        {"Fn::If": ["HasGeminiSecret", {"Ref": "GeminiSecretArn"}, {"Ref": "AWS::NoValue"}]},
+    ]
+    assert by_action["s3:GetObject"]["Resource"] == {"Fn::Sub": "${UploadBucket.Arn}/*"}
+
+
+def test_job_scheduler_role_only_runs_the_task_and_passes_its_roles(template: dict[str, Any]) -> None:
+    role = _resource(template, "JobSchedulerRole", "AWS::IAM::Role")
+    assert _trusted_service(role) == "scheduler.amazonaws.com"
+    assert "ManagedPolicyArns" not in role
+    statements = _inline_statements(role)
+    assert all(s["Effect"] == "Allow" for s in statements)
+    assert _actions(statements) == {"ecs:RunTask", "iam:PassRole"}
+    (run,) = [s for s in statements if s["Action"] == "ecs:RunTask"]
+    assert run["Resource"] == {"Ref": "JobTaskDefinition"}
+    assert run["Condition"] == {"ArnEquals": {"ecs:cluster": {"Fn::GetAtt": ["JobCluster", "Arn"]}}}
+    (passing,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert sorted(map(str, passing["Resource"])) == sorted(
+        map(str, [{"Fn::GetAtt": ["JobTaskRole", "Arn"]}, {"Fn::GetAtt": ["JobExecutionRole", "Arn"]}])
+    )
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+
+
+def test_job_execution_role_pulls_the_image_and_writes_its_logs(template: dict[str, Any]) -> None:
+    role = _resource(template, "JobExecutionRole", "AWS::IAM::Role")
+    assert _trusted_service(role) == "ecs-tasks.amazonaws.com"
+    assert "ManagedPolicyArns" not in role
+    statements = _inline_statements(role)
+    assert _actions(statements) <= {
+        "ecr:GetAuthorizationToken",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+    for statement in statements:
+        if statement["Resource"] == "*":
+            # The only ECR action without resource-level permissions.
+            assert statement["Action"] == "ecr:GetAuthorizationToken"
+    (logs,) = [s for s in statements if "logs:PutLogEvents" in _as_list(s["Action"])]
+    assert logs["Resource"] == {"Fn::GetAtt": ["JobLogGroup", "Arn"]}
+
+
+@pytest.mark.parametrize(
+    ("image", "repository"),
+    [
+        (EXAMPLE_IMAGE, "arn:aws:ecr:eu-central-1:123456789012:repository/resource-service/run-wrappers"),
+        (
+            "210987654321.dkr.ecr.us-east-1.amazonaws.com/jobs@sha256:" + "a" * 64,
+            "arn:aws:ecr:us-east-1:210987654321:repository/jobs",
+        ),
+    ],
+)
+def test_job_image_pull_is_scoped_to_the_images_repository(
+    template: dict[str, Any], image: str, repository: str
+) -> None:
+    role = _resource(template, "JobExecutionRole", "AWS::IAM::Role")
+    (pull,) = [s for s in _inline_statements(role) if "ecr:BatchGetImage" in _as_list(s["Action"])]
+    assert _evaluate(pull["Resource"], {"JobImageUri": image}) == repository
+
+
+def test_package_check_measures_only_the_functions(template: dict[str, Any]) -> None:
+    functions, _layers = _package_check().functions_and_layers(template)
+    assert {f.logical_id for f in functions} == set(HANDLERS)
+
+
+def test_job_outputs(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert outputs["JobClusterName"]["Value"] == {"Ref": "JobCluster"}
+    assert outputs["JobTaskDefinitionArn"]["Value"] == {"Ref": "JobTaskDefinition"}
+    assert outputs["JobScheduleName"]["Value"] == {"Ref": "RunWrappersSchedule"}
+
+
+def _samconfig_overrides(environment: str) -> dict[str, str]:
+    """parameter_overrides of `sam deploy --config-env ENV`, split as SAM splits them (at unquoted spaces)."""
+    import tomllib
+
+    with (ROOT / "samconfig.toml").open("rb") as handle:
+        config = tomllib.load(handle)
+    overrides: dict[str, str] = {}
+    for entry in config[environment]["deploy"]["parameters"]["parameter_overrides"]:
+        key, value = entry.split("=", 1)
+        if value[:1] == value[-1:] == '"':
+            value = value[1:-1]
+        else:
+            assert " " not in value, f"{entry}: SAM would cut the value at the space; quote it"
+        overrides[key] = value
+    return overrides
+
+
+@pytest.mark.parametrize("environment", ["default", "dev", "staging", "prod"])
+def test_samconfig_overrides_satisfy_the_template(template: dict[str, Any], environment: str) -> None:
+    overrides = _samconfig_overrides(environment)
+    parameters = template["Parameters"]
+    assert set(overrides) <= set(parameters)
+    assert set(JOB_PARAMETERS) <= set(overrides), "every environment sets the job's parameters"
+    missing = {name for name, spec in parameters.items() if "Default" not in spec} - set(overrides)
+    assert not missing, f"required parameters without a value: {missing}"
+    for name, value in overrides.items():
+        spec = parameters[name]
+        if "AllowedValues" in spec:
+            assert value in spec["AllowedValues"], name
+        if "AllowedPattern" in spec:
+            assert re.fullmatch(spec["AllowedPattern"], value), name
+        if spec["Type"] == "List<AWS::EC2::Subnet::Id>":
+            assert all(re.fullmatch(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?", v) for v in value.split(",")), name
+        if spec["Type"] == "List<AWS::EC2::SecurityGroup::Id>":
+            assert all(re.fullmatch(r"sg-[0-9a-f]{8}([0-9a-f]{9})?", v) for v in value.split(",")), name
+    values = {name: spec.get("Default") for name, spec in parameters.items()} | overrides
+    for name, rule in template["Rules"].items():
+        ref, expected = rule["RuleCondition"]["Fn::Equals"]
+        if values[ref["Ref"]] == expected:
+            allowed, memory = rule["Assertions"][0]["Assert"]["Fn::Contains"]
+            assert values[memory["Ref"]] in allowed, f"{environment}: {name}"
