@@ -33,10 +33,18 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("status", ASCENDING), ("next_run_at", ASCENDING)]),
     ],
     POINTS: [
+        # Each (resource, series, timestamp) once: what makes point writes idempotent.
         IndexModel(
             [("resource_id", ASCENDING), ("series", ASCENDING), ("timestamp", ASCENDING)], unique=True
         ),
-        IndexModel([("resource_id", ASCENDING), ("timestamp", ASCENDING)]),
+        # Reads by time window, in the API's order (timestamp, then series).
+        IndexModel([("resource_id", ASCENDING), ("timestamp", ASCENDING), ("series", ASCENDING)]),
+        # The outbox, oldest first: only unpublished points are in it, so it stays small however many
+        # are stored. `published` stays out of the key: SecantusDB answers wrongly when it is in it.
+        IndexModel(
+            [("resource_id", ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)],
+            partialFilterExpression={"published": False},
+        ),
     ],
     API_KEYS: [
         IndexModel([("key_hash", ASCENDING)], unique=True),

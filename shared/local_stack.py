@@ -1,8 +1,11 @@
-"""`resource-service dev`: the API under uvicorn plus a bridge from the RabbitMQ queues to the MQ handlers.
+"""`resource-service dev`: the API under uvicorn, a bridge from the RabbitMQ queues to the MQ handlers,
+and the run_wrappers job ticking on an interval.
 
 SAM cannot emulate Amazon MQ triggers, so the bridge consumes `wrapper_creation_queue` and
 `wrapper_validation_queue` itself, wraps each message in a real-shaped Amazon MQ event and calls the
 same Lambda handlers, acking only when a handler returns (a raised transient fault requeues it).
+Nor can it emulate the EventBridge schedule: a second thread calls the job's tick every
+`dev_tick_seconds`, as the scheduled container task would.
 """
 
 from __future__ import annotations
@@ -121,8 +124,37 @@ class QueueBridge:
         self._channel = None
 
 
+class JobTicker:
+    """Runs the run_wrappers job's tick every `dev_tick_seconds`, printing what each tick did."""
+
+    def __init__(self, settings: Settings, *, echo: Printer = print) -> None:
+        self.settings = settings
+        self.echo = echo
+
+    def tick_once(self) -> None:
+        """One tick; a failed tick is reported, never raised (the next one tries again)."""
+        from shared.errors import ResourceServiceError
+        from shared.job import tick
+
+        try:
+            result = tick(self.settings)
+        except ResourceServiceError as exc:
+            self.echo(f"[job] tick failed: {exc}")
+            return
+        except Exception as exc:  # a dev stack keeps ticking after a bug, and says so
+            self.echo(f"[job] tick crashed: {type(exc).__name__}: {exc}")
+            return
+        for line in result.lines():
+            self.echo(f"[job] {line}")
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick until `stop` is set."""
+        while not stop.wait(self.settings.dev_tick_seconds):
+            self.tick_once()
+
+
 def run_dev(settings: Settings, *, host: str, port: int, echo: Printer = print) -> int:
-    """Serve the API and bridge the queues until interrupted."""
+    """Serve the API, bridge the queues and tick the job until interrupted."""
     import uvicorn
 
     from shared.broker import get_publisher
@@ -138,10 +170,16 @@ def run_dev(settings: Settings, *, host: str, port: int, echo: Printer = print) 
     bridge = QueueBridge(settings, echo=echo)
     worker = threading.Thread(target=bridge.run, args=(stop,), name="queue-bridge", daemon=True)
     worker.start()
+    ticker = threading.Thread(
+        target=JobTicker(settings, echo=echo).run, args=(stop,), name="job-ticker", daemon=True
+    )
+    ticker.start()
     echo(f"[dev] API on http://{host}:{port} (docs at /docs); bridging {', '.join(bridge.routes)}")
+    echo(f"[dev] running due wrappers every {settings.dev_tick_seconds:g} s")
     try:
         uvicorn.run("functions.api.app:app", host=host, port=port, log_level="info")
     finally:
         stop.set()
         worker.join(10)
+        ticker.join(30)
     return 0

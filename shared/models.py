@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.schedule import parse_cron
+
 T = TypeVar("T")
 
 
@@ -71,8 +73,8 @@ class Schedule(BaseModel):
     def _one_of(self) -> Schedule:
         if (self.rate_seconds is None) == (self.cron is None):
             raise ValueError("give exactly one of rate_seconds or cron")
-        if self.cron is not None and len(self.cron.split()) != 5:
-            raise ValueError("cron must have 5 fields: minute hour day-of-month month day-of-week")
+        if self.cron is not None:
+            parse_cron(self.cron)
         return self
 
 

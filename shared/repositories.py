@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from shared.generator import Exchange
 
 EXECUTION_LOG_LIMIT = 100
+# Statuses the run_wrappers job claims; stopped (deleted resource), completed and error never run.
+RUNNABLE = (WrapperStatus.READY, WrapperStatus.RUNNING)
 API_KEY_PREFIX = "rs_"
 Db = Database
 
@@ -308,6 +310,66 @@ class WrapperRepository:
                 },
                 "$push": {
                     "execution_log": {"$each": [log_event(to.value, owner)], "$slice": -EXECUTION_LOG_LIMIT}
+                },
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return _wrapper(document) if document is not None else None
+
+    def claim_due(self, now: datetime, *, owner: str, lease_seconds: int) -> WrapperRecord | None:
+        """Lease the most overdue ready/running wrapper whose lease is free or expired; mark it running."""
+        document = self.collection.find_one_and_update(
+            {
+                "status": {"$in": [s.value for s in RUNNABLE]},
+                "next_run_at": {"$lte": now},
+                "$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}],
+            },
+            {
+                "$set": {
+                    "status": WrapperStatus.RUNNING.value,
+                    "lease_owner": owner,
+                    "lease_until": now + timedelta(seconds=lease_seconds),
+                    "updated_at": now,
+                }
+            },
+            sort=[("next_run_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+        return _wrapper(document) if document is not None else None
+
+    def extend_lease(self, wrapper_id: str, *, owner: str, lease_seconds: int) -> bool:
+        """Push `owner`'s lease further out; False when another task took the wrapper over.
+
+        A wrapper stopped meanwhile keeps its lease, so its run in progress may finish.
+        """
+        result = self.collection.update_one(
+            {"wrapper_id": wrapper_id, "lease_owner": owner},
+            {"$set": {"lease_until": utcnow() + timedelta(seconds=lease_seconds)}},
+        )
+        return result.matched_count == 1
+
+    def release(
+        self,
+        wrapper_id: str,
+        *,
+        owner: str,
+        to: WrapperStatus,
+        fields: dict[str, Any],
+        event: str,
+        detail: str = "",
+        reason: str | None = None,
+    ) -> WrapperRecord | None:
+        """End `owner`'s run of a running wrapper: set its outcome and drop the lease.
+
+        None when the wrapper was stopped, regenerated or taken over meanwhile: then nothing changes.
+        """
+        document = self.collection.find_one_and_update(
+            {"wrapper_id": wrapper_id, "status": WrapperStatus.RUNNING.value, "lease_owner": owner},
+            {
+                "$set": {"status": to.value, "status_reason": reason, "updated_at": utcnow(), **fields},
+                "$unset": {"lease_owner": "", "lease_until": ""},
+                "$push": {
+                    "execution_log": {"$each": [log_event(event, detail)], "$slice": -EXECUTION_LOG_LIMIT}
                 },
             },
             return_document=ReturnDocument.AFTER,

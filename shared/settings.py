@@ -74,6 +74,19 @@ class Settings(BaseSettings):
     sandbox_max_open_files: int = 256
     sandbox_max_output_mb: int = 1_024
 
+    # The run_wrappers job: a claimed wrapper's lease outlives a killed task by at most this long.
+    job_lease_seconds: int = Field(default=900, ge=1)
+    # Re-fetch window before the high water mark, for fetch specs that set no lookback of their own.
+    job_lookback_seconds: int = Field(default=86_400, ge=0)
+    job_max_consecutive_failures: int = Field(default=5, ge=1)
+    job_backoff_base_seconds: int = Field(default=60, ge=1)
+    job_backoff_max_seconds: int = Field(default=6 * 3600, ge=1)
+    job_tick_max_wrappers: int = Field(default=50, ge=1)
+    # How often a continuous wrapper without a schedule runs.
+    job_default_rate_seconds: int = Field(default=3600, ge=60)
+    job_publish_batch_size: int = Field(default=1000, ge=1)
+    dev_tick_seconds: float = Field(default=10.0, gt=0)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

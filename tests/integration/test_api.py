@@ -29,6 +29,8 @@ from functions.api.errors import unhandled_error_response
 from functions.api.log import logger
 from shared.database import get_database
 from shared.generator import Exchange
+from shared.point_store import point_documents
+from shared.points import Point
 from shared.repositories import ApiKeyRepository, PromptRecordRepository, WrapperRepository
 from shared.settings import Settings, get_settings
 
@@ -914,19 +916,12 @@ def test_upload_errors(client: TestClient, key_a: str, bucket: str, monkeypatch:
 
 def add_points(db: Database, resource_id: str) -> None:
     """Store points as the job does: one document per series and timestamp."""
-    documents = []
+    points = []
     for year, ch, de in [(2019, 4.5, 8.4), (2020, 4.1, 7.7), (2021, 4.3, 8.1)]:
+        moment = datetime(year, 1, 1, tzinfo=UTC)
         for country, value in (("CH", ch), ("DE", de)):
-            documents.append(
-                {
-                    "resource_id": resource_id,
-                    "series": f"country={country}",
-                    "dimensions": {"country": country},
-                    "timestamp": datetime(year, 1, 1, tzinfo=UTC),
-                    "value": value,
-                }
-            )
-    db["points"].insert_many(documents)
+            points.append(Point(timestamp=moment, value=value, dimensions={"country": country}))
+    db["points"].insert_many(point_documents(resource_id, points))
 
 
 def test_points_and_availability_are_empty_before_execution(client: TestClient, key_a: str) -> None:
