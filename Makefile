@@ -46,3 +46,6 @@ package-check: install
 .PHONY: dev
 dev: install
 	$(BIN)/resource-service dev
+
+bench: install
+	bash infra/scripts/bench.sh $(ARGS)

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import logging
+import math
 import queue as queues
 import random
 import threading
@@ -32,7 +33,7 @@ from pydantic import BaseModel, SecretStr, ValidationError, field_serializer
 from pydantic_core import to_jsonable_python
 
 from shared.errors import BrokerError, BrokerUnavailableError
-from shared.points import Point
+from shared.points import Point, format_timestamp
 from shared.secrets import SecretUnavailableError, clear_secret_cache, read_secret_document
 from shared.settings import Settings, get_settings
 
@@ -116,9 +117,44 @@ def declare_queues(channel: BlockingChannel, queue_names: Iterable[str] = QUEUES
 def encode_payload(payload: Payload) -> bytes:
     """Serialize a payload as canonical JSON (sorted keys, no spaces, UTF-8)."""
     data = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else to_jsonable_python(payload)
-    return json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
+    return _canonical_json(data).encode()
+
+
+def _canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _point_json(point: Point) -> str:
+    """`_canonical_json(point.to_wire())`, written directly for the commonest point (no dimensions)."""
+    value, dimensions = point.value, point.dimensions
+    if type(value) is float and math.isfinite(value) and type(dimensions) is dict and not dimensions:
+        # json writes a finite float as its repr, and a timestamp's characters need no escaping.
+        stamp = format_timestamp(point.timestamp)
+        return '{"dimensions":{},"timestamp":"' + stamp + '","value":' + float.__repr__(value) + "}"
+    return _canonical_json(point.to_wire())
+
+
+def _point_batches(
+    resource_id: str, points: Sequence[Point], batch_size: int
+) -> tuple[str, list[bytes]] | None:
+    """The digest text of all points and each batch's body, as encode_payload makes them, encoding once.
+
+    None for what only pydantic serializes the same way (not Point objects, values that are not finite).
+    """
+    # A body is {"points":[…],"resource_id":…} and the digest text {"points":[…all…]}: both are made of the
+    # same canonical point texts, so each point is turned to JSON once instead of twice through pydantic.
+    if not isinstance(resource_id, str) or not all(isinstance(point, Point) for point in points):
+        return None
+    try:
+        texts = [_point_json(point) for point in points]
+    except (TypeError, ValueError):
+        return None
+    arrays = [
+        "[" + ",".join(texts[start : start + batch_size]) + "]" for start in range(0, len(texts), batch_size)
+    ]
+    digest_text = '{"points":[' + ",".join(array[1:-1] for array in arrays) + "]}"
+    tail = ',"resource_id":' + _canonical_json(resource_id) + "}"
+    return digest_text, [('{"points":' + array + tail).encode() for array in arrays]
 
 
 def message_id_for(queue: str, body: bytes) -> str:
@@ -266,17 +302,27 @@ class Publisher:
             raise ValueError("batch_size must be at least 1")
         if not points:
             return []
-        if message_id_prefix is None:
-            digest = hashlib.sha256(encode_payload({"points": [point.to_wire() for point in points]}))
-            message_id_prefix = f"{resource_id}:{digest.hexdigest()[:16]}"
-        batches = [points[start : start + batch_size] for start in range(0, len(points), batch_size)]
+        encoded = _point_batches(resource_id, points, batch_size)
+        if encoded is None:
+            if message_id_prefix is None:
+                digest = hashlib.sha256(encode_payload({"points": [point.to_wire() for point in points]}))
+                message_id_prefix = f"{resource_id}:{digest.hexdigest()[:16]}"
+            batches = [points[start : start + batch_size] for start in range(0, len(points), batch_size)]
+            bodies = [
+                encode_payload(ResourceDataMessage(resource_id=resource_id, points=list(batch)))
+                for batch in batches
+            ]
+        else:
+            digest_text, bodies = encoded
+            if message_id_prefix is None:
+                digest = hashlib.sha256(digest_text.encode())
+                message_id_prefix = f"{resource_id}:{digest.hexdigest()[:16]}"
         messages = []
-        for index, batch in enumerate(batches):
-            body = encode_payload(ResourceDataMessage(resource_id=resource_id, points=list(batch)))
+        for index, body in enumerate(bodies):
             headers: dict[str, HeaderValue] = {
                 "resource_id": resource_id,
                 "batch_index": index,
-                "batch_count": len(batches),
+                "batch_count": len(bodies),
             }
             messages.append(_Outgoing(f"{message_id_prefix}:{index}", body, headers))
         self._send(queue, messages)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from shared.bench import add_bench_command
 from shared.cli_api_keys import add_api_key_commands, run_api_key
 from shared.errors import (
     NoSeriesFoundError,
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     wrap.add_argument("--show-code", action="store_true", help="print the generated wrapper to stderr")
     wrap.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     add_api_key_commands(commands)
+    add_bench_command(commands)
     dev = commands.add_parser(
         "dev",
         help="run the local stack: the API with uvicorn and a bridge from RabbitMQ to the MQ handlers",
@@ -77,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_wrap(args)
     if args.command == "api-key":
         return run_api_key(args)
+    if args.command == "bench":
+        from shared.bench import run_bench
+
+        return run_bench(args)
     if args.command == "dev":
         from shared.local_stack import run_dev
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
@@ -19,11 +20,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared.errors import SandboxError
+from shared.points import gc_paused
 from shared.settings import Settings
 
 CHILD_SCRIPT = Path(__file__).with_name("sandbox_child.py")
 PRELOAD = ("json", "csv", "re", "math", "datetime", "decimal", "statistics", "io", "shared.wrapper_toolkit")
 DATA_PRELOAD = ("pandas", "python_calamine")
+# The data library the toolkit imports by itself (read_workbook): enough for code importing nothing else.
+TOOLKIT_DATA_PRELOAD = ("python_calamine",)
 SYSTEM_READ_PATHS = (
     "/usr/lib",
     "/lib",
@@ -144,8 +148,13 @@ def run_parse(
     limits: SandboxLimits,
     preload_data_libraries: bool = True,
     audit_hook: bool = True,
+    on_points: Callable[[list[list[Any]]], None] | None = None,
 ) -> SandboxResult:
-    """Run `parse(payload, context)` of `code` on each payload in a confined `python -I` process."""
+    """Run `parse(payload, context)` of `code` on each payload in a confined `python -I` process.
+
+    With `on_points`, the raw points go to it in order, batch by batch as they arrive (on another thread,
+    while the child still works), instead of into the result; an exception it raises is raised here.
+    """
     # Where Landlock is missing (Lambda), this keeps the caller's credentials out of the child's reach.
     protect_caller()
     started = time.monotonic()
@@ -166,7 +175,7 @@ def run_parse(
             "code_path": str(code_path),
             "payload_paths": payload_paths,
             "context": context,
-            "preload": [*PRELOAD, *(DATA_PRELOAD if preload_data_libraries else ())],
+            "preload": [*PRELOAD, *(_data_preload(code) if preload_data_libraries else ())],
             "audit_hook": audit_hook,
             "limits": {
                 "cpu_seconds": limits.cpu_seconds,
@@ -178,12 +187,38 @@ def run_parse(
         }
         config_path = work_dir / "config.json"
         config_path.write_text(json.dumps(config, default=str), encoding="utf-8")
-        result = _run_child(config_path, work_dir, limits)
+        result = _run_child(config_path, work_dir, limits, on_points)
     result.seconds = round(time.monotonic() - started, 3)
     return result
 
 
-def _run_child(config_path: Path, work_dir: Path, limits: SandboxLimits) -> SandboxResult:
+def _data_preload(code: str) -> tuple[str, ...]:
+    """The data libraries to load before confinement: pandas only for code that imports beyond PRELOAD."""
+    # Loading pandas costs about half a second and 60 MB a run. Code whose imports are all loaded already
+    # (the toolkit's wrappers) never reaches it; the toolkit itself imports only python_calamine, lazily.
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return DATA_PRELOAD
+    known = {*PRELOAD, *TOOLKIT_DATA_PRELOAD, "__future__"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            modules = [node.module or ""] if node.level == 0 else [""]
+        else:
+            continue
+        if any(module not in known for module in modules):
+            return DATA_PRELOAD
+    return TOOLKIT_DATA_PRELOAD
+
+
+def _run_child(
+    config_path: Path,
+    work_dir: Path,
+    limits: SandboxLimits,
+    on_points: Callable[[list[list[Any]]], None] | None = None,
+) -> SandboxResult:
     try:
         process = subprocess.Popen(
             [sys.executable, "-I", str(CHILD_SCRIPT), str(config_path)],
@@ -196,20 +231,30 @@ def _run_child(config_path: Path, work_dir: Path, limits: SandboxLimits) -> Sand
         )
     except OSError as exc:
         raise SandboxError(f"cannot start the sandbox process: {exc}") from exc
+    # The channel is decoded as it arrives, on the other core while the child works.
+    channel = _Channel(on_points)
     out = _Collector(
-        process.stdout, limits.output_bytes, keep_tail=False, on_overflow=lambda: _kill_group(process)
+        process.stdout,
+        limits.output_bytes,
+        keep_tail=False,
+        on_overflow=lambda: _kill_group(process),
+        sink=channel.feed,
     )
     err = _Collector(process.stderr, STDERR_TAIL_BYTES, keep_tail=True)
-    out.start()
-    err.start()
-    exited = _wait_unreaped(process.pid, limits.wall_seconds)
-    _kill_group(process)
-    process.wait()
-    out.join(5)
-    err.join(5)
+    with gc_paused():
+        out.start()
+        err.start()
+        exited = _wait_unreaped(process.pid, limits.wall_seconds)
+        _kill_group(process)
+        process.wait()
+        # The channel's last lines may still be in the consumer's hands: the result must not be read early.
+        out.join(max(5.0, limits.wall_seconds))
+        err.join(5)
     for stream in (process.stdout, process.stderr):
         if stream is not None:
             stream.close()
+    if channel.consumer_error is not None:
+        raise channel.consumer_error
     stderr_tail = err.text()
     if out.overflow:
         return SandboxResult(
@@ -225,7 +270,7 @@ def _run_child(config_path: Path, work_dir: Path, limits: SandboxLimits) -> Sand
             error_type="Timeout",
             stderr_tail=stderr_tail,
         )
-    return _interpret(out.data(), process.returncode, stderr_tail, limits)
+    return _outcome(channel, process.returncode, stderr_tail, limits)
 
 
 def _wait_unreaped(pid: int, seconds: float) -> bool:
@@ -255,36 +300,89 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-def _interpret(data: bytes, returncode: int, stderr_tail: str, limits: SandboxLimits) -> SandboxResult:
-    """Read the child's channel; every line after the first may have been forged by the untrusted code."""
-    points: list[list[Any]] = []
-    confinement: dict[str, Any] | None = None
-    violations: list[str] = []
-    status: dict[str, Any] | None = None
-    # A line cut off by a kill is dropped: the exit status says what happened.
-    complete = data[: data.rfind(b"\n") + 1]
-    for line in complete.split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except (ValueError, RecursionError):
-            return SandboxResult(
-                ok=False,
-                error="the sandbox produced unreadable output",
-                error_type="ProtocolError",
-                confinement=confinement or {},
-                stderr_tail=stderr_tail,
-            )
+class _Channel:
+    """The child's channel, read line by line as it arrives; every line after the first may be forged."""
+
+    def __init__(self, on_points: Callable[[list[list[Any]]], None] | None = None) -> None:
+        self.points: list[list[Any]] = []
+        self.confinement: dict[str, Any] | None = None
+        self.violations: list[str] = []
+        self.status: dict[str, Any] | None = None
+        self.unreadable = False
+        self.consumer_error: Exception | None = None
+        self._on_points = on_points
+        self._pending: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next bytes; complete lines are read now, the rest waits for its end."""
+        if self.unreadable:
+            return
+        end = chunk.rfind(b"\n") + 1
+        if not end:
+            self._pending.append(chunk)
+            return
+        complete = b"".join([*self._pending, chunk[:end]]) if self._pending else chunk[:end]
+        self._pending = [chunk[end:]] if end < len(chunk) else []
+        for line in complete.split(b"\n"):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except (ValueError, RecursionError):
+                # Reading stops at the first unreadable line: what came before it still counts.
+                self.unreadable = True
+                return
+            self._take(item)
+
+    def _take(self, item: Any) -> None:
         if isinstance(item, list):
-            points.append(item)
-        elif isinstance(item, dict) and "confinement" in item and confinement is None:
-            confinement = item["confinement"] if isinstance(item["confinement"], dict) else {}
+            self._add([item])
+        elif isinstance(item, dict) and "confinement" in item and self.confinement is None:
+            self.confinement = item["confinement"] if isinstance(item["confinement"], dict) else {}
         elif isinstance(item, dict) and "violation" in item:
-            if str(item["violation"]) not in violations:
-                violations.append(str(item["violation"]))
+            if str(item["violation"]) not in self.violations:
+                self.violations.append(str(item["violation"]))
         elif isinstance(item, dict) and ("done" in item or "error" in item):
-            status = item
+            self.status = item
+        elif isinstance(item, dict) and isinstance(item.get("points"), list):
+            self._add([point for point in item["points"] if isinstance(point, list)])
+
+    def _add(self, points: list[list[Any]]) -> None:
+        if self._on_points is None:
+            self.points.extend(points)
+            return
+        if self.consumer_error is not None:
+            return
+        try:
+            self._on_points(points)
+        except Exception as exc:
+            # Raised by the caller once the child is gone: the pipe is still drained until then.
+            self.consumer_error = exc
+
+
+def _interpret(data: bytes, returncode: int, stderr_tail: str, limits: SandboxLimits) -> SandboxResult:
+    """Read the child's whole channel output; see `_Channel`."""
+    channel = _Channel()
+    channel.feed(data)
+    return _outcome(channel, returncode, stderr_tail, limits)
+
+
+def _outcome(channel: _Channel, returncode: int, stderr_tail: str, limits: SandboxLimits) -> SandboxResult:
+    """The result of a run from its channel and exit status; a line cut off by a kill was never read."""
+    if channel.unreadable:
+        return SandboxResult(
+            ok=False,
+            error="the sandbox produced unreadable output",
+            error_type="ProtocolError",
+            confinement=channel.confinement or {},
+            stderr_tail=stderr_tail,
+        )
+    points, confinement, violations, status = (
+        channel.points,
+        channel.confinement,
+        channel.violations,
+        channel.status,
+    )
     if status is None:
         return SandboxResult(
             ok=False,
@@ -349,10 +447,17 @@ class _Collector(threading.Thread):
     """Drain a pipe, keeping at most `cap` bytes (the head, or the tail for logs)."""
 
     def __init__(
-        self, stream: Any, cap: int, *, keep_tail: bool, on_overflow: Callable[[], None] | None = None
+        self,
+        stream: Any,
+        cap: int,
+        *,
+        keep_tail: bool,
+        on_overflow: Callable[[], None] | None = None,
+        sink: Callable[[bytes], None] | None = None,
     ) -> None:
         super().__init__(daemon=True)
         self.on_overflow = on_overflow
+        self.sink = sink
         self.stream = stream
         self.cap = cap
         self.keep_tail = keep_tail
@@ -380,7 +485,10 @@ class _Collector(threading.Thread):
                 if self.on_overflow is not None:
                     self.on_overflow()
                 continue
-            self.chunks.append(chunk)
+            if self.sink is not None:
+                self.sink(chunk)
+            else:
+                self.chunks.append(chunk)
 
     def data(self) -> bytes:
         return b"".join(self.chunks)

@@ -93,6 +93,8 @@ BLOCKED_EVENTS = (
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 # fmt: on
 MAX_VIOLATIONS = 20
+# Points go out in batches, one JSON line each: the parent decodes a line in one call, not a point.
+POINT_BATCH = 1000
 
 
 def main() -> int:
@@ -357,6 +359,7 @@ def run_wrapper(source: str, context: dict[str, Any], payloads: list[bytes], cha
     if not callable(parse):
         raise TypeError("the wrapper code must define a function parse(payload, context)")
     count = 0
+    batch: list[list[Any]] = []
     for index, payload in enumerate(payloads):
         context["page"] = index
         result = parse(payload, context)
@@ -365,8 +368,13 @@ def run_wrapper(source: str, context: dict[str, Any], payloads: list[bytes], cha
         if isinstance(result, str | bytes | dict):
             raise TypeError(f"parse() returned a {type(result).__name__}; return or yield point dicts")
         for point in result:
-            _emit(channel, normalize_point(point, count))
+            batch.append(normalize_point(point, count))
             count += 1
+            if len(batch) == POINT_BATCH:
+                _emit(channel, {"points": batch})
+                batch = []
+    if batch:
+        _emit(channel, {"points": batch})
     return count
 
 
@@ -375,7 +383,14 @@ def normalize_point(point: Any, index: int) -> list[Any]:
     if not isinstance(point, dict):
         raise TypeError(f"point {index} is a {type(point).__name__}, expected a dict")
     stamp = point.get("timestamp")
-    if isinstance(stamp, datetime):
+    if type(stamp) is datetime and stamp.tzinfo is UTC:
+        # The toolkit's points: the text below, from the fields (quicker than converting, then isoformat).
+        fields = (stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
+        if stamp.microsecond:
+            text = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (*fields, stamp.microsecond)  # noqa: UP031
+        else:
+            text = "%04d-%02d-%02dT%02d:%02d:%02dZ" % fields  # noqa: UP031
+    elif isinstance(stamp, datetime):
         if stamp.tzinfo is not None:
             stamp = stamp.astimezone(UTC).replace(tzinfo=None)
         text = stamp.isoformat() + "Z"
@@ -387,11 +402,13 @@ def normalize_point(point: Any, index: int) -> list[Any]:
         kind = type(stamp).__name__
         raise TypeError(f"point {index}: timestamp is {kind}, expected a datetime, a date or an ISO string")
     value = point.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, int | float)):
         raise TypeError(f"point {index}: value {value!r} is not a number")
     dims = point.get("dimensions") or {}
     if not isinstance(dims, dict):
         raise TypeError(f"point {index}: dimensions must be a dict of strings")
+    if type(dims) is dict and not dims:
+        return [text, float(value), {}]
     return [text, float(value), {str(k): str(v) for k, v in dims.items()}]
 
 

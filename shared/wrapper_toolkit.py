@@ -12,7 +12,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -34,7 +34,11 @@ _FLAG_SUFFIX = re.compile(
     r"^(?P<num>[-+]?[\d.,\s'\u00a0\u202f]*\d[\d.,]*)\s*(?P<flag>[a-zA-Z]{1,3}|\*{1,3}|\([a-zA-Z]\))$"
 )
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+# The commonest stamp (`2024-01-31T13:00:00Z`), read without the general ISO pattern; see parse_period.
+_UTC_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _EXCEL_EPOCH = datetime(1899, 12, 30)
+# Cell types whose text (see clean_header) always holds a digit; not bool, whose text is True or False.
+_DIGIT_TEXT_TYPES = frozenset({int, datetime, date, time, timedelta})
 _FLAGGED_YEAR = re.compile(r"(\d{4})\s*(?:\*{1,3}|\([a-zA-Z]{1,3}\)|\[[^\]]{1,40}\]|[a-zA-Z]{1,2})")
 _TIME_HINT = re.compile(
     r"year|jahr|ann[ée]e|a[ñn]o|anno|jaar|date|fecha|time|period|month|day|quarter|zeit|datum|mois|tid|"
@@ -80,7 +84,7 @@ def decode_text(payload: bytes, encoding: str = "utf-8") -> str:
 def read_csv_grid(payload: bytes, *, encoding: str = "utf-8", delimiter: str = ",") -> Grid:
     """Read delimited text into rows of strings."""
     reader = csv.reader(io.StringIO(decode_text(payload, encoding), newline=""), delimiter=delimiter)
-    return [row for row in reader]
+    return list(reader)
 
 
 def read_workbook(payload: bytes, *, sheets: Sequence[str] | None = None) -> dict[str, Grid]:
@@ -150,6 +154,41 @@ def _repeats_header(row: Sequence[Cell], names: Sequence[str]) -> bool:
     return sum(1 for a, b in zip(cleaned, names, strict=False) if a and a == b) >= max(2, len(names) // 2)
 
 
+def _header_test(names: Sequence[str]) -> Callable[[Sequence[Cell]], bool]:
+    """`_repeats_header(row, names)` as a function of the row, quick on the data rows a table is made of."""
+    need = max(2, len(names) // 2)
+    width = len(names)
+    # A text cell that cleans to a name contains the name's first word, and a number or a date cleans to
+    # text with a digit in it: most data rows fail one of these at once.
+    heads = [name.split(" ", 1)[0] for name in names]
+    digitless = [not any(char.isdigit() for char in name) for name in names]
+
+    def repeats(row: Sequence[Cell]) -> bool:
+        left = min(len(row), width)
+        if left < need:
+            return False
+        found = 0
+        for index in range(left):
+            cell = row[index]
+            left -= 1
+            kind = type(cell)
+            if kind is str:
+                matched = heads[index] in cell and clean_header(cell) == names[index]
+            elif digitless[index] and (kind in _DIGIT_TEXT_TYPES or (kind is float and math.isfinite(cell))):
+                matched = False
+            else:
+                matched = clean_header(cell) == names[index]
+            if matched:
+                found += 1
+                if found >= need:
+                    return True
+            elif found + left < need:
+                return False
+        return False
+
+    return repeats
+
+
 def row_title(row: Sequence[Cell]) -> str | None:
     """The text of a row whose only filled cell holds a label (a title or a footnote), else None."""
     filled = [clean_header(cell) for cell in row if not is_missing(cell)]
@@ -177,8 +216,8 @@ def table_blocks(grid: Grid, header_row: int) -> list[tuple[str, int, int]]:
     A table's title is the block of one-cell rows right above its header; a table without one is
     called `table N`.
     """
-    names = header_names(grid[header_row])
-    starts = [header_row] + [i for i in range(header_row + 1, len(grid)) if _repeats_header(grid[i], names)]
+    repeats = _header_test(header_names(grid[header_row]))
+    starts = [header_row] + [i for i in range(header_row + 1, len(grid)) if repeats(grid[i])]
     blocks = []
     for number, start in enumerate(starts):
         end = starts[number + 1] if number + 1 < len(starts) else len(grid)
@@ -202,9 +241,12 @@ def is_missing(cell: Cell) -> bool:
 
 def parse_number(cell: Cell, *, decimal: str = ".", missing: Iterable[float] = ()) -> float | None:
     """Read a number from a cell: flags, thousands separators, decimal commas and sentinels handled."""
-    if cell is None or isinstance(cell, bool):
+    if type(cell) is str and _NUMBER.match(cell) and (decimal == "." or "." not in cell):
+        # A plain number (most cells): what the general path below makes of it, without the detour.
+        value = float(cell)
+    elif cell is None or isinstance(cell, bool):
         return None
-    if isinstance(cell, int | float):
+    elif isinstance(cell, int | float):
         value = float(cell)
     elif isinstance(cell, str):
         text = cell.strip()
@@ -298,6 +340,14 @@ def _year_ok(year: int) -> bool:
 
 def parse_period(cell: Cell, fmt: str, *, utc_offset_seconds: int | None = None) -> datetime | None:
     """Read the start of a period as a UTC datetime, in the given format (see PERIOD_FORMATS)."""
+    if type(cell) is str and (fmt == "iso" or fmt == "native") and _UTC_STAMP.fullmatch(cell):
+        # What _parse_iso makes of the commonest stamp, without its general pattern.
+        try:
+            return datetime.fromisoformat(cell).astimezone(UTC)
+        except ValueError:
+            return None
+    if type(cell) is datetime and cell.tzinfo is None and not utc_offset_seconds:
+        return cell.replace(tzinfo=UTC)  # a workbook's own date cell, as read below in any format
     if cell is None or (isinstance(cell, str) and not cell.strip()):
         return None
     moment = _parse_period(cell, fmt)
@@ -493,9 +543,9 @@ def _table_rows(
 ) -> Iterator[tuple[str | None, Sequence[Cell]]]:
     """(title of its table or None, row) for every row under the header, repeated header rows left out."""
     if not title_dimension:
-        names = header_names(grid[header_row])
+        repeats = _header_test(header_names(grid[header_row]))
         for row in grid[header_row + 1 + skip_rows :]:
-            if not _repeats_header(row, names):
+            if not repeats(row):
                 yield None, row
         return
     for number, (title, first, end) in enumerate(table_blocks(grid, header_row)):
@@ -534,8 +584,10 @@ def long_points(
     clock_at = column_index(names, clock_column) if clock_column else None
     dims_at = [(name, column_index(names, name)) for name in dimension_columns]
     constant = dict(constant_dimensions or {})
+    width = max(time_at, value_at, month_at or 0, clock_at or 0)
+    constant_only = not dims_at and not title_dimension
     for title, row in _table_rows(grid, header_row, skip_rows, title_dimension):
-        if len(row) <= max(time_at, value_at, month_at or 0, clock_at or 0):
+        if len(row) <= width:
             continue
         stamp = row[time_at]
         if clock_at is not None:
@@ -553,7 +605,10 @@ def long_points(
             if month is None:
                 continue
             moment = moment.replace(month=month)
-        yield _point(moment, value, _row_dimensions(row, constant, dims_at, title_dimension, title))
+        if constant_only:
+            yield {"timestamp": moment, "value": value, "dimensions": dict(constant)}
+        else:
+            yield _point(moment, value, _row_dimensions(row, constant, dims_at, title_dimension, title))
 
 
 def _row_dimensions(

@@ -554,6 +554,49 @@ def test_pandas_wrapper_succeeds_with_data_libraries_preloaded() -> None:
     assert [point[1] for point in result.points] == [1.5, 2.5, 3.0]
 
 
+def test_points_stream_to_a_consumer_in_order_across_batches() -> None:
+    batches: list[list[list[Any]]] = []
+    result = run_parse(
+        textwrap.dedent("""
+            def parse(payload, context):
+                for hour in range(2500):
+                    yield {"timestamp": f"2020-01-01T00:00:{hour % 60:02d}Z", "value": hour, "dimensions": {}}
+        """),
+        [CSV],
+        context={},
+        limits=LIMITS,
+        on_points=batches.append,
+    )
+    assert result.ok, result.error
+    assert result.points == []
+    assert [len(batch) for batch in batches] == [1000, 1000, 500]
+    assert [point[1] for batch in batches for point in batch] == [float(hour) for hour in range(2500)]
+
+
+def test_a_failing_consumer_fails_the_call_after_the_child_is_gone() -> None:
+    def refuse(points: list[list[Any]]) -> None:
+        raise RuntimeError("consumer broke")
+
+    with pytest.raises(RuntimeError, match="consumer broke"):
+        run_parse(
+            "def parse(payload, context):\n    return [{'timestamp': '2020-01-01', 'value': 1.0}] * 3000\n",
+            [CSV],
+            context={},
+            limits=LIMITS,
+            on_points=refuse,
+        )
+
+
+def test_pandas_is_preloaded_only_for_code_that_imports_beyond_the_toolkit() -> None:
+    assert sandbox._data_preload("from shared.wrapper_toolkit import long_points\nimport json\n") == (
+        "python_calamine",
+    )
+    assert sandbox._data_preload("import pandas as pd\n") == sandbox.DATA_PRELOAD
+    assert sandbox._data_preload("import itertools\n") == sandbox.DATA_PRELOAD
+    assert sandbox._data_preload("from shared import wrapper_toolkit\n") == sandbox.DATA_PRELOAD
+    assert sandbox._data_preload("def parse(:\n") == sandbox.DATA_PRELOAD
+
+
 def test_every_module_the_policy_allows_imports_in_the_sandbox() -> None:
     imports = "".join(f"import {name}\n" for name in sorted(ALLOWED_MODULES - {"__future__"}))
     result = run(imports + "def parse(payload, context):\n    return []\n", preload=True)
