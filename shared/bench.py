@@ -301,6 +301,21 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 # --- the figures -----------------------------------------------------------------------------------
 
 
+def timed_wrap(path: Path, *, rows: int, figure: str) -> Callable[[], float]:
+    """Time the whole wrap (generate + sandboxed validation) of a file that must yield `rows` points."""
+    settings = bench_settings()
+
+    def ours() -> float:
+        started = time.perf_counter()
+        result = wrap_file(path, CSV_REQUEST, settings)
+        seconds = time.perf_counter() - started
+        if len(result.points) != rows:
+            raise RuntimeError(f"{figure} produced {len(result.points)} points, expected {rows}")
+        return seconds
+
+    return ours
+
+
 def csv_extraction(bench: Bench) -> list[Figure]:
     """1M-row long CSV to validated points through the sandbox, against pandas read_csv + to_json."""
     import pandas
@@ -309,15 +324,7 @@ def csv_extraction(bench: Bench) -> list[Figure]:
     path = bench.work / f"long_{rows}.csv"
     if not path.exists():
         write_long_csv(path, rows)
-    settings = bench_settings()
-
-    def ours() -> float:
-        started = time.perf_counter()
-        result = wrap_file(path, CSV_REQUEST, settings)
-        seconds = time.perf_counter() - started
-        if len(result.points) != rows:
-            raise RuntimeError(f"CSV extraction produced {len(result.points)} points, expected {rows}")
-        return seconds
+    ours = timed_wrap(path, rows=rows, figure="CSV extraction")
 
     def baseline() -> float:
         started = time.perf_counter()
@@ -350,15 +357,7 @@ def xlsx_extraction(bench: Bench) -> list[Figure]:
     path = bench.work / f"sheet_{rows}.xlsx"
     if not path.exists():
         write_xlsx(path, rows)
-    settings = bench_settings()
-
-    def ours() -> float:
-        started = time.perf_counter()
-        result = wrap_file(path, CSV_REQUEST, settings)
-        seconds = time.perf_counter() - started
-        if len(result.points) != rows:
-            raise RuntimeError(f"XLSX extraction produced {len(result.points)} points, expected {rows}")
-        return seconds
+    ours = timed_wrap(path, rows=rows, figure="XLSX extraction")
 
     def baseline() -> float:
         started = time.perf_counter()
