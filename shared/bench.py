@@ -390,27 +390,18 @@ def publish(bench: Bench) -> list[Figure]:
     import pika
     from pydantic import SecretStr
 
-    from shared.broker import (
-        APP_ID,
-        CONTENT_TYPE,
-        PERSISTENT,
-        Publisher,
-        ResourceDataMessage,
-        _point_batches,
-        encode_payload,
-    )
+    from shared.broker import APP_ID, CONTENT_TYPE, PERSISTENT, Publisher, encode_points
 
     amqp_url = bench.services.amqp_url
     count = bench.sizes.publish_points
     batch = 1000
     points = make_points(count)
     resource_id = "bench"
-    # The bodies ours sends, made the quick way; the first is checked against the pydantic way.
-    encoded = _point_batches(resource_id, points, batch)
-    assert encoded is not None
-    bodies = encoded[1]
-    if bodies[0] != encode_payload(ResourceDataMessage(resource_id=resource_id, points=points[:batch])):
-        raise RuntimeError("the publisher's message bodies differ from encode_payload's")
+    # The bodies ours sends, encoded beforehand; the first is checked against plain json.dumps.
+    bodies = [encode_points(resource_id, points[start : start + batch]) for start in range(0, count, batch)]
+    plain = {"points": [point.to_wire() for point in points[:batch]], "resource_id": resource_id}
+    if bodies[0] != json.dumps(plain, sort_keys=True, separators=(",", ":")).encode():
+        raise RuntimeError("the publisher's message bodies differ from canonical json.dumps")
     settings = bench_settings(amqp_url=SecretStr(amqp_url))
 
     def scratch_queue() -> str:
@@ -841,7 +832,18 @@ def machine_notes(services: Services) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
-    for name in ("pandas", "openpyxl", "python-calamine", "pydantic", "pika", "pymongo", "fastapi", "mangum"):
+    packages = (
+        "pandas",
+        "openpyxl",
+        "python-calamine",
+        "pydantic",
+        "pika",
+        "orjson",
+        "pymongo",
+        "fastapi",
+        "mangum",
+    )
+    for name in packages:
         with contextlib.suppress(PackageNotFoundError):
             versions[name] = version(name)
     notes: dict[str, Any] = {

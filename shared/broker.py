@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
@@ -33,11 +33,13 @@ from pydantic import BaseModel, SecretStr, ValidationError, field_serializer
 from pydantic_core import to_jsonable_python
 
 from shared.errors import BrokerError, BrokerUnavailableError
-from shared.points import Point, format_timestamp
+from shared.points import Point
 from shared.secrets import SecretUnavailableError, clear_secret_cache, read_secret_document
 from shared.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 WRAPPER_CREATION_QUEUE = "wrapper_creation_queue"
 WRAPPER_VALIDATION_QUEUE = "wrapper_validation_queue"
@@ -116,6 +118,8 @@ def declare_queues(channel: BlockingChannel, queue_names: Iterable[str] = QUEUES
 
 def encode_payload(payload: Payload) -> bytes:
     """Serialize a payload as canonical JSON (sorted keys, no spaces, UTF-8)."""
+    if isinstance(payload, ResourceDataMessage):
+        return encode_points(payload.resource_id, payload.points)
     data = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else to_jsonable_python(payload)
     return _canonical_json(data).encode()
 
@@ -124,37 +128,79 @@ def _canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def _point_json(point: Point) -> str:
-    """`_canonical_json(point.to_wire())`, written directly for the commonest point (no dimensions)."""
-    value, dimensions = point.value, point.dimensions
-    if type(value) is float and math.isfinite(value) and type(dimensions) is dict and not dimensions:
-        # json writes a finite float as its repr, and a timestamp's characters need no escaping.
-        stamp = format_timestamp(point.timestamp)
-        return '{"dimensions":{},"timestamp":"' + stamp + '","value":' + float.__repr__(value) + "}"
-    return _canonical_json(point.to_wire())
+def encode_points(resource_id: str, points: Sequence[Point]) -> bytes:
+    """The body of one `resource_data` message: canonical JSON like `encode_payload`, in one C call."""
+    import orjson  # imported here: the API function publishes no points and need not load it
 
-
-def _point_batches(
-    resource_id: str, points: Sequence[Point], batch_size: int
-) -> tuple[str, list[bytes]] | None:
-    """The digest text of all points and each batch's body, as encode_payload makes them, encoding once.
-
-    None for what only pydantic serializes the same way (not Point objects, values that are not finite).
-    """
-    # A body is {"points":[…],"resource_id":…} and the digest text {"points":[…all…]}: both are made of the
-    # same canonical point texts, so each point is turned to JSON once instead of twice through pydantic.
-    if not isinstance(resource_id, str) or not all(isinstance(point, Point) for point in points):
-        return None
-    try:
-        texts = [_point_json(point) for point in points]
-    except (TypeError, ValueError):
-        return None
-    arrays = [
-        "[" + ",".join(texts[start : start + batch_size]) + "]" for start in range(0, len(texts), batch_size)
+    # A Point's __dict__ is its field dict (timestamp, value, dimensions); orjson writes a UTC datetime with
+    # a `Z` and a float as its shortest repr, the same text json.dumps and format_timestamp give.
+    fields = [
+        vars(point) if type(point) is Point else Point.model_validate(point).__dict__ for point in points
     ]
-    digest_text = '{"points":[' + ",".join(array[1:-1] for array in arrays) + "]}"
-    tail = ',"resource_id":' + _canonical_json(resource_id) + "}"
-    return digest_text, [('{"points":' + array + tail).encode() for array in arrays]
+    body = orjson.dumps(
+        {"points": fields, "resource_id": resource_id},
+        option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC,
+    )
+    # orjson writes a value that is not finite as null (only a Point built unvalidated holds one); inside
+    # a JSON string the quotes would be escaped, so this text can only be such a value.
+    if b'"value":null' in body:
+        raise ValueError("a point value is not a finite number")
+    return body
+
+
+def _point_bodies(
+    resource_id: str, points: Sequence[Point], *, batch_size: int, digest: bool
+) -> Iterator[tuple[str, bytes]]:
+    """Each batch's body (and its digest if asked), encoded by a thread while earlier ones are sent."""
+    batches = (points[start : start + batch_size] for start in range(0, len(points), batch_size))
+
+    def encode(batch: Sequence[Point]) -> tuple[str, bytes]:
+        body = encode_points(resource_id, batch)
+        # Hand the GIL over between batches: the publishing thread waking on a confirm waits for it.
+        time.sleep(0)
+        return (hashlib.sha256(body).hexdigest() if digest else ""), body
+
+    return _read_ahead(map(encode, batches), depth=4)
+
+
+def _read_ahead(items: Iterator[T], *, depth: int) -> Iterator[T]:
+    """Yield the items of an iterator that a background thread advances up to `depth` items ahead."""
+    # Publishing waits on the broker's confirm for each message with the GIL released: encoding the next
+    # batches meanwhile hides most of the encoding time.
+    ready: queues.Queue[tuple[bool, Any]] = queues.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(entry: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=0.1)
+                return True
+            except queues.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((True, item)):
+                    return
+            offer((False, None))
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            offer((False, error))
+
+    thread = threading.Thread(target=produce, name="point-encoder", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, item = ready.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def message_id_for(queue: str, body: bytes) -> str:
@@ -297,36 +343,32 @@ class Publisher:
         message_id_prefix: str | None = None,
         queue: str = RESOURCE_DATA_QUEUE,
     ) -> list[str]:
-        """Publish points in batches of at most `batch_size`, with ids `{prefix}:{index}`; return the ids."""
+        """Publish points in batches of at most `batch_size`, each confirmed; return the message ids.
+
+        The ids are `{prefix}:{index}`, or without a prefix `{resource_id}:{digest of the batch}`, so the
+        same batch published again carries the same id either way.
+        """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if not points:
             return []
-        encoded = _point_batches(resource_id, points, batch_size)
-        if encoded is None:
-            if message_id_prefix is None:
-                digest = hashlib.sha256(encode_payload({"points": [point.to_wire() for point in points]}))
-                message_id_prefix = f"{resource_id}:{digest.hexdigest()[:16]}"
-            batches = [points[start : start + batch_size] for start in range(0, len(points), batch_size)]
-            bodies = [
-                encode_payload(ResourceDataMessage(resource_id=resource_id, points=list(batch)))
-                for batch in batches
-            ]
-        else:
-            digest_text, bodies = encoded
-            if message_id_prefix is None:
-                digest = hashlib.sha256(digest_text.encode())
-                message_id_prefix = f"{resource_id}:{digest.hexdigest()[:16]}"
-        messages = []
-        for index, body in enumerate(bodies):
-            headers: dict[str, HeaderValue] = {
-                "resource_id": resource_id,
-                "batch_index": index,
-                "batch_count": len(bodies),
-            }
-            messages.append(_Outgoing(f"{message_id_prefix}:{index}", body, headers))
-        self._send(queue, messages)
-        return [message.message_id for message in messages]
+        count = math.ceil(len(points) / batch_size)
+        ids: list[str] = []
+        with self._checkout() as slot:
+            for index, (digest, body) in enumerate(
+                _point_bodies(resource_id, points, batch_size=batch_size, digest=not message_id_prefix)
+            ):
+                message_id = (
+                    f"{message_id_prefix}:{index}" if message_id_prefix else f"{resource_id}:{digest[:32]}"
+                )
+                headers: dict[str, HeaderValue] = {
+                    "resource_id": resource_id,
+                    "batch_index": index,
+                    "batch_count": count,
+                }
+                self._publish_on(slot, queue, _Outgoing(message_id, body, headers))
+                ids.append(message_id)
+        return ids
 
     def publish_collected(
         self,

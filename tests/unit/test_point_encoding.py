@@ -1,0 +1,103 @@
+"""The `resource_data` body encoder and the read-ahead that overlaps encoding with publishing."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from shared.broker import ResourceDataMessage, _read_ahead, encode_payload, encode_points
+from shared.points import Point
+
+
+def canonical(resource_id: str, points: list[Point]) -> bytes:
+    """The body as plain json.dumps writes it: sorted keys, no spaces, UTF-8."""
+    message = {"points": [point.to_wire() for point in points], "resource_id": resource_id}
+    return json.dumps(message, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_encode_points_matches_canonical_json_dumps() -> None:
+    start = datetime(2021, 3, 1, 12, tzinfo=UTC)
+    points = [
+        Point(timestamp=start, value=1.5),
+        Point(timestamp=start + timedelta(microseconds=250), value=-0.1, dimensions={"zone": "DE", "a": "é"}),
+        Point(timestamp=datetime(2021, 3, 1, 14, tzinfo=timezone(timedelta(hours=2))), value=3),
+        Point(timestamp=datetime(1999, 12, 31), value=123456789.125, dimensions={"b": "x", "a": "y"}),
+    ]
+
+    assert encode_points("r-ü", points) == canonical("r-ü", points)
+
+
+def test_encode_points_writes_exponents_that_parse_to_the_same_values() -> None:
+    # orjson writes 1e-7 where json.dumps writes 1e-07: the same number, a different text.
+    moment = datetime(2020, 1, 1, tzinfo=UTC)
+    points = [Point(timestamp=moment, value=value) for value in (1e-7, 1e16, 5e-324)]
+
+    assert json.loads(encode_points("r-1", points)) == json.loads(canonical("r-1", points))
+
+
+def test_encode_payload_of_a_resource_data_message_is_encode_points() -> None:
+    points = [Point(timestamp=datetime(2020, 1, 1, tzinfo=UTC), value=2.0, dimensions={"k": "v"})]
+
+    message = ResourceDataMessage(resource_id="r-1", points=points)
+
+    assert encode_payload(message) == encode_points("r-1", points)
+    assert ResourceDataMessage.model_validate_json(encode_payload(message)) == message
+
+
+def test_encode_points_refuses_a_value_that_is_not_finite() -> None:
+    unvalidated = Point.model_construct(timestamp=datetime(2020, 1, 1, tzinfo=UTC), value=float("nan"))
+
+    with pytest.raises(ValueError, match="not a finite number"):
+        encode_points("r-1", [unvalidated])
+
+
+def test_encode_points_keeps_a_dimension_whose_text_looks_like_a_null_value() -> None:
+    point = Point(timestamp=datetime(2020, 1, 1, tzinfo=UTC), value=1.0, dimensions={"note": '"value":null'})
+
+    assert json.loads(encode_points("r-1", [point]))["points"][0]["dimensions"] == {"note": '"value":null'}
+
+
+def test_read_ahead_yields_every_item_in_order() -> None:
+    assert list(_read_ahead(iter(range(100)), depth=3)) == list(range(100))
+
+
+def test_read_ahead_reraises_the_producers_error_after_the_items_before_it() -> None:
+    def items() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise RuntimeError("encoding failed")
+
+    seen = []
+    with pytest.raises(RuntimeError, match="encoding failed"):
+        for item in _read_ahead(items(), depth=1):
+            seen.append(item)
+
+    assert seen == [1, 2]
+
+
+def test_read_ahead_stops_its_thread_when_the_consumer_gives_up() -> None:
+    produced = []
+
+    def items() -> Iterator[int]:
+        for index in range(10_000):
+            produced.append(index)
+            yield index
+
+    reader = _read_ahead(items(), depth=2)
+    assert next(reader) == 0
+    reader.close()  # what a publish error does to the generator in publish_points
+
+    assert len(produced) < 10
+    assert not [thread for thread in threading.enumerate() if thread.name == "point-encoder"]
+
+
+def test_encode_points_validates_what_is_not_a_point_yet() -> None:
+    raw = {"timestamp": "2020-01-01T00:00:00+01:00", "value": "2.5", "dimensions": {}}
+
+    body = json.loads(encode_points("r-1", [raw]))  # type: ignore[list-item]
+
+    assert body["points"] == [{"dimensions": {}, "timestamp": "2019-12-31T23:00:00Z", "value": 2.5}]
