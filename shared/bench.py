@@ -125,9 +125,7 @@ class Sizes:
     csv_rows: int = 1_000_000
     xlsx_rows: int = 100_000
     publish_points: int = 1_000_000
-    # The issue asks for 200,000; SecantusDB stores a few thousand points a second here, so 200,000 three
-    # times over would take most of an hour. `--store-points 200000 --repeat 1` measures the full size.
-    store_points: int = 20_000
+    store_points: int = 200_000
     api_calls: int = 300
     cold_imports: int = 5
     repeat: int = 3
@@ -497,7 +495,7 @@ def store(bench: Bench) -> list[Figure]:
         return [_skipped("Store", target, "shared.point_store is not there yet")]
     from pymongo import MongoClient
 
-    from shared.database import INDEXES, POINTS, ensure_indexes
+    from shared.database import ensure_indexes
 
     count = bench.sizes.store_points
     points = make_points(count)
@@ -506,7 +504,6 @@ def store(bench: Bench) -> list[Figure]:
     seconds_again: list[float] = []
     new_again: list[int] = []
     baselines: list[float] = []
-    indexed: list[float] = []
 
     def insert(collection: Any) -> float:
         documents = point_documents("bench", points)
@@ -521,15 +518,10 @@ def store(bench: Bench) -> list[Figure]:
             try:
                 ensure_indexes(db)
                 point_store = PointStore(db)
-                steps = ["ours", "bare", "indexed"]
-                for step in steps[index % 3 :] + steps[: index % 3]:  # rotate who goes first
+                steps = ["ours", "bare"]
+                for step in steps[index % 2 :] + steps[: index % 2]:  # alternate who goes first
                     if step == "bare":
                         baselines.append(insert(db["bench_scratch"]))
-                    elif step == "indexed":
-                        # The same insert into a collection with the points indexes: what the indexes cost.
-                        scratch = db["bench_indexed"]
-                        scratch.create_indexes(INDEXES[POINTS])
-                        indexed.append(insert(scratch))
                     else:
                         started = time.perf_counter()
                         result = point_store.store("bench", points)
@@ -555,10 +547,9 @@ def store(bench: Bench) -> list[Figure]:
             met=ratio >= 0.5 and all(new == 0 for new in new_again),
             unit="points/s",
             detail=f"{count:,} points; second pass new={new_again}, seconds {_fmt(seconds_again)}; "
-            f"first pass seconds ours {_fmt(firsts)}, insert_many into a scratch collection without indexes "
-            f"{_fmt(baselines)} (ordered=False); the same insert_many into a collection with the points "
-            f"indexes {_fmt(indexed)}, i.e. ours/that = "
-            f"{statistics.median(indexed) / statistics.median(firsts):.2f}",
+            f"first pass seconds ours {_fmt(firsts)}, insert_many of the same documents into a scratch "
+            f"collection {_fmt(baselines)} (ordered=False); a point's _id is its identity (no secondary "
+            f"index), the outbox a document per 1,000 new or revised points",
         )
     ]
 

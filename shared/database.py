@@ -14,6 +14,7 @@ from shared.settings import Settings
 RESOURCES = "resources"
 WRAPPERS = "generated_wrappers"
 POINTS = "points"
+POINT_OUTBOX = "point_outbox"
 API_KEYS = "api_keys"
 IDEMPOTENCY = "idempotency_keys"
 PROMPTS = "prompt_records"
@@ -32,19 +33,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("tenant_id", ASCENDING), ("created_at", DESCENDING)]),
         IndexModel([("status", ASCENDING), ("next_run_at", ASCENDING)]),
     ],
-    POINTS: [
-        # Each (resource, series, timestamp) once: what makes point writes idempotent.
-        IndexModel(
-            [("resource_id", ASCENDING), ("series", ASCENDING), ("timestamp", ASCENDING)], unique=True
-        ),
-        # Reads by time window, in the API's order (timestamp, then series).
-        IndexModel([("resource_id", ASCENDING), ("timestamp", ASCENDING), ("series", ASCENDING)]),
-        # The outbox, oldest first: only unpublished points are in it, so it stays small however many
-        # are stored. `published` stays out of the key: SecantusDB answers wrongly when it is in it.
-        IndexModel(
-            [("resource_id", ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)],
-            partialFilterExpression={"published": False},
-        ),
+    # `points` has no secondary index: a point's `_id` is its identity (see shared.point_store), so the
+    # `_id` index makes writes idempotent and serves time-window reads.
+    POINT_OUTBOX: [
+        # A resource's outbox in the order it was queued; with `_id`, one document still queued as read.
+        IndexModel([("resource_id", ASCENDING), ("queued", ASCENDING), ("_id", ASCENDING)]),
     ],
     API_KEYS: [
         IndexModel([("key_hash", ASCENDING)], unique=True),

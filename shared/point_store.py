@@ -1,45 +1,50 @@
 """Stored points and their outbox: each point stored once, published to RabbitMQ until confirmed.
 
-Layout: one document per point in `points`,
-`{resource_id, series, dimensions, timestamp, value, published, revision}`, unique on
-(resource_id, series, timestamp) so writes are idempotent. `published` is False from the moment a
-point is stored new or with a changed value until RabbitMQ confirmed a message holding it; that
-flag is the outbox, and it lives in the point's own document, so storing a point and queueing it for
-publication is one atomic write. `revision` counts value changes: a batch is marked published only
-where the revision is still the one that was sent, so a value revised while its old value was in
-flight stays in the outbox.
+Layout: one document per point in `points`, `{_id, resource_id, timestamp, value, dimensions}`. The
+`_id` is the point's identity, `"{resource_id}|{timestamp, ISO 8601 with milliseconds}|{series}"`, so
+the `_id` index alone makes writes idempotent, and a resource's points sort by time, then series, in
+`_id` order: no secondary index to maintain per point.
+
+The outbox is `point_outbox`: the new or revised points of each stored chunk, oldest first, in
+documents of up to OUTBOX_BATCH_SIZE points (`[timestamp, value, dimensions]`), each with how many of
+them were confirmed (`sent`) and when it was queued (`queued`, nanoseconds). They are written before
+the points, so a crash in between may publish a point twice but never loses one. A document's `_id`
+is derived from its content: a retried chunk queues the same documents again, which moves them to the
+end of the outbox instead of adding more. Flushing publishes the documents in `queued` order, one
+confirmed message per batch, so the newest value of a revised point is published last, and deletes
+each document once all of it is confirmed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from bson import ObjectId
 from pydantic import BaseModel
-from pymongo import ASCENDING, UpdateOne
+from pymongo import UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from shared import database as collections
-from shared.broker import RESOURCE_DATA_QUEUE, Publisher, encode_payload
+from shared.broker import RESOURCE_DATA_QUEUE, Publisher
+from shared.point_keys import point_id, resource_id_range, resource_prefix, series_key, stored_timestamp
 from shared.points import Point
 
 # Writes go in bounded chunks so that storing millions of points keeps memory flat.
 CHUNK_SIZE = 5000
-# Some servers evaluate `$in` in quadratic time (SecantusDB does): mark batches in small groups.
-MARK_GROUP_SIZE = 100
-# Up to this many series in a chunk, existing points are read series by series; beyond, by time window.
-SERIES_QUERIES_MAX = 20
+# Points per outbox document: one message as the job publishes (`job_publish_batch_size`). A document is
+# rewritten whole when it changes, so it stays small (SecantusDB takes ~10 ms per 1,000 points).
+OUTBOX_BATCH_SIZE = 1000
+# SecantusDB matches `$in` in time that grows with (documents found × keys asked): keys are looked up
+# in groups of LOOKUP_GROUP_SIZE, doubled up to LOOKUP_GROUP_MAX while they are not found (new points),
+# so a chunk of new points costs a few round trips and one of stored points no quadratic match.
+LOOKUP_GROUP_SIZE = 25
+LOOKUP_GROUP_MAX = 500
 DUPLICATE_KEY = 11000
-ONE_MILLISECOND = timedelta(milliseconds=1)
-OUTBOX_ORDER = [("timestamp", ASCENDING), ("_id", ASCENDING)]
-
-Key = tuple[str, datetime]
 
 
 class StoreResult(BaseModel):
@@ -60,38 +65,30 @@ class OutboxResult(BaseModel):
     remaining: int
 
 
-def series_key(dimensions: dict[str, str]) -> str:
-    """Name one series canonically: its dimensions as sorted, compact JSON."""
-    return json.dumps(dimensions, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def stored_timestamp(moment: datetime) -> datetime:
-    """The timestamp as MongoDB keeps it: milliseconds, so keys compare equal after a round trip."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def point_documents(
-    resource_id: str, points: Sequence[Point], *, published: bool = False
-) -> list[dict[str, Any]]:
+def point_documents(resource_id: str, points: Sequence[Point]) -> list[dict[str, Any]]:
     """The `points` documents of points, as `PointStore.store` writes them new."""
-    return [
-        {
-            "resource_id": resource_id,
-            "series": series_key(point.dimensions),
-            "dimensions": dict(point.dimensions),
-            "timestamp": stored_timestamp(point.timestamp),
-            "value": point.value,
-            "published": published,
-            "revision": 0,
-        }
-        for point in points
-    ]
-
-
-def batch_message_prefix(resource_id: str, points: Sequence[Point]) -> str:
-    """A message id prefix derived from a batch's content, so a re-sent batch keeps its id."""
-    digest = hashlib.sha256(encode_payload({"points": [point.to_wire() for point in points]}))
-    return f"{resource_id}:{digest.hexdigest()[:32]}"
+    # Encoding a series key costs more than the rest of a document; inputs hold few series.
+    series_keys: dict[tuple[tuple[str, str], ...], str] = {}
+    documents = []
+    for point in points:
+        moment = point.timestamp
+        if moment.microsecond % 1000:
+            moment = stored_timestamp(moment)
+        dimensions = point.dimensions
+        items = tuple(dimensions.items())
+        series = series_keys.get(items)
+        if series is None:
+            series = series_keys[items] = series_key(dimensions)
+        documents.append(
+            {
+                "_id": point_id(resource_id, moment, series=series),
+                "resource_id": resource_id,
+                "timestamp": moment,
+                "value": point.value,
+                "dimensions": dimensions,
+            }
+        )
+    return documents
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -104,6 +101,7 @@ class PointStore:
 
     def __init__(self, db: Database) -> None:
         self.collection: Collection = db[collections.POINTS]
+        self.outbox: Collection = db[collections.POINT_OUTBOX]
 
     def store(self, resource_id: str, points: Sequence[Point]) -> StoreResult:
         """Store points once each; new and revised points join the outbox, unchanged ones are duplicates."""
@@ -111,17 +109,15 @@ class PointStore:
         first: datetime | None = None
         last: datetime | None = None
         for chunk in _chunks(points, CHUNK_SIZE):
-            documents: dict[Key, dict[str, Any]] = {}
-            for document in point_documents(resource_id, chunk):
-                # A point repeated in the input is stored once: the last value wins.
-                documents[(document["series"], document["timestamp"])] = document
+            # A point repeated in the input is stored once: the last value wins.
+            documents = {document["_id"]: document for document in point_documents(resource_id, chunk)}
             duplicate += len(chunk) - len(documents)
             chunk_new, chunk_revised, chunk_duplicate = self._store_chunk(resource_id, documents)
             new += chunk_new
             revised += chunk_revised
             duplicate += chunk_duplicate
-            chunk_first = min(key[1] for key in documents)
-            chunk_last = max(key[1] for key in documents)
+            chunk_first = min(document["timestamp"] for document in documents.values())
+            chunk_last = max(document["timestamp"] for document in documents.values())
             first = chunk_first if first is None else min(first, chunk_first)
             last = chunk_last if last is None else max(last, chunk_last)
         return StoreResult(new=new, revised=revised, duplicate=duplicate, first=first, last=last)
@@ -134,92 +130,107 @@ class PointStore:
         batch_size: int = 1000,
         queue: str = RESOURCE_DATA_QUEUE,
     ) -> OutboxResult:
-        """Publish the resource's unpublished points oldest first, one confirmed message per batch."""
+        """Publish the resource's outbox in the order it was queued, one confirmed message per batch."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         published = messages = 0
-        # One pass over the outbox as it is now: points stored meanwhile wait for the next flush.
-        with self.collection.find(
-            {"resource_id": resource_id, "published": False},
-            {"timestamp": 1, "value": 1, "dimensions": 1, "revision": 1},
-            sort=OUTBOX_ORDER,
-            batch_size=batch_size,
-        ) as cursor:
-            batch: list[dict[str, Any]] = []
-            for document in cursor:
-                batch.append(document)
-                if len(batch) == batch_size:
-                    self._publish(resource_id, batch, publisher, queue=queue)
-                    published += len(batch)
-                    messages += 1
-                    batch = []
-            if batch:
-                self._publish(resource_id, batch, publisher, queue=queue)
+        # One pass over the outbox as it is now: what is queued meanwhile waits for the next flush.
+        entries = list(
+            self.outbox.find({"resource_id": resource_id}, {"resource_id": 1, "queued": 1}).sort(
+                [("queued", 1), ("_id", 1)]
+            )
+        )
+        for entry in entries:
+            document = self.outbox.find_one(entry)
+            if document is None:
+                continue  # flushed by another writer, or queued again: then it waits at the end
+            points = [
+                Point(timestamp=timestamp, value=value, dimensions=dimensions)
+                for timestamp, value, dimensions in document["points"]
+            ]
+            for start in range(document["sent"], len(points), batch_size):
+                batch = points[start : start + batch_size]
+                # A BrokerError propagates: confirmed batches are recorded, the rest stays queued.
+                publisher.publish_points(resource_id, batch, batch_size=len(batch), queue=queue)
                 published += len(batch)
                 messages += 1
+                if not self._record_sent(document, start + len(batch)):
+                    break
         return OutboxResult(
             published=published, messages=messages, remaining=self.unpublished_count(resource_id)
         )
 
     def resources_with_outbox(self, *, limit: int = 1000) -> list[str]:
-        """Ids of the resources that have unpublished points, sorted."""
-        resource_ids = self.collection.distinct("resource_id", {"published": False})
+        """Ids of the resources that have points waiting for publication, sorted."""
+        resource_ids = self.outbox.distinct("resource_id")
         return sorted(resource_ids)[:limit]
 
     def unpublished_count(self, resource_id: str) -> int:
-        """How many of the resource's points wait for publication."""
-        return self.collection.count_documents({"resource_id": resource_id, "published": False})
+        """How many of the resource's points wait for publication (a point queued twice counts twice)."""
+        entries = self.outbox.find({"resource_id": resource_id}, {"count": 1, "sent": 1})
+        return sum(entry["count"] - entry["sent"] for entry in entries)
 
     def delete_resource(self, resource_id: str) -> int:
-        """Delete every point of a resource; return how many there were."""
-        return self.collection.delete_many({"resource_id": resource_id}).deleted_count
+        """Delete every point of a resource and its outbox; return how many points there were."""
+        self.outbox.delete_many({"resource_id": resource_id})
+        return self.collection.delete_many({"_id": resource_id_range(resource_id)}).deleted_count
 
-    def _store_chunk(self, resource_id: str, documents: dict[Key, dict[str, Any]]) -> tuple[int, int, int]:
-        """Insert the new documents, revise the changed ones; return (new, revised, duplicate)."""
-        stored = self._stored_points(resource_id, documents)
+    def _store_chunk(self, resource_id: str, documents: dict[str, dict[str, Any]]) -> tuple[int, int, int]:
+        """Queue what changes, insert the new, revise the changed; return (new, revised, duplicate)."""
+        stored = self._stored_values(list(documents))
         fresh = [document for key, document in documents.items() if key not in stored]
+        changes = {
+            key: document["value"]
+            for key, document in documents.items()
+            if key in stored and stored[key] != document["value"]
+        }
+        queued = [documents[key] for key in sorted([*(d["_id"] for d in fresh), *changes])]
+        if queued:
+            self._enqueue(resource_id, queued)
         raced = self._insert(fresh)
         if raced:
             # Another writer stored these since the read: compare them like the others.
-            stored.update(self._stored_points(resource_id, {(d["series"], d["timestamp"]): d for d in raced}))
-        changes = {
-            stored[key][0]: document["value"]
-            for key, document in documents.items()
-            if key in stored and stored[key][1] != document["value"]
-        }
+            raced_values = self._stored_values([document["_id"] for document in raced])
+            for document in raced:
+                if raced_values.get(document["_id"]) != document["value"]:
+                    changes[document["_id"]] = document["value"]
         new = len(fresh) - len(raced)
         revised = self._revise(changes)
         return new, revised, len(documents) - new - revised
 
-    def _stored_points(
-        self, resource_id: str, documents: dict[Key, dict[str, Any]]
-    ) -> dict[Key, tuple[ObjectId, float]]:
-        """The `_id` and stored value of those of the keys that exist."""
-        spans: dict[str, tuple[datetime, datetime]] = {}
-        for series, moment in documents:
-            low, high = spans.get(series, (moment, moment))
-            spans[series] = (min(low, moment), max(high, moment))
-        if len(spans) <= SERIES_QUERIES_MAX:
-            # A time range per series: an exact range of the unique index each.
-            windows = [({"series": series}, low, high) for series, (low, high) in spans.items()]
-        else:
-            # Many series: the chunk is a short time window across them, read in one go.
-            low = min(low for low, _ in spans.values())
-            high = max(high for _, high in spans.values())
-            windows = [({}, low, high)]
-        stored: dict[Key, tuple[ObjectId, float]] = {}
-        for series_filter, low, high in windows:
-            # Half-open, a millisecond past the last key: SecantusDB's `$lte` misses it in a compound index.
-            query = {
-                "resource_id": resource_id,
-                **series_filter,
-                "timestamp": {"$gte": low, "$lt": high + ONE_MILLISECOND},
-            }
-            for found in self.collection.find(query, {"series": 1, "timestamp": 1, "value": 1}):
-                key = (found["series"], found["timestamp"])
-                if key in documents:
-                    stored[key] = (found["_id"], found["value"])
+    def _stored_values(self, keys: Sequence[str]) -> dict[str, float]:
+        """The stored value of those of the point ids that exist."""
+        stored: dict[str, float] = {}
+        start, size = 0, LOOKUP_GROUP_SIZE
+        while start < len(keys):
+            group = list(keys[start : start + size])
+            start += len(group)
+            found = 0
+            for document in self.collection.find({"_id": {"$in": group}}, {"value": 1}):
+                stored[document["_id"]] = document["value"]
+                found += 1
+            size = LOOKUP_GROUP_SIZE if found else min(size * 2, LOOKUP_GROUP_MAX)
         return stored
+
+    def _enqueue(self, resource_id: str, documents: list[dict[str, Any]]) -> None:
+        """Queue points for publication, at the end of the outbox (again, if the same were queued)."""
+        queued = time.time_ns()
+        upserts = []
+        for index, batch in enumerate(_chunks(documents, OUTBOX_BATCH_SIZE)):
+            points = [[d["timestamp"], d["value"], d["dimensions"]] for d in batch]
+            content = "\n".join(f"{d['_id']}={d['value']!r}" for d in batch)
+            digest = hashlib.sha256(content.encode()).hexdigest()[:32]
+            upserts.append(
+                UpdateOne(
+                    {"_id": f"{resource_prefix(resource_id)}{digest}"},
+                    {
+                        "$set": {"queued": queued + index, "sent": 0},
+                        "$setOnInsert": {"resource_id": resource_id, "count": len(points), "points": points},
+                    },
+                    upsert=True,
+                )
+            )
+        self.outbox.bulk_write(upserts, ordered=True)
 
     def _insert(self, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Insert new documents; return those another writer inserted first (duplicate keys)."""
@@ -234,46 +245,21 @@ class PointStore:
             return [documents[failure["index"]] for failure in failures]
         return []
 
-    def _revise(self, changes: dict[ObjectId, float]) -> int:
-        """Write new values by `_id` and put the points back in the outbox; return how many changed."""
+    def _revise(self, changes: dict[str, float]) -> int:
+        """Write new values by `_id`; return how many changed."""
         if not changes:
             return 0
         updates = [
-            UpdateOne(
-                # The value filter makes a concurrent identical write a duplicate, not a second revision.
-                {"_id": point_id, "value": {"$ne": value}},
-                {"$set": {"value": value, "published": False}, "$inc": {"revision": 1}},
-            )
-            for point_id, value in changes.items()
+            # The value filter makes a concurrent identical write a duplicate, not a second revision.
+            UpdateOne({"_id": key, "value": {"$ne": value}}, {"$set": {"value": value}})
+            for key, value in changes.items()
         ]
         return self.collection.bulk_write(updates, ordered=False).modified_count
 
-    def _publish(
-        self, resource_id: str, documents: list[dict[str, Any]], publisher: Publisher, *, queue: str
-    ) -> None:
-        """Publish one batch as one message and wait for the confirm, then take it out of the outbox."""
-        points = [
-            Point(timestamp=d["timestamp"], value=d["value"], dimensions=d.get("dimensions") or {})
-            for d in documents
-        ]
-        # A BrokerError propagates from here: earlier batches are marked, this one stays in the outbox.
-        publisher.publish_points(
-            resource_id,
-            points,
-            batch_size=len(points),
-            message_id_prefix=batch_message_prefix(resource_id, points),
-            queue=queue,
-        )
-        self._mark_published(documents)
-
-    def _mark_published(self, documents: list[dict[str, Any]]) -> None:
-        """Take the sent documents out of the outbox unless their value was revised meanwhile."""
-        by_revision: dict[int, list[Any]] = {}
-        for document in documents:
-            by_revision.setdefault(document.get("revision", 0), []).append(document["_id"])
-        for revision, ids in by_revision.items():
-            for group in _chunks(ids, MARK_GROUP_SIZE):
-                self.collection.update_many(
-                    {"_id": {"$in": list(group)}, "revision": revision, "published": False},
-                    {"$set": {"published": True}},
-                )
+    def _record_sent(self, document: dict[str, Any], sent: int) -> bool:
+        """Record the first `sent` points of an outbox document as confirmed; False if it was requeued."""
+        # The whole key of the outbox index: a point lookup, also on SecantusDB.
+        still_queued = {key: document[key] for key in ("resource_id", "queued", "_id")}
+        if sent >= document["count"]:
+            return self.outbox.delete_one(still_queued).deleted_count == 1
+        return self.outbox.update_one(still_queued, {"$set": {"sent": sent}}).modified_count == 1

@@ -36,6 +36,7 @@ from shared.models import (
     WrapperStatus,
     WrapperSummary,
 )
+from shared.point_keys import resource_id_range
 
 if TYPE_CHECKING:
     # Only a type here: importing shared.generator at run time would drag the parsing stack into the API.
@@ -492,7 +493,7 @@ class PromptRecordRepository:
 
 
 class PointRepository:
-    """Stored points of resources (one document per series and timestamp)."""
+    """Stored points of resources (one document per series and timestamp, keyed by `_id`)."""
 
     def __init__(self, db: Db) -> None:
         self.collection = db[collections.POINTS]
@@ -500,17 +501,10 @@ class PointRepository:
     def range(
         self, resource_id: str, *, start: datetime | None, end: datetime | None, limit: int, offset: int = 0
     ) -> list[PointPublic]:
-        """Points of a resource in [start, end), oldest first."""
-        query: dict[str, Any] = {"resource_id": resource_id}
-        window: dict[str, Any] = {}
-        if start is not None:
-            window["$gte"] = start
-        if end is not None:
-            window["$lt"] = end
-        if window:
-            query["timestamp"] = window
-        cursor = self.collection.find(query).sort([("timestamp", ASCENDING), ("series", ASCENDING)])
-        cursor = cursor.skip(offset).limit(limit)
+        """Points of a resource in [start, end), oldest first (then by series)."""
+        # Point ids sort by resource, time, then series: the window is an `_id` range in the API's order.
+        query = {"_id": resource_id_range(resource_id, start=start, end=end)}
+        cursor = self.collection.find(query).sort("_id", ASCENDING).skip(offset).limit(limit)
         return [
             PointPublic(timestamp=d["timestamp"], value=d["value"], dimensions=d.get("dimensions") or {})
             for d in cursor
@@ -518,11 +512,12 @@ class PointRepository:
 
     def availability(self, resource_id: str) -> Availability:
         """First and last timestamp and the number of points of a resource."""
-        first = self.collection.find_one({"resource_id": resource_id}, sort=[("timestamp", ASCENDING)])
+        query = {"_id": resource_id_range(resource_id)}
+        first = self.collection.find_one(query, sort=[("_id", ASCENDING)])
         if first is None:
             return Availability()
-        last = self.collection.find_one({"resource_id": resource_id}, sort=[("timestamp", DESCENDING)])
-        count = self.collection.count_documents({"resource_id": resource_id})
+        last = self.collection.find_one(query, sort=[("_id", DESCENDING)])
+        count = self.collection.count_documents(query)
         return Availability(first=first["timestamp"], last=last["timestamp"] if last else None, count=count)
 
 

@@ -1,7 +1,7 @@
 """One run of a claimed wrapper: fetch, parse in the sandbox, store, publish, then move the water marks.
 
-The points collection is an outbox: points are stored first, then published with publisher confirms,
-and the water marks move only when every stored point of the resource is confirmed. A run that dies
+The point store keeps an outbox: points are stored and queued first, then published with publisher
+confirms, and the water marks move only when everything queued for the resource is confirmed. A run that dies
 or loses the broker half way leaves the water marks where they were, so the next run fetches the
 same window again; the point store makes that idempotent and the next tick publishes what waits.
 """

@@ -3,9 +3,10 @@
 For each layout and each scenario (200,000 hourly points in 1 series, then in 100 series) it times
 storing the points into an empty collection, storing the same points again (all duplicates), and
 flushing the outbox to RabbitMQ in batches of 1,000 with publisher confirms, into a queue of its own
-that is deleted afterwards. "point" is shared.point_store.PointStore as shipped; "bucket" is a
-prototype kept here only for the comparison: one document per series and month holding the values
-and the not-yet-published timestamps, marked published per bucket with a version check.
+that is deleted afterwards. "point" is shared.point_store.PointStore as shipped (a document per point
+keyed by its `_id`, the outbox a document per stored chunk); "bucket" is a prototype kept here only for
+the comparison: one document per series and month holding the values and the not-yet-published
+timestamps, marked published per bucket with a version check.
 
 Without --mongodb-uri it starts the pinned SecantusDB of .cache (as `make test` installs it).
 
@@ -39,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from shared.broker import Publisher  # noqa: E402
 from shared.database import ensure_indexes  # noqa: E402
-from shared.point_store import CHUNK_SIZE, PointStore, batch_message_prefix, series_key  # noqa: E402
+from shared.point_keys import series_key  # noqa: E402
+from shared.point_store import CHUNK_SIZE, PointStore  # noqa: E402
 from shared.points import Point  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 
@@ -157,13 +159,7 @@ class BucketStore:
             cursor.close()
             if not batch:
                 return published
-            publisher.publish_points(
-                resource_id,
-                batch,
-                batch_size=len(batch),
-                message_id_prefix=batch_message_prefix(resource_id, batch),
-                queue=queue,
-            )
+            publisher.publish_points(resource_id, batch, batch_size=len(batch), queue=queue)
             for bucket_id, version, keys in taken:
                 self.collection.update_one(
                     {"_id": bucket_id, "version": version},

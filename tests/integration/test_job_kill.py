@@ -18,6 +18,7 @@ from pymongo.database import Database
 from shared.database import get_client, get_database
 from shared.job import tick
 from shared.models import WrapperStatus
+from shared.point_store import PointStore
 from shared.repositories import RunRepository, WrapperRepository, utcnow
 from shared.settings import Settings
 from tests.integration.job_support import (
@@ -141,7 +142,7 @@ def test_a_job_killed_mid_run_leaves_nothing_that_breaks_the_next_tick(
         assert stored_points(db, killed_resource) == stored_points(db, reference_resource) == served
         for wrapper_id in (killed_wrapper, reference_wrapper):
             assert wrappers.get(wrapper_id).high_water_mark == wrappers.get(reference_wrapper).high_water_mark
-        assert db["points"].count_documents({"resource_id": killed_resource, "published": False}) == 0
+        assert PointStore(db).unpublished_count(killed_resource) == 0
 
     # Every point reached resource_data; a batch the killed job had sent may come again (same values).
     delivered = points_of(Messages(amqp_url).wait_points(killed_resource, POINTS))

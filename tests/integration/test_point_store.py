@@ -17,7 +17,8 @@ from shared import point_store
 from shared.broker import RESOURCE_DATA_QUEUE, Publisher
 from shared.database import ensure_indexes
 from shared.errors import BrokerUnavailableError
-from shared.point_store import PointStore, batch_message_prefix, series_key
+from shared.point_keys import series_key
+from shared.point_store import PointStore
 from shared.points import Point
 from shared.repositories import PointRepository
 from shared.settings import Settings
@@ -150,6 +151,24 @@ def test_the_same_points_again_are_all_duplicates(store: PointStore, db: Databas
     assert (again.new, again.revised, again.duplicate) == (0, 0, 6)
     assert (again.first, again.last) == (START, START + timedelta(hours=5))
     assert db["points"].count_documents({"resource_id": "r1"}) == 6
+    assert store.unpublished_count("r1") == 6  # queued once, not twice
+
+
+def test_a_point_is_keyed_by_resource_time_and_series(store: PointStore, db: Database) -> None:
+    store.store("r1", [Point(timestamp=START, value=1.5, dimensions={"sector": "power", "country": "CH"})])
+    assert db["points"].find_one() == {
+        "_id": 'r1|2020-01-01T00:00:00.000Z|{"country":"CH","sector":"power"}',
+        "resource_id": "r1",
+        "timestamp": START,
+        "value": 1.5,
+        "dimensions": {"sector": "power", "country": "CH"},
+    }
+    assert [index["name"] for index in db["points"].list_indexes()] == ["_id_"]
+
+
+def test_a_resource_id_with_the_key_separator_is_refused(store: PointStore) -> None:
+    with pytest.raises(ValueError, match="must not contain"):
+        store.store("r|1", hourly(1))
 
 
 def test_a_changed_value_is_revised_and_published_again(
@@ -214,16 +233,18 @@ def test_inputs_larger_than_a_chunk_are_written_chunk_by_chunk(
     store: PointStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(point_store, "CHUNK_SIZE", 4)
+    monkeypatch.setattr(point_store, "LOOKUP_GROUP_SIZE", 3)
     points = hourly(7, dimensions={"country": "CH"}) + hourly(7, dimensions={"country": "DE"})
     assert store.store("r1", points).new == 14
+    assert store.outbox.count_documents({"resource_id": "r1"}) == 4  # one per chunk
     revised = [p.model_copy(update={"value": -p.value}) if p.timestamp.hour == 6 else p for p in points]
     result = store.store("r1", [*points[:3], *revised])  # overlaps across chunks too
     assert (result.new, result.revised, result.duplicate) == (0, 2, 15)
     assert (result.first, result.last) == (START, START + timedelta(hours=6))
 
 
-def test_a_chunk_across_many_series_is_compared_by_time_window(store: PointStore) -> None:
-    countries = [f"C{index:02d}" for index in range(point_store.SERIES_QUERIES_MAX + 10)]
+def test_a_chunk_across_many_series_is_compared_point_by_point(store: PointStore) -> None:
+    countries = [f"C{index:02d}" for index in range(30)]
     points = [p for country in countries for p in hourly(3, dimensions={"country": country})]
     store.store("r1", points)
     store.store("r2", points)  # another resource in the same window stays apart
@@ -239,14 +260,14 @@ def test_points_stored_by_another_writer_meanwhile_are_revised_not_lost(
     points = hourly(3)
     store.store("r1", points)
     # As if another writer inserted them between this writer's read and its insert.
-    real = store._stored_points
+    real = store._stored_values
     calls: list[int] = []
 
-    def first_read_finds_nothing(resource_id: str, documents: Any) -> Any:
+    def first_read_finds_nothing(keys: Any) -> Any:
         calls.append(1)
-        return {} if len(calls) == 1 else real(resource_id, documents)
+        return {} if len(calls) == 1 else real(keys)
 
-    monkeypatch.setattr(store, "_stored_points", first_read_finds_nothing)
+    monkeypatch.setattr(store, "_stored_values", first_read_finds_nothing)
     changed = [*points[:2], points[2].model_copy(update={"value": 30.0})]
     result = store.store("r1", changed)
     assert (result.new, result.revised, result.duplicate) == (0, 1, 2)
@@ -266,11 +287,14 @@ def test_empty_input_stores_nothing(store: PointStore) -> None:
 def test_resources_are_kept_apart_and_deleted_alone(store: PointStore) -> None:
     store.store("r1", hourly(3))
     store.store("r2", hourly(2))
-    assert store.resources_with_outbox() == ["r1", "r2"]
+    store.store("r10", hourly(4))  # its ids start like r1's: the separator keeps them apart
+    assert store.resources_with_outbox() == ["r1", "r10", "r2"]
     assert store.resources_with_outbox(limit=1) == ["r1"]
     assert store.delete_resource("r1") == 3
     assert store.unpublished_count("r1") == 0
-    assert store.resources_with_outbox() == ["r2"]
+    assert store.resources_with_outbox() == ["r10", "r2"]
+    repository = PointRepository(store.collection.database)
+    assert [repository.availability(r).count for r in ("r1", "r10", "r2")] == [0, 4, 2]
 
 
 # --- outbox --------------------------------------------------------------------------------------
@@ -293,16 +317,78 @@ def test_flush_publishes_oldest_first_in_batches_with_stable_ids(
     assert sorted(wire_points(messages)) == sorted(
         (p.to_wire()["timestamp"], p.value, series_key(p.dimensions)) for p in points
     )
-    for message_id, body in messages:
-        batch = [Point.model_validate(p) for p in body["points"]]
-        assert message_id == f"{batch_message_prefix('r1', batch)}:0"
     assert len({message_id for message_id, _ in messages}) == 3
-
-    # Nothing is left to publish; a lost mark (crash after the confirm) re-sends the same ids.
     assert store.flush_outbox("r1", publisher, batch_size=10, queue=queue).messages == 0
-    store.collection.update_many({"resource_id": "r1"}, {"$set": {"published": False}})
-    store.flush_outbox("r1", publisher, batch_size=10, queue=queue)
-    assert [message_id for message_id, _ in drain(amqp_channel, queue)] == [m for m, _ in messages]
+
+
+def test_a_flush_that_dies_before_recording_the_confirm_sends_the_same_messages_again(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.store("r1", hourly(25))
+
+    def crash(document: Any, sent: int) -> bool:
+        raise RuntimeError("killed after the confirm")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "_record_sent", crash)
+        with pytest.raises(RuntimeError):
+            store.flush_outbox("r1", publisher, batch_size=10, queue=queue)
+    assert store.unpublished_count("r1") == 25
+    outbox = store.flush_outbox("r1", publisher, batch_size=10, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (25, 3, 0)
+    messages = drain(amqp_channel, queue)
+    assert [len(body["points"]) for _, body in messages] == [10, 10, 10, 5]
+    assert messages[0] == messages[1]  # the same batch under the same id: consumers drop it
+
+
+def test_queueing_the_same_change_again_moves_it_to_the_end_of_the_outbox(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    points = hourly(3)
+    store.store("r1", points)
+    flipped = [points[0].model_copy(update={"value": 10.0})]
+    store.store("r1", flipped)
+    store.store("r1", [points[0]])  # back to the first value
+    earlier = [Point(timestamp=START - timedelta(hours=1), value=7.0)]
+
+    def killed(documents: Any) -> Any:
+        raise RuntimeError("killed between queueing the chunk and writing its points")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "_insert", killed)
+        with pytest.raises(RuntimeError):
+            store.store("r1", earlier)
+    assert store.store("r1", earlier).new == 1  # the retry queues the same document, not a second
+    store.store("r1", flipped)  # the same change as the second store: it must be published last
+    assert store.outbox.count_documents({"resource_id": "r1"}) == 4
+    assert store.flush_outbox("r1", publisher, queue=queue).messages == 4
+    assert wire_points(drain(amqp_channel, queue)) == [
+        ("2020-01-01T00:00:00Z", 1.0, "{}"),
+        ("2020-01-01T01:00:00Z", 2.0, "{}"),
+        ("2020-01-01T02:00:00Z", 3.0, "{}"),
+        ("2020-01-01T00:00:00Z", 1.0, "{}"),
+        ("2019-12-31T23:00:00Z", 7.0, "{}"),
+        ("2020-01-01T00:00:00Z", 10.0, "{}"),
+    ]
+    stored = PointRepository(store.collection.database).range("r1", start=START, end=None, limit=1)
+    assert stored[0].value == 10.0
+
+
+def test_the_outbox_holds_documents_of_a_message_each_published_in_order(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 4)
+    points = hourly(5, dimensions={"country": "DE"}) + hourly(5, dimensions={"country": "CH"})
+    store.store("r1", points)
+    assert [entry["count"] for entry in store.outbox.find({}).sort("queued", 1)] == [4, 4, 2]
+    outbox = store.flush_outbox("r1", publisher, batch_size=3, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (10, 5, 0)
+    messages = drain(amqp_channel, queue)
+    assert [len(body["points"]) for _, body in messages] == [3, 1, 3, 1, 2]
+    assert wire_points(messages) == sorted(
+        (p.to_wire()["timestamp"], p.value, series_key(p.dimensions)) for p in points
+    )
+    assert store.outbox.count_documents({}) == 0
 
 
 def test_a_broker_outage_keeps_the_unconfirmed_rest_for_the_next_flush(
