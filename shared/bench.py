@@ -111,7 +111,7 @@ done.set()
 watcher.join()
 import resource
 print(json.dumps({
-    "ok": result.ok, "error": result.error, "points": len(result.points),
+    "ok": result.ok, "error": result.error, "points": result.point_count,
     "child_peak_bytes": max(peak.values(), default=0),
     "parent_peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
 }))
@@ -680,12 +680,11 @@ def api_call(bench: Bench) -> list[Figure]:
             return seconds
 
         def round_trips() -> float:
-            # The queries ours makes (ApiKeyRepository.authenticate, ResourceRepository.get), bare pymongo.
+            # The queries ours makes (ApiKeyRepository.authenticate, ResourceRepository.get), bare pymongo;
+            # a warm container makes only the second, the key being cached for RS_API_KEY_CACHE_SECONDS.
             started = time.perf_counter()
-            db["api_keys"].find_one({"key_hash": hash_api_key(secret), "revoked": False})
-            db["resources"].find_one(
-                {"_id": ObjectId(resource.id), "tenant_id": key.tenant_id, "deleted": False}
-            )
+            db["api_keys"].find_one({"key_hash": hash_api_key(secret)})
+            db["resources"].find_one({"_id": ObjectId(resource.id)})
             return time.perf_counter() - started
 
         calls = bench.sizes.api_calls
@@ -719,9 +718,10 @@ def api_call(bench: Bench) -> list[Figure]:
                 target=target,
                 met=ratio <= 2,
                 unit="ms",
-                detail=f"{calls} interleaved calls each after a warm-up; ours authenticates the key and "
-                "reads the resource from MongoDB, the bare route returns the same JSON; those two queries "
-                f"alone, with bare pymongo: {percentile(database_ms, fraction):.3f} ms",
+                detail=f"{calls} interleaved calls each after a warm-up; ours authenticates the key (from "
+                "MongoDB once, then from the container's cache) and reads the resource from MongoDB, the "
+                "bare route returns the same JSON; the key and resource queries alone, with bare pymongo: "
+                f"{percentile(database_ms, fraction):.3f} ms",
             )
         )
     return figures

@@ -165,7 +165,7 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def write_points(points: list[Point], fmt: str, out: TextIO) -> None:
+def write_points(points: Sequence[Point], fmt: str, out: TextIO) -> None:
     """Write points as JSON lines, CSV or an aligned table."""
     if fmt == "jsonl":
         buffer = io.StringIO()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import NoSeriesFoundError
+from shared.points import PointColumns, series_key
 from shared.profile import SourceProfile, TableProfile
 from shared.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
 from shared.wrapper_toolkit import (
@@ -168,7 +169,15 @@ def rank_series(
     points: Sequence[Any], request: IndicatorRequest
 ) -> list[tuple[tuple[tuple[str, str], ...], float]]:
     """(series key, fit) of the points, the series whose dimension values best match the request first."""
-    keys = list(dict.fromkeys(tuple(sorted(p.dimensions.items())) for p in points))
+    if isinstance(points, PointColumns):
+        # The series in the order they first occur, without making a Point of each point.
+        import numpy as np
+
+        codes, first = np.unique(points.codes, return_index=True)
+        ordered = codes[np.argsort(first)].tolist()
+        keys = list(dict.fromkeys(series_key(points.series[code]) for code in ordered))
+    else:
+        keys = list(dict.fromkeys(series_key(p.dimensions) for p in points))
     if len(keys) <= 1:
         return [(key, 0.0) for key in keys]
     matcher = RequestMatcher(request, sorted({value for key in keys for _, value in key}))
@@ -926,9 +935,9 @@ def _literal(value: Any) -> str:
 
 def _render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequest, *, reader: str) -> str:
     if reader == "csv":
-        imports = "read_csv_grid"
+        imports = "read_csv_table"
         read = (
-            f"    grid = read_csv_grid(payload, encoding={_literal(profile.encoding or 'utf-8')}, "
+            f"    grid = read_csv_table(payload, encoding={_literal(profile.encoding or 'utf-8')}, "
             f"delimiter={_literal(profile.delimiter or ',')})\n"
         )
     else:

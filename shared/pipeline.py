@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from shared.errors import GenerationError, NoSeriesFoundError, WrapperValidationError
 from shared.generator import Exchange, Generator, HeuristicGenerator
@@ -34,7 +34,8 @@ class WrapResult(BaseModel):
 
     draft: WrapperDraft
     report: ValidationReport
-    points: list[Point] = Field(repr=False)
+    # A list, or columns read as Points on demand (shared.points.PointColumns): taken as they are.
+    points: SkipValidation[Sequence[Point]] = Field(repr=False)
     attempts: list[Attempt]
     exchanges: list[Exchange] = Field(default_factory=list)
     fallback_reason: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ MAX_LINES = 12
 
 
 def plot_points(
-    points: list[Point], path: Path, *, title: str, unit: str = "", order: list[SeriesKey] | None = None
+    points: Sequence[Point], path: Path, *, title: str, unit: str = "", order: list[SeriesKey] | None = None
 ) -> int:
     """Draw one line per series, in `order` (else the largest first); return how many were drawn."""
     try:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
+import re
+import zipfile
 from collections import Counter
 from datetime import date, datetime
 from typing import Any
@@ -13,9 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.errors import SourceError
 from shared.source import SourceData
 from shared.wrapper import SourceFormat
-from shared.wrapper_toolkit import Grid, decode_text, read_csv_grid, read_json, read_workbook
+from shared.wrapper_toolkit import Grid, decode_text, read_json, read_workbook
 
 DELIMITERS = (",", ";", "\t", "|")
+# detect_delimiter reads 200 lines: this much text holds them unless lines are very long.
+DELIMITER_SAMPLE_CHARS = 1 << 20
+# The text the first rows of a CSV are read from at first (more when they do not fit).
+HEAD_CHARS = 1 << 20
+# Worksheets whose XML is bigger than this are cut to their first rows before the profile reads them.
+SHEET_HEAD_BYTES = 1 << 21
 
 
 class TableProfile(BaseModel):
@@ -84,14 +94,15 @@ def build_profile(source: SourceData, *, max_rows: int = 3000) -> SourceProfile:
     try:
         if source.format == SourceFormat.CSV:
             text = decode_text(source.content, source.encoding or "utf-8")
-            profile.delimiter = detect_delimiter(text)
-            grid = read_csv_grid(
-                source.content, encoding=source.encoding or "utf-8", delimiter=profile.delimiter
-            )
-            profile.tables = [_table("", grid, max_rows)]
+            # The first lines decide the layout: a big file is not read whole (the wrapper reads it).
+            profile.delimiter = detect_delimiter(text[:DELIMITER_SAMPLE_CHARS])
+            profile.tables = [_csv_table(text, profile.delimiter, max_rows)]
         elif source.format == SourceFormat.XLSX:
-            book = read_workbook(source.content)
-            profile.tables = [_table(name, grid, max_rows) for name, grid in book.items()]
+            content, heights = workbook_head(source.content, max_rows=max_rows)
+            book = read_workbook(content)
+            profile.tables = [
+                _table(name, grid, max_rows, n_rows=heights.get(name)) for name, grid in book.items()
+            ]
         else:
             profile.document = read_json(source.content, encoding=source.encoding or "utf-8")
             profile.outline = outline_json(profile.document)
@@ -104,9 +115,95 @@ def build_profile(source: SourceData, *, max_rows: int = 3000) -> SourceProfile:
     return profile
 
 
-def _table(name: str, grid: Grid, max_rows: int) -> TableProfile:
+def _csv_table(text: str, delimiter: str, max_rows: int) -> TableProfile:
+    """The first rows of delimited text as read_csv_grid reads them, and how many rows there are in all."""
+    size = HEAD_CHARS
+    while True:
+        # A row after the last kept one was read whole or in part, so the kept ones were not cut off.
+        reader = csv.reader(io.StringIO(text[:size], newline=""), delimiter=delimiter)
+        rows = list(itertools.islice(reader, max_rows + 1))
+        if len(rows) > max_rows or size >= len(text):
+            rows = rows[:max_rows]
+            break
+        size *= 4
+    if len(rows) < max_rows:
+        total = len(rows)
+    elif '"' not in text and "\r" not in text:
+        total = text.count("\n") + (not text.endswith("\n"))  # unquoted: one row a line
+    else:
+        total = sum(1 for _ in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    width = max((len(row) for row in rows), default=0)
+    return TableProfile(name="", n_rows=total, n_cols=width, rows=rows)
+
+
+def _table(name: str, grid: Grid, max_rows: int, *, n_rows: int | None = None) -> TableProfile:
     width = max((len(row) for row in grid[:max_rows]), default=0)
-    return TableProfile(name=name, n_rows=len(grid), n_cols=width, rows=grid[:max_rows])
+    total = len(grid) if n_rows is None else n_rows
+    return TableProfile(name=name, n_rows=total, n_cols=width, rows=grid[:max_rows])
+
+
+def workbook_head(content: bytes, *, max_rows: int) -> tuple[bytes, dict[str, int]]:
+    """An XLSX workbook with each big worksheet cut after its first `max_rows` rows, and the rows each had.
+
+    The profile needs only the first rows; parsing a whole big sheet costs more than the rest of the profile.
+    Sheets under SHEET_HEAD_BYTES, and workbooks other than XLSX, are returned as they are.
+    """
+    if not content.startswith(b"PK"):
+        return content, {}
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        big = [
+            member
+            for member in archive.infolist()
+            if member.filename.startswith("xl/worksheets/") and member.file_size > SHEET_HEAD_BYTES
+        ]
+        if not big:
+            return content, {}
+        names = _sheet_parts(archive)
+        heights: dict[str, int] = {}
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as head:
+            for member in archive.infolist():
+                data = archive.read(member)
+                if member in big:
+                    data, height = _sheet_head(data, max_rows)
+                    if member.filename in names and height is not None:
+                        heights[names[member.filename]] = height
+                head.writestr(member.filename, data)
+    return buffer.getvalue(), heights
+
+
+def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet names by the worksheet part that holds each (`xl/worksheets/sheet1.xml`)."""
+    from defusedxml import ElementTree
+
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    relation = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    targets = {}
+    for rel in ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels")):
+        target = rel.get("Target", "")
+        targets[rel.get("Id")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    parts = {}
+    for sheet in ElementTree.fromstring(archive.read("xl/workbook.xml")).iter(f"{main}sheet"):
+        part = targets.get(sheet.get(relation))
+        if part is not None:
+            parts[part] = sheet.get("name", "")
+    return parts
+
+
+_ROW_NUMBER = re.compile(rb"<row\b[^>]*?\br=\"(\d+)\"")
+
+
+def _sheet_head(xml: bytes, max_rows: int) -> tuple[bytes, int | None]:
+    """A worksheet's XML cut after its first `max_rows` rows, and the number of its last row."""
+    end = 0
+    for _ in range(max_rows):
+        found = xml.find(b"</row>", end)
+        if found < 0:
+            return xml, None
+        end = found + len(b"</row>")
+    last = xml.rfind(b"<row ")
+    match = _ROW_NUMBER.match(xml, last) if last >= 0 else None
+    return xml[:end] + b"</sheetData></worksheet>", int(match.group(1)) if match else None
 
 
 def detect_delimiter(text: str) -> str:

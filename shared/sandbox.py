@@ -14,17 +14,30 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import SandboxError
 from shared.points import gc_paused
 from shared.settings import Settings
 
 CHILD_SCRIPT = Path(__file__).with_name("sandbox_child.py")
-PRELOAD = ("json", "csv", "re", "math", "datetime", "decimal", "statistics", "io", "shared.wrapper_toolkit")
+# numpy builds the toolkit's point columns (it cannot be imported once the child is confined).
+PRELOAD = (
+    "json",
+    "csv",
+    "re",
+    "math",
+    "datetime",
+    "decimal",
+    "statistics",
+    "io",
+    "numpy",
+    "shared.wrapper_toolkit",
+)
 DATA_PRELOAD = ("pandas", "python_calamine")
 # The data library the toolkit imports by itself (read_workbook): enough for code importing nothing else.
 TOOLKIT_DATA_PRELOAD = ("python_calamine",)
@@ -66,11 +79,28 @@ class SandboxLimits(BaseModel):
         )
 
 
+@dataclass(frozen=True)
+class ColumnFrame:
+    """Point columns as the child sent them, unchecked: the series it named and little-endian raw bytes."""
+
+    count: int
+    series: Any
+    timestamps: bytes
+    values: bytes
+    codes: bytes | None
+
+
+# A raw point `[timestamp, value, dimensions]` as the child wrote it, or a frame of many.
+RawPoint = list[Any] | ColumnFrame
+
+
 class SandboxResult(BaseModel):
     """What a sandboxed run produced: raw points, or the reason it failed, and how it was confined."""
 
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     ok: bool
-    points: list[list[Any]] = Field(default_factory=list, repr=False)
+    points: list[RawPoint] = Field(default_factory=list, repr=False)
     error: str | None = None
     error_type: str | None = None
     error_line: int | None = None
@@ -78,6 +108,11 @@ class SandboxResult(BaseModel):
     confinement: dict[str, Any] = Field(default_factory=dict)
     seconds: float = 0.0
     stderr_tail: str = ""
+
+    @property
+    def point_count(self) -> int:
+        """How many points the run produced (a frame counts each of its points)."""
+        return sum(point.count if isinstance(point, ColumnFrame) else 1 for point in self.points)
 
 
 def import_paths() -> list[str]:
@@ -148,7 +183,7 @@ def run_parse(
     limits: SandboxLimits,
     preload_data_libraries: bool = True,
     audit_hook: bool = True,
-    on_points: Callable[[list[list[Any]]], None] | None = None,
+    on_points: Callable[[list[RawPoint]], None] | None = None,
 ) -> SandboxResult:
     """Run `parse(payload, context)` of `code` on each payload in a confined `python -I` process.
 
@@ -217,7 +252,7 @@ def _run_child(
     config_path: Path,
     work_dir: Path,
     limits: SandboxLimits,
-    on_points: Callable[[list[list[Any]]], None] | None = None,
+    on_points: Callable[[list[RawPoint]], None] | None = None,
 ) -> SandboxResult:
     try:
         process = subprocess.Popen(
@@ -301,10 +336,14 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 
 class _Channel:
-    """The child's channel, read line by line as it arrives; every line after the first may be forged."""
+    """The child's channel, read as it arrives; everything after the first line may be forged.
 
-    def __init__(self, on_points: Callable[[list[list[Any]]], None] | None = None) -> None:
-        self.points: list[list[Any]] = []
+    JSON lines, except that a line `{"columns": {"count", "series", "coded"}}` is followed by the frame's
+    raw bytes: `count` int64 timestamps, `count` float64 values and, when coded, `count` int32 codes.
+    """
+
+    def __init__(self, on_points: Callable[[list[RawPoint]], None] | None = None) -> None:
+        self.points: list[RawPoint] = []
         self.confinement: dict[str, Any] | None = None
         self.violations: list[str] = []
         self.status: dict[str, Any] | None = None
@@ -312,27 +351,66 @@ class _Channel:
         self.consumer_error: Exception | None = None
         self._on_points = on_points
         self._pending: list[bytes] = []
+        self._frame: dict[str, Any] | None = None
+        self._frame_left = 0
 
     def feed(self, chunk: bytes) -> None:
-        """Take the next bytes; complete lines are read now, the rest waits for its end."""
-        if self.unreadable:
-            return
-        end = chunk.rfind(b"\n") + 1
-        if not end:
-            self._pending.append(chunk)
-            return
-        complete = b"".join([*self._pending, chunk[:end]]) if self._pending else chunk[:end]
-        self._pending = [chunk[end:]] if end < len(chunk) else []
-        for line in complete.split(b"\n"):
-            if not line.strip():
+        """Take the next bytes; complete lines and frames are read now, the rest waits for its end."""
+        start = 0
+        while start < len(chunk) and not self.unreadable:
+            if self._frame is not None:
+                piece = chunk[start : start + self._frame_left]
+                self._pending.append(piece)
+                self._frame_left -= len(piece)
+                start += len(piece)
+                if not self._frame_left:
+                    self._end_frame()
                 continue
-            try:
-                item = json.loads(line)
-            except (ValueError, RecursionError):
-                # Reading stops at the first unreadable line: what came before it still counts.
-                self.unreadable = True
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                self._pending.append(chunk[start:])
                 return
+            line = b"".join([*self._pending, chunk[start:end]]) if self._pending else chunk[start:end]
+            self._pending = []
+            start = end + 1
+            if line.strip():
+                self._read_line(line)
+
+    def _read_line(self, line: bytes) -> None:
+        try:
+            item = json.loads(line)
+        except (ValueError, RecursionError):
+            # Reading stops at the first unreadable line: what came before it still counts.
+            self.unreadable = True
+            return
+        if isinstance(item, dict) and "columns" in item:
+            self._start_frame(item["columns"])
+        else:
             self._take(item)
+
+    def _start_frame(self, header: Any) -> None:
+        count = header.get("count") if isinstance(header, dict) else None
+        coded = header.get("coded") if isinstance(header, dict) else None
+        if type(count) is not int or count < 0 or type(coded) is not bool:
+            self.unreadable = True
+            return
+        self._frame = header
+        self._frame_left = count * (8 + 8 + (4 if coded else 0))
+        if not self._frame_left:
+            self._end_frame()
+
+    def _end_frame(self) -> None:
+        header, body = self._frame or {}, b"".join(self._pending)
+        self._frame, self._pending = None, []
+        count = header["count"]
+        frame = ColumnFrame(
+            count=count,
+            series=header.get("series"),
+            timestamps=body[: 8 * count],
+            values=body[8 * count : 16 * count],
+            codes=body[16 * count :] if header["coded"] else None,
+        )
+        self._add([frame])
 
     def _take(self, item: Any) -> None:
         if isinstance(item, list):
@@ -347,7 +425,7 @@ class _Channel:
         elif isinstance(item, dict) and isinstance(item.get("points"), list):
             self._add([point for point in item["points"] if isinstance(point, list)])
 
-    def _add(self, points: list[list[Any]]) -> None:
+    def _add(self, points: list[RawPoint]) -> None:
         if self._on_points is None:
             self.points.extend(points)
             return

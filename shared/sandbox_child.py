@@ -2,8 +2,9 @@
 
 It confines itself (network namespace, rlimits, no capabilities, Landlock, seccomp, an audit hook) before
 it compiles the untrusted parse code, runs it on the payload files and streams JSON lines on a private file
-descriptor: first how it was confined, then points and violations, last a status. Stdout and stdin of the
-untrusted code are redirected away from that channel.
+descriptor: first how it was confined, then points (batches of rows, or frames of point columns: a line
+followed by raw bytes) and violations, last a status. Stdout and stdin of the untrusted code are redirected
+away from that channel.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ BLOCKED_EVENTS = (
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 # fmt: on
 MAX_VIOLATIONS = 20
-# Points go out in batches, one JSON line each: the parent decodes a line in one call, not a point.
+# Points go out in batches, one JSON line each: the parent decodes a line in one call, not a point. The
+# toolkit's point columns go out as frames instead: a JSON line with the count, then the raw columns.
 POINT_BATCH = 1000
 
 
@@ -352,6 +354,8 @@ def install_audit_hook(config: dict[str, Any], violations: list[str], channel: A
 
 def run_wrapper(source: str, context: dict[str, Any], payloads: list[bytes], channel: Any) -> int:
     """Compile the parse code, call parse() on every payload and stream its points."""
+    from shared.wrapper_toolkit import PointColumns
+
     code = compile(source, "wrapper.py", "exec", dont_inherit=True)
     namespace: dict[str, Any] = {"__name__": "wrapper"}
     exec(code, namespace)  # noqa: S102 - the point of this process: run untrusted code under confinement
@@ -367,6 +371,13 @@ def run_wrapper(source: str, context: dict[str, Any], payloads: list[bytes], cha
             raise TypeError("parse() returned None; return or yield points")
         if isinstance(result, str | bytes | dict):
             raise TypeError(f"parse() returned a {type(result).__name__}; return or yield point dicts")
+        if type(result) is PointColumns:
+            # The toolkit's columns go as they are: one frame, no dict per point.
+            if batch:
+                _emit(channel, {"points": batch})
+                batch = []
+            count += emit_columns(channel, result)
+            continue
         for point in result:
             batch.append(normalize_point(point, count))
             count += 1
@@ -376,6 +387,28 @@ def run_wrapper(source: str, context: dict[str, Any], payloads: list[bytes], cha
     if batch:
         _emit(channel, {"points": batch})
     return count
+
+
+def emit_columns(channel: Any, columns: Any) -> int:
+    """Write point columns as a frame: a JSON line saying what follows, then the columns' raw bytes."""
+    import numpy as np
+
+    timestamps = np.ascontiguousarray(columns.timestamps, dtype="<i8")
+    values = np.ascontiguousarray(columns.values, dtype="<f8")
+    codes = None if columns.codes is None else np.ascontiguousarray(columns.codes, dtype="<i4")
+    shapes = {timestamps.shape, values.shape} | ({codes.shape} if codes is not None else set())
+    if len(shapes) != 1 or values.ndim != 1:
+        raise ValueError("point columns must be one-dimensional and of the same length")
+    series = [{str(k): str(v) for k, v in dims.items()} for dims in columns.series]
+    header = {"count": len(values), "series": series, "coded": codes is not None}
+    _emit(channel, {"columns": header})
+    channel.flush()
+    channel.buffer.write(timestamps.tobytes())
+    channel.buffer.write(values.tobytes())
+    if codes is not None:
+        channel.buffer.write(codes.tobytes())
+    channel.buffer.flush()
+    return len(values)
 
 
 def normalize_point(point: Any, index: int) -> list[Any]:

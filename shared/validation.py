@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from shared.points import Point, PointsSummary, check_points, gc_paused
+from shared.points import (
+    EPOCH,
+    MAX_MICROS,
+    MIN_MICROS,
+    Point,
+    PointColumns,
+    PointsSummary,
+    check_points,
+    format_timestamp,
+    gc_paused,
+)
 from shared.policy import check_policy, lint
-from shared.sandbox import SandboxLimits, SandboxResult, run_parse
+from shared.sandbox import ColumnFrame, RawPoint, SandboxLimits, SandboxResult, run_parse
 from shared.settings import Settings
 from shared.wrapper import IndicatorRequest, WrapperDraft
 
@@ -74,7 +85,7 @@ def validate_wrapper(
     *,
     request: IndicatorRequest,
     settings: Settings,
-) -> tuple[ValidationReport, list[Point]]:
+) -> tuple[ValidationReport, Sequence[Point]]:
     """Validate a draft on payloads; return the report and, when it passed, the points it produced."""
     issues = check_code(draft.parse_code)
     if any(issue.severity == "error" for issue in issues):
@@ -135,28 +146,46 @@ def sandbox_issues(result: SandboxResult) -> list[ValidationIssue]:
     return issues
 
 
-def to_points(raw: list[list[Any]]) -> tuple[list[Point], list[ValidationIssue]]:
-    """Validate raw [timestamp, value, dimensions] rows as points; report the first bad ones."""
+def to_points(raw: list[RawPoint]) -> tuple[list[Point], list[ValidationIssue]]:
+    """Validate raw [timestamp, value, dimensions] rows and frames as points; report the first bad ones."""
     builder = PointBuilder()
     builder.add(raw)
-    return builder.result()
+    points, issues = builder.result()
+    return points if isinstance(points, list) else list(points), issues
 
 
 class PointBuilder:
     """`to_points` fed batch by batch: the same points and issues as `to_points` of all the batches."""
 
     def __init__(self) -> None:
-        self.points: list[Point] = []
+        self.parts: list[list[Point] | PointColumns] = []
         self.issues: list[ValidationIssue] = []
         self.rows = 0
         self.bad = 0
 
-    def add(self, raw: list[list[Any]]) -> None:
-        """Validate the next raw rows."""
+    def add(self, raw: list[RawPoint]) -> None:
+        """Validate the next raw rows and frames."""
+        rows: list[list[Any]] = []
+        for item in raw:
+            if isinstance(item, ColumnFrame):
+                self._add_rows(rows)
+                rows = []
+                self._add_frame(item)
+            else:
+                rows.append(item)
+        self._add_rows(rows)
+
+    def _add_rows(self, raw: list[list[Any]]) -> None:
         complete = [r for r in raw if len(r) == 3]
+        if not complete:
+            return
+        points = self.parts[-1] if self.parts else None
+        if not isinstance(points, list):
+            points = []
+            self.parts.append(points)
         with gc_paused():
             try:
-                self.points += _POINT_LIST.validate_python(
+                points += _POINT_LIST.validate_python(
                     [
                         {"timestamp": stamp, "value": r[1], "dimensions": r[2]}
                         for stamp, r in zip(_timestamps([r[0] for r in complete]), complete, strict=True)
@@ -169,22 +198,82 @@ class PointBuilder:
         for r in complete:
             row = {"timestamp": r[0], "value": r[1], "dimensions": r[2]}
             try:
-                self.points.append(Point.model_validate(row))
+                points.append(Point.model_validate(row))
             except ValidationError as exc:
-                self.bad += 1
-                if len(self.issues) < 5:
-                    detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-                    message = f"point {self.rows} {row}: {detail}"
-                    self.issues.append(ValidationIssue(stage="points", code="invalid_point", message=message))
+                detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                self._reject(f"point {self.rows} {row}: {detail}")
             self.rows += 1
 
-    def result(self) -> tuple[list[Point], list[ValidationIssue]]:
+    def _add_frame(self, frame: ColumnFrame) -> None:
+        """Check a frame as Point would check each of its points: the child may have forged any of it."""
+        import numpy as np
+
+        stamps = np.frombuffer(frame.timestamps, dtype="<i8")
+        values = np.frombuffer(frame.values, dtype="<f8")
+        codes = np.zeros(frame.count, dtype=np.int32)
+        if frame.codes is not None:
+            codes = np.frombuffer(frame.codes, dtype="<i4")
+        series = frame.series if isinstance(frame.series, list) else []
+        readable = np.array([_dimensions_ok(dimensions) for dimensions in series] + [True], dtype=bool)
+        known = (codes >= 0) & (codes < len(series))
+        reasons = {
+            "dimensions: no such series": ~known,
+            # An unknown code looks at the extra True at the end: it is reported as unknown only.
+            "dimensions: not a dict of strings": ~readable[np.where(known, codes, -1)],
+            "value: value must be a finite number": ~np.isfinite(values),
+            "timestamp: out of range": (stamps < MIN_MICROS) | (stamps > MAX_MICROS),
+        }
+        bad = np.zeros(frame.count, dtype=bool)
+        for found in reasons.values():
+            bad |= found
+        failed = np.flatnonzero(bad)
+        room = max(0, 5 - len(self.issues))
+        for at in failed[:room].tolist():
+            detail = "; ".join(reason for reason, found in reasons.items() if found[at])
+            self._reject(
+                f"point {self.rows + at} {_frame_row(stamps[at], values[at], codes[at], series)}: {detail}"
+            )
+        self.bad += len(failed) - min(room, len(failed))
+        clean = [
+            dimensions if ok else {} for dimensions, ok in zip(series, readable.tolist()[:-1], strict=True)
+        ]
+        keep = ~bad
+        self.parts.append(PointColumns(stamps[keep], values[keep], series=clean, codes=codes[keep]))
+        self.rows += frame.count
+
+    def _reject(self, message: str) -> None:
+        self.bad += 1
+        if len(self.issues) < 5:
+            self.issues.append(ValidationIssue(stage="points", code="invalid_point", message=message))
+
+    def result(self) -> tuple[Sequence[Point], list[ValidationIssue]]:
         """The valid points in order, issues for the first bad rows, and how many there were in all."""
         issues = list(self.issues)
         if self.bad > len(issues):
             message = f"{self.bad} invalid points in all"
             issues.append(ValidationIssue(stage="points", code="invalid_point", message=message))
-        return self.points, issues
+        if all(isinstance(part, list) for part in self.parts):
+            return [point for part in self.parts for point in part], issues
+        columns = [
+            part if isinstance(part, PointColumns) else PointColumns.from_points(part) for part in self.parts
+        ]
+        return (columns[0] if len(columns) == 1 else PointColumns.concat(columns)), issues
+
+
+def _frame_row(stamp: Any, value: Any, code: Any, series: list[Any]) -> dict[str, Any]:
+    """A point of a frame as the row it stands for, for a message."""
+    moment: Any = int(stamp)
+    if MIN_MICROS <= moment <= MAX_MICROS:
+        moment = format_timestamp(EPOCH + timedelta(microseconds=moment))
+    dimensions = series[int(code)] if 0 <= int(code) < len(series) else f"series {int(code)}"
+    return {"timestamp": moment, "value": float(value), "dimensions": dimensions}
+
+
+def _dimensions_ok(dimensions: Any) -> bool:
+    """Whether a frame's series is what Point takes as dimensions: a dict of strings."""
+    return isinstance(dimensions, dict) and all(
+        isinstance(key, str) and isinstance(value, str) for key, value in dimensions.items()
+    )
 
 
 def _timestamps(stamps: list[Any]) -> list[Any]:

@@ -8,13 +8,19 @@ neither files nor the network: it works on the bytes the trusted fetcher handed 
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from typing import Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, overload
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Cell = Any
 Grid = list[list[Cell]]
@@ -72,6 +78,84 @@ class ToolkitError(ValueError):
     """The data does not have the shape the parse code expected."""
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class PointColumns:
+    """Points held as columns, as the table helpers return them: no dict per point until one is asked for.
+
+    `timestamps` are UTC microseconds since 1970 (int64), `values` float64, `series` the distinct dimension
+    dicts and `codes` (int32) the series of each point; without codes every point is in `series[0]`.
+    Iterating yields point dicts, so code that loops over a helper's points works as with a generator.
+    """
+
+    def __init__(
+        self,
+        timestamps: np.ndarray,
+        values: np.ndarray,
+        *,
+        series: list[dict[str, str]],
+        codes: np.ndarray | None = None,
+    ) -> None:
+        if len(timestamps) != len(values) or (codes is not None and len(codes) != len(values)):
+            raise ToolkitError("point columns must have the same length")
+        if codes is None and len(series) != 1:
+            raise ToolkitError("points without series codes need exactly one series")
+        self.timestamps = timestamps
+        self.values = values
+        self.series = series
+        self.codes = codes
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __iter__(self) -> Iterator[PointDict]:
+        codes = self.codes.tolist() if self.codes is not None else [0] * len(self.values)
+        for stamp, value, code in zip(self.timestamps.tolist(), self.values.tolist(), codes, strict=True):
+            moment = _EPOCH + timedelta(microseconds=stamp)
+            yield {"timestamp": moment, "value": value, "dimensions": dict(self.series[code])}
+
+    @classmethod
+    def from_points(cls, points: Iterable[PointDict]) -> PointColumns:
+        """Columns of point dicts with UTC datetime timestamps (the table helpers' points)."""
+        import numpy as np
+
+        stamps: list[int] = []
+        values: list[float] = []
+        codes: list[int] = []
+        index: dict[tuple[tuple[str, str], ...], int] = {}
+        series: list[dict[str, str]] = []
+        for point in points:
+            stamps.append((point["timestamp"] - _EPOCH) // _MICROSECOND)
+            values.append(point["value"])
+            dimensions = point["dimensions"]
+            key = tuple(dimensions.items())
+            code = index.get(key)
+            if code is None:
+                code = index[key] = len(series)
+                series.append(dimensions)
+            codes.append(code)
+        return cls(
+            np.array(stamps, dtype=np.int64),
+            np.array(values, dtype=np.float64),
+            series=series or [{}],
+            codes=np.array(codes, dtype=np.int32) if len(series) > 1 else None,
+        )
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a table of many rows (none of them garbage) is built."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 # --- text and tables -------------------------------------------------------------------------------
 
 
@@ -83,8 +167,79 @@ def decode_text(payload: bytes, encoding: str = "utf-8") -> str:
 
 def read_csv_grid(payload: bytes, *, encoding: str = "utf-8", delimiter: str = ",") -> Grid:
     """Read delimited text into rows of strings."""
-    reader = csv.reader(io.StringIO(decode_text(payload, encoding), newline=""), delimiter=delimiter)
-    return list(reader)
+    return _csv_rows(decode_text(payload, encoding), delimiter)
+
+
+class LineGrid(Sequence[list[str]]):
+    """Rows of delimited text without quotes, each split when it is read (see `read_csv_table`).
+
+    It reads like the list `read_csv_grid` makes (`grid[i]`, slices, `len`, iteration); the table helpers
+    take whole columns of it at once instead of a list per row.
+    """
+
+    def __init__(self, text: str, delimiter: str) -> None:
+        # The text's lines end with `\n` alone; the end of the last line is not a row.
+        self.lines = text.split("\n")
+        if self.lines[-1] == "":
+            self.lines.pop()
+        self.text = text
+        self.delimiter = delimiter
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @overload
+    def __getitem__(self, index: int) -> list[str]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[list[str]]: ...
+
+    def __getitem__(self, index: int | slice) -> list[str] | list[list[str]]:
+        if isinstance(index, slice):
+            return [self._split(line) for line in self.lines[index]]
+        return self._split(self.lines[index])
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return map(self._split, self.lines)
+
+    def _split(self, line: str) -> list[str]:
+        return line.split(self.delimiter) if line else []  # csv reads a blank line as an empty row
+
+    def columns(self, start: int, positions: Sequence[int]) -> list[list[str]] | None:
+        """The cells at `positions` of the rows from `start` on, or None unless all have the same width."""
+        rows = len(self.lines) - start
+        delimiter = self.delimiter
+        fields = self.lines[start].count(delimiter) + 1 if rows > 0 else 0
+        # One field a row would not tell a blank line (no cells) from an empty cell.
+        if fields < 2 or max(positions, default=0) >= fields:
+            return None
+        text = self.text[sum(map(len, self.lines[:start])) + start :]
+        text = text[:-1] if text.endswith("\n") else text  # the end of the last row
+        # Each line end becomes a cell of its own: when every row has `fields` cells, those cells are exactly
+        # every (fields + 1)th, and the rows' cells lie in between.
+        cells = text.replace("\n", f"{delimiter}\n{delimiter}").split(delimiter)
+        if len(cells) != rows * (fields + 1) - 1 or cells[fields :: fields + 1].count("\n") != rows - 1:
+            return None
+        return [cells[at :: fields + 1] for at in positions]
+
+
+def read_csv_table(payload: bytes, *, encoding: str = "utf-8", delimiter: str = ",") -> Grid | LineGrid:
+    """`read_csv_grid`, quicker on big files: text without quotes comes as a `LineGrid` of the same rows."""
+    text = decode_text(payload, encoding)
+    # csv reads such text line by line, splitting at each delimiter: `\r\n` ends a line like `\n`.
+    plain = not any(char in text for char in ('"', "\x00")) and text.count("\r") == text.count("\r\n")
+    if not plain or delimiter in ('"', "\r", "\n"):
+        return _csv_rows(text, delimiter)
+    grid = LineGrid(text.replace("\r\n", "\n") if "\r" in text else text, delimiter)
+    if len(text) > csv.field_size_limit() and max(map(len, grid.lines)) > csv.field_size_limit():
+        return _csv_rows(text, delimiter)  # csv refuses such a field: say so the same way
+    return grid
+
+
+def _csv_rows(text: str, delimiter: str) -> Grid:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    with _gc_paused():
+        return list(reader)
 
 
 def read_workbook(payload: bytes, *, sheets: Sequence[str] | None = None) -> dict[str, Grid]:
@@ -96,7 +251,8 @@ def read_workbook(payload: bytes, *, sheets: Sequence[str] | None = None) -> dic
     missing = [name for name in names if name not in book.sheet_names]
     if missing:
         raise ToolkitError(f"sheet(s) not in workbook: {missing}; it has {book.sheet_names}")
-    return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in names}
+    with _gc_paused():
+        return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in names}
 
 
 def read_json(payload: bytes, *, encoding: str = "utf-8") -> Any:
@@ -569,13 +725,14 @@ def long_points(
     title_dimension: str | None = None,
     month_column: str | None = None,
     clock_column: str | None = None,
-) -> Iterator[PointDict]:
+) -> PointColumns:
     """Points of a long table: one row per period, a time column, a value column, dimension columns.
 
     Tables stacked below each other with the same header are read too; with `title_dimension`, the
     title above each table (see `table_blocks`) becomes that dimension. With `month_column`, the time
     column holds years and that column the month (1-12 or a month name) of each row; with
     `clock_column`, the time column holds dates and that column the time of day (`HH:MM`).
+    The points come as columns (see `PointColumns`); iterating them yields point dicts.
     """
     names = header_names(grid[header_row])
     time_at = column_index(names, time_column)
@@ -584,8 +741,83 @@ def long_points(
     clock_at = column_index(names, clock_column) if clock_column else None
     dims_at = [(name, column_index(names, name)) for name in dimension_columns]
     constant = dict(constant_dimensions or {})
+    if title_dimension or month_at is not None or clock_at is not None:
+        return PointColumns.from_points(
+            _long_row_points(
+                grid,
+                header_row=header_row,
+                skip_rows=skip_rows,
+                time_at=time_at,
+                value_at=value_at,
+                month_at=month_at,
+                clock_at=clock_at,
+                dims_at=dims_at,
+                constant=constant,
+                time_format=time_format,
+                decimal=decimal,
+                missing=missing,
+                utc_offset_seconds=utc_offset_seconds,
+                title_dimension=title_dimension,
+            )
+        )
+    # The common table, column by column: the same points as the row by row reading above, in the same order.
+    import numpy as np
+
+    start = header_row + 1 + skip_rows
+    positions = [time_at, value_at, *(at for _, at in dims_at)]
+    columns = grid.columns(start, positions) if isinstance(grid, LineGrid) else None
+    table: Grid | None = None  # the rows, when they had to be made (a LineGrid's columns need none)
+    if columns is not None:
+        cells = dict(zip(positions, columns, strict=True))
+    else:
+        width = max(time_at, value_at)
+        table = [row for row in grid[start:] if len(row) > width]
+        # Every row reaches the time and value columns; a dimension column may be missing ("").
+        cells = {at: [row[at] if at < len(row) else "" for row in table] for at in positions[2:]}
+        cells.update({at: list(map(itemgetter(at), table)) for at in (time_at, value_at)})
+    stamps, stamp_ok = _period_column(cells[time_at], time_format, utc_offset_seconds=utc_offset_seconds)
+    values, value_ok = _number_column(cells[value_at], decimal=decimal, missing=missing)
+    repeats = _header_repeats(
+        table if table is not None else grid, start if table is None else 0, names, cells
+    )
+    keep = np.flatnonzero(stamp_ok & value_ok & ~repeats)
+    if not dims_at:
+        return PointColumns(stamps[keep], values[keep], series=[constant])
+    index: dict[tuple[str, ...], int] = {}
+    series: list[dict[str, str]] = []
+    codes = np.empty(len(keep), dtype=np.int32)
+    dimension_cells = [cells[at] for _, at in dims_at]
+    for position, row_at in enumerate(keep.tolist()):
+        key = tuple(_dimension_text(column[row_at]) for column in dimension_cells)
+        code = index.get(key)
+        if code is None:
+            code = index[key] = len(series)
+            series.append({**constant, **dict(zip((name for name, _ in dims_at), key, strict=True))})
+        codes[position] = code
+    return PointColumns(
+        stamps[keep], values[keep], series=series or [constant], codes=codes if series else None
+    )
+
+
+def _long_row_points(
+    grid: Grid,
+    *,
+    header_row: int,
+    skip_rows: int,
+    time_at: int,
+    value_at: int,
+    month_at: int | None,
+    clock_at: int | None,
+    dims_at: Sequence[tuple[str, int]],
+    constant: dict[str, str],
+    time_format: str,
+    decimal: str,
+    missing: Sequence[float],
+    utc_offset_seconds: int | None,
+    title_dimension: str | None,
+) -> Iterator[PointDict]:
+    """`long_points` row by row, for stacked tables and times split over two columns."""
     width = max(time_at, value_at, month_at or 0, clock_at or 0)
-    constant_only = not dims_at and not title_dimension
     for title, row in _table_rows(grid, header_row, skip_rows, title_dimension):
         if len(row) <= width:
             continue
@@ -605,10 +837,182 @@ def long_points(
             if month is None:
                 continue
             moment = moment.replace(month=month)
-        if constant_only:
-            yield {"timestamp": moment, "value": value, "dimensions": dict(constant)}
-        else:
-            yield _point(moment, value, _row_dimensions(row, constant, dims_at, title_dimension, title))
+        yield _point(moment, value, _row_dimensions(row, constant, dims_at, title_dimension, title))
+
+
+def _header_repeats(grid: Grid, start: int, names: Sequence[str], cells: dict[int, list[Cell]]) -> np.ndarray:
+    """Which rows from `start` on repeat the header (see `_table_rows`), checking each only when one might.
+
+    `cells` holds columns of those rows already taken out, by position.
+    """
+    import numpy as np
+
+    need = max(2, len(names) // 2)
+    # A repeated header matches `need` of its columns, so it matches one of the first len - need + 1: when no
+    # cell of those columns can clean to its column's name, no row repeats the header.
+    for at in range(len(names) - need + 1):
+        column = cells.get(at)
+        if column is None:
+            column = [row[at] for row in grid[start:] if len(row) > at]
+        if _may_name(column, names[at]):
+            rows = grid[start:]
+            return np.fromiter(map(_header_test(names), rows), dtype=bool, count=len(rows))
+    return np.zeros(len(cells[next(iter(cells))]), dtype=bool)
+
+
+def _may_name(cells: list[Cell], name: str) -> bool:
+    """Whether one of the cells might clean to `name`."""
+    present = set(map(type, cells))
+    # A number's or a date's text always holds a digit: it cannot clean to a name without one.
+    kinds = present if any(char.isdigit() for char in name) else present - _DIGIT_TEXT_TYPES
+    if not kinds <= {str}:
+        return True
+    texts = cells if present == {str} else [cell for cell in cells if type(cell) is str]
+    return name.split(" ", 1)[0] in "\n".join(texts)
+
+
+_ISO_SHAPES = {
+    10: "0000-00-00",
+    16: "0000-00-00T00:00",
+    19: "0000-00-00T00:00:00",
+    20: "0000-00-00T00:00:00Z",
+}
+
+
+def _period_column(
+    cells: Sequence[Cell], fmt: str, *, utc_offset_seconds: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """`parse_period` of every cell as UTC microseconds since 1970 (int64), and where it read one (bool)."""
+    import numpy as np
+
+    stamps = np.zeros(len(cells), dtype=np.int64)
+    read = np.zeros(len(cells), dtype=bool)
+    offset = (utc_offset_seconds or 0) * 1_000_000
+    kinds = set(map(type, cells))
+    if fmt in ("iso", "native") and kinds == {str}:
+        _iso_texts(cells, stamps, read, offset)
+    elif kinds <= {datetime, date} and cells:
+        _native_moments(cells, stamps, read, offset)
+    rest = np.flatnonzero(~read).tolist()
+    if rest:
+        moments = [parse_period(cells[at], fmt, utc_offset_seconds=utc_offset_seconds) for at in rest]
+        found = [(at, moment) for at, moment in zip(rest, moments, strict=True) if moment is not None]
+        if found:
+            positions = [at for at, _ in found]
+            stamps[positions] = [(moment - _EPOCH) // _MICROSECOND for _, moment in found]
+            read[positions] = True
+    return stamps, read
+
+
+def _iso_texts(cells: Sequence[str], stamps: np.ndarray, read: np.ndarray, offset: int) -> None:
+    """Read the ISO shapes of `_ISO_SHAPES` in bulk; other cells and impossible dates are left unread."""
+    import numpy as np
+
+    widths = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
+    for width, shape in _ISO_SHAPES.items():
+        rows = np.flatnonzero(widths == width)
+        if not rows.size:
+            continue
+        texts = cells if rows.size == len(cells) else [cells[at] for at in rows.tolist()]
+        try:
+            raw = "".join(texts).encode("ascii")
+        except UnicodeEncodeError:
+            continue  # digits of other scripts: parse_period reads them one by one
+        chars = np.frombuffer(raw, dtype=np.uint8).reshape(rows.size, width)
+        numeric = [at for at, expected in enumerate(shape) if expected == "0"]
+        digits = chars[:, numeric] - np.uint8(ord("0"))  # a byte below "0" wraps round to a large number
+        matched = (digits <= 9).all(axis=1)
+        for at, expected in enumerate(shape):
+            if at == 10:
+                matched &= (chars[:, at] == ord("T")) | (chars[:, at] == ord(" "))
+            elif expected != "0":
+                matched &= chars[:, at] == ord(expected)
+
+        # The digits in order: YYYY MM DD, then hh mm and ss where the shape has them.
+        year, month, day = _number(digits, 0, 4), _number(digits, 4, 2), _number(digits, 6, 2)
+        hour = _number(digits, 8, 2) if width > 10 else 0
+        minute = _number(digits, 10, 2) if width > 10 else 0
+        second = _number(digits, 12, 2) if width > 16 else 0
+        # Years 2..9998 only: nearer the ends an offset can leave the datetime range (parse_period says how).
+        matched &= (year >= 2) & (year <= 9998) & (month >= 1) & (month <= 12) & (day >= 1)
+        matched &= (hour <= 23) & (minute <= 59) & (second <= 59)
+        years = (np.where(matched, year, 1970) - 1970).astype("datetime64[Y]")
+        month_start = years + (np.where(matched, month, 1) - 1).astype("timedelta64[M]")
+        first_day = month_start.astype("datetime64[D]").astype(np.int64)
+        next_first_day = (month_start + np.timedelta64(1, "M")).astype("datetime64[D]").astype(np.int64)
+        month_days = next_first_day - first_day
+        matched &= day <= month_days
+        micros = ((first_day + day - 1) * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000
+        if shape[-1] != "Z":
+            micros -= offset  # a local time: the `Z` shape is UTC whatever the offset
+        stamps[rows[matched]] = micros[matched]
+        read[rows[matched]] = True
+
+
+def _number(digits: np.ndarray, first: int, count: int) -> np.ndarray:
+    """The number that `count` digit columns from `first` on spell, row by row."""
+    import numpy as np
+
+    total = digits[:, first].astype(np.int64)
+    for at in range(first + 1, first + count):
+        total = total * 10 + digits[:, at]
+    return total
+
+
+def _native_moments(cells: Sequence[Cell], stamps: np.ndarray, read: np.ndarray, offset: int) -> None:
+    """Read workbook date and naive datetime cells in bulk (with an aware datetime among them, none)."""
+    import numpy as np
+
+    if any(cell.tzinfo is not None for cell in cells if type(cell) is datetime):
+        return
+    epoch, day, microsecond = _NAIVE_EPOCH, _EPOCH_DAY, _MICROSECOND
+    micros = np.array(
+        [
+            (cell - epoch) // microsecond
+            if type(cell) is datetime
+            else (cell.toordinal() - day) * 86_400_000_000
+            for cell in cells
+        ],
+        dtype=np.int64,
+    )
+    micros -= offset
+    inside = (micros >= _MIN_MICROS) & (micros <= _MAX_MICROS)
+    stamps[inside] = micros[inside]
+    read[inside] = True
+
+
+# Naive datetimes and dates are read as UTC: microseconds since this moment, or days since its day.
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_EPOCH_DAY = _NAIVE_EPOCH.toordinal()
+
+
+_MIN_MICROS = (datetime(2, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROSECOND
+_MAX_MICROS = (datetime(9998, 12, 31, tzinfo=UTC) - _EPOCH) // _MICROSECOND
+
+
+def _number_column(
+    cells: Sequence[Cell], *, decimal: str = ".", missing: Sequence[float] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """`parse_number` of every cell as float64, and where it read one (bool)."""
+    import numpy as np
+
+    kinds = set(map(type, cells))
+    values = None
+    # float() reads the plain numbers parse_number reads, and the same way, except `1_000`; what it reads
+    # besides (nan, inf, 1e999) is not finite and dropped below, as parse_number drops it.
+    plain = kinds == {str} and decimal == "." and "_" not in "".join(cells)
+    if cells and (kinds <= {int, float} or plain):
+        try:
+            values = np.array(cells, dtype=np.float64)
+        except (ValueError, OverflowError):
+            values = None
+    if values is None:
+        numbers = [parse_number(cell, decimal=decimal) for cell in cells]
+        values = np.array([math.nan if number is None else number for number in numbers], dtype=np.float64)
+    read = np.isfinite(values)
+    for sentinel in missing:
+        read &= ~(np.abs(values - sentinel) <= 1e-9)
+    return values, read
 
 
 def _row_dimensions(

@@ -109,3 +109,22 @@ def test_wrap_gemini_without_key_falls_back_to_heuristic_and_says_so(generator: 
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 36
     assert "no Gemini API key" in result.stderr
+
+
+def test_wrap_a_long_hourly_csv_prints_every_row_once(tmp_path: Path) -> None:
+    source = tmp_path / "meter.csv"
+    hours = 20_000
+    lines = ["timestamp,value,meter"]
+    for hour in range(hours):
+        day, clock = divmod(hour, 24)
+        stamp = f"2024-{1 + day // 28 % 12:02d}-{1 + day % 28:02d}T{clock:02d}:00:00Z"
+        year = 2024 + day // (28 * 12)
+        lines.append(f"{year}{stamp[4:]},{hour / 8},m{hour % 2}")
+    source.write_text("\n".join(lines) + "\n")
+    result = run_cli("wrap", str(source), "--name", "Meter readings", "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+    points = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(points) == hours
+    assert points[0] == {"timestamp": "2024-01-01T00:00:00Z", "value": 0.0, "dimensions": {"meter": "m0"}}
+    assert points[-1]["value"] == (hours - 1) / 8 and points[-1]["dimensions"] == {"meter": "m1"}
+    assert f"{hours} points in 2 series" in result.stderr

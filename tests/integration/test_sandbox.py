@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 
 from shared import sandbox
+from shared.points import format_timestamp
 from shared.policy import ALLOWED_MODULES
-from shared.sandbox import SandboxLimits, SandboxResult, import_paths, run_parse
+from shared.sandbox import ColumnFrame, SandboxLimits, SandboxResult, import_paths, run_parse
+from shared.validation import to_points
 
 SECRET = "hunter2"
 LIMITS = SandboxLimits(
@@ -523,7 +525,11 @@ def test_toolkit_wrapper_succeeds_and_reports_its_confinement() -> None:
             )
     """)
     assert result.ok, result.error
-    assert result.points == [
+    [frame] = result.points  # the toolkit's columns come as one frame
+    assert isinstance(frame, ColumnFrame)
+    points, issues = to_points(result.points)
+    assert issues == []
+    assert [[format_timestamp(p.timestamp), p.value, p.dimensions] for p in points] == [
         ["2019-01-01T00:00:00Z", 1.5, {"country": "DE"}],
         ["2020-01-01T00:00:00Z", 2.5, {"country": "DE"}],
         ["2020-01-01T00:00:00Z", 3.0, {"country": "FR"}],
@@ -640,3 +646,17 @@ def test_caller_is_made_non_dumpable_so_its_proc_files_stay_private() -> None:
     assert protect_caller() is True
 
     assert ctypes.CDLL(None).prctl(3, 0, 0, 0, 0) == 0  # PR_GET_DUMPABLE
+
+
+def test_point_columns_of_the_wrong_shape_fail_the_run() -> None:
+    result = run("""
+        import numpy
+
+        from shared.wrapper_toolkit import PointColumns
+
+        def parse(payload, context):
+            grid = numpy.zeros((2, 2))
+            return PointColumns(grid.astype("int64"), grid, series=[{}])
+    """)
+    assert not result.ok
+    assert result.error_type == "ValueError" and "one-dimensional" in str(result.error)

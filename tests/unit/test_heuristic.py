@@ -10,7 +10,7 @@ import pytest
 
 from shared import heuristic
 from shared.errors import NoSeriesFoundError
-from shared.points import Point, check_points
+from shared.points import Point, PointColumns, check_points
 from shared.profile import build_profile
 from shared.settings import Settings
 from shared.source import read_source
@@ -295,3 +295,17 @@ def test_records_with_start_and_end_take_the_start_as_time(tmp_path: Path) -> No
     assert wrapped.points[0].dimensions == {}
     assert "time_key='start'" in wrapped.code
     assert "value_key='price.value'" in wrapped.code
+
+
+def test_rank_series_ranks_point_columns_as_it_ranks_their_points() -> None:
+    request = IndicatorRequest(name="Electricity demand in Germany")
+    moments = [datetime(2020 + year, 1, 1, tzinfo=UTC) for year in range(3)]
+    points = [
+        Point(timestamp=moment, value=1.0, dimensions={"geo": geo, "unit": "GWh"})
+        for geo in ("France", "Germany", "Spain")
+        for moment in moments
+    ]
+    shuffled = points[3:6] + points[:3] + points[6:]
+    ranked = heuristic.rank_series(PointColumns.from_points(shuffled), request)
+    assert ranked == heuristic.rank_series(shuffled, request)
+    assert ranked[0][0] == (("geo", "Germany"), ("unit", "GWh")) and ranked[0][1] > 0

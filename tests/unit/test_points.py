@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from shared.points import Point, check_points, format_timestamp, infer_frequency
+from shared.points import Point, PointColumns, check_points, format_timestamp, infer_frequency
 
 
 def test_point_converts_offset_timestamps_to_utc() -> None:
@@ -69,3 +69,88 @@ def test_infer_frequency_names_the_most_common_step(stamps: list[str], expected:
 def test_format_timestamp_keeps_microseconds_only_when_present() -> None:
     assert format_timestamp(datetime(2020, 1, 1, tzinfo=UTC)) == "2020-01-01T00:00:00Z"
     assert format_timestamp(datetime(2020, 1, 1, 0, 0, 0, 500)) == "2020-01-01T00:00:00.000500Z"
+
+
+# --- point columns ---------------------------------------------------------------------------------
+
+
+def columns_of(points: list[Point]) -> PointColumns:
+    """The same points as columns."""
+    return PointColumns.from_points(points)
+
+
+def hourly(count: int, *, start: int = 0, **dimensions: str) -> list[Point]:
+    """`count` hourly points of one series."""
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    return [
+        Point(timestamp=base + timedelta(hours=start + index), value=index / 4, dimensions=dimensions)
+        for index in range(count)
+    ]
+
+
+def test_point_columns_read_as_a_sequence_of_points() -> None:
+    points = hourly(3, geo="DE") + hourly(2, geo="FR")
+    columns = columns_of(points)
+    assert len(columns) == 5
+    assert list(columns) == points
+    assert columns[0] == points[0] and columns[-1] == points[-1]
+    assert columns[1:4] == points[1:4] and columns[::-2] == points[::-2]
+    with pytest.raises(IndexError):
+        columns[5]
+    # Each Point read gets its own dimensions: changing one changes no other.
+    columns[0].dimensions["geo"] = "XX"
+    assert columns[0].dimensions == {"geo": "DE"}
+
+
+def test_point_columns_concatenate_in_order_with_each_series_once() -> None:
+    first, second = hourly(2, geo="DE"), hourly(2, start=2, geo="DE") + hourly(1, geo="FR")
+    joined = PointColumns.concat([columns_of(first), columns_of(second)])
+    assert list(joined) == first + second
+    assert joined.series == [{"geo": "DE"}, {"geo": "FR"}]
+    assert len(PointColumns.concat([])) == 0
+
+
+SHAPES = {
+    "empty": [],
+    "one hourly series": hourly(50),
+    "two series, the same hours": hourly(5, geo="DE") + hourly(5, geo="FR"),
+    "repeats out of order": [*hourly(4, geo="DE"), *hourly(4, geo="FR"), *hourly(2, start=1, geo="DE")],
+    "unordered": list(reversed(hourly(6))) + hourly(1, start=2),
+    "mixed frequencies": hourly(4, geo="DE")
+    + [
+        Point(timestamp=datetime(2000 + year, 1, 1, tzinfo=UTC), value=1, dimensions={"geo": "FR"})
+        for year in range(4)
+    ],
+    "irregular": [
+        Point(timestamp=datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=s), value=1)
+        for s in (0, 5, 7, 100000)
+    ],
+    "dimension order": [
+        Point(timestamp=datetime(2020, 1, 1, tzinfo=UTC), value=1, dimensions={"a": "1", "b": "2"}),
+        Point(timestamp=datetime(2020, 1, 1, tzinfo=UTC), value=2, dimensions={"b": "2", "a": "1"}),
+    ],
+    "ties between steps": [
+        Point(timestamp=datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=s), value=1)
+        for s in (0, 60, 120, 3720, 7320)
+    ],
+    "microseconds": [
+        Point(timestamp=datetime(2020, 1, 1, 0, 0, 0, micro, tzinfo=UTC), value=1) for micro in (5, 5, 900000)
+    ],
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_check_points_says_the_same_of_rows_and_of_columns(shape: str) -> None:
+    points = SHAPES[shape]
+    assert check_points(columns_of(points)) == check_points(points)
+
+
+def test_check_points_on_columns_finds_what_is_wrong() -> None:
+    summary, issues = check_points(columns_of(SHAPES["repeats out of order"]))
+    assert [issue.code for issue in issues] == ["duplicate_points"]
+    assert issues[0].message.startswith(
+        "2 points repeat a (timestamp, dimensions) pair, e.g. 2024-01-01T01:00:00Z {'geo': 'DE'}"
+    )
+    assert (summary.count, summary.series, summary.frequency) == (10, 2, "hourly")
+    _, issues = check_points(columns_of(SHAPES["mixed frequencies"]))
+    assert [issue.code for issue in issues] == ["mixed_frequency"]

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from shared.points import Point, PointColumns
+from shared.sandbox import ColumnFrame
 from shared.settings import Settings
-from shared.validation import to_points, validate_wrapper
+from shared.validation import PointBuilder, to_points, validate_wrapper
 from shared.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
 
 REQUEST = IndicatorRequest(name="Test indicator")
@@ -72,3 +80,97 @@ def test_to_points_reports_bad_rows_without_losing_good_ones() -> None:
     points, issues = to_points([["2020-01-01T00:00:00Z", 1.0, {}], ["not a date", 2.0, {}]])
     assert len(points) == 1
     assert issues[0].code == "invalid_point" and "point 1" in issues[0].message
+
+
+# --- frames of point columns ----------------------------------------------------------------------
+
+HOUR = 3_600_000_000  # microseconds
+
+
+def frame(
+    stamps: list[int], values: list[float], *, series: Any = None, codes: list[int] | None = None
+) -> ColumnFrame:
+    """A frame as the channel hands it over."""
+    return ColumnFrame(
+        count=len(values),
+        series=[{}] if series is None else series,
+        timestamps=np.array(stamps, dtype="<i8").tobytes(),
+        values=np.array(values, dtype="<f8").tobytes(),
+        codes=None if codes is None else np.array(codes, dtype="<i4").tobytes(),
+    )
+
+
+def test_frames_become_point_columns_in_order_after_rows() -> None:
+    builder = PointBuilder()
+    builder.add([["1970-01-01T00:00:00Z", 1.0, {"geo": "DE"}]])
+    builder.add([frame([HOUR, 2 * HOUR], [2.0, 3.0], series=[{"geo": "FR"}, {"geo": "DE"}], codes=[1, 0])])
+    builder.add([frame([3 * HOUR], [4.0]), ["1970-01-01T04:00:00Z", 5.0, {}]])
+    points, issues = builder.result()
+    assert issues == []
+    assert isinstance(points, PointColumns)
+    assert [(p.timestamp.hour, p.value, p.dimensions) for p in points] == [
+        (0, 1.0, {"geo": "DE"}),
+        (1, 2.0, {"geo": "DE"}),
+        (2, 3.0, {"geo": "FR"}),
+        (3, 4.0, {}),
+        (4, 5.0, {}),
+    ]
+    assert to_points([frame([0], [1.5])])[0] == [Point(timestamp=datetime(1970, 1, 1, tzinfo=UTC), value=1.5)]
+
+
+def test_forged_frames_lose_their_bad_points_and_say_why() -> None:
+    outside = (
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    ).total_seconds()
+    builder = PointBuilder()
+    builder.add(
+        [
+            frame(
+                [0, HOUR, 2 * HOUR, int(outside * 1e6) + 10, 4 * HOUR, 5 * HOUR, 6 * HOUR],
+                [1.0, math.nan, math.inf, 4.0, 5.0, 6.0, 7.0],
+                series=[{"geo": "DE"}, {"geo": 1}, "not a dict"],
+                codes=[0, 0, 7, 0, 1, 2, 7],
+            )
+        ]
+    )
+    points, issues = builder.result()
+    assert [(p.timestamp.hour, p.value) for p in points] == [(0, 1.0)]
+    assert [issue.code for issue in issues] == ["invalid_point"] * 6
+    messages = [issue.message for issue in issues]
+    assert "point 1 " in messages[0] and messages[0].endswith("value: value must be a finite number")
+    assert "point 2 " in messages[1] and "no such series" in messages[1] and "finite" in messages[1]
+    assert "point 3 " in messages[2] and messages[2].endswith("timestamp: out of range")
+    assert "point 4 " in messages[3] and messages[3].endswith("dimensions: not a dict of strings")
+    assert "point 5 " in messages[4] and "'dimensions': 'not a dict'" in messages[4]
+    assert messages[5] == "6 invalid points in all"
+
+
+def test_a_frame_that_names_no_series_is_refused() -> None:
+    points, issues = PointBuilder().result()
+    assert points == [] and issues == []
+    builder = PointBuilder()
+    builder.add([frame([0, HOUR], [1.0, 2.0], series="nothing")])
+    points, issues = builder.result()
+    assert len(points) == 0 and "no such series" in issues[0].message
+
+
+def test_pages_of_dicts_and_of_toolkit_columns_keep_their_order() -> None:
+    code = (
+        "from shared.wrapper_toolkit import long_points, read_csv_table\n\n\n"
+        "def parse(payload, context):\n"
+        "    if context['page'] == 0:\n"
+        "        return [{'timestamp': '2019-01-01T00:00:00Z', 'value': 0.5, 'dimensions': {}}]\n"
+        "    grid = read_csv_table(payload)\n"
+        "    return long_points(\n"
+        "        grid, header_row=0, time_column='year', time_format='year', value_column='value'\n"
+        "    )\n"
+    )
+    payload = b"year,value\n" + b"".join(b"%d,%d.25\n" % (2020 + i, i) for i in range(5))
+    report, points = validate_wrapper(draft(code), [b"", payload], request=REQUEST, settings=Settings())
+    assert report.ok, report.feedback()
+    assert isinstance(points, PointColumns)
+    assert [(p.timestamp.year, p.value) for p in points] == [(2019, 0.5)] + [
+        (2020 + i, i + 0.25) for i in range(5)
+    ]
+    assert report.summary is not None and (report.summary.count, report.summary.frequency) == (6, "annual")
+    assert report.preview[1] == {"timestamp": "2020-01-01T00:00:00Z", "value": 0.25, "dimensions": {}}

@@ -1,0 +1,79 @@
+"""The profile reads the head of big sources: what it keeps is what reading them whole would keep."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+
+import openpyxl
+import pytest
+
+from shared import profile
+from shared.profile import build_profile, workbook_head
+from shared.source import SourceData
+from shared.wrapper import SourceFormat
+from shared.wrapper_toolkit import read_csv_grid, read_workbook
+
+
+def csv_source(text: str) -> SourceData:
+    return SourceData(location="test.csv", content=text.encode(), format=SourceFormat.CSV, encoding="utf-8")
+
+
+def whole(text: str, max_rows: int) -> tuple[int, list[list[str]]]:
+    """How many rows reading the whole text finds, and its first rows."""
+    grid = read_csv_grid(text.encode())
+    return len(grid), grid[:max_rows]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "title\n\nyear,value\n" + "".join(f"{1900 + i},{i}\n" for i in range(40)),
+        "year,value\r\n" + "".join(f'{1900 + i},"{i},5"\r\n' for i in range(40)),
+        "year,note\n" + "".join(f'{1900 + i},"line\nbreak"\n' for i in range(40)),
+        "year,value\n" + "".join(f"{1900 + i},{i}\n" for i in range(40)).rstrip("\n"),
+        "year,value\n1900,1\n",
+    ],
+)
+def test_csv_profile_keeps_the_first_rows_and_counts_them_all(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A small head makes these small files behave as big ones.
+    monkeypatch.setattr(profile, "HEAD_CHARS", 16)
+    table = build_profile(csv_source(text), max_rows=10).tables[0]
+    total, rows = whole(text, 10)
+    assert (table.n_rows, table.rows) == (total, rows)
+    assert table.n_cols == max(len(row) for row in rows)
+
+
+def workbook(rows: int) -> bytes:
+    book = openpyxl.Workbook(write_only=True)
+    notes = book.create_sheet("notes")
+    notes.append(["about"])
+    sheet = book.create_sheet("readings")
+    sheet.append(["Meter readings"])
+    sheet.append([])
+    sheet.append(["timestamp", "value", "site"])
+    for index in range(rows):
+        sheet.append([datetime(2000, 1, 1) + timedelta(hours=index), index / 4, f"s{index % 3}"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_workbook_head_cuts_big_sheets_to_their_first_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    content = workbook(500)
+    monkeypatch.setattr(profile, "SHEET_HEAD_BYTES", 1000)
+    head, heights = workbook_head(content, max_rows=50)
+    assert heights == {"readings": 503}
+    full, cut = read_workbook(content), read_workbook(head)
+    assert cut["readings"] == full["readings"][:50] and cut["notes"] == full["notes"]
+    source = SourceData(location="book.xlsx", content=content, format=SourceFormat.XLSX)
+    tables = {table.name: table for table in build_profile(source, max_rows=50).tables}
+    assert (tables["readings"].n_rows, tables["readings"].rows) == (503, full["readings"][:50])
+
+
+def test_workbook_head_leaves_small_sheets_and_other_workbooks_alone() -> None:
+    content = workbook(20)
+    assert workbook_head(content, max_rows=5) == (content, {})
+    assert workbook_head(b"\xd0\xcf\x11\xe0 an old workbook", max_rows=5)[1] == {}

@@ -1,0 +1,94 @@
+"""The sandbox channel as the parent reads it: JSON lines, and frames of point columns between them."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+from shared import sandbox
+from shared.sandbox import ColumnFrame, SandboxLimits
+
+LIMITS = SandboxLimits(
+    wall_seconds=10,
+    cpu_seconds=5,
+    memory_bytes=1 << 30,
+    file_bytes=1 << 20,
+    open_files=64,
+    output_bytes=1 << 20,
+)
+CONFINED = b'{"confinement": {"seccomp": "applied"}}\n'
+DONE = b'{"done": true, "count": 3, "violations": []}\n'
+
+
+def line(item: object) -> bytes:
+    return json.dumps(item).encode() + b"\n"
+
+
+def frame(stamps: list[int], values: list[float], codes: list[int] | None, series: object) -> bytes:
+    """A frame as the child writes it: its header line, then the raw little-endian columns."""
+    header = line({"columns": {"count": len(values), "series": series, "coded": codes is not None}})
+    body = struct.pack(f"<{len(stamps)}q", *stamps) + struct.pack(f"<{len(values)}d", *values)
+    return header + body + (struct.pack(f"<{len(codes)}i", *codes) if codes is not None else b"")
+
+
+STREAM = (
+    CONFINED
+    + line({"points": [["2020-01-01T00:00:00Z", 1.0, {}]]})
+    # A body may hold newline bytes: the timestamp 10 is written with one.
+    + frame([10, 20], [2.0, 5e-324], [0, 1], [{"geo": "DE"}, {"geo": "FR"}])
+    + frame([], [], None, [{}])
+    + DONE
+)
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, len(STREAM)])
+def test_frames_are_read_whole_whatever_the_chunks(size: int) -> None:
+    received: list[list[object]] = []
+    channel = sandbox._Channel(received.append)
+    for start in range(0, len(STREAM), size):
+        channel.feed(STREAM[start : start + size])
+    assert not channel.unreadable and channel.status is not None and channel.status["done"]
+    assert received[0] == [["2020-01-01T00:00:00Z", 1.0, {}]]
+    [[first], [empty]] = received[1:]
+    assert isinstance(first, ColumnFrame) and isinstance(empty, ColumnFrame)
+    assert (first.count, first.series) == (2, [{"geo": "DE"}, {"geo": "FR"}])
+    assert struct.unpack("<2q", first.timestamps) == (10, 20)
+    assert struct.unpack("<2d", first.values) == (2.0, 5e-324)
+    assert first.codes is not None and struct.unpack("<2i", first.codes) == (0, 1)
+    assert (empty.count, empty.timestamps, empty.codes) == (0, b"", None)
+
+
+def test_a_run_keeps_its_frames_in_order_and_counts_their_points() -> None:
+    result = sandbox._interpret(STREAM, 0, "", LIMITS)
+    assert result.ok
+    assert [type(point).__name__ for point in result.points] == ["list", "ColumnFrame", "ColumnFrame"]
+    assert result.point_count == 3
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"count": -1, "coded": False},
+        {"count": "2", "coded": False},
+        {"count": 1, "coded": 1},
+        {"count": True},
+        [],
+    ],
+)
+def test_a_forged_frame_header_makes_the_output_unreadable(header: object) -> None:
+    result = sandbox._interpret(CONFINED + line({"columns": header}) + DONE, 0, "", LIMITS)
+    assert not result.ok and result.error_type == "ProtocolError"
+
+
+def test_a_frame_cut_off_by_a_kill_gives_way_to_the_reason_of_the_kill() -> None:
+    data = CONFINED + frame([1, 2], [1.0, 2.0], None, [{}])[:-3]
+    result = sandbox._interpret(data, -9, "", LIMITS)
+    assert not result.ok and result.error_type == "Killed" and result.points == []
+
+
+def test_a_frame_that_claims_more_bytes_swallows_the_status() -> None:
+    data = CONFINED + line({"columns": {"count": 1000, "series": [{}], "coded": False}}) + DONE
+    result = sandbox._interpret(data, 0, "", LIMITS)
+    assert not result.ok and result.error_type == "Killed"
