@@ -105,10 +105,10 @@ class ResourceRepository:
 
     def get(self, tenant_id: str, resource_id: str) -> ResourceRecord:
         """A live resource of the tenant, or NotFoundError."""
-        document = self.collection.find_one(
-            {"_id": _object_id(resource_id), "tenant_id": tenant_id, "deleted": False}
-        )
-        if document is None:
+        # By `_id` alone, the lookup every server serves from its index (SecantusDB scans the collection
+        # for a filter with more fields); tenant and deletion are checked here, as the filter did.
+        document = self.collection.find_one({"_id": _object_id(resource_id)})
+        if document is None or document.get("tenant_id") != tenant_id or document.get("deleted") is not False:
             raise NotFoundError(f"resource {resource_id!r} not found")
         return _resource(document)
 
@@ -428,8 +428,9 @@ class ApiKeyRepository:
         """The key record for a presented secret, or None."""
         if not secret.startswith(API_KEY_PREFIX):
             return None
-        document = self.collection.find_one({"key_hash": hash_api_key(secret), "revoked": False})
-        if document is None:
+        # By the indexed hash alone (see ResourceRepository.get); revocation is checked here.
+        document = self.collection.find_one({"key_hash": hash_api_key(secret)})
+        if document is None or document.get("revoked") is not False:
             return None
         return ApiKeyPublic.model_validate({k: document[k] for k in ApiKeyPublic.model_fields})
 

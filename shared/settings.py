@@ -35,6 +35,9 @@ class Settings(BaseSettings):
 
     api_cors_origins: list[str] = Field(default_factory=list)
     api_page_size_max: int = 500
+    # How long a container trusts an API key it authenticated before asking MongoDB again: a revoked
+    # key stops working within this many seconds (0 asks every time).
+    api_key_cache_seconds: float = Field(default=60.0, ge=0)
     upload_bucket: str | None = None
     upload_max_bytes: int = 100 * 1024 * 1024
     upload_url_expiry_seconds: int = 900

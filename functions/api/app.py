@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from mangum import Mangum
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from functions.api.dependencies import tenant_dependency
-from functions.api.errors import install_error_handlers, unhandled_error_response
+from functions.api.dependencies import authentication_dependency
+from functions.api.errors import install_error_handlers, install_error_schemas, unhandled_error_response
 from functions.api.log import logger
 from functions.api.routes import data, health, resources, uploads, wrappers
+from functions.api.workers import BlockingCallPlacement
 from shared.settings import Settings, get_settings
 
 API_TITLE = "Resource Service API"
@@ -32,28 +34,56 @@ def _request_id(request: Request) -> str:
     return str(from_gateway or request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4())[:128]
 
 
-async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Correlate the request's logs, log its outcome, and answer a 500 in the error shape if a bug escapes."""
-    request_id = _request_id(request)
-    logger.thread_safe_clear_keys()
-    logger.thread_safe_append_keys(request_id=request_id)
-    started = time.perf_counter()
-    try:
-        response = await call_next(request)
-    except Exception as exc:
-        response = unhandled_error_response(exc)
-    response.headers[REQUEST_ID_HEADER] = request_id
-    logger.info(
-        "request",
-        extra={
-            "method": request.method,
-            "path": request.url.path,
-            "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-            "tenant_id": getattr(request.state, "tenant_id", None),
-        },
-    )
-    return response
+class RequestObserver:
+    """Correlate the request's logs, log its outcome, and answer a 500 in the error shape if a bug escapes.
+
+    Plain ASGI rather than a BaseHTTPMiddleware, which runs the app in a task of its own and re-wraps
+    the request and response streams.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        request_id = _request_id(request)
+        logger.thread_safe_clear_keys()
+        logger.thread_safe_append_keys(request_id=request_id)
+        state = request.state  # created before the app runs, so that authentication's tenant lands here
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        except Exception as exc:
+            if response_started:
+                raise
+            await unhandled_error_response(exc)(scope, receive, send_with_request_id)
+        # The app ran in this context and added its own correlation keys; the request line has only its id.
+        logger.thread_safe_clear_keys()
+        logger.thread_safe_append_keys(request_id=request_id)
+        logger.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.url.path,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "tenant_id": getattr(state, "tenant_id", None),
+            },
+        )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -65,7 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Resources (indicators and where their data is), their generated wrappers, and data.",
     )
     install_error_handlers(app)
-    app.middleware("http")(_observe)
+    install_error_schemas(app)
+    app.add_middleware(BlockingCallPlacement)
+    app.add_middleware(RequestObserver)
     # Empty entries come from an unset template parameter ('[""]'): they allow nothing.
     origins = [origin for origin in settings.api_cors_origins if origin.strip()]
     if origins:
@@ -78,9 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.include_router(health.router)
-    # Every other route needs an API key; routes also take the tenant as a (cached) dependency.
+    # Every other route needs an API key; routes read the authenticated key as a dependency.
     for module in (resources, data, wrappers, uploads):
-        app.include_router(module.router, dependencies=[Depends(tenant_dependency)])
+        app.include_router(module.router, dependencies=[Depends(authentication_dependency)])
     return app
 
 

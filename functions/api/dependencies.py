@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pymongo.database import Database
-from starlette.concurrency import run_in_threadpool
 
 from functions.api.errors import ErrorDetail, InvalidRequestError, UnauthorizedError
+from functions.api.key_cache import api_keys
 from functions.api.log import correlate
+from functions.api.workers import offload
 from shared.database import get_database
 from shared.handover import MessagePublisher
 from shared.models import ApiKeyPublic
@@ -24,7 +25,7 @@ _bearer = HTTPBearer(auto_error=False, description="an API key as a bearer token
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")
 
 
-def settings_dependency() -> Settings:
+async def settings_dependency() -> Settings:
     """The process-wide settings."""
     return get_settings()
 
@@ -32,16 +33,21 @@ def settings_dependency() -> Settings:
 SettingsDep = Annotated[Settings, Depends(settings_dependency)]
 
 
-def database_dependency(settings: SettingsDep) -> Database:
+async def database_dependency() -> Database:
     """The service database; the client is created on first use and reused by warm invocations."""
-    return get_database(settings)
+    # A blocking call: the first use creates the indexes (and may read the connection secret).
+    return await offload(get_database, get_settings())
 
 
 DatabaseDep = Annotated[Database, Depends(database_dependency)]
 
 
-def publisher_dependency(settings: SettingsDep) -> MessagePublisher:
+async def publisher_dependency() -> MessagePublisher:
     """The process-wide publisher; it connects on the first publish, not here."""
+    return await offload(_publisher, get_settings())
+
+
+def _publisher(settings: Settings) -> MessagePublisher:
     # Imported on first use: pika is not needed to answer reads, and cold starts are mostly reads.
     from shared.broker import get_publisher
 
@@ -51,33 +57,58 @@ def publisher_dependency(settings: SettingsDep) -> MessagePublisher:
 PublisherDep = Annotated[MessagePublisher, Depends(publisher_dependency)]
 
 
-async def tenant_dependency(
+async def authentication_dependency(
     request: Request,
-    db: DatabaseDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key_header)],
-) -> ApiKeyPublic:
-    """The API key of the request (Authorization: Bearer … or X-API-Key), hence its tenant; else 401."""
+) -> None:
+    """Authenticate the request's API key (Authorization: Bearer … or X-API-Key), hence its tenant; else 401.
+
+    The routers that need a key run this for every route; routes read the key with `TenantDep`.
+    """
     secret = bearer.credentials if bearer is not None else api_key
     if not secret:
         raise UnauthorizedError("an API key is required: send `Authorization: Bearer <key>` or `X-API-Key`")
     key = None
     if len(secret) <= KEY_MAX_LENGTH:
-        key = await run_in_threadpool(ApiKeyRepository(db).authenticate, secret.strip())
+        key = await authenticate(secret.strip())
     if key is None:
         raise UnauthorizedError("the API key is not valid", invalid=True)
+    request.state.api_key = key
     request.state.tenant_id = key.tenant_id
-    # Set here, in the request's task, so the route's worker thread inherits the keys.
+    # Set here, in the request's task, so the worker threads of its blocking calls inherit the keys.
     correlate(
         tenant_id=key.tenant_id,
         key_id=key.key_id,
         resource_id=request.path_params.get("resource_id"),
         wrapper_id=request.path_params.get("wrapper_id"),
     )
+
+
+async def tenant_dependency(request: Request) -> ApiKeyPublic:
+    """The API key `authentication_dependency` accepted for this request."""
+    key: ApiKeyPublic | None = getattr(request.state, "api_key", None)
+    if key is None:  # a route outside the authenticated routers: refuse rather than serve it
+        raise UnauthorizedError("an API key is required: send `Authorization: Bearer <key>` or `X-API-Key`")
     return key
 
 
 TenantDep = Annotated[ApiKeyPublic, Depends(tenant_dependency)]
+
+
+async def authenticate(secret: str) -> ApiKeyPublic | None:
+    """The key record of a presented secret, from this container's cache or else from MongoDB."""
+    key = api_keys.get(secret)
+    if key is None:
+        settings = get_settings()
+        key = await offload(_look_up_key, secret, settings=settings)
+        if key is not None:
+            api_keys.put(secret, key, ttl_seconds=settings.api_key_cache_seconds)
+    return key
+
+
+def _look_up_key(secret: str, *, settings: Settings) -> ApiKeyPublic | None:
+    return ApiKeyRepository(get_database(settings)).authenticate(secret)
 
 
 class Pagination:
@@ -88,7 +119,7 @@ class Pagination:
         self.offset = offset
 
 
-def pagination_dependency(
+async def pagination_dependency(
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, description="page size, at most RS_API_PAGE_SIZE_MAX")] = 50,
     offset: Annotated[int, Query(ge=0, le=OFFSET_MAX, description="items to skip")] = 0,

@@ -16,10 +16,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from functions.api.dependencies import DatabaseDep, TenantDep
 from functions.api.errors import ErrorDetail, InvalidRequestError, StateConflictError
+from functions.api.workers import offload
 from shared.repositories import IdempotencyRepository, utcnow
 
 IN_PROGRESS = 0
@@ -164,7 +164,7 @@ async def idempotency_dependency(
         yield state
     finally:
         if state.reserved and not state.completed:
-            await run_in_threadpool(state.release)
+            await offload(state.release)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency_dependency, scope="function")]

@@ -11,6 +11,7 @@ import copy
 import io
 import json
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from pymongo.database import Database
 
 from functions.api.app import app, create_app, handler
 from functions.api.errors import unhandled_error_response
+from functions.api.key_cache import api_keys
 from functions.api.log import logger
 from shared.database import get_database
 from shared.generator import Exchange
@@ -253,6 +255,58 @@ def test_bearer_and_x_api_key_both_authenticate(client: TestClient, key_a: str) 
 def test_revoked_key_is_refused(client: TestClient, db: Database, key_a: str) -> None:
     db["api_keys"].update_many({}, {"$set": {"revoked": True}})
     assert_error(client.get("/resources", headers=auth(key_a)), 401, "unauthorized")
+
+
+def test_a_revoked_key_is_refused_once_its_cached_entry_expires(
+    client: TestClient, db: Database, key_a: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_env(monkeypatch, api_key_cache_seconds="30")
+    clock = SimpleNamespace(now=time.monotonic())
+    monkeypatch.setattr(api_keys, "clock", lambda: clock.now)
+    assert client.get("/resources", headers=auth(key_a)).status_code == 200
+    db["api_keys"].update_many({}, {"$set": {"revoked": True}})
+    clock.now += 29  # the container trusts the key it authenticated for RS_API_KEY_CACHE_SECONDS
+    assert client.get("/resources", headers=auth(key_a)).status_code == 200
+    clock.now += 1
+    assert_error(client.get("/resources", headers=auth(key_a)), 401, "unauthorized")
+    clock.now += 60  # a refused key is not remembered: it stays refused
+    assert_error(client.get("/resources", headers=auth(key_a)), 401, "unauthorized")
+
+
+def test_without_the_key_cache_a_revocation_applies_at_once(
+    client: TestClient, db: Database, key_a: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_env(monkeypatch, api_key_cache_seconds="0")
+    assert client.get("/resources", headers=auth(key_a)).status_code == 200
+    db["api_keys"].update_many({}, {"$set": {"revoked": True}})
+    assert_error(client.get("/resources", headers=auth(key_a)), 401, "unauthorized")
+
+
+def test_every_route_but_health_and_docs_needs_a_key(client: TestClient) -> None:
+    checked = 0
+    for path, operations in client.get("/openapi.json").json()["paths"].items():
+        if path in ("/health", "/ready"):
+            continue
+        concrete = path.replace("{resource_id}", "6761a2f0c3d4e5f601234567").replace("{wrapper_id}", "w")
+        for method in operations:
+            response = client.request(method.upper(), concrete, json={})
+            assert response.status_code == 401, f"{method} {path} answered {response.status_code}"
+            checked += 1
+    assert checked >= 19  # every operation of the resources, data, wrappers and uploads routers
+
+
+def test_a_bug_is_answered_500_in_the_error_shape_with_the_request_id(settings: Settings) -> None:
+    buggy = create_app(settings)
+
+    @buggy.get("/bug")
+    async def bug() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(buggy) as test_client:
+        response = test_client.get("/bug", headers={"X-Request-ID": "req-bug"})
+    assert_error(response, 500, "internal_error")
+    assert response.headers["x-request-id"] == "req-bug"
+    assert "a bug" not in response.text
 
 
 def test_another_tenants_resource_and_wrapper_are_404(client: TestClient, key_a: str, key_b: str) -> None:
@@ -1169,6 +1223,45 @@ def test_lambda_auth_delete_and_csv(db: Database, key_a: str, key_b: str, queues
         "body.name",
         "body.source",
     }
+
+
+def test_lambda_request_line_keeps_its_fields(db: Database, key_a: str) -> None:
+    stream = io.StringIO()
+    handler_ = logger.registered_handler
+    assert hasattr(handler_, "setStream")
+    previous = handler_.setStream(stream)
+    try:
+        created = invoke(
+            http_event("api_create_resource.json", "POST", "/resources", key=key_a, body=resource_body())
+        )
+        resource = json.loads(created["body"])
+        event = http_event("api_get_resource.json", "GET", f"/resources/{resource['id']}", key=key_a)
+        got = invoke(event)
+    finally:
+        handler_.setStream(previous)
+    assert got["statusCode"] == 200
+    request_id = event["requestContext"]["requestId"]
+    assert got["headers"]["x-request-id"] == request_id
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    line = next(line for line in lines if line["message"] == "request" and line["request_id"] == request_id)
+    assert set(line) == {
+        "level",
+        "location",
+        "message",
+        "timestamp",
+        "service",
+        "request_id",
+        "method",
+        "path",
+        "status",
+        "duration_ms",
+        "tenant_id",
+    }
+    assert (line["method"], line["path"], line["status"]) == ("GET", f"/resources/{resource['id']}", 200)
+    assert line["tenant_id"] == "tenant-a"
+    # The creation's own lines still carry the correlation keys of its request.
+    created_line = next(line for line in lines if line["message"] == "resource created")
+    assert created_line["resource_id"] == resource["id"] and created_line["key_id"]
 
 
 def test_lambda_health_ready_and_openapi(settings: Settings) -> None:

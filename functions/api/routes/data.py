@@ -12,8 +12,8 @@ from pydantic import BaseModel
 
 from functions.api.dependencies import DatabaseDep, TenantDep
 from functions.api.errors import ERROR_RESPONSES, ErrorDetail, InvalidRequestError
+from functions.api.workers import offload
 from shared.models import Availability, PointPublic
-from shared.points import format_timestamp
 from shared.repositories import PointRepository, ResourceRepository
 
 POINTS_LIMIT_MAX = 10_000
@@ -40,6 +40,9 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 def points_csv(points: list[PointPublic]) -> str:
     """CSV with the header timestamp,value and one column per dimension name (sorted)."""
+    # Imported here: the point model module is not needed to answer anything but a CSV export.
+    from shared.points import format_timestamp
+
     dimensions = sorted({name for point in points for name in point.dimensions})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -55,7 +58,7 @@ def points_csv(points: list[PointPublic]) -> str:
     response_model=PointsPage,
     responses={200: {"content": {"text/csv": {}}, "description": "points as JSON or CSV"}},
 )
-def get_points(
+async def get_points(
     resource_id: str,
     tenant: TenantDep,
     db: DatabaseDep,
@@ -71,8 +74,10 @@ def get_points(
         raise InvalidRequestError(
             "the time window is empty", details=[ErrorDetail(field="query.end", reason="must be after start")]
         )
-    resource = ResourceRepository(db).get(tenant.tenant_id, resource_id)
-    points = PointRepository(db).range(resource.id, start=start, end=end, limit=limit, offset=offset)
+    resource = await offload(ResourceRepository(db).get, tenant.tenant_id, resource_id)
+    points = await offload(
+        PointRepository(db).range, resource.id, start=start, end=end, limit=limit, offset=offset
+    )
     if format == "csv":
         return Response(
             points_csv(points),
@@ -86,7 +91,7 @@ def get_points(
 
 
 @router.get("/{resource_id}/availability", response_model=Availability)
-def get_availability(resource_id: str, tenant: TenantDep, db: DatabaseDep) -> Availability:
+async def get_availability(resource_id: str, tenant: TenantDep, db: DatabaseDep) -> Availability:
     """The first and last timestamp and the number of stored points."""
-    resource = ResourceRepository(db).get(tenant.tenant_id, resource_id)
-    return PointRepository(db).availability(resource.id)
+    resource = await offload(ResourceRepository(db).get, tenant.tenant_id, resource_id)
+    return await offload(PointRepository(db).availability, resource.id)

@@ -7,10 +7,10 @@ from typing import Literal
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from functions.api.dependencies import SettingsDep
-from functions.api.errors import ErrorDetail, ErrorResponse, error_response
+from functions.api.errors import ErrorDetail, documented_error, error_response
+from functions.api.workers import offload
 from shared.database import ping
 from shared.errors import ResourceServiceError
 from shared.settings import Settings
@@ -34,7 +34,7 @@ class Readiness(BaseModel):
 
 
 @router.get("/health", response_model=Health)
-def health() -> Health:
+async def health() -> Health:
     """The process is up (no dependency is contacted)."""
     return Health()
 
@@ -58,13 +58,13 @@ def _rabbitmq(settings: Settings) -> bool:
 @router.get(
     "/ready",
     response_model=Readiness,
-    responses={503: {"model": ErrorResponse, "description": "MongoDB or RabbitMQ does not answer"}},
+    responses={503: documented_error("MongoDB or RabbitMQ does not answer")},
 )
 async def ready(settings: SettingsDep) -> Readiness | JSONResponse:
     """MongoDB and RabbitMQ both answer a ping; 503 naming the one that does not."""
     checks: dict[str, Check] = {
-        "mongodb": "ok" if await run_in_threadpool(_mongodb, settings) else "unavailable",
-        "rabbitmq": "ok" if await run_in_threadpool(_rabbitmq, settings) else "unavailable",
+        "mongodb": "ok" if await offload(_mongodb, settings) else "unavailable",
+        "rabbitmq": "ok" if await offload(_rabbitmq, settings) else "unavailable",
     }
     failed = [name for name, state in checks.items() if state != "ok"]
     if not failed:

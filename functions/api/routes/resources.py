@@ -14,20 +14,19 @@ from functions.api.dependencies import (
     SettingsDep,
     TenantDep,
 )
-from functions.api.errors import ERROR_RESPONSES, ErrorResponse
+from functions.api.errors import ERROR_RESPONSES, documented_error
 from functions.api.idempotency import IdempotencyDep
+from functions.api.workers import offload
 from shared.models import Page, ResourceCreate, ResourcePublic, ResourceUpdate, SourceType
 from shared.repositories import ResourceRepository, public_resource
 
 router = APIRouter(prefix="/resources", tags=["resources"], responses=ERROR_RESPONSES)
 
-CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"model": ErrorResponse, "description": "the wrapper is busy"}
-}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: documented_error("the wrapper is busy")}
 
 
 @router.post("", status_code=201, response_model=ResourcePublic, responses=CONFLICT)
-def create_resource(
+async def create_resource(
     body: ResourceCreate,
     tenant: TenantDep,
     db: DatabaseDep,
@@ -36,17 +35,21 @@ def create_resource(
     idempotency: IdempotencyDep,
 ) -> Response:
     """Create a resource; its wrapper starts `pending` and is queued for generation."""
-    replay = idempotency.begin()
-    if replay is not None:
-        return replay
-    resource = services.create_resource(
-        db, publisher, tenant_id=tenant.tenant_id, data=body, settings=settings
-    )
-    return idempotency.complete(201, resource, headers={"Location": f"/resources/{resource.id}"})
+
+    def create() -> Response:
+        replay = idempotency.begin()
+        if replay is not None:
+            return replay
+        resource = services.create_resource(
+            db, publisher, tenant_id=tenant.tenant_id, data=body, settings=settings
+        )
+        return idempotency.complete(201, resource, headers={"Location": f"/resources/{resource.id}"})
+
+    return await offload(create)
 
 
 @router.get("", response_model=Page[ResourcePublic])
-def list_resources(
+async def list_resources(
     tenant: TenantDep,
     db: DatabaseDep,
     page: PaginationDep,
@@ -55,7 +58,8 @@ def list_resources(
     source_type: Annotated[SourceType | None, Query(description="api, csv or xlsx")] = None,
 ) -> Page[ResourcePublic]:
     """List the tenant's resources, newest first."""
-    return ResourceRepository(db).list(
+    return await offload(
+        ResourceRepository(db).list,
         tenant.tenant_id,
         limit=page.limit,
         offset=page.offset,
@@ -66,13 +70,13 @@ def list_resources(
 
 
 @router.get("/{resource_id}", response_model=ResourcePublic)
-def get_resource(resource_id: str, tenant: TenantDep, db: DatabaseDep) -> ResourcePublic:
+async def get_resource(resource_id: str, tenant: TenantDep, db: DatabaseDep) -> ResourcePublic:
     """One resource."""
-    return public_resource(ResourceRepository(db).get(tenant.tenant_id, resource_id))
+    return public_resource(await offload(ResourceRepository(db).get, tenant.tenant_id, resource_id))
 
 
 @router.patch("/{resource_id}", response_model=ResourcePublic, responses=CONFLICT)
-def update_resource(
+async def update_resource(
     resource_id: str,
     body: ResourceUpdate,
     tenant: TenantDep,
@@ -81,15 +85,23 @@ def update_resource(
     settings: SettingsDep,
 ) -> ResourcePublic:
     """Change a resource; a new source sends its wrapper back to `pending` and regenerates it."""
-    return services.update_resource(
-        db, publisher, tenant_id=tenant.tenant_id, resource_id=resource_id, changes=body, settings=settings
+    return await offload(
+        services.update_resource,
+        db,
+        publisher,
+        tenant_id=tenant.tenant_id,
+        resource_id=resource_id,
+        changes=body,
+        settings=settings,
     )
 
 
 @router.delete("/{resource_id}", status_code=204, response_class=Response)
-def delete_resource(
+async def delete_resource(
     resource_id: str, tenant: TenantDep, db: DatabaseDep, publisher: PublisherDep
 ) -> Response:
     """Delete a resource (soft): its wrapper stops and `resource_deleted` is published once."""
-    services.delete_resource(db, publisher, tenant_id=tenant.tenant_id, resource_id=resource_id)
+    await offload(
+        services.delete_resource, db, publisher, tenant_id=tenant.tenant_id, resource_id=resource_id
+    )
     return Response(status_code=204)

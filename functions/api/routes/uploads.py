@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from functions.api.dependencies import SettingsDep, TenantDep
-from functions.api.errors import ERROR_RESPONSES, ErrorResponse
+from functions.api.errors import ERROR_RESPONSES, documented_error
 from functions.api.idempotency import IdempotencyDep
 from functions.api.storage import UploadRequest, UploadTicket, presign_upload
+from functions.api.workers import offload
 
 router = APIRouter(prefix="/uploads", tags=["uploads"], responses=ERROR_RESPONSES)
 
@@ -16,14 +17,18 @@ router = APIRouter(prefix="/uploads", tags=["uploads"], responses=ERROR_RESPONSE
     "",
     status_code=201,
     response_model=UploadTicket,
-    responses={413: {"model": ErrorResponse, "description": "the file is larger than the limit"}},
+    responses={413: documented_error("the file is larger than the limit")},
 )
-def create_upload(
+async def create_upload(
     body: UploadRequest, tenant: TenantDep, settings: SettingsDep, idempotency: IdempotencyDep
 ) -> Response:
     """Sign an upload of a CSV or XLSX file, at most `size_bytes` long, under the tenant's prefix."""
-    replay = idempotency.begin()
-    if replay is not None:
-        return replay
-    ticket = presign_upload(body, tenant_id=tenant.tenant_id, settings=settings)
-    return idempotency.complete(201, ticket)
+
+    def sign() -> Response:
+        replay = idempotency.begin()
+        if replay is not None:
+            return replay
+        ticket = presign_upload(body, tenant_id=tenant.tenant_id, settings=settings)
+        return idempotency.complete(201, ticket)
+
+    return await offload(sign)

@@ -9,8 +9,9 @@ from pydantic import BaseModel
 
 from functions.api import services
 from functions.api.dependencies import DatabaseDep, PaginationDep, PublisherDep, TenantDep
-from functions.api.errors import ERROR_RESPONSES, ErrorResponse
+from functions.api.errors import ERROR_RESPONSES, documented_error
 from functions.api.idempotency import IdempotencyDep
+from functions.api.workers import offload
 from shared.models import (
     BackfillRequest,
     CodeReplacement,
@@ -27,14 +28,9 @@ T = TypeVar("T")
 
 router = APIRouter(prefix="/wrappers", tags=["wrappers"], responses=ERROR_RESPONSES)
 
-CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"model": ErrorResponse, "description": "the wrapper is busy or has no code yet"}
-}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: documented_error("the wrapper is busy or has no code yet")}
 CONTROL_CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {
-        "model": ErrorResponse,
-        "description": "no validated code yet, busy, stopped (start it first) or its resource was deleted",
-    }
+    409: documented_error("no validated code yet, busy, stopped (start it first) or its resource was deleted")
 }
 
 
@@ -45,94 +41,113 @@ class Items(BaseModel, Generic[T]):
 
 
 @router.get("", response_model=Page[WrapperSummary])
-def list_wrappers(
+async def list_wrappers(
     tenant: TenantDep,
     db: DatabaseDep,
     page: PaginationDep,
     status: Annotated[WrapperStatus | None, Query(description="only wrappers in this status")] = None,
 ) -> Page[WrapperSummary]:
     """List the tenant's wrappers, newest first."""
-    return WrapperRepository(db).list(tenant.tenant_id, limit=page.limit, offset=page.offset, status=status)
+    return await offload(
+        WrapperRepository(db).list, tenant.tenant_id, limit=page.limit, offset=page.offset, status=status
+    )
 
 
 @router.get("/{wrapper_id}", response_model=WrapperPublic)
-def get_wrapper(wrapper_id: str, tenant: TenantDep, db: DatabaseDep) -> WrapperPublic:
+async def get_wrapper(wrapper_id: str, tenant: TenantDep, db: DatabaseDep) -> WrapperPublic:
     """One wrapper: status, code, fetch spec, generator, validation report, execution log, water marks."""
-    return public_wrapper(WrapperRepository(db).get_for_tenant(tenant.tenant_id, wrapper_id))
+    return public_wrapper(await offload(WrapperRepository(db).get_for_tenant, tenant.tenant_id, wrapper_id))
 
 
 @router.get("/{wrapper_id}/prompts", response_model=Items[PromptRecordPublic])
-def list_prompts(
+async def list_prompts(
     wrapper_id: str,
     tenant: TenantDep,
     db: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Items[PromptRecordPublic]:
     """The prompts, responses and tool exchanges of the wrapper's generations, oldest first."""
-    WrapperRepository(db).get_for_tenant(tenant.tenant_id, wrapper_id)
-    return Items[PromptRecordPublic](items=PromptRecordRepository(db).list(wrapper_id, limit=limit))
+    await offload(WrapperRepository(db).get_for_tenant, tenant.tenant_id, wrapper_id)
+    prompts = await offload(PromptRecordRepository(db).list, wrapper_id, limit=limit)
+    return Items[PromptRecordPublic](items=prompts)
 
 
 @router.post("/{wrapper_id}/regenerate", status_code=202, response_model=WrapperPublic, responses=CONFLICT)
-def regenerate_wrapper(
+async def regenerate_wrapper(
     wrapper_id: str, tenant: TenantDep, db: DatabaseDep, publisher: PublisherDep, idempotency: IdempotencyDep
 ) -> Response:
     """Generate the wrapper again from scratch (409 while it is generating or validating)."""
-    replay = idempotency.begin()
-    if replay is not None:
-        return replay
-    wrapper = services.regenerate_wrapper(db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
-    return idempotency.complete(202, wrapper)
+
+    def regenerate() -> Response:
+        replay = idempotency.begin()
+        if replay is not None:
+            return replay
+        wrapper = services.regenerate_wrapper(
+            db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id
+        )
+        return idempotency.complete(202, wrapper)
+
+    return await offload(regenerate)
 
 
 @router.post("/{wrapper_id}/validate", status_code=202, response_model=WrapperPublic, responses=CONFLICT)
-def validate_wrapper(
+async def validate_wrapper(
     wrapper_id: str, tenant: TenantDep, db: DatabaseDep, publisher: PublisherDep, idempotency: IdempotencyDep
 ) -> Response:
     """Validate the wrapper's current code again (409 without code or while busy)."""
-    replay = idempotency.begin()
-    if replay is not None:
-        return replay
-    wrapper = services.validate_wrapper(db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
-    return idempotency.complete(202, wrapper)
+
+    def validate() -> Response:
+        replay = idempotency.begin()
+        if replay is not None:
+            return replay
+        wrapper = services.validate_wrapper(db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
+        return idempotency.complete(202, wrapper)
+
+    return await offload(validate)
 
 
 @router.put("/{wrapper_id}/code", status_code=202, response_model=WrapperPublic, responses=CONFLICT)
-def replace_code(
+async def replace_code(
     wrapper_id: str, body: CodeReplacement, tenant: TenantDep, db: DatabaseDep, publisher: PublisherDep
 ) -> WrapperPublic:
     """Replace the parse code by hand; the wrapper is validated again before it runs."""
-    return services.replace_code(db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id, code=body)
+    return await offload(
+        services.replace_code, db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id, code=body
+    )
 
 
 @router.get("/{wrapper_id}/runs", response_model=Page[RunPublic])
-def list_runs(wrapper_id: str, tenant: TenantDep, db: DatabaseDep, page: PaginationDep) -> Page[RunPublic]:
+async def list_runs(
+    wrapper_id: str, tenant: TenantDep, db: DatabaseDep, page: PaginationDep
+) -> Page[RunPublic]:
     """The wrapper's runs, newest first: figures, water mark reached, error."""
-    WrapperRepository(db).get_for_tenant(tenant.tenant_id, wrapper_id)
-    return RunRepository(db).list(wrapper_id, limit=page.limit, offset=page.offset)
+    await offload(WrapperRepository(db).get_for_tenant, tenant.tenant_id, wrapper_id)
+    return await offload(RunRepository(db).list, wrapper_id, limit=page.limit, offset=page.offset)
 
 
 @router.post("/{wrapper_id}/start", response_model=WrapperPublic, responses=CONTROL_CONFLICT)
-def start_wrapper(wrapper_id: str, tenant: TenantDep, db: DatabaseDep) -> WrapperPublic:
+async def start_wrapper(wrapper_id: str, tenant: TenantDep, db: DatabaseDep) -> WrapperPublic:
     """Run a validated wrapper (again): `running` and due now; a no-op when it is running."""
-    return services.start_wrapper(db, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
+    return await offload(services.start_wrapper, db, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
 
 
 @router.post("/{wrapper_id}/stop", response_model=WrapperPublic, responses=CONTROL_CONFLICT)
-def stop_wrapper(wrapper_id: str, tenant: TenantDep, db: DatabaseDep) -> WrapperPublic:
+async def stop_wrapper(wrapper_id: str, tenant: TenantDep, db: DatabaseDep) -> WrapperPublic:
     """Stop a wrapper: no further runs (one in progress finishes); a no-op when it is stopped."""
-    return services.stop_wrapper(db, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
+    return await offload(services.stop_wrapper, db, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
 
 
 @router.post("/{wrapper_id}/run-now", response_model=WrapperPublic, responses=CONTROL_CONFLICT)
-def run_wrapper_now(wrapper_id: str, tenant: TenantDep, db: DatabaseDep) -> WrapperPublic:
+async def run_wrapper_now(wrapper_id: str, tenant: TenantDep, db: DatabaseDep) -> WrapperPublic:
     """Make the wrapper due now, so the next tick runs it (409 when stopped: start it first)."""
-    return services.run_wrapper_now(db, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
+    return await offload(services.run_wrapper_now, db, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
 
 
 @router.post("/{wrapper_id}/backfill", response_model=WrapperPublic, responses=CONTROL_CONFLICT)
-def backfill_wrapper(
+async def backfill_wrapper(
     wrapper_id: str, body: BackfillRequest, tenant: TenantDep, db: DatabaseDep
 ) -> WrapperPublic:
     """Re-run from `start` (not in the future): unchanged points are kept, changed ones revised."""
-    return services.backfill_wrapper(db, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id, start=body.start)
+    return await offload(
+        services.backfill_wrapper, db, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id, start=body.start
+    )
