@@ -156,8 +156,6 @@ def _point_bodies(
 
     def encode(batch: Sequence[Point]) -> tuple[str, bytes]:
         body = encode_points(resource_id, batch)
-        # Hand the GIL over between batches: the publishing thread waking on a confirm waits for it.
-        time.sleep(0)
         return (hashlib.sha256(body).hexdigest() if digest else ""), body
 
     return _read_ahead(map(encode, batches), depth=4)
