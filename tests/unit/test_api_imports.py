@@ -77,3 +77,30 @@ def test_api_import_connects_to_nothing() -> None:
     assert result["mongo_clients"] == 0
     assert result["publisher"] is False
     assert (result["handler"], result["lifespan"]) == ("Mangum", "off")
+
+
+GC_PROBE = """
+import gc, json, sys
+if sys.argv[1] == "off":
+    gc.disable()
+import functions.api.app
+print(json.dumps({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))
+"""
+
+
+def test_importing_the_api_restores_the_collector_and_freezes_what_it_built() -> None:
+    states = {}
+    for before in ("on", "off"):
+        completed = subprocess.run(
+            [sys.executable, "-c", GC_PROBE, before],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        states[before] = json.loads(completed.stdout.strip().splitlines()[-1])
+
+    assert states["on"]["enabled"] is True
+    assert states["off"]["enabled"] is False  # an importer that paused collection keeps it paused
+    assert states["on"]["frozen"] > 10_000

@@ -6,13 +6,28 @@ import asyncio
 import contextvars
 import threading
 import time
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import pytest
 
 from functions.api.workers import LAMBDA_EVENT_KEY, BlockingCallPlacement, offload
 
+T = TypeVar("T")
 marker = contextvars.ContextVar("marker", default="unset")
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on a loop of its own, leaving the thread's current loop alone.
+
+    `asyncio.run` would set it to None afterwards, and Mangum, which asks for the current loop, then
+    fails in every later test of the session.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
 
 
 def where() -> tuple[int, str]:
@@ -39,15 +54,15 @@ async def call_through_middleware(scope: dict[str, Any]) -> tuple[int, str]:
 
 def test_lambda_invocations_run_blocking_calls_inline() -> None:
     scope = {"type": "http", LAMBDA_EVENT_KEY: {"version": "2.0"}}
-    thread, value = asyncio.run(call_through_middleware(scope))
+    thread, value = run(call_through_middleware(scope))
     assert thread == threading.get_ident()
     assert value == "request"
 
 
 def test_other_requests_use_lasting_worker_threads_with_the_callers_context() -> None:
     scope = {"type": "http"}
-    first, value = asyncio.run(call_through_middleware(scope))
-    second, _ = asyncio.run(call_through_middleware(scope))
+    first, value = run(call_through_middleware(scope))
+    second, _ = run(call_through_middleware(scope))
     assert first != threading.get_ident()
     assert value == "request"
     # The request's loop and task are gone, its worker is not: workers outlive the requests that started
@@ -60,12 +75,12 @@ def test_other_requests_use_lasting_worker_threads_with_the_callers_context() ->
 
 
 def test_the_placement_ends_with_the_request() -> None:
-    asyncio.run(call_through_middleware({"type": "http", LAMBDA_EVENT_KEY: {}}))
+    run(call_through_middleware({"type": "http", LAMBDA_EVENT_KEY: {}}))
 
     async def outside() -> int:
         return (await offload(where))[0]
 
-    assert asyncio.run(outside()) != threading.get_ident()
+    assert run(outside()) != threading.get_ident()
 
 
 def test_errors_reach_the_caller() -> None:
@@ -73,7 +88,7 @@ def test_errors_reach_the_caller() -> None:
         raise ValueError("boom")
 
     with pytest.raises(ValueError, match="boom"):
-        asyncio.run(offload(fail))
+        run(offload(fail))
 
 
 def test_a_cancelled_request_waits_for_its_call() -> None:
@@ -91,4 +106,4 @@ def test_a_cancelled_request_waits_for_its_call() -> None:
             await task
         assert finished.is_set()
 
-    asyncio.run(cancel_while_running())
+    run(cancel_while_running())
