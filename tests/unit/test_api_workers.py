@@ -18,11 +18,8 @@ marker = contextvars.ContextVar("marker", default="unset")
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine on a loop of its own, leaving the thread's current loop alone.
-
-    `asyncio.run` would set it to None afterwards, and Mangum, which asks for the current loop, then
-    fails in every later test of the session.
-    """
+    """Run a coroutine on a loop of its own, leaving the thread's current loop alone."""
+    # asyncio.run would set it to None afterwards; Mangum asks for it and would fail in later tests.
     loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(coroutine)
