@@ -109,11 +109,13 @@ limits = SandboxLimits.from_settings(settings)
 result = run_parse(draft.parse_code, [source.content], context={}, limits=limits)
 done.set()
 watcher.join()
-import resource
+# VmHWM of this process, not ru_maxrss: Linux keeps ru_maxrss across execve, i.e. the bench's own peak.
+with open("/proc/self/status") as handle:
+    own_peak = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("VmHWM:"))
 print(json.dumps({
     "ok": result.ok, "error": result.error, "points": result.point_count,
     "child_peak_bytes": max(peak.values(), default=0),
-    "parent_peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    "parent_peak_bytes": own_peak,
 }))
 """
 
