@@ -53,7 +53,8 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 _lock = threading.Lock()
 _clients: dict[str, MongoClient] = {}
-_indexed: set[tuple[str, str]] = set()
+# Each database once per process, its indexes ensured when it was first asked for.
+_databases: dict[tuple[str, str], Database] = {}
 
 
 def mongodb_uri(settings: Settings) -> str:
@@ -83,11 +84,12 @@ def get_client(settings: Settings) -> MongoClient:
 
 def get_database(settings: Settings) -> Database:
     """The service database, with its indexes ensured once per process."""
-    database = get_client(settings)[settings.mongodb_database]
     key = (mongodb_uri(settings), settings.mongodb_database)
-    if key not in _indexed:
+    database = _databases.get(key)
+    if database is None:
+        database = get_client(settings)[settings.mongodb_database]
         ensure_indexes(database)
-        _indexed.add(key)
+        _databases[key] = database
     return database
 
 
@@ -112,4 +114,4 @@ def close_clients() -> None:
         for client in _clients.values():
             client.close()
         _clients.clear()
-        _indexed.clear()
+        _databases.clear()
