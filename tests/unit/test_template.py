@@ -503,3 +503,69 @@ def test_samconfig_overrides_satisfy_the_template(template: dict[str, Any], envi
         if values[ref["Ref"]] == expected:
             allowed, memory = rule["Assertions"][0]["Assert"]["Fn::Contains"]
             assert values[memory["Ref"]] in allowed, f"{environment}: {name}"
+
+
+# Provided by the Lambda runtime.
+NOT_IN_WRAPPER_FUNCTIONS = {"boto3", "botocore"}
+# Shared modules the wrapper functions never load: the CLI, its plots, the dev server, the benchmarks.
+DEV_ONLY_MODULES = {"cli.py", "cli_api_keys.py", "plot.py", "local_stack.py", "bench.py"}
+
+
+def _third_party_distributions(paths: list[Path]) -> set[str]:
+    """Distributions whose modules the files import anywhere (functions' bodies included)."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    owners = packages_distributions()
+    names: set[str] = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in {"shared", "functions", "jobs"}:
+                    continue
+                names |= {_package_check().canonical(name) for name in owners.get(top, [top])}
+    return names
+
+
+def _with_dependencies(names: set[str]) -> set[str]:
+    """The distributions and everything pip installs with them (as installed here)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+
+    found, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        try:
+            requirements = requires(name) or []
+        except PackageNotFoundError:
+            continue
+        for text in requirements:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(_package_check().canonical(requirement.name))
+    return found
+
+
+@pytest.mark.parametrize("function", ["generate_wrapper", "validate_wrapper"])
+def test_wrapper_requirements_cover_every_package_shared_imports(function: str) -> None:
+    sources = [path for path in (ROOT / "shared").glob("*.py") if path.name not in DEV_ONLY_MODULES]
+    sources += list((ROOT / "functions" / function).glob("*.py"))
+    needed = _third_party_distributions(sources) - NOT_IN_WRAPPER_FUNCTIONS
+
+    missing = needed - _with_dependencies(
+        _requirement_names(ROOT / "functions" / function / "requirements.txt")
+    )
+
+    assert not missing, f"functions/{function}/requirements.txt lacks {sorted(missing)}"
