@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from types import TracebackType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
@@ -39,7 +39,6 @@ from shared.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 WRAPPER_CREATION_QUEUE = "wrapper_creation_queue"
 WRAPPER_VALIDATION_QUEUE = "wrapper_validation_queue"
@@ -151,54 +150,10 @@ def encode_points(resource_id: str, points: Sequence[Point]) -> bytes:
 def _point_bodies(
     resource_id: str, points: Sequence[Point], *, batch_size: int, digest: bool
 ) -> Iterator[tuple[str, bytes]]:
-    """Each batch's body (and its digest if asked), encoded by a thread while earlier ones are sent."""
-    batches = (points[start : start + batch_size] for start in range(0, len(points), batch_size))
-
-    def encode(batch: Sequence[Point]) -> tuple[str, bytes]:
-        body = encode_points(resource_id, batch)
-        return (hashlib.sha256(body).hexdigest() if digest else ""), body
-
-    return _read_ahead(map(encode, batches), depth=4)
-
-
-def _read_ahead(items: Iterator[T], *, depth: int) -> Iterator[T]:
-    """Yield the items of an iterator that a background thread advances up to `depth` items ahead."""
-    # Publishing waits on the broker's confirm for each message with the GIL released: encoding the next
-    # batches meanwhile hides most of the encoding time.
-    ready: queues.Queue[tuple[bool, Any]] = queues.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def offer(entry: tuple[bool, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(entry, timeout=0.1)
-                return True
-            except queues.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not offer((True, item)):
-                    return
-            offer((False, None))
-        except BaseException as error:  # handed to the consumer, which re-raises it
-            offer((False, error))
-
-    thread = threading.Thread(target=produce, name="point-encoder", daemon=True)
-    thread.start()
-    try:
-        while True:
-            more, item = ready.get()
-            if not more:
-                if item is not None:
-                    raise item
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
+    """Each batch's body and, if asked, its content digest, encoded as the batch's turn comes."""
+    for start in range(0, len(points), batch_size):
+        body = encode_points(resource_id, points[start : start + batch_size])
+        yield (hashlib.sha256(body).hexdigest() if digest else ""), body
 
 
 def message_id_for(queue: str, body: bytes) -> str:

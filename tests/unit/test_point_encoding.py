@@ -1,15 +1,13 @@
-"""The `resource_data` body encoder and the read-ahead that overlaps encoding with publishing."""
+"""The `resource_data` body encoder."""
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from shared.broker import ResourceDataMessage, _read_ahead, encode_payload, encode_points
+from shared.broker import ResourceDataMessage, encode_payload, encode_points
 from shared.points import Point
 
 
@@ -59,40 +57,6 @@ def test_encode_points_keeps_a_dimension_whose_text_looks_like_a_null_value() ->
     point = Point(timestamp=datetime(2020, 1, 1, tzinfo=UTC), value=1.0, dimensions={"note": '"value":null'})
 
     assert json.loads(encode_points("r-1", [point]))["points"][0]["dimensions"] == {"note": '"value":null'}
-
-
-def test_read_ahead_yields_every_item_in_order() -> None:
-    assert list(_read_ahead(iter(range(100)), depth=3)) == list(range(100))
-
-
-def test_read_ahead_reraises_the_producers_error_after_the_items_before_it() -> None:
-    def items() -> Iterator[int]:
-        yield 1
-        yield 2
-        raise RuntimeError("encoding failed")
-
-    seen = []
-    with pytest.raises(RuntimeError, match="encoding failed"):
-        for item in _read_ahead(items(), depth=1):
-            seen.append(item)
-
-    assert seen == [1, 2]
-
-
-def test_read_ahead_stops_its_thread_when_the_consumer_gives_up() -> None:
-    produced = []
-
-    def items() -> Iterator[int]:
-        for index in range(10_000):
-            produced.append(index)
-            yield index
-
-    reader = _read_ahead(items(), depth=2)
-    assert next(reader) == 0
-    reader.close()  # what a publish error does to the generator in publish_points
-
-    assert len(produced) < 10
-    assert not [thread for thread in threading.enumerate() if thread.name == "point-encoder"]
 
 
 def test_encode_points_validates_what_is_not_a_point_yet() -> None:
