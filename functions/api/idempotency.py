@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
@@ -26,6 +26,8 @@ IN_PROGRESS = 0
 # Longer than the API function may run (its Lambda timeout), so only dead requests are taken over.
 STALE_RESERVATION = timedelta(minutes=5)
 REPLAYED_HEADER = "Idempotency-Replayed"
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:
@@ -50,6 +52,20 @@ class Idempotency:
         self.digest = digest
         self.reserved = False
         self.completed = False
+
+    def run(
+        self,
+        status_code: int,
+        action: Callable[[], ModelT],
+        *,
+        headers: Callable[[ModelT], dict[str, str]] | None = None,
+    ) -> Response:
+        """Answer a retry with the first response; otherwise run the action and keep its response."""
+        replay = self.begin()
+        if replay is not None:
+            return replay
+        payload = action()
+        return self.complete(status_code, payload, headers=headers(payload) if headers else None)
 
     def begin(self) -> Response | None:
         """Reserve the key; return the stored response when this is a retry of a finished request."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -35,17 +36,12 @@ async def create_resource(
     idempotency: IdempotencyDep,
 ) -> Response:
     """Create a resource; its wrapper starts `pending` and is queued for generation."""
-
-    def create() -> Response:
-        replay = idempotency.begin()
-        if replay is not None:
-            return replay
-        resource = services.create_resource(
-            db, publisher, tenant_id=tenant.tenant_id, data=body, settings=settings
-        )
-        return idempotency.complete(201, resource, headers={"Location": f"/resources/{resource.id}"})
-
-    return await offload(create)
+    create = partial(
+        services.create_resource, db, publisher, tenant_id=tenant.tenant_id, data=body, settings=settings
+    )
+    return await offload(
+        idempotency.run, 201, create, headers=lambda resource: {"Location": f"/resources/{resource.id}"}
+    )
 
 
 @router.get("", response_model=Page[ResourcePublic])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Response
 
 from functions.api.dependencies import SettingsDep, TenantDep
@@ -23,12 +25,5 @@ async def create_upload(
     body: UploadRequest, tenant: TenantDep, settings: SettingsDep, idempotency: IdempotencyDep
 ) -> Response:
     """Sign an upload of a CSV or XLSX file, at most `size_bytes` long, under the tenant's prefix."""
-
-    def sign() -> Response:
-        replay = idempotency.begin()
-        if replay is not None:
-            return replay
-        ticket = presign_upload(body, tenant_id=tenant.tenant_id, settings=settings)
-        return idempotency.complete(201, ticket)
-
-    return await offload(sign)
+    sign = partial(presign_upload, body, tenant_id=tenant.tenant_id, settings=settings)
+    return await offload(idempotency.run, 201, sign)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Query, Response
@@ -77,17 +78,10 @@ async def regenerate_wrapper(
     wrapper_id: str, tenant: TenantDep, db: DatabaseDep, publisher: PublisherDep, idempotency: IdempotencyDep
 ) -> Response:
     """Generate the wrapper again from scratch (409 while it is generating or validating)."""
-
-    def regenerate() -> Response:
-        replay = idempotency.begin()
-        if replay is not None:
-            return replay
-        wrapper = services.regenerate_wrapper(
-            db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id
-        )
-        return idempotency.complete(202, wrapper)
-
-    return await offload(regenerate)
+    regenerate = partial(
+        services.regenerate_wrapper, db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id
+    )
+    return await offload(idempotency.run, 202, regenerate)
 
 
 @router.post("/{wrapper_id}/validate", status_code=202, response_model=WrapperPublic, responses=CONFLICT)
@@ -95,15 +89,10 @@ async def validate_wrapper(
     wrapper_id: str, tenant: TenantDep, db: DatabaseDep, publisher: PublisherDep, idempotency: IdempotencyDep
 ) -> Response:
     """Validate the wrapper's current code again (409 without code or while busy)."""
-
-    def validate() -> Response:
-        replay = idempotency.begin()
-        if replay is not None:
-            return replay
-        wrapper = services.validate_wrapper(db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
-        return idempotency.complete(202, wrapper)
-
-    return await offload(validate)
+    validate = partial(
+        services.validate_wrapper, db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id
+    )
+    return await offload(idempotency.run, 202, validate)
 
 
 @router.put("/{wrapper_id}/code", status_code=202, response_model=WrapperPublic, responses=CONFLICT)
