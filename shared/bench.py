@@ -251,6 +251,14 @@ def write_long_csv(path: Path, rows: int) -> Path:
     return path
 
 
+def long_csv(bench: Bench) -> Path:
+    """The run's long CSV of `csv_rows` rows, written on first use (CSV extraction and Memory share it)."""
+    path = bench.work / f"long_{bench.sizes.csv_rows}.csv"
+    if not path.exists():
+        write_long_csv(path, bench.sizes.csv_rows)
+    return path
+
+
 def write_xlsx(path: Path, rows: int) -> Path:
     """A workbook whose sheet has a 5-row preamble, a header row and `rows` rows of (datetime, value)."""
     import openpyxl
@@ -321,15 +329,11 @@ def csv_extraction(bench: Bench) -> list[Figure]:
     import pandas
 
     rows = bench.sizes.csv_rows
-    path = bench.work / f"long_{rows}.csv"
-    if not path.exists():
-        write_long_csv(path, rows)
+    path = long_csv(bench)
     ours = timed_wrap(path, rows=rows, figure="CSV extraction")
 
     def baseline() -> float:
-        started = time.perf_counter()
-        pandas.read_csv(path).to_json(orient="records")
-        return time.perf_counter() - started
+        return timed(lambda: pandas.read_csv(path).to_json(orient="records"))
 
     mine, theirs = interleaved(ours, baseline, bench.sizes.repeat)
     ours_rate, base_rate = rows / statistics.median(mine), rows / statistics.median(theirs)
@@ -359,12 +363,13 @@ def xlsx_extraction(bench: Bench) -> list[Figure]:
         write_xlsx(path, rows)
     ours = timed_wrap(path, rows=rows, figure="XLSX extraction")
 
-    def baseline() -> float:
-        started = time.perf_counter()
+    def read_rows() -> None:
         book = openpyxl.load_workbook(path, read_only=True)
         list(book["readings"].iter_rows(values_only=True))
         book.close()
-        return time.perf_counter() - started
+
+    def baseline() -> float:
+        return timed(read_rows)
 
     mine, theirs = interleaved(ours, baseline, bench.sizes.repeat)
     speedup = statistics.median(theirs) / statistics.median(mine)
@@ -422,9 +427,9 @@ def publish(bench: Bench) -> list[Figure]:
         queue = scratch_queue()
         publisher = Publisher(settings, queue_names=[queue], connection_name="resource-service-bench")
         try:
-            started = time.perf_counter()
-            publisher.publish_points(resource_id, points, batch_size=batch, queue=queue)
-            seconds = time.perf_counter() - started
+            seconds = timed(
+                lambda: publisher.publish_points(resource_id, points, batch_size=batch, queue=queue)
+            )
         finally:
             publisher.close()
         finish(queue)
@@ -509,9 +514,7 @@ def store(bench: Bench) -> list[Figure]:
 
     def insert(collection: Any) -> float:
         documents = point_documents("bench", points)
-        started = time.perf_counter()
-        collection.insert_many(documents, ordered=False)
-        return time.perf_counter() - started
+        return timed(lambda: collection.insert_many(documents, ordered=False))
 
     try:
         for index in range(bench.sizes.repeat):
@@ -777,9 +780,7 @@ def generation(bench: Bench) -> list[Figure]:
 def memory(bench: Bench) -> list[Figure]:
     """Peak RSS of the sandboxed parse of the 1M-row CSV, as a multiple of the CSV's size."""
     rows = bench.sizes.csv_rows
-    path = bench.work / f"long_{rows}.csv"
-    if not path.exists():
-        write_long_csv(path, rows)
+    path = long_csv(bench)
     completed = subprocess.run(
         [sys.executable, "-c", MEMORY_PROBE, str(path), json.dumps(CSV_REQUEST)],
         cwd=ROOT,
