@@ -18,14 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +33,8 @@ from pymongo.database import Database
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from measure_services import given, secantus  # noqa: E402
 
 from shared.broker import Publisher  # noqa: E402
 from shared.database import ensure_indexes  # noqa: E402
@@ -202,35 +200,6 @@ def measure(
     return figures
 
 
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def secantus() -> Iterator[str]:
-    """Start the pinned SecantusDB of .cache on a free port; yield its URI."""
-    servers = sorted(ROOT.glob(".cache/secantusdb-*/bin/secantusd-py"))
-    if not servers:
-        sys.exit("no SecantusDB in .cache: run `make test` once, or pass --mongodb-uri")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="rs-measure-") as data:
-        command = [str(servers[-1]), "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--storage-path", data, "--log-level", "WARNING"]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-            client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=60_000)
-            client.admin.command("ping")
-            client.close()
-            yield uri
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-
-
 def main() -> None:
     """Parse the arguments and print the figures of each layout and scenario."""
     parser = argparse.ArgumentParser(
@@ -246,7 +215,7 @@ def main() -> None:
     queue = f"rs_measure_{uuid.uuid4().hex[:12]}"
     publisher = Publisher(Settings(amqp_url=SecretStr(args.amqp_url)), queue_names=[queue])
     results: dict[str, dict[str, float]] = {}
-    with secantus() if args.mongodb_uri is None else _given(args.mongodb_uri) as uri:
+    with secantus() if args.mongodb_uri is None else given(args.mongodb_uri) as uri:
         client: MongoClient = MongoClient(uri, tz_aware=True)
         try:
             for series in args.series:
@@ -264,11 +233,6 @@ def main() -> None:
             publisher.close()
             _delete_queue(args.amqp_url, queue)
     print(json.dumps(results, indent=2))
-
-
-@contextmanager
-def _given(uri: str) -> Iterator[str]:
-    yield uri
 
 
 def _delete_queue(amqp_url: str, queue: str) -> None:

@@ -23,10 +23,7 @@ import functools
 import http.server
 import json
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -41,6 +38,8 @@ import pika
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from measure_services import given, secantus  # noqa: E402
 
 from shared import runner  # noqa: E402
 from shared.broker import COLLECTED_DATA_QUEUE, RESOURCE_DATA_QUEUE  # noqa: E402
@@ -100,39 +99,6 @@ def serve_api(count: int) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_address[1]}/readings"
     finally:
         server.shutdown()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def secantus() -> Iterator[str]:
-    """The pinned SecantusDB of .cache on a free port, stopped at the end."""
-    servers = sorted(ROOT.glob(".cache/secantusdb-*/bin/secantusd-py"))
-    if not servers:
-        sys.exit("no SecantusDB in .cache: run infra/scripts/test.sh once, or pass --mongodb-uri")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="rs-measure-") as data:
-        command = [str(servers[-1]), "--host", "127.0.0.1", "--port", str(port), "--storage-path", data]
-        process = subprocess.Popen([*command, "--log-level", "WARNING"], stdout=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 60
-            while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-                if time.monotonic() > deadline:
-                    sys.exit("SecantusDB did not start")
-                time.sleep(0.1)
-            yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
-        finally:
-            process.terminate()
-            process.wait(30)
-
-
-@contextmanager
-def given(uri: str) -> Iterator[str]:
-    yield uri
 
 
 class StageClock:
