@@ -20,6 +20,7 @@ from shared.settings import Settings, get_settings
 
 OFFSET_MAX = 1_000_000
 KEY_MAX_LENGTH = 512
+KEY_REQUIRED = "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key`"
 
 _bearer = HTTPBearer(auto_error=False, description="an API key as a bearer token")
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")
@@ -68,7 +69,7 @@ async def authentication_dependency(
     """
     secret = bearer.credentials if bearer is not None else api_key
     if not secret:
-        raise UnauthorizedError("an API key is required: send `Authorization: Bearer <key>` or `X-API-Key`")
+        raise UnauthorizedError(KEY_REQUIRED)
     key = None
     if len(secret) <= KEY_MAX_LENGTH:
         key = await authenticate(secret.strip())
@@ -89,7 +90,7 @@ async def tenant_dependency(request: Request) -> ApiKeyPublic:
     """The API key `authentication_dependency` accepted for this request."""
     key: ApiKeyPublic | None = getattr(request.state, "api_key", None)
     if key is None:  # a route outside the authenticated routers: refuse rather than serve it
-        raise UnauthorizedError("an API key is required: send `Authorization: Bearer <key>` or `X-API-Key`")
+        raise UnauthorizedError(KEY_REQUIRED)
     return key
 
 
