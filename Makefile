@@ -45,7 +45,7 @@ package-check: install
 
 .PHONY: dev
 dev: install
-	$(BIN)/resource-service dev
+	$(BIN)/python -m devtools dev
 
 bench: install
 	bash infra/scripts/bench.sh $(ARGS)

@@ -91,8 +91,8 @@ def service_env(
     """Settings read from the RS_* environment, pointed at this test's database and the test broker."""
     import contextlib
 
-    from shared.database import get_client
-    from shared.settings import get_settings
+    from shared.common.settings import get_settings
+    from shared.store.database import get_client
 
     monkeypatch.setenv("RS_MONGODB_URI", mongodb_uri)
     monkeypatch.setenv("RS_MONGODB_DATABASE", database_name)

@@ -30,7 +30,7 @@ from functions.api.errors import install_error_handlers, install_error_schemas, 
 from functions.api.log import logger
 from functions.api.routes import data, health, resources, uploads, wrappers
 from functions.api.workers import BlockingCallPlacement
-from shared.settings import Settings, get_settings
+from shared.common.settings import Settings, get_settings
 
 API_TITLE = "Resource Service API"
 REQUEST_ID_HEADER = "X-Request-ID"

@@ -12,11 +12,11 @@ from functions.api.errors import ErrorDetail, InvalidRequestError, UnauthorizedE
 from functions.api.key_cache import api_keys
 from functions.api.log import correlate
 from functions.api.workers import offload
-from shared.database import get_database
-from shared.handover import MessagePublisher
-from shared.models import ApiKeyPublic
-from shared.repositories import ApiKeyRepository
-from shared.settings import Settings, get_settings
+from shared.common.settings import Settings, get_settings
+from shared.domain.models import ApiKeyPublic
+from shared.messaging.handover import MessagePublisher
+from shared.store.database import get_database
+from shared.store.repositories import ApiKeyRepository
 
 OFFSET_MAX = 1_000_000
 KEY_MAX_LENGTH = 512
@@ -50,7 +50,7 @@ async def publisher_dependency() -> MessagePublisher:
 
 def _publisher(settings: Settings) -> MessagePublisher:
     # Imported on first use: pika is not needed to answer reads, and cold starts are mostly reads.
-    from shared.broker import get_publisher
+    from shared.messaging.broker import get_publisher
 
     return get_publisher(settings)
 

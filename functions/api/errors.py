@@ -15,9 +15,9 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from functions.api.log import logger
-from shared.errors import BrokerError, BrokerUnavailableError
-from shared.repositories import ConflictError, NotFoundError
-from shared.secrets import SecretUnavailableError
+from shared.common.errors import BrokerError, BrokerUnavailableError
+from shared.common.secrets import SecretUnavailableError
+from shared.store.repositories import ConflictError, NotFoundError
 
 WWW_AUTHENTICATE = 'Bearer realm="resource-service"'
 SCHEMA_REF_PREFIX = "#/components/schemas/"

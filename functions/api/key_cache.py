@@ -13,8 +13,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from shared.models import ApiKeyPublic
-from shared.repositories import hash_api_key
+from shared.domain.models import ApiKeyPublic
+from shared.store.repositories import hash_api_key
 
 MAX_ENTRIES = 1024
 

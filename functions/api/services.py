@@ -20,14 +20,9 @@ from pymongo.errors import PyMongoError
 
 from functions.api.errors import ErrorDetail, InvalidRequestError, StateConflictError
 from functions.api.log import logger
-from shared.errors import BrokerError
-from shared.handover import (
-    MessagePublisher,
-    publish_generation,
-    publish_resource_deleted,
-    publish_validation,
-)
-from shared.models import (
+from shared.common.errors import BrokerError
+from shared.common.settings import Settings
+from shared.domain.models import (
     CodeReplacement,
     ResourceCreate,
     ResourcePublic,
@@ -40,7 +35,13 @@ from shared.models import (
     WrapperRecord,
     WrapperStatus,
 )
-from shared.repositories import (
+from shared.messaging.handover import (
+    MessagePublisher,
+    publish_generation,
+    publish_resource_deleted,
+    publish_validation,
+)
+from shared.store.repositories import (
     NotFoundError,
     ResourceRepository,
     WrapperRepository,
@@ -48,7 +49,6 @@ from shared.repositories import (
     public_wrapper,
     utcnow,
 )
-from shared.settings import Settings
 
 BUSY = frozenset({WrapperStatus.GENERATING, WrapperStatus.VALIDATING})
 REGENERABLE = frozenset(set(WrapperStatus) - BUSY - {WrapperStatus.STOPPED})

@@ -21,8 +21,8 @@ from functions.api.errors import (
     ServiceUnavailableError,
 )
 from functions.api.services import safe_segment, upload_prefix
-from shared.models import ResourceSource, SourceType
-from shared.settings import Settings
+from shared.common.settings import Settings
+from shared.domain.models import ResourceSource, SourceType
 
 CSV_TYPE = "text/csv"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

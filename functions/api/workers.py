@@ -7,7 +7,7 @@ started them ends, and Mangum runs every invocation as a new task, so each warm 
 a thread of its own. Inside a Lambda invocation no thread is used at all: Mangum runs one request at a
 time on its event loop, so a blocking call holds up nothing there, and a hand-off to a thread would
 only add two thread switches to every call. Under a server that interleaves requests on one loop
-(uvicorn in `resource-service dev`, the test client) blocking calls go to the worker threads.
+(uvicorn in `python -m devtools dev`, the test client) blocking calls go to the worker threads.
 """
 
 from __future__ import annotations

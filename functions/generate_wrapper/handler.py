@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.consumer import make_mq_handler
-from shared.workflow import generate_step
+from shared.flows.batch import make_mq_handler
+from shared.flows.steps import generate_step
 
 handler = make_mq_handler(generate_step, service="generate-wrapper")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.consumer import make_mq_handler
-from shared.workflow import validate_step
+from shared.flows.batch import make_mq_handler
+from shared.flows.steps import validate_step
 
 handler = make_mq_handler(validate_step, service="validate-wrapper")

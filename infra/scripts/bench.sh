@@ -9,4 +9,4 @@ LOG_TAG=bench
 # shellcheck source=infra/scripts/services.sh
 source infra/scripts/services.sh
 start_services
-.venv/bin/resource-service bench "$@"
+.venv/bin/python -m devtools bench "$@"

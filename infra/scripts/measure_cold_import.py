@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-# The candidates and the measurement live in shared.bench, whose "API cold import" figure uses them too.
-from shared.bench import IMPORT_CANDIDATES, cold_import_rounds  # noqa: E402
+# The candidates and the measurement live in devtools.bench, whose "API cold import" figure uses them too.
+from devtools.bench import IMPORT_CANDIDATES, cold_import_rounds  # noqa: E402
 
 
 def main() -> int:

@@ -3,7 +3,7 @@
 For each layout and each scenario (200,000 hourly points in 1 series, then in 100 series) it times
 storing the points into an empty collection, storing the same points again (all duplicates), and
 flushing the outbox to RabbitMQ in batches of 1,000 with publisher confirms, into a queue of its own
-that is deleted afterwards. "point" is shared.point_store.PointStore as shipped (a document per point
+that is deleted afterwards. "point" is shared.store.point_store.PointStore as shipped (a document per point
 keyed by its `_id`, the outbox a document per stored chunk); "bucket" is a prototype kept here only for
 the comparison: one document per series and month holding the values and the not-yet-published
 timestamps, marked published per bucket with a version check.
@@ -36,12 +36,12 @@ sys.path.insert(0, str(ROOT))
 
 from measure_services import given, secantus  # noqa: E402
 
-from shared.broker import Publisher  # noqa: E402
-from shared.database import ensure_indexes  # noqa: E402
-from shared.point_keys import series_key  # noqa: E402
-from shared.point_store import CHUNK_SIZE, PointStore  # noqa: E402
-from shared.points import Point  # noqa: E402
-from shared.settings import Settings  # noqa: E402
+from shared.messaging.broker import Publisher  # noqa: E402
+from shared.store.database import ensure_indexes  # noqa: E402
+from shared.points.keys import series_key  # noqa: E402
+from shared.store.point_store import CHUNK_SIZE, PointStore  # noqa: E402
+from shared.points.point import Point  # noqa: E402
+from shared.common.settings import Settings  # noqa: E402
 
 BATCH_SIZE = 1000
 RESOURCE_ID = "measure"

@@ -1,7 +1,7 @@
 """Points per second of one long run of the run_wrappers job, stage by stage.
 
 A local paged JSON API serves N hourly points (pages of --page-size), a continuous wrapper with
-hand-written parse code reads it, and one `shared.job.tick` runs it end to end: fetch through the
+hand-written parse code reads it, and one `shared.flows.tick.tick` runs it end to end: fetch through the
 trusted fetcher, parse in the sandbox, validate, store in MongoDB, publish to RabbitMQ `resource_data`
 in batches of 1,000 with publisher confirms (plus the raw pages to `collected_data`), move the water
 marks. Then the same window is run again (every point a duplicate). Stage times come from wrapping the
@@ -42,18 +42,18 @@ sys.path.insert(0, str(ROOT))
 from measure_services import given, secantus  # noqa: E402
 
 from shared import runner  # noqa: E402
-from shared.broker import COLLECTED_DATA_QUEUE, RESOURCE_DATA_QUEUE  # noqa: E402
-from shared.database import close_clients, get_database  # noqa: E402
-from shared.fetch_plan import fetch_pages  # noqa: E402
-from shared.job import tick  # noqa: E402
-from shared.models import ResourceCreate, ResourceSource, SourceType, WrapperMode, WrapperStatus  # noqa: E402
-from shared.point_store import PointStore  # noqa: E402
-from shared.points import check_points  # noqa: E402
-from shared.repositories import ResourceRepository, WrapperRepository, utcnow  # noqa: E402
-from shared.sandbox import SandboxLimits, run_parse  # noqa: E402
-from shared.settings import Settings  # noqa: E402
-from shared.validation import to_points  # noqa: E402
-from shared.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping  # noqa: E402
+from shared.messaging.broker import COLLECTED_DATA_QUEUE, RESOURCE_DATA_QUEUE  # noqa: E402
+from shared.store.database import close_clients, get_database  # noqa: E402
+from shared.source.fetch_plan import fetch_pages  # noqa: E402
+from shared.flows.tick import tick  # noqa: E402
+from shared.domain.models import ResourceCreate, ResourceSource, SourceType, WrapperMode, WrapperStatus  # noqa: E402
+from shared.store.point_store import PointStore  # noqa: E402
+from shared.points.point import check_points  # noqa: E402
+from shared.store.repositories import ResourceRepository, WrapperRepository, utcnow  # noqa: E402
+from shared.sandbox.run import SandboxLimits, run_parse  # noqa: E402
+from shared.common.settings import Settings  # noqa: E402
+from shared.validate.validation import to_points  # noqa: E402
+from shared.domain.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping  # noqa: E402
 
 START = datetime(2000, 1, 1, tzinfo=UTC)
 PARSE_CODE = """from shared.wrapper_toolkit import read_json, record_points

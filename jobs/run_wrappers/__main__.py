@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from shared.errors import ResourceServiceError
-from shared.job import TickResult, default_owner, tick
-from shared.settings import Settings
+from shared.common.errors import ResourceServiceError
+from shared.common.settings import Settings
+from shared.flows.tick import TickResult, default_owner, tick
 
 EXIT_FAILED = 1
 PROG = "run_wrappers"

@@ -1,4 +1,4 @@
-"""`resource-service dev` end to end: the API under uvicorn, the queue bridge and the job ticker."""
+"""`python -m devtools dev` end to end: the API under uvicorn, the queue bridge and the job ticker."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def test_dev_stack_turns_a_posted_resource_into_a_ready_wrapper_and_runs_it(
     stack_env: dict[str, str], source_url: str
 ) -> None:
     created = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "api-key", "create", "--tenant", "acme", "--json"],
+        [sys.executable, "-m", "shared.cli.main", "api-key", "create", "--tenant", "acme", "--json"],
         env=stack_env,
         capture_output=True,
         text=True,
@@ -115,7 +115,7 @@ def test_dev_stack_turns_a_posted_resource_into_a_ready_wrapper_and_runs_it(
     key = json.loads(created.stdout)["api_key"]
     port = _free_port()
     stack = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "dev", "--port", str(port)],
+        [sys.executable, "-m", "devtools", "dev", "--port", str(port)],
         env=stack_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

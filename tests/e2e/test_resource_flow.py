@@ -14,12 +14,12 @@ from moto import mock_aws
 from functions.api.app import handler as api_handler
 from functions.generate_wrapper.handler import handler as generate_handler
 from functions.validate_wrapper.handler import handler as validate_handler
-from shared.broker import declare_queues
-from shared.database import get_database
-from shared.handover import CREATION_QUEUE, VALIDATION_QUEUE
-from shared.mq_event import build_rabbitmq_event
-from shared.repositories import ApiKeyRepository
-from shared.settings import Settings
+from shared.common.settings import Settings
+from shared.messaging.broker import declare_queues
+from shared.messaging.handover import CREATION_QUEUE, VALIDATION_QUEUE
+from shared.messaging.mq_event import build_rabbitmq_event
+from shared.store.database import get_database
+from shared.store.repositories import ApiKeyRepository
 from tests.support import FakeLambdaContext, http_api_event, serve_files, take_message
 
 CSV = b"Year,Total,Per Capita\n2018,10,1.2\n2019,11,1.3\n2020,12,1.4\n2021,13,1.5\n"
@@ -36,7 +36,7 @@ def env(service_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sett
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
     for name in ("RS_GEMINI_API_KEY", "GEMINI_API_KEY", "RS_GEMINI_SECRET_ARN"):
         monkeypatch.delenv(name, raising=False)
-    from shared.settings import get_settings
+    from shared.common.settings import get_settings
 
     get_settings.cache_clear()
     with mock_aws():

@@ -18,7 +18,7 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """Run the console entry point the way the installed script does."""
     env = {k: v for k, v in os.environ.items() if "GEMINI" not in k}
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "shared.cli.main", *args],
         capture_output=True,
         text=True,
         cwd=cwd,

@@ -18,11 +18,18 @@ from urllib.parse import parse_qsl, urlsplit
 import pika
 from pymongo.database import Database
 
-from shared.broker import COLLECTED_DATA_QUEUE, RESOURCE_DATA_QUEUE, declare_queues
-from shared.models import ResourceCreate, ResourceSource, Schedule, SourceType, WrapperMode, WrapperStatus
-from shared.repositories import ResourceRepository, WrapperRepository, utcnow
-from shared.settings import Settings
-from shared.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
+from shared.common.settings import Settings
+from shared.domain.models import (
+    ResourceCreate,
+    ResourceSource,
+    Schedule,
+    SourceType,
+    WrapperMode,
+    WrapperStatus,
+)
+from shared.domain.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
+from shared.messaging.broker import COLLECTED_DATA_QUEUE, RESOURCE_DATA_QUEUE, declare_queues
+from shared.store.repositories import ResourceRepository, WrapperRepository, utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
 SECANTUS = sorted(ROOT.glob(".cache/secantusdb-*/bin/secantusd-py"))

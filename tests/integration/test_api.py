@@ -29,12 +29,12 @@ from functions.api.app import app, create_app, handler
 from functions.api.errors import unhandled_error_response
 from functions.api.key_cache import api_keys
 from functions.api.log import logger
-from shared.database import get_database
-from shared.generator import Exchange
-from shared.point_store import point_documents
-from shared.points import Point
-from shared.repositories import ApiKeyRepository, PromptRecordRepository, WrapperRepository
-from shared.settings import Settings, get_settings
+from shared.common.settings import Settings, get_settings
+from shared.generate.base import Exchange
+from shared.points.point import Point
+from shared.store.database import get_database
+from shared.store.point_store import point_documents
+from shared.store.repositories import ApiKeyRepository, PromptRecordRepository, WrapperRepository
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from functions.api.app import app
-from shared.cli_api_keys import EXIT_UNAVAILABLE, add_api_key_commands, run_api_key
-from shared.database import get_database
-from shared.settings import Settings, get_settings
+from shared.cli.api_keys import EXIT_UNAVAILABLE, add_api_key_commands, run_api_key
+from shared.common.settings import Settings, get_settings
+from shared.store.database import get_database
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from pymongo.database import Database
 
 from functions.api import services
-from shared.models import RunPublic
-from shared.repositories import RunRepository, WrapperRepository, utcnow
+from shared.domain.models import RunPublic
+from shared.store.repositories import RunRepository, WrapperRepository, utcnow
 from tests.integration import test_api as api
 from tests.integration.test_api import FETCH_SPEC, PARSE_CODE, assert_error, auth, create, set_wrapper
 

@@ -25,8 +25,10 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import ChannelClosedByBroker
 from pydantic import SecretStr
 
-from shared import broker
-from shared.broker import (
+from shared.common.errors import BrokerError, BrokerUnavailableError
+from shared.common.settings import Settings
+from shared.messaging import broker as broker
+from shared.messaging.broker import (
     APP_ID,
     CONTENT_TYPE,
     PERSISTENT,
@@ -39,9 +41,7 @@ from shared.broker import (
     get_publisher,
     message_id_for,
 )
-from shared.errors import BrokerError, BrokerUnavailableError
-from shared.points import Point
-from shared.settings import Settings
+from shared.points.point import Point
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -323,7 +323,7 @@ def test_connection_killed_during_publish_many_loses_nothing(
             outcome.append(error)
 
     thread = threading.Thread(target=work)
-    with caplog.at_level(logging.WARNING, logger="shared.broker"):
+    with caplog.at_level(logging.WARNING, logger="shared.messaging.broker"):
         thread.start()
         while admin.queue_declare(queue, passive=True).method.message_count < 50:
             time.sleep(0.02)

@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from shared.errors import SourceError, UnsafeSourceError
-from shared.fetcher import fetch_url
-from shared.settings import Settings
+from shared.common.errors import SourceError, UnsafeSourceError
+from shared.common.settings import Settings
+from shared.source.http import fetch_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 

@@ -9,11 +9,11 @@ from typing import Any
 import httpx2
 import pytest
 
-from shared import gemini
-from shared.pipeline import wrap_source
-from shared.settings import Settings
-from shared.source import SourceData, read_source
-from shared.wrapper import IndicatorRequest
+from shared.common.settings import Settings
+from shared.domain.wrapper import IndicatorRequest
+from shared.flows.wrap import wrap_source
+from shared.generate.gemini import client as gemini
+from shared.source.read import SourceData, read_source
 
 MODEL = "gemini-2.5-flash"
 REQUEST = IndicatorRequest(name="CO2 emissions", unit="Mt")

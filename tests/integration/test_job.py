@@ -16,14 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 from pymongo.database import Database
 
-from shared.broker import WRAPPER_CREATION_QUEUE, WRAPPER_VALIDATION_QUEUE, get_publisher
-from shared.database import get_client, get_database
-from shared.job import DatabaseUnavailableError, TickResult, tick
-from shared.local_stack import JobTicker
-from shared.models import Schedule, WrapperStatus
-from shared.repositories import ApiKeyRepository, ResourceRepository, RunRepository, WrapperRepository
-from shared.settings import Settings, get_settings
-from shared.workflow import generate_step, validate_step
+from devtools.local_stack import JobTicker
+from shared.common.settings import Settings, get_settings
+from shared.domain.models import Schedule, WrapperStatus
+from shared.flows.steps import generate_step, validate_step
+from shared.flows.tick import DatabaseUnavailableError, TickResult, tick
+from shared.messaging.broker import WRAPPER_CREATION_QUEUE, WRAPPER_VALIDATION_QUEUE, get_publisher
+from shared.store.database import get_client, get_database
+from shared.store.repositories import ApiKeyRepository, ResourceRepository, RunRepository, WrapperRepository
 from tests.integration.job_support import (
     Messages,
     add_wrapper,

@@ -18,11 +18,11 @@ import pika
 import pytest
 from pika.exceptions import AMQPError
 
-from shared.database import get_client, get_database
-from shared.job import tick
-from shared.models import WrapperStatus
-from shared.repositories import WrapperRepository
-from shared.settings import Settings
+from shared.common.settings import Settings
+from shared.domain.models import WrapperStatus
+from shared.flows.tick import tick
+from shared.store.database import get_client, get_database
+from shared.store.repositories import WrapperRepository
 from tests.integration.job_support import (
     Messages,
     add_wrapper,

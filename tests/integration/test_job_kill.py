@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from pymongo.database import Database
 
-from shared.database import get_client, get_database
-from shared.job import tick
-from shared.models import WrapperStatus
-from shared.point_store import PointStore
-from shared.repositories import RunRepository, WrapperRepository, utcnow
-from shared.settings import Settings
+from shared.common.settings import Settings
+from shared.domain.models import WrapperStatus
+from shared.flows.tick import tick
+from shared.store.database import get_client, get_database
+from shared.store.point_store import PointStore
+from shared.store.repositories import RunRepository, WrapperRepository, utcnow
 from tests.integration.job_support import (
     Messages,
     ReadingsApi,

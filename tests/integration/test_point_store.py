@@ -13,15 +13,15 @@ from pydantic import SecretStr
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from shared import point_store
-from shared.broker import RESOURCE_DATA_QUEUE, Publisher
-from shared.database import ensure_indexes
-from shared.errors import BrokerUnavailableError
-from shared.point_keys import series_key
-from shared.point_store import PointStore
-from shared.points import Point
-from shared.repositories import PointRepository
-from shared.settings import Settings
+from shared.common.errors import BrokerUnavailableError
+from shared.common.settings import Settings
+from shared.messaging.broker import RESOURCE_DATA_QUEUE, Publisher
+from shared.points.keys import series_key
+from shared.points.point import Point
+from shared.store import point_store as point_store
+from shared.store.database import ensure_indexes
+from shared.store.point_store import PointStore
+from shared.store.repositories import PointRepository
 
 pytestmark = pytest.mark.integration
 

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from pymongo.database import Database
 
-from shared.broker import Publisher
-from shared.database import get_client, get_database
-from shared.job import tick
-from shared.models import WrapperMode, WrapperStatus
-from shared.repositories import RunRepository, WrapperRepository, utcnow
-from shared.runner import run_wrapper
-from shared.settings import Settings
+from shared.common.settings import Settings
+from shared.domain.models import WrapperMode, WrapperStatus
+from shared.flows.run import run_wrapper
+from shared.flows.tick import tick
+from shared.messaging.broker import Publisher
+from shared.store.database import get_client, get_database
+from shared.store.repositories import RunRepository, WrapperRepository, utcnow
 from tests.integration.job_support import (
     Messages,
     ReadingsApi,

@@ -1,4 +1,4 @@
-"""The sandbox against hostile and benign parse code, through shared.sandbox.run_parse."""
+"""The sandbox against hostile and benign parse code, through shared.sandbox.run.run_parse."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from shared import sandbox
-from shared.points import format_timestamp
-from shared.policy import ALLOWED_MODULES
-from shared.sandbox import ColumnFrame, SandboxLimits, SandboxResult, import_paths, run_parse
-from shared.validation import to_points
+from shared.points.point import format_timestamp
+from shared.sandbox import run as sandbox
+from shared.sandbox.run import ColumnFrame, SandboxLimits, SandboxResult, import_paths, run_parse
+from shared.validate.policy import ALLOWED_MODULES
+from shared.validate.validation import to_points
 
 SECRET = "hunter2"
 LIMITS = SandboxLimits(
@@ -641,7 +641,7 @@ def test_caller_is_made_non_dumpable_so_its_proc_files_stay_private() -> None:
     """Without Landlock (Lambda), a non-dumpable caller keeps /proc/<ppid>/environ unreadable."""
     import ctypes
 
-    from shared.sandbox import protect_caller
+    from shared.sandbox.run import protect_caller
 
     assert protect_caller() is True
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from shared import heuristic
-from shared.errors import NoSeriesFoundError, SourceError
-from shared.pipeline import WrapResult, wrap_source
-from shared.points import Point
-from shared.profile import build_profile
-from shared.settings import Settings
-from shared.source import read_source
-from shared.wrapper import IndicatorRequest
+from shared.common.errors import NoSeriesFoundError, SourceError
+from shared.common.settings import Settings
+from shared.domain.wrapper import IndicatorRequest
+from shared.flows.wrap import WrapResult, wrap_source
+from shared.generate.heuristic import tables as heuristic
+from shared.points.point import Point
+from shared.source.profile import build_profile
+from shared.source.read import read_source
 
 SETTINGS = Settings()
 

@@ -15,13 +15,13 @@ from pymongo.errors import ServerSelectionTimeoutError
 
 from functions.generate_wrapper.handler import handler as generate_handler
 from functions.validate_wrapper.handler import handler as validate_handler
-from shared.broker import declare_queues
-from shared.database import get_database
-from shared.models import ResourceCreate, ResourceSource, SourceType, WrapperMode, WrapperStatus
-from shared.mq_event import build_rabbitmq_event
-from shared.repositories import PromptRecordRepository, ResourceRepository, WrapperRepository
-from shared.settings import Settings
-from shared.workflow import CREATION_QUEUE, VALIDATION_QUEUE, publish_generation
+from shared.common.settings import Settings
+from shared.domain.models import ResourceCreate, ResourceSource, SourceType, WrapperMode, WrapperStatus
+from shared.flows.steps import CREATION_QUEUE, VALIDATION_QUEUE, publish_generation
+from shared.messaging.broker import declare_queues
+from shared.messaging.mq_event import build_rabbitmq_event
+from shared.store.database import get_database
+from shared.store.repositories import PromptRecordRepository, ResourceRepository, WrapperRepository
 from tests.support import FakeLambdaContext, serve_files, take_message
 
 CSV = b"Year,Total,Per Capita\n2018,10,1.2\n2019,11,1.3\n2020,12,1.4\n2021,13,1.5\n"
@@ -67,7 +67,7 @@ def use_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RS_FETCH_ALLOWED_NETWORKS", json.dumps(settings.fetch_allowed_networks))
     for name in ("RS_GEMINI_API_KEY", "GEMINI_API_KEY", "RS_GEMINI_SECRET_ARN"):
         monkeypatch.delenv(name, raising=False)
-    from shared.settings import get_settings
+    from shared.common.settings import get_settings
 
     get_settings.cache_clear()
 
@@ -88,7 +88,7 @@ def create_resource(
     db["generated_wrappers"].update_one(
         {"wrapper_id": wrapper.wrapper_id}, {"$set": {"resource_id": resource.id}}
     )
-    from shared.broker import get_publisher
+    from shared.messaging.broker import get_publisher
 
     publish_generation(get_publisher(settings), wrapper)
     return resource.id, wrapper.wrapper_id
@@ -207,7 +207,7 @@ def test_database_outage_raises_so_the_batch_is_redelivered(
 ) -> None:
     monkeypatch.setenv("RS_MONGODB_URI", "mongodb://127.0.0.1:9/?directConnection=true")
     monkeypatch.setenv("RS_MONGODB_SERVER_SELECTION_TIMEOUT_MS", "300")
-    from shared.settings import get_settings
+    from shared.common.settings import get_settings
 
     get_settings.cache_clear()
     event = build_rabbitmq_event(CREATION_QUEUE, [{"wrapper_id": str(uuid.uuid4())}])

@@ -14,27 +14,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 HEAVY = ("pandas", "numpy", "google.genai", "matplotlib", "python_calamine", "openpyxl")
 PARSING_STACK = (
-    "shared.pipeline",
-    "shared.heuristic",
-    "shared.profile",
+    "shared.flows.wrap",
+    "shared.generate.heuristic.tables",
+    "shared.source.profile",
     "shared.wrapper_toolkit",
-    "shared.validation",
-    "shared.sandbox",
-    "shared.source",
-    "shared.generator",
-    "shared.gemini",
-    "shared.workflow",
+    "shared.validate.validation",
+    "shared.sandbox.run",
+    "shared.source.read",
+    "shared.generate.base",
+    "shared.generate.gemini.client",
+    "shared.flows.steps",
 )
 
 PROBE = """
 import json, sys
 import functions.api.app as api
-import shared.database
+import shared.store.database
 print(json.dumps({
     "modules": sorted(sys.modules),
-    "mongo_clients": len(shared.database._clients),
-    "publisher": sys.modules.get("shared.broker") is not None
-        and sys.modules["shared.broker"]._publisher is not None,
+    "mongo_clients": len(shared.store.database._clients),
+    "publisher": sys.modules.get("shared.messaging.broker") is not None
+        and sys.modules["shared.messaging.broker"]._publisher is not None,
     "handler": type(api.handler).__name__,
     "lifespan": api.handler.lifespan,
 }))

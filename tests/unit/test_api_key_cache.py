@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from functions.api.key_cache import ApiKeyCache
-from shared.models import ApiKeyPublic
+from shared.domain.models import ApiKeyPublic
 
 
 class Clock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.api.app import create_app
-from shared.settings import Settings
+from shared.common.settings import Settings
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared import bench
+from devtools import bench as bench
 
 TINY = bench.Sizes(
     csv_rows=1_000,

@@ -10,9 +10,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from shared import fetch_plan
-from shared.errors import SourceError
-from shared.fetch_plan import (
+from shared.common.errors import SourceError
+from shared.common.settings import Settings
+from shared.domain.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
+from shared.source import fetch_plan as fetch_plan
+from shared.source.fetch_plan import (
     FetchPlanError,
     fetch_pages,
     format_moment,
@@ -22,9 +24,7 @@ from shared.fetch_plan import (
     secret_env_name,
     water_mark_params,
 )
-from shared.fetcher import FetchedResponse
-from shared.settings import Settings
-from shared.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
+from shared.source.http import FetchedResponse
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HIGH = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from shared.errors import SourceError, UnsafeSourceError
-from shared.fetcher import check_address, fetch_url, resolve
-from shared.settings import Settings
+from shared.common.errors import SourceError, UnsafeSourceError
+from shared.common.settings import Settings
+from shared.source.http import check_address, fetch_url, resolve
 
 pytestmark = pytest.mark.timeout(30)
 

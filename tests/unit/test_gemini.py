@@ -11,13 +11,13 @@ from typing import Any
 import httpx2
 import pytest
 
-from shared import gemini
-from shared.errors import GenerationError
-from shared.gemini import GeminiError, GeminiGenerator
-from shared.profile import SourceProfile, build_profile
-from shared.settings import Settings
-from shared.source import SourceData
-from shared.wrapper import IndicatorRequest, SourceFormat
+from shared.common.errors import GenerationError
+from shared.common.settings import Settings
+from shared.domain.wrapper import IndicatorRequest, SourceFormat
+from shared.generate.gemini import client as gemini
+from shared.generate.gemini.client import GeminiError, GeminiGenerator
+from shared.source.profile import SourceProfile, build_profile
+from shared.source.read import SourceData
 
 KEY = "test-key-5ecret-0123"
 MODEL = "gemini-2.5-flash"

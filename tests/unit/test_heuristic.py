@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from shared import heuristic
-from shared.errors import NoSeriesFoundError
-from shared.points import Point, PointColumns, check_points
-from shared.profile import build_profile
-from shared.settings import Settings
-from shared.source import read_source
-from shared.wrapper import IndicatorRequest
+from shared.common.errors import NoSeriesFoundError
+from shared.common.settings import Settings
+from shared.domain.wrapper import IndicatorRequest
+from shared.generate.heuristic import tables as heuristic
+from shared.points.point import Point, PointColumns, check_points
+from shared.source.profile import build_profile
+from shared.source.read import read_source
 
 SETTINGS = Settings()
 

@@ -12,7 +12,7 @@ import pika
 import pytest
 from aws_lambda_powertools.utilities.data_classes.rabbit_mq_event import RabbitMQEvent
 
-from shared.broker import (
+from shared.messaging.broker import (
     PERSISTENT,
     WRAPPER_CREATION_QUEUE,
     WRAPPER_VALIDATION_QUEUE,
@@ -20,7 +20,7 @@ from shared.broker import (
     encode_payload,
     message_id_for,
 )
-from shared.mq_event import build_rabbitmq_event, parse_rabbitmq_event
+from shared.messaging.mq_event import build_rabbitmq_event, parse_rabbitmq_event
 
 EVENTS = Path(__file__).resolve().parents[2] / "infra" / "events"
 BASIC_PROPERTY_KEYS = {

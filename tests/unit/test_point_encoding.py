@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from shared.broker import ResourceDataMessage, encode_payload, encode_points
-from shared.points import Point
+from shared.messaging.broker import ResourceDataMessage, encode_payload, encode_points
+from shared.points.point import Point
 
 
 def canonical(resource_id: str, points: list[Point]) -> bytes:

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from shared.point_keys import key_timestamp, point_id, resource_id_range, series_key
-from shared.point_store import point_documents
-from shared.points import Point
+from shared.points.keys import key_timestamp, point_id, resource_id_range, series_key
+from shared.points.point import Point
+from shared.store.point_store import point_documents
 
 START = datetime(2020, 1, 1, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from shared.points import Point, PointColumns, check_points, format_timestamp, infer_frequency
+from shared.points.point import Point, PointColumns, check_points, format_timestamp, infer_frequency
 
 
 def test_point_converts_offset_timestamps_to_utc() -> None:

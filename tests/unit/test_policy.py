@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from shared.policy import check_policy, lint
+from shared.validate.policy import check_policy, lint
 
 GOOD = textwrap.dedent("""
     import json
@@ -58,7 +58,7 @@ def test_a_normal_wrapper_passes() -> None:
         "from . import secrets",
         "from .. import x",
         "from shared import settings",
-        "import shared.sandbox",
+        "import shared.sandbox.run",
         "import pandas._libs",
     ],
 )

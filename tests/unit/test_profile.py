@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 import openpyxl
 import pytest
 
-from shared import profile
-from shared.profile import build_profile, workbook_head
-from shared.source import SourceData
-from shared.wrapper import SourceFormat
+from shared.domain.wrapper import SourceFormat
+from shared.source import profile as profile
+from shared.source.profile import build_profile, workbook_head
+from shared.source.read import SourceData
 from shared.wrapper_toolkit import read_csv_grid, read_workbook
 
 

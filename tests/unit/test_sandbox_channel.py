@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from shared import sandbox
-from shared.sandbox import ColumnFrame, SandboxLimits
+from shared.sandbox import run as sandbox
+from shared.sandbox.run import ColumnFrame, SandboxLimits
 
 LIMITS = SandboxLimits(
     wall_seconds=10,

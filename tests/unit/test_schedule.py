@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from shared.models import Schedule
-from shared.schedule import failure_backoff, next_run_at, parse_cron
+from shared.domain.models import Schedule
+from shared.domain.schedule import failure_backoff, next_run_at, parse_cron
 
 
 def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:

@@ -9,10 +9,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from shared.consumer import with_secrets
-from shared.database import mongodb_uri
-from shared.secrets import SecretUnavailableError, clear_secret_cache, read_secret
-from shared.settings import Settings
+from shared.common.secrets import SecretUnavailableError, clear_secret_cache, read_secret
+from shared.common.settings import Settings
+from shared.flows.batch import with_secrets
+from shared.store.database import mongodb_uri
 
 
 @pytest.fixture

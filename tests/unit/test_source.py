@@ -15,12 +15,12 @@ import openpyxl
 import pytest
 from moto import mock_aws
 
-import shared.source as source_module
-from shared.errors import SourceError, UnsafeSourceError, UnsupportedFormatError
-from shared.fetcher import FetchedResponse
-from shared.settings import Settings
-from shared.source import check_workbook, detect_encoding, detect_format, load_bytes, read_source
-from shared.wrapper import SourceFormat
+import shared.source.read as source_module
+from shared.common.errors import SourceError, UnsafeSourceError, UnsupportedFormatError
+from shared.common.settings import Settings
+from shared.domain.wrapper import SourceFormat
+from shared.source.http import FetchedResponse
+from shared.source.read import check_workbook, detect_encoding, detect_format, load_bytes, read_source
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from shared.points import Point, PointColumns
-from shared.sandbox import ColumnFrame
-from shared.settings import Settings
-from shared.validation import PointBuilder, to_points, validate_wrapper
-from shared.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
+from shared.common.settings import Settings
+from shared.domain.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
+from shared.points.point import Point, PointColumns
+from shared.sandbox.run import ColumnFrame
+from shared.validate.validation import PointBuilder, to_points, validate_wrapper
 
 REQUEST = IndicatorRequest(name="Test indicator")
 

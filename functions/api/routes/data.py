@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from functions.api.dependencies import DatabaseDep, TenantDep
 from functions.api.errors import ERROR_RESPONSES, ErrorDetail, InvalidRequestError
 from functions.api.workers import offload
-from shared.models import Availability, PointPublic
-from shared.repositories import PointRepository, ResourceRepository
+from shared.domain.models import Availability, PointPublic
+from shared.store.repositories import PointRepository, ResourceRepository
 
 POINTS_LIMIT_MAX = 10_000
 OFFSET_MAX = 10_000_000
@@ -41,7 +41,7 @@ def _utc(moment: datetime | None) -> datetime | None:
 def points_csv(points: list[PointPublic]) -> str:
     """CSV with the header timestamp,value and one column per dimension name (sorted)."""
     # Imported here: the point model module is not needed to answer anything but a CSV export.
-    from shared.points import format_timestamp
+    from shared.points.point import format_timestamp
 
     dimensions = sorted({name for point in points for name in point.dimensions})
     buffer = io.StringIO()

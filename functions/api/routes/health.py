@@ -11,9 +11,9 @@ from pydantic import BaseModel
 from functions.api.dependencies import SettingsDep
 from functions.api.errors import ErrorDetail, documented_error, error_response
 from functions.api.workers import offload
-from shared.database import ping
-from shared.errors import ResourceServiceError
-from shared.settings import Settings
+from shared.common.errors import ResourceServiceError
+from shared.common.settings import Settings
+from shared.store.database import ping
 
 router = APIRouter(tags=["health"])
 
@@ -47,7 +47,7 @@ def _mongodb(settings: Settings) -> bool:
 
 
 def _rabbitmq(settings: Settings) -> bool:
-    from shared.broker import get_publisher  # see publisher_dependency: pika only when needed
+    from shared.messaging.broker import get_publisher  # see publisher_dependency: pika only when needed
 
     try:
         return get_publisher(settings).ping()

@@ -13,7 +13,7 @@ from functions.api.dependencies import DatabaseDep, PaginationDep, PublisherDep,
 from functions.api.errors import ERROR_RESPONSES, documented_error
 from functions.api.idempotency import IdempotencyDep
 from functions.api.workers import offload
-from shared.models import (
+from shared.domain.models import (
     BackfillRequest,
     CodeReplacement,
     Page,
@@ -23,7 +23,7 @@ from shared.models import (
     WrapperStatus,
     WrapperSummary,
 )
-from shared.repositories import PromptRecordRepository, RunRepository, WrapperRepository, public_wrapper
+from shared.store.repositories import PromptRecordRepository, RunRepository, WrapperRepository, public_wrapper
 
 T = TypeVar("T")
 

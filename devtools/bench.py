@@ -1,0 +1,992 @@
+"""Benchmarks of the hot paths, each against a baseline measured in the same run (`python -m devtools bench`).
+
+Every figure is a ratio of ours to a baseline timed in the same process, on the same data, interleaved
+and repeated (median): the machine is shared, so absolute times mean little. The data is generated here;
+the services are the ones the tests use (infra/scripts/bench.sh starts them like infra/scripts/test.sh).
+Results go to a table on stdout and to bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+RESULTS = ROOT / "bench" / "results.json"
+API_EVENT = ROOT / "infra" / "events" / "api_get_resource.json"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+GIB = 1024**3
+MIB = 1024**2
+
+CSV_REQUEST = {"name": "Hourly electricity consumption", "description": "metered, hourly", "unit": "kWh"}
+
+# The cold-import candidates (also used by infra/scripts/measure_cold_import.py).
+BARE_API_APP = """
+from fastapi import FastAPI
+from mangum import Mangum
+import pymongo
+
+app = FastAPI()
+
+
+@app.get("/health")
+def health() -> dict:
+    return {"status": "ok"}
+
+
+handler = Mangum(app, lifespan="off")
+"""
+
+IMPORT_PROBE = """
+import json, sys, time
+started = time.perf_counter()
+{body}
+elapsed = time.perf_counter() - started
+heavy = [m for m in ("pandas", "numpy", "google.genai", "matplotlib", "python_calamine", "openpyxl", "boto3")
+         if m in sys.modules]
+print(json.dumps({{"seconds": elapsed, "modules": len(sys.modules), "heavy": heavy}}))
+"""
+
+IMPORT_CANDIDATES = {
+    "bare FastAPI+Mangum+pymongo": f"exec(compile({BARE_API_APP!r}, 'baseline_app', 'exec'), {{}})",
+    "functions.api.app": "import functions.api.app",
+}
+
+# Peak RSS of the sandbox child, polled from /proc while a fresh interpreter runs the sandboxed parse.
+MEMORY_PROBE = """
+import json, os, sys, threading, time
+from shared.source.profile import build_profile
+from shared.generate.base import HeuristicGenerator
+from shared.sandbox.run import SandboxLimits, run_parse
+from shared.common.settings import Settings
+from shared.source.read import read_source
+from shared.domain.wrapper import IndicatorRequest
+
+settings = Settings()
+request = IndicatorRequest(**json.loads(sys.argv[2]))
+source = read_source(sys.argv[1], settings=settings)
+draft = HeuristicGenerator().generate(build_profile(source), request).draft
+peak = {}
+done = threading.Event()
+
+def watch():
+    me = str(os.getpid())
+    while not done.is_set():
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat") as handle:
+                    if handle.read().rsplit(")", 1)[1].split()[1] != me:
+                        continue
+                with open(f"/proc/{pid}/status") as handle:
+                    for line in handle:
+                        if line.startswith("VmHWM:"):
+                            peak[pid] = max(peak.get(pid, 0), int(line.split()[1]) * 1024)
+            except (OSError, IndexError):
+                continue
+        time.sleep(0.05)
+
+watcher = threading.Thread(target=watch, daemon=True)
+watcher.start()
+limits = SandboxLimits.from_settings(settings)
+result = run_parse(draft.parse_code, [source.content], context={}, limits=limits)
+done.set()
+watcher.join()
+# VmHWM of this process, not ru_maxrss: Linux keeps ru_maxrss across execve, i.e. the bench's own peak.
+with open("/proc/self/status") as handle:
+    own_peak = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("VmHWM:"))
+print(json.dumps({
+    "ok": result.ok, "error": result.error, "points": result.point_count,
+    "child_peak_bytes": max(peak.values(), default=0),
+    "parent_peak_bytes": own_peak,
+}))
+"""
+
+
+@dataclass
+class Sizes:
+    """How much data each figure uses and how often it is repeated."""
+
+    csv_rows: int = 1_000_000
+    xlsx_rows: int = 100_000
+    publish_points: int = 1_000_000
+    store_points: int = 200_000
+    api_calls: int = 300
+    cold_imports: int = 5
+    repeat: int = 3
+
+
+QUICK = Sizes(
+    csv_rows=1_000,
+    xlsx_rows=1_000,
+    publish_points=2_000,
+    store_points=1_000,
+    api_calls=20,
+    cold_imports=1,
+    repeat=1,
+)
+
+
+@dataclass
+class Figure:
+    """One measured figure: ours against the baseline, and whether the target is met."""
+
+    figure: str
+    ours: float | None
+    baseline: float | None
+    ratio: float | None
+    target: str
+    met: bool
+    unit: str = ""
+    detail: str = ""
+
+
+@dataclass
+class Services:
+    """Where the real services are; None for a service that is not available (its figures are skipped)."""
+
+    mongodb_uri: str | None = None
+    amqp_url: str | None = None
+
+
+@dataclass
+class Bench:
+    """The state of one run: sizes, services, a scratch directory and the figures so far."""
+
+    sizes: Sizes
+    services: Services
+    work: Path
+    figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    progress: Callable[[str], None] = lambda message: None
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def interleaved(
+    ours: Callable[[], float], baseline: Callable[[], float], repeat: int
+) -> tuple[list[float], list[float]]:
+    """Run both `repeat` times, alternating which goes first, so machine load affects them alike."""
+    mine: list[float] = []
+    theirs: list[float] = []
+    for index in range(repeat):
+        if index % 2:
+            theirs.append(baseline())
+            mine.append(ours())
+        else:
+            mine.append(ours())
+            theirs.append(baseline())
+    return mine, theirs
+
+
+def timed(action: Callable[[], object]) -> float:
+    """Seconds the action took."""
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The value below which `fraction` of the values lie (nearest rank)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Send file descriptor 1 to /dev/null (request logs are still written, just not shown)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def bench_settings(**overrides: Any) -> Any:
+    """Settings from the environment, with the given fields replaced."""
+    from shared.common.settings import Settings
+
+    return Settings(**overrides)
+
+
+def write_long_csv(path: Path, rows: int) -> Path:
+    """A long CSV of hourly UTC timestamps and values: `timestamp,value`."""
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    step = timedelta(hours=1)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("timestamp,value\n")
+        lines = []
+        for index in range(rows):
+            stamp = (start + index * step).strftime("%Y-%m-%dT%H:%M:%SZ")
+            lines.append(f"{stamp},{round(50 + 40 * math.sin(index / 24) + index % 7, 3)}\n")
+            if len(lines) == 10_000:
+                handle.writelines(lines)
+                lines = []
+        handle.writelines(lines)
+    return path
+
+
+def long_csv(bench: Bench) -> Path:
+    """The run's long CSV of `csv_rows` rows, written on first use (CSV extraction and Memory share it)."""
+    path = bench.work / f"long_{bench.sizes.csv_rows}.csv"
+    if not path.exists():
+        write_long_csv(path, bench.sizes.csv_rows)
+    return path
+
+
+def write_xlsx(path: Path, rows: int) -> Path:
+    """A workbook whose sheet has a 5-row preamble, a header row and `rows` rows of (datetime, value)."""
+    import openpyxl
+
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("readings")
+    for line in (["Hourly meter readings"], ["Source: generated by the benchmark"], [], ["Unit: kWh"], []):
+        sheet.append(line)
+    sheet.append(["timestamp", "value"])
+    start = datetime(2000, 1, 1)
+    for index in range(rows):
+        sheet.append([start + timedelta(hours=index), round(50 + 40 * math.sin(index / 24) + index % 7, 3)])
+    book.save(path)
+    return path
+
+
+def make_points(count: int) -> list[Any]:
+    """Hourly points of one series."""
+    from pydantic import TypeAdapter
+
+    from shared.points.point import Point, gc_paused
+
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    with gc_paused():
+        rows = [
+            {"timestamp": start + timedelta(hours=index), "value": float(index % 1000) / 4, "dimensions": {}}
+            for index in range(count)
+        ]
+        return TypeAdapter(list[Point]).validate_python(rows)
+
+
+def wrap_file(path: Path, request: dict[str, str], settings: Any) -> Any:
+    """Read a source, generate a wrapper with the heuristic generator, validate it and run it."""
+    from shared.domain.wrapper import IndicatorRequest
+    from shared.flows.wrap import wrap_source
+    from shared.source.read import read_source
+
+    source = read_source(str(path), settings=settings)
+    return wrap_source(source, IndicatorRequest(**request), generator="heuristic", settings=settings)
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+# --- the figures -----------------------------------------------------------------------------------
+
+
+def timed_wrap(path: Path, *, rows: int, figure: str) -> Callable[[], float]:
+    """Time the whole wrap (generate + sandboxed validation) of a file that must yield `rows` points."""
+    settings = bench_settings()
+
+    def ours() -> float:
+        started = time.perf_counter()
+        result = wrap_file(path, CSV_REQUEST, settings)
+        seconds = time.perf_counter() - started
+        if len(result.points) != rows:
+            raise RuntimeError(f"{figure} produced {len(result.points)} points, expected {rows}")
+        return seconds
+
+    return ours
+
+
+def csv_extraction(bench: Bench) -> list[Figure]:
+    """1M-row long CSV to validated points through the sandbox, against pandas read_csv + to_json."""
+    import pandas
+
+    rows = bench.sizes.csv_rows
+    path = long_csv(bench)
+    ours = timed_wrap(path, rows=rows, figure="CSV extraction")
+
+    def baseline() -> float:
+        return timed(lambda: pandas.read_csv(path).to_json(orient="records"))
+
+    mine, theirs = interleaved(ours, baseline, bench.sizes.repeat)
+    ours_rate, base_rate = rows / statistics.median(mine), rows / statistics.median(theirs)
+    ratio = ours_rate / base_rate
+    return [
+        Figure(
+            figure="CSV extraction",
+            ours=round(ours_rate),
+            baseline=round(base_rate),
+            ratio=round(ratio, 3),
+            target="ours/baseline points/s >= 0.5",
+            met=ratio >= 0.5,
+            unit="points/s",
+            detail=f"{rows:,} rows, {path.stat().st_size / MIB:.1f} MiB; read_source + profile + heuristic "
+            f"generate + sandboxed validation; seconds ours {_fmt(mine)}, pandas {_fmt(theirs)}",
+        )
+    ]
+
+
+def xlsx_extraction(bench: Bench) -> list[Figure]:
+    """100k-row sheet with a preamble to points, against reading it with openpyxl (read-only) into rows."""
+    import openpyxl
+
+    rows = bench.sizes.xlsx_rows
+    path = bench.work / f"sheet_{rows}.xlsx"
+    if not path.exists():
+        write_xlsx(path, rows)
+    ours = timed_wrap(path, rows=rows, figure="XLSX extraction")
+
+    def read_rows() -> None:
+        book = openpyxl.load_workbook(path, read_only=True)
+        list(book["readings"].iter_rows(values_only=True))
+        book.close()
+
+    def baseline() -> float:
+        return timed(read_rows)
+
+    mine, theirs = interleaved(ours, baseline, bench.sizes.repeat)
+    speedup = statistics.median(theirs) / statistics.median(mine)
+    return [
+        Figure(
+            figure="XLSX extraction",
+            ours=round(statistics.median(mine), 3),
+            baseline=round(statistics.median(theirs), 3),
+            ratio=round(speedup, 2),
+            target="baseline/ours time >= 5 (5x faster)",
+            met=speedup >= 5,
+            unit="s",
+            detail=f"{rows:,} rows under a 5-row preamble, {path.stat().st_size / MIB:.1f} MiB; "
+            f"seconds ours {_fmt(mine)}, openpyxl {_fmt(theirs)}",
+        )
+    ]
+
+
+def publish(bench: Bench) -> list[Figure]:
+    """1M points through Publisher.publish_points, against a bare pika loop publishing the same batches."""
+    if not bench.services.amqp_url:
+        return [_skipped("Publish", "ours/baseline points/s >= 0.8", "no RabbitMQ (pass --amqp-url)")]
+    import pika
+    from pydantic import SecretStr
+
+    from shared.messaging.broker import APP_ID, CONTENT_TYPE, PERSISTENT, Publisher, encode_points
+
+    amqp_url = bench.services.amqp_url
+    count = bench.sizes.publish_points
+    batch = 1000
+    points = make_points(count)
+    resource_id = "bench"
+    # The bodies ours sends, encoded beforehand; the first is checked against plain json.dumps.
+    bodies = [encode_points(resource_id, points[start : start + batch]) for start in range(0, count, batch)]
+    plain = {"points": [point.to_wire() for point in points[:batch]], "resource_id": resource_id}
+    if bodies[0] != json.dumps(plain, sort_keys=True, separators=(",", ":")).encode():
+        raise RuntimeError("the publisher's message bodies differ from canonical json.dumps")
+    settings = bench_settings(amqp_url=SecretStr(amqp_url))
+
+    def scratch_queue() -> str:
+        return f"rs_bench_{uuid.uuid4().hex[:12]}"
+
+    def finish(queue: str) -> None:
+        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        try:
+            channel = connection.channel()
+            depth = channel.queue_declare(queue=queue, passive=True).method.message_count
+            channel.queue_delete(queue=queue)
+        finally:
+            connection.close()
+        if depth != len(bodies):
+            raise RuntimeError(f"scratch queue held {depth} messages, expected {len(bodies)}")
+
+    def ours() -> float:
+        queue = scratch_queue()
+        publisher = Publisher(settings, queue_names=[queue], connection_name="resource-service-bench")
+        try:
+            seconds = timed(
+                lambda: publisher.publish_points(resource_id, points, batch_size=batch, queue=queue)
+            )
+        finally:
+            publisher.close()
+        finish(queue)
+        return seconds
+
+    def bare(encoding: bool) -> float:
+        queue = scratch_queue()
+        started = time.perf_counter()
+        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            channel.queue_declare(queue=queue, durable=True)
+            for index, body in enumerate(bodies):
+                if encoding:  # what a bare publisher needs at least: plain json.dumps of the batch
+                    wire = [point.to_wire() for point in points[index * batch : (index + 1) * batch]]
+                    body = json.dumps({"resource_id": resource_id, "points": wire}).encode()
+                properties = pika.BasicProperties(
+                    content_type=CONTENT_TYPE,
+                    delivery_mode=PERSISTENT,
+                    message_id=f"bench:{index}",
+                    timestamp=int(time.time()),
+                    app_id=APP_ID,
+                    headers={"resource_id": resource_id, "batch_index": index, "batch_count": len(bodies)},
+                )
+                channel.basic_publish(
+                    exchange="", routing_key=queue, body=body, properties=properties, mandatory=True
+                )
+            seconds = time.perf_counter() - started
+        finally:
+            connection.close()
+        finish(queue)
+        return seconds
+
+    runs: dict[str, list[float]] = {"ours": [], "bare": [], "bare encoding": []}
+    actions = {"ours": ours, "bare": lambda: bare(False), "bare encoding": lambda: bare(True)}
+    for index in range(bench.sizes.repeat):
+        names = list(runs)
+        for name in names[index % 3 :] + names[: index % 3]:  # rotate who goes first
+            runs[name].append(actions[name]())
+    mine, theirs, encoding = runs["ours"], runs["bare"], runs["bare encoding"]
+    ours_rate, base_rate = count / statistics.median(mine), count / statistics.median(theirs)
+    ratio = ours_rate / base_rate
+    encoding_ratio = statistics.median(encoding) / statistics.median(mine)
+    return [
+        Figure(
+            figure="Publish",
+            ours=round(ours_rate),
+            baseline=round(base_rate),
+            ratio=round(ratio, 3),
+            target="ours/baseline points/s >= 0.8",
+            met=ratio >= 0.8,
+            unit="points/s",
+            detail=f"{count:,} points in {len(bodies)} confirmed messages of {batch}, to a scratch queue per "
+            f"repetition (declared, then deleted); the baseline publishes the same bodies, encoded "
+            f"beforehand; seconds ours {_fmt(mine)}, bare pika {_fmt(theirs)}; against a bare loop that "
+            f"also encodes its batches (json.dumps) the ratio is {encoding_ratio:.2f} ({_fmt(encoding)} s)",
+        )
+    ]
+
+
+def store(bench: Bench) -> list[Figure]:
+    """200k points stored idempotently, then again (0 new), against insert_many into a scratch collection."""
+    target = "ours/baseline points/s >= 0.5 (first pass); second pass stores 0 new"
+    if not bench.services.mongodb_uri:
+        return [_skipped("Store", target, "no MongoDB (pass --mongodb-uri)")]
+    try:
+        from shared.store.point_store import PointStore, point_documents
+    except ImportError:
+        return [_skipped("Store", target, "shared.store.point_store is not there yet")]
+    from pymongo import MongoClient
+
+    from shared.store.database import ensure_indexes
+
+    count = bench.sizes.store_points
+    points = make_points(count)
+    client: MongoClient = MongoClient(bench.services.mongodb_uri, tz_aware=True)
+    firsts: list[float] = []
+    seconds_again: list[float] = []
+    new_again: list[int] = []
+    baselines: list[float] = []
+
+    def insert(collection: Any) -> float:
+        documents = point_documents("bench", points)
+        return timed(lambda: collection.insert_many(documents, ordered=False))
+
+    try:
+        for index in range(bench.sizes.repeat):
+            name = f"rs_bench_{uuid.uuid4().hex[:10]}"
+            db = client[name]
+            try:
+                ensure_indexes(db)
+                point_store = PointStore(db)
+                steps = ["ours", "bare"]
+                for step in steps[index % 2 :] + steps[: index % 2]:  # alternate who goes first
+                    if step == "bare":
+                        baselines.append(insert(db["bench_scratch"]))
+                    else:
+                        started = time.perf_counter()
+                        result = point_store.store("bench", points)
+                        firsts.append(time.perf_counter() - started)
+                        if result.new != count:
+                            raise RuntimeError(f"first store pass stored {result.new} new, expected {count}")
+                        started = time.perf_counter()
+                        new_again.append(point_store.store("bench", points).new)
+                        seconds_again.append(time.perf_counter() - started)
+            finally:
+                client.drop_database(name)
+    finally:
+        client.close()
+    ours_rate, base_rate = count / statistics.median(firsts), count / statistics.median(baselines)
+    ratio = ours_rate / base_rate
+    return [
+        Figure(
+            figure="Store",
+            ours=round(ours_rate),
+            baseline=round(base_rate),
+            ratio=round(ratio, 3),
+            target=target,
+            met=ratio >= 0.5 and all(new == 0 for new in new_again),
+            unit="points/s",
+            detail=f"{count:,} points; second pass new={new_again}, seconds {_fmt(seconds_again)}; "
+            f"first pass seconds ours {_fmt(firsts)}, insert_many of the same documents into a scratch "
+            f"collection {_fmt(baselines)} (ordered=False); a point's _id is its identity (no secondary "
+            f"index), the outbox a document per 1,000 new or revised points",
+        )
+    ]
+
+
+def measure_import(body: str) -> dict[str, Any]:
+    """Run one fresh interpreter; return the import time, its wall time and what it loaded."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE.format(body=body)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wall = time.perf_counter() - started
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["wall"] = wall
+    return result
+
+
+def cold_import_rounds(runs: int) -> list[dict[str, dict[str, Any]]]:
+    """Warm the bytecode caches (untimed), then `runs` interleaved rounds of every candidate."""
+    for body in IMPORT_CANDIDATES.values():
+        measure_import(body)
+    return [{name: measure_import(body) for name, body in IMPORT_CANDIDATES.items()} for _ in range(runs)]
+
+
+def api_cold_import(bench: Bench) -> list[Figure]:
+    """Import of the API handler in a fresh interpreter, against a bare FastAPI + Mangum + pymongo app."""
+    rounds = cold_import_rounds(bench.sizes.cold_imports)
+    base_name, ours_name = IMPORT_CANDIDATES
+    theirs = [float(r[base_name]["seconds"]) for r in rounds]
+    mine = [float(r[ours_name]["seconds"]) for r in rounds]
+    ratio = statistics.median(mine) / statistics.median(theirs)
+    heavy = rounds[0][ours_name]["heavy"]
+    return [
+        Figure(
+            figure="API cold import",
+            ours=round(statistics.median(mine), 4),
+            baseline=round(statistics.median(theirs), 4),
+            ratio=round(ratio, 3),
+            target="ours/baseline time <= 1.3",
+            met=ratio <= 1.3,
+            unit="s",
+            detail=f"{len(rounds)} fresh interpreters each (bytecode warm); heavy modules loaded: "
+            f"{heavy or 'none'}; seconds ours {_fmt(mine)}, bare {_fmt(theirs)}",
+        )
+    ]
+
+
+@dataclass
+class _LambdaContext:
+    function_name: str = "bench"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:eu-central-1:123456789012:function:bench"
+    aws_request_id: str = "bench"
+
+
+def api_call(bench: Bench) -> list[Figure]:
+    """In-process Mangum invocations of GET /resources/{id}, against a bare FastAPI route through Mangum."""
+    targets = ("ours/baseline p50 <= 2", "ours/baseline p99 <= 2")
+    if not bench.services.mongodb_uri:
+        return [
+            _skipped(f"API call {which}", target, "no MongoDB (pass --mongodb-uri)")
+            for which, target in zip(("p50", "p99"), targets, strict=True)
+        ]
+    from bson import ObjectId
+    from fastapi import FastAPI
+    from mangum import Mangum
+
+    from shared.common.settings import get_settings
+    from shared.domain.models import ResourceCreate, ResourceSource, SourceType
+    from shared.store.database import close_clients, get_client, get_database
+    from shared.store.repositories import ApiKeyRepository, ResourceRepository, hash_api_key
+
+    database = f"rs_bench_{uuid.uuid4().hex[:10]}"
+    saved = {name: os.environ.get(name) for name in ("RS_MONGODB_URI", "RS_MONGODB_DATABASE")}
+    os.environ["RS_MONGODB_URI"] = bench.services.mongodb_uri
+    os.environ["RS_MONGODB_DATABASE"] = database
+    get_settings.cache_clear()
+    settings = get_settings()
+    try:
+        from functions.api.app import handler
+
+        db = get_database(settings)
+        key, secret = ApiKeyRepository(db).create("bench-tenant", name="bench")
+        resource = ResourceRepository(db).create(
+            key.tenant_id,
+            ResourceCreate(
+                name="Hourly electricity consumption",
+                unit="kWh",
+                description="benchmark resource",
+                source=ResourceSource(type=SourceType.CSV, url="https://example.org/consumption.csv"),
+            ),
+            wrapper_id=str(uuid.uuid4()),
+        )
+        event = json.loads(API_EVENT.read_text())
+        path = f"/resources/{resource.id}"
+        event["rawPath"] = path
+        event["requestContext"]["http"]["path"] = path
+        event["pathParameters"] = {"proxy": path.lstrip("/")}
+        event["headers"]["authorization"] = f"Bearer {secret}"
+        context: Any = _LambdaContext()
+        with quiet_stdout():
+            first = handler(event, context)
+        if first["statusCode"] != 200:
+            raise RuntimeError(f"GET {path} answered {first['statusCode']}: {first.get('body')}")
+        body = json.loads(first["body"])
+
+        bare = FastAPI()
+
+        @bare.get("/resources/{resource_id}")
+        def get_resource(resource_id: str) -> dict[str, Any]:
+            return body
+
+        bare_handler = Mangum(bare, lifespan="off")
+        if json.loads(bare_handler(event, context)["body"]) != body:
+            raise RuntimeError("the bare app does not answer the same JSON")
+        # Reported beside the figure: a sync route starts a worker thread per invocation, this one does not.
+        bare_async = FastAPI()
+
+        @bare_async.get("/resources/{resource_id}")
+        async def get_resource_async(resource_id: str) -> dict[str, Any]:
+            return body
+
+        bare_async_handler = Mangum(bare_async, lifespan="off")
+
+        def call(which: Any) -> float:
+            started = time.perf_counter()
+            response = which(event, context)
+            seconds = time.perf_counter() - started
+            if response["statusCode"] != 200:
+                raise RuntimeError(f"GET {path} answered {response['statusCode']}")
+            return seconds
+
+        def round_trips() -> float:
+            # The queries ours makes (ApiKeyRepository.authenticate, ResourceRepository.get), bare pymongo;
+            # a warm container makes only the second, the key being cached for RS_API_KEY_CACHE_SECONDS.
+            started = time.perf_counter()
+            db["api_keys"].find_one({"key_hash": hash_api_key(secret)})
+            db["resources"].find_one({"_id": ObjectId(resource.id)})
+            return time.perf_counter() - started
+
+        calls = bench.sizes.api_calls
+        with quiet_stdout():
+            for _ in range(max(5, calls // 10)):
+                call(handler)
+                call(bare_handler)
+            mine, theirs = interleaved(lambda: call(handler), lambda: call(bare_handler), calls)
+            async_ms = [call(bare_async_handler) * 1000 for _ in range(calls)]
+        database_ms = [round_trips() * 1000 for _ in range(calls)]
+    finally:
+        with contextlib.suppress(Exception):
+            get_client(settings).drop_database(database)
+        close_clients()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+    figures = []
+    for which, fraction, target in (("p50", 0.5, targets[0]), ("p99", 0.99, targets[1])):
+        ours_ms = percentile(mine, fraction) * 1000
+        base_ms = percentile(theirs, fraction) * 1000
+        ratio = ours_ms / base_ms
+        figures.append(
+            Figure(
+                figure=f"API call {which}",
+                ours=round(ours_ms, 3),
+                baseline=round(base_ms, 3),
+                ratio=round(ratio, 3),
+                target=target,
+                met=ratio <= 2,
+                unit="ms",
+                detail=f"{calls} interleaved calls each after a warm-up; ours authenticates the key (from "
+                "MongoDB once, then from the container's cache) and reads the resource from MongoDB, the "
+                "bare route (a sync `def`, as a bare route is usually written) returns the same JSON; "
+                "the key and resource queries alone, with bare pymongo: "
+                f"{percentile(database_ms, fraction):.3f} ms; an async bare route, which starts no worker "
+                f"thread: {percentile(async_ms, fraction):.3f} ms",
+            )
+        )
+    return figures
+
+
+def generation(bench: Bench) -> list[Figure]:
+    """Heuristic generate + validate of each corpus file: median seconds per file."""
+    target = "<= 2 s per file (median)"
+    if not CORPUS.is_dir():
+        return [_skipped("Generation", target, f"no corpus at {CORPUS}")]
+    settings = bench_settings()
+    figures = []
+    for expected_path in sorted(CORPUS.glob("*.expected.json")):
+        expected = json.loads(expected_path.read_text())
+        data = CORPUS / expected["file"]
+        request = {key: expected["indicator_request"].get(key, "") for key in ("name", "description", "unit")}
+        seconds: list[float] = []
+        points = 0
+        for _ in range(bench.sizes.repeat):
+            started = time.perf_counter()
+            result = wrap_file(data, request, settings)
+            seconds.append(time.perf_counter() - started)
+            points = len(result.points)
+        median = statistics.median(seconds)
+        figures.append(
+            Figure(
+                figure=f"Generation: {expected['file']}",
+                ours=round(median, 3),
+                baseline=None,
+                ratio=None,
+                target=target,
+                met=median <= 2.0,
+                unit="s",
+                detail=f"{points:,} points; seconds {_fmt(seconds)}",
+            )
+        )
+    return figures
+
+
+def memory(bench: Bench) -> list[Figure]:
+    """Peak RSS of the sandboxed parse of the 1M-row CSV, as a multiple of the CSV's size."""
+    rows = bench.sizes.csv_rows
+    path = long_csv(bench)
+    completed = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(path), json.dumps(CSV_REQUEST)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    probe = json.loads(completed.stdout.strip().splitlines()[-1])
+    if not probe["ok"] or probe["points"] != rows:
+        raise RuntimeError(f"the sandboxed parse failed: {probe['error']} ({probe['points']} points)")
+    peak = probe["child_peak_bytes"]
+    size = path.stat().st_size
+    return [
+        Figure(
+            figure="Memory",
+            ours=round(peak / MIB, 1),
+            baseline=round(size / MIB, 1),
+            ratio=round(peak / size, 2),
+            target="peak RSS <= 1 GiB (ratio = multiple of the CSV size)",
+            met=peak <= GIB,
+            unit="MiB",
+            detail=f"sandbox child's peak RSS (VmHWM) parsing {rows:,} rows; the calling process peaked at "
+            f"{probe['parent_peak_bytes'] / MIB:.0f} MiB",
+        )
+    ]
+
+
+FIGURES: dict[str, Callable[[Bench], list[Figure]]] = {
+    "csv": csv_extraction,
+    "xlsx": xlsx_extraction,
+    "publish": publish,
+    "store": store,
+    "cold-import": api_cold_import,
+    "api-call": api_call,
+    "generation": generation,
+    "memory": memory,
+}
+
+
+def _skipped(name: str, target: str, reason: str) -> Figure:
+    return Figure(figure=name, ours=None, baseline=None, ratio=None, target=target, met=False, detail=reason)
+
+
+def _fmt(values: Sequence[float]) -> str:
+    return "[" + ", ".join(f"{value:.3f}" for value in values) + "]"
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+def machine_notes(services: Services) -> dict[str, Any]:
+    """What the figures were measured on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    packages = (
+        "pandas",
+        "openpyxl",
+        "python-calamine",
+        "pydantic",
+        "pika",
+        "orjson",
+        "pymongo",
+        "fastapi",
+        "mangum",
+    )
+    for name in packages:
+        with contextlib.suppress(PackageNotFoundError):
+            versions[name] = version(name)
+    notes: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB, 1),
+        "packages": versions,
+    }
+    if services.amqp_url:
+        with contextlib.suppress(Exception):
+            import pika
+
+            connection = pika.BlockingConnection(pika.URLParameters(services.amqp_url))
+            server = connection._impl.server_properties or {}  # the only place pika exposes it
+            version = server.get("version", "?")
+            notes["rabbitmq"] = version.decode() if isinstance(version, bytes) else str(version)
+            connection.close()
+    if services.mongodb_uri:
+        with contextlib.suppress(Exception):
+            from pymongo import MongoClient
+
+            client: MongoClient = MongoClient(services.mongodb_uri, serverSelectionTimeoutMS=5000)
+            notes["mongodb_server"] = client.server_info().get("version", "?")
+            client.close()
+    return notes
+
+
+def run(
+    names: Sequence[str], sizes: Sizes, services: Services, *, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Measure the named figures; return the results document."""
+    say = progress or (lambda message: None)
+    started = time.perf_counter()
+    load_before = list(os.getloadavg())
+    with tempfile.TemporaryDirectory(prefix="rs-bench-") as work:
+        bench = Bench(sizes=sizes, services=services, work=Path(work), progress=say)
+        for name in names:
+            say(f"{name} ...")
+            figure_started = time.perf_counter()
+            try:
+                figures = FIGURES[name](bench)
+            except Exception as exc:
+                figures = [_skipped(name, "-", f"failed: {type(exc).__name__}: {exc}")]
+            bench.figures += figures
+            say(f"{name}: {time.perf_counter() - figure_started:.1f} s")
+    machine = machine_notes(services)
+    machine["load_average_before"] = load_before
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "make bench (infra/scripts/bench.sh → python -m devtools bench)",
+        "seconds": round(time.perf_counter() - started, 1),
+        "sizes": asdict(sizes),
+        "machine": machine,
+        "notes": [
+            "Every figure is ours against a baseline measured in the same run on the same data, interleaved, "
+            "median of the repetitions; the machine is shared, so only ratios are compared with targets.",
+            "Publish goes to a unique scratch queue per repetition (declared, then deleted), never to "
+            "resource_data, which other consumers read.",
+            "Store and API call use a scratch database per run, dropped at the end.",
+        ],
+        "figures": [asdict(figure) for figure in bench.figures],
+    }
+
+
+def render_table(results: dict[str, Any]) -> str:
+    """The figures as an aligned text table."""
+    header = ["figure", "ours", "baseline", "ratio", "target", "met"]
+    rows = [header]
+    for figure in results["figures"]:
+        unit = f" {figure['unit']}" if figure["unit"] else ""
+        rows.append(
+            [
+                figure["figure"],
+                "-" if figure["ours"] is None else f"{figure['ours']:,}{unit}",
+                "-" if figure["baseline"] is None else f"{figure['baseline']:,}{unit}",
+                "-" if figure["ratio"] is None else f"{figure['ratio']:g}",
+                figure["target"],
+                "yes" if figure["met"] else ("skipped" if figure["ours"] is None else "NO"),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def add_bench_command(commands: Any) -> None:
+    """Register `python -m devtools bench` on the CLI's sub-command parsers."""
+    parser = commands.add_parser(
+        "bench",
+        help="measure every hot path against a baseline in the same run; write bench/results.json",
+        description="Measure each hot path against a baseline timed in the same run on generated data. "
+        "Publish, Store and API call need RabbitMQ and MongoDB: `make bench` starts them.",
+    )
+    parser.add_argument("--only", nargs="+", choices=list(FIGURES), help="only these figures")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repetition (a smoke run)")
+    parser.add_argument("--repeat", type=int, help=f"repetitions per figure (default {Sizes.repeat})")
+    parser.add_argument(
+        "--store-points", type=int, help=f"points of the Store figure (default {Sizes.store_points:,})"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="results file (default: bench/results.json)"
+    )
+    parser.add_argument(
+        "--mongodb-uri", default=os.environ.get("RS_TEST_MONGODB_URI"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("--amqp-url", default=os.environ.get("RS_TEST_AMQP_URL"), help=argparse.SUPPRESS)
+
+
+def build_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The arguments of `python -m devtools bench ARGV…`."""
+    parser = argparse.ArgumentParser(prog="python -m devtools")
+    add_bench_command(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["bench", *argv])
+
+
+def run_bench(args: argparse.Namespace, *, sizes: Sizes | None = None) -> int:
+    """`python -m devtools bench`: print the table, write the results file."""
+    sizes = sizes or (QUICK if args.quick else Sizes())
+    if args.repeat:
+        sizes = replace(sizes, repeat=args.repeat)
+    if args.store_points:
+        sizes = replace(sizes, store_points=args.store_points)
+    services = Services(mongodb_uri=args.mongodb_uri, amqp_url=args.amqp_url)
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    results = run(args.only or list(FIGURES), sizes, services, progress=progress)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(render_table(results))
+    print(f"\nwritten to {args.out} in {results['seconds']} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_bench(build_args(sys.argv[1:])))

@@ -1,0 +1,180 @@
+"""The `resource-service` command line."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from shared.cli.api_keys import add_api_key_commands, run_api_key
+from shared.common.errors import (
+    NoSeriesFoundError,
+    ResourceServiceError,
+    SourceError,
+    UnsafeSourceError,
+    UnsupportedFormatError,
+    WrapperValidationError,
+)
+from shared.common.settings import Settings
+from shared.domain.wrapper import IndicatorRequest
+from shared.flows.wrap import GENERATORS, WrapResult, wrap_source
+from shared.generate.heuristic.tables import rank_series
+from shared.points.point import Point, format_timestamp
+from shared.source.read import read_source
+
+EXIT_USAGE = 2
+EXIT_SOURCE = 3
+EXIT_NO_SERIES = 4
+EXIT_VALIDATION = 5
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="resource-service", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    wrap = commands.add_parser(
+        "wrap",
+        help="generate, validate and run a wrapper for a source; print its series",
+        description="Generate a wrapper for SOURCE (path, http(s):// URL or s3:// object), validate it in "
+        "the sandbox and run it on the whole source, with no database, broker or API key.",
+    )
+    wrap.add_argument("source", help="path, http(s):// URL or s3://bucket/key of a CSV, XLSX or JSON source")
+    wrap.add_argument(
+        "--name", required=True, help="indicator name, e.g. 'CO2 emissions per capita, Switzerland'"
+    )
+    wrap.add_argument("--description", default="", help="what the indicator measures")
+    wrap.add_argument("--unit", default="", help="unit of the values, e.g. 't/capita'")
+    wrap.add_argument("--generator", choices=GENERATORS, default="heuristic", help="default: heuristic")
+    wrap.add_argument("--format", choices=("table", "jsonl", "csv"), default="table", help="default: table")
+    wrap.add_argument("--out", type=Path, help="write the points to this file instead of stdout")
+    wrap.add_argument("--plot", type=Path, help="draw the series into this PNG file")
+    wrap.add_argument("--show-code", action="store_true", help="print the generated wrapper to stderr")
+    wrap.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+    add_api_key_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "wrap":
+        return run_wrap(args)
+    if args.command == "api-key":
+        return run_api_key(args)
+    return EXIT_USAGE
+
+
+def _progress(quiet: bool, started: float) -> Callable[[str], None]:
+    def report(message: str) -> None:
+        if not quiet:
+            print(f"[{time.monotonic() - started:6.2f}s] {message}", file=sys.stderr, flush=True)
+
+    return report
+
+
+def run_wrap(args: argparse.Namespace) -> int:
+    """`resource-service wrap`: one-line reason and a non-zero exit on failure."""
+    started = time.monotonic()
+    progress = _progress(args.quiet, started)
+    settings = Settings()
+    try:
+        request = IndicatorRequest(name=args.name, description=args.description, unit=args.unit)
+        progress(f"reading {args.source}")
+        source = read_source(args.source, settings=settings)
+        result = wrap_source(source, request, generator=args.generator, settings=settings, progress=progress)
+    except (UnsupportedFormatError, UnsafeSourceError, SourceError) as exc:
+        return _fail(f"cannot read source: {exc}", EXIT_SOURCE)
+    except NoSeriesFoundError as exc:
+        return _fail(str(exc), EXIT_NO_SERIES)
+    except WrapperValidationError as exc:
+        return _fail(str(exc), EXIT_VALIDATION)
+    except ResourceServiceError as exc:
+        return _fail(str(exc), EXIT_VALIDATION)
+    except ValueError as exc:
+        return _fail(f"invalid request: {exc}", EXIT_USAGE)
+    if result.fallback_reason:
+        progress(result.fallback_reason)
+    if args.show_code:
+        print(_describe(result), file=sys.stderr)
+    summary = result.report.summary
+    progress(
+        f"{len(result.points)} points in {summary.series if summary else 0} series "
+        f"({summary.first if summary else '-'} .. {summary.last if summary else '-'}, "
+        f"{summary.frequency if summary and summary.frequency else 'irregular'}) by {result.draft.generator}"
+    )
+    ranked = rank_series(result.points, request)
+    matching = [key for key, fit in ranked if fit > 0]
+    order = matching or [key for key, _ in ranked]
+    if matching:
+        progress(f"series best matching the request: {dict(matching[0])} ({len(ranked)} series in all)")
+    if args.plot:
+        from shared.cli.plot import plot_points
+
+        drawn = plot_points(result.points, args.plot, title=args.name, unit=args.unit, order=order)
+        progress(f"plotted {drawn} series to {args.plot}")
+    if args.out:
+        with args.out.open("w", encoding="utf-8", newline="") as handle:
+            write_points(result.points, args.format, handle)
+        progress(f"wrote {len(result.points)} points to {args.out}")
+        return 0
+    try:
+        write_points(result.points, args.format, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (e.g. `head`) went away: stop quietly, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _describe(result: WrapResult) -> str:
+    return (
+        f"# generator: {result.draft.generator}\n# rationale: {result.draft.rationale}\n"
+        f"# fetch spec: {result.draft.fetch_spec.model_dump_json(exclude_defaults=True)}\n"
+        f"{result.draft.parse_code}"
+    )
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"resource-service: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def write_points(points: Sequence[Point], fmt: str, out: TextIO) -> None:
+    """Write points as JSON lines, CSV or an aligned table."""
+    if fmt == "jsonl":
+        buffer = io.StringIO()
+        for point in points:
+            buffer.write(json.dumps(point.to_wire(), ensure_ascii=False))
+            buffer.write("\n")
+        out.write(buffer.getvalue())
+        return
+    dimension_names = sorted({name for point in points for name in point.dimensions})
+    rows = [
+        [format_timestamp(p.timestamp), repr(p.value) if not p.value.is_integer() else str(int(p.value))]
+        + [p.dimensions.get(name, "") for name in dimension_names]
+        for p in points
+    ]
+    header = ["timestamp", "value", *dimension_names]
+    if fmt == "csv":
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+        return
+    widths = [
+        max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i])
+        for i in range(len(header))
+    ]
+    out.write("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip() + "\n")
+    for row in rows:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""Schemas of the service's records: what clients send (Create/Update) and what they get (Public)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.domain.schedule import parse_cron
+
+T = TypeVar("T")
+
+
+class SourceType(StrEnum):
+    """Where a resource's numbers come from."""
+
+    API = "api"
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+class WrapperStatus(StrEnum):
+    """Life cycle of a wrapper; transitions are guarded in the repository."""
+
+    PENDING = "pending"
+    GENERATING = "generating"
+    VALIDATING = "validating"
+    READY = "ready"
+    FAILED = "failed"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    ERROR = "error"
+
+
+class WrapperMode(StrEnum):
+    """Run once (historical files) or continuously on a schedule (APIs)."""
+
+    ONCE = "once"
+    CONTINUOUS = "continuous"
+
+
+class ResourceSource(BaseModel):
+    """The pointer to a resource's data: an http(s) URL or an uploaded s3:// object."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: SourceType
+    url: str = Field(min_length=1, max_length=2048, description="http(s):// URL or s3://bucket/key")
+    options: dict[str, str] = Field(default_factory=dict, description="source-specific hints, e.g. sheet")
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https", "s3") or not parts.netloc:
+            raise ValueError("url must be an http(s):// URL or an s3://bucket/key object")
+        return value
+
+
+class Schedule(BaseModel):
+    """When a continuous wrapper runs: every `rate_seconds`, or on a 5-field cron expression (UTC)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate_seconds: int | None = Field(default=None, ge=60, le=31 * 86400)
+    cron: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Schedule:
+        if (self.rate_seconds is None) == (self.cron is None):
+            raise ValueError("give exactly one of rate_seconds or cron")
+        if self.cron is not None:
+            parse_cron(self.cron)
+        return self
+
+
+class ResourceCreate(BaseModel):
+    """What a client sends to create a resource."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=300)
+    type: str = Field(default="indicator", min_length=1, max_length=100)
+    unit: str = Field(default="", max_length=100)
+    description: str = Field(default="", max_length=2000)
+    source: ResourceSource
+    schedule: Schedule | None = None
+
+
+class ResourceUpdate(BaseModel):
+    """What a client sends to change a resource; a new source regenerates its wrapper."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    type: str | None = Field(default=None, min_length=1, max_length=100)
+    unit: str | None = Field(default=None, max_length=100)
+    description: str | None = Field(default=None, max_length=2000)
+    source: ResourceSource | None = None
+    schedule: Schedule | None = None
+
+
+class ResourcePublic(BaseModel):
+    """A resource as clients see it."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    id: str
+    wrapper_id: str
+    name: str
+    type: str
+    unit: str
+    description: str
+    source: ResourceSource
+    schedule: Schedule | None = None
+    start_period: datetime | None = Field(default=None, alias="startPeriod")
+    end_period: datetime | None = Field(default=None, alias="endPeriod")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ResourceRecord(ResourcePublic):
+    """A resource as stored, with the fields clients never see."""
+
+    tenant_id: str
+    deleted: bool = False
+    deleted_at: datetime | None = None
+
+
+class LogEvent(BaseModel):
+    """One entry of a wrapper's bounded execution log."""
+
+    at: datetime
+    event: str
+    detail: str = ""
+
+
+class WrapperSummary(BaseModel):
+    """A wrapper in a list: its state without the code."""
+
+    wrapper_id: str
+    resource_id: str
+    status: WrapperStatus
+    status_reason: str | None = None
+    mode: WrapperMode
+    source_type: SourceType
+    generator: str | None = None
+    attempts: int = 0
+    created_at: datetime
+    updated_at: datetime
+
+
+class WrapperPublic(WrapperSummary):
+    """A wrapper in full, as clients see it."""
+
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    generated_code: str | None = None
+    fetch_spec: dict[str, Any] | None = None
+    rationale: str | None = None
+    validation: dict[str, Any] | None = None
+    execution_log: list[LogEvent] = Field(default_factory=list)
+    high_water_mark: datetime | None = None
+    low_water_mark: datetime | None = None
+    next_run_at: datetime | None = None
+
+
+class WrapperRecord(WrapperPublic):
+    """A wrapper as stored, with lease and feedback fields."""
+
+    tenant_id: str
+    consecutive_failures: int = 0
+    feedback: str | None = None
+    generator_override: str | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+
+
+class RunPublic(BaseModel):
+    """One execution of a wrapper: what it fetched, stored and published."""
+
+    run_id: str
+    wrapper_id: str
+    resource_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    trigger: str = "schedule"
+    pages: int = 0
+    bytes_fetched: int = 0
+    points_fetched: int = 0
+    points_new: int = 0
+    points_revised: int = 0
+    points_duplicate: int = 0
+    points_published: int = 0
+    high_water_mark: datetime | None = None
+    duration_seconds: float | None = None
+    error: str | None = None
+
+
+class BackfillRequest(BaseModel):
+    """Re-run a wrapper from a given date; unchanged points are not replaced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: datetime
+
+
+class CodeReplacement(BaseModel):
+    """Hand-written parse code for a wrapper; it is validated before use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parse_code: str = Field(min_length=1, max_length=200_000)
+
+
+class ApiKeyPublic(BaseModel):
+    """An API key's public part (the secret is shown once, at creation)."""
+
+    key_id: str
+    tenant_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+
+
+class PointPublic(BaseModel):
+    """A stored data point."""
+
+    timestamp: datetime
+    value: float
+    dimensions: dict[str, str] = Field(default_factory=dict)
+
+
+class Availability(BaseModel):
+    """What data exists for a resource."""
+
+    first: datetime | None = None
+    last: datetime | None = None
+    count: int = 0
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class PromptRecordPublic(BaseModel):
+    """One prompt, response or tool exchange of a generation, kept for debugging."""
+
+    wrapper_id: str
+    attempt: int
+    role: str
+    text: str
+    created_at: datetime

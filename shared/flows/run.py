@@ -1,0 +1,321 @@
+"""One run of a claimed wrapper: fetch, parse in the sandbox, store, publish, then move the water marks.
+
+The point store keeps an outbox: points are stored and queued first, then published with publisher
+confirms, and the water marks move only when everything queued for the resource is confirmed. A run that dies
+or loses the broker half way leaves the water marks where they were, so the next run fetches the
+same window again; the point store makes that idempotent and the next tick publishes what waits.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+from shared.common.errors import BrokerError, ResourceServiceError
+from shared.common.settings import Settings
+from shared.domain.models import ResourceRecord, RunPublic, WrapperMode, WrapperRecord, WrapperStatus
+from shared.domain.schedule import failure_backoff, next_run_at
+from shared.domain.wrapper import FetchSpec, IndicatorRequest
+from shared.messaging.broker import Publisher
+from shared.points.point import Point, check_points, format_timestamp
+from shared.sandbox.run import SandboxLimits, run_parse
+from shared.source.fetch_plan import FetchResult, fetch_pages
+from shared.store.point_store import PointStore
+from shared.store.repositories import (
+    NotFoundError,
+    ResourceRepository,
+    RunRepository,
+    WrapperRepository,
+    utcnow,
+)
+from shared.validate.validation import to_points
+
+logger = logging.getLogger(__name__)
+
+ERROR_TEXT_LIMIT = 2000
+
+
+class RunFailedError(ResourceServiceError):
+    """The wrapper could not turn the fetched data into valid points."""
+
+
+class LeaseLostError(ResourceServiceError):
+    """Another task took the wrapper over (or it was stopped) while this run was still going."""
+
+
+class OutboxPendingError(BrokerError):
+    """Points are stored but RabbitMQ has not confirmed them all; a later tick publishes them."""
+
+
+def run_wrapper(
+    wrapper: WrapperRecord,
+    *,
+    db: Database,
+    publisher: Publisher,
+    settings: Settings,
+    owner: str,
+    trigger: str = "schedule",
+) -> RunPublic:
+    """Run a wrapper `owner` has claimed, record the run, and release the wrapper with its next state."""
+    runs = RunRepository(db)
+    run = runs.start(wrapper_id=wrapper.wrapper_id, resource_id=wrapper.resource_id, trigger=trigger)
+    execution = _Execution(wrapper, run, db=db, publisher=publisher, settings=settings, owner=owner)
+    execution.execute()
+    return runs.finish(execution.run)
+
+
+class _Execution:
+    """The state of one run while it goes through its stages."""
+
+    def __init__(
+        self,
+        wrapper: WrapperRecord,
+        run: RunPublic,
+        *,
+        db: Database,
+        publisher: Publisher,
+        settings: Settings,
+        owner: str,
+    ) -> None:
+        self.wrapper = wrapper
+        self.run = run
+        self.publisher = publisher
+        self.settings = settings
+        self.owner = owner
+        self.wrappers = WrapperRepository(db)
+        self.resources = ResourceRepository(db)
+        self.store = PointStore(db)
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+        self.complete = True
+
+    def execute(self) -> None:
+        """Run every stage; turn the outcome into the wrapper's next state (MongoDB faults propagate)."""
+        try:
+            resource = self.resources.get_any(self.wrapper.resource_id)
+        except NotFoundError:
+            resource = None
+        if resource is None or resource.deleted:
+            self._stop()
+            return
+        try:
+            self._collect(resource)
+        except PyMongoError:
+            raise
+        except LeaseLostError as exc:
+            self.run.error = str(exc)
+        except BrokerError as exc:
+            self._after_broker_fault(exc)
+        except Exception as exc:  # any fault of this wrapper is recorded on it; the tick goes on
+            self._after_failure(exc)
+        else:
+            self._after_success(resource)
+
+    def _collect(self, resource: ResourceRecord) -> None:
+        spec, code = self._wrapper_parts()
+        continuous = self.wrapper.mode == WrapperMode.CONTINUOUS
+        fetched = fetch_pages(
+            spec,
+            settings=self.settings,
+            high_water_mark=self.wrapper.high_water_mark if continuous else None,
+        )
+        self.run.pages = len(fetched.pages)
+        self.run.bytes_fetched = fetched.bytes_fetched
+        self.complete = fetched.complete
+        self._keep_lease()
+        points = self._parse(code, spec, fetched, resource)
+        self.run.points_fetched = len(points)
+        if points:
+            self.first = min(point.timestamp for point in points)
+            self.last = max(point.timestamp for point in points)
+        self._keep_lease()
+        stored = self.store.store(resource.id, points)
+        self.run.points_new = stored.new
+        self.run.points_revised = stored.revised
+        self.run.points_duplicate = stored.duplicate
+        self.resources.set_periods(resource.id, first=self.first, last=self.last)
+        self._keep_lease()
+        self._publish(resource, fetched)
+
+    def _wrapper_parts(self) -> tuple[FetchSpec, str]:
+        if not self.wrapper.fetch_spec or not self.wrapper.generated_code:
+            raise RunFailedError("the wrapper has no fetch spec or parse code")
+        return FetchSpec.model_validate(self.wrapper.fetch_spec), self.wrapper.generated_code
+
+    def _parse(
+        self, code: str, spec: FetchSpec, fetched: FetchResult, resource: ResourceRecord
+    ) -> list[Point]:
+        request = IndicatorRequest(name=resource.name, description=resource.description, unit=resource.unit)
+        context = {
+            "indicator": request.model_dump(),
+            "source": {"location": spec.location, "format": spec.format.value},
+            "high_water_mark": _iso(self.wrapper.high_water_mark),
+            "low_water_mark": _iso(self.wrapper.low_water_mark),
+        }
+        result = run_parse(
+            code, fetched.payloads(), context=context, limits=SandboxLimits.from_settings(self.settings)
+        )
+        if not result.ok:
+            raise RunFailedError(f"parse failed: {result.error_type}: {result.error}")
+        points, issues = to_points(result.points)
+        if issues:
+            raise RunFailedError(f"invalid points: {issues[0].message}")
+        _, problems = check_points(points)
+        for problem in problems:
+            # An incremental window may well be empty; a file that yields nothing is broken.
+            empty_window = problem.code == "no_points" and self.wrapper.mode == WrapperMode.CONTINUOUS
+            if problem.code in ("no_points", "duplicate_points") and not empty_window:
+                raise RunFailedError(f"{problem.code}: {problem.message}")
+        return points
+
+    def _publish(self, resource: ResourceRecord, fetched: FetchResult) -> None:
+        try:
+            outbox = self.store.flush_outbox(
+                resource.id, self.publisher, batch_size=self.settings.job_publish_batch_size
+            )
+        except BrokerError as exc:
+            waiting = self.store.unpublished_count(resource.id)
+            raise OutboxPendingError(f"{waiting} points waiting in the outbox: {exc}") from exc
+        self.run.points_published = outbox.published
+        if outbox.remaining:
+            raise OutboxPendingError(f"{outbox.remaining} points waiting in the outbox")
+        try:
+            for page in fetched.pages:
+                self.publisher.publish_collected(
+                    resource.id,
+                    page.content,
+                    content_type=page.content_type,
+                    wrapper_id=self.wrapper.wrapper_id,
+                )
+        except BrokerError as exc:
+            raise OutboxPendingError(f"the raw payload was not published: {exc}") from exc
+
+    def _keep_lease(self) -> None:
+        extended = self.wrappers.extend_lease(
+            self.wrapper.wrapper_id, owner=self.owner, lease_seconds=self.settings.job_lease_seconds
+        )
+        if not extended:
+            raise LeaseLostError(
+                f"wrapper {self.wrapper.wrapper_id} was taken over or regenerated during the run"
+            )
+
+    def _stop(self) -> None:
+        self.run.error = "the resource was deleted; the wrapper is stopped"
+        self._release(
+            WrapperStatus.STOPPED,
+            fields={"next_run_at": None},
+            event="stopped",
+            reason="resource deleted",
+        )
+
+    def _after_success(self, resource: ResourceRecord) -> None:
+        high = _later(self.wrapper.high_water_mark, self.last)
+        low = _earlier(self.wrapper.low_water_mark, self.first)
+        self.run.high_water_mark = high
+        fields: dict[str, Any] = {"high_water_mark": high, "low_water_mark": low, "consecutive_failures": 0}
+        run = self.run
+        detail = (
+            f"{run.points_fetched} points: {run.points_new} new, {run.points_revised} revised, "
+            f"{run.points_duplicate} unchanged; {run.points_published} published"
+        )
+        if not self.complete:
+            detail += "; stopped at max_pages (the high water mark is where this run got to)"
+        if self.wrapper.mode == WrapperMode.ONCE:
+            self._release(
+                WrapperStatus.COMPLETED,
+                fields={**fields, "next_run_at": None},
+                event="completed",
+                detail=detail,
+            )
+            return
+        upcoming = next_run_at(
+            resource.schedule, after=utcnow(), default_rate_seconds=self.settings.job_default_rate_seconds
+        )
+        self._release(
+            WrapperStatus.RUNNING, fields={**fields, "next_run_at": upcoming}, event="run", detail=detail
+        )
+
+    def _after_broker_fault(self, exc: BrokerError) -> None:
+        # Not the wrapper's fault: retried soon, without counting towards `error`.
+        reason = _text(exc)
+        self.run.error = reason
+        retry = utcnow() + self._backoff(1)
+        self._release(
+            WrapperStatus.RUNNING, fields={"next_run_at": retry}, event="run incomplete", reason=reason
+        )
+
+    def _after_failure(self, exc: Exception) -> None:
+        reason = (
+            _text(exc) if isinstance(exc, ResourceServiceError) else f"{type(exc).__name__}: {_text(exc)}"
+        )
+        self.run.error = reason
+        failures = self.wrapper.consecutive_failures + 1
+        limit = self.settings.job_max_consecutive_failures
+        if failures >= limit:
+            self._release(
+                WrapperStatus.ERROR,
+                fields={"consecutive_failures": failures, "next_run_at": None},
+                event="error",
+                reason=f"{failures} runs in a row failed; last: {reason}"[:ERROR_TEXT_LIMIT],
+            )
+            return
+        retry = utcnow() + self._backoff(failures)
+        self._release(
+            WrapperStatus.RUNNING,
+            fields={"consecutive_failures": failures, "next_run_at": retry},
+            event="run failed",
+            reason=f"run failed ({failures} of {limit} before error): {reason}"[:ERROR_TEXT_LIMIT],
+        )
+
+    def _backoff(self, failures: int) -> timedelta:
+        return failure_backoff(
+            failures,
+            base_seconds=self.settings.job_backoff_base_seconds,
+            max_seconds=self.settings.job_backoff_max_seconds,
+        )
+
+    def _release(
+        self,
+        to: WrapperStatus,
+        *,
+        fields: dict[str, Any],
+        event: str,
+        detail: str = "",
+        reason: str | None = None,
+    ) -> None:
+        released = self.wrappers.release(
+            self.wrapper.wrapper_id,
+            owner=self.owner,
+            to=to,
+            fields=fields,
+            event=event,
+            detail=detail or reason or "",
+            reason=reason,
+        )
+        if released is None:
+            # Stopped, regenerated or taken over meanwhile: whoever changed it decides its state now.
+            logger.warning("wrapper %s changed during its run; left as it is", self.wrapper.wrapper_id)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return format_timestamp(moment) if moment is not None else None
+
+
+def _later(current: datetime | None, seen: datetime | None) -> datetime | None:
+    if current is None or seen is None:
+        return seen or current
+    return max(current, seen)
+
+
+def _earlier(current: datetime | None, seen: datetime | None) -> datetime | None:
+    if current is None or seen is None:
+        return seen or current
+    return min(current, seen)
+
+
+def _text(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__)[:ERROR_TEXT_LIMIT]

@@ -1,0 +1,288 @@
+"""The generate and validate steps the MQ-triggered functions run, one wrapper message at a time.
+
+Every step starts with a guarded claim, so a redelivered message or a second worker changes nothing.
+Permanent problems end the wrapper `failed` with a reason; transient faults raise so the trigger
+redelivers. When a hand-over message was lost (crash between a status change and its publish), the
+next delivery of the earlier message publishes it again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pymongo.database import Database
+
+from shared.common.errors import GenerationError, NoSeriesFoundError, ResourceServiceError, SourceError
+from shared.common.settings import Settings
+from shared.domain.models import ResourceRecord, SourceType, WrapperRecord, WrapperStatus
+from shared.domain.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
+from shared.flows.wrap import make_generator
+from shared.messaging.handover import CREATION_QUEUE as CREATION_QUEUE  # re-exported for the step functions
+from shared.messaging.handover import VALIDATION_QUEUE as VALIDATION_QUEUE
+from shared.messaging.handover import MessagePublisher, publish_generation, publish_validation
+from shared.messaging.handover import wrapper_message as wrapper_message
+from shared.source.profile import build_profile
+from shared.source.read import SourceData, read_source
+from shared.store.repositories import (
+    NotFoundError,
+    PromptRecordRepository,
+    ResourceRepository,
+    WrapperRepository,
+)
+from shared.validate.validation import ValidationReport, validate_wrapper
+
+SOURCE_FORMATS = {SourceType.CSV: SourceFormat.CSV, SourceType.XLSX: SourceFormat.XLSX}
+
+Action = Literal["generated", "ready", "regenerating", "failed", "stopped", "skipped", "republished"]
+
+
+class WorkerBusyError(ResourceServiceError):
+    """Another worker holds the wrapper's lease: a transient condition, retry later."""
+
+
+class StepOutcome(BaseModel):
+    """What a step did with one message."""
+
+    wrapper_id: str
+    action: Action
+    status: WrapperStatus | None = None
+    detail: str = ""
+
+
+def _active_lease(wrapper: WrapperRecord) -> bool:
+    return wrapper.lease_until is not None and wrapper.lease_until > datetime.now(UTC)
+
+
+def _recover(
+    wrapper: WrapperRecord, publisher: MessagePublisher, *, step: Literal["generate", "validate"]
+) -> StepOutcome:
+    """Decide what a message for a wrapper that could not be claimed means."""
+    if _active_lease(wrapper) and wrapper.status in (WrapperStatus.GENERATING, WrapperStatus.VALIDATING):
+        raise WorkerBusyError(
+            f"wrapper {wrapper.wrapper_id} is being {wrapper.status.value} by {wrapper.lease_owner}"
+        )
+    if step == "generate" and wrapper.status == WrapperStatus.VALIDATING and wrapper.validation is None:
+        publish_validation(publisher, wrapper)
+        return StepOutcome(wrapper_id=wrapper.wrapper_id, action="republished", status=wrapper.status)
+    if step == "validate" and wrapper.status == WrapperStatus.PENDING:
+        publish_generation(publisher, wrapper)
+        return StepOutcome(wrapper_id=wrapper.wrapper_id, action="republished", status=wrapper.status)
+    return StepOutcome(
+        wrapper_id=wrapper.wrapper_id,
+        action="skipped",
+        status=wrapper.status,
+        detail=f"wrapper is {wrapper.status}",
+    )
+
+
+def _fail(
+    wrappers: WrapperRepository,
+    wrapper: WrapperRecord,
+    *,
+    expected: WrapperStatus,
+    reason: str,
+    **fields: Any,
+) -> StepOutcome:
+    wrappers.transition(
+        wrapper.wrapper_id,
+        expected={expected},
+        to=WrapperStatus.FAILED,
+        reason=reason[:2000],
+        fields=fields,
+        unset=("lease_owner", "lease_until"),
+    )
+    return StepOutcome(
+        wrapper_id=wrapper.wrapper_id, action="failed", status=WrapperStatus.FAILED, detail=reason
+    )
+
+
+def _read(resource_url: str, source_type: SourceType, settings: Settings) -> SourceData:
+    return read_source(
+        resource_url, settings=settings, format_hint=SOURCE_FORMATS.get(source_type), allow_local_files=False
+    )
+
+
+def _begin(
+    wrappers: WrapperRepository,
+    db: Database,
+    wrapper_id: str,
+    *,
+    status: WrapperStatus,
+    to: WrapperStatus,
+    publisher: MessagePublisher,
+    settings: Settings,
+    owner: str,
+) -> tuple[WrapperRecord, ResourceRecord] | StepOutcome:
+    """Claim the wrapper for a step and load its resource, or say why the message needs nothing more."""
+    try:
+        wrappers.get(wrapper_id)
+    except NotFoundError:
+        return StepOutcome(wrapper_id=wrapper_id, action="skipped", detail="unknown wrapper")
+    claimed = wrappers.claim(
+        wrapper_id, status=status, to=to, owner=owner, lease_seconds=settings.generation_lease_seconds
+    )
+    if claimed is None:
+        step: Literal["generate", "validate"] = "generate" if status == WrapperStatus.PENDING else "validate"
+        return _recover(wrappers.get(wrapper_id), publisher, step=step)
+    resource = ResourceRepository(db).get_any(claimed.resource_id)
+    if resource.deleted:
+        wrappers.transition(wrapper_id, expected={to}, to=WrapperStatus.STOPPED, reason="resource deleted")
+        return StepOutcome(wrapper_id=wrapper_id, action="stopped", status=WrapperStatus.STOPPED)
+    return claimed, resource
+
+
+def generate_step(
+    wrapper_id: str, *, db: Database, publisher: MessagePublisher, settings: Settings, owner: str
+) -> StepOutcome:
+    """Generate code for a pending wrapper and hand it to validation."""
+    wrappers = WrapperRepository(db)
+    begun = _begin(
+        wrappers,
+        db,
+        wrapper_id,
+        status=WrapperStatus.PENDING,
+        to=WrapperStatus.GENERATING,
+        publisher=publisher,
+        settings=settings,
+        owner=owner,
+    )
+    if isinstance(begun, StepOutcome):
+        return begun
+    claimed, resource = begun
+    request = IndicatorRequest(name=resource.name, description=resource.description, unit=resource.unit)
+    try:
+        source = _read(resource.source.url, resource.source.type, settings)
+        profile = build_profile(source)
+    except SourceError as exc:
+        return _fail(
+            wrappers, claimed, expected=WrapperStatus.GENERATING, reason=f"cannot read source: {exc}"
+        )
+    name = claimed.generator_override or ("gemini" if settings.gemini_api_key else "heuristic")
+    generator = make_generator(name, settings=settings)
+    if hasattr(generator, "previous_code"):
+        # A model regenerating from feedback needs the code the feedback is about.
+        generator.previous_code = claimed.generated_code
+    try:
+        generation = generator.generate(
+            profile, request, feedback=claimed.feedback, attempt=claimed.attempts + 1
+        )
+    except NoSeriesFoundError as exc:
+        return _fail(wrappers, claimed, expected=WrapperStatus.GENERATING, reason=str(exc))
+    except GenerationError as exc:
+        if name == "heuristic":
+            return _fail(wrappers, claimed, expected=WrapperStatus.GENERATING, reason=str(exc))
+        generation = make_generator("heuristic", settings=settings).generate(profile, request)
+        generation.draft.notes.append(f"fell back to the heuristic generator: {exc}")
+    PromptRecordRepository(db).add(wrapper_id, generation.exchanges)
+    draft = generation.draft
+    moved = wrappers.transition(
+        wrapper_id,
+        expected={WrapperStatus.GENERATING},
+        to=WrapperStatus.VALIDATING,
+        event="generated",
+        reason="; ".join(draft.notes) or None,
+        fields={
+            "generated_code": draft.parse_code,
+            "fetch_spec": draft.fetch_spec.model_dump(mode="json"),
+            "generator": draft.generator,
+            "rationale": draft.rationale,
+            "attempts": claimed.attempts + 1,
+            "validation": None,
+        },
+        unset=("lease_owner", "lease_until"),
+    )
+    if moved is None:
+        return StepOutcome(wrapper_id=wrapper_id, action="skipped", detail="wrapper changed while generating")
+    publish_validation(publisher, moved)
+    return StepOutcome(wrapper_id=wrapper_id, action="generated", status=moved.status, detail=draft.generator)
+
+
+def validate_step(
+    wrapper_id: str, *, db: Database, publisher: MessagePublisher, settings: Settings, owner: str
+) -> StepOutcome:
+    """Validate a generated wrapper on a fresh sample: ready, regenerate with the errors, or failed."""
+    wrappers = WrapperRepository(db)
+    begun = _begin(
+        wrappers,
+        db,
+        wrapper_id,
+        status=WrapperStatus.VALIDATING,
+        to=WrapperStatus.VALIDATING,
+        publisher=publisher,
+        settings=settings,
+        owner=owner,
+    )
+    if isinstance(begun, StepOutcome):
+        return begun
+    claimed, resource = begun
+    if not claimed.generated_code or not claimed.fetch_spec:
+        return _fail(
+            wrappers, claimed, expected=WrapperStatus.VALIDATING, reason="no generated code to validate"
+        )
+    request = IndicatorRequest(name=resource.name, description=resource.description, unit=resource.unit)
+    try:
+        source = _read(resource.source.url, resource.source.type, settings)
+    except SourceError as exc:
+        return _fail(
+            wrappers, claimed, expected=WrapperStatus.VALIDATING, reason=f"cannot read source: {exc}"
+        )
+    draft = WrapperDraft(
+        fetch_spec=FetchSpec.model_validate(claimed.fetch_spec),
+        parse_code=claimed.generated_code,
+        generator=claimed.generator or "unknown",
+    )
+    report, _ = validate_wrapper(draft, [source.content], request=request, settings=settings)
+    stored = report.model_dump(mode="json")
+    if report.ok:
+        ready = wrappers.transition(
+            wrapper_id,
+            expected={WrapperStatus.VALIDATING},
+            to=WrapperStatus.READY,
+            event="validated",
+            fields={"validation": stored, "feedback": None, "next_run_at": datetime.now(UTC)},
+            unset=("lease_owner", "lease_until"),
+        )
+        status = ready.status if ready else None
+        return StepOutcome(wrapper_id=wrapper_id, action="ready", status=status, detail=_summary(report))
+    return _after_failed_validation(wrappers, claimed, report, publisher=publisher, settings=settings)
+
+
+def _summary(report: ValidationReport) -> str:
+    summary = report.summary
+    return f"{summary.count} points in {summary.series} series" if summary else ""
+
+
+def _after_failed_validation(
+    wrappers: WrapperRepository,
+    wrapper: WrapperRecord,
+    report: ValidationReport,
+    *,
+    publisher: MessagePublisher,
+    settings: Settings,
+) -> StepOutcome:
+    """Regenerate with the errors while attempts remain (Gemini), fall back to the heuristic, or fail."""
+    stored = report.model_dump(mode="json")
+    first = report.errors[0] if report.errors else None
+    reason = f"{first.stage}/{first.code}: {first.message}" if first else "validation failed"
+    by_model = (wrapper.generator or "").startswith("gemini") and wrapper.generator_override is None
+    if by_model:
+        fields: dict[str, Any] = {"validation": stored, "feedback": report.feedback()}
+        if wrapper.attempts >= settings.generation_max_attempts:
+            fields["generator_override"] = "heuristic"
+        pending = wrappers.transition(
+            wrapper.wrapper_id,
+            expected={WrapperStatus.VALIDATING},
+            to=WrapperStatus.PENDING,
+            event="regenerating",
+            reason=reason[:2000],
+            fields=fields,
+            unset=("lease_owner", "lease_until"),
+        )
+        if pending is not None:
+            publish_generation(publisher, pending)
+        return StepOutcome(
+            wrapper_id=wrapper.wrapper_id, action="regenerating", status=WrapperStatus.PENDING, detail=reason
+        )
+    return _fail(wrappers, wrapper, expected=WrapperStatus.VALIDATING, reason=reason, validation=stored)

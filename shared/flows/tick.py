@@ -1,0 +1,119 @@
+"""One tick of the run_wrappers job: publish what waits in the outbox, then run every due wrapper.
+
+Ticks may overlap (the scheduler starts a task while the last one still runs, or the dev stack ticks
+next to a manual run): each wrapper is claimed with a lease, so it runs in one tick only, and a lease
+left behind by a killed task expires and is taken over.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from pymongo.errors import PyMongoError
+
+from shared.common.errors import BrokerError, ResourceServiceError
+from shared.common.settings import Settings
+from shared.domain.models import RunPublic, WrapperStatus
+from shared.flows.run import run_wrapper
+from shared.messaging.broker import Publisher
+from shared.store.database import get_database
+from shared.store.point_store import PointStore
+from shared.store.repositories import WrapperRepository, utcnow
+
+
+class DatabaseUnavailableError(ResourceServiceError):
+    """MongoDB could not be reached: the tick stopped; the next one starts over."""
+
+
+class WrapperOutcome(BaseModel):
+    """What one run of a tick did, and the wrapper's status afterwards."""
+
+    run: RunPublic
+    status: WrapperStatus
+
+
+class TickResult(BaseModel):
+    """What one tick did."""
+
+    owner: str
+    started_at: datetime
+    outbox_published: int = 0
+    outbox_waiting: int = 0
+    outcomes: list[WrapperOutcome] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """One human-readable line per thing that happened."""
+        lines = []
+        if self.outbox_published:
+            lines.append(f"published {self.outbox_published} points waiting in outboxes")
+        for outcome in self.outcomes:
+            run = outcome.run
+            what = (
+                f"{run.points_fetched} points ({run.points_new} new, {run.points_revised} revised, "
+                f"{run.points_duplicate} unchanged), {run.points_published} published, "
+                f"{run.pages} pages, {run.bytes_fetched} bytes in {run.duration_seconds or 0:.2f} s"
+            )
+            error = f"; error: {run.error}" if run.error else ""
+            lines.append(f"wrapper {run.wrapper_id} {outcome.status.value}: {what}{error}")
+        lines.extend(f"error: {error}" for error in self.errors)
+        return lines
+
+
+def default_owner() -> str:
+    """A lease owner name unique to this process and tick."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def tick(
+    settings: Settings,
+    *,
+    owner: str | None = None,
+    publisher: Publisher | None = None,
+) -> TickResult:
+    """Flush waiting outboxes, then claim and run due wrappers one by one until none is due or the max."""
+    result = TickResult(owner=owner or default_owner(), started_at=utcnow())
+    own_publisher = publisher is None
+    active = publisher or Publisher(settings)
+    try:
+        _run_tick(settings, active, result)
+    except PyMongoError as exc:
+        first_line = (str(exc) or type(exc).__name__).split("\n")[0].split(", Timeout:")[0]
+        raise DatabaseUnavailableError(
+            f"MongoDB is unreachable ({type(exc).__name__}): {first_line}"
+        ) from exc
+    finally:
+        if own_publisher:
+            active.close()
+    return result
+
+
+def _run_tick(settings: Settings, publisher: Publisher, result: TickResult) -> None:
+    db = get_database(settings)
+    _flush_outboxes(PointStore(db), publisher, settings=settings, result=result)
+    wrappers = WrapperRepository(db)
+    for _ in range(settings.job_tick_max_wrappers):
+        claimed = wrappers.claim_due(utcnow(), owner=result.owner, lease_seconds=settings.job_lease_seconds)
+        if claimed is None:
+            break
+        run = run_wrapper(claimed, db=db, publisher=publisher, settings=settings, owner=result.owner)
+        result.outcomes.append(WrapperOutcome(run=run, status=wrappers.get(claimed.wrapper_id).status))
+
+
+def _flush_outboxes(
+    store: PointStore, publisher: Publisher, *, settings: Settings, result: TickResult
+) -> None:
+    """Publish points earlier runs stored while RabbitMQ was unreachable."""
+    for resource_id in store.resources_with_outbox():
+        try:
+            outbox = store.flush_outbox(resource_id, publisher, batch_size=settings.job_publish_batch_size)
+        except BrokerError as exc:
+            waiting = sum(store.unpublished_count(r) for r in store.resources_with_outbox())
+            result.outbox_waiting = waiting
+            result.errors.append(f"RabbitMQ: {waiting} points waiting in the outbox: {exc}")
+            return
+        result.outbox_published += outbox.published

@@ -1,0 +1,61 @@
+"""The interface every wrapper generator implements, and the records it returns for debugging."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from shared.domain.wrapper import IndicatorRequest, WrapperDraft
+from shared.source.profile import SourceProfile
+
+
+class Exchange(BaseModel):
+    """One message between the service and a model (prompt, response, tool call or tool result)."""
+
+    attempt: int
+    role: Literal["system", "prompt", "response", "tool_call", "tool_result", "error"]
+    text: str
+
+
+class Generation(BaseModel):
+    """A draft wrapper and every exchange that produced it."""
+
+    draft: WrapperDraft
+    exchanges: list[Exchange] = Field(default_factory=list)
+
+
+class Generator(Protocol):
+    """Writes a wrapper for a profiled source; `feedback` carries the last validation errors."""
+
+    name: str
+
+    def generate(
+        self,
+        profile: SourceProfile,
+        request: IndicatorRequest,
+        *,
+        feedback: str | None = None,
+        attempt: int = 1,
+    ) -> Generation:
+        """Return a draft wrapper for the source."""
+        ...
+
+
+class HeuristicGenerator:
+    """Adapter of shared.generate.heuristic.tables to the Generator interface."""
+
+    name = "heuristic"
+
+    def generate(
+        self,
+        profile: SourceProfile,
+        request: IndicatorRequest,
+        *,
+        feedback: str | None = None,
+        attempt: int = 1,
+    ) -> Generation:
+        """Infer the layout and write parse code (deterministic: feedback does not change it)."""
+        from shared.generate.heuristic import tables as heuristic
+
+        return Generation(draft=heuristic.generate(profile, request))

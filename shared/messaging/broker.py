@@ -1,0 +1,531 @@
+"""The RabbitMQ publisher: durable queues, publisher confirms, persistent messages and stable message ids."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import math
+import queue as queues
+import random
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from types import TracebackType
+from typing import Any, NamedTuple
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import (
+    AMQPChannelError,
+    AMQPConnectionError,
+    AMQPError,
+    AuthenticationError,
+    ChannelClosedByBroker,
+    NackError,
+    ProbableAccessDeniedError,
+    ProbableAuthenticationError,
+    UnroutableError,
+)
+from pydantic import BaseModel, SecretStr, ValidationError, field_serializer
+from pydantic_core import to_jsonable_python
+
+from shared.common.errors import BrokerError, BrokerUnavailableError
+from shared.common.secrets import SecretUnavailableError, clear_secret_cache, read_secret_document
+from shared.common.settings import Settings, get_settings
+from shared.points.point import Point
+
+logger = logging.getLogger(__name__)
+
+
+WRAPPER_CREATION_QUEUE = "wrapper_creation_queue"
+WRAPPER_VALIDATION_QUEUE = "wrapper_validation_queue"
+RESOURCE_DATA_QUEUE = "resource_data"
+RESOURCE_DELETED_QUEUE = "resource_deleted"
+COLLECTED_DATA_QUEUE = "collected_data"
+QUEUES = (
+    WRAPPER_CREATION_QUEUE,
+    WRAPPER_VALIDATION_QUEUE,
+    RESOURCE_DATA_QUEUE,
+    RESOURCE_DELETED_QUEUE,
+    COLLECTED_DATA_QUEUE,
+)
+
+CONTENT_TYPE = "application/json"
+APP_ID = "resource-service"
+PERSISTENT = pika.DeliveryMode.Persistent.value
+AUTHENTICATION_ERRORS = (AuthenticationError, ProbableAuthenticationError, ProbableAccessDeniedError)
+
+HeaderValue = str | int | float | bool
+Payload = Mapping[str, Any] | BaseModel
+
+
+class WrapperMessage(BaseModel):
+    """Message of `wrapper_creation_queue` and `wrapper_validation_queue`."""
+
+    wrapper_id: str
+
+
+class ResourceDataMessage(BaseModel):
+    """Message of `resource_data`: one batch of a resource's points."""
+
+    resource_id: str
+    points: list[Point]
+
+    @field_serializer("points")
+    def _wire_points(self, points: list[Point]) -> list[dict[str, object]]:
+        return [point.to_wire() for point in points]
+
+
+class ResourceDeletedMessage(BaseModel):
+    """Message of `resource_deleted`."""
+
+    resource_id: str
+    wrapper_id: str | None = None
+
+
+class CollectedDataMessage(BaseModel):
+    """Message of `collected_data`: raw fetched bytes, cut at `collected_data_max_bytes`."""
+
+    resource_id: str
+    wrapper_id: str | None = None
+    content_type: str | None = None
+    size: int
+    sha256: str
+    truncated: bool
+    data_base64: str
+
+    def data(self) -> bytes:
+        """Return the (possibly truncated) raw bytes."""
+        return base64.b64decode(self.data_base64)
+
+
+class BrokerCredentials(BaseModel):
+    """The Amazon MQ user stored in Secrets Manager."""
+
+    username: str
+    password: SecretStr
+
+
+def declare_queues(channel: BlockingChannel, queue_names: Iterable[str] = QUEUES) -> None:
+    """Declare the service's queues durable; declaring an existing queue the same way is a no-op."""
+    for name in queue_names:
+        channel.queue_declare(queue=name, durable=True)
+
+
+def encode_payload(payload: Payload) -> bytes:
+    """Serialize a payload as canonical JSON (sorted keys, no spaces, UTF-8)."""
+    if isinstance(payload, ResourceDataMessage):
+        return encode_points(payload.resource_id, payload.points)
+    data = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else to_jsonable_python(payload)
+    return _canonical_json(data).encode()
+
+
+def _canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def encode_points(resource_id: str, points: Sequence[Point]) -> bytes:
+    """The body of one `resource_data` message: canonical JSON like `encode_payload`, in one C call."""
+    import orjson  # imported here: the API function publishes no points and need not load it
+
+    # A Point's __dict__ is its field dict (timestamp, value, dimensions); orjson writes a UTC datetime with
+    # a `Z` and a float as its shortest repr, the same text json.dumps and format_timestamp give.
+    fields = [
+        vars(point) if type(point) is Point else Point.model_validate(point).__dict__ for point in points
+    ]
+    body = orjson.dumps(
+        {"points": fields, "resource_id": resource_id},
+        option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC,
+    )
+    # orjson writes a value that is not finite as null (only a Point built unvalidated holds one); inside
+    # a JSON string the quotes would be escaped, so this text can only be such a value.
+    if b'"value":null' in body:
+        raise ValueError("a point value is not a finite number")
+    return body
+
+
+def _point_bodies(
+    resource_id: str, points: Sequence[Point], *, batch_size: int, digest: bool
+) -> Iterator[tuple[str, bytes]]:
+    """Each batch's body and, if asked, its content digest, encoded as the batch's turn comes."""
+    for start in range(0, len(points), batch_size):
+        body = encode_points(resource_id, points[start : start + batch_size])
+        yield (hashlib.sha256(body).hexdigest() if digest else ""), body
+
+
+def message_id_for(queue: str, body: bytes) -> str:
+    """Derive a stable message id from the queue and the canonical body, so duplicates share an id."""
+    return hashlib.sha256(queue.encode() + b"\n" + body).hexdigest()
+
+
+def fetch_broker_credentials(secret_arn: str) -> BrokerCredentials:
+    """Read {"username", "password"} from a Secrets Manager secret."""
+    try:
+        document = read_secret_document(secret_arn)
+    except SecretUnavailableError as error:
+        raise BrokerUnavailableError(f"cannot read broker secret {secret_arn}: {error}") from error
+    try:
+        return BrokerCredentials.model_validate(document)
+    except ValidationError as error:
+        raise BrokerUnavailableError(
+            f"broker secret {secret_arn} must hold JSON with 'username' and 'password'"
+        ) from error
+
+
+def amqp_parameters(settings: Settings) -> pika.URLParameters:
+    """Build connection parameters from the URL, with credentials from Secrets Manager when an ARN is set."""
+    parameters = pika.URLParameters(settings.amqp_url.get_secret_value())
+    if settings.amqp_secret_arn:
+        credentials = fetch_broker_credentials(settings.amqp_secret_arn)
+        parameters.credentials = pika.PlainCredentials(
+            credentials.username, credentials.password.get_secret_value()
+        )
+    # The publisher owns the retry policy; pika's own attempts would multiply it.
+    parameters.connection_attempts = 1
+    # A broker under a resource alarm blocks publishers and withholds confirms: give up instead of hanging.
+    if parameters.blocked_connection_timeout is None:
+        parameters.blocked_connection_timeout = settings.broker_confirm_timeout_seconds
+    return parameters
+
+
+class _Outgoing(NamedTuple):
+    message_id: str
+    body: bytes
+    headers: Mapping[str, HeaderValue] | None
+
+
+class _Slot:
+    """One connection and its confirm-mode channel; held by one thread at a time."""
+
+    def __init__(self) -> None:
+        self.connection: pika.BlockingConnection | None = None
+        self.channel: BlockingChannel | None = None
+
+    def reset(self) -> None:
+        """Close the connection if still open and forget it."""
+        connection, self.connection, self.channel = self.connection, None, None
+        if connection is not None and connection.is_open:
+            with suppress(AMQPError, OSError):
+                connection.close()
+
+
+class Publisher:
+    """Publishes JSON messages to RabbitMQ with publisher confirms and persistent delivery.
+
+    Thread safety: pika's BlockingConnection is not thread-safe, so the pool holds
+    `broker_channel_pool_size` slots, each one connection with one confirm-mode channel, in a
+    `queue.LifoQueue`. A thread checks a slot out, uses it alone, and puts it back; the queue hand-off
+    orders the threads' use of a connection, so no connection or channel is ever touched by two
+    threads at once, and at most pool-size connections exist. Slots connect lazily on first use, and
+    LIFO order reuses the warm connection first, so a single-threaded Lambda holds one connection.
+
+    Reconnects: connection errors are retried (reconnect, then publish again) with capped
+    exponential backoff up to `broker_connect_attempts`, then BrokerUnavailableError. A publish
+    retried after a lost connection may reach the broker twice; the stable message id lets
+    consumers drop the duplicate. Channel-level refusals (unroutable, nacked, channel closed by the
+    broker) are never retried: they raise BrokerError naming the queue. pika has no per-publish
+    confirm timeout; `broker_confirm_timeout_seconds` bounds the wait for a free slot and, as pika's
+    blocked-connection timeout, a broker that withholds confirms under a resource alarm.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        queue_names: Sequence[str] = QUEUES,
+        connection_name: str = APP_ID,
+    ) -> None:
+        self.settings = settings
+        self._queue_names = tuple(queue_names)
+        self._connection_name = connection_name
+        self._parameters: pika.URLParameters | None = None
+        self._parameters_lock = threading.Lock()
+        self._closed = False
+        self._slots: queues.LifoQueue[_Slot] = queues.LifoQueue()
+        for _ in range(max(1, settings.broker_channel_pool_size)):
+            self._slots.put(_Slot())
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` was called."""
+        return self._closed
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def publish(
+        self,
+        queue: str,
+        payload: Payload,
+        *,
+        message_id: str | None = None,
+        headers: Mapping[str, HeaderValue] | None = None,
+    ) -> str:
+        """Publish one JSON message and wait for the broker's confirm; return its message id."""
+        body = encode_payload(payload)
+        message = _Outgoing(message_id or message_id_for(queue, body), body, headers)
+        self._send(queue, [message])
+        return message.message_id
+
+    def publish_many(self, queue: str, payloads: Iterable[Payload]) -> list[str]:
+        """Publish several JSON messages on one checked-out channel, each confirmed; return their ids."""
+        messages = []
+        for payload in payloads:
+            body = encode_payload(payload)
+            messages.append(_Outgoing(message_id_for(queue, body), body, None))
+        self._send(queue, messages)
+        return [message.message_id for message in messages]
+
+    def publish_points(
+        self,
+        resource_id: str,
+        points: Sequence[Point],
+        *,
+        batch_size: int = 1000,
+        message_id_prefix: str | None = None,
+        queue: str = RESOURCE_DATA_QUEUE,
+    ) -> list[str]:
+        """Publish points in batches of at most `batch_size`, each confirmed; return the message ids.
+
+        The ids are `{prefix}:{index}`, or without a prefix `{resource_id}:{digest of the batch}`, so the
+        same batch published again carries the same id either way.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if not points:
+            return []
+        count = math.ceil(len(points) / batch_size)
+        ids: list[str] = []
+        with self._checkout() as slot:
+            for index, (digest, body) in enumerate(
+                _point_bodies(resource_id, points, batch_size=batch_size, digest=not message_id_prefix)
+            ):
+                message_id = (
+                    f"{message_id_prefix}:{index}" if message_id_prefix else f"{resource_id}:{digest[:32]}"
+                )
+                headers: dict[str, HeaderValue] = {
+                    "resource_id": resource_id,
+                    "batch_index": index,
+                    "batch_count": count,
+                }
+                self._publish_on(slot, queue, _Outgoing(message_id, body, headers))
+                ids.append(message_id)
+        return ids
+
+    def publish_collected(
+        self,
+        resource_id: str,
+        raw: bytes,
+        *,
+        content_type: str | None = None,
+        wrapper_id: str | None = None,
+        message_id: str | None = None,
+        queue: str = COLLECTED_DATA_QUEUE,
+    ) -> str:
+        """Publish raw fetched bytes, cut at `collected_data_max_bytes` and flagged `truncated`."""
+        limit = self.settings.collected_data_max_bytes
+        message = CollectedDataMessage(
+            resource_id=resource_id,
+            wrapper_id=wrapper_id,
+            content_type=content_type,
+            size=len(raw),
+            sha256=hashlib.sha256(raw).hexdigest(),
+            truncated=len(raw) > limit,
+            data_base64=base64.b64encode(raw[:limit]).decode("ascii"),
+        )
+        return self.publish(queue, message, message_id=message_id)
+
+    def ping(self) -> bool:
+        """Return whether the broker answers now (one connection attempt, no backoff)."""
+        try:
+            with self._checkout() as slot:
+                self._channel(slot)
+            return True
+        except (BrokerError, AMQPError, OSError) as error:
+            logger.warning("broker ping failed: %s", _describe(error))
+            return False
+
+    def close(self) -> None:
+        """Close every idle connection; connections in use are closed when their thread puts them back."""
+        self._closed = True
+        idle = []
+        while True:
+            try:
+                slot = self._slots.get_nowait()
+            except queues.Empty:
+                break
+            slot.reset()
+            idle.append(slot)
+        for slot in idle:
+            self._slots.put(slot)
+
+    def _send(self, queue: str, messages: Sequence[_Outgoing]) -> None:
+        with self._checkout() as slot:
+            for message in messages:
+                self._publish_on(slot, queue, message)
+
+    @contextmanager
+    def _checkout(self) -> Iterator[_Slot]:
+        if self._closed:
+            raise BrokerError("the publisher is closed")
+        wait = self.settings.broker_confirm_timeout_seconds
+        try:
+            slot = self._slots.get(timeout=wait)
+        except queues.Empty:
+            raise BrokerError(f"no broker channel became free within {wait:g}s") from None
+        try:
+            self._probe(slot)
+            yield slot
+        except BrokerError:
+            raise
+        except BaseException:
+            # Interrupted mid-frame: the connection's state is unknown, never hand it to another thread.
+            slot.reset()
+            raise
+        finally:
+            if self._closed:
+                slot.reset()
+            self._slots.put(slot)
+
+    def _probe(self, slot: _Slot) -> None:
+        # A pooled or frozen (Lambda) connection sends no heartbeats and may have been dropped by the
+        # broker meanwhile; servicing it once notices that before a publish is attempted on it.
+        if slot.connection is None:
+            return
+        if not slot.connection.is_open:
+            slot.reset()
+            return
+        try:
+            slot.connection.process_data_events(time_limit=0)
+        except Exception as error:
+            logger.info("dropping a stale broker connection: %s", _describe(error))
+            slot.reset()
+
+    def _channel(self, slot: _Slot) -> BlockingChannel:
+        if slot.connection is None or not slot.connection.is_open:
+            slot.reset()
+            slot.connection = pika.BlockingConnection(self._connection_parameters())
+        if slot.channel is None or not slot.channel.is_open:
+            channel = slot.connection.channel()
+            channel.confirm_delivery()
+            declare_queues(channel, self._queue_names)
+            slot.channel = channel
+        return slot.channel
+
+    def _publish_on(self, slot: _Slot, queue: str, message: _Outgoing) -> None:
+        properties = pika.BasicProperties(
+            content_type=CONTENT_TYPE,
+            delivery_mode=PERSISTENT,
+            message_id=message.message_id,
+            timestamp=int(time.time()),
+            app_id=APP_ID,
+            headers=dict(message.headers) if message.headers else None,
+        )
+        attempts = max(1, self.settings.broker_connect_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                channel = self._channel(slot)
+                channel.basic_publish(
+                    exchange="", routing_key=queue, body=message.body, properties=properties, mandatory=True
+                )
+                return
+            except AUTHENTICATION_ERRORS as error:
+                slot.reset()
+                self._forget_parameters()
+                raise BrokerUnavailableError(
+                    f"RabbitMQ at {self._where()} refused the credentials: {_describe(error)}"
+                ) from error
+            except AMQPConnectionError as error:
+                slot.reset()
+                if attempt == attempts:
+                    raise BrokerUnavailableError(
+                        f"RabbitMQ at {self._where()} unreachable after {attempts} attempts "
+                        f"(publishing to queue {queue!r}): {_describe(error)}"
+                    ) from error
+                delay = self._backoff(attempt)
+                logger.warning(
+                    "broker connection failed (attempt %d of %d), retrying in %.2fs: %s",
+                    attempt,
+                    attempts,
+                    delay,
+                    _describe(error),
+                )
+                time.sleep(delay)
+            except UnroutableError as error:
+                raise BrokerError(
+                    f"RabbitMQ returned message {message.message_id} as unroutable: "
+                    f"queue {queue!r} does not exist"
+                ) from error
+            except NackError as error:
+                raise BrokerError(
+                    f"RabbitMQ refused (nacked) message {message.message_id} for queue {queue!r}; "
+                    "the queue may be full or the broker out of resources"
+                ) from error
+            except ChannelClosedByBroker as error:
+                slot.channel = None
+                raise BrokerError(
+                    f"RabbitMQ closed the channel while publishing to queue {queue!r}: "
+                    f"{error.reply_code} {error.reply_text}"
+                ) from error
+            except AMQPChannelError as error:
+                slot.channel = None
+                raise BrokerError(
+                    f"channel error while publishing to queue {queue!r}: {_describe(error)}"
+                ) from error
+
+    def _backoff(self, attempt: int) -> float:
+        base = self.settings.broker_backoff_seconds * 2 ** (attempt - 1)
+        delay = min(base, self.settings.broker_backoff_max_seconds)
+        # Jitter spreads the reconnects of many warm functions after a broker restart.
+        return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+
+    def _connection_parameters(self) -> pika.URLParameters:
+        with self._parameters_lock:
+            if self._parameters is None:
+                parameters = amqp_parameters(self.settings)
+                parameters.client_properties = {"connection_name": self._connection_name}
+                self._parameters = parameters
+            return self._parameters
+
+    def _forget_parameters(self) -> None:
+        # Credentials may have been rotated: read the secret again on the next connection.
+        with self._parameters_lock:
+            self._parameters = None
+        clear_secret_cache()
+
+    def _where(self) -> str:
+        parameters = pika.URLParameters(self.settings.amqp_url.get_secret_value())
+        return f"{parameters.host}:{parameters.port} vhost {parameters.virtual_host!r}"
+
+
+def _describe(error: BaseException) -> str:
+    name = type(error).__name__
+    text = str(error) or repr(error)
+    return text if text.startswith(name) else f"{name}: {text}"
+
+
+_publisher: Publisher | None = None
+_publisher_lock = threading.Lock()
+
+
+def get_publisher(settings: Settings | None = None) -> Publisher:
+    """Return the process-wide publisher (created lazily, reused by warm Lambda invocations)."""
+    global _publisher
+    settings = settings or get_settings()
+    with _publisher_lock:
+        if _publisher is None or _publisher.closed or _publisher.settings != settings:
+            if _publisher is not None:
+                _publisher.close()
+            _publisher = Publisher(settings)
+        return _publisher

@@ -1,0 +1,475 @@
+"""The sandboxed parse process: `python -I child.py CONFIG.json`, started only by shared.sandbox.run.
+
+It confines itself (network namespace, rlimits, no capabilities, Landlock, seccomp, an audit hook) before
+it compiles the untrusted parse code, runs it on the payload files and streams JSON lines on a private file
+descriptor: first how it was confined, then points (batches of rows, or frames of point columns: a line
+followed by raw bytes) and violations, last a status. Stdout and stdin of the untrusted code are redirected
+away from that channel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import json
+import os
+import platform
+import resource
+import struct
+import sys
+import traceback
+from datetime import UTC, date, datetime
+from typing import Any
+
+CLONE_NEWNET = 0x40000000
+CLONE_THREAD = 0x00010000
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+EPERM = 1
+ENOSYS = 38
+
+# fmt: off
+# Syscall numbers per architecture: (audit arch, {name: number}).
+SYSCALLS: dict[str, tuple[int, dict[str, int]]] = {
+    "x86_64": (
+        0xC000003E,
+        {
+            "socket": 41, "clone": 56, "fork": 57, "vfork": 58, "execve": 59, "execveat": 322, "clone3": 435,
+            "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "mount": 165, "unshare": 272,
+            "setns": 308, "bpf": 321, "io_uring_setup": 425, "keyctl": 250, "perf_event_open": 298,
+            "landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446,
+            "kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297,
+            "prlimit64": 302, "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438,
+            "process_madvise": 440, "userfaultfd": 323, "add_key": 248, "request_key": 249, "open_tree": 428,
+            "move_mount": 429, "fsopen": 430, "fsmount": 432, "open_by_handle_at": 304, "chroot": 161,
+            "pivot_root": 155,
+        },
+    ),
+    "aarch64": (
+        0xC00000B7,
+        {
+            "socket": 198, "clone": 220, "execve": 221, "execveat": 281, "clone3": 435, "ptrace": 117,
+            "process_vm_readv": 270, "process_vm_writev": 271, "mount": 40, "unshare": 97, "setns": 268,
+            "bpf": 280, "io_uring_setup": 425, "keyctl": 219, "perf_event_open": 241,
+            "landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446,
+            "kill": 129, "tkill": 130, "tgkill": 131, "rt_sigqueueinfo": 138, "rt_tgsigqueueinfo": 240,
+            "prlimit64": 261, "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438,
+            "process_madvise": 440, "userfaultfd": 282, "add_key": 217, "request_key": 218, "open_tree": 428,
+            "move_mount": 429, "fsopen": 430, "fsmount": 432, "open_by_handle_at": 265, "chroot": 51,
+            "pivot_root": 41,
+        },
+    ),
+}
+# Refused outright. Every socket is refused, Unix ones too: a pathname socket reaches host daemons
+# (databases, container runtimes) from any network namespace, and Landlock does not cover connect().
+DENIED_SYSCALLS = (
+    "socket", "fork", "vfork", "execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev",
+    "mount", "unshare", "setns", "bpf", "io_uring_setup", "keyctl", "perf_event_open", "tkill", "pidfd_open",
+    "pidfd_send_signal", "pidfd_getfd", "process_madvise", "userfaultfd", "add_key", "request_key",
+    "open_tree", "move_mount", "fsopen", "fsmount", "open_by_handle_at", "chroot", "pivot_root",
+)
+# Allowed only on the sandbox process itself (first argument 0 or its pid): a process of the same user
+# may otherwise signal the caller, or lower its resource limits, without any capability.
+SELF_ONLY_SYSCALLS = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "prlimit64")
+BLOCKED_MODULES = frozenset(
+    {
+        "socket", "_socket", "subprocess", "_posixsubprocess", "ctypes", "_ctypes", "multiprocessing",
+        "_multiprocessing", "pty", "ssl", "_ssl", "http.client", "urllib.request", "ftplib", "smtplib",
+        "asyncio", "selectors", "select", "mmap", "resource", "signal", "fcntl", "_thread", "threading",
+        "shutil", "tempfile", "importlib", "pickle", "marshal", "code", "codeop", "pdb", "webbrowser",
+        "sqlite3", "gc",
+    }
+)
+BLOCKED_EVENTS = (
+    "socket.", "subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+    "os.kill", "os.killpg", "os.putenv", "os.unsetenv", "os.chdir", "os.chmod", "os.chown", "os.link",
+    "os.symlink", "os.rename", "os.remove", "os.rmdir", "os.truncate", "os.mkdir", "os.mkfifo", "os.mknod",
+    "os.setxattr", "os.removexattr", "os.utime", "ctypes.", "shutil.", "pty.", "sys.addaudithook",
+    "sys.settrace", "sys.setprofile", "sys.remote_exec", "sys._current_frames", "signal.", "resource.", "gc.",
+    "mmap.", "code.", "builtins.input", "webbrowser.", "urllib.", "ftplib.", "smtplib.",
+)
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+# fmt: on
+MAX_VIOLATIONS = 20
+# Points go out in batches, one JSON line each: the parent decodes a line in one call, not a point. The
+# toolkit's point columns go out as frames instead: a JSON line with the count, then the raw columns.
+POINT_BATCH = 1000
+
+
+def main() -> int:
+    with open(sys.argv[1], encoding="utf-8") as handle:
+        config = json.load(handle)
+    sys.path[:] = [p for p in config["sys_path"] if p and os.path.isdir(p)]
+    sys.dont_write_bytecode = True
+    channel = os.fdopen(os.dup(1), "w", buffering=1 << 20, encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.environ.clear()
+    os.environ.update(
+        {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TZ": "UTC"}
+    )
+    for module in config.get("preload", []):
+        with contextlib.suppress(ImportError):
+            __import__(module)
+    confinement = confine(config)
+    # Reported before any untrusted code runs, so a run that is killed still says how it was confined.
+    _emit(channel, {"confinement": confinement})
+    channel.flush()
+    payloads = []
+    for path in config["payload_paths"]:
+        with open(path, "rb") as handle:
+            payloads.append(handle.read())
+    with open(config["code_path"], encoding="utf-8") as handle:
+        source = handle.read()
+    violations: list[str] = []
+    if config.get("audit_hook", True):
+        install_audit_hook(config, violations, channel)
+    try:
+        count = run_wrapper(source, config["context"], payloads, channel)
+    except BaseException as exc:  # every failure of untrusted code is reported, not raised
+        _emit(channel, {"error": describe(exc), "violations": violations})
+        channel.flush()
+        return 3
+    _emit(channel, {"done": True, "count": count, "violations": violations})
+    channel.flush()
+    return 0
+
+
+def confine(config: dict[str, Any]) -> dict[str, Any]:
+    """Apply every confinement the platform allows and say which took effect."""
+    report: dict[str, Any] = {}
+    report["network_namespace"] = _unshare_network()
+    report["rlimits"] = _set_limits(config["limits"])
+    report["capabilities"] = _drop_capabilities()
+    report["landlock"] = _apply_landlock(config)
+    report["seccomp"] = _apply_seccomp()
+    return report
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _unshare_network() -> str:
+    if not sys.platform.startswith("linux"):
+        return "unavailable: not Linux"
+    if _libc().unshare(CLONE_NEWNET) != 0:
+        return f"unavailable: unshare(CLONE_NEWNET) failed with errno {ctypes.get_errno()}"
+    return "applied"
+
+
+def _set_limits(limits: dict[str, int]) -> dict[str, int]:
+    applied = {}
+    table = {
+        "cpu_seconds": resource.RLIMIT_CPU,
+        "memory_bytes": resource.RLIMIT_AS,
+        "file_bytes": resource.RLIMIT_FSIZE,
+        "open_files": resource.RLIMIT_NOFILE,
+        "core_bytes": resource.RLIMIT_CORE,
+    }
+    for name, which in table.items():
+        if name in limits:
+            value = int(limits[name])
+            # CPU: the soft limit sends SIGXCPU (a clear reason); the hard limit one second later kills.
+            hard = value + 1 if which == resource.RLIMIT_CPU else value
+            resource.setrlimit(which, (value, hard))
+            applied[name] = value
+    return applied
+
+
+def _apply_landlock(config: dict[str, Any]) -> str:
+    """Restrict the file system to read-only code and data directories and a writable work directory."""
+    arch = SYSCALLS.get(platform.machine())
+    if arch is None or not sys.platform.startswith("linux"):
+        return "unavailable: unsupported platform"
+    numbers = arch[1]
+    libc = _libc()
+    libc.syscall.restype = ctypes.c_long
+    abi = libc.syscall(numbers["landlock_create_ruleset"], None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    if abi < 1:
+        return f"unavailable: Landlock not supported by this kernel (errno {ctypes.get_errno()})"
+    fs_all = (1 << 13) - 1
+    if abi >= 2:
+        fs_all |= 1 << 13
+    if abi >= 3:
+        fs_all |= 1 << 14
+    if abi >= 5:
+        fs_all |= 1 << 15
+    attr = struct.pack("Q", fs_all)
+    if abi >= 4:
+        attr += struct.pack("Q", 0b11)  # bind and connect TCP: handled, with no rule allowing them
+    if abi >= 6:
+        attr += struct.pack("Q", 0b11)  # abstract unix sockets and signals scoped to the sandbox
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    ruleset = libc.syscall(
+        numbers["landlock_create_ruleset"], buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0)
+    )
+    if ruleset < 0:
+        return f"unavailable: landlock_create_ruleset failed with errno {ctypes.get_errno()}"
+    read_file, read_dir, execute = 1 << 2, 1 << 3, 1 << 0
+    read_only = read_file | read_dir | execute
+    read_write = fs_all & ~((1 << 6) | (1 << 11))  # everything but device nodes
+    rules = [(path, read_only) for path in config["read_paths"]] + [(config["work_dir"], read_write)]
+    rules.append((os.devnull, (1 << 1) | read_file))
+    for path, access in rules:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        if not os.path.isdir(path):
+            access &= (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14)
+        rule = ctypes.create_string_buffer(struct.pack("=Qi", access & fs_all, fd), 12)
+        libc.syscall(numbers["landlock_add_rule"], ruleset, 1, rule, 0)
+        os.close(fd)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return "unavailable: no_new_privs refused"
+    if libc.syscall(numbers["landlock_restrict_self"], ruleset, 0) != 0:
+        return f"unavailable: landlock_restrict_self failed with errno {ctypes.get_errno()}"
+    os.close(ruleset)
+    return f"applied (ABI {abi})"
+
+
+def _drop_capabilities() -> str:
+    """Give up every capability: a root sandbox could otherwise raise its limits or use privileged calls."""
+    header = ctypes.create_string_buffer(struct.pack("=Ii", LINUX_CAPABILITY_VERSION_3, 0), 8)
+    data = ctypes.create_string_buffer(24)  # effective, permitted, inheritable: all zero, for both words
+    if _libc().capset(header, data) != 0:
+        return f"unavailable: capset failed with errno {ctypes.get_errno()}"
+    return "dropped"
+
+
+def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("HBBI", code, jt, jf, k)
+
+
+def seccomp_program(audit_arch: int, numbers: dict[str, int], own_pid: int) -> list[bytes]:
+    """The BPF filter: deny new processes, exec, sockets, touching other processes and kernel-escape calls."""
+    load, jeq, jset, jge, ret = 0x20, 0x15, 0x45, 0x35, 0x06
+    nr_offset, arch_offset, arg0_offset = 0, 4, 16  # in struct seccomp_data; arg0's low word (little-endian)
+    allow, kill = 0x7FFF0000, 0x80000000
+    deny = 0x00050000 | EPERM
+    prog = [_bpf(load, 0, 0, arch_offset), _bpf(jeq, 1, 0, audit_arch), _bpf(ret, 0, 0, kill)]
+    prog.append(_bpf(load, 0, 0, nr_offset))
+    if audit_arch == SYSCALLS["x86_64"][0]:
+        prog += [_bpf(jge, 0, 1, 0x40000000), _bpf(ret, 0, 0, kill)]  # no x32 syscalls
+    for name in DENIED_SYSCALLS:
+        if name in numbers:
+            prog += [_bpf(jeq, 0, 1, numbers[name]), _bpf(ret, 0, 0, deny)]
+    # clone3 passes its flags in memory a filter cannot read; ENOSYS makes glibc fall back to clone.
+    prog += [_bpf(jeq, 0, 1, numbers["clone3"]), _bpf(ret, 0, 0, 0x00050000 | ENOSYS)]
+    # clone: allowed only with CLONE_THREAD (threads), refused for new processes.
+    prog += [
+        _bpf(jeq, 0, 4, numbers["clone"]),
+        _bpf(load, 0, 0, arg0_offset),
+        _bpf(jset, 1, 0, CLONE_THREAD),
+        _bpf(ret, 0, 0, deny),
+        _bpf(ret, 0, 0, allow),
+    ]
+    for name in SELF_ONLY_SYSCALLS:
+        prog += [
+            _bpf(jeq, 0, 5, numbers[name]),
+            _bpf(load, 0, 0, arg0_offset),
+            _bpf(jeq, 2, 0, 0),
+            _bpf(jeq, 1, 0, own_pid),
+            _bpf(ret, 0, 0, deny),
+            _bpf(ret, 0, 0, allow),
+        ]
+    prog.append(_bpf(ret, 0, 0, allow))
+    return prog
+
+
+def _apply_seccomp() -> str:
+    """Load the seccomp filter (the process is still single-threaded, so it covers every later thread)."""
+    arch = SYSCALLS.get(platform.machine())
+    if arch is None or not sys.platform.startswith("linux"):
+        return "unavailable: unsupported platform"
+    prog = seccomp_program(arch[0], arch[1], os.getpid())
+    program = b"".join(prog)
+    filters = ctypes.create_string_buffer(program, len(program))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(len(prog), ctypes.cast(filters, ctypes.c_void_p))
+    libc = _libc()
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return "unavailable: no_new_privs refused"
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        return f"unavailable: seccomp filter refused with errno {ctypes.get_errno()}"
+    return "applied"
+
+
+def install_audit_hook(config: dict[str, Any], violations: list[str], channel: Any) -> None:
+    """Refuse, from Python, what the untrusted code must not do: a clear error even where the kernel can't."""
+    # State lives in this closure, not in module globals the untrusted code reaches through frames, and each
+    # violation goes on the channel at once, so a forged final status cannot hide it. The hook is still
+    # in-process (patching the standard library defeats it): the kernel layers are the boundary.
+    work_dir = os.path.realpath(config["work_dir"])
+    read_roots = (*(os.path.realpath(p) for p in config["read_paths"]), work_dir)
+    blocked_modules, blocked_events, write_flags = BLOCKED_MODULES, BLOCKED_EVENTS, WRITE_FLAGS
+    realpath, fsdecode, dumps = os.path.realpath, os.fsdecode, json.dumps
+
+    def within(path: str, roots: tuple[str, ...]) -> bool:
+        real = realpath(path)
+        return any(real == root or real.startswith(root.rstrip("/") + "/") for root in roots)
+
+    def refuse(message: str) -> None:
+        text = f"sandbox: {message}"
+        if len(violations) < MAX_VIOLATIONS:
+            violations.append(text)
+            channel.write(dumps({"violation": text}) + "\n")
+            channel.flush()
+        raise PermissionError(text)
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "open":
+            path, mode, flags = (*args, None, None, None)[:3]
+            if path is None or isinstance(path, int):
+                return
+            text = fsdecode(path)
+            # open() passes a mode string, os.open() only flags.
+            writing = (isinstance(mode, str) and any(flag in mode for flag in "wax+")) or (
+                isinstance(flags, int) and bool(flags & write_flags)
+            )
+            if writing and not within(text, (work_dir,)):
+                refuse(f"writing {text!r} is not allowed")
+            if not within(text, read_roots):
+                refuse(f"reading {text!r} is not allowed (outside the sandbox)")
+            return
+        if event == "import":
+            name = str(args[0])
+            if name in blocked_modules or name.split(".")[0] in blocked_modules:
+                refuse(f"importing {name!r} is not allowed")
+            return
+        if event.startswith(blocked_events):
+            refuse(f"{event} is not allowed")
+
+    sys.addaudithook(hook)
+
+
+def run_wrapper(source: str, context: dict[str, Any], payloads: list[bytes], channel: Any) -> int:
+    """Compile the parse code, call parse() on every payload and stream its points."""
+    from shared.wrapper_toolkit import PointColumns
+
+    code = compile(source, "wrapper.py", "exec", dont_inherit=True)
+    namespace: dict[str, Any] = {"__name__": "wrapper"}
+    exec(code, namespace)  # noqa: S102 - the point of this process: run untrusted code under confinement
+    parse = namespace.get("parse")
+    if not callable(parse):
+        raise TypeError("the wrapper code must define a function parse(payload, context)")
+    count = 0
+    batch: list[list[Any]] = []
+    for index, payload in enumerate(payloads):
+        context["page"] = index
+        result = parse(payload, context)
+        if result is None:
+            raise TypeError("parse() returned None; return or yield points")
+        if isinstance(result, str | bytes | dict):
+            raise TypeError(f"parse() returned a {type(result).__name__}; return or yield point dicts")
+        if type(result) is PointColumns:
+            # The toolkit's columns go as they are: one frame, no dict per point.
+            if batch:
+                _emit(channel, {"points": batch})
+                batch = []
+            count += emit_columns(channel, result)
+            continue
+        for point in result:
+            batch.append(normalize_point(point, count))
+            count += 1
+            if len(batch) == POINT_BATCH:
+                _emit(channel, {"points": batch})
+                batch = []
+    if batch:
+        _emit(channel, {"points": batch})
+    return count
+
+
+def emit_columns(channel: Any, columns: Any) -> int:
+    """Write point columns as a frame: a JSON line saying what follows, then the columns' raw bytes."""
+    import numpy as np
+
+    timestamps = np.ascontiguousarray(columns.timestamps, dtype="<i8")
+    values = np.ascontiguousarray(columns.values, dtype="<f8")
+    codes = None if columns.codes is None else np.ascontiguousarray(columns.codes, dtype="<i4")
+    shapes = {timestamps.shape, values.shape} | ({codes.shape} if codes is not None else set())
+    if len(shapes) != 1 or values.ndim != 1:
+        raise ValueError("point columns must be one-dimensional and of the same length")
+    series = [{str(k): str(v) for k, v in dims.items()} for dims in columns.series]
+    header = {"count": len(values), "series": series, "coded": codes is not None}
+    _emit(channel, {"columns": header})
+    channel.flush()
+    channel.buffer.write(timestamps.tobytes())
+    channel.buffer.write(values.tobytes())
+    if codes is not None:
+        channel.buffer.write(codes.tobytes())
+    channel.buffer.flush()
+    return len(values)
+
+
+def normalize_point(point: Any, index: int) -> list[Any]:
+    """[timestamp ISO, value, dimensions] from a point dict, or a TypeError naming what is wrong."""
+    if not isinstance(point, dict):
+        raise TypeError(f"point {index} is a {type(point).__name__}, expected a dict")
+    stamp = point.get("timestamp")
+    if type(stamp) is datetime and stamp.tzinfo is UTC:
+        # The toolkit's points: the text below, from the fields (quicker than converting, then isoformat).
+        fields = (stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
+        if stamp.microsecond:
+            text = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (*fields, stamp.microsecond)  # noqa: UP031
+        else:
+            text = "%04d-%02d-%02dT%02d:%02d:%02dZ" % fields  # noqa: UP031
+    elif isinstance(stamp, datetime):
+        if stamp.tzinfo is not None:
+            stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+        text = stamp.isoformat() + "Z"
+    elif isinstance(stamp, date):
+        text = stamp.isoformat() + "T00:00:00Z"
+    elif isinstance(stamp, str):
+        text = stamp
+    else:
+        kind = type(stamp).__name__
+        raise TypeError(f"point {index}: timestamp is {kind}, expected a datetime, a date or an ISO string")
+    value = point.get("value")
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise TypeError(f"point {index}: value {value!r} is not a number")
+    dims = point.get("dimensions") or {}
+    if not isinstance(dims, dict):
+        raise TypeError(f"point {index}: dimensions must be a dict of strings")
+    if type(dims) is dict and not dims:
+        return [text, float(value), {}]
+    return [text, float(value), {str(k): str(v) for k, v in dims.items()}]
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=True)  # one encoder: json.dumps builds one per call
+
+
+def _emit(channel: Any, item: Any) -> None:
+    channel.write(_ENCODER.encode(item) + "\n")
+
+
+def describe(exc: BaseException) -> dict[str, Any]:
+    """Type, message and the wrapper line where an exception was raised."""
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == "wrapper.py":
+            line = lineno
+    try:
+        message = str(exc) or type(exc).__name__
+    except Exception:  # an exception's own __str__ is untrusted code too
+        message = type(exc).__name__
+    if isinstance(exc, MemoryError):
+        message = "sandbox: memory limit exceeded"
+    elif isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        message = "sandbox: file size limit exceeded"
+    elif isinstance(exc, OSError) and exc.errno == errno.EMFILE:
+        message = "sandbox: open file limit exceeded"
+    return {"type": type(exc).__name__, "message": message[:1000], "line": line}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""Stored points and their outbox: each point stored once, published to RabbitMQ until confirmed.
+
+Layout: one document per point in `points`, `{_id, resource_id, timestamp, value, dimensions}`. The
+`_id` is the point's identity, `"{resource_id}|{timestamp, ISO 8601 with milliseconds}|{series}"`, so
+the `_id` index alone makes writes idempotent, and a resource's points sort by time, then series, in
+`_id` order: no secondary index to maintain per point.
+
+The outbox is `point_outbox`: the new or revised points of each stored chunk, oldest first, in
+documents of up to OUTBOX_BATCH_SIZE points (`[timestamp, value, dimensions]`), each with how many of
+them were confirmed (`sent`) and when it was queued (`queued`, nanoseconds). They are written before
+the points, so a crash in between may publish a point twice but never loses one. A document's `_id`
+is derived from its content: a retried chunk queues the same documents again, which moves them to the
+end of the outbox instead of adding more. Flushing publishes the documents in `queued` order, one
+confirmed message per batch, so the newest value of a revised point is published last, and deletes
+each document once all of it is confirmed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from pymongo import UpdateOne
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError
+
+from shared.messaging.broker import RESOURCE_DATA_QUEUE, Publisher
+from shared.points.keys import point_id, resource_id_range, resource_prefix, series_key, stored_timestamp
+from shared.points.point import Point
+from shared.store import database as collections
+
+# Writes go in bounded chunks so that storing millions of points keeps memory flat.
+CHUNK_SIZE = 5000
+# Points per outbox document: one message as the job publishes (`job_publish_batch_size`). A document is
+# rewritten whole when it changes, so it stays small (SecantusDB takes ~10 ms per 1,000 points).
+OUTBOX_BATCH_SIZE = 1000
+# SecantusDB matches `$in` in time that grows with (documents found × keys asked): keys are looked up
+# in groups of LOOKUP_GROUP_SIZE, doubled up to LOOKUP_GROUP_MAX while they are not found (new points),
+# so a chunk of new points costs a few round trips and one of stored points no quadratic match.
+LOOKUP_GROUP_SIZE = 25
+LOOKUP_GROUP_MAX = 500
+DUPLICATE_KEY = 11000
+
+
+class StoreResult(BaseModel):
+    """What storing a set of points changed."""
+
+    new: int
+    revised: int
+    duplicate: int
+    first: datetime | None
+    last: datetime | None
+
+
+class OutboxResult(BaseModel):
+    """What flushing a resource's outbox published."""
+
+    published: int
+    messages: int
+    remaining: int
+
+
+def point_documents(resource_id: str, points: Sequence[Point]) -> list[dict[str, Any]]:
+    """The `points` documents of points, as `PointStore.store` writes them new."""
+    # Encoding a series key costs more than the rest of a document; inputs hold few series.
+    series_keys: dict[tuple[tuple[str, str], ...], str] = {}
+    documents = []
+    for point in points:
+        moment = point.timestamp
+        if moment.microsecond % 1000:
+            moment = stored_timestamp(moment)
+        dimensions = point.dimensions
+        items = tuple(dimensions.items())
+        series = series_keys.get(items)
+        if series is None:
+            series = series_keys[items] = series_key(dimensions)
+        documents.append(
+            {
+                "_id": point_id(resource_id, moment, series=series),
+                "resource_id": resource_id,
+                "timestamp": moment,
+                "value": point.value,
+                "dimensions": dimensions,
+            }
+        )
+    return documents
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class PointStore:
+    """Idempotent point writes and the outbox that publishes them to RabbitMQ."""
+
+    def __init__(self, db: Database) -> None:
+        self.collection: Collection = db[collections.POINTS]
+        self.outbox: Collection = db[collections.POINT_OUTBOX]
+
+    def store(self, resource_id: str, points: Sequence[Point]) -> StoreResult:
+        """Store points once each; new and revised points join the outbox, unchanged ones are duplicates."""
+        new = revised = duplicate = 0
+        first: datetime | None = None
+        last: datetime | None = None
+        for chunk in _chunks(points, CHUNK_SIZE):
+            # A point repeated in the input is stored once: the last value wins.
+            documents = {document["_id"]: document for document in point_documents(resource_id, chunk)}
+            duplicate += len(chunk) - len(documents)
+            chunk_new, chunk_revised, chunk_duplicate = self._store_chunk(resource_id, documents)
+            new += chunk_new
+            revised += chunk_revised
+            duplicate += chunk_duplicate
+            chunk_first = min(document["timestamp"] for document in documents.values())
+            chunk_last = max(document["timestamp"] for document in documents.values())
+            first = chunk_first if first is None else min(first, chunk_first)
+            last = chunk_last if last is None else max(last, chunk_last)
+        return StoreResult(new=new, revised=revised, duplicate=duplicate, first=first, last=last)
+
+    def flush_outbox(
+        self,
+        resource_id: str,
+        publisher: Publisher,
+        *,
+        batch_size: int = 1000,
+        queue: str = RESOURCE_DATA_QUEUE,
+    ) -> OutboxResult:
+        """Publish the resource's outbox in the order it was queued, one confirmed message per batch."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        published = messages = 0
+        # One pass over the outbox as it is now: what is queued meanwhile waits for the next flush.
+        entries = list(
+            self.outbox.find({"resource_id": resource_id}, {"resource_id": 1, "queued": 1}).sort(
+                [("queued", 1), ("_id", 1)]
+            )
+        )
+        for entry in entries:
+            document = self.outbox.find_one(entry)
+            if document is None:
+                continue  # flushed by another writer, or queued again: then it waits at the end
+            # Validated when they were stored: rebuilding them unchecked costs a tenth of validating again.
+            points = [
+                Point.model_construct(timestamp=timestamp, value=value, dimensions=dimensions)
+                for timestamp, value, dimensions in document["points"]
+            ]
+            for start in range(document["sent"], len(points), batch_size):
+                batch = points[start : start + batch_size]
+                # A BrokerError propagates: confirmed batches are recorded, the rest stays queued.
+                publisher.publish_points(resource_id, batch, batch_size=len(batch), queue=queue)
+                published += len(batch)
+                messages += 1
+                if not self._record_sent(document, start + len(batch)):
+                    break
+        return OutboxResult(
+            published=published, messages=messages, remaining=self.unpublished_count(resource_id)
+        )
+
+    def resources_with_outbox(self, *, limit: int = 1000) -> list[str]:
+        """Ids of the resources that have points waiting for publication, sorted."""
+        resource_ids = self.outbox.distinct("resource_id")
+        return sorted(resource_ids)[:limit]
+
+    def unpublished_count(self, resource_id: str) -> int:
+        """How many of the resource's points wait for publication (a point queued twice counts twice)."""
+        entries = self.outbox.find({"resource_id": resource_id}, {"count": 1, "sent": 1})
+        return sum(entry["count"] - entry["sent"] for entry in entries)
+
+    def delete_resource(self, resource_id: str) -> int:
+        """Delete every point of a resource and its outbox; return how many points there were."""
+        self.outbox.delete_many({"resource_id": resource_id})
+        return self.collection.delete_many({"_id": resource_id_range(resource_id)}).deleted_count
+
+    def _store_chunk(self, resource_id: str, documents: dict[str, dict[str, Any]]) -> tuple[int, int, int]:
+        """Queue what changes, insert the new, revise the changed; return (new, revised, duplicate)."""
+        stored = self._stored_values(list(documents))
+        fresh = [document for key, document in documents.items() if key not in stored]
+        changes = {
+            key: document["value"]
+            for key, document in documents.items()
+            if key in stored and stored[key] != document["value"]
+        }
+        queued = [documents[key] for key in sorted([*(d["_id"] for d in fresh), *changes])]
+        if queued:
+            self._enqueue(resource_id, queued)
+        raced = self._insert(fresh)
+        if raced:
+            # Another writer stored these since the read: compare them like the others.
+            raced_values = self._stored_values([document["_id"] for document in raced])
+            for document in raced:
+                if raced_values.get(document["_id"]) != document["value"]:
+                    changes[document["_id"]] = document["value"]
+        new = len(fresh) - len(raced)
+        revised = self._revise(changes)
+        return new, revised, len(documents) - new - revised
+
+    def _stored_values(self, keys: Sequence[str]) -> dict[str, float]:
+        """The stored value of those of the point ids that exist."""
+        stored: dict[str, float] = {}
+        start, size = 0, LOOKUP_GROUP_SIZE
+        while start < len(keys):
+            group = list(keys[start : start + size])
+            start += len(group)
+            found = 0
+            for document in self.collection.find({"_id": {"$in": group}}, {"value": 1}):
+                stored[document["_id"]] = document["value"]
+                found += 1
+            size = LOOKUP_GROUP_SIZE if found else min(size * 2, LOOKUP_GROUP_MAX)
+        return stored
+
+    def _enqueue(self, resource_id: str, documents: list[dict[str, Any]]) -> None:
+        """Queue points for publication, at the end of the outbox (again, if the same were queued)."""
+        queued = time.time_ns()
+        upserts = []
+        for index, batch in enumerate(_chunks(documents, OUTBOX_BATCH_SIZE)):
+            points = [[d["timestamp"], d["value"], d["dimensions"]] for d in batch]
+            content = "\n".join(f"{d['_id']}={d['value']!r}" for d in batch)
+            digest = hashlib.sha256(content.encode()).hexdigest()[:32]
+            upserts.append(
+                UpdateOne(
+                    {"_id": f"{resource_prefix(resource_id)}{digest}"},
+                    {
+                        "$set": {"queued": queued + index, "sent": 0},
+                        "$setOnInsert": {"resource_id": resource_id, "count": len(points), "points": points},
+                    },
+                    upsert=True,
+                )
+            )
+        self.outbox.bulk_write(upserts, ordered=True)
+
+    def _insert(self, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Insert new documents; return those another writer inserted first (duplicate keys)."""
+        if not documents:
+            return []
+        try:
+            self.collection.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            failures = error.details.get("writeErrors", [])
+            if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
+                raise
+            return [documents[failure["index"]] for failure in failures]
+        return []
+
+    def _revise(self, changes: dict[str, float]) -> int:
+        """Write new values by `_id`; return how many changed."""
+        if not changes:
+            return 0
+        updates = [
+            # The value filter makes a concurrent identical write a duplicate, not a second revision.
+            UpdateOne({"_id": key, "value": {"$ne": value}}, {"$set": {"value": value}})
+            for key, value in changes.items()
+        ]
+        return self.collection.bulk_write(updates, ordered=False).modified_count
+
+    def _record_sent(self, document: dict[str, Any], sent: int) -> bool:
+        """Record the first `sent` points of an outbox document as confirmed; False if it was requeued."""
+        # The whole key of the outbox index: a point lookup, also on SecantusDB.
+        still_queued = {key: document[key] for key in ("resource_id", "queued", "_id")}
+        if sent >= document["count"]:
+            return self.outbox.delete_one(still_queued).deleted_count == 1
+        return self.outbox.update_one(still_queued, {"$set": {"sent": sent}}).modified_count == 1
