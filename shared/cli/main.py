@@ -25,7 +25,7 @@ from shared.common.errors import (
 from shared.common.settings import Settings
 from shared.domain.wrapper import IndicatorRequest
 from shared.flows.wrap import GENERATORS, WrapResult, wrap_source
-from shared.generate.heuristic.tables import rank_series
+from shared.generate.heuristic import rank_series
 from shared.points.point import Point, format_timestamp
 from shared.source.read import read_source
 

@@ -20,9 +20,11 @@ from shared.domain.models import ResourceRecord, SourceType, WrapperRecord, Wrap
 from shared.domain.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
 from shared.flows.wrap import make_generator
 from shared.messaging.handover import CREATION_QUEUE as CREATION_QUEUE  # re-exported for the step functions
-from shared.messaging.handover import VALIDATION_QUEUE as VALIDATION_QUEUE
-from shared.messaging.handover import MessagePublisher, publish_generation, publish_validation
-from shared.messaging.handover import wrapper_message as wrapper_message
+from shared.messaging.handover import (
+    MessagePublisher,
+    publish_generation,
+    publish_validation,
+)
 from shared.source.profile import build_profile
 from shared.source.read import SourceData, read_source
 from shared.store.repositories import (

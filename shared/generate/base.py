@@ -43,7 +43,7 @@ class Generator(Protocol):
 
 
 class HeuristicGenerator:
-    """Adapter of shared.generate.heuristic.tables to the Generator interface."""
+    """Adapter of shared.generate.heuristic to the Generator interface."""
 
     name = "heuristic"
 
@@ -56,6 +56,6 @@ class HeuristicGenerator:
         attempt: int = 1,
     ) -> Generation:
         """Infer the layout and write parse code (deterministic: feedback does not change it)."""
-        from shared.generate.heuristic import tables as heuristic
+        from shared.generate import heuristic
 
         return Generation(draft=heuristic.generate(profile, request))

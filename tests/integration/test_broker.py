@@ -27,7 +27,7 @@ from pydantic import SecretStr
 
 from shared.common.errors import BrokerError, BrokerUnavailableError
 from shared.common.settings import Settings
-from shared.messaging import broker as broker
+from shared.messaging import broker
 from shared.messaging.broker import (
     APP_ID,
     CONTENT_TYPE,

@@ -18,7 +18,7 @@ from shared.common.settings import Settings
 from shared.messaging.broker import RESOURCE_DATA_QUEUE, Publisher
 from shared.points.keys import series_key
 from shared.points.point import Point
-from shared.store import point_store as point_store
+from shared.store import point_store
 from shared.store.database import ensure_indexes
 from shared.store.point_store import PointStore
 from shared.store.repositories import PointRepository

@@ -145,7 +145,7 @@ def test_parse_code_reading_a_file_in_the_parents_working_directory_fails(
 
 
 def test_parse_code_reading_the_project_checkout_beyond_shared_fails() -> None:
-    pyproject = Path(sandbox.__file__).resolve().parent.parent / "pyproject.toml"
+    pyproject = Path(sandbox.__file__).resolve().parents[2] / "pyproject.toml"
     result = run(f"""
         def parse(payload, context):
             yield {{"timestamp": "2020-01-01", "value": 1, "dimensions": {{"s": open("{pyproject}").read()}}}}

@@ -14,7 +14,7 @@ from shared.common.errors import NoSeriesFoundError, SourceError
 from shared.common.settings import Settings
 from shared.domain.wrapper import IndicatorRequest
 from shared.flows.wrap import WrapResult, wrap_source
-from shared.generate.heuristic import tables as heuristic
+from shared.generate import heuristic
 from shared.points.point import Point
 from shared.source.profile import build_profile
 from shared.source.read import read_source

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("pandas", "numpy", "google.genai", "matplotlib", "python_calamine", "openpyxl")
 PARSING_STACK = (
     "shared.flows.wrap",
-    "shared.generate.heuristic.tables",
+    "shared.generate.heuristic",
     "shared.source.profile",
     "shared.wrapper_toolkit",
     "shared.validate.validation",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools import bench as bench
+from devtools import bench
 
 TINY = bench.Sizes(
     csv_rows=1_000,

@@ -13,7 +13,7 @@ import pytest
 from shared.common.errors import SourceError
 from shared.common.settings import Settings
 from shared.domain.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
-from shared.source import fetch_plan as fetch_plan
+from shared.source import fetch_plan
 from shared.source.fetch_plan import (
     FetchPlanError,
     fetch_pages,

@@ -11,7 +11,8 @@ import pytest
 from shared.common.errors import NoSeriesFoundError
 from shared.common.settings import Settings
 from shared.domain.wrapper import IndicatorRequest
-from shared.generate.heuristic import tables as heuristic
+from shared.generate import heuristic
+from shared.generate.heuristic import matching, tables
 from shared.points.point import Point, PointColumns, check_points
 from shared.source.profile import build_profile
 from shared.source.read import read_source
@@ -59,17 +60,17 @@ def values(points: list[Point]) -> list[tuple[datetime, float]]:
 
 def test_tokens_split_labels_apply_synonyms_and_drop_plurals_and_stopwords() -> None:
     """`MeanTemp (C)` and `average temperature` share their words; CJK headers are one word."""
-    assert heuristic.tokens("MeanTemp (C)") == ["average", "temperature", "c"]
-    assert heuristic.tokens("Emissions of the sectors") == ["emission", "sector"]
-    assert heuristic.tokens("temperature_2m_min") == ["temperature", "2", "m", "minimum"]
-    assert heuristic.tokens("年度") == ["年度"]
+    assert matching.tokens("MeanTemp (C)") == ["average", "temperature", "c"]
+    assert matching.tokens("Emissions of the sectors") == ["emission", "sector"]
+    assert matching.tokens("temperature_2m_min") == ["temperature", "2", "m", "minimum"]
+    assert matching.tokens("年度") == ["年度"]
 
 
 def test_request_matcher_prefers_the_total_when_the_request_asks_for_it() -> None:
     """`Total` outranks the parts for a request about a total."""
     request = IndicatorRequest(name="Total CO2 emissions")
     labels = ["Coal", "Oil", "Total"]
-    matcher = heuristic.RequestMatcher(request, labels)
+    matcher = matching.RequestMatcher(request, labels)
     assert max(labels, key=matcher.score) == "Total"
 
 
@@ -81,7 +82,7 @@ def test_find_header_row_skips_title_lines_and_comment_lines() -> None:
         ["year", "mean", "unc"],
         ["1959", "315.98", "0.12"],
     ]
-    assert heuristic.find_header_row(grid) == 2
+    assert tables.find_header_row(grid) == 2
 
 
 # --- tables ----------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 
 from shared.domain.wrapper import SourceFormat
-from shared.source import profile as profile
+from shared.source import profile
 from shared.source.profile import build_profile, workbook_head
 from shared.source.read import SourceData
 from shared.wrapper_toolkit import read_csv_grid, read_workbook

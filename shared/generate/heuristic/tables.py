@@ -1,23 +1,26 @@
-"""The heuristic generator: infers a source's layout from its profile and writes readable parse code.
-
-No network and no key: it finds the header row, tells long from wide tables and sheet-per-period
-workbooks, picks the time column and period format, the dimension columns, and the value column (or
-JSON array) that best matches the indicator request, then emits parse code that calls the toolkit
-with every decision spelled out as a literal.
-"""
+"""Layout analysis of delimited tables and sheets: header, units, time column, long or wide."""
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from shared.common.errors import NoSeriesFoundError
-from shared.domain.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
-from shared.points.point import PointColumns, series_key
+from shared.domain.wrapper import IndicatorRequest, SourceFormat
+from shared.generate.heuristic.matching import (
+    END_WORDS,
+    ID_WORDS,
+    MONTH_WORDS,
+    NOTE_WORDS,
+    PERIOD_HEADER_FORMATS,
+    START_WORDS,
+    TIME_WORDS,
+    RequestMatcher,
+)
+from shared.generate.heuristic.plans import ColumnStats, TablePlan
+from shared.generate.heuristic.render import render_sheet_per_period, render_table
 from shared.source.profile import SourceProfile, TableProfile
 from shared.wrapper_toolkit import (
     Grid,
@@ -25,176 +28,16 @@ from shared.wrapper_toolkit import (
     decimal_votes,
     detect_period_format,
     detect_sentinels,
-    flatten_record,
     header_names,
-    is_jsonstat,
     is_missing,
-    mapping_records,
     month_of_header,
     parse_clock,
     parse_month,
     parse_number,
     parse_period,
-    row_record,
     row_title,
     table_blocks,
 )
-
-GENERATOR_NAME = "heuristic"
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-STOPWORDS = _words(
-    "a an and the of in on for from by to at with as per is are be or its it this that "
-    "data series value values incl excl including excluding api"
-)
-SYNONYMS = {
-    "mean": "average",
-    "avg": "average",
-    "temp": "temperature",
-    "ghg": "greenhouse",
-    "min": "minimum",
-    "max": "maximum",
-}
-TIME_WORDS = _words(
-    "year yr years jahr annee année date datum time zeit period periode période month monat mois day tag "
-    "jour quarter quartal week timestamp datetime start end from to begin until zeitraum stichtag fecha año "
-    "ano mes anno mese giorno periodo jaar maand dag år månad "
-    # Japanese, Chinese and Korean headers are single words: year, fiscal year, date, time, period, month…
-    "年 年度 年月 年月日 日付 日時 時刻 時間 期間 西暦 月 日 日期 时间 年份 月份 날짜 연도 일자 기간"
-)
-NOTE_WORDS = _words("note notes comment comments footnote footnotes flag flags remark remarks status")
-ID_WORDS = _words("id code index decimal rank page fips lat latitude lon longitude elevation")
-START_WORDS = _words("start from begin beginning since von anfang beginn ab début debut inicio desde")
-END_WORDS = _words("end to until till stop bis ende fin hasta")
-MONTH_WORDS = _words("month monat mois mes mese maand månad mo 月 월")
-PERIOD_HEADER_FORMATS = ("year", "year_month", "year_mmm", "year_quarter", "month_name_year", "iso")
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-case words of a label, split at case, digit and punctuation boundaries, lightly stemmed."""
-    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])", " ", text)
-    words = re.findall(r"[^\W_]+|%", spaced.casefold())
-    result = []
-    for word in words:
-        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-            word = word[:-1]
-        word = SYNONYMS.get(word, word)
-        if word not in STOPWORDS:
-            result.append(word)
-    return result
-
-
-class RequestMatcher:
-    """Scores labels (columns, arrays, sheets) against the words of an indicator request."""
-
-    def __init__(self, request: IndicatorRequest, labels: Sequence[str]) -> None:
-        self.request_tokens = set(tokens(request.text()))
-        self.unit_tokens = set(tokens(request.unit))
-        self.about_total = "total" in self.request_tokens
-        counts = Counter(tok for label in labels for tok in set(tokens(label)))
-        self.idf = {tok: 1.0 + math.log((1 + len(labels)) / (1 + n)) for tok, n in counts.items()}
-
-    def score(self, label: str, *, unit: str = "") -> float:
-        """Matched request words (rarer words weigh more), a bonus for totals, a cost for other words."""
-        label_tokens = tokens(label)
-        matched = [tok for tok in set(label_tokens) if tok in self.request_tokens]
-        unmatched = [tok for tok in label_tokens if tok not in self.request_tokens]
-        value = sum(self.idf.get(tok, 1.0) for tok in matched) - 0.1 * len(unmatched)
-        if self.about_total and "total" in label_tokens:
-            value += 1.0
-        if unit and self.unit_tokens and set(tokens(unit)) & self.unit_tokens:
-            value += 0.5
-        return value
-
-
-@dataclass
-class ColumnStats:
-    """What the data rows of one column look like."""
-
-    name: str
-    index: int
-    fill: float
-    numeric: float
-    period_format: str | None
-    distinct: int
-    unit: str = ""
-    time_hint: bool = False  # a time by position (first element of `[time, value]` rows), not by name
-    clock: bool = False  # every value is a time of day (`HH:MM`)
-
-    @property
-    def words(self) -> set[str]:
-        return set(tokens(self.name))
-
-
-@dataclass
-class TablePlan:
-    """The layout decisions for one table (a CSV or a sheet)."""
-
-    layout: str  # long | wide | months | snapshot
-    sheet: str
-    header_row: int
-    anchors: list[str]
-    skip_rows: int = 0
-    time_column: str | None = None
-    time_format: str | None = None
-    period_format: str | None = None
-    split_column: str | None = None
-    value_column: str | None = None
-    month_column: str | None = None
-    clock_column: str | None = None
-    title_dimension: str | None = None
-    dimension_columns: list[str] = field(default_factory=list)
-    decimal: str = "."
-    missing: list[float] = field(default_factory=list)
-    score: float = 0.0
-    rows: int = 0
-    reasons: list[str] = field(default_factory=list)
-
-
-def generate(profile: SourceProfile, request: IndicatorRequest) -> WrapperDraft:
-    """Infer the layout of the profiled source and return a wrapper for it."""
-    spec = FetchSpec(location=profile.location, format=profile.format, encoding=profile.encoding)
-    if profile.format == SourceFormat.JSON:
-        code, rationale = _json_wrapper(profile, request)
-    else:
-        code, rationale = _table_wrapper(profile, request)
-    return WrapperDraft(fetch_spec=spec, parse_code=code, generator=GENERATOR_NAME, rationale=rationale)
-
-
-def rank_series(
-    points: Sequence[Any], request: IndicatorRequest
-) -> list[tuple[tuple[tuple[str, str], ...], float]]:
-    """(series key, fit) of the points, the series whose dimension values best match the request first."""
-    if isinstance(points, PointColumns):
-        # The series in the order they first occur, without making a Point of each point.
-        import numpy as np
-
-        codes, first = np.unique(points.codes, return_index=True)
-        ordered = codes[np.argsort(first)].tolist()
-        keys = list(dict.fromkeys(series_key(points.series[code]) for code in ordered))
-    else:
-        keys = list(dict.fromkeys(series_key(p.dimensions) for p in points))
-    if len(keys) <= 1:
-        return [(key, 0.0) for key in keys]
-    matcher = RequestMatcher(request, sorted({value for key in keys for _, value in key}))
-    request_tokens = matcher.request_tokens
-
-    def fit(key: tuple[tuple[str, str], ...]) -> float:
-        total = 0.0
-        for _, value in key:
-            words = set(tokens(value))
-            if words and words <= request_tokens:
-                total += 1.0 + sum(matcher.idf.get(w, 1.0) for w in words)
-        return total
-
-    return sorted(((key, fit(key)) for key in keys), key=lambda item: item[1], reverse=True)
-
-
-# --- tables ----------------------------------------------------------------------------------------
 
 
 def find_header_row(grid: Grid, *, limit: int = 60) -> int:
@@ -640,7 +483,7 @@ def _wide_plan(
     return plan
 
 
-def _table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> tuple[str, str]:
+def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> tuple[str, str]:
     plans = []
     for table in profile.tables:
         plan = analyze_grid(table.rows, request, sheet=table.name, delimiter=profile.delimiter)
@@ -650,11 +493,11 @@ def _table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> tuple[s
         raise NoSeriesFoundError("no series found: no table with a numeric column under a header")
     if profile.format == SourceFormat.CSV:
         plan = plans[0]
-        return _render_table(plan, profile, request, reader="csv"), "; ".join(plan.reasons)
+        return render_table(plan, profile, request, reader="csv"), "; ".join(plan.reasons)
     period_sheets = _sheet_periods(profile.tables, plans)
     if period_sheets is not None:
         fmt, snapshot = period_sheets
-        code = _render_sheet_per_period(snapshot, fmt, request)
+        code = render_sheet_per_period(snapshot, fmt, request)
         return code, f"one sheet per period ({fmt}); " + "; ".join(snapshot.reasons)
     sheet_matcher = RequestMatcher(request, [p.sheet for p in plans])
     best = max(
@@ -662,7 +505,7 @@ def _table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> tuple[s
         key=lambda p: (p.layout != "snapshot", p.score + 0.5 * sheet_matcher.score(p.sheet), p.rows),
     )
     best.reasons.insert(0, f"sheet {best.sheet!r} chosen among {[p.sheet for p in plans]}")
-    return _render_table(best, profile, request, reader="xlsx"), "; ".join(best.reasons)
+    return render_table(best, profile, request, reader="xlsx"), "; ".join(best.reasons)
 
 
 def _sheet_periods(tables: list[TableProfile], plans: list[TablePlan]) -> tuple[str, TablePlan] | None:
@@ -674,415 +517,3 @@ def _sheet_periods(tables: list[TableProfile], plans: list[TablePlan]) -> tuple[
             common = value_columns.most_common(1)[0][0]
             return fmt, next(p for p in named if p.value_column == common)
     return None
-
-
-# --- JSON ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class JsonPlan:
-    """The layout decisions for a JSON document."""
-
-    layout: str  # records | columns | jsonstat
-    paths: list[str] = field(default_factory=list)
-    shape: str = "records"  # records (objects) | rows (positional lists) | mapping (object keyed by period)
-    key_name: str = "period"
-    time_key: str = ""
-    time_format: str = "iso"
-    value_key: str = ""
-    dimension_keys: list[str] = field(default_factory=list)
-    offset_key: str | None = None
-    score: float = 0.0
-    reasons: list[str] = field(default_factory=list)
-
-
-def _walk_lists(node: Any, path: str, depth: int, found: list[tuple[str, list[Any]]]) -> None:
-    if depth > 6:
-        return
-    if isinstance(node, list):
-        found.append((path, node))
-        for index, child in enumerate(node[:3]):
-            if isinstance(child, dict | list):
-                _walk_lists(child, f"{path}.{index}" if path else str(index), depth + 1, found)
-    elif isinstance(node, dict):
-        for key, child in node.items():
-            if isinstance(child, dict | list):
-                _walk_lists(child, f"{path}.{key}" if path else str(key), depth + 1, found)
-
-
-def _json_wrapper(profile: SourceProfile, request: IndicatorRequest) -> tuple[str, str]:
-    document = profile.document
-    if is_jsonstat(document):
-        plan = JsonPlan(layout="jsonstat", reasons=["JSON-stat dataset"])
-        return _render_json(plan, request), "; ".join(plan.reasons)
-    lists: list[tuple[str, list[Any]]] = []
-    _walk_lists(document, "", 0, lists)
-    plans = [p for p in (_records_plan(path, items, request) for path, items in lists) if p is not None]
-    for path, mapping in _period_mappings(document, "", 0):
-        key_name = _mapping_key_name(mapping)
-        keyed = _records_plan(path, mapping_records(mapping, key_name=key_name), request, shape="mapping")
-        if keyed is not None:
-            keyed.key_name = key_name
-            plans.append(keyed)
-    plans += _columns_plans(document, request)
-    if not plans:
-        raise NoSeriesFoundError(
-            "no series found: no array of records or parallel arrays with times and numbers"
-        )
-    best = max(plans, key=lambda p: (p.score, len(p.paths)))
-    if best.layout == "records" and best.shape == "records":
-        best = _with_variants(best, plans)
-    return _render_json(best, request), "; ".join(best.reasons)
-
-
-def _records_plan(
-    path: str, items: list[Any], request: IndicatorRequest, *, shape: str = "records"
-) -> JsonPlan | None:
-    rows = bool(items) and all(_is_row(item) for item in items[:500])
-    if rows:
-        shape = "rows"
-        records = [row_record(item) for item in items[:500]]
-    else:
-        records = [flatten_record(item) for item in items[:500] if isinstance(item, dict)]
-    if len(records) < 2 or len(records) < 0.8 * min(len(items), 500):
-        return None
-    keys = list(dict.fromkeys(key for record in records for key in record))
-    columns = {key: [record.get(key) for record in records] for key in keys}
-    stats = []
-    for index, key in enumerate(keys):
-        present = [v for v in columns[key] if not is_missing(v) and not isinstance(v, list | bool)]
-        numeric = sum(1 for v in present if parse_number(v) is not None) / max(1, len(present))
-        # In positional rows the first element is the time when it reads as one.
-        time_hint = rows and index == 0
-        hint_name = "time" if time_hint else key.split(".")[-1]
-        stats.append(
-            ColumnStats(
-                name=key,
-                index=index,
-                fill=len(present) / len(records),
-                numeric=numeric,
-                period_format=detect_period_format(present, name=hint_name) if present else None,
-                distinct=len({str(v) for v in present}),
-                time_hint=time_hint,
-            )
-        )
-    time_col = _time_column(stats, len(records))
-    if time_col is None:
-        return None
-    values = [
-        s
-        for s in _value_columns(stats, {time_col.name})
-        if not (s.words & TIME_WORDS and s.period_format is not None)
-    ]
-    if not values:
-        return None
-    matcher = RequestMatcher(request, [s.name for s in values])
-
-    def value_score(col: ColumnStats) -> float:
-        bonus = 1.0 if col.name.split(".")[-1].casefold() in ("value", "obs_value", "val", "amount") else 0.0
-        return matcher.score(col.name) + bonus
-
-    value_col = max(values, key=lambda s: (value_score(s), -s.index))
-    dims = [d for d in _dimension_columns(stats, {time_col.name, value_col.name}) if d.words - TIME_WORDS]
-    table = [[record.get(s.name) for s in stats] for record in records]
-    dims = _unique_dimensions(table, stats, [time_col], dims, {value_col.name})
-    plan = JsonPlan(
-        layout="records",
-        paths=[path],
-        shape=shape,
-        time_key=time_col.name,
-        time_format=time_col.period_format or "iso",
-        value_key=value_col.name,
-        dimension_keys=[d.name for d in dims],
-        score=value_score(value_col) + RequestMatcher(request, [path]).score(path) * 0.3,
-    )
-    what = {"records": "records", "rows": "positional rows", "mapping": "an object keyed by period"}[shape]
-    plan.reasons.append(
-        f"{what} at {path or '$'}: time {time_col.name!r} ({plan.time_format}), value {value_col.name!r}"
-    )
-    return plan
-
-
-def _is_row(item: Any) -> bool:
-    """A short list of scalars, as in `[[1704067200000, 42.5], …]`."""
-    return (
-        isinstance(item, list) and 2 <= len(item) <= 10 and not any(isinstance(v, dict | list) for v in item)
-    )
-
-
-def _period_mappings(node: Any, path: str, depth: int) -> list[tuple[str, dict[str, Any]]]:
-    """Objects (at any depth) whose keys are periods, e.g. `{"2024-01-02": {"close": …}, …}`."""
-    found: list[tuple[str, dict[str, Any]]] = []
-    if depth > 6 or not isinstance(node, dict):
-        return found
-    keys = list(node)
-    if len(keys) >= 3 and detect_period_format(keys, name="period") is not None:
-        values = list(node.values())
-        if all(isinstance(v, dict) for v in values) or all(v is None or _is_numberish(v) for v in values):
-            found.append((path, node))
-            return found
-    for key, child in node.items():
-        if isinstance(child, dict):
-            found += _period_mappings(child, f"{path}.{key}" if path else str(key), depth + 1)
-    return found
-
-
-def _mapping_key_name(mapping: dict[str, Any]) -> str:
-    """A key for the period that no record of the mapping uses already."""
-    used = {key for value in mapping.values() if isinstance(value, dict) for key in value}
-    return next(name for name in ("period", "period_key", "mapping_key") if name not in used)
-
-
-def _with_variants(best: JsonPlan, plans: list[JsonPlan]) -> JsonPlan:
-    """Sibling arrays with the same record shape (e.g. price variants) become one dimension."""
-    parent = best.paths[0].rsplit(".", 1)[0] if "." in best.paths[0] else ""
-    siblings = [
-        p.paths[0]
-        for p in plans
-        if p.layout == "records"
-        and p.time_key == best.time_key
-        and p.value_key == best.value_key
-        and (p.paths[0].rsplit(".", 1)[0] if "." in p.paths[0] else "") == parent
-        and not p.paths[0].split(".")[-1].isdigit()
-    ]
-    if len(siblings) > 1:
-        best.paths = siblings
-        best.reasons.append(f"arrays {siblings} share one record shape: dimension 'series'")
-    return best
-
-
-def _columns_plans(document: Any, request: IndicatorRequest) -> list[JsonPlan]:
-    """Plans for objects holding a time array and parallel value arrays (Open-Meteo's `hourly`)."""
-    plans: list[JsonPlan] = []
-    groups: list[tuple[str, dict[str, Any]]] = []
-
-    def collect(node: Any, path: str, depth: int) -> None:
-        if isinstance(node, dict) and depth <= 5:
-            groups.append((path, node))
-            for key, child in node.items():
-                collect(child, f"{path}.{key}" if path else key, depth + 1)
-
-    collect(document, "", 0)
-    for path, group in groups:
-        arrays = {k: v for k, v in group.items() if isinstance(v, list) and len(v) >= 2}
-        if len(arrays) < 2:
-            continue
-        times = [
-            (k, fmt)
-            for k, v in arrays.items()
-            if (fmt := detect_period_format(v, name=k)) is not None
-            and (set(tokens(k)) & TIME_WORDS or fmt == "iso")
-        ]
-        if not times:
-            continue
-        time_key, fmt = times[0]
-        length = len(arrays[time_key])
-        candidates = [
-            k
-            for k, v in arrays.items()
-            if k != time_key
-            and len(v) == length
-            and sum(parse_number(x) is not None for x in v) >= 0.5 * len(v)
-        ]
-        if not candidates:
-            continue
-        units = _sibling_units(document, path)
-        matcher = RequestMatcher(request, candidates)
-        best = max(candidates, key=lambda k: matcher.score(k, unit=units.get(k, "")))
-        prefix = f"{path}." if path else ""
-        # The group's name counts too: "daily" and "hourly" groups hold the same variables.
-        group_score = RequestMatcher(request, [path]).score(path) * 0.3 if path else 0.0
-        plan = JsonPlan(
-            layout="columns",
-            paths=[f"{prefix}{time_key}", f"{prefix}{best}"],
-            time_format=fmt,
-            offset_key=_offset_key(document),
-            score=matcher.score(best, unit=units.get(best, "")) + 0.5 + group_score,
-        )
-        plan.reasons.append(
-            f"parallel arrays under {path or '$'}: time {time_key!r}, value {best!r} of {candidates}"
-        )
-        plans.append(plan)
-    return plans
-
-
-def _sibling_units(document: Any, path: str) -> dict[str, str]:
-    if not isinstance(document, dict) or "." in path:
-        return {}
-    units = document.get(f"{path}_units")
-    return {k: str(v) for k, v in units.items()} if isinstance(units, dict) else {}
-
-
-def _offset_key(document: Any) -> str | None:
-    if isinstance(document, dict):
-        for key in ("utc_offset_seconds", "utcOffsetSeconds", "utc_offset"):
-            if isinstance(document.get(key), int | float):
-                return key
-    return None
-
-
-# --- rendering -------------------------------------------------------------------------------------
-
-
-def _header(request: IndicatorRequest, summary: str) -> str:
-    title = request.name.replace('"""', "'")
-    return f'"""Wrapper for {title!r}: {summary}.\n\nGenerated by the heuristic generator.\n"""\n\n'
-
-
-def _literal(value: Any) -> str:
-    return repr(value)
-
-
-def _render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequest, *, reader: str) -> str:
-    if reader == "csv":
-        imports = "read_csv_table"
-        read = (
-            f"    grid = read_csv_table(payload, encoding={_literal(profile.encoding or 'utf-8')}, "
-            f"delimiter={_literal(profile.delimiter or ',')})\n"
-        )
-    else:
-        imports = "read_workbook"
-        read = "    grid = read_workbook(payload, sheets=[SHEET])[SHEET]\n"
-    constants = [f"HEADER = {_literal(plan.anchors)}  # columns that identify the header row"]
-    if reader != "csv":
-        constants.insert(0, f"SHEET = {_literal(plan.sheet)}")
-    if plan.layout == "wide":
-        call = (
-            "    return wide_points(\n"
-            "        grid,\n"
-            "        header_row=find_row(grid, HEADER),\n"
-            f"        skip_rows={plan.skip_rows},\n"
-            f"        period_format={_literal(plan.period_format)},\n"
-            f"        dimension_columns={_literal(plan.dimension_columns)},\n"
-            f"        split_column={_literal(plan.split_column)},\n"
-            f"        decimal={_literal(plan.decimal)},\n"
-            f"        missing={_literal(plan.missing)},\n" + _title_argument(plan) + "    )\n"
-        )
-        function = "wide_points"
-        summary = f"wide table, periods ({plan.period_format}) as column headers"
-    elif plan.layout == "long":
-        call = (
-            "    return long_points(\n"
-            "        grid,\n"
-            "        header_row=find_row(grid, HEADER),\n"
-            f"        skip_rows={plan.skip_rows},\n"
-            f"        time_column={_literal(plan.time_column)},\n"
-            f"        time_format={_literal(plan.time_format)},\n"
-            f"        value_column={_literal(plan.value_column)},\n"
-            f"        dimension_columns={_literal(plan.dimension_columns)},\n"
-            f"        decimal={_literal(plan.decimal)},\n"
-            f"        missing={_literal(plan.missing)},\n"
-            + _title_argument(plan)
-            + (f"        month_column={_literal(plan.month_column)},\n" if plan.month_column else "")
-            + (f"        clock_column={_literal(plan.clock_column)},\n" if plan.clock_column else "")
-            + "    )\n"
-        )
-        function = "long_points"
-        summary = f"long table, time in {plan.time_column!r}, values in {plan.value_column!r}"
-    elif plan.layout == "months":
-        call = (
-            "    return month_columns_points(\n"
-            "        grid,\n"
-            "        header_row=find_row(grid, HEADER),\n"
-            f"        skip_rows={plan.skip_rows},\n"
-            f"        year_column={_literal(plan.time_column)},\n"
-            f"        dimension_columns={_literal(plan.dimension_columns)},\n"
-            f"        decimal={_literal(plan.decimal)},\n"
-            f"        missing={_literal(plan.missing)},\n" + _title_argument(plan) + "    )\n"
-        )
-        function = "month_columns_points"
-        summary = f"a row per year in {plan.time_column!r}, a column per month"
-    else:
-        raise NoSeriesFoundError(f"no series found: no time column in {plan.sheet or 'the table'}")
-    return (
-        _header(request, summary)
-        + f"from shared.wrapper_toolkit import find_row, {function}, {imports}\n\n"
-        + "\n".join(constants)
-        + "\n\n\ndef parse(payload, context):\n"
-        + f'    """Read the {reader.upper()} payload and return its points."""\n'
-        + read
-        + call
-    )
-
-
-def _title_argument(plan: TablePlan) -> str:
-    return f"        title_dimension={_literal(plan.title_dimension)},\n" if plan.title_dimension else ""
-
-
-def _render_sheet_per_period(plan: TablePlan, fmt: str, request: IndicatorRequest) -> str:
-    summary = f"one sheet per period ({fmt}), values in {plan.value_column!r}"
-    return (
-        _header(request, summary)
-        + "from shared.wrapper_toolkit import find_row, parse_period, read_workbook, snapshot_points\n\n"
-        + f"HEADER = {_literal(plan.anchors)}  # columns that identify the header row\n"
-        + f"SHEET_PERIOD_FORMAT = {_literal(fmt)}\n\n\n"
-        + "def parse(payload, context):\n"
-        + '    """Read every sheet named like a period; each row of a sheet is a series at that period."""\n'
-        + "    for sheet, grid in read_workbook(payload).items():\n"
-        + "        period = parse_period(sheet, SHEET_PERIOD_FORMAT)\n"
-        + "        if period is None:\n"
-        + "            continue\n"
-        + "        yield from snapshot_points(\n"
-        + "            grid,\n"
-        + "            period=period,\n"
-        + "            header_row=find_row(grid, HEADER),\n"
-        + f"            skip_rows={plan.skip_rows},\n"
-        + f"            value_column={_literal(plan.value_column)},\n"
-        + f"            dimension_columns={_literal(plan.dimension_columns)},\n"
-        + f"            decimal={_literal(plan.decimal)},\n"
-        + f"            missing={_literal(plan.missing)},\n"
-        + "        )\n"
-    )
-
-
-def _render_json(plan: JsonPlan, request: IndicatorRequest) -> str:
-    if plan.layout == "jsonstat":
-        return (
-            _header(request, "JSON-stat dataset")
-            + "from shared.wrapper_toolkit import jsonstat_points, read_json\n\n\n"
-            + "def parse(payload, context):\n"
-            + '    """Expand the JSON-stat cube into points."""\n'
-            + "    return jsonstat_points(read_json(payload))\n"
-        )
-    if plan.layout == "columns":
-        offset = f"document.get({_literal(plan.offset_key)}) or 0" if plan.offset_key else "None"
-        return (
-            _header(request, f"parallel arrays {plan.paths[0]!r} and {plan.paths[1]!r}")
-            + "from shared.wrapper_toolkit import column_points, get_path, read_json\n\n\n"
-            + "def parse(payload, context):\n"
-            + '    """Pair each time with the value at the same position."""\n'
-            + "    document = read_json(payload)\n"
-            + "    return column_points(\n"
-            + f"        get_path(document, {_literal(plan.paths[0])}),\n"
-            + f"        get_path(document, {_literal(plan.paths[1])}),\n"
-            + f"        time_format={_literal(plan.time_format)},\n"
-            + f"        utc_offset_seconds={offset},\n"
-            + "    )\n"
-        )
-    variants = len(plan.paths) > 1
-    dims = "{'series': path.rsplit('.', 1)[-1]}" if variants else "None"
-    if plan.shape == "mapping":
-        imports = "get_path, mapping_records, read_json, record_points"
-        records = f"mapping_records(get_path(document, path), key_name={_literal(plan.key_name)})"
-        doc = "Read the object keyed by period under each path as records"
-    else:
-        imports = "get_path, read_json, record_points"
-        records = "get_path(document, path)"
-        doc = "Read the records under each path"
-    return (
-        _header(request, f"{'positional rows' if plan.shape == 'rows' else 'records'} at {plan.paths}")
-        + f"from shared.wrapper_toolkit import {imports}\n\n"
-        + f"RECORD_PATHS = {_literal(plan.paths)}\n\n\n"
-        + "def parse(payload, context):\n"
-        + f'    """{doc}; their time, value and dimension keys are fixed below."""\n'
-        + "    document = read_json(payload)\n"
-        + "    for path in RECORD_PATHS:\n"
-        + "        yield from record_points(\n"
-        + f"            {records},\n"
-        + f"            time_key={_literal(plan.time_key)},\n"
-        + f"            time_format={_literal(plan.time_format)},\n"
-        + f"            value_key={_literal(plan.value_key)},\n"
-        + f"            dimension_keys={_literal(plan.dimension_keys)},\n"
-        + f"            constant_dimensions={dims},\n"
-        + "        )\n"
-    )

@@ -1,0 +1,109 @@
+"""Words of the request and of labels: tokens, the matcher that scores labels, series ranking."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from shared.domain.wrapper import IndicatorRequest
+from shared.points.point import PointColumns, series_key
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+STOPWORDS = _words(
+    "a an and the of in on for from by to at with as per is are be or its it this that "
+    "data series value values incl excl including excluding api"
+)
+SYNONYMS = {
+    "mean": "average",
+    "avg": "average",
+    "temp": "temperature",
+    "ghg": "greenhouse",
+    "min": "minimum",
+    "max": "maximum",
+}
+TIME_WORDS = _words(
+    "year yr years jahr annee année date datum time zeit period periode période month monat mois day tag "
+    "jour quarter quartal week timestamp datetime start end from to begin until zeitraum stichtag fecha año "
+    "ano mes anno mese giorno periodo jaar maand dag år månad "
+    # Japanese, Chinese and Korean headers are single words: year, fiscal year, date, time, period, month…
+    "年 年度 年月 年月日 日付 日時 時刻 時間 期間 西暦 月 日 日期 时间 年份 月份 날짜 연도 일자 기간"
+)
+NOTE_WORDS = _words("note notes comment comments footnote footnotes flag flags remark remarks status")
+ID_WORDS = _words("id code index decimal rank page fips lat latitude lon longitude elevation")
+START_WORDS = _words("start from begin beginning since von anfang beginn ab début debut inicio desde")
+END_WORDS = _words("end to until till stop bis ende fin hasta")
+MONTH_WORDS = _words("month monat mois mes mese maand månad mo 月 월")
+PERIOD_HEADER_FORMATS = ("year", "year_month", "year_mmm", "year_quarter", "month_name_year", "iso")
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case words of a label, split at case, digit and punctuation boundaries, lightly stemmed."""
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])", " ", text)
+    words = re.findall(r"[^\W_]+|%", spaced.casefold())
+    result = []
+    for word in words:
+        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]
+        word = SYNONYMS.get(word, word)
+        if word not in STOPWORDS:
+            result.append(word)
+    return result
+
+
+class RequestMatcher:
+    """Scores labels (columns, arrays, sheets) against the words of an indicator request."""
+
+    def __init__(self, request: IndicatorRequest, labels: Sequence[str]) -> None:
+        self.request_tokens = set(tokens(request.text()))
+        self.unit_tokens = set(tokens(request.unit))
+        self.about_total = "total" in self.request_tokens
+        counts = Counter(tok for label in labels for tok in set(tokens(label)))
+        self.idf = {tok: 1.0 + math.log((1 + len(labels)) / (1 + n)) for tok, n in counts.items()}
+
+    def score(self, label: str, *, unit: str = "") -> float:
+        """Matched request words (rarer words weigh more), a bonus for totals, a cost for other words."""
+        label_tokens = tokens(label)
+        matched = [tok for tok in set(label_tokens) if tok in self.request_tokens]
+        unmatched = [tok for tok in label_tokens if tok not in self.request_tokens]
+        value = sum(self.idf.get(tok, 1.0) for tok in matched) - 0.1 * len(unmatched)
+        if self.about_total and "total" in label_tokens:
+            value += 1.0
+        if unit and self.unit_tokens and set(tokens(unit)) & self.unit_tokens:
+            value += 0.5
+        return value
+
+
+def rank_series(
+    points: Sequence[Any], request: IndicatorRequest
+) -> list[tuple[tuple[tuple[str, str], ...], float]]:
+    """(series key, fit) of the points, the series whose dimension values best match the request first."""
+    if isinstance(points, PointColumns):
+        # The series in the order they first occur, without making a Point of each point.
+        import numpy as np
+
+        codes, first = np.unique(points.codes, return_index=True)
+        ordered = codes[np.argsort(first)].tolist()
+        keys = list(dict.fromkeys(series_key(points.series[code]) for code in ordered))
+    else:
+        keys = list(dict.fromkeys(series_key(p.dimensions) for p in points))
+    if len(keys) <= 1:
+        return [(key, 0.0) for key in keys]
+    matcher = RequestMatcher(request, sorted({value for key in keys for _, value in key}))
+    request_tokens = matcher.request_tokens
+
+    def fit(key: tuple[tuple[str, str], ...]) -> float:
+        total = 0.0
+        for _, value in key:
+            words = set(tokens(value))
+            if words and words <= request_tokens:
+                total += 1.0 + sum(matcher.idf.get(w, 1.0) for w in words)
+        return total
+
+    return sorted(((key, fit(key)) for key in keys), key=lambda item: item[1], reverse=True)

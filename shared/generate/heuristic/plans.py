@@ -1,0 +1,68 @@
+"""The layout decisions the analysis makes and the renderer spells out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.generate.heuristic.matching import tokens
+
+
+@dataclass
+class ColumnStats:
+    """What the data rows of one column look like."""
+
+    name: str
+    index: int
+    fill: float
+    numeric: float
+    period_format: str | None
+    distinct: int
+    unit: str = ""
+    time_hint: bool = False  # a time by position (first element of `[time, value]` rows), not by name
+    clock: bool = False  # every value is a time of day (`HH:MM`)
+
+    @property
+    def words(self) -> set[str]:
+        return set(tokens(self.name))
+
+
+@dataclass
+class TablePlan:
+    """The layout decisions for one table (a CSV or a sheet)."""
+
+    layout: str  # long | wide | months | snapshot
+    sheet: str
+    header_row: int
+    anchors: list[str]
+    skip_rows: int = 0
+    time_column: str | None = None
+    time_format: str | None = None
+    period_format: str | None = None
+    split_column: str | None = None
+    value_column: str | None = None
+    month_column: str | None = None
+    clock_column: str | None = None
+    title_dimension: str | None = None
+    dimension_columns: list[str] = field(default_factory=list)
+    decimal: str = "."
+    missing: list[float] = field(default_factory=list)
+    score: float = 0.0
+    rows: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JsonPlan:
+    """The layout decisions for a JSON document."""
+
+    layout: str  # records | columns | jsonstat
+    paths: list[str] = field(default_factory=list)
+    shape: str = "records"  # records (objects) | rows (positional lists) | mapping (object keyed by period)
+    key_name: str = "period"
+    time_key: str = ""
+    time_format: str = "iso"
+    value_key: str = ""
+    dimension_keys: list[str] = field(default_factory=list)
+    offset_key: str | None = None
+    score: float = 0.0
+    reasons: list[str] = field(default_factory=list)
