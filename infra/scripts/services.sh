@@ -76,5 +76,6 @@ start_services() {
   trap stop_secantus EXIT
   start_secantus
   export RS_TEST_MONGODB_URI="mongodb://127.0.0.1:${SECANTUS_PORT}/?directConnection=true"
-  export RS_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2F"
+  # A vhost of its own may be given (parallel runs on one broker); the default vhost otherwise.
+  export RS_TEST_AMQP_URL="${RS_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2F}"
 }
