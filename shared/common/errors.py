@@ -45,3 +45,7 @@ class BrokerError(ResourceServiceError):
 
 class BrokerUnavailableError(BrokerError):
     """RabbitMQ could not be reached after the configured connection attempts."""
+
+
+class HintError(ResourceServiceError):
+    """A layout hint names something the source does not have; the message lists what it does have."""

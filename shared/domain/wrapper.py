@@ -16,12 +16,34 @@ class SourceFormat(StrEnum):
     JSON = "json"
 
 
+class LayoutHints(BaseModel):
+    """What a user says about a source's layout; every field given overrides what inference would pick."""
+
+    sheet: str | None = Field(default=None, max_length=300, description="sheet (or table) to read")
+    header_rows: list[int] | None = Field(
+        default=None, description="0-based rows of the grid as read that hold the header (as --explain shows)"
+    )
+    time_column: str | None = Field(default=None, max_length=300)
+    value_column: str | None = Field(default=None, max_length=300, description="a column name or row label")
+    where: dict[str, str] = Field(default_factory=dict, description="dimension → the value to keep")
+    timezone: str | None = Field(
+        default=None, max_length=64, description="IANA zone of clock times that carry no UTC offset"
+    )
+    decimal: Literal[".", ","] | None = None
+    encoding: str | None = Field(default=None, max_length=40)
+
+    def given(self) -> dict[str, object]:
+        """Only the hints the user gave."""
+        return self.model_dump(exclude_defaults=True)
+
+
 class IndicatorRequest(BaseModel):
-    """The indicator a user asks for."""
+    """The indicator a user asks for, with what the user says about the source's layout."""
 
     name: str = Field(min_length=1, max_length=300)
     description: str = Field(default="", max_length=2000)
     unit: str = Field(default="", max_length=100)
+    hints: LayoutHints = Field(default_factory=LayoutHints)
 
     def text(self) -> str:
         """All words of the request in one line."""
@@ -64,6 +86,28 @@ class FetchSpec(BaseModel):
     water_mark: WaterMarkMapping | None = None
 
 
+class Alternative(BaseModel):
+    """An interpretation of the source that was not chosen, and the hint that would choose it."""
+
+    label: str
+    score: float
+    reason: str
+    hint: dict[str, str] = Field(default_factory=dict, description="hint (as --NAME VALUE) that picks it")
+
+
+class Inference(BaseModel):
+    """How sure the generator is of the interpretation it chose, and what else was possible."""
+
+    confidence: float = Field(ge=0.0, le=1.0)
+    chosen: str = ""
+    alternatives: list[Alternative] = Field(default_factory=list)
+    timezone: str | None = Field(
+        default=None,
+        description="zone of the timestamps; None when clock times carry no offset and none was given",
+    )
+    warnings: list[str] = Field(default_factory=list)
+
+
 class WrapperDraft(BaseModel):
     """A generated wrapper before validation."""
 
@@ -72,3 +116,4 @@ class WrapperDraft(BaseModel):
     generator: str
     rationale: str = ""
     notes: list[str] = Field(default_factory=list)
+    inference: Inference | None = None

@@ -66,3 +66,15 @@ class JsonPlan:
     offset_key: str | None = None
     score: float = 0.0
     reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Candidate:
+    """One interpretation of a source as parse code, with its score and a one-line reason."""
+
+    code: str
+    rationale: str
+    score: float
+    reason: str
+    label: str = ""
+    hint: dict[str, str] = field(default_factory=dict)

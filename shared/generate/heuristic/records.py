@@ -7,7 +7,7 @@ from typing import Any
 from shared.common.errors import NoSeriesFoundError
 from shared.domain.wrapper import IndicatorRequest
 from shared.generate.heuristic.matching import TIME_WORDS, RequestMatcher, tokens
-from shared.generate.heuristic.plans import ColumnStats, JsonPlan
+from shared.generate.heuristic.plans import Candidate, ColumnStats, JsonPlan
 from shared.generate.heuristic.render import render_json
 from shared.generate.heuristic.tables import (
     _dimension_columns,
@@ -42,11 +42,12 @@ def _walk_lists(node: Any, path: str, depth: int, found: list[tuple[str, list[An
                 _walk_lists(child, f"{path}.{key}" if path else str(key), depth + 1, found)
 
 
-def json_wrapper(profile: SourceProfile, request: IndicatorRequest) -> tuple[str, str]:
+def json_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Candidate]:
+    """Interpretations of the JSON document as parse code, the best first."""
     document = profile.document
     if is_jsonstat(document):
         plan = JsonPlan(layout="jsonstat", reasons=["JSON-stat dataset"])
-        return render_json(plan, request), "; ".join(plan.reasons)
+        return [_candidate(plan, request)]
     lists: list[tuple[str, list[Any]]] = []
     _walk_lists(document, "", 0, lists)
     plans = [p for p in (_records_plan(path, items, request) for path, items in lists) if p is not None]
@@ -64,7 +65,19 @@ def json_wrapper(profile: SourceProfile, request: IndicatorRequest) -> tuple[str
     best = max(plans, key=lambda p: (p.score, len(p.paths)))
     if best.layout == "records" and best.shape == "records":
         best = _with_variants(best, plans)
-    return render_json(best, request), "; ".join(best.reasons)
+    return [_candidate(best, request)]
+
+
+def _candidate(plan: JsonPlan, request: IndicatorRequest) -> Candidate:
+    rationale = "; ".join(plan.reasons)
+    label = f"array {plan.paths[0]!r}" if plan.paths else plan.layout
+    return Candidate(
+        code=render_json(plan, request),
+        rationale=rationale,
+        score=plan.score,
+        reason=plan.reasons[0] if plan.reasons else rationale,
+        label=label,
+    )
 
 
 def _records_plan(

@@ -19,7 +19,7 @@ from shared.generate.heuristic.matching import (
     TIME_WORDS,
     RequestMatcher,
 )
-from shared.generate.heuristic.plans import ColumnStats, TablePlan
+from shared.generate.heuristic.plans import Candidate, ColumnStats, TablePlan
 from shared.generate.heuristic.render import render_sheet_per_period, render_table
 from shared.source.profile import SourceProfile, TableProfile
 from shared.wrapper_toolkit import (
@@ -483,7 +483,8 @@ def _wide_plan(
     return plan
 
 
-def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> tuple[str, str]:
+def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Candidate]:
+    """Interpretations of the profiled tables as parse code, the best first."""
     plans = []
     for table in profile.tables:
         plan = analyze_grid(table.rows, request, sheet=table.name, delimiter=profile.delimiter)
@@ -493,19 +494,31 @@ def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> tuple[st
         raise NoSeriesFoundError("no series found: no table with a numeric column under a header")
     if profile.format == SourceFormat.CSV:
         plan = plans[0]
-        return render_table(plan, profile, request, reader="csv"), "; ".join(plan.reasons)
+        return [_candidate(plan, render_table(plan, profile, request, reader="csv"), "; ".join(plan.reasons))]
     period_sheets = _sheet_periods(profile.tables, plans)
     if period_sheets is not None:
         fmt, snapshot = period_sheets
         code = render_sheet_per_period(snapshot, fmt, request)
-        return code, f"one sheet per period ({fmt}); " + "; ".join(snapshot.reasons)
+        return [_candidate(snapshot, code, f"one sheet per period ({fmt}); " + "; ".join(snapshot.reasons))]
     sheet_matcher = RequestMatcher(request, [p.sheet for p in plans])
     best = max(
         plans,
         key=lambda p: (p.layout != "snapshot", p.score + 0.5 * sheet_matcher.score(p.sheet), p.rows),
     )
     best.reasons.insert(0, f"sheet {best.sheet!r} chosen among {[p.sheet for p in plans]}")
-    return render_table(best, profile, request, reader="xlsx"), "; ".join(best.reasons)
+    return [_candidate(best, render_table(best, profile, request, reader="xlsx"), "; ".join(best.reasons))]
+
+
+def _candidate(plan: TablePlan, code: str, rationale: str) -> Candidate:
+    label = f"value column {plan.value_column!r}" if plan.value_column else f"sheet {plan.sheet!r}"
+    return Candidate(
+        code=code,
+        rationale=rationale,
+        score=plan.score,
+        reason=plan.reasons[0] if plan.reasons else rationale,
+        label=label,
+        hint={"value_column": plan.value_column} if plan.value_column else {},
+    )
 
 
 def _sheet_periods(tables: list[TableProfile], plans: list[TablePlan]) -> tuple[str, TablePlan] | None:
