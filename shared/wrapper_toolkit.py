@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, overload
@@ -1200,6 +1201,150 @@ def mapping_records(mapping: dict[str, Any], *, key_name: str = "period") -> lis
     return records
 
 
+def walk_records(document: Any, path: str, *, inherit: bool = True) -> Iterator[dict[str, Any]]:
+    """The flat records of the list a path names, where `name[]` steps into every item of a list.
+
+    `days[].hours` yields the hours of every day; a record nested in others also carries the scalar
+    fields of the records around it that it lacks itself (unless `inherit` is off), so an hour keeps
+    its day's date. An item that lacks the nested list holds no records.
+    """
+    parts = [] if path in ("", "$") else path.split(".")
+    yield from _walk(document, parts, {}, path=path, inherit=inherit, inside=False)
+
+
+def _walk(
+    node: Any, parts: list[str], context: dict[str, Any], *, path: str, inherit: bool, inside: bool
+) -> Iterator[dict[str, Any]]:
+    if not parts:
+        if not isinstance(node, list):
+            if inside:
+                return
+            raise ToolkitError(f"path {path!r} names a {type(node).__name__}, not a list of records")
+        for item in node:
+            if isinstance(item, dict):
+                yield {**context, **flatten_record(item)}
+            elif isinstance(item, list | tuple):
+                yield {**context, **row_record(item)}
+        return
+    part, rest = parts[0], parts[1:]
+    each = part.endswith("[]")
+    name = part[:-2] if each else part
+    if not name:
+        child = node
+    elif isinstance(node, list) and name.lstrip("-").isdigit() and -len(node) <= int(name) < len(node):
+        child = node[int(name)]
+    elif isinstance(node, dict) and name in node:
+        child = node[name]
+    elif inside:
+        return
+    else:
+        raise ToolkitError(f"path {path!r} not found at {name!r}")
+    if not each:
+        yield from _walk(child, rest, context, path=path, inherit=inherit, inside=inside)
+        return
+    if not isinstance(child, list):
+        raise ToolkitError(f"path {path!r}: {name or '$'!r} is not a list")
+    for item in child:
+        if isinstance(item, dict):
+            scalars = {k: v for k, v in flatten_record(item).items() if not isinstance(v, list)}
+            inner = {**context, **scalars} if inherit else {}
+            yield from _walk(item, rest, inner, path=path, inherit=inherit, inside=True)
+
+
+CLOCK_FORMATS = ("clock", "range", "hour", "hour_ending")
+_CLOCK_RANGE = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*[-–]\s*(\d{1,2})(?::(\d{2}))?")
+
+
+def clock_offset(cell: Cell, fmt: str) -> timedelta | None:
+    """The time of day a cell gives, as an offset from midnight (see CLOCK_FORMATS).
+
+    `clock` reads `HH:MM[:SS]`, `range` the start of `00-01` or `13:00 - 14:00`, `hour` an hour 0-23
+    and `hour_ending` an hour 1-24 that ends its period (hour 1 starts at midnight).
+    """
+    if is_missing(cell) or isinstance(cell, bool):
+        return None
+    if fmt == "clock":
+        moment = parse_clock(cell)
+        return (
+            None
+            if moment is None
+            else timedelta(hours=moment.hour, minutes=moment.minute, seconds=moment.second)
+        )
+    if fmt == "range":
+        match = _CLOCK_RANGE.fullmatch(str(cell).strip())
+        if not match or int(match.group(1)) > 23 or int(match.group(2) or 0) > 59:
+            return None
+        return timedelta(hours=int(match.group(1)), minutes=int(match.group(2) or 0))
+    if fmt in ("hour", "hour_ending"):
+        number = parse_number(cell)
+        if number is None or not number.is_integer():
+            return None
+        hour = int(number) - (1 if fmt == "hour_ending" else 0)
+        return timedelta(hours=hour) if 0 <= hour <= 23 else None
+    raise ToolkitError(f"unknown clock format {fmt!r}; use one of {CLOCK_FORMATS}")
+
+
+def detect_clock_format(values: Sequence[Cell], *, hours: bool = False) -> str | None:
+    """The clock format every non-empty value reads in; plain hour numbers only when `hours` is set."""
+    present = [v for v in values if not is_missing(v)][:500]
+    if not present:
+        return None
+    formats = ["clock", "range"]
+    if hours:
+        numbers = [parse_number(v) for v in present]
+        ending = all(n is not None for n in numbers) and max(n or 0 for n in numbers) == 24
+        formats.append("hour_ending" if ending else "hour")
+    for fmt in formats:
+        if all(clock_offset(v, fmt) is not None for v in present):
+            return fmt
+    return None
+
+
+def is_daily(values: Sequence[Cell], fmt: str) -> bool:
+    """True when every stamp shows the same time of day on a different date: a daily series.
+
+    Its rows may carry the hour the (gas, market) day starts, or local midnight with an offset; the
+    point belongs to the date as written, not to the instant in UTC.
+    """
+    present = [v for v in values if not is_missing(v)]
+    if len(present) < 2 or fmt == "dotnet_date":
+        return False
+    try:
+        moments = [_parse_period(v, fmt) for v in present]
+    except ToolkitError:
+        return False
+    if any(m is None for m in moments):
+        return False
+    clocks = {(m.hour, m.minute, m.second) for m in moments if m is not None}
+    dates = {m.date() for m in moments if m is not None}
+    return len(clocks) == 1 and len(dates) == len(present)
+
+
+def record_moment(
+    record: dict[str, Any],
+    *,
+    time_key: str,
+    time_format: str,
+    clock_key: str | None = None,
+    clock_format: str = "clock",
+    date_only: bool = False,
+    utc_offset_seconds: int | None = None,
+) -> datetime | None:
+    """The UTC start of a record's period: its time key, plus the time of day its clock key gives."""
+    cell = record.get(time_key)
+    if time_format == "dotnet_date":
+        moment = parse_dotnet_date(cell)
+    elif date_only:
+        local = None if is_missing(cell) else _parse_period(cell, time_format)
+        moment = None if local is None else datetime(local.year, local.month, local.day, tzinfo=UTC)
+    else:
+        moment = parse_period(cell, time_format, utc_offset_seconds=utc_offset_seconds)
+    if moment is None or clock_key is None:
+        return moment
+    offset = clock_offset(record.get(clock_key), clock_format)
+    return None if offset is None else moment + offset
+
+
 def record_points(
     records: Iterable[dict[str, Any]],
     *,
@@ -1207,6 +1352,9 @@ def record_points(
     time_format: str,
     value_key: str,
     dimension_keys: Sequence[str] = (),
+    clock_key: str | None = None,
+    clock_format: str = "clock",
+    date_only: bool = False,
     decimal: str = ".",
     missing: Sequence[float] = (),
     utc_offset_seconds: int | None = None,
@@ -1214,7 +1362,8 @@ def record_points(
 ) -> Iterator[PointDict]:
     """Points of a list of JSON records; keys may be dotted paths into nested objects.
 
-    Positional rows (`[time, value]` lists) are read as records keyed `"0"`, `"1"`, ….
+    Positional rows (`[time, value]` lists) are read as records keyed `"0"`, `"1"`, …; the time is the
+    time key's period, plus the clock key's time of day when the date and the hour sit apart.
     """
     constant = dict(constant_dimensions or {})
     for record in records:
@@ -1224,7 +1373,15 @@ def record_points(
             flat = flatten_record(record)
         else:
             continue
-        moment = parse_period(flat.get(time_key), time_format, utc_offset_seconds=utc_offset_seconds)
+        moment = record_moment(
+            flat,
+            time_key=time_key,
+            time_format=time_format,
+            clock_key=clock_key,
+            clock_format=clock_format,
+            date_only=date_only,
+            utc_offset_seconds=utc_offset_seconds,
+        )
         value = parse_number(flat.get(value_key), decimal=decimal, missing=missing)
         if moment is None or value is None:
             continue
@@ -1245,34 +1402,63 @@ def column_points(
     if len(times) != len(values):
         raise ToolkitError(f"time array has {len(times)} entries but value array has {len(values)}")
     for stamp, raw in zip(times, values, strict=True):
-        moment = parse_period(stamp, time_format, utc_offset_seconds=utc_offset_seconds)
+        if time_format == "dotnet_date":
+            moment = parse_dotnet_date(stamp)
+        else:
+            moment = parse_period(stamp, time_format, utc_offset_seconds=utc_offset_seconds)
         value = parse_number(raw, missing=missing)
         if moment is not None and value is not None:
             yield _point(moment, value, dict(dimensions or {}))
 
 
-def jsonstat_points(document: Any, *, time_dimension: str | None = None) -> Iterator[PointDict]:
-    """Points of a JSON-stat dataset (version 2.0, or 1.x `{"name": {"dimension": …}}` bundles)."""
+# --- Microsoft JSON dates --------------------------------------------------------------------------
+
+_DOTNET_DATE = re.compile(r"/Date\((-?\d{1,15})([+-]\d{4})?\)/")
+
+
+def parse_dotnet_date(cell: Cell) -> datetime | None:
+    """A Microsoft (.NET) JSON date, `/Date(1507114800000)/` or `/Date(1507114800000-0500)/`, in UTC.
+
+    The number is milliseconds since 1970-01-01 UTC; an offset after it only says in which zone the
+    instant was shown, so it does not move the instant.
+    """
+    if not isinstance(cell, str):
+        return None
+    match = _DOTNET_DATE.fullmatch(cell.strip())
+    if not match:
+        return None
+    try:
+        return _EPOCH + timedelta(milliseconds=int(match.group(1)))
+    except OverflowError:
+        return None
+
+
+def is_dotnet_date(values: Sequence[Cell]) -> bool:
+    """True when every non-empty value is a Microsoft JSON date."""
+    present = [v for v in values if not is_missing(v)]
+    return bool(present) and all(parse_dotnet_date(v) is not None for v in present)
+
+
+# --- JSON-stat -------------------------------------------------------------------------------------
+
+
+def jsonstat_points(
+    document: Any, *, time_dimension: str | None = None, where: dict[str, str] | None = None
+) -> Iterator[PointDict]:
+    """Points of JSON-stat: 2.0 datasets and collections, 1.x datasets and bundles of them.
+
+    Category indexes may be lists or `{code: position}` objects, values a list or a sparse
+    `{position: value}` object; the time axis is the dimension with the `time` role (else one named
+    like a time), read from its codes or, when they are opaque (`CI_0004396`), from its labels.
+    `where` keeps one category (code or label) of a dimension (id or label).
+    """
     for name, dataset in jsonstat_datasets(document):
-        ids: list[str] = list(dataset.get("id") or dataset["dimension"].get("id") or [])
-        sizes: list[int] = list(dataset.get("size") or dataset["dimension"].get("size") or [])
-        dimensions = dataset["dimension"]
-        codes: list[list[str]] = []
-        labels: list[dict[str, str]] = []
-        for dim_id in ids:
-            category = dimensions[dim_id].get("category", {})
-            index = category.get("index")
-            if isinstance(index, dict):
-                ordered = sorted(index, key=index.__getitem__)
-            elif isinstance(index, list):
-                ordered = list(index)
-            else:
-                ordered = list(category.get("label", {}))
-            codes.append(ordered)
-            labels.append(category.get("label", {}))
+        cube = jsonstat_cube(dataset)
+        ids, sizes, codes, labels = cube.ids, cube.sizes, cube.codes, cube.labels
         time_id = time_dimension or _jsonstat_time_dimension(dataset, ids)
         time_pos = ids.index(time_id)
-        time_fmt = detect_period_format(codes[time_pos], name=time_id) or "iso"
+        times, time_fmt = _jsonstat_times(codes[time_pos], labels[time_pos], time_id)
+        keep = _jsonstat_filter(cube, where or {})
         raw_values = dataset.get("value")
         if isinstance(raw_values, dict):
             cells = {int(k): v for k, v in raw_values.items()}
@@ -1283,7 +1469,9 @@ def jsonstat_points(document: Any, *, time_dimension: str | None = None) -> Iter
             if value is None:
                 continue
             position = _unravel(flat_index, sizes)
-            moment = parse_period(codes[time_pos][position[time_pos]], time_fmt)
+            if any(position[axis] != wanted for axis, wanted in keep.items()):
+                continue
+            moment = parse_period(times[position[time_pos]], time_fmt)
             if moment is None:
                 continue
             dims = {"dataset": name} if name else {}
@@ -1296,6 +1484,71 @@ def jsonstat_points(document: Any, *, time_dimension: str | None = None) -> Iter
                 if label and label != code:
                     dims[f"{dim_id}_label"] = label
             yield _point(moment, value, dims)
+
+
+@dataclass
+class JsonStatCube:
+    """The axes of a JSON-stat dataset: dimension ids, names, sizes, and each axis's codes and labels."""
+
+    ids: list[str]
+    names: list[str]
+    sizes: list[int]
+    codes: list[list[str]]
+    labels: list[dict[str, str]]
+
+
+def jsonstat_cube(dataset: dict[str, Any]) -> JsonStatCube:
+    """The axes of a JSON-stat dataset (1.x keeps `id`, `size` and `role` inside `dimension`)."""
+    dimensions = dataset["dimension"]
+    ids: list[str] = [str(i) for i in dataset.get("id") or dimensions.get("id") or []]
+    sizes: list[int] = [int(s) for s in dataset.get("size") or dimensions.get("size") or []]
+    codes: list[list[str]] = []
+    labels: list[dict[str, str]] = []
+    for dim_id in ids:
+        category = dimensions[dim_id].get("category", {})
+        index = category.get("index")
+        if isinstance(index, dict):
+            ordered = sorted(index, key=index.__getitem__)
+        elif isinstance(index, list):
+            ordered = [str(code) for code in index]
+        else:
+            ordered = list(category.get("label", {}))
+        codes.append(ordered)
+        labels.append({str(k): str(v) for k, v in (category.get("label") or {}).items()})
+    names = [str(dimensions[dim_id].get("label") or dim_id) for dim_id in ids]
+    return JsonStatCube(ids=ids, names=names, sizes=sizes, codes=codes, labels=labels)
+
+
+def _jsonstat_times(codes: list[str], labels: dict[str, str], time_id: str) -> tuple[list[str], str]:
+    """The time axis as period texts and their format: the codes, or the labels when only they read."""
+    fmt = detect_period_format(codes, name=time_id)
+    if fmt is not None:
+        return codes, fmt
+    texts = [labels.get(code, code) for code in codes]
+    fmt = detect_period_format(texts, name=time_id)
+    if fmt is None:
+        raise ToolkitError(f"time dimension {time_id!r} reads as no period format: {codes[:3]}")
+    return texts, fmt
+
+
+def _jsonstat_filter(cube: JsonStatCube, where: dict[str, str]) -> dict[int, int]:
+    """Axis → position of the category each `where` entry keeps."""
+    keep: dict[int, int] = {}
+    for dimension, wanted in where.items():
+        axis = next(
+            (i for i, (d, n) in enumerate(zip(cube.ids, cube.names, strict=True)) if dimension in (d, n)),
+            None,
+        )
+        if axis is None:
+            raise ToolkitError(f"no dimension {dimension!r}; the dataset has {cube.ids}")
+        position = next(
+            (i for i, code in enumerate(cube.codes[axis]) if wanted in (code, cube.labels[axis].get(code))),
+            None,
+        )
+        if position is None:
+            raise ToolkitError(f"dimension {dimension!r} has no category {wanted!r}")
+        keep[axis] = position
+    return keep
 
 
 def is_jsonstat(document: Any) -> bool:
@@ -1312,12 +1565,18 @@ def jsonstat_datasets(document: Any) -> Iterator[tuple[str, dict[str, Any]]]:
         return
     if document.get("class") == "collection":
         for item in (document.get("link") or {}).get("item", []):
-            if isinstance(item, dict) and item.get("class") == "dataset":
+            if isinstance(item, dict) and item.get("class") == "dataset" and "dimension" in item:
                 yield str(item.get("label", "")), item
         return
     for key, value in document.items():
-        if isinstance(value, dict) and "dimension" in value and "value" in value:
+        if isinstance(value, dict) and isinstance(value.get("dimension"), dict) and "value" in value:
             yield key, value
+
+
+_TIME_DIMENSION = re.compile(
+    r"time|time_period|year|period|date|tid|jahr|zeit|month|quarter|periodo|periode|année|año|anno|jaar",
+    re.IGNORECASE,
+)
 
 
 def _jsonstat_time_dimension(dataset: dict[str, Any], ids: Sequence[str]) -> str:
@@ -1325,7 +1584,10 @@ def _jsonstat_time_dimension(dataset: dict[str, Any], ids: Sequence[str]) -> str
     if role.get("time"):
         return str(role["time"][0])
     for dim_id in ids:
-        if re.fullmatch(r"time|time_period|year|period|date|tid|jahr|zeit|month", dim_id, re.IGNORECASE):
+        if _TIME_DIMENSION.fullmatch(dim_id):
+            return dim_id
+    for dim_id in ids:
+        if _TIME_DIMENSION.fullmatch(str(dataset["dimension"][dim_id].get("label") or "").strip()):
             return dim_id
     raise ToolkitError(f"no time dimension among {list(ids)}")
 
