@@ -63,7 +63,12 @@ class JsonPlan:
     time_format: str = "iso"
     value_key: str = ""
     dimension_keys: list[str] = field(default_factory=list)
+    clock_key: str | None = None  # the time of day, when it sits apart from the date
+    clock_format: str = "clock"
+    date_only: bool = False  # a daily series: dated by the date as written, not the instant
+    decimal: str = "."
     offset_key: str | None = None
+    jsonstat_where: dict[str, str] = field(default_factory=dict)
     score: float = 0.0
     reasons: list[str] = field(default_factory=list)
 

@@ -1,0 +1,324 @@
+"""JSON layouts: nested records, Microsoft dates, split date and hour, JSON-stat, ranked candidates, hints."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.common.errors import HintError
+from shared.common.settings import Settings
+from shared.domain.wrapper import IndicatorRequest, LayoutHints
+from shared.generate import heuristic
+from shared.generate.heuristic.plans import Candidate
+from shared.generate.heuristic.records import KeyScorer, json_wrapper
+from shared.points.point import Point, check_points
+from shared.source.profile import SourceProfile, build_profile
+from shared.source.read import read_source
+
+SETTINGS = Settings()
+
+
+def profile_of(tmp_path: Path, document: Any) -> SourceProfile:
+    """The profile of a JSON document written to a file."""
+    path = tmp_path / "source.json"
+    path.write_text(json.dumps(document))
+    return build_profile(read_source(str(path), settings=SETTINGS))
+
+
+def run(code: str, document: Any) -> list[Point]:
+    """The checked points the parse code yields for the document, run in this process."""
+    namespace: dict[str, object] = {}
+    exec(compile(code, "<wrapper>", "exec"), namespace)
+    parse = namespace["parse"]
+    points = [Point(**p) for p in parse(json.dumps(document).encode(), {})]  # type: ignore[operator]
+    _, issues = check_points(points)
+    assert not issues, issues
+    return points
+
+
+def wrap(tmp_path: Path, document: Any, name: str, **hints: Any) -> tuple[list[Candidate], list[Point]]:
+    """The ranked candidates for the document and the points of the best one."""
+    request = IndicatorRequest(name=name, hints=LayoutHints(**hints))
+    candidates = json_wrapper(profile_of(tmp_path, document), request)
+    return candidates, run(candidates[0].code, document)
+
+
+def utc(*parts: int) -> datetime:
+    """A UTC datetime."""
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
+def day(date: str, peak: int, imports: int, warn: str) -> dict[str, Any]:
+    """One market day of a seven-day forecast, with city weather nested inside."""
+    return {
+        "@Day": date[-2:],
+        "MarketDate": f"{date}T00:00:00.000-05:00",
+        "PeakLoadMw": peak,
+        "PeakImportMw": imports,
+        "PowerWarn": warn,
+        "Weather": {
+            "CityWeather": [
+                {"CityName": "Springfield", "HighTempF": 38},
+                {"CityName": "Shelby", "HighTempF": 35},
+            ]
+        },
+    }
+
+
+FORECAST = {
+    "Forecasts": {
+        "Forecast": [
+            {
+                "BeginDate": "2016-01-01T00:00:00.000-05:00",
+                "CreationDate": "2016-01-01T09:45:12.343-05:00",
+                "MarketDay": [
+                    day("2016-01-02", 16040, 2988, "N"),
+                    day("2016-01-03", 16530, 2988, "Y"),
+                    day("2016-01-04", 19090, 3188, "N"),
+                ],
+            }
+        ]
+    }
+}
+
+
+# --- nested records --------------------------------------------------------------------------------
+
+
+def test_records_two_levels_deep_give_a_daily_series_dated_by_their_local_dates(tmp_path: Path) -> None:
+    candidates, points = wrap(tmp_path, FORECAST, "Forecast peak load (MW)")
+
+    assert [(p.timestamp, p.value) for p in points] == [
+        (utc(2016, 1, 2), 16040),
+        (utc(2016, 1, 3), 16530),
+        (utc(2016, 1, 4), 19090),
+    ]
+    assert "Forecast[].MarketDay" in candidates[0].code
+
+
+def test_yes_no_flags_beside_unique_dates_do_not_split_the_series(tmp_path: Path) -> None:
+    _, points = wrap(tmp_path, FORECAST, "Forecast peak load")
+
+    assert {tuple(p.dimensions.items()) for p in points} == {()}
+
+
+def test_forecasts_issued_for_the_same_days_are_told_apart_by_their_issue_date(tmp_path: Path) -> None:
+    again = json.loads(json.dumps(FORECAST["Forecasts"]["Forecast"][0]))
+    again["BeginDate"] = "2016-01-02T00:00:00.000-05:00"
+    document = {"Forecasts": {"Forecast": [FORECAST["Forecasts"]["Forecast"][0], again]}}
+
+    _, points = wrap(tmp_path, document, "Forecast peak load")
+
+    assert len(points) == 6
+    assert {p.dimensions["BeginDate"] for p in points} == {
+        "2016-01-01T00:00:00.000-05:00",
+        "2016-01-02T00:00:00.000-05:00",
+    }
+
+
+def test_hourly_values_inside_each_day_take_the_days_date_and_their_hour(tmp_path: Path) -> None:
+    document = [
+        {"date": "2024-03-01", "hours": [{"hour": 0, "price": 1.5}, {"hour": 1, "price": 2.5}]},
+        {"date": "2024-03-02", "hours": [{"hour": 0, "price": 3.5}, {"hour": 1, "price": 4.5}]},
+    ]
+
+    _, points = wrap(tmp_path, document, "Price")
+
+    assert [(p.timestamp, p.value) for p in points] == [
+        (utc(2024, 3, 1, 0), 1.5),
+        (utc(2024, 3, 1, 1), 2.5),
+        (utc(2024, 3, 2, 0), 3.5),
+        (utc(2024, 3, 2, 1), 4.5),
+    ]
+
+
+# --- dates and numbers written oddly ---------------------------------------------------------------
+
+
+def test_microsoft_json_dates_are_read_as_utc_instants(tmp_path: Path) -> None:
+    document = [
+        {"datetime": "/Date(1507114800000)/", "Solid Fuel": 41.99, "Wind": 30.64, "Hydro": 2.74},
+        {"datetime": "/Date(1507118400000)/", "Solid Fuel": 42.81, "Wind": 26.91, "Hydro": 3.17},
+    ]
+
+    _, points = wrap(tmp_path, document, "Wind share of the generation mix")
+
+    assert [(p.timestamp, p.value) for p in points] == [
+        (utc(2017, 10, 4, 11), 30.64),
+        (utc(2017, 10, 4, 12), 26.91),
+    ]
+
+
+def test_a_date_and_an_hour_range_in_two_keys_with_decimal_commas_read_day_first(tmp_path: Path) -> None:
+    document = {
+        "PRICES": [
+            {"Dia": "01/06/2021", "Hora": f"{h:02d}-{h + 1:02d}", "PCB": f"{100 + h},5{h}", "CYM": "99,00"}
+            for h in range(3)
+        ]
+    }
+
+    _, points = wrap(tmp_path, document, "Electricity price 'PCB'")
+
+    assert [(p.timestamp, p.value) for p in points] == [
+        (utc(2021, 6, 1, 0), 100.50),
+        (utc(2021, 6, 1, 1), 101.51),
+        (utc(2021, 6, 1, 2), 102.52),
+    ]
+
+
+# --- JSON-stat -------------------------------------------------------------------------------------
+
+JSONSTAT_BUNDLE = {
+    "rates": {
+        "label": "Unemployment rate",
+        "value": [5.0, 5.5, 7.0, 7.5],
+        "dimension": {
+            "id": ["concept", "area", "year"],
+            "size": [1, 2, 2],
+            "role": {"time": ["year"], "geo": ["area"], "metric": ["concept"]},
+            "concept": {"category": {"label": {"UNR": "unemployment rate"}}},
+            "area": {"category": {"index": {"DE": 0, "FR": 1}, "label": {"DE": "Germany", "FR": "France"}}},
+            "year": {"category": {"index": {"2020": 0, "2021": 1}}},
+        },
+    },
+    "other": {
+        "value": [1.0],
+        "dimension": {
+            "id": ["year", "area"],
+            "size": [1, 1],
+            "year": {"category": {"index": ["2020"]}},
+            "area": {"category": {"index": ["CA"]}},
+        },
+    },
+}
+
+JSONSTAT_2 = {
+    "version": "2.0",
+    "class": "dataset",
+    "id": ["item", "time", "measure"],
+    "size": [2, 3, 1],
+    "role": {"metric": ["measure"]},
+    "dimension": {
+        "item": {
+            "label": "Aggregate",
+            "category": {"index": ["CI_1", "CI_2"], "label": {"CI_1": "All items", "CI_2": "Electricity"}},
+        },
+        # Opaque codes whose positions are not in code order; only the labels are periods.
+        "time": {
+            "label": "Time",
+            "category": {
+                "index": {"CI_9": 0, "CI_3": 1, "CI_5": 2},
+                "label": {"CI_9": "Sep 1999", "CI_3": "Oct 1999", "CI_5": "Nov 1999"},
+            },
+        },
+        "measure": {"category": {"index": ["index"]}},
+    },
+    "value": {"0": 10.0, "1": 11.0, "2": 12.0, "3": 20.0, "5": 22.0},
+    "status": {"5": "p"},
+}
+
+
+def test_a_jsonstat_1_bundle_gives_each_dataset_and_category_its_own_series(tmp_path: Path) -> None:
+    _, points = wrap(tmp_path, JSONSTAT_BUNDLE, "Unemployment rate, Germany")
+
+    germany = [p for p in points if p.dimensions.get("area_label") == "Germany"]
+    assert [(p.timestamp, p.value) for p in germany] == [(utc(2020, 1, 1), 5.0), (utc(2020 + 1, 1, 1), 5.5)]
+    assert {p.dimensions["dataset"] for p in points} == {"rates", "other"}
+
+
+def test_jsonstat_2_with_opaque_time_codes_reads_the_time_labels_in_index_order(tmp_path: Path) -> None:
+    _, points = wrap(tmp_path, JSONSTAT_2, "Electricity price index")
+
+    electricity = [(p.timestamp, p.value) for p in points if p.dimensions["item_label"] == "Electricity"]
+    assert electricity == [(utc(1999, 9, 1), 20.0), (utc(1999, 11, 1), 22.0)]
+    assert len(points) == 5
+
+
+def test_a_value_hint_naming_a_jsonstat_category_keeps_only_that_category(tmp_path: Path) -> None:
+    candidates, points = wrap(tmp_path, JSONSTAT_2, "Price index", value_column="Electricity")
+
+    assert {p.dimensions["item"] for p in points} == {"CI_2"}
+    assert candidates[0].hint == {"where": "item=CI_2"}
+
+
+def test_a_value_hint_naming_no_jsonstat_category_lists_the_categories(tmp_path: Path) -> None:
+    with pytest.raises(HintError, match="'Electricity'"):
+        wrap(tmp_path, JSONSTAT_2, "Price index", value_column="Gas")
+
+
+# --- candidates and scoring ------------------------------------------------------------------------
+
+TARIFFS = [
+    {
+        "Timestamp": f"2022-12-28T{h:02d}:00:00+00:00",
+        "SupplierId": 0,
+        "TariffUsage": 0.1 * h,
+        "TariffReturn": 0.05 * h,
+    }
+    for h in range(4)
+]
+
+
+def test_candidates_are_ranked_each_with_a_reason_a_label_and_the_hint_that_picks_it(tmp_path: Path) -> None:
+    candidates, _ = wrap(tmp_path, TARIFFS, "Electricity tariff for usage")
+
+    assert [c.hint for c in candidates[:2]] == [
+        {"value_column": "TariffUsage"},
+        {"value_column": "TariffReturn"},
+    ]
+    assert candidates[0].score > candidates[1].score
+    assert "'TariffUsage' by 'Timestamp'" in candidates[0].label
+    assert all(c.reason for c in candidates)
+
+
+def test_the_inference_names_the_runner_up_and_how_to_pick_it(tmp_path: Path) -> None:
+    request = IndicatorRequest(name="Electricity tariff for usage")
+
+    draft = heuristic.generate(profile_of(tmp_path, TARIFFS), request)
+
+    assert draft.inference is not None
+    assert draft.inference.alternatives[0].hint == {"value_column": "TariffReturn"}
+    assert 0.5 < draft.inference.confidence <= 1.0
+
+
+def test_a_key_the_request_names_exactly_beats_one_that_contains_it_and_negations_come_last() -> None:
+    scorer = KeyScorer(
+        IndicatorRequest(name="Wind generation"), ["Wind", "Wind Offshore", "Wind excl offshore"]
+    )
+
+    ranked = sorted(["Wind excl offshore", "Wind Offshore", "Wind"], key=scorer.score, reverse=True)
+
+    assert ranked == ["Wind", "Wind Offshore", "Wind excl offshore"]
+
+
+def test_an_exclusion_counts_against_a_key_only_when_the_request_does_not_ask_for_it() -> None:
+    keys = ["price_incl_vat", "price_excl_vat"]
+    with_vat = KeyScorer(IndicatorRequest(name="Electricity price including VAT"), keys)
+    without_vat = KeyScorer(IndicatorRequest(name="Electricity price excluding VAT (excl. VAT)"), keys)
+
+    assert with_vat.score("price_incl_vat") > with_vat.score("price_excl_vat")
+    assert without_vat.score("price_excl_vat") >= without_vat.score("price_incl_vat")
+
+
+# --- hints -----------------------------------------------------------------------------------------
+
+
+def test_a_value_hint_picks_the_key_the_user_names(tmp_path: Path) -> None:
+    candidates, points = wrap(tmp_path, TARIFFS, "Electricity tariff for usage", value_column="TariffReturn")
+
+    assert [p.value for p in points] == [0.0, 0.05, 0.1, 0.05 * 3]
+    assert {c.hint["value_column"] for c in candidates} == {"TariffReturn"}
+
+
+def test_a_value_hint_naming_no_key_lists_the_numeric_keys(tmp_path: Path) -> None:
+    with pytest.raises(HintError, match=r"'TariffReturn'.*'TariffUsage'"):
+        wrap(tmp_path, TARIFFS, "Electricity tariff", value_column="Tariff")
+
+
+def test_a_time_hint_naming_no_key_lists_the_keys(tmp_path: Path) -> None:
+    with pytest.raises(HintError, match=r"no time key 'When'.*'Timestamp'"):
+        wrap(tmp_path, TARIFFS, "Electricity tariff", time_column="When")
