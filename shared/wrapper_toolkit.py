@@ -1359,19 +1359,24 @@ def record_points(
     missing: Sequence[float] = (),
     utc_offset_seconds: int | None = None,
     constant_dimensions: dict[str, str] | None = None,
+    where: dict[str, str] | None = None,
 ) -> Iterator[PointDict]:
     """Points of a list of JSON records; keys may be dotted paths into nested objects.
 
     Positional rows (`[time, value]` lists) are read as records keyed `"0"`, `"1"`, …; the time is the
-    time key's period, plus the clock key's time of day when the date and the hour sit apart.
+    time key's period, plus the clock key's time of day when the date and the hour sit apart. `where`
+    keeps only the records whose keys hold the given values.
     """
     constant = dict(constant_dimensions or {})
+    wanted = dict(where or {})
     for record in records:
         if isinstance(record, list | tuple):
             flat = row_record(record)
         elif isinstance(record, dict):
             flat = flatten_record(record)
         else:
+            continue
+        if any(_dimension_text(flat.get(key)) != value for key, value in wanted.items()):
             continue
         moment = record_moment(
             flat,

@@ -68,7 +68,7 @@ class JsonPlan:
     date_only: bool = False  # a daily series: dated by the date as written, not the instant
     decimal: str = "."
     offset_key: str | None = None
-    jsonstat_where: dict[str, str] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)  # keep only records (or categories) like these
     score: float = 0.0
     reasons: list[str] = field(default_factory=list)
 

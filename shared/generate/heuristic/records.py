@@ -22,6 +22,7 @@ from shared.generate.heuristic.plans import Candidate, JsonPlan
 from shared.generate.heuristic.render import render_json
 from shared.source.profile import SourceProfile
 from shared.wrapper_toolkit import (
+    clean_header,
     decimal_votes,
     detect_clock_format,
     detect_period_format,
@@ -75,6 +76,7 @@ class RecordSet:
     records: list[dict[str, Any]]
     own_keys: set[str]
     key_name: str = "period"
+    complete: bool = True  # the sample holds every record
 
 
 def raw_words(text: str) -> list[str]:
@@ -184,12 +186,23 @@ def _record_sets(document: Any) -> list[RecordSet]:
         items = _sample(walk_records(document, path, inherit=False))
         own = {key for record in items for key in record}
         rows = all(set(record) <= {str(i) for i in range(10)} for record in records)
-        sets.append(RecordSet(path=path, shape="rows" if rows else "records", records=records, own_keys=own))
-    for path, mapping in _period_mappings(document, "", 0):
-        key_name = _mapping_key_name(mapping)
-        records = mapping_records(mapping, key_name=key_name)[:SAMPLE]
+        shape = "rows" if rows else "records"
+        complete = len(records) < SAMPLE
+        sets.append(RecordSet(path=path, shape=shape, records=records, own_keys=own, complete=complete))
+    for path, mapping, kind in _keyed_objects(document, "", 0):
+        key_name = _mapping_key_name(mapping, kind)
+        records = mapping_records(mapping, key_name=key_name)
         own = {key for record in records for key in record}
-        sets.append(RecordSet(path=path, shape="mapping", records=records, own_keys=own, key_name=key_name))
+        sets.append(
+            RecordSet(
+                path=path,
+                shape="mapping",
+                records=records[:SAMPLE],
+                own_keys=own,
+                key_name=key_name,
+                complete=len(records) <= SAMPLE,
+            )
+        )
     return sets
 
 
@@ -228,29 +241,38 @@ def _walk_lists(node: Any, path: str, depth: int, found: list[str]) -> None:
                 _walk_lists(child, _join(path, str(key)), depth + 1, found)
 
 
-def _period_mappings(node: Any, path: str, depth: int) -> list[tuple[str, dict[str, Any]]]:
-    """Objects (at any depth) whose keys are periods, e.g. `{"2024-01-02": {"close": …}, …}`."""
-    found: list[tuple[str, dict[str, Any]]] = []
+def _keyed_objects(node: Any, path: str, depth: int) -> list[tuple[str, dict[str, Any], str]]:
+    """Objects (at any depth) that are records keyed by a period or a name, with what keys them.
+
+    `{"2024-01-02": {"close": …}, …}` and `{"2019": 4.2, …}` are keyed by period;
+    `{"DE": {"date": …, "value": …}, "FR": {…}}` by name: objects sharing their fields.
+    """
+    found: list[tuple[str, dict[str, Any], str]] = []
     if depth > 6 or not isinstance(node, dict):
         return found
     keys = list(node)
-    if len(keys) >= 3 and detect_period_format(keys, name="period") is not None:
-        values = list(node.values())
-        if all(isinstance(v, dict) for v in values) or all(
-            v is None or parse_number(v) is not None for v in values
-        ):
-            found.append((path, node))
-            return found
+    values = list(node.values())
+    records = all(isinstance(v, dict) for v in values)
+    numbers = all(v is None or parse_number(v) is not None for v in values)
+    if len(keys) >= 3 and (records or numbers) and detect_period_format(keys, name="period") is not None:
+        return [(path, node, "period")]
+    if len(values) >= 2 and all(isinstance(v, dict) for v in values):
+        shared = set.intersection(
+            *({k for k, v in value.items() if not isinstance(v, dict | list)} for value in values)
+        )
+        if len(shared) >= 2:
+            found.append((path, node, "name"))
     for key, child in node.items():
-        if isinstance(child, dict):
-            found += _period_mappings(child, _join(path, str(key)), depth + 1)
+        if isinstance(child, dict) and "." not in str(key):
+            found += _keyed_objects(child, _join(path, str(key)), depth + 1)
     return found
 
 
-def _mapping_key_name(mapping: dict[str, Any]) -> str:
-    """A key for the period that no record of the mapping uses already."""
+def _mapping_key_name(mapping: dict[str, Any], kind: str) -> str:
+    """A key for what keys the mapping (its period or name) that no record of the mapping uses already."""
     used = {key for value in mapping.values() if isinstance(value, dict) for key in value}
-    return next(name for name in ("period", "period_key", "mapping_key") if name not in used)
+    names = ("period", "period_key", "mapping_key") if kind == "period" else ("key", "name", "mapping_key")
+    return next(name for name in names if name not in used)
 
 
 # --- what the records hold -------------------------------------------------------------------------
@@ -404,12 +426,16 @@ def _dimension_keys(
 
 def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[JsonPlan]:
     """One plan per plausible value key of a record set, with the time (and clock) and dimension keys."""
-    records = record_set.records
+    hints = request.hints
+    where = _record_filter(record_set, hints.where)
+    if where is None:
+        return []
+    records = [r for r in record_set.records if all(clean_header(r.get(k)) == v for k, v in where.items())]
     if len(records) < 2:
         return []
+    record_set = replace(record_set, records=records)
     decimal = _decimal(records)
     stats = _key_stats(record_set, decimal)
-    hints = request.hints
     time = _time_key(stats, len(records), hints.time_column)
     if time is None or time.period_format is None:
         return []
@@ -435,7 +461,7 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
         )
         for r in records
     ]
-    exclude = {time.name} | ({clock[0].name} if clock else set())
+    exclude = {time.name} | ({clock[0].name} if clock else set()) | set(where)
     measures = _value_keys(stats, exclude, None)
     values = measures if hints.value_column is None else _value_keys(stats, exclude, hints.value_column)
     if not values:
@@ -460,6 +486,7 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
             clock_format=clock[1] if clock else "clock",
             date_only=date_only,
             decimal=decimal,
+            where=where,
             score=scorer.score(value.name) + path_score - (0.5 if constant else 0.0),
         )
         plan.reasons.append(
@@ -479,6 +506,25 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
     return plans
 
 
+def _record_filter(record_set: RecordSet, where: dict[str, str]) -> dict[str, str] | None:
+    """The `where` hints as the record set's own keys, or None when it lacks one of them.
+
+    A value that no record holds is an error when every record was seen: the user named a series that
+    is not there.
+    """
+    keys = list(dict.fromkeys(key for record in record_set.records for key in record))
+    resolved: dict[str, str] = {}
+    for wanted, value in where.items():
+        key = next((k for k in keys if _is_key(k, wanted)), None)
+        if key is None:
+            return None
+        seen = sorted({clean_header(r.get(key)) for r in record_set.records if r.get(key) is not None})
+        if record_set.complete and value not in seen:
+            raise HintError(f"no record has {key!r} = {value!r}; its values are: {_listing(seen)}")
+        resolved[key] = value
+    return resolved
+
+
 def _why(scorer: KeyScorer, key: str) -> str:
     negations = scorer.negations(key)
     matched = sorted(set(tokens(key)) & scorer.matcher.request_tokens)
@@ -490,7 +536,7 @@ def _why(scorer: KeyScorer, key: str) -> str:
 
 def _with_variants(plan: JsonPlan, shapes: list[tuple[str, str, set[str]]]) -> JsonPlan:
     """Sibling arrays with the same record shape (e.g. price variants) become one dimension."""
-    if plan.layout != "records" or plan.shape != "records":
+    if plan.layout != "records" or plan.shape not in ("records", "mapping"):
         return plan
 
     def parent(path: str) -> str:
@@ -593,11 +639,16 @@ def _offset_key(document: Any) -> str | None:
 def _hinted(plans: list[JsonPlan], request: IndicatorRequest, sets: list[RecordSet]) -> list[JsonPlan]:
     """The plans that follow the request's hints; a hint naming no key of the document is an error."""
     hints = request.hints
-    if hints.value_column is None and hints.time_column is None:
+    if hints.value_column is None and hints.time_column is None and not hints.where:
         return plans
     if plans:
         return plans
     keys = sorted({key for s in sets for record in s.records for key in record})
+    missing = [k for k in hints.where if not any(_is_key(key, k) for key in keys)]
+    if missing:
+        raise HintError(
+            f"no key {missing[0]!r} in the JSON to pick records by; its keys are: {_listing(keys)}"
+        )
     numeric = [
         key for key in keys if any(parse_number(r.get(key)) is not None for s in sets for r in s.records[:50])
     ]
@@ -625,6 +676,8 @@ def _jsonstat_candidate(document: Any, request: IndicatorRequest) -> Candidate:
     hints = request.hints
     cubes = [(name, jsonstat_cube(dataset)) for name, dataset in jsonstat_datasets(document)]
     where: dict[str, str] = dict(hints.where)
+    for dimension, category in where.items():
+        _check_jsonstat_where(cubes, dimension, category)
     time_dimension = None
     if hints.time_column is not None:
         dims = [(d, n) for _, cube in cubes for d, n in zip(cube.ids, cube.names, strict=True)]
@@ -650,7 +703,7 @@ def _jsonstat_candidate(document: Any, request: IndicatorRequest) -> Candidate:
                 f"its categories are: {_listing(labels)}"
             )
         where[found[0]] = found[1]
-    plan = JsonPlan(layout="jsonstat", jsonstat_where=where, time_key=time_dimension or "")
+    plan = JsonPlan(layout="jsonstat", where=where, time_key=time_dimension or "")
     names = [name for name, _ in cubes if name]
     plan.reasons.append(
         f"JSON-stat {'datasets ' + str(names) if len(cubes) > 1 else 'dataset'}: one series per category"
@@ -674,3 +727,25 @@ def _jsonstat_category(cubes: list[tuple[str, Any]], wanted: str) -> tuple[str, 
                 if wanted in (code, cube.labels[axis].get(code)):
                     return dim_id, code
     return None
+
+
+def _check_jsonstat_where(cubes: list[tuple[str, Any]], dimension: str, category: str) -> None:
+    """Raise HintError unless a dataset has the dimension (id or label) with the category (code or label)."""
+    axes = [
+        (cube, axis)
+        for _, cube in cubes
+        for axis in range(len(cube.ids))
+        if dimension in (cube.ids[axis], cube.names[axis])
+    ]
+    if not axes:
+        names = sorted({n for _, cube in cubes for n in cube.names})
+        raise HintError(
+            f"no dimension {dimension!r} in the JSON-stat data; its dimensions are: {_listing(names)}"
+        )
+    known = [cube.labels[axis].get(code, code) for cube, axis in axes for code in cube.codes[axis]]
+    if not any(
+        category in (code, cube.labels[axis].get(code)) for cube, axis in axes for code in cube.codes[axis]
+    ):
+        raise HintError(
+            f"dimension {dimension!r} has no category {category!r}; its categories are: {_listing(known)}"
+        )

@@ -126,8 +126,8 @@ def render_json(plan: JsonPlan, request: IndicatorRequest) -> str:
         arguments = []
         if plan.time_key:
             arguments.append(f"time_dimension={_literal(plan.time_key)}")
-        if plan.jsonstat_where:
-            arguments.append(f"where={_literal(plan.jsonstat_where)}")
+        if plan.where:
+            arguments.append(f"where={_literal(plan.where)}")
         extra = "".join(f", {a}" for a in arguments)
         return (
             _header(request, "JSON-stat dataset")
@@ -172,6 +172,8 @@ def render_json(plan: JsonPlan, request: IndicatorRequest) -> str:
         options += "            date_only=True,\n"
     if plan.decimal != ".":
         options += f"            decimal={_literal(plan.decimal)},\n"
+    if plan.where:
+        options += f"            where={_literal(plan.where)},\n"
     return (
         _header(request, f"{'positional rows' if plan.shape == 'rows' else 'records'} at {plan.paths}")
         + f"from shared.wrapper_toolkit import {imports}\n\n"

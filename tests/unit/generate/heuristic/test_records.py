@@ -136,6 +136,33 @@ def test_hourly_values_inside_each_day_take_the_days_date_and_their_hour(tmp_pat
     ]
 
 
+def test_objects_keyed_by_name_are_records_told_apart_by_their_key(tmp_path: Path) -> None:
+    document = {
+        "stations": {
+            "north": {"date": "2024-01-01", "load": 10, "unit": "MW"},
+            "south": {"date": "2024-01-01", "load": 20, "unit": "MW"},
+        }
+    }
+
+    _, points = wrap(tmp_path, document, "Load")
+
+    assert sorted((p.dimensions["key"], p.value) for p in points) == [("north", 10), ("south", 20)]
+
+
+def test_sibling_objects_keyed_by_year_become_one_series_each(tmp_path: Path) -> None:
+    document = {
+        "emissions": {
+            "DE": {"2019": 1.5, "2020": 1.4, "2021": 1.3},
+            "FR": {"2019": 0.5, "2020": 0.4, "2021": 0.3},
+        }
+    }
+
+    _, points = wrap(tmp_path, document, "Emissions")
+
+    assert len(points) == 6
+    assert {p.dimensions["series"] for p in points} == {"DE", "FR"}
+
+
 # --- dates and numbers written oddly ---------------------------------------------------------------
 
 
@@ -322,3 +349,39 @@ def test_a_value_hint_naming_no_key_lists_the_numeric_keys(tmp_path: Path) -> No
 def test_a_time_hint_naming_no_key_lists_the_keys(tmp_path: Path) -> None:
     with pytest.raises(HintError, match=r"no time key 'When'.*'Timestamp'"):
         wrap(tmp_path, TARIFFS, "Electricity tariff", time_column="When")
+
+
+GEOS = {
+    "values": [
+        {
+            "datetime": f"2021-10-31T0{h}:00:00+01:00",
+            "geo_name": geo,
+            "geo_id": code,
+            "value": 100.0 + h + code % 10,
+        }
+        for h in range(3)
+        for geo, code in (("North", 8741), ("Islands", 8742))
+    ]
+}
+
+
+def test_a_where_hint_keeps_the_records_of_the_series_the_user_names(tmp_path: Path) -> None:
+    candidates, points = wrap(tmp_path, GEOS, "Price", where={"geo_name": "Islands"})
+
+    assert [p.value for p in points] == [102.0, 103.0, 104.0]
+    assert "where={'geo_name': 'Islands'}" in candidates[0].code
+
+
+def test_a_where_hint_with_a_value_no_record_holds_lists_the_values(tmp_path: Path) -> None:
+    with pytest.raises(HintError, match=r"'Islands', 'North'"):
+        wrap(tmp_path, GEOS, "Price", where={"geo_name": "Mainland"})
+
+
+def test_a_where_hint_with_a_key_no_record_has_lists_the_keys(tmp_path: Path) -> None:
+    with pytest.raises(HintError, match=r"no key 'region'.*'geo_name'"):
+        wrap(tmp_path, GEOS, "Price", where={"region": "North"})
+
+
+def test_a_where_hint_naming_no_jsonstat_dimension_lists_the_dimensions(tmp_path: Path) -> None:
+    with pytest.raises(HintError, match=r"no dimension 'Country'.*'Aggregate'"):
+        wrap(tmp_path, JSONSTAT_2, "Price index", where={"Country": "DE"})
