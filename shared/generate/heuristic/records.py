@@ -130,13 +130,13 @@ def json_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Cand
         return [_jsonstat_candidate(document, request)]
     sets = _record_sets(document)
     plans: list[JsonPlan] = []
-    shapes: list[tuple[str, str, set[str]]] = []
+    shapes: list[tuple[str, tuple[str, str], set[str]]] = []
     for record_set in sets:
         found = _records_plans(record_set, request)
         plans += found
         if found:
             keys = {key for record in record_set.records for key in record}
-            shapes.append((record_set.path, found[0].time_key, keys))
+            shapes.append((record_set.path, (found[0].time_key, found[0].time_format), keys))
     plans = [_with_variants(plan, shapes) for plan in plans]
     plans += _columns_plans(document, request)
     plans = _hinted(plans, request, sets)
@@ -360,6 +360,8 @@ def _value_keys(stats: list[KeyStats], exclude: set[str], wanted: str | None) ->
             continue
         if key.words and key.words <= TIME_WORDS | ID_WORDS:
             continue  # "@Day", "id", "year": where a value sits, not a measurement
+        if raw_words(key.name)[-1:] in (["id"], ["code"]):
+            continue  # "geo_id", "SupplierId": a number that names something
         if key.words & TIME_WORDS and key.period_format is not None:
             continue
         found.append(key)
@@ -410,10 +412,16 @@ def _dimension_keys(
     keys: list[tuple[Any, ...]] = [(m,) for m in moments]
     while spare and len(set(keys)) < len(keys):
 
-        def split(key: KeyStats, current: list[tuple[Any, ...]] = keys) -> tuple[int, int, int, int]:
+        def split(key: KeyStats, current: list[tuple[Any, ...]] = keys) -> tuple[int, int, int, int, int]:
             tuples = {(*k, str(r.get(key.name))) for k, r in zip(current, records, strict=True)}
-            # Among keys that split as well, a label before another date (an issue date), then fewer values.
-            return (len(tuples), int(key.period_format is None), int(key.numeric < 0.5), -key.distinct)
+            # Among keys that split as well: not another date (an issue date), a name before a code.
+            return (
+                len(tuples),
+                int(key.period_format is None),
+                int(not key.words & ID_WORDS),
+                int(key.numeric < 0.5),
+                -key.distinct,
+            )
 
         best = max(spare, key=split)
         if split(best)[0] == len(set(keys)):
@@ -421,7 +429,16 @@ def _dimension_keys(
         chosen.append(best.name)
         spare.remove(best)
         keys = [(*k, str(r.get(best.name))) for k, r in zip(keys, records, strict=True)]
-    return chosen
+    # A code beside its name (`geo_id` beside `geo_name`) names the same series: keep both.
+    companions = [
+        s.name for s in spare if s.distinct > 1 and any(_one_to_one(records, s.name, c) for c in chosen)
+    ]
+    return chosen + companions
+
+
+def _one_to_one(records: list[dict[str, Any]], first: str, second: str) -> bool:
+    pairs = {(str(r.get(first)), str(r.get(second))) for r in records}
+    return len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
 
 
 def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[JsonPlan]:
@@ -469,6 +486,7 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
     dims = _dimension_keys(records, stats, moments, exclude | {v.name for v in measures + values})
     scorer = KeyScorer(request, [s.name for s in values])
     path_score = RequestMatcher(request, [record_set.path]).score(record_set.path) * 0.3
+    path_score += _frequency_fit(request, record_set.path, fmt, date_only=date_only)
     what = {"records": "records", "rows": "positional rows", "mapping": "an object keyed by period"}
     plans = []
     for value in values:
@@ -506,6 +524,34 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
     return plans
 
 
+# The frequency a request names, and the one a period format (or a list's name) stands for.
+FREQUENCY_WORDS = {
+    "annual": "year", "annually": "year", "yearly": "year", "year": "year", "years": "year",
+    "quarterly": "quarter", "quarter": "quarter", "quarters": "quarter",
+    "monthly": "month", "month": "month", "months": "month",
+    "weekly": "week", "week": "week", "weeks": "week",
+    "daily": "day", "day": "day", "days": "day",
+    "hourly": "hour", "hour": "hour", "hours": "hour",
+}  # fmt: skip
+FORMAT_FREQUENCY = {
+    "year": "year", "year_month": "month", "year_mmm": "month", "month_name_year": "month",
+    "year_quarter": "quarter",
+}  # fmt: skip
+REQUEST_FREQUENCY = {"annual", "annually", "yearly", "quarterly", "monthly", "weekly", "daily", "hourly"}
+
+
+def _frequency_fit(request: IndicatorRequest, path: str, fmt: str, *, date_only: bool) -> float:
+    """A bonus when the records' frequency (by period format or by the list's name) is the one asked for."""
+    asked = {FREQUENCY_WORDS[w] for w in raw_words(request.text()) if w in REQUEST_FREQUENCY}
+    if len(asked) != 1:
+        return 0.0
+    named = {FREQUENCY_WORDS[w] for w in raw_words(path.rsplit(".", 1)[-1]) if w in FREQUENCY_WORDS}
+    has = FORMAT_FREQUENCY.get(fmt) or ("day" if date_only else None)
+    if asked & named or (has is not None and has in asked):
+        return 1.0
+    return -0.5 if has is not None or named else 0.0
+
+
 def _record_filter(record_set: RecordSet, where: dict[str, str]) -> dict[str, str] | None:
     """The `where` hints as the record set's own keys, or None when it lacks one of them.
 
@@ -534,7 +580,7 @@ def _why(scorer: KeyScorer, key: str) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def _with_variants(plan: JsonPlan, shapes: list[tuple[str, str, set[str]]]) -> JsonPlan:
+def _with_variants(plan: JsonPlan, shapes: list[tuple[str, tuple[str, str], set[str]]]) -> JsonPlan:
     """Sibling arrays with the same record shape (e.g. price variants) become one dimension."""
     if plan.layout != "records" or plan.shape not in ("records", "mapping"):
         return plan
@@ -544,8 +590,9 @@ def _with_variants(plan: JsonPlan, shapes: list[tuple[str, str, set[str]]]) -> J
 
     siblings = [
         path
-        for path, time_key, keys in shapes
-        if time_key == plan.time_key
+        for path, time, keys in shapes
+        # Years beside months under one parent are two frequencies of one series, not variants.
+        if time == (plan.time_key, plan.time_format)
         and plan.value_key in keys
         and parent(path) == parent(plan.paths[0])
         and not path.split(".")[-1].isdigit()

@@ -385,3 +385,35 @@ def test_a_where_hint_with_a_key_no_record_has_lists_the_keys(tmp_path: Path) ->
 def test_a_where_hint_naming_no_jsonstat_dimension_lists_the_dimensions(tmp_path: Path) -> None:
     with pytest.raises(HintError, match=r"no dimension 'Country'.*'Aggregate'"):
         wrap(tmp_path, JSONSTAT_2, "Price index", where={"Country": "DE"})
+
+
+def entry(date: str, value: float) -> dict[str, Any]:
+    """One observation of a time series API that lists it by year, quarter and month."""
+    return {"date": date, "value": str(value), "label": date, "updateDate": "2024-01-17T00:00:00.000Z"}
+
+
+FREQUENCIES = {
+    "years": [entry("2015", 1.0), entry("2016", 2.0), entry("2017", 3.0)],
+    "quarters": [entry("2015 Q1", 1.1), entry("2015 Q2", 1.2), entry("2015 Q3", 1.3)],
+    "months": [entry("2015 JAN", 1.01), entry("2015 FEB", 1.02), entry("2015 MAR", 1.03)],
+}
+
+
+@pytest.mark.parametrize(("frequency", "first"), [("monthly", 1.01), ("quarterly", 1.1), ("annual", 1.0)])
+def test_of_sibling_lists_at_different_frequencies_the_one_asked_for_is_read_alone(
+    tmp_path: Path, frequency: str, first: float
+) -> None:
+    _, points = wrap(tmp_path, FREQUENCIES, f"Consumer price index, {frequency}")
+
+    assert len(points) == 3
+    assert points[0].value == first
+    assert points[0].dimensions == {}
+
+
+def test_a_code_beside_the_name_that_tells_series_apart_is_kept_as_a_dimension_too(tmp_path: Path) -> None:
+    _, points = wrap(tmp_path, GEOS, "Price")
+
+    assert {(p.dimensions["geo_name"], p.dimensions["geo_id"]) for p in points} == {
+        ("North", "8741"),
+        ("Islands", "8742"),
+    }
