@@ -1300,6 +1300,26 @@ def detect_clock_format(values: Sequence[Cell], *, hours: bool = False) -> str |
     return None
 
 
+_MONTH_CODE = re.compile(r"M(\d{1,2})|Q0?([1-4])", re.IGNORECASE)
+
+
+def record_month(cell: Cell) -> int | None:
+    """The month a key beside a year gives: 1-12, a month name, `M07`, or a quarter `Q3` (its first month).
+
+    Anything else (`M13`, an annual average, or `Annual`) is None, so that record is not a month.
+    """
+    month = parse_month(cell)
+    if month is not None:
+        return month
+    match = _MONTH_CODE.fullmatch(str(cell).strip()) if isinstance(cell, str) else None
+    if match is None:
+        return None
+    if match.group(1):
+        number = int(match.group(1))
+        return number if 1 <= number <= 12 else None
+    return 3 * int(match.group(2)) - 2
+
+
 def is_daily(values: Sequence[Cell], fmt: str) -> bool:
     """True when every stamp shows the same time of day on a different date: a daily series.
 
@@ -1327,10 +1347,14 @@ def record_moment(
     time_format: str,
     clock_key: str | None = None,
     clock_format: str = "clock",
+    month_key: str | None = None,
     date_only: bool = False,
     utc_offset_seconds: int | None = None,
 ) -> datetime | None:
-    """The UTC start of a record's period: its time key, plus the time of day its clock key gives."""
+    """The UTC start of a record's period: its time key, plus the time of day its clock key gives.
+
+    With a month key the time key holds the year and the month key its month (see record_month).
+    """
     cell = record.get(time_key)
     if time_format == "dotnet_date":
         moment = parse_dotnet_date(cell)
@@ -1339,6 +1363,9 @@ def record_moment(
         moment = None if local is None else datetime(local.year, local.month, local.day, tzinfo=UTC)
     else:
         moment = parse_period(cell, time_format, utc_offset_seconds=utc_offset_seconds)
+    if moment is not None and month_key is not None:
+        month = record_month(record.get(month_key))
+        moment = None if month is None else moment.replace(month=month)
     if moment is None or clock_key is None:
         return moment
     offset = clock_offset(record.get(clock_key), clock_format)
@@ -1354,6 +1381,7 @@ def record_points(
     dimension_keys: Sequence[str] = (),
     clock_key: str | None = None,
     clock_format: str = "clock",
+    month_key: str | None = None,
     date_only: bool = False,
     decimal: str = ".",
     missing: Sequence[float] = (),
@@ -1384,6 +1412,7 @@ def record_points(
             time_format=time_format,
             clock_key=clock_key,
             clock_format=clock_format,
+            month_key=month_key,
             date_only=date_only,
             utc_offset_seconds=utc_offset_seconds,
         )
@@ -1414,6 +1443,33 @@ def column_points(
         value = parse_number(raw, missing=missing)
         if moment is not None and value is not None:
             yield _point(moment, value, dict(dimensions or {}))
+
+
+def series_points(
+    times: Sequence[Cell],
+    series: Iterable[dict[str, Any]],
+    *,
+    values_key: str,
+    name_keys: Sequence[str],
+    time_format: str,
+    utc_offset_seconds: int | None = None,
+) -> Iterator[PointDict]:
+    """Points of named series whose value arrays run beside one time array.
+
+    `{"unix_seconds": [...], "production_types": [{"name": "Wind", "data": [...]}, ...]}` gives one
+    series per item, told apart by its name keys.
+    """
+    for item in series:
+        if not isinstance(item, dict) or not isinstance(item.get(values_key), list):
+            continue
+        dims = {key: _dimension_text(item.get(key)) for key in name_keys}
+        yield from column_points(
+            times,
+            item[values_key],
+            time_format=time_format,
+            utc_offset_seconds=utc_offset_seconds,
+            dimensions=dims,
+        )
 
 
 # --- Microsoft JSON dates --------------------------------------------------------------------------

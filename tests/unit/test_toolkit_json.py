@@ -14,7 +14,9 @@ from shared.wrapper_toolkit import (
     is_dotnet_date,
     jsonstat_points,
     parse_dotnet_date,
+    record_month,
     record_points,
+    series_points,
     walk_records,
 )
 
@@ -177,3 +179,38 @@ def test_jsonstat_where_keeps_one_category_named_by_dimension_and_category_label
 def test_jsonstat_where_with_an_unknown_category_is_an_error() -> None:
     with pytest.raises(ToolkitError, match="no category 'Spain'"):
         list(jsonstat_points(CUBE, where={"area": "Spain"}))
+
+
+@pytest.mark.parametrize(
+    ("cell", "month"),
+    [("M07", 7), ("July", 7), (7, 7), ("Q3", 7), ("Q04", 10), ("M13", None), ("Annual", None)],
+)
+def test_record_month_reads_month_codes_names_numbers_and_quarters(cell: object, month: int | None) -> None:
+    assert record_month(cell) == month
+
+
+def test_record_points_join_a_year_and_a_month_key() -> None:
+    records = [
+        {"year": "2023", "period": "M12", "value": "1.5"},
+        {"year": "2023", "period": "M13", "value": "9"},
+    ]
+
+    points = list(
+        record_points(records, time_key="year", time_format="year", value_key="value", month_key="period")
+    )
+
+    assert [(p["timestamp"], p["value"]) for p in points] == [(datetime(2023, 12, 1, tzinfo=UTC), 1.5)]
+
+
+def test_series_points_pair_each_named_series_with_the_shared_times() -> None:
+    series = [{"name": "Wind", "data": [1.0, None]}, {"name": "Solar", "data": [2.0, 3.0]}, {"name": "Empty"}]
+
+    points = list(
+        series_points([2020, 2021], series, values_key="data", name_keys=["name"], time_format="year")
+    )
+
+    assert [(p["dimensions"]["name"], p["timestamp"].year, p["value"]) for p in points] == [
+        ("Wind", 2020, 1.0),
+        ("Solar", 2020, 2.0),
+        ("Solar", 2021, 3.0),
+    ]

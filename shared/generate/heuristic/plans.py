@@ -55,7 +55,7 @@ class TablePlan:
 class JsonPlan:
     """The layout decisions for a JSON document."""
 
-    layout: str  # records | columns | jsonstat
+    layout: str  # records | columns | series | jsonstat
     paths: list[str] = field(default_factory=list)
     shape: str = "records"  # records (objects) | rows (positional lists) | mapping (object keyed by period)
     key_name: str = "period"
@@ -65,6 +65,7 @@ class JsonPlan:
     dimension_keys: list[str] = field(default_factory=list)
     clock_key: str | None = None  # the time of day, when it sits apart from the date
     clock_format: str = "clock"
+    month_key: str | None = None  # the month (or quarter), when the time key holds only the year
     date_only: bool = False  # a daily series: dated by the date as written, not the instant
     decimal: str = "."
     offset_key: str | None = None

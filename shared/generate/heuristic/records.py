@@ -36,6 +36,7 @@ from shared.wrapper_toolkit import (
     parse_number,
     parse_period,
     record_moment,
+    record_month,
     walk_records,
 )
 
@@ -46,6 +47,7 @@ GENERIC_VALUE_KEYS = frozenset({"value", "obs_value", "val", "amount"})
 NEGATION_WORDS = frozenset(
     {"not", "non", "excl", "excluding", "exclusive", "without", "ex", "except", "minus"}
 )
+EPOCH_WORDS = frozenset({"unix", "epoch", "seconds", "millis", "milliseconds", "ms", "ts"})
 HOUR_WORDS = frozenset({"hour", "hora", "heure", "stunde", "uur", "ora", "godzina", "hr", "hh", "he", "time"})
 
 
@@ -159,6 +161,9 @@ def _candidate(plan: JsonPlan, request: IndicatorRequest) -> Candidate:
     rationale = "; ".join(plan.reasons)
     if plan.layout == "columns":
         label = f"array {plan.paths[1]!r} by {plan.paths[0]!r}"
+        value = plan.paths[1].rsplit(".", 1)[-1]
+    elif plan.layout == "series":
+        label = f"every series at {plan.paths[1]!r} by {plan.paths[0]!r}"
         value = plan.paths[1].rsplit(".", 1)[-1]
     else:
         where = plan.paths[0] if len(plan.paths) == 1 else f"each of {plan.paths}"
@@ -287,6 +292,7 @@ def _decimal(records: list[dict[str, Any]]) -> str:
 def _key_stats(record_set: RecordSet, decimal: str) -> list[KeyStats]:
     records = record_set.records
     keys = list(dict.fromkeys(key for record in records for key in record))
+    rows = record_set.own_keys <= {str(i) for i in range(10)}
     stats = []
     for index, key in enumerate(keys):
         present = [
@@ -296,11 +302,12 @@ def _key_stats(record_set: RecordSet, decimal: str) -> list[KeyStats]:
         ]
         numeric = sum(1 for v in present if parse_number(v, decimal=decimal) is not None)
         # In positional rows the first element is the time when it reads as one.
-        time_hint = record_set.shape == "rows" and index == 0
+        time_hint = key == "0" and rows
         if present and is_dotnet_date(present):
             fmt: str | None = "dotnet_date"
         elif present:
-            fmt = detect_period_format(present, name="time" if time_hint else key.split(".")[-1])
+            named = time_hint or bool(set(raw_words(key)) & EPOCH_WORDS)
+            fmt = detect_period_format(present, name="time" if named else key.split(".")[-1])
         else:
             fmt = None
         stats.append(
@@ -324,6 +331,8 @@ def _time_rank(key: KeyStats, n_records: int) -> float | None:
     if fmt is None or key.fill < 0.5:
         return None
     hinted = bool(key.words & TIME_WORDS) or key.time_hint
+    if fmt in ("epoch_s", "epoch_ms") and set(raw_words(key.name)) & EPOCH_WORDS:
+        hinted = True
     if fmt in ("year", "epoch_s", "epoch_ms", "excel_serial") and not hinted:
         return None
     rank = (2.0 if hinted else 0.0) + (1.0 if fmt in ("native", "iso", "dotnet_date") else 0.0)
@@ -392,6 +401,25 @@ def _clock_key(
         if len(moments) > time.distinct and (best is None or len(moments) > best[0]):
             best = (len(moments), key, clock_format)
     return (best[1], best[2]) if best else None
+
+
+def _month_key(record_set: RecordSet, stats: list[KeyStats], time: KeyStats, fmt: str) -> KeyStats | None:
+    """Beside a year that repeats, the key that gives each record its month (`"M07"`, `"July"`, 7)."""
+    records = record_set.records
+    if fmt != "year" or time.distinct >= len(records):
+        return None
+    best: tuple[int, KeyStats] | None = None
+    for key in stats:
+        if key.name == time.name or key.fill < 0.5:
+            continue
+        months = [record_month(r.get(key.name)) for r in records if not is_missing(r.get(key.name))]
+        # An annual figure among the months ("M13", "Annual") is left out, not read as a month.
+        if not months or sum(m is not None for m in months) < 0.5 * len(months):
+            continue
+        stamps = {(r.get(time.name), record_month(r.get(key.name))) for r in records}
+        if len(stamps) > time.distinct and (best is None or len(stamps) > best[0]):
+            best = (len(stamps), key)
+    return best[1] if best else None
 
 
 def _dimension_keys(
@@ -464,9 +492,10 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
         if all(parse_period(v, "day_month_year") is not None for v in stamps):
             fmt = "day_month_year"
             reasons.append(f"{time.name!r} read day first: the numbers use decimal commas")
-    clock = _clock_key(record_set, stats, time, fmt)
+    month = _month_key(record_set, stats, time, fmt)
+    clock = None if month else _clock_key(record_set, stats, time, fmt)
     time_values = [r.get(time.name) for r in records]
-    date_only = clock is None and is_daily(time_values, fmt)
+    date_only = clock is None and month is None and is_daily(time_values, fmt)
     moments = [
         record_moment(
             r,
@@ -474,11 +503,14 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
             time_format=fmt,
             clock_key=clock[0].name if clock else None,
             clock_format=clock[1] if clock else "clock",
+            month_key=month.name if month else None,
             date_only=date_only,
         )
         for r in records
     ]
-    exclude = {time.name} | ({clock[0].name} if clock else set()) | set(where)
+    exclude = (
+        {time.name} | ({clock[0].name} if clock else set()) | ({month.name} if month else set()) | set(where)
+    )
     measures = _value_keys(stats, exclude, None)
     values = measures if hints.value_column is None else _value_keys(stats, exclude, hints.value_column)
     if not values:
@@ -486,7 +518,9 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
     dims = _dimension_keys(records, stats, moments, exclude | {v.name for v in measures + values})
     scorer = KeyScorer(request, [s.name for s in values])
     path_score = RequestMatcher(request, [record_set.path]).score(record_set.path) * 0.3
-    path_score += _frequency_fit(request, record_set.path, fmt, date_only=date_only)
+    path_score += _frequency_fit(
+        request, record_set.path, "year_month" if month else fmt, date_only=date_only
+    )
     what = {"records": "records", "rows": "positional rows", "mapping": "an object keyed by period"}
     plans = []
     for value in values:
@@ -502,6 +536,7 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
             dimension_keys=dims,
             clock_key=clock[0].name if clock else None,
             clock_format=clock[1] if clock else "clock",
+            month_key=month.name if month else None,
             date_only=date_only,
             decimal=decimal,
             where=where,
@@ -513,6 +548,8 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
         )
         if clock:
             plan.reasons.append(f"dates in {time.name!r}, times of day in {clock[0].name!r} ({clock[1]})")
+        if month:
+            plan.reasons.append(f"years in {time.name!r}, months in {month.name!r}")
         if date_only:
             plan.reasons.append(
                 f"{time.name!r} shows one time of day on each date: a daily series dated by date"
@@ -621,10 +658,14 @@ def _columns_plans(document: Any, request: IndicatorRequest) -> list[JsonPlan]:
 
     collect(document, "", 0)
     for path, group in groups:
-        arrays = {k: v for k, v in group.items() if isinstance(v, list) and len(v) >= 2}
+        arrays = {k: v for k, v in group.items() if isinstance(v, list) and v}
         if len(arrays) < 2:
             continue
-        times = [(k, fmt) for k, v in arrays.items() if (fmt := _array_time_format(k, v)) is not None]
+        times = [
+            (k, fmt)
+            for k, v in arrays.items()
+            if len(v) >= 2 and (fmt := _array_time_format(k, v)) is not None
+        ]
         if not times:
             continue
         time_key, fmt = times[0]
@@ -638,6 +679,7 @@ def _columns_plans(document: Any, request: IndicatorRequest) -> list[JsonPlan]:
             and sum(parse_number(x) is not None for x in v) >= 0.5 * len(v)
             and (wanted is None or _is_key(k, wanted))
         ]
+        plans += _series_plans(group, path, time_key, fmt, length, request, offset_key=_offset_key(document))
         units = _sibling_units(document, path)
         scorer = KeyScorer(request, candidates)
         prefix = f"{path}." if path else ""
@@ -658,11 +700,62 @@ def _columns_plans(document: Any, request: IndicatorRequest) -> list[JsonPlan]:
     return plans
 
 
+def _series_plans(
+    group: dict[str, Any],
+    path: str,
+    time_key: str,
+    fmt: str,
+    length: int,
+    request: IndicatorRequest,
+    *,
+    offset_key: str | None,
+) -> list[JsonPlan]:
+    """Beside a time array, lists of named series whose value arrays have its length, one plan each."""
+    plans = []
+    for key, items in group.items():
+        if not isinstance(items, list) or len(items) < 1 or not all(isinstance(i, dict) for i in items):
+            continue
+        arrays = [
+            k
+            for k, v in items[0].items()
+            if isinstance(v, list)
+            and all(isinstance(i.get(k), list) and len(i[k]) == length for i in items)
+            and sum(parse_number(x) is not None for x in v) >= 0.5 * len(v)
+        ]
+        scalars = [k for k, v in items[0].items() if isinstance(v, str | int) and not isinstance(v, bool)]
+        names = [k for k in scalars if len({clean_header(i.get(k)) for i in items}) == len(items)]
+        if len(arrays) != 1 or not names:
+            continue
+        labels = [" ".join(clean_header(i.get(k)) for k in names) for i in items]
+        wanted = request.hints.value_column
+        if wanted is not None and not (_is_key(key, wanted) or wanted in labels):
+            continue
+        scorer = KeyScorer(request, labels)
+        prefix = f"{path}." if path else ""
+        best = max(labels, key=scorer.score)
+        plan = JsonPlan(
+            layout="series",
+            paths=[f"{prefix}{time_key}", f"{prefix}{key}"],
+            time_format=fmt,
+            value_key=arrays[0],
+            dimension_keys=names,
+            offset_key=offset_key,
+            score=scorer.score(best) + 0.5,
+        )
+        plan.reasons.append(
+            f"{len(items)} series at {prefix}{key} named by {names}, their {arrays[0]!r} beside the times "
+            f"{time_key!r}; {best!r} matches the request best"
+        )
+        plans.append(plan)
+    return plans
+
+
 def _array_time_format(key: str, values: list[Any]) -> str | None:
     if is_dotnet_date(values):
         return "dotnet_date"
-    fmt = detect_period_format(values, name=key)
-    return fmt if fmt is not None and (set(tokens(key)) & TIME_WORDS or fmt == "iso") else None
+    epoch = bool(set(raw_words(key)) & EPOCH_WORDS)
+    fmt = detect_period_format(values, name="time" if epoch else key)
+    return fmt if fmt is not None and (set(tokens(key)) & TIME_WORDS or epoch or fmt == "iso") else None
 
 
 def _sibling_units(document: Any, path: str) -> dict[str, str]:

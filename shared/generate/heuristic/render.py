@@ -136,6 +136,23 @@ def render_json(plan: JsonPlan, request: IndicatorRequest) -> str:
             + '    """Expand the JSON-stat cube into points, one series per combination of categories."""\n'
             + f"    return jsonstat_points(read_json(payload){extra})\n"
         )
+    if plan.layout == "series":
+        offset = f"document.get({_literal(plan.offset_key)}) or 0" if plan.offset_key else "None"
+        return (
+            _header(request, f"series at {plan.paths[1]!r} beside the times at {plan.paths[0]!r}")
+            + "from shared.wrapper_toolkit import get_path, read_json, series_points\n\n\n"
+            + "def parse(payload, context):\n"
+            + '    """Pair each time with the value at the same position of every named series."""\n'
+            + "    document = read_json(payload)\n"
+            + "    return series_points(\n"
+            + f"        get_path(document, {_literal(plan.paths[0])}),\n"
+            + f"        get_path(document, {_literal(plan.paths[1])}),\n"
+            + f"        values_key={_literal(plan.value_key)},\n"
+            + f"        name_keys={_literal(plan.dimension_keys)},\n"
+            + f"        time_format={_literal(plan.time_format)},\n"
+            + f"        utc_offset_seconds={offset},\n"
+            + "    )\n"
+        )
     if plan.layout == "columns":
         offset = f"document.get({_literal(plan.offset_key)}) or 0" if plan.offset_key else "None"
         return (
@@ -168,6 +185,8 @@ def render_json(plan: JsonPlan, request: IndicatorRequest) -> str:
     if plan.clock_key:
         options += f"            clock_key={_literal(plan.clock_key)},\n"
         options += f"            clock_format={_literal(plan.clock_format)},\n"
+    if plan.month_key:
+        options += f"            month_key={_literal(plan.month_key)},\n"
     if plan.date_only:
         options += "            date_only=True,\n"
     if plan.decimal != ".":

@@ -417,3 +417,80 @@ def test_a_code_beside_the_name_that_tells_series_apart_is_kept_as_a_dimension_t
         ("North", "8741"),
         ("Islands", "8742"),
     }
+
+
+def test_a_year_and_a_month_code_in_two_keys_make_a_monthly_series_without_the_annual_figure(
+    tmp_path: Path,
+) -> None:
+    observations = [
+        ("2023", "M13", "Annual", 304.7),
+        ("2023", "M12", "December", 306.7),
+        ("2023", "M11", "November", 307.0),
+    ]
+    document = {
+        "Results": {
+            "series": [
+                {
+                    "seriesID": "CUUR0000SA0",
+                    "data": [
+                        {"year": y, "period": m, "periodName": n, "value": str(v), "footnotes": [{}]}
+                        for y, m, n, v in [*observations, ("2022", "M12", "December", 296.8)]
+                    ],
+                }
+            ]
+        }
+    }
+
+    _, points = wrap(tmp_path, document, "Consumer price index, all items")
+
+    assert [(p.timestamp, p.value) for p in points] == [
+        (utc(2023, 12, 1), 306.7),
+        (utc(2023, 11, 1), 307.0),
+        (utc(2022, 12, 1), 296.8),
+    ]
+
+
+def test_epoch_seconds_named_unix_seconds_are_the_time_of_parallel_arrays(tmp_path: Path) -> None:
+    document = {"unix_seconds": [1704067200, 1704070800], "price": [90.1, 85.2], "unit": "EUR / MWh"}
+
+    _, points = wrap(tmp_path, document, "Day-ahead price")
+
+    assert [(p.timestamp, p.value) for p in points] == [
+        (utc(2024, 1, 1, 0), 90.1),
+        (utc(2024, 1, 1, 1), 85.2),
+    ]
+
+
+def test_positional_rows_inside_named_series_keep_the_series_name(tmp_path: Path) -> None:
+    document = {
+        "series": [
+            {"name": "wind", "data": [[1704067200000, 1.0], [1704070800000, 2.0]]},
+            {"name": "solar", "data": [[1704067200000, 3.0], [1704070800000, 4.0]]},
+        ]
+    }
+
+    _, points = wrap(tmp_path, document, "Wind generation")
+
+    assert [(p.timestamp, p.value) for p in points if p.dimensions["name"] == "wind"] == [
+        (utc(2024, 1, 1, 0), 1.0),
+        (utc(2024, 1, 1, 1), 2.0),
+    ]
+
+
+def test_named_series_whose_values_run_beside_one_time_array_are_told_apart_by_name(tmp_path: Path) -> None:
+    document = {
+        "unix_seconds": [1704067200, 1704068100],
+        "production_types": [
+            {"name": "Wind onshore", "data": [1.0, 2.0]},
+            {"name": "Solar", "data": [0.0, None]},
+        ],
+    }
+
+    candidates, points = wrap(tmp_path, document, "Wind onshore generation")
+
+    assert [(p.dimensions["name"], p.timestamp, p.value) for p in points] == [
+        ("Wind onshore", utc(2024, 1, 1, 0, 0), 1.0),
+        ("Wind onshore", utc(2024, 1, 1, 0, 15), 2.0),
+        ("Solar", utc(2024, 1, 1, 0, 0), 0.0),
+    ]
+    assert "series_points" in candidates[0].code
