@@ -1209,11 +1209,11 @@ def walk_records(document: Any, path: str, *, inherit: bool = True) -> Iterator[
     its day's date. An item that lacks the nested list holds no records.
     """
     parts = [] if path in ("", "$") else path.split(".")
-    yield from _walk(document, parts, {}, path=path, inherit=inherit, inside=False)
+    yield from _walk(document, parts, context={}, path=path, inherit=inherit, inside=False)
 
 
 def _walk(
-    node: Any, parts: list[str], context: dict[str, Any], *, path: str, inherit: bool, inside: bool
+    node: Any, parts: list[str], *, context: dict[str, Any], path: str, inherit: bool, inside: bool
 ) -> Iterator[dict[str, Any]]:
     if not parts:
         if not isinstance(node, list):
@@ -1240,7 +1240,7 @@ def _walk(
     else:
         raise ToolkitError(f"path {path!r} not found at {name!r}")
     if not each:
-        yield from _walk(child, rest, context, path=path, inherit=inherit, inside=inside)
+        yield from _walk(child, rest, context=context, path=path, inherit=inherit, inside=inside)
         return
     if not isinstance(child, list):
         raise ToolkitError(f"path {path!r}: {name or '$'!r} is not a list")
@@ -1248,7 +1248,7 @@ def _walk(
         if isinstance(item, dict):
             scalars = {k: v for k, v in flatten_record(item).items() if not isinstance(v, list)}
             inner = {**context, **scalars} if inherit else {}
-            yield from _walk(item, rest, inner, path=path, inherit=inherit, inside=True)
+            yield from _walk(item, rest, context=inner, path=path, inherit=inherit, inside=True)
 
 
 CLOCK_FORMATS = ("clock", "range", "hour", "hour_ending")
@@ -1518,7 +1518,7 @@ def jsonstat_points(
         ids, sizes, codes, labels = cube.ids, cube.sizes, cube.codes, cube.labels
         time_id = time_dimension or _jsonstat_time_dimension(dataset, ids)
         time_pos = ids.index(time_id)
-        times, time_fmt = _jsonstat_times(codes[time_pos], labels[time_pos], time_id)
+        times, time_fmt = _jsonstat_times(codes[time_pos], labels[time_pos], time_id=time_id)
         keep = _jsonstat_filter(cube, where or {})
         raw_values = dataset.get("value")
         if isinstance(raw_values, dict):
@@ -1580,7 +1580,7 @@ def jsonstat_cube(dataset: dict[str, Any]) -> JsonStatCube:
     return JsonStatCube(ids=ids, names=names, sizes=sizes, codes=codes, labels=labels)
 
 
-def _jsonstat_times(codes: list[str], labels: dict[str, str], time_id: str) -> tuple[list[str], str]:
+def _jsonstat_times(codes: list[str], labels: dict[str, str], *, time_id: str) -> tuple[list[str], str]:
     """The time axis as period texts and their format: the codes, or the labels when only they read."""
     fmt = detect_period_format(codes, name=time_id)
     if fmt is not None:

@@ -141,7 +141,7 @@ def json_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Cand
             shapes.append((record_set.path, (found[0].time_key, found[0].time_format), keys))
     plans = [_with_variants(plan, shapes) for plan in plans]
     plans += _columns_plans(document, request)
-    plans = _hinted(plans, request, sets)
+    plans = _hinted(plans, request, sets=sets)
     if not plans:
         raise NoSeriesFoundError(
             "no series found: no array of records or parallel arrays with times and numbers"
@@ -184,7 +184,7 @@ def _candidate(plan: JsonPlan, request: IndicatorRequest) -> Candidate:
 
 def _record_sets(document: Any) -> list[RecordSet]:
     paths: list[str] = []
-    _walk_lists(document, "", 0, paths)
+    _walk_lists(document, "", depth=0, found=paths)
     sets = []
     for path in paths:
         records = _sample(walk_records(document, path))
@@ -194,7 +194,7 @@ def _record_sets(document: Any) -> list[RecordSet]:
         shape = "rows" if rows else "records"
         complete = len(records) < SAMPLE
         sets.append(RecordSet(path=path, shape=shape, records=records, own_keys=own, complete=complete))
-    for path, mapping, kind in _keyed_objects(document, "", 0):
+    for path, mapping, kind in _keyed_objects(document, "", depth=0):
         key_name = _mapping_key_name(mapping, kind)
         records = mapping_records(mapping, key_name=key_name)
         own = {key for record in records for key in record}
@@ -224,7 +224,7 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _walk_lists(node: Any, path: str, depth: int, found: list[str]) -> None:
+def _walk_lists(node: Any, path: str, *, depth: int, found: list[str]) -> None:
     """Paths of the lists in the document; lists inside every record of a list are walked with `[]`."""
     if depth > 6:
         return
@@ -235,18 +235,18 @@ def _walk_lists(node: Any, path: str, depth: int, found: list[str]) -> None:
             nested = dict.fromkeys(k for item in items for k, v in item.items() if isinstance(v, dict | list))
             for key in nested:
                 sample = next(item[key] for item in items if isinstance(item.get(key), dict | list))
-                _walk_lists(sample, _join(f"{path}[]", key), depth + 1, found)
+                _walk_lists(sample, _join(f"{path}[]", key), depth=depth + 1, found=found)
         else:
             for index, child in enumerate(node[:3]):
                 if isinstance(child, dict | list):
-                    _walk_lists(child, _join(path, str(index)), depth + 1, found)
+                    _walk_lists(child, _join(path, str(index)), depth=depth + 1, found=found)
     elif isinstance(node, dict):
         for key, child in node.items():
             if isinstance(child, dict | list) and "." not in str(key):
-                _walk_lists(child, _join(path, str(key)), depth + 1, found)
+                _walk_lists(child, _join(path, str(key)), depth=depth + 1, found=found)
 
 
-def _keyed_objects(node: Any, path: str, depth: int) -> list[tuple[str, dict[str, Any], str]]:
+def _keyed_objects(node: Any, path: str, *, depth: int) -> list[tuple[str, dict[str, Any], str]]:
     """Objects (at any depth) that are records keyed by a period or a name, with what keys them.
 
     `{"2024-01-02": {"close": …}, …}` and `{"2019": 4.2, …}` are keyed by period;
@@ -269,7 +269,7 @@ def _keyed_objects(node: Any, path: str, depth: int) -> list[tuple[str, dict[str
             found.append((path, node, "name"))
     for key, child in node.items():
         if isinstance(child, dict) and "." not in str(key):
-            found += _keyed_objects(child, _join(path, str(key)), depth + 1)
+            found += _keyed_objects(child, _join(path, str(key)), depth=depth + 1)
     return found
 
 
@@ -347,7 +347,7 @@ def _time_rank(key: KeyStats, n_records: int) -> float | None:
     return rank
 
 
-def _time_key(stats: list[KeyStats], n_records: int, wanted: str | None) -> KeyStats | None:
+def _time_key(stats: list[KeyStats], n_records: int, *, wanted: str | None) -> KeyStats | None:
     if wanted is not None:
         return next((s for s in stats if _is_key(s.name, wanted)), None)
     ranked = [(rank, -s.index, s) for s in stats if (rank := _time_rank(s, n_records)) is not None]
@@ -360,7 +360,7 @@ def _is_key(name: str, wanted: str) -> bool:
     return wanted in (name, leaf) or wanted.casefold() in (name.casefold(), leaf.casefold())
 
 
-def _value_keys(stats: list[KeyStats], exclude: set[str], wanted: str | None) -> list[KeyStats]:
+def _value_keys(stats: list[KeyStats], exclude: set[str], *, wanted: str | None) -> list[KeyStats]:
     if wanted is not None:
         return [s for s in stats if _is_key(s.name, wanted) and s.name not in exclude and s.numeric >= 0.5]
     found = []
@@ -378,7 +378,7 @@ def _value_keys(stats: list[KeyStats], exclude: set[str], wanted: str | None) ->
 
 
 def _clock_key(
-    record_set: RecordSet, stats: list[KeyStats], time: KeyStats, fmt: str
+    record_set: RecordSet, stats: list[KeyStats], *, time: KeyStats, fmt: str
 ) -> tuple[KeyStats, str] | None:
     """Beside a date that repeats, the key that gives each record its time of day (`Hora: "00-01"`)."""
     records = record_set.records
@@ -403,7 +403,7 @@ def _clock_key(
     return (best[1], best[2]) if best else None
 
 
-def _month_key(record_set: RecordSet, stats: list[KeyStats], time: KeyStats, fmt: str) -> KeyStats | None:
+def _month_key(record_set: RecordSet, stats: list[KeyStats], *, time: KeyStats, fmt: str) -> KeyStats | None:
     """Beside a year that repeats, the key that gives each record its month (`"M07"`, `"July"`, 7)."""
     records = record_set.records
     if fmt != "year" or time.distinct >= len(records):
@@ -423,7 +423,7 @@ def _month_key(record_set: RecordSet, stats: list[KeyStats], time: KeyStats, fmt
 
 
 def _dimension_keys(
-    records: list[dict[str, Any]], stats: list[KeyStats], moments: list[Any], exclude: set[str]
+    records: list[dict[str, Any]], stats: list[KeyStats], *, moments: list[Any], exclude: set[str]
 ) -> list[str]:
     """Keys that tell apart records sharing a time, added until (time, dimensions) names each once."""
     if len(set(moments)) == len(moments):
@@ -459,12 +459,14 @@ def _dimension_keys(
         keys = [(*k, str(r.get(best.name))) for k, r in zip(keys, records, strict=True)]
     # A code beside its name (`geo_id` beside `geo_name`) names the same series: keep both.
     companions = [
-        s.name for s in spare if s.distinct > 1 and any(_one_to_one(records, s.name, c) for c in chosen)
+        s.name
+        for s in spare
+        if s.distinct > 1 and any(_one_to_one(records, first=s.name, second=c) for c in chosen)
     ]
     return chosen + companions
 
 
-def _one_to_one(records: list[dict[str, Any]], first: str, second: str) -> bool:
+def _one_to_one(records: list[dict[str, Any]], *, first: str, second: str) -> bool:
     pairs = {(str(r.get(first)), str(r.get(second))) for r in records}
     return len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
 
@@ -481,7 +483,7 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
     record_set = replace(record_set, records=records)
     decimal = _decimal(records)
     stats = _key_stats(record_set, decimal)
-    time = _time_key(stats, len(records), hints.time_column)
+    time = _time_key(stats, len(records), wanted=hints.time_column)
     if time is None or time.period_format is None:
         return []
     reasons: list[str] = []
@@ -492,8 +494,8 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
         if all(parse_period(v, "day_month_year") is not None for v in stamps):
             fmt = "day_month_year"
             reasons.append(f"{time.name!r} read day first: the numbers use decimal commas")
-    month = _month_key(record_set, stats, time, fmt)
-    clock = None if month else _clock_key(record_set, stats, time, fmt)
+    month = _month_key(record_set, stats, time=time, fmt=fmt)
+    clock = None if month else _clock_key(record_set, stats, time=time, fmt=fmt)
     time_values = [r.get(time.name) for r in records]
     date_only = clock is None and month is None and is_daily(time_values, fmt)
     moments = [
@@ -511,15 +513,19 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
     exclude = (
         {time.name} | ({clock[0].name} if clock else set()) | ({month.name} if month else set()) | set(where)
     )
-    measures = _value_keys(stats, exclude, None)
-    values = measures if hints.value_column is None else _value_keys(stats, exclude, hints.value_column)
+    measures = _value_keys(stats, exclude, wanted=None)
+    values = (
+        measures if hints.value_column is None else _value_keys(stats, exclude, wanted=hints.value_column)
+    )
     if not values:
         return []
-    dims = _dimension_keys(records, stats, moments, exclude | {v.name for v in measures + values})
+    dims = _dimension_keys(
+        records, stats, moments=moments, exclude=exclude | {v.name for v in measures + values}
+    )
     scorer = KeyScorer(request, [s.name for s in values])
     path_score = RequestMatcher(request, [record_set.path]).score(record_set.path) * 0.3
     path_score += _frequency_fit(
-        request, record_set.path, "year_month" if month else fmt, date_only=date_only
+        request, record_set.path, fmt="year_month" if month else fmt, date_only=date_only
     )
     what = {"records": "records", "rows": "positional rows", "mapping": "an object keyed by period"}
     plans = []
@@ -577,7 +583,7 @@ FORMAT_FREQUENCY = {
 REQUEST_FREQUENCY = {"annual", "annually", "yearly", "quarterly", "monthly", "weekly", "daily", "hourly"}
 
 
-def _frequency_fit(request: IndicatorRequest, path: str, fmt: str, *, date_only: bool) -> float:
+def _frequency_fit(request: IndicatorRequest, path: str, *, fmt: str, date_only: bool) -> float:
     """A bonus when the records' frequency (by period format or by the list's name) is the one asked for."""
     asked = {FREQUENCY_WORDS[w] for w in raw_words(request.text()) if w in REQUEST_FREQUENCY}
     if len(asked) != 1:
@@ -679,7 +685,15 @@ def _columns_plans(document: Any, request: IndicatorRequest) -> list[JsonPlan]:
             and sum(parse_number(x) is not None for x in v) >= 0.5 * len(v)
             and (wanted is None or _is_key(k, wanted))
         ]
-        plans += _series_plans(group, path, time_key, fmt, length, request, offset_key=_offset_key(document))
+        plans += _series_plans(
+            group,
+            path,
+            time_key=time_key,
+            fmt=fmt,
+            length=length,
+            request=request,
+            offset_key=_offset_key(document),
+        )
         units = _sibling_units(document, path)
         scorer = KeyScorer(request, candidates)
         prefix = f"{path}." if path else ""
@@ -703,11 +717,11 @@ def _columns_plans(document: Any, request: IndicatorRequest) -> list[JsonPlan]:
 def _series_plans(
     group: dict[str, Any],
     path: str,
+    *,
     time_key: str,
     fmt: str,
     length: int,
     request: IndicatorRequest,
-    *,
     offset_key: str | None,
 ) -> list[JsonPlan]:
     """Beside a time array, lists of named series whose value arrays have its length, one plan each."""
@@ -776,7 +790,7 @@ def _offset_key(document: Any) -> str | None:
 # --- hints -----------------------------------------------------------------------------------------
 
 
-def _hinted(plans: list[JsonPlan], request: IndicatorRequest, sets: list[RecordSet]) -> list[JsonPlan]:
+def _hinted(plans: list[JsonPlan], request: IndicatorRequest, *, sets: list[RecordSet]) -> list[JsonPlan]:
     """The plans that follow the request's hints; a hint naming no key of the document is an error."""
     hints = request.hints
     if hints.value_column is None and hints.time_column is None and not hints.where:
@@ -817,7 +831,7 @@ def _jsonstat_candidate(document: Any, request: IndicatorRequest) -> Candidate:
     cubes = [(name, jsonstat_cube(dataset)) for name, dataset in jsonstat_datasets(document)]
     where: dict[str, str] = dict(hints.where)
     for dimension, category in where.items():
-        _check_jsonstat_where(cubes, dimension, category)
+        _check_jsonstat_where(cubes, dimension=dimension, category=category)
     time_dimension = None
     if hints.time_column is not None:
         dims = [(d, n) for _, cube in cubes for d, n in zip(cube.ids, cube.names, strict=True)]
@@ -869,7 +883,7 @@ def _jsonstat_category(cubes: list[tuple[str, Any]], wanted: str) -> tuple[str, 
     return None
 
 
-def _check_jsonstat_where(cubes: list[tuple[str, Any]], dimension: str, category: str) -> None:
+def _check_jsonstat_where(cubes: list[tuple[str, Any]], *, dimension: str, category: str) -> None:
     """Raise HintError unless a dataset has the dimension (id or label) with the category (code or label)."""
     axes = [
         (cube, axis)
