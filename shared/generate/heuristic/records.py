@@ -47,6 +47,7 @@ GENERIC_VALUE_KEYS = frozenset({"value", "obs_value", "val", "amount"})
 NEGATION_WORDS = frozenset(
     {"not", "non", "excl", "excluding", "exclusive", "without", "ex", "except", "minus"}
 )
+LINK_WORDS = frozenset({"in", "of", "the", "a", "an", "to", "for", "from", "incl", "including"})
 EPOCH_WORDS = frozenset({"unix", "epoch", "seconds", "millis", "milliseconds", "ms", "ts"})
 HOUR_WORDS = frozenset({"hour", "hora", "heure", "stunde", "uur", "ora", "godzina", "hr", "hh", "he", "time"})
 
@@ -93,7 +94,6 @@ class KeyScorer:
     def __init__(self, request: IndicatorRequest, keys: Sequence[str]) -> None:
         self.matcher = RequestMatcher(request, keys)
         self.request_sequence = raw_words(request.text())
-        self.request_words = set(self.request_sequence)
 
     def score(self, key: str, *, unit: str = "") -> float:
         """Matched words, plus when the key is only request words, minus a negation the request lacks."""
@@ -121,8 +121,18 @@ class KeyScorer:
         return bool(words) and any(sequence[i : i + size] == words for i in range(len(sequence) - size + 1))
 
     def negations(self, key: str) -> set[str]:
-        """Negating words of the key that the request does not use itself."""
-        return (set(raw_words(key)) & NEGATION_WORDS) - self.request_words
+        """What the key negates ("not in total": total) that the request does not negate itself."""
+        return negated(raw_words(key)) - negated(self.request_sequence)
+
+
+def negated(words: list[str]) -> set[str]:
+    """The words negations apply to ("excl. VAT": vat), or the negation itself when nothing follows it."""
+    found = set()
+    for index, word in enumerate(words):
+        if word in NEGATION_WORDS:
+            following = [w for w in words[index + 1 : index + 4] if w not in LINK_WORDS]
+            found.add(following[0] if following else word)
+    return found
 
 
 def json_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Candidate]:

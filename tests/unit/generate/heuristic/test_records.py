@@ -322,6 +322,16 @@ def test_a_key_the_request_names_exactly_beats_one_that_contains_it_and_negation
     assert ranked == ["Wind", "Wind Offshore", "Wind excl offshore"]
 
 
+def test_a_negation_counts_against_a_key_even_when_the_request_negates_something_else() -> None:
+    keys = ["Wind (Not in Total)", "Wind"]
+    scorer = KeyScorer(
+        IndicatorRequest(name="Wind generation", description="all regions, not Shetland"), keys
+    )
+
+    assert scorer.score("Wind") > scorer.score("Wind (Not in Total)")
+    assert scorer.negations("Wind (Not in Total)") == {"total"}
+
+
 def test_an_exclusion_counts_against_a_key_only_when_the_request_does_not_ask_for_it() -> None:
     keys = ["price_incl_vat", "price_excl_vat"]
     with_vat = KeyScorer(IndicatorRequest(name="Electricity price including VAT"), keys)
