@@ -1186,6 +1186,14 @@ def row_record(row: Sequence[Any]) -> dict[str, Any]:
     return {str(index): value for index, value in enumerate(row)}
 
 
+def header_records(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Rows whose first row names the columns, as records: `[["date", "load"], ["2024-01-01", 5]]`."""
+    if not rows:
+        return []
+    names = header_names(rows[0])
+    return [dict(zip(names, row, strict=False)) for row in rows[1:] if isinstance(row, list | tuple)]
+
+
 def mapping_records(mapping: dict[str, Any], *, key_name: str = "period") -> list[dict[str, Any]]:
     """Records of an object keyed by period.
 

@@ -10,6 +10,7 @@ from shared.wrapper_toolkit import (
     ToolkitError,
     clock_offset,
     detect_clock_format,
+    header_records,
     is_daily,
     is_dotnet_date,
     jsonstat_points,
@@ -213,4 +214,13 @@ def test_series_points_pair_each_named_series_with_the_shared_times() -> None:
         ("Wind", 2020, 1.0),
         ("Solar", 2020, 2.0),
         ("Solar", 2021, 3.0),
+    ]
+
+
+def test_header_records_name_each_row_by_the_first_row() -> None:
+    rows = [["NAME", "B01001_001E", "state"], ["Alabama", "4903185", "01"], ["Alaska", "731545"]]
+
+    assert header_records(rows) == [
+        {"NAME": "Alabama", "B01001_001E": "4903185", "state": "01"},
+        {"NAME": "Alaska", "B01001_001E": "731545"},
     ]

@@ -57,7 +57,8 @@ class JsonPlan:
 
     layout: str  # records | columns | series | jsonstat
     paths: list[str] = field(default_factory=list)
-    shape: str = "records"  # records (objects) | rows (positional lists) | mapping (object keyed by period)
+    # records (objects) | rows (positional lists) | table (lists under a header row) | mapping (keyed objects)
+    shape: str = "records"
     key_name: str = "period"
     time_key: str = ""
     time_format: str = "iso"

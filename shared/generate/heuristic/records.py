@@ -26,6 +26,8 @@ from shared.wrapper_toolkit import (
     decimal_votes,
     detect_clock_format,
     detect_period_format,
+    get_path,
+    header_records,
     is_daily,
     is_dotnet_date,
     is_jsonstat,
@@ -75,7 +77,7 @@ class RecordSet:
     """The records of one list of the document, as the parse code will read them."""
 
     path: str
-    shape: str  # records | rows | mapping
+    shape: str  # records | rows | table | mapping
     records: list[dict[str, Any]]
     own_keys: set[str]
     key_name: str = "period"
@@ -203,7 +205,12 @@ def _record_sets(document: Any) -> list[RecordSet]:
         rows = all(set(record) <= {str(i) for i in range(10)} for record in records)
         shape = "rows" if rows else "records"
         complete = len(records) < SAMPLE
-        sets.append(RecordSet(path=path, shape=shape, records=records, own_keys=own, complete=complete))
+        if rows and "[]" not in path and _has_header(records):
+            table = header_records(get_path(document, path)[: SAMPLE + 1])
+            names = {key for record in table for key in record}
+            sets.append(RecordSet(path=path, shape="table", records=table, own_keys=names, complete=complete))
+        else:
+            sets.append(RecordSet(path=path, shape=shape, records=records, own_keys=own, complete=complete))
     for path, mapping, kind in _keyed_objects(document, "", depth=0):
         key_name = _mapping_key_name(mapping, kind)
         records = mapping_records(mapping, key_name=key_name)
@@ -219,6 +226,17 @@ def _record_sets(document: Any) -> list[RecordSet]:
             )
         )
     return sets
+
+
+def _has_header(rows: list[dict[str, Any]]) -> bool:
+    """True when the first positional row is all labels and the rows under it hold numbers there."""
+    if len(rows) < 2:
+        return False
+    first, rest = rows[0], rows[1:]
+    labels = [v for v in first.values() if isinstance(v, str) and v.strip() and parse_number(v) is None]
+    if len(labels) != len(first) or len(set(labels)) != len(labels):
+        return False
+    return any(parse_number(v) is not None for row in rest[:20] for v in row.values())
 
 
 def _sample(records: Any) -> list[dict[str, Any]]:
@@ -537,7 +555,12 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
     path_score += _frequency_fit(
         request, record_set.path, fmt="year_month" if month else fmt, date_only=date_only
     )
-    what = {"records": "records", "rows": "positional rows", "mapping": "an object keyed by period"}
+    what = {
+        "records": "records",
+        "rows": "positional rows",
+        "table": "rows under a header row",
+        "mapping": "an object keyed by period",
+    }
     plans = []
     for value in values:
         constant = value.distinct == 1 and len(records) > 2
@@ -677,10 +700,13 @@ def _columns_plans(document: Any, request: IndicatorRequest) -> list[JsonPlan]:
         arrays = {k: v for k, v in group.items() if isinstance(v, list) and v}
         if len(arrays) < 2:
             continue
+        wanted_time = request.hints.time_column
         times = [
             (k, fmt)
             for k, v in arrays.items()
-            if len(v) >= 2 and (fmt := _array_time_format(k, v)) is not None
+            if len(v) >= 2
+            and (wanted_time is None or _is_key(k, wanted_time))
+            and (fmt := _array_time_format(k, v)) is not None
         ]
         if not times:
             continue

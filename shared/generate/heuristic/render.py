@@ -170,7 +170,11 @@ def render_json(plan: JsonPlan, request: IndicatorRequest) -> str:
         )
     variants = len(plan.paths) > 1
     dims = "{'series': path.rsplit('.', 1)[-1]}" if variants else "None"
-    if plan.shape == "mapping":
+    if plan.shape == "table":
+        imports = "get_path, header_records, read_json, record_points"
+        records = "header_records(get_path(document, path))"
+        doc = "Read the rows under each path as records named by their first row"
+    elif plan.shape == "mapping":
         imports = "get_path, mapping_records, read_json, record_points"
         records = f"mapping_records(get_path(document, path), key_name={_literal(plan.key_name)})"
         doc = "Read the object keyed by period under each path as records"

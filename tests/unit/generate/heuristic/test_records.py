@@ -504,3 +504,31 @@ def test_named_series_whose_values_run_beside_one_time_array_are_told_apart_by_n
         ("Solar", utc(2024, 1, 1, 0, 0), 0.0),
     ]
     assert "series_points" in candidates[0].code
+
+
+def test_a_time_hint_picks_the_time_array_of_parallel_arrays(tmp_path: Path) -> None:
+    document = {
+        "time": ["2024-01-01T00:00", "2024-01-01T01:00"],
+        "time_local": ["2024-01-01T09:00", "2024-01-01T10:00"],
+        "load": [5.0, 6.0],
+    }
+
+    _, points = wrap(tmp_path, document, "Load", time_column="time_local")
+
+    assert [p.timestamp.hour for p in points] == [9, 10]
+
+
+def test_positional_rows_under_a_header_row_are_records_named_by_it(tmp_path: Path) -> None:
+    document = {
+        "range": "Sheet1!A1:C3",
+        "values": [
+            ["Date", "Solar (MW)", "Wind (MW)"],
+            ["2024-01-01", "1.5", "7.5"],
+            ["2024-01-02", "2.5", "8.5"],
+        ],
+    }
+
+    candidates, points = wrap(tmp_path, document, "Wind generation")
+
+    assert [(p.timestamp, p.value) for p in points] == [(utc(2024, 1, 1), 7.5), (utc(2024, 1, 2), 8.5)]
+    assert candidates[0].hint == {"value_column": "Wind (MW)"}
