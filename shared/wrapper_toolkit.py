@@ -1345,6 +1345,10 @@ def is_daily(values: Sequence[Cell], fmt: str) -> bool:
         return False
     clocks = {(m.hour, m.minute, m.second) for m in moments if m is not None}
     dates = {m.date() for m in moments if m is not None}
+    first = moments[0]
+    if first is not None and first.utcoffset() == timedelta(0) and first.hour >= 12:
+        # `2024-01-01T23:00:00Z` is a local midnight east of Greenwich: its day is the next date.
+        return False
     return len(clocks) == 1 and len(dates) == len(present)
 
 

@@ -102,6 +102,11 @@ def test_stamps_at_one_local_hour_on_different_dates_are_daily() -> None:
     assert not is_daily(["2024-01-01"], "iso")
 
 
+def test_utc_stamps_of_a_local_midnight_east_of_greenwich_are_not_dated_by_their_utc_date() -> None:
+    assert not is_daily(["2024-01-01T23:00:00Z", "2024-01-02T23:00:00Z"], "iso")
+    assert is_daily(["2024-01-01T05:00:00Z", "2024-01-02T05:00:00Z"], "iso")
+
+
 def test_record_points_date_a_daily_series_by_the_date_as_written() -> None:
     records = [
         {"day": "2016-01-02T00:00:00-05:00", "load": 5},
