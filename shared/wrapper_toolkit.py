@@ -1304,8 +1304,19 @@ def detect_clock_format(values: Sequence[Cell], *, hours: bool = False) -> str |
         formats.append("hour_ending" if ending else "hour")
     for fmt in formats:
         if all(clock_offset(v, fmt) is not None for v in present):
+            if fmt == "range" and not all(_within_an_hour(v) for v in present):
+                continue  # "0-14" is an age band, "10-12" a size class: not a time of day
             return fmt
     return None
+
+
+def _within_an_hour(cell: Cell) -> bool:
+    match = _CLOCK_RANGE.fullmatch(str(cell).strip())
+    if match is None:
+        return False
+    start = int(match.group(1)) * 60 + int(match.group(2) or 0)
+    end = int(match.group(3)) * 60 + int(match.group(4) or 0)
+    return 0 < end - start <= 60 or (end == 0 and start >= 23 * 60)
 
 
 _MONTH_CODE = re.compile(r"M(\d{1,2})|Q0?([1-4])", re.IGNORECASE)

@@ -89,7 +89,8 @@ def test_clock_offset_reads_times_ranges_and_hours(cell: object, fmt: str, hours
 
 
 def test_detect_clock_format_reads_bare_hours_only_when_told_they_are_hours() -> None:
-    assert detect_clock_format(["00-01", "01-02"]) == "range"
+    assert detect_clock_format(["00-01", "01-02", "23-24", "23:45 - 00:00"]) == "range"
+    assert detect_clock_format(["0-14", "15-64"]) is None
     assert detect_clock_format([1, 2, 24]) is None
     assert detect_clock_format([1, 2, 24], hours=True) == "hour_ending"
     assert detect_clock_format([0, 1, 23], hours=True) == "hour"

@@ -49,6 +49,8 @@ GENERIC_VALUE_KEYS = frozenset({"value", "obs_value", "val", "amount"})
 NEGATION_WORDS = frozenset(
     {"not", "non", "excl", "excluding", "exclusive", "without", "ex", "except", "minus"}
 )
+# Formats that name a day, so a separate key may give the time of day.
+DAY_FORMATS = frozenset({"iso", "native", "day_month_year", "month_day_year", "excel_serial"})
 LINK_WORDS = frozenset({"in", "of", "the", "a", "an", "to", "for", "from", "incl", "including"})
 EPOCH_WORDS = frozenset({"unix", "epoch", "seconds", "millis", "milliseconds", "ms", "ts"})
 HOUR_WORDS = frozenset({"hour", "hora", "heure", "stunde", "uur", "ora", "godzina", "hr", "hh", "he", "time"})
@@ -410,7 +412,7 @@ def _clock_key(
 ) -> tuple[KeyStats, str] | None:
     """Beside a date that repeats, the key that gives each record its time of day (`Hora: "00-01"`)."""
     records = record_set.records
-    if time.distinct >= len(records):
+    if time.distinct >= len(records) or fmt not in DAY_FORMATS:
         return None
     best: tuple[int, KeyStats, str] | None = None
     for key in stats:

@@ -532,3 +532,20 @@ def test_positional_rows_under_a_header_row_are_records_named_by_it(tmp_path: Pa
 
     assert [(p.timestamp, p.value) for p in points] == [(utc(2024, 1, 1), 7.5), (utc(2024, 1, 2), 8.5)]
     assert candidates[0].hint == {"value_column": "Wind (MW)"}
+
+
+def test_an_age_band_beside_a_year_is_a_dimension_not_a_time_of_day(tmp_path: Path) -> None:
+    document = [
+        {"year": str(year), "age": band, "population": 100 * year + size}
+        for year in (2020, 2021)
+        for band, size in (("0-14", 1), ("15-64", 2))
+    ]
+
+    _, points = wrap(tmp_path, document, "Population")
+
+    assert sorted((p.dimensions["age"], p.timestamp.year, p.timestamp.hour) for p in points) == [
+        ("0-14", 2020, 0),
+        ("0-14", 2021, 0),
+        ("15-64", 2020, 0),
+        ("15-64", 2021, 0),
+    ]
