@@ -456,6 +456,8 @@ def _dimension_keys(
     records: list[dict[str, Any]], stats: list[KeyStats], *, moments: list[Any], exclude: set[str]
 ) -> list[str]:
     """Keys that tell apart records sharing a time, added until (time, dimensions) names each once."""
+    dated = [(r, m) for r, m in zip(records, moments, strict=True) if m is not None]
+    records, moments = [r for r, _ in dated], [m for _, m in dated]
     if len(set(moments)) == len(moments):
         return []
     spare = [

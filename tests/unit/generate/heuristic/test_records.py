@@ -549,3 +549,17 @@ def test_an_age_band_beside_a_year_is_a_dimension_not_a_time_of_day(tmp_path: Pa
         ("15-64", 2020, 0),
         ("15-64", 2021, 0),
     ]
+
+
+def test_records_without_a_time_do_not_make_their_labels_dimensions(tmp_path: Path) -> None:
+    document = [
+        {"date": "2024-01-01", "kind": "reading", "value": 1.0},
+        {"date": "2024-01-02", "kind": "reading", "value": 2.0},
+        {"date": "2024-01-03", "kind": "reading", "value": 3.0},
+        {"date": "", "kind": "total", "value": 6.0},
+        {"date": "", "kind": "mean", "value": 2.0},
+    ]
+
+    _, points = wrap(tmp_path, document, "Value")
+
+    assert [p.dimensions for p in points] == [{}, {}, {}]
