@@ -1209,19 +1209,31 @@ def mapping_records(mapping: dict[str, Any], *, key_name: str = "period") -> lis
     return records
 
 
-def walk_records(document: Any, path: str, *, inherit: bool = True) -> Iterator[dict[str, Any]]:
+def walk_records(
+    document: Any, path: str, *, inherit: bool = True, envelope: bool = False
+) -> Iterator[dict[str, Any]]:
     """The flat records of the list a path names, where `name[]` steps into every item of a list.
 
     `days[].hours` yields the hours of every day; a record nested in others also carries the scalar
     fields of the records around it that it lacks itself (unless `inherit` is off), so an hour keeps
-    its day's date. An item that lacks the nested list holds no records.
+    its day's date. With `envelope` it also carries those of the objects the path passes through
+    (`{"date": …, "prices": [{"hour": 0, …}]}`). An item that lacks the nested list holds no records.
     """
     parts = [] if path in ("", "$") else path.split(".")
-    yield from _walk(document, parts, context={}, path=path, inherit=inherit, inside=False)
+    yield from _walk(
+        document, parts, context={}, path=path, inherit=inherit, inside=False, envelope=envelope and inherit
+    )
 
 
 def _walk(
-    node: Any, parts: list[str], *, context: dict[str, Any], path: str, inherit: bool, inside: bool
+    node: Any,
+    parts: list[str],
+    *,
+    context: dict[str, Any],
+    path: str,
+    inherit: bool,
+    inside: bool,
+    envelope: bool = False,
 ) -> Iterator[dict[str, Any]]:
     if not parts:
         if not isinstance(node, list):
@@ -1247,8 +1259,12 @@ def _walk(
         return
     else:
         raise ToolkitError(f"path {path!r} not found at {name!r}")
+    if envelope and isinstance(node, dict):
+        context = {**{k: v for k, v in node.items() if not isinstance(v, dict | list)}, **context}
     if not each:
-        yield from _walk(child, rest, context=context, path=path, inherit=inherit, inside=inside)
+        yield from _walk(
+            child, rest, context=context, path=path, inherit=inherit, inside=inside, envelope=envelope
+        )
         return
     if not isinstance(child, list):
         raise ToolkitError(f"path {path!r}: {name or '$'!r} is not a list")
@@ -1256,7 +1272,9 @@ def _walk(
         if isinstance(item, dict):
             scalars = {k: v for k, v in flatten_record(item).items() if not isinstance(v, list)}
             inner = {**context, **scalars} if inherit else {}
-            yield from _walk(item, rest, context=inner, path=path, inherit=inherit, inside=True)
+            yield from _walk(
+                item, rest, context=inner, path=path, inherit=inherit, inside=True, envelope=envelope
+            )
 
 
 CLOCK_FORMATS = ("clock", "range", "hour", "hour_ending")

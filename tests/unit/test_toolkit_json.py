@@ -230,3 +230,9 @@ def test_header_records_name_each_row_by_the_first_row() -> None:
         {"NAME": "Alabama", "B01001_001E": "4903185", "state": "01"},
         {"NAME": "Alaska", "B01001_001E": "731545"},
     ]
+
+
+def test_walk_records_with_the_envelope_carry_the_fields_of_the_objects_on_the_path_only() -> None:
+    document = {"meta": {"date": "2024-01-01"}, "data": {"day": "2024-01-02", "prices": [{"hour": 0}]}}
+
+    assert list(walk_records(document, "data.prices", envelope=True)) == [{"day": "2024-01-02", "hour": 0}]

@@ -69,6 +69,7 @@ class JsonPlan:
     month_key: str | None = None  # the month (or quarter), when the time key holds only the year
     date_only: bool = False  # a daily series: dated by the date as written, not the instant
     decimal: str = "."
+    envelope: bool = False  # records take the fields of the objects around their list
     offset_key: str | None = None
     where: dict[str, str] = field(default_factory=dict)  # keep only records (or categories) like these
     score: float = 0.0

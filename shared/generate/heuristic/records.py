@@ -84,6 +84,7 @@ class RecordSet:
     own_keys: set[str]
     key_name: str = "period"
     complete: bool = True  # the sample holds every record
+    envelope: bool = False  # the records carry the fields of the objects around their list
 
 
 def raw_words(text: str) -> list[str]:
@@ -149,6 +150,9 @@ def json_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Cand
     shapes: list[tuple[str, tuple[str, str], set[str]]] = []
     for record_set in sets:
         found = _records_plans(record_set, request)
+        if not found and record_set.shape == "records":
+            # Records without a time of their own may take it from the object around their list.
+            found = _records_plans(_with_envelope(document, record_set), request)
         plans += found
         if found:
             keys = {key for record in record_set.records for key in record}
@@ -228,6 +232,12 @@ def _record_sets(document: Any) -> list[RecordSet]:
             )
         )
     return sets
+
+
+def _with_envelope(document: Any, record_set: RecordSet) -> RecordSet:
+    """The record set with the scalar fields of the objects its path passes through."""
+    records = _sample(walk_records(document, record_set.path, envelope=True))
+    return replace(record_set, records=records, envelope=True)
 
 
 def _has_header(rows: list[dict[str, Any]]) -> bool:
@@ -582,6 +592,7 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
             month_key=month.name if month else None,
             date_only=date_only,
             decimal=decimal,
+            envelope=record_set.envelope,
             where=where,
             score=scorer.score(value.name) + path_score - (0.5 if constant else 0.0),
         )

@@ -180,7 +180,9 @@ def render_json(plan: JsonPlan, request: IndicatorRequest) -> str:
         doc = "Read the object keyed by period under each path as records"
     else:
         imports = "read_json, record_points, walk_records"
-        records = "walk_records(document, path)"
+        records = (
+            "walk_records(document, path, envelope=True)" if plan.envelope else "walk_records(document, path)"
+        )
         nested = any("[]" in path for path in plan.paths)
         doc = "Read the records under each path" + (
             " (`[]` steps into every item; nested records keep their parents' fields)" if nested else ""

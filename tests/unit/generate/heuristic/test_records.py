@@ -563,3 +563,16 @@ def test_records_without_a_time_do_not_make_their_labels_dimensions(tmp_path: Pa
     _, points = wrap(tmp_path, document, "Value")
 
     assert [p.dimensions for p in points] == [{}, {}, {}]
+
+
+def test_records_without_a_time_take_the_date_of_the_object_around_them(tmp_path: Path) -> None:
+    document = {
+        "deliveryDate": "2024-01-01",
+        "area": "NO1",
+        "prices": [{"hour": 0, "price": 1.5}, {"hour": 1, "price": 2.5}],
+    }
+
+    candidates, points = wrap(tmp_path, document, "Day-ahead price")
+
+    assert [(p.timestamp, p.value) for p in points] == [(utc(2024, 1, 1, 0), 1.5), (utc(2024, 1, 1, 1), 2.5)]
+    assert "envelope=True" in candidates[0].code
