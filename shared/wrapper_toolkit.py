@@ -1277,18 +1277,38 @@ def _walk(
             )
 
 
-CLOCK_FORMATS = ("clock", "range", "hour", "hour_ending")
+CLOCK_FORMATS = ("clock", "range", "hour", "hour_ending", "position:<ISO 8601 duration>")
+_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", re.IGNORECASE)
+
+
+def parse_duration(cell: Cell) -> timedelta | None:
+    """An ISO 8601 duration of days, hours, minutes or seconds (`PT15M`, `PT1H`, `P1D`), else None."""
+    match = _DURATION.fullmatch(cell.strip()) if isinstance(cell, str) else None
+    if match is None or not any(match.groups()):
+        return None
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    step = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return step if step > timedelta(0) else None
+
+
 _CLOCK_RANGE = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*[-–]\s*(\d{1,2})(?::(\d{2}))?")
 
 
 def clock_offset(cell: Cell, fmt: str) -> timedelta | None:
     """The time of day a cell gives, as an offset from midnight (see CLOCK_FORMATS).
 
-    `clock` reads `HH:MM[:SS]`, `range` the start of `00-01` or `13:00 - 14:00`, `hour` an hour 0-23
-    and `hour_ending` an hour 1-24 that ends its period (hour 1 starts at midnight).
+    `clock` reads `HH:MM[:SS]`, `range` the start of `00-01` or `13:00 - 14:00`, `hour` an hour 0-23,
+    `hour_ending` an hour 1-24 that ends its period (hour 1 starts at midnight), and `position:PT15M`
+    the 1-based position of a step of that length from the start (position 3 starts 30 minutes in).
     """
     if is_missing(cell) or isinstance(cell, bool):
         return None
+    if fmt.startswith("position:"):
+        step = parse_duration(fmt.partition(":")[2])
+        position = parse_number(cell)
+        if step is None or position is None or not position.is_integer() or position < 1:
+            return None
+        return step * (int(position) - 1)
     if fmt == "clock":
         moment = parse_clock(cell)
         return (

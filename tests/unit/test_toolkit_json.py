@@ -15,6 +15,7 @@ from shared.wrapper_toolkit import (
     is_dotnet_date,
     jsonstat_points,
     parse_dotnet_date,
+    parse_duration,
     record_month,
     record_points,
     series_points,
@@ -82,6 +83,8 @@ def test_a_column_is_of_microsoft_dates_only_when_every_value_is_one() -> None:
         ("23 - 24", "range", 23),
         ("5", "hour", 5),
         (24, "hour_ending", 23),
+        ("3", "position:PT15M", 0.5),
+        (1, "position:PT1H", 0),
     ],
 )
 def test_clock_offset_reads_times_ranges_and_hours(cell: object, fmt: str, hours: float) -> None:
@@ -236,3 +239,16 @@ def test_walk_records_with_the_envelope_carry_the_fields_of_the_objects_on_the_p
     document = {"meta": {"date": "2024-01-01"}, "data": {"day": "2024-01-02", "prices": [{"hour": 0}]}}
 
     assert list(walk_records(document, "data.prices", envelope=True)) == [{"day": "2024-01-02", "hour": 0}]
+
+
+@pytest.mark.parametrize(
+    ("text", "step"),
+    [
+        ("PT15M", timedelta(minutes=15)),
+        ("PT1H", timedelta(hours=1)),
+        ("P1D", timedelta(days=1)),
+        ("P1M", None),
+    ],
+)
+def test_parse_duration_reads_days_hours_minutes_but_not_months(text: str, step: timedelta | None) -> None:
+    assert parse_duration(text) == step

@@ -23,6 +23,7 @@ from shared.generate.heuristic.render import render_json
 from shared.source.profile import SourceProfile
 from shared.wrapper_toolkit import (
     clean_header,
+    clock_offset,
     decimal_votes,
     detect_clock_format,
     detect_period_format,
@@ -35,6 +36,7 @@ from shared.wrapper_toolkit import (
     jsonstat_cube,
     jsonstat_datasets,
     mapping_records,
+    parse_duration,
     parse_number,
     parse_period,
     record_moment,
@@ -51,6 +53,7 @@ NEGATION_WORDS = frozenset(
 )
 # Formats that name a day, so a separate key may give the time of day.
 DAY_FORMATS = frozenset({"iso", "native", "day_month_year", "month_day_year", "excel_serial"})
+POSITION_WORDS = frozenset({"position", "pos", "interval", "period", "step"})
 LINK_WORDS = frozenset({"in", "of", "the", "a", "an", "to", "for", "from", "incl", "including"})
 EPOCH_WORDS = frozenset({"unix", "epoch", "seconds", "millis", "milliseconds", "ms", "ts"})
 HOUR_WORDS = frozenset({"hour", "hora", "heure", "stunde", "uur", "ora", "godzina", "hr", "hh", "he", "time"})
@@ -425,11 +428,16 @@ def _clock_key(
     if time.distinct >= len(records) or fmt not in DAY_FORMATS:
         return None
     best: tuple[int, KeyStats, str] | None = None
+    step = _step(records, stats)
     for key in stats:
         if key.name == time.name:
             continue
         values = [record.get(key.name) for record in records]
         clock_format = detect_clock_format(values, hours=bool(key.words & HOUR_WORDS))
+        if clock_format is None and step and set(raw_words(key.name)) & POSITION_WORDS:
+            clock_format = f"position:{step}"
+            if not all(clock_offset(v, clock_format) is not None for v in values if not is_missing(v)):
+                continue
         if clock_format is None:
             continue
         moments = {
@@ -441,6 +449,17 @@ def _clock_key(
         if len(moments) > time.distinct and (best is None or len(moments) > best[0]):
             best = (len(moments), key, clock_format)
     return (best[1], best[2]) if best else None
+
+
+def _step(records: list[dict[str, Any]], stats: list[KeyStats]) -> str | None:
+    """The one ISO 8601 duration (`PT15M`) a key of every record gives as the resolution, if any."""
+    for key in stats:
+        values = {record.get(key.name) for record in records if isinstance(record.get(key.name), str)}
+        if len(values) == 1 and key.fill == 1.0:
+            value = next(iter(values))
+            if parse_duration(value) is not None:
+                return str(value)
+    return None
 
 
 def _month_key(record_set: RecordSet, stats: list[KeyStats], *, time: KeyStats, fmt: str) -> KeyStats | None:
@@ -475,7 +494,8 @@ def _dimension_keys(
         for s in stats
         if s.name not in exclude
         and s.fill >= 0.3
-        and (s.numeric < 0.5 or s.words & ID_WORDS)
+        # A number inherited from an enclosing record (its id) names the record, it measures nothing here.
+        and (s.numeric < 0.5 or s.words & ID_WORDS or not s.own)
         and not s.words & NOTE_WORDS
     ]
     chosen: list[str] = []

@@ -576,3 +576,23 @@ def test_records_without_a_time_take_the_date_of_the_object_around_them(tmp_path
 
     assert [(p.timestamp, p.value) for p in points] == [(utc(2024, 1, 1, 0), 1.5), (utc(2024, 1, 1, 1), 2.5)]
     assert "envelope=True" in candidates[0].code
+
+
+def test_points_by_position_from_a_period_start_at_its_resolution(tmp_path: Path) -> None:
+    def series(mrid: str, start: str, base: int) -> dict[str, Any]:
+        points = [{"position": str(i), "quantity": str(base + i)} for i in range(1, 4)]
+        return {
+            "mRID": mrid,
+            "Period": {"timeInterval": {"start": start}, "resolution": "PT15M", "Point": points},
+        }
+
+    document = {"TimeSeries": [series("1", "2024-01-01T23:00Z", 100), series("2", "2024-01-01T23:00Z", 200)]}
+
+    _, points = wrap(tmp_path, document, "Load")
+
+    first = [(p.timestamp, p.value) for p in points if p.dimensions["mRID"] == "1"]
+    assert first == [
+        (utc(2024, 1, 1, 23, 0), 101),
+        (utc(2024, 1, 1, 23, 15), 102),
+        (utc(2024, 1, 1, 23, 30), 103),
+    ]
