@@ -1711,6 +1711,20 @@ def _jsonstat_time_dimension(dataset: dict[str, Any], ids: Sequence[str]) -> str
     for dim_id in ids:
         if _TIME_DIMENSION.fullmatch(str(dataset["dimension"][dim_id].get("label") or "").strip()):
             return dim_id
+    # Named in another language ("Vuosi", "Rok"): the one dimension whose categories read as periods.
+    cube = jsonstat_cube(dataset)
+    periodic = [
+        dim_id
+        for axis, dim_id in enumerate(ids)
+        if cube.sizes[axis] > 1
+        and (
+            detect_period_format(cube.codes[axis], name="period") is not None
+            or detect_period_format([cube.labels[axis].get(c, c) for c in cube.codes[axis]], name="period")
+            is not None
+        )
+    ]
+    if len(periodic) == 1:
+        return periodic[0]
     raise ToolkitError(f"no time dimension among {list(ids)}")
 
 

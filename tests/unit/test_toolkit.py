@@ -580,6 +580,7 @@ def test_jsonstat_points_without_a_time_dimension_is_an_error() -> None:
     """A cube with no time is not a time series."""
     dataset = jsonstat_dataset()
     dataset["id"] = ["geo", "sector"]
-    dataset["dimension"]["sector"] = dataset["dimension"].pop("time")
+    dataset["dimension"].pop("time")
+    dataset["dimension"]["sector"] = {"category": {"index": ["energy", "transport", "industry"]}}
     with pytest.raises(ToolkitError):
         list(jsonstat_points(dataset))

@@ -252,3 +252,20 @@ def test_walk_records_with_the_envelope_carry_the_fields_of_the_objects_on_the_p
 )
 def test_parse_duration_reads_days_hours_minutes_but_not_months(text: str, step: timedelta | None) -> None:
     assert parse_duration(text) == step
+
+
+def test_jsonstat_without_a_time_role_or_name_takes_the_one_dimension_of_periods() -> None:
+    cube = {
+        "class": "dataset",
+        "id": ["alue", "vuosi"],
+        "size": [1, 2],
+        "dimension": {
+            "alue": {"label": "Alue", "category": {"index": ["SSS"], "label": {"SSS": "Koko maa"}}},
+            "vuosi": {"label": "Vuosi", "category": {"index": ["2021", "2022"]}},
+        },
+        "value": [5.5, 6.5],
+    }
+
+    points = list(jsonstat_points(cube))
+
+    assert [(p["timestamp"].year, p["value"]) for p in points] == [(2021, 5.5), (2022, 6.5)]
