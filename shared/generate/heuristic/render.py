@@ -185,7 +185,7 @@ def render_json(plan: JsonPlan, request: IndicatorRequest) -> str:
         )
         nested = any("[]" in path for path in plan.paths)
         doc = "Read the records under each path" + (
-            " (`[]` steps into every item; nested records keep their parents' fields)" if nested else ""
+            " (`[]`: each item, its records keeping its fields)" if nested else ""
         )
     options = ""
     if plan.clock_key:
