@@ -16,7 +16,7 @@ from shared.common.settings import Settings, get_settings
 from shared.domain.models import ApiKeyPublic
 from shared.messaging.handover import MessagePublisher
 from shared.store.database import get_database
-from shared.store.repositories import ApiKeyRepository
+from shared.store.wrappers import ApiKeyRepository
 
 OFFSET_MAX = 1_000_000
 KEY_MAX_LENGTH = 512

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from functions.api.log import logger
 from shared.common.errors import BrokerError, BrokerUnavailableError
 from shared.common.secrets import SecretUnavailableError
-from shared.store.repositories import ConflictError, NotFoundError
+from shared.store.wrappers import ConflictError, NotFoundError
 
 WWW_AUTHENTICATE = 'Bearer realm="resource-service"'
 SCHEMA_REF_PREFIX = "#/components/schemas/"

@@ -41,7 +41,7 @@ from shared.messaging.handover import (
     publish_resource_deleted,
     publish_validation,
 )
-from shared.store.repositories import (
+from shared.store.wrappers import (
     NotFoundError,
     ResourceRepository,
     WrapperRepository,

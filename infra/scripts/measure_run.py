@@ -49,7 +49,7 @@ from shared.flows.tick import tick  # noqa: E402
 from shared.domain.models import ResourceCreate, ResourceSource, SourceType, WrapperMode, WrapperStatus  # noqa: E402
 from shared.store.point_store import PointStore  # noqa: E402
 from shared.points.point import check_points  # noqa: E402
-from shared.store.repositories import ResourceRepository, WrapperRepository, utcnow  # noqa: E402
+from shared.store.wrappers import ResourceRepository, WrapperRepository, utcnow  # noqa: E402
 from shared.sandbox.run import SandboxLimits, run_parse  # noqa: E402
 from shared.common.settings import Settings  # noqa: E402
 from shared.validate.validation import to_points  # noqa: E402

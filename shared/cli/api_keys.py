@@ -12,7 +12,7 @@ from pymongo.errors import PyMongoError
 from shared.common.errors import ResourceServiceError
 from shared.common.settings import get_settings
 from shared.store.database import get_database
-from shared.store.repositories import ApiKeyRepository
+from shared.store.wrappers import ApiKeyRepository
 
 EXIT_UNAVAILABLE = 6
 

@@ -24,7 +24,7 @@ from shared.flows.steps import MessagePublisher, StepOutcome, WorkerBusyError
 from shared.messaging.broker import get_publisher
 from shared.messaging.mq_event import parse_rabbitmq_event
 from shared.store.database import get_database
-from shared.store.repositories import WrapperRepository
+from shared.store.wrappers import WrapperRepository
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionFailure,

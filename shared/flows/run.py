@@ -25,7 +25,7 @@ from shared.points.point import Point, check_points, format_timestamp
 from shared.sandbox.run import SandboxLimits, run_parse
 from shared.source.fetch_plan import FetchResult, fetch_pages
 from shared.store.point_store import PointStore
-from shared.store.repositories import (
+from shared.store.wrappers import (
     NotFoundError,
     ResourceRepository,
     RunRepository,

@@ -27,7 +27,7 @@ from shared.messaging.handover import (
 )
 from shared.source.profile import build_profile
 from shared.source.read import SourceData, read_source
-from shared.store.repositories import (
+from shared.store.wrappers import (
     NotFoundError,
     PromptRecordRepository,
     ResourceRepository,

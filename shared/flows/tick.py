@@ -22,7 +22,7 @@ from shared.flows.run import run_wrapper
 from shared.messaging.broker import Publisher
 from shared.store.database import get_database
 from shared.store.point_store import PointStore
-from shared.store.repositories import WrapperRepository, utcnow
+from shared.store.wrappers import WrapperRepository, utcnow
 
 
 class DatabaseUnavailableError(ResourceServiceError):

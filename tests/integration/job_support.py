@@ -29,7 +29,7 @@ from shared.domain.models import (
 )
 from shared.domain.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
 from shared.messaging.broker import COLLECTED_DATA_QUEUE, RESOURCE_DATA_QUEUE, declare_queues
-from shared.store.repositories import ResourceRepository, WrapperRepository, utcnow
+from shared.store.wrappers import ResourceRepository, WrapperRepository, utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
 SECANTUS = sorted(ROOT.glob(".cache/secantusdb-*/bin/secantusd-py"))

@@ -34,7 +34,7 @@ from shared.generate.base import Exchange
 from shared.points.point import Point
 from shared.store.database import get_database
 from shared.store.point_store import point_documents
-from shared.store.repositories import ApiKeyRepository, PromptRecordRepository, WrapperRepository
+from shared.store.wrappers import ApiKeyRepository, PromptRecordRepository, WrapperRepository
 
 pytestmark = pytest.mark.integration
 

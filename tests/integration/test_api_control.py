@@ -15,7 +15,7 @@ from pymongo.database import Database
 
 from functions.api import services
 from shared.domain.models import RunPublic
-from shared.store.repositories import RunRepository, WrapperRepository, utcnow
+from shared.store.wrappers import RunRepository, WrapperRepository, utcnow
 from tests.integration import test_api as api
 from tests.integration.test_api import FETCH_SPEC, PARSE_CODE, assert_error, auth, create, set_wrapper
 

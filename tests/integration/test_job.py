@@ -23,7 +23,7 @@ from shared.flows.steps import generate_step, validate_step
 from shared.flows.tick import DatabaseUnavailableError, TickResult, tick
 from shared.messaging.broker import WRAPPER_CREATION_QUEUE, WRAPPER_VALIDATION_QUEUE, get_publisher
 from shared.store.database import get_client, get_database
-from shared.store.repositories import ApiKeyRepository, ResourceRepository, RunRepository, WrapperRepository
+from shared.store.wrappers import ApiKeyRepository, ResourceRepository, RunRepository, WrapperRepository
 from tests.integration.job_support import (
     Messages,
     add_wrapper,

@@ -22,7 +22,7 @@ from shared.common.settings import Settings
 from shared.domain.models import WrapperStatus
 from shared.flows.tick import tick
 from shared.store.database import get_client, get_database
-from shared.store.repositories import WrapperRepository
+from shared.store.wrappers import WrapperRepository
 from tests.integration.job_support import (
     Messages,
     add_wrapper,

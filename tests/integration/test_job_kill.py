@@ -20,7 +20,7 @@ from shared.domain.models import WrapperStatus
 from shared.flows.tick import tick
 from shared.store.database import get_client, get_database
 from shared.store.point_store import PointStore
-from shared.store.repositories import RunRepository, WrapperRepository, utcnow
+from shared.store.wrappers import RunRepository, WrapperRepository, utcnow
 from tests.integration.job_support import (
     Messages,
     ReadingsApi,

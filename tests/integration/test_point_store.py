@@ -21,7 +21,7 @@ from shared.points.point import Point
 from shared.store import point_store
 from shared.store.database import ensure_indexes
 from shared.store.point_store import PointStore
-from shared.store.repositories import PointRepository
+from shared.store.wrappers import PointRepository
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from shared.flows.run import run_wrapper
 from shared.flows.tick import tick
 from shared.messaging.broker import Publisher
 from shared.store.database import get_client, get_database
-from shared.store.repositories import RunRepository, WrapperRepository, utcnow
+from shared.store.wrappers import RunRepository, WrapperRepository, utcnow
 from tests.integration.job_support import (
     Messages,
     ReadingsApi,

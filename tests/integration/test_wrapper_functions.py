@@ -21,7 +21,7 @@ from shared.flows.steps import CREATION_QUEUE, VALIDATION_QUEUE, publish_generat
 from shared.messaging.broker import declare_queues
 from shared.messaging.mq_event import build_rabbitmq_event
 from shared.store.database import get_database
-from shared.store.repositories import PromptRecordRepository, ResourceRepository, WrapperRepository
+from shared.store.wrappers import PromptRecordRepository, ResourceRepository, WrapperRepository
 from tests.support import FakeLambdaContext, serve_files, take_message
 
 CSV = b"Year,Total,Per Capita\n2018,10,1.2\n2019,11,1.3\n2020,12,1.4\n2021,13,1.5\n"

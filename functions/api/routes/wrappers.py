@@ -23,7 +23,7 @@ from shared.domain.models import (
     WrapperStatus,
     WrapperSummary,
 )
-from shared.store.repositories import PromptRecordRepository, RunRepository, WrapperRepository, public_wrapper
+from shared.store.wrappers import PromptRecordRepository, RunRepository, WrapperRepository, public_wrapper
 
 T = TypeVar("T")
 
