@@ -629,8 +629,9 @@ def api_call(bench: Bench) -> list[Figure]:
 
     from shared.common.settings import get_settings
     from shared.domain.models import ResourceCreate, ResourceSource, SourceType
+    from shared.store.api_keys import ApiKeyRepository, hash_api_key
     from shared.store.database import close_clients, get_client, get_database
-    from shared.store.wrappers import ApiKeyRepository, ResourceRepository, hash_api_key
+    from shared.store.resources import ResourceRepository
 
     database = f"rs_bench_{uuid.uuid4().hex[:10]}"
     saved = {name: os.environ.get(name) for name in ("RS_MONGODB_URI", "RS_MONGODB_DATABASE")}

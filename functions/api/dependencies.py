@@ -15,8 +15,8 @@ from functions.api.workers import offload
 from shared.common.settings import Settings, get_settings
 from shared.domain.models import ApiKeyPublic
 from shared.messaging.handover import MessagePublisher
+from shared.store.api_keys import ApiKeyRepository
 from shared.store.database import get_database
-from shared.store.wrappers import ApiKeyRepository
 
 OFFSET_MAX = 1_000_000
 KEY_MAX_LENGTH = 512

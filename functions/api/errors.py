@@ -15,9 +15,13 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from functions.api.log import logger
-from shared.common.errors import BrokerError, BrokerUnavailableError
-from shared.common.secrets import SecretUnavailableError
-from shared.store.wrappers import ConflictError, NotFoundError
+from shared.common.errors import (
+    BrokerError,
+    BrokerUnavailableError,
+    ConflictError,
+    NotFoundError,
+    SecretUnavailableError,
+)
 
 WWW_AUTHENTICATE = 'Bearer realm="resource-service"'
 SCHEMA_REF_PREFIX = "#/components/schemas/"

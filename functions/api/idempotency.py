@@ -20,7 +20,8 @@ from pydantic import BaseModel
 from functions.api.dependencies import DatabaseDep, TenantDep
 from functions.api.errors import ErrorDetail, InvalidRequestError, StateConflictError
 from functions.api.workers import offload
-from shared.store.wrappers import IdempotencyRepository, utcnow
+from shared.common.clock import utcnow
+from shared.store.idempotency import IdempotencyRepository
 
 IN_PROGRESS = 0
 # Longer than the API function may run (its Lambda timeout), so only dead requests are taken over.

@@ -20,7 +20,8 @@ from pymongo.errors import PyMongoError
 
 from functions.api.errors import ErrorDetail, InvalidRequestError, StateConflictError
 from functions.api.log import logger
-from shared.common.errors import BrokerError
+from shared.common.clock import utcnow
+from shared.common.errors import BrokerError, NotFoundError
 from shared.common.settings import Settings
 from shared.domain.models import (
     CodeReplacement,
@@ -41,14 +42,8 @@ from shared.messaging.handover import (
     publish_resource_deleted,
     publish_validation,
 )
-from shared.store.wrappers import (
-    NotFoundError,
-    ResourceRepository,
-    WrapperRepository,
-    public_resource,
-    public_wrapper,
-    utcnow,
-)
+from shared.store.resources import ResourceRepository, public_resource
+from shared.store.wrappers import WrapperRepository, public_wrapper
 
 BUSY = frozenset({WrapperStatus.GENERATING, WrapperStatus.VALIDATING})
 REGENERABLE = frozenset(set(WrapperStatus) - BUSY - {WrapperStatus.STOPPED})

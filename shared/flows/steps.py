@@ -8,18 +8,24 @@ next delivery of the earlier message publishes it again.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
 from pymongo.database import Database
 
-from shared.common.errors import GenerationError, NoSeriesFoundError, ResourceServiceError, SourceError
+from shared.common.clock import utcnow
+from shared.common.errors import (
+    GenerationError,
+    NoSeriesFoundError,
+    NotFoundError,
+    SourceError,
+    WorkerBusyError,
+)
 from shared.common.settings import Settings
+from shared.domain.lifecycle import IN_PREPARATION, LEASE_FIELDS, clip_reason
 from shared.domain.models import ResourceRecord, SourceType, WrapperRecord, WrapperStatus
 from shared.domain.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
 from shared.flows.wrap import make_generator
-from shared.messaging.handover import CREATION_QUEUE as CREATION_QUEUE  # re-exported for the step functions
 from shared.messaging.handover import (
     MessagePublisher,
     publish_generation,
@@ -27,21 +33,14 @@ from shared.messaging.handover import (
 )
 from shared.source.profile import build_profile
 from shared.source.read import SourceData, read_source
-from shared.store.wrappers import (
-    NotFoundError,
-    PromptRecordRepository,
-    ResourceRepository,
-    WrapperRepository,
-)
+from shared.store.prompt_records import PromptRecordRepository
+from shared.store.resources import ResourceRepository
+from shared.store.wrappers import WrapperRepository
 from shared.validate.validation import ValidationReport, validate_wrapper
 
 SOURCE_FORMATS = {SourceType.CSV: SourceFormat.CSV, SourceType.XLSX: SourceFormat.XLSX}
 
 Action = Literal["generated", "ready", "regenerating", "failed", "stopped", "skipped", "republished"]
-
-
-class WorkerBusyError(ResourceServiceError):
-    """Another worker holds the wrapper's lease: a transient condition, retry later."""
 
 
 class StepOutcome(BaseModel):
@@ -54,14 +53,14 @@ class StepOutcome(BaseModel):
 
 
 def _active_lease(wrapper: WrapperRecord) -> bool:
-    return wrapper.lease_until is not None and wrapper.lease_until > datetime.now(UTC)
+    return wrapper.lease_until is not None and wrapper.lease_until > utcnow()
 
 
 def _recover(
     wrapper: WrapperRecord, publisher: MessagePublisher, *, step: Literal["generate", "validate"]
 ) -> StepOutcome:
     """Decide what a message for a wrapper that could not be claimed means."""
-    if _active_lease(wrapper) and wrapper.status in (WrapperStatus.GENERATING, WrapperStatus.VALIDATING):
+    if _active_lease(wrapper) and wrapper.status in IN_PREPARATION:
         raise WorkerBusyError(
             f"wrapper {wrapper.wrapper_id} is being {wrapper.status.value} by {wrapper.lease_owner}"
         )
@@ -91,9 +90,9 @@ def _fail(
         wrapper.wrapper_id,
         expected={expected},
         to=WrapperStatus.FAILED,
-        reason=reason[:2000],
+        reason=clip_reason(reason),
         fields=fields,
-        unset=("lease_owner", "lease_until"),
+        unset=LEASE_FIELDS,
     )
     return StepOutcome(
         wrapper_id=wrapper.wrapper_id, action="failed", status=WrapperStatus.FAILED, detail=reason
@@ -193,7 +192,7 @@ def generate_step(
             "attempts": claimed.attempts + 1,
             "validation": None,
         },
-        unset=("lease_owner", "lease_until"),
+        unset=LEASE_FIELDS,
     )
     if moved is None:
         return StepOutcome(wrapper_id=wrapper_id, action="skipped", detail="wrapper changed while generating")
@@ -243,8 +242,8 @@ def validate_step(
             expected={WrapperStatus.VALIDATING},
             to=WrapperStatus.READY,
             event="validated",
-            fields={"validation": stored, "feedback": None, "next_run_at": datetime.now(UTC)},
-            unset=("lease_owner", "lease_until"),
+            fields={"validation": stored, "feedback": None, "next_run_at": utcnow()},
+            unset=LEASE_FIELDS,
         )
         status = ready.status if ready else None
         return StepOutcome(wrapper_id=wrapper_id, action="ready", status=status, detail=_summary(report))
@@ -278,9 +277,9 @@ def _after_failed_validation(
             expected={WrapperStatus.VALIDATING},
             to=WrapperStatus.PENDING,
             event="regenerating",
-            reason=reason[:2000],
+            reason=clip_reason(reason),
             fields=fields,
-            unset=("lease_owner", "lease_until"),
+            unset=LEASE_FIELDS,
         )
         if pending is not None:
             publish_generation(publisher, pending)

@@ -6,10 +6,11 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
-from shared.common.errors import GenerationError, NoSeriesFoundError, WrapperValidationError
+from shared.common.errors import GeminiError, GenerationError, NoSeriesFoundError, WrapperValidationError
 from shared.common.settings import Settings
+from shared.domain.generation import Exchange
 from shared.domain.wrapper import IndicatorRequest, WrapperDraft
-from shared.generate.base import Exchange, Generator, HeuristicGenerator
+from shared.generate.base import Generator, HeuristicGenerator
 from shared.points.point import Point
 from shared.source.profile import SourceProfile, build_profile
 from shared.source.read import SourceData
@@ -87,8 +88,8 @@ def wrap_source(
                 )
                 return result
             except (GenerationError, WrapperValidationError, NoSeriesFoundError) as exc:
-                # Keep the failed attempt's prompts and responses for debugging (GeminiError carries them).
-                exchanges.extend(getattr(exc, "exchanges", []))
+                if isinstance(exc, GeminiError):  # keep the failed attempt's prompts and responses
+                    exchanges.extend(exc.exchanges)
                 fallback_reason = (
                     f"Gemini did not produce a valid wrapper ({exc}); used the heuristic generator"
                 )

@@ -1,28 +1,14 @@
-"""The interface every wrapper generator implements, and the records it returns for debugging."""
+"""The interface every wrapper generator implements; its records live in shared.domain.generation."""
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Protocol
 
-from pydantic import BaseModel, Field
-
-from shared.domain.wrapper import IndicatorRequest, WrapperDraft
+from shared.domain.generation import Exchange, Generation
+from shared.domain.wrapper import IndicatorRequest
 from shared.source.profile import SourceProfile
 
-
-class Exchange(BaseModel):
-    """One message between the service and a model (prompt, response, tool call or tool result)."""
-
-    attempt: int
-    role: Literal["system", "prompt", "response", "tool_call", "tool_result", "error"]
-    text: str
-
-
-class Generation(BaseModel):
-    """A draft wrapper and every exchange that produced it."""
-
-    draft: WrapperDraft
-    exchanges: list[Exchange] = Field(default_factory=list)
+__all__ = ["Exchange", "Generation", "Generator", "HeuristicGenerator"]
 
 
 class Generator(Protocol):

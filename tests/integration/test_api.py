@@ -30,11 +30,13 @@ from functions.api.errors import unhandled_error_response
 from functions.api.key_cache import api_keys
 from functions.api.log import logger
 from shared.common.settings import Settings, get_settings
-from shared.generate.base import Exchange
+from shared.domain.generation import Exchange
 from shared.points.point import Point
+from shared.store.api_keys import ApiKeyRepository
 from shared.store.database import get_database
 from shared.store.point_store import point_documents
-from shared.store.wrappers import ApiKeyRepository, PromptRecordRepository, WrapperRepository
+from shared.store.prompt_records import PromptRecordRepository
+from shared.store.wrappers import WrapperRepository
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,10 @@ from fastapi.testclient import TestClient
 from pymongo.database import Database
 
 from functions.api import services
+from shared.common.clock import utcnow
 from shared.domain.models import RunPublic
-from shared.store.wrappers import RunRepository, WrapperRepository, utcnow
+from shared.store.runs import RunRepository
+from shared.store.wrappers import WrapperRepository
 from tests.integration import test_api as api
 from tests.integration.test_api import FETCH_SPEC, PARSE_CODE, assert_error, auth, create, set_wrapper
 

@@ -32,7 +32,6 @@ from shared.messaging.broker import (
     APP_ID,
     CONTENT_TYPE,
     PERSISTENT,
-    QUEUES,
     CollectedDataMessage,
     Publisher,
     ResourceDataMessage,
@@ -41,6 +40,7 @@ from shared.messaging.broker import (
     get_publisher,
     message_id_for,
 )
+from shared.messaging.queues import QUEUES
 from shared.points.point import Point
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

@@ -17,13 +17,18 @@ from fastapi.testclient import TestClient
 from pymongo.database import Database
 
 from devtools.local_stack import JobTicker
+from shared.common.errors import DatabaseUnavailableError
 from shared.common.settings import Settings, get_settings
 from shared.domain.models import Schedule, WrapperStatus
 from shared.flows.steps import generate_step, validate_step
-from shared.flows.tick import DatabaseUnavailableError, TickResult, tick
-from shared.messaging.broker import WRAPPER_CREATION_QUEUE, WRAPPER_VALIDATION_QUEUE, get_publisher
+from shared.flows.tick import TickResult, tick
+from shared.messaging.broker import get_publisher
+from shared.messaging.queues import WRAPPER_CREATION_QUEUE, WRAPPER_VALIDATION_QUEUE
+from shared.store.api_keys import ApiKeyRepository
 from shared.store.database import get_client, get_database
-from shared.store.wrappers import ApiKeyRepository, ResourceRepository, RunRepository, WrapperRepository
+from shared.store.resources import ResourceRepository
+from shared.store.runs import RunRepository
+from shared.store.wrappers import WrapperRepository
 from tests.integration.job_support import (
     Messages,
     add_wrapper,

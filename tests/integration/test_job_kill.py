@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 from pymongo.database import Database
 
+from shared.common.clock import utcnow
 from shared.common.settings import Settings
 from shared.domain.models import WrapperStatus
 from shared.flows.tick import tick
 from shared.store.database import get_client, get_database
 from shared.store.point_store import PointStore
-from shared.store.wrappers import RunRepository, WrapperRepository, utcnow
+from shared.store.runs import RunRepository
+from shared.store.wrappers import WrapperRepository
 from tests.integration.job_support import (
     Messages,
     ReadingsApi,

@@ -15,13 +15,14 @@ from pymongo.database import Database
 
 from shared.common.errors import BrokerUnavailableError
 from shared.common.settings import Settings
-from shared.messaging.broker import RESOURCE_DATA_QUEUE, Publisher
+from shared.messaging.broker import Publisher
+from shared.messaging.queues import RESOURCE_DATA_QUEUE
 from shared.points.keys import series_key
 from shared.points.point import Point
 from shared.store import point_store
 from shared.store.database import ensure_indexes
 from shared.store.point_store import PointStore
-from shared.store.wrappers import PointRepository
+from shared.store.points import PointRepository
 
 pytestmark = pytest.mark.integration
 

@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 from pymongo.database import Database
 
+from shared.common.clock import utcnow
 from shared.common.settings import Settings
 from shared.domain.models import WrapperMode, WrapperStatus
 from shared.flows.run import run_wrapper
 from shared.flows.tick import tick
 from shared.messaging.broker import Publisher
 from shared.store.database import get_client, get_database
-from shared.store.wrappers import RunRepository, WrapperRepository, utcnow
+from shared.store.runs import RunRepository
+from shared.store.wrappers import WrapperRepository
 from tests.integration.job_support import (
     Messages,
     ReadingsApi,

@@ -10,12 +10,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from shared.common.errors import SourceError
+from shared.common.errors import FetchPlanError, SourceError
 from shared.common.settings import Settings
 from shared.domain.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
 from shared.source import fetch_plan
 from shared.source.fetch_plan import (
-    FetchPlanError,
     fetch_pages,
     format_moment,
     next_link,

@@ -11,11 +11,11 @@ from typing import Any
 import httpx2
 import pytest
 
-from shared.common.errors import GenerationError
+from shared.common.errors import GeminiError, GenerationError
 from shared.common.settings import Settings
 from shared.domain.wrapper import IndicatorRequest, SourceFormat
 from shared.generate.gemini import client as gemini
-from shared.generate.gemini.client import GeminiError, GeminiGenerator
+from shared.generate.gemini.client import GeminiGenerator
 from shared.source.profile import SourceProfile, build_profile
 from shared.source.read import SourceData
 

@@ -12,15 +12,9 @@ import pika
 import pytest
 from aws_lambda_powertools.utilities.data_classes.rabbit_mq_event import RabbitMQEvent
 
-from shared.messaging.broker import (
-    PERSISTENT,
-    WRAPPER_CREATION_QUEUE,
-    WRAPPER_VALIDATION_QUEUE,
-    WrapperMessage,
-    encode_payload,
-    message_id_for,
-)
+from shared.messaging.broker import PERSISTENT, WrapperMessage, encode_payload, message_id_for
 from shared.messaging.mq_event import build_rabbitmq_event, parse_rabbitmq_event
+from shared.messaging.queues import WRAPPER_CREATION_QUEUE, WRAPPER_VALIDATION_QUEUE
 
 EVENTS = Path(__file__).resolve().parents[2] / "infra" / "events"
 BASIC_PROPERTY_KEYS = {

@@ -9,7 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from shared.common.secrets import SecretUnavailableError, clear_secret_cache, read_secret
+from shared.common.errors import SecretUnavailableError
+from shared.common.secrets import clear_secret_cache, read_secret
 from shared.common.settings import Settings
 from shared.flows.batch import with_secrets
 from shared.store.database import mongodb_uri

@@ -14,7 +14,8 @@ from functions.api.dependencies import DatabaseDep, TenantDep
 from functions.api.errors import ERROR_RESPONSES, ErrorDetail, InvalidRequestError
 from functions.api.workers import offload
 from shared.domain.models import Availability, PointPublic
-from shared.store.wrappers import PointRepository, ResourceRepository
+from shared.store.points import PointRepository
+from shared.store.resources import ResourceRepository
 
 POINTS_LIMIT_MAX = 10_000
 OFFSET_MAX = 10_000_000
