@@ -25,7 +25,7 @@ from shared.common.settings import Settings
 from shared.domain.lifecycle import IN_PREPARATION, LEASE_FIELDS, clip_reason
 from shared.domain.models import ResourceRecord, SourceType, WrapperRecord, WrapperStatus
 from shared.domain.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
-from shared.flows.wrap import make_generator
+from shared.generate.base import HEURISTIC, FallbackPolicy, make_generator
 from shared.messaging.handover import (
     MessagePublisher,
     publish_generation,
@@ -160,7 +160,8 @@ def generate_step(
         return _fail(
             wrappers, claimed, expected=WrapperStatus.GENERATING, reason=f"cannot read source: {exc}"
         )
-    name = claimed.generator_override or ("gemini" if settings.gemini_api_key else "heuristic")
+    policy = FallbackPolicy(settings)
+    name = policy.choose(claimed.generator_override).name
     generator = make_generator(name, settings=settings)
     if hasattr(generator, "previous_code"):
         # A model regenerating from feedback needs the code the feedback is about.
@@ -172,10 +173,10 @@ def generate_step(
     except NoSeriesFoundError as exc:
         return _fail(wrappers, claimed, expected=WrapperStatus.GENERATING, reason=str(exc))
     except GenerationError as exc:
-        if name == "heuristic":
+        if not policy.falls_back(name, exc):
             return _fail(wrappers, claimed, expected=WrapperStatus.GENERATING, reason=str(exc))
-        generation = make_generator("heuristic", settings=settings).generate(profile, request)
-        generation.draft.notes.append(f"fell back to the heuristic generator: {exc}")
+        generation = make_generator(HEURISTIC, settings=settings).generate(profile, request)
+        generation.draft.notes.append(policy.reason(exc))
     PromptRecordRepository(db).add(wrapper_id, generation.exchanges)
     draft = generation.draft
     moved = wrappers.transition(
@@ -267,11 +268,13 @@ def _after_failed_validation(
     stored = report.model_dump(mode="json")
     first = report.errors[0] if report.errors else None
     reason = f"{first.stage}/{first.code}: {first.message}" if first else "validation failed"
-    by_model = (wrapper.generator or "").startswith("gemini") and wrapper.generator_override is None
-    if by_model:
+    plan = FallbackPolicy(settings).after_failed_validation(
+        wrapper.generator, override=wrapper.generator_override, attempts=wrapper.attempts
+    )
+    if plan != "fail":
         fields: dict[str, Any] = {"validation": stored, "feedback": report.feedback()}
-        if wrapper.attempts >= settings.generation_max_attempts:
-            fields["generator_override"] = "heuristic"
+        if plan == "fall_back":
+            fields["generator_override"] = HEURISTIC
         pending = wrappers.transition(
             wrapper.wrapper_id,
             expected={WrapperStatus.VALIDATING},

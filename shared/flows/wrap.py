@@ -6,18 +6,24 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
-from shared.common.errors import GeminiError, GenerationError, NoSeriesFoundError, WrapperValidationError
+from shared.common.errors import GeminiError, NoSeriesFoundError, WrapperValidationError
 from shared.common.settings import Settings
 from shared.domain.generation import Exchange
 from shared.domain.wrapper import IndicatorRequest, WrapperDraft
-from shared.generate.base import Generator, HeuristicGenerator
+from shared.generate.base import (
+    FALLBACK_ERRORS,
+    HEURISTIC,
+    FallbackPolicy,
+    Generator,
+    make_generator,
+)
+from shared.generate.base import GENERATORS as GENERATORS  # re-exported: the CLI offers these names
 from shared.points.point import Point
 from shared.source.profile import SourceProfile, build_profile
 from shared.source.read import SourceData
 from shared.validate.validation import ValidationReport, validate_wrapper
 
 Progress = Callable[[str], None]
-GENERATORS = ("heuristic", "gemini")
 
 
 class Attempt(BaseModel):
@@ -46,22 +52,11 @@ def _quiet(message: str) -> None:
     return None
 
 
-def make_generator(name: str, *, settings: Settings) -> Generator:
-    """The generator called `name`."""
-    if name == "heuristic":
-        return HeuristicGenerator()
-    if name == "gemini":
-        from shared.generate.gemini.client import GeminiGenerator
-
-        return GeminiGenerator(settings=settings)
-    raise GenerationError(f"unknown generator {name!r}; use one of {', '.join(GENERATORS)}")
-
-
 def wrap_source(
     source: SourceData,
     request: IndicatorRequest,
     *,
-    generator: str = "heuristic",
+    generator: str = HEURISTIC,
     settings: Settings,
     progress: Progress = _quiet,
 ) -> WrapResult:
@@ -70,43 +65,32 @@ def wrap_source(
     profile = build_profile(source)
     attempts: list[Attempt] = []
     exchanges: list[Exchange] = []
-    fallback_reason = None
-    if generator == "gemini":
-        if settings.gemini_api_key is None:
-            fallback_reason = "no Gemini API key configured (RS_GEMINI_API_KEY); used the heuristic generator"
-        else:
-            try:
-                result = _generate_validated(
-                    make_generator("gemini", settings=settings),
-                    profile,
-                    source,
-                    request,
-                    settings=settings,
-                    attempts=attempts,
-                    exchanges=exchanges,
-                    progress=progress,
-                )
-                return result
-            except (GenerationError, WrapperValidationError, NoSeriesFoundError) as exc:
-                if isinstance(exc, GeminiError):  # keep the failed attempt's prompts and responses
-                    exchanges.extend(exc.exchanges)
-                fallback_reason = (
-                    f"Gemini did not produce a valid wrapper ({exc}); used the heuristic generator"
-                )
+    policy = FallbackPolicy(settings)
+    chosen, fallback_reason = policy.choose(generator)
+
+    def attempt(name: str) -> WrapResult:
+        return _generate_validated(
+            make_generator(name, settings=settings),
+            profile,
+            source,
+            request,
+            settings=settings,
+            attempts=attempts,
+            exchanges=exchanges,
+            progress=progress,
+            limit=policy.attempts(name),
+        )
+
+    if chosen != HEURISTIC:
+        try:
+            return attempt(chosen)
+        except FALLBACK_ERRORS as exc:
+            if isinstance(exc, GeminiError):  # keep the failed attempt's prompts and responses for debugging
+                exchanges.extend(exc.exchanges)
+            fallback_reason = policy.reason(exc)
+    if fallback_reason:
         progress(fallback_reason)
-    elif generator != "heuristic":
-        raise GenerationError(f"unknown generator {generator!r}; use one of {', '.join(GENERATORS)}")
-    result = _generate_validated(
-        HeuristicGenerator(),
-        profile,
-        source,
-        request,
-        settings=settings,
-        attempts=attempts,
-        exchanges=exchanges,
-        progress=progress,
-        max_attempts=1,
-    )
+    result = attempt(HEURISTIC)
     result.fallback_reason = fallback_reason
     return result
 
@@ -121,9 +105,8 @@ def _generate_validated(
     attempts: list[Attempt],
     exchanges: list[Exchange],
     progress: Progress,
-    max_attempts: int | None = None,
+    limit: int,
 ) -> WrapResult:
-    limit = max_attempts or settings.generation_max_attempts
     feedback: str | None = None
     report: ValidationReport | None = None
     for number in range(1, limit + 1):
