@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from uuid import uuid4
 
 import boto3
@@ -494,7 +495,10 @@ def test_credentials_come_from_secrets_manager(
         SecretString=json.dumps({"username": real.username, "password": real.password}),
     )["ARN"]
     settings = make_settings(
-        amqp_url=SecretStr(f"amqp://placeholder:placeholder@{url.host}:{url.port}/%2F"), amqp_secret_arn=arn
+        amqp_url=SecretStr(
+            f"amqp://placeholder:placeholder@{url.host}:{url.port}/{quote(url.virtual_host, safe='')}"
+        ),
+        amqp_secret_arn=arn,
     )
     queue = make_queue()
 
