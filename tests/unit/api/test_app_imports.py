@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import cast
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 HEAVY = ("pandas", "numpy", "google.genai", "matplotlib", "python_calamine", "openpyxl")
 PARSING_STACK = (
