@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from pymongo.database import Database
 
 from shared.common.settings import Settings
-from shared.generate.base import Exchange
+from shared.domain.wrapper import Exchange
 from shared.store.repositories import PromptRecordRepository, WrapperRepository
 from tests.integration.api.support import (
     CREATION,
