@@ -19,13 +19,13 @@ unit: install
 	$(BIN)/pytest -q tests/unit
 
 lint: install
-	$(BIN)/ruff check shared functions jobs tests
-	$(BIN)/ruff format --check shared functions jobs tests
-	$(BIN)/mypy shared functions jobs
+	$(BIN)/ruff check shared functions jobs devtools tests
+	$(BIN)/ruff format --check shared functions jobs devtools tests
+	$(BIN)/mypy shared functions jobs devtools
 
 format: install
-	$(BIN)/ruff format shared functions jobs tests
-	$(BIN)/ruff check --fix shared functions jobs tests
+	$(BIN)/ruff format shared functions jobs devtools tests
+	$(BIN)/ruff check --fix shared functions jobs devtools tests
 
 lock:
 	rm -rf /tmp/rs-lock-venv && $(PYTHON) -m venv /tmp/rs-lock-venv
