@@ -117,3 +117,11 @@ class WrapperDraft(BaseModel):
     rationale: str = ""
     notes: list[str] = Field(default_factory=list)
     inference: Inference | None = None
+
+
+class Exchange(BaseModel):
+    """One message between the service and a model (prompt, response, tool call or tool result)."""
+
+    attempt: int
+    role: Literal["system", "prompt", "response", "tool_call", "tool_result", "error"]
+    text: str

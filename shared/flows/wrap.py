@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from shared.common.errors import GenerationError, NoSeriesFoundError, WrapperValidationError
 from shared.common.settings import Settings
-from shared.domain.wrapper import IndicatorRequest, WrapperDraft
-from shared.generate.base import Exchange, Generator, HeuristicGenerator
+from shared.domain.wrapper import Exchange, IndicatorRequest, WrapperDraft
+from shared.generate.base import Generator, HeuristicGenerator
 from shared.points.point import Point
 from shared.source.profile import SourceProfile, build_profile
 from shared.source.read import SourceData

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from shared.domain.wrapper import IndicatorRequest, WrapperDraft
+from shared.domain.wrapper import Exchange, IndicatorRequest, WrapperDraft
 from shared.source.profile import SourceProfile
-
-
-class Exchange(BaseModel):
-    """One message between the service and a model (prompt, response, tool call or tool result)."""
-
-    attempt: int
-    role: Literal["system", "prompt", "response", "tool_call", "tool_result", "error"]
-    text: str
 
 
 class Generation(BaseModel):

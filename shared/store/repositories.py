@@ -7,7 +7,7 @@ import re
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -35,12 +35,9 @@ from shared.domain.models import (
     WrapperStatus,
     WrapperSummary,
 )
+from shared.domain.wrapper import Exchange
 from shared.points.keys import resource_id_range
 from shared.store import database as collections
-
-if TYPE_CHECKING:
-    # Only a type here: importing shared.generate.base at run time would drag the parsing stack into the API.
-    from shared.generate.base import Exchange
 
 EXECUTION_LOG_LIMIT = 100
 # Statuses the run_wrappers job claims; stopped (deleted resource), completed and error never run.

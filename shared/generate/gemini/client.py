@@ -18,8 +18,15 @@ from pydantic import BaseModel, Field, ValidationError
 
 from shared.common.errors import GenerationError, SourceError
 from shared.common.settings import Settings
-from shared.domain.wrapper import FetchSpec, IndicatorRequest, Pagination, SourceFormat, WrapperDraft
-from shared.generate.base import Exchange, Generation
+from shared.domain.wrapper import (
+    Exchange,
+    FetchSpec,
+    IndicatorRequest,
+    Pagination,
+    SourceFormat,
+    WrapperDraft,
+)
+from shared.generate.base import Generation
 from shared.generate.gemini.prompt import (
     MAX_SAMPLES,
     TOOL_NAME,

@@ -22,7 +22,7 @@ from shared.messaging.broker import (
 )
 from shared.messaging.mq_event import build_rabbitmq_event, parse_rabbitmq_event
 
-EVENTS = Path(__file__).resolve().parents[2] / "infra" / "events"
+EVENTS = Path(__file__).resolve().parents[3] / "infra" / "events"
 BASIC_PROPERTY_KEYS = {
     "contentType",
     "contentEncoding",

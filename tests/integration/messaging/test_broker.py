@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from uuid import uuid4
 
 import boto3
@@ -488,13 +489,15 @@ def test_credentials_come_from_secrets_manager(
 ) -> None:
     url = pika.URLParameters(AMQP_URL)
     real = url.credentials
+    vhost = quote(url.virtual_host, safe="")  # the test broker's vhost (RS_TEST_AMQP_URL may name its own)
     client = boto3.client("secretsmanager", region_name="eu-west-1")
     arn = client.create_secret(
         Name="resource-service/amqp",
         SecretString=json.dumps({"username": real.username, "password": real.password}),
     )["ARN"]
     settings = make_settings(
-        amqp_url=SecretStr(f"amqp://placeholder:placeholder@{url.host}:{url.port}/%2F"), amqp_secret_arn=arn
+        amqp_url=SecretStr(f"amqp://placeholder:placeholder@{url.host}:{url.port}/{vhost}"),
+        amqp_secret_arn=arn,
     )
     queue = make_queue()
 
