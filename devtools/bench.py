@@ -297,7 +297,9 @@ def wrap_file(path: Path, request: dict[str, str], settings: Any) -> Any:
     from shared.source.read import read_source
 
     source = read_source(str(path), settings=settings)
-    return wrap_source(source, IndicatorRequest(**request), generator="heuristic", settings=settings)
+    return wrap_source(
+        source, IndicatorRequest.model_validate(request), generator="heuristic", settings=settings
+    )
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:

@@ -22,6 +22,21 @@ from typing import TYPE_CHECKING, Any, overload
 if TYPE_CHECKING:
     import numpy as np
 
+# fmt: off
+# The contract with stored parse code: what it may import (the policy refuses other names), what the Gemini
+# prompt lists and what docs/architecture.md describes. Removing or changing a name breaks stored wrappers.
+__all__ = [
+    "MISSING_MARKERS", "MONTHS", "PERIOD_FORMATS", "SENTINELS", "Cell", "Grid", "LineGrid",
+    "PointColumns", "PointDict", "ToolkitError", "clean_header", "column_index", "column_points",
+    "decimal_votes", "decode_text", "detect_decimal", "detect_period_format", "detect_sentinels",
+    "find_row", "flatten_record", "get_path", "header_names", "is_jsonstat", "is_missing",
+    "jsonstat_datasets", "jsonstat_points", "long_points", "mapping_records", "month_columns_points",
+    "month_of_header", "parse_clock", "parse_month", "parse_number", "parse_period", "read_csv_grid",
+    "read_csv_table", "read_json", "read_workbook", "record_points", "row_record", "row_title",
+    "snapshot_points", "split_dimension_names", "table_blocks", "wide_points",
+]
+# fmt: on
+
 Cell = Any
 Grid = list[list[Cell]]
 PointDict = dict[str, Any]

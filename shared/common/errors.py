@@ -49,7 +49,7 @@ class GeminiError(GenerationError):
 
     def __init__(self, message: str, exchanges: Sequence[Any]) -> None:
         super().__init__(message)
-        # shared.domain.generation.Exchange records; typed loosely because common sits below domain.
+        # shared.domain.wrapper.Exchange records; typed loosely because common sits below domain.
         self.exchanges = list(exchanges)
 
 

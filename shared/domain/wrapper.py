@@ -117,3 +117,21 @@ class WrapperDraft(BaseModel):
     rationale: str = ""
     notes: list[str] = Field(default_factory=list)
     inference: Inference | None = None
+
+
+ExchangeRole = Literal["system", "prompt", "response", "tool_call", "tool_result", "error"]
+
+
+class Exchange(BaseModel):
+    """One message between the service and a model (prompt, response, tool call or tool result)."""
+
+    attempt: int
+    role: ExchangeRole
+    text: str
+
+
+class Generation(BaseModel):
+    """A draft wrapper and every exchange that produced it."""
+
+    draft: WrapperDraft
+    exchanges: list[Exchange] = Field(default_factory=list)

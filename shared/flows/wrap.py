@@ -8,8 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from shared.common.errors import GeminiError, NoSeriesFoundError, WrapperValidationError
 from shared.common.settings import Settings
-from shared.domain.generation import Exchange
-from shared.domain.wrapper import IndicatorRequest, WrapperDraft
+from shared.domain.wrapper import Exchange, IndicatorRequest, WrapperDraft
 from shared.generate.base import (
     FALLBACK_ERRORS,
     HEURISTIC,

@@ -10,8 +10,7 @@ from typing import Literal, NamedTuple, Protocol
 
 from shared.common.errors import GenerationError, NoSeriesFoundError, WrapperValidationError
 from shared.common.settings import Settings
-from shared.domain.generation import Exchange, Generation
-from shared.domain.wrapper import IndicatorRequest
+from shared.domain.wrapper import Exchange, Generation, IndicatorRequest
 from shared.source.profile import SourceProfile
 
 __all__ = [

@@ -6,8 +6,8 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 
 from shared.common.clock import utcnow
-from shared.domain.generation import Exchange
 from shared.domain.models import PromptRecordPublic
+from shared.domain.wrapper import Exchange
 from shared.store import database as collections
 
 

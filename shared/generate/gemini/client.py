@@ -18,8 +18,16 @@ from pydantic import BaseModel, Field, ValidationError
 
 from shared.common.errors import GeminiError, GenerationError, SourceError
 from shared.common.settings import Settings
-from shared.domain.generation import Exchange, ExchangeRole, Generation
-from shared.domain.wrapper import FetchSpec, IndicatorRequest, Pagination, SourceFormat, WrapperDraft
+from shared.domain.wrapper import (
+    Exchange,
+    ExchangeRole,
+    FetchSpec,
+    Generation,
+    IndicatorRequest,
+    Pagination,
+    SourceFormat,
+    WrapperDraft,
+)
 from shared.generate.gemini.prompt import (
     MAX_SAMPLES,
     TOOL_NAME,

@@ -144,12 +144,9 @@ Answer with one JSON object with these keys:
 
 
 def toolkit_reference() -> str:
-    """One line per public toolkit function: its signature and its docstring."""
-    functions = [
-        function
-        for name, function in inspect.getmembers(wrapper_toolkit, inspect.isfunction)
-        if not name.startswith("_") and function.__module__ == wrapper_toolkit.__name__
-    ]
+    """One line per function of the toolkit's public surface (its __all__): signature and docstring."""
+    members = [getattr(wrapper_toolkit, name) for name in wrapper_toolkit.__all__]
+    functions = [member for member in members if inspect.isfunction(member)]
     functions.sort(key=lambda function: function.__code__.co_firstlineno)
     lines = []
     for function in functions:

@@ -16,7 +16,7 @@ from shared.messaging.broker import PERSISTENT, WrapperMessage, encode_payload, 
 from shared.messaging.mq_event import build_rabbitmq_event, parse_rabbitmq_event
 from shared.messaging.queues import WRAPPER_CREATION_QUEUE, WRAPPER_VALIDATION_QUEUE
 
-EVENTS = Path(__file__).resolve().parents[2] / "infra" / "events"
+EVENTS = Path(__file__).resolve().parents[3] / "infra" / "events"
 BASIC_PROPERTY_KEYS = {
     "contentType",
     "contentEncoding",

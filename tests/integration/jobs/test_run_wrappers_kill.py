@@ -35,7 +35,7 @@ from tests.integration.job_support import (
     stored_points,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 POINTS = 600
 PAGE_SIZE = 150
 LEASE_SECONDS = 2

@@ -45,7 +45,7 @@ from tests.integration.job_support import (
 )
 from tests.support import serve_files, take_message
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CSV = b"Year,Total,Per Capita\n2018,10,1.2\n2019,11,1.3\n2020,12,1.4\n2021,13,1.5\n"
 
 

@@ -489,15 +489,14 @@ def test_credentials_come_from_secrets_manager(
 ) -> None:
     url = pika.URLParameters(AMQP_URL)
     real = url.credentials
+    vhost = quote(url.virtual_host, safe="")  # the test broker's vhost (RS_TEST_AMQP_URL may name its own)
     client = boto3.client("secretsmanager", region_name="eu-west-1")
     arn = client.create_secret(
         Name="resource-service/amqp",
         SecretString=json.dumps({"username": real.username, "password": real.password}),
     )["ARN"]
     settings = make_settings(
-        amqp_url=SecretStr(
-            f"amqp://placeholder:placeholder@{url.host}:{url.port}/{quote(url.virtual_host, safe='')}"
-        ),
+        amqp_url=SecretStr(f"amqp://placeholder:placeholder@{url.host}:{url.port}/{vhost}"),
         amqp_secret_arn=arn,
     )
     queue = make_queue()

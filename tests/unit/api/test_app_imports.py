@@ -10,21 +10,11 @@ import sys
 from pathlib import Path
 from typing import cast
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.unit.test_architecture import API_UNITS
+
+ROOT = Path(__file__).resolve().parents[3]
 
 HEAVY = ("pandas", "numpy", "google.genai", "matplotlib", "python_calamine", "openpyxl")
-PARSING_STACK = (
-    "shared.flows.wrap",
-    "shared.generate.heuristic",
-    "shared.source.profile",
-    "shared.wrapper_toolkit",
-    "shared.validate.validation",
-    "shared.sandbox.run",
-    "shared.source.read",
-    "shared.generate.base",
-    "shared.generate.gemini.client",
-    "shared.flows.steps",
-)
 
 PROBE = """
 import json, sys
@@ -64,12 +54,30 @@ def _import_in_fresh_interpreter() -> dict[str, object]:
     return result
 
 
-def test_api_import_chain_avoids_heavy_and_parsing_modules() -> None:
-    result = _import_in_fresh_interpreter()
-    modules = set(cast(list[str], result["modules"]))
+def outside_api_units(modules: list[str]) -> list[str]:
+    """The loaded shared.* modules that belong to none of the packages the API may import."""
+    return [
+        name
+        for name in modules
+        if name.startswith("shared.") and not any(name == u or name.startswith(f"{u}.") for u in API_UNITS)
+    ]
+
+
+def test_api_import_chain_avoids_heavy_libraries() -> None:
+    modules = set(cast(list[str], _import_in_fresh_interpreter()["modules"]))
     assert not [name for name in HEAVY if name in modules]
-    assert not [name for name in PARSING_STACK if name in modules]
     assert "boto3" not in modules  # imported on the first upload only
+
+
+def test_api_import_chain_loads_only_the_packages_the_api_may_import() -> None:
+    modules = cast(list[str], _import_in_fresh_interpreter()["modules"])
+    assert "shared.store.wrappers" in modules
+    assert outside_api_units(modules) == []
+
+
+def test_the_package_rule_names_modules_of_other_packages() -> None:
+    loaded = ["shared", "shared.common.settings", "shared.storefront", "shared.validate.validation", "pandas"]
+    assert outside_api_units(loaded) == ["shared.storefront", "shared.validate.validation"]
 
 
 def test_api_import_connects_to_nothing() -> None:

@@ -1,7 +1,7 @@
 """Controlling execution through the API: start, stop, run-now, backfill, and the run history.
 
-The fixtures and helpers are those of test_api.py (its TestClient fails on any 500, its queue helper
-reads cooperatively and cleans this test's messages up).
+The fixtures (conftest.py) and helpers (support.py) are those of every API test: the TestClient fails on
+any 500, the queue helper reads cooperatively and cleans this test's messages up.
 """
 
 from __future__ import annotations
@@ -18,18 +18,9 @@ from shared.common.clock import utcnow
 from shared.domain.models import RunPublic
 from shared.store.runs import RunRepository
 from shared.store.wrappers import WrapperRepository
-from tests.integration import test_api as api
-from tests.integration.test_api import FETCH_SPEC, PARSE_CODE, assert_error, auth, create, set_wrapper
+from tests.integration.api.support import FETCH_SPEC, PARSE_CODE, assert_error, auth, create, set_wrapper
 
 pytestmark = pytest.mark.integration
-
-# The fixtures of test_api.py, shared by name (`queues` is autouse there and here).
-settings = api.settings
-db = api.db
-client = api.client
-key_a = api.key_a
-key_b = api.key_b
-queues = api.queues
 
 VALIDATED = ("ready", "running", "completed", "error")
 WITHOUT_CODE = ("pending", "failed")
