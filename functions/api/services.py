@@ -166,7 +166,7 @@ def update_resource(
     # The resource changed first, so a generation message already in flight reads the new source.
     moved = wrappers.transition(
         updated.wrapper_id,
-        expected=set(MAY_REGENERATE),
+        expected=MAY_REGENERATE,
         to=WrapperStatus.PENDING,
         event="source changed",
         fields={
@@ -235,7 +235,7 @@ def regenerate_wrapper(
     wrappers.get_for_tenant(tenant_id, wrapper_id)
     moved = wrappers.transition(
         wrapper_id,
-        expected=set(MAY_REGENERATE),
+        expected=MAY_REGENERATE,
         to=WrapperStatus.PENDING,
         event="regenerate requested",
         fields={"attempts": 0, "generator_override": None, "feedback": None, "validation": None},
@@ -259,7 +259,7 @@ def validate_wrapper(
         )
     moved = wrappers.transition(
         wrapper_id,
-        expected=set(MAY_REVALIDATE),
+        expected=MAY_REVALIDATE,
         to=WrapperStatus.VALIDATING,
         event="validation requested",
         fields={"validation": None},
@@ -284,7 +284,7 @@ def replace_code(
         )
     moved = wrappers.transition(
         wrapper_id,
-        expected=set(MAY_REVALIDATE),
+        expected=MAY_REVALIDATE,
         to=WrapperStatus.VALIDATING,
         event="code replaced",
         fields={
@@ -430,7 +430,7 @@ def _control(
     if runs and _resource_deleted(db, wrapper):
         raise _deleted_conflict(wrapper_id)
     moved = wrappers.transition(
-        wrapper_id, expected=set(expected), to=to, event=event, reason=reason, fields=fields
+        wrapper_id, expected=expected, to=to, event=event, reason=reason, fields=fields
     )
     if moved is None:
         current = wrappers.get(wrapper_id)

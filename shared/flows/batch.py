@@ -134,7 +134,7 @@ def _park(db: Database, wrapper_id: str, exc: Exception) -> StepOutcome:
     try:
         WrapperRepository(db).transition(
             wrapper_id,
-            expected=set(IN_PREPARATION),
+            expected=IN_PREPARATION,
             to=WrapperStatus.FAILED,
             reason=reason,
             unset=LEASE_FIELDS,

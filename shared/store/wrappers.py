@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -129,7 +130,7 @@ class WrapperRepository:
         self,
         wrapper_id: str,
         *,
-        expected: set[WrapperStatus],
+        expected: AbstractSet[WrapperStatus],
         to: WrapperStatus,
         fields: dict[str, Any] | None = None,
         event: str | None = None,
@@ -246,7 +247,7 @@ class WrapperRepository:
         """Stop the wrapper of a deleted resource, whatever it was doing."""
         return self.transition(
             self._wrapper_id_of(resource_id),
-            expected=set(NOT_STOPPED),
+            expected=NOT_STOPPED,
             to=WrapperStatus.STOPPED,
             event="stopped",
             reason=reason,
