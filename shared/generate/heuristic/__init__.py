@@ -14,12 +14,15 @@ from shared.domain.wrapper import (
     IndicatorRequest,
     Inference,
     SourceFormat,
+    Variant,
     WrapperDraft,
+    margin_confidence,
 )
 from shared.generate.heuristic.matching import rank_series
 from shared.generate.heuristic.plans import Candidate
 from shared.generate.heuristic.records import json_wrapper
 from shared.generate.heuristic.tables import table_wrapper
+from shared.generate.selection import restrict_code
 from shared.source.profile import SourceProfile
 
 __all__ = ["GENERATOR_NAME", "generate", "rank_series"]
@@ -35,13 +38,25 @@ def generate(profile: SourceProfile, request: IndicatorRequest) -> WrapperDraft:
         if profile.format == SourceFormat.JSON
         else table_wrapper(profile, request)
     )
-    best = candidates[0]
+    best, others = candidates[0], candidates[1:]
+    where = request.hints.where
     return WrapperDraft(
         fetch_spec=spec,
-        parse_code=best.code,
+        parse_code=restrict_code(best.code, where),
         generator=GENERATOR_NAME,
         rationale=best.rationale,
         inference=infer(candidates),
+        variants=[
+            Variant(
+                label=c.label,
+                score=c.score,
+                reason=c.reason,
+                parse_code=restrict_code(c.code, where),
+                rationale=c.rationale,
+                hint=c.hint,
+            )
+            for c in others
+        ],
     )
 
 
@@ -50,11 +65,8 @@ def infer(candidates: list[Candidate]) -> Inference:
     best, others = candidates[0], candidates[1:]
     if not others:
         return Inference(confidence=1.0, chosen=best.label)
-    runner_up = others[0]
-    spread = abs(best.score) + abs(runner_up.score)
-    margin = (best.score - runner_up.score) / spread if spread else 0.0
     return Inference(
-        confidence=round(max(0.0, min(1.0, 0.5 + margin / 2)), 3),
+        confidence=margin_confidence(best.score, others[0].score),
         chosen=best.label,
         alternatives=[
             Alternative(label=c.label, score=round(c.score, 3), reason=c.reason, hint=c.hint) for c in others
