@@ -8,11 +8,13 @@ with every decision spelled out as a literal.
 
 from __future__ import annotations
 
+from shared.common.errors import HintError
 from shared.domain.wrapper import (
     Alternative,
     FetchSpec,
     IndicatorRequest,
     Inference,
+    LayoutHints,
     SourceFormat,
     Variant,
     WrapperDraft,
@@ -38,6 +40,7 @@ def generate(profile: SourceProfile, request: IndicatorRequest) -> WrapperDraft:
         if profile.format == SourceFormat.JSON
         else table_wrapper(profile, request)
     )
+    candidates = honour_hints(candidates, request.hints)
     best, others = candidates[0], candidates[1:]
     where = request.hints.where
     return WrapperDraft(
@@ -58,6 +61,32 @@ def generate(profile: SourceProfile, request: IndicatorRequest) -> WrapperDraft:
             for c in others
         ],
     )
+
+
+def honour_hints(candidates: list[Candidate], hints: LayoutHints) -> list[Candidate]:
+    """The candidates that use the time and value columns the hints name; HintError when none does.
+
+    A hint must never be dropped silently: a reading that ignores it is no answer to the user's request.
+    """
+    wanted = {name: value for name in ("time_column", "value_column") if (value := getattr(hints, name))}
+    if not wanted:
+        return candidates
+    kept = [c for c in candidates if all(_agrees(c, name, value) for name, value in wanted.items())]
+    if not kept:
+        given = ", ".join(f"{name} {value!r}" for name, value in wanted.items())
+        found = "; ".join(c.label or c.reason for c in candidates)
+        raise HintError(f"no reading of the source uses {given}; the readings found: {found}")
+    return kept
+
+
+def _agrees(candidate: Candidate, name: str, wanted: str) -> bool:
+    if name in candidate.hint:
+        return _fold(candidate.hint[name]) == _fold(wanted)
+    return repr(wanted) in candidate.code  # the renderer writes every decision as a literal
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def infer(candidates: list[Candidate]) -> Inference:
