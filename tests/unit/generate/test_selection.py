@@ -56,6 +56,13 @@ def test_an_unknown_value_names_the_values_there_are() -> None:
         run(restrict_code(CODE, {"geo": "IT"}))
 
 
+def test_code_filtered_before_gets_the_new_values_instead_of_a_second_filter() -> None:
+    code = restrict_code(restrict_code(CODE, {"geo": "DE"}), {"geo": "FR"})
+
+    assert code.count("def parse(") == 1 and code.count("WHERE = ") == 1
+    assert {p["dimensions"]["geo"] for p in run(code)} == {"FR"}
+
+
 def test_code_without_a_parse_function_cannot_be_restricted() -> None:
     with pytest.raises(GenerationError, match="no top-level parse function"):
         restrict_code("def read(payload, context):\n    return []\n", {"geo": "DE"})
