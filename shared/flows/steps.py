@@ -14,10 +14,17 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pymongo.database import Database
 
-from shared.common.errors import GenerationError, NoSeriesFoundError, ResourceServiceError, SourceError
+from shared.common.errors import (
+    GenerationError,
+    HintError,
+    NoSeriesFoundError,
+    ResourceServiceError,
+    SourceError,
+)
 from shared.common.settings import Settings
 from shared.domain.models import ResourceRecord, SourceType, WrapperRecord, WrapperStatus
-from shared.domain.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
+from shared.domain.wrapper import FetchSpec, IndicatorRequest, LayoutHints, SourceFormat, WrapperDraft
+from shared.flows.fallback import validate_ranked
 from shared.flows.wrap import make_generator
 from shared.messaging.handover import CREATION_QUEUE as CREATION_QUEUE  # re-exported for the step functions
 from shared.messaging.handover import (
@@ -33,7 +40,7 @@ from shared.store.repositories import (
     ResourceRepository,
     WrapperRepository,
 )
-from shared.validate.validation import ValidationReport, validate_wrapper
+from shared.validate.validation import ValidationReport
 
 SOURCE_FORMATS = {SourceType.CSV: SourceFormat.CSV, SourceType.XLSX: SourceFormat.XLSX}
 
@@ -100,9 +107,24 @@ def _fail(
     )
 
 
-def _read(resource_url: str, source_type: SourceType, settings: Settings) -> SourceData:
+def _read(resource: ResourceRecord, request: IndicatorRequest, settings: Settings) -> SourceData:
     return read_source(
-        resource_url, settings=settings, format_hint=SOURCE_FORMATS.get(source_type), allow_local_files=False
+        resource.source.url,
+        settings=settings,
+        format_hint=SOURCE_FORMATS.get(resource.source.type),
+        allow_local_files=False,
+        encoding=request.hints.encoding,
+    )
+
+
+def _request(resource: ResourceRecord) -> IndicatorRequest:
+    """The indicator request of a resource, its `source.options` as layout hints (HintError when invalid)."""
+    try:
+        hints = LayoutHints.model_validate(resource.source.options)
+    except ValueError as exc:
+        raise HintError(f"invalid source.options: {exc}") from exc
+    return IndicatorRequest(
+        name=resource.name, description=resource.description, unit=resource.unit, hints=hints
     )
 
 
@@ -153,14 +175,16 @@ def generate_step(
     if isinstance(begun, StepOutcome):
         return begun
     claimed, resource = begun
-    request = IndicatorRequest(name=resource.name, description=resource.description, unit=resource.unit)
     try:
-        source = _read(resource.source.url, resource.source.type, settings)
-        profile = build_profile(source)
+        request = _request(resource)
+        source = _read(resource, request, settings)
+        profile = build_profile(source, hints=request.hints)
     except SourceError as exc:
         return _fail(
             wrappers, claimed, expected=WrapperStatus.GENERATING, reason=f"cannot read source: {exc}"
         )
+    except HintError as exc:
+        return _fail(wrappers, claimed, expected=WrapperStatus.GENERATING, reason=str(exc))
     name = claimed.generator_override or ("gemini" if settings.gemini_api_key else "heuristic")
     generator = make_generator(name, settings=settings)
     if hasattr(generator, "previous_code"):
@@ -170,7 +194,7 @@ def generate_step(
         generation = generator.generate(
             profile, request, feedback=claimed.feedback, attempt=claimed.attempts + 1
         )
-    except NoSeriesFoundError as exc:
+    except (NoSeriesFoundError, HintError) as exc:
         return _fail(wrappers, claimed, expected=WrapperStatus.GENERATING, reason=str(exc))
     except GenerationError as exc:
         if name == "heuristic":
@@ -190,6 +214,8 @@ def generate_step(
             "fetch_spec": draft.fetch_spec.model_dump(mode="json"),
             "generator": draft.generator,
             "rationale": draft.rationale,
+            "inference": draft.inference.model_dump(mode="json") if draft.inference else None,
+            "variants": [variant.model_dump(mode="json") for variant in draft.variants],
             "attempts": claimed.attempts + 1,
             "validation": None,
         },
@@ -223,32 +249,61 @@ def validate_step(
         return _fail(
             wrappers, claimed, expected=WrapperStatus.VALIDATING, reason="no generated code to validate"
         )
-    request = IndicatorRequest(name=resource.name, description=resource.description, unit=resource.unit)
     try:
-        source = _read(resource.source.url, resource.source.type, settings)
+        request = _request(resource)
+        source = _read(resource, request, settings)
     except SourceError as exc:
         return _fail(
             wrappers, claimed, expected=WrapperStatus.VALIDATING, reason=f"cannot read source: {exc}"
         )
+    except HintError as exc:
+        return _fail(wrappers, claimed, expected=WrapperStatus.VALIDATING, reason=str(exc))
     draft = WrapperDraft(
         fetch_spec=FetchSpec.model_validate(claimed.fetch_spec),
         parse_code=claimed.generated_code,
         generator=claimed.generator or "unknown",
+        rationale=claimed.rationale or "",
+        inference=claimed.inference,
+        variants=claimed.variants,
     )
-    report, _ = validate_wrapper(draft, [source.content], request=request, settings=settings)
+    try:
+        outcome = validate_ranked(
+            draft, [source.content], request=request, settings=settings, progress=_no_progress
+        )
+    except HintError as exc:
+        return _fail(wrappers, claimed, expected=WrapperStatus.VALIDATING, reason=str(exc))
+    report = outcome.report
     stored = report.model_dump(mode="json")
     if report.ok:
+        # A runner-up that validated replaces the code that failed; the log says what was rejected and why.
+        chosen = outcome.draft
         ready = wrappers.transition(
             wrapper_id,
             expected={WrapperStatus.VALIDATING},
             to=WrapperStatus.READY,
             event="validated",
-            fields={"validation": stored, "feedback": None, "next_run_at": datetime.now(UTC)},
+            reason="; ".join(r.line() for r in outcome.rejections)[:2000] or None,
+            fields={
+                "validation": stored,
+                "feedback": None,
+                "next_run_at": datetime.now(UTC),
+                "generated_code": chosen.parse_code,
+                "rationale": chosen.rationale,
+                "inference": chosen.inference.model_dump(mode="json") if chosen.inference else None,
+                "variants": [variant.model_dump(mode="json") for variant in chosen.variants],
+            },
             unset=("lease_owner", "lease_until"),
         )
         status = ready.status if ready else None
         return StepOutcome(wrapper_id=wrapper_id, action="ready", status=status, detail=_summary(report))
-    return _after_failed_validation(wrappers, claimed, report, publisher=publisher, settings=settings)
+    rejected = "; ".join(r.line() for r in outcome.rejections) if len(outcome.rejections) > 1 else None
+    return _after_failed_validation(
+        wrappers, claimed, report, publisher=publisher, settings=settings, rejected=rejected
+    )
+
+
+def _no_progress(message: str) -> None:
+    return None
 
 
 def _summary(report: ValidationReport) -> str:
@@ -263,11 +318,15 @@ def _after_failed_validation(
     *,
     publisher: MessagePublisher,
     settings: Settings,
+    rejected: str | None = None,
 ) -> StepOutcome:
-    """Regenerate with the errors while attempts remain (Gemini), fall back to the heuristic, or fail."""
+    """Regenerate with the errors while attempts remain (Gemini), fall back to the heuristic, or fail.
+
+    `rejected` names every candidate that was tried and why it failed, when there was more than one.
+    """
     stored = report.model_dump(mode="json")
     first = report.errors[0] if report.errors else None
-    reason = f"{first.stage}/{first.code}: {first.message}" if first else "validation failed"
+    reason = rejected or (f"{first.stage}/{first.code}: {first.message}" if first else "validation failed")
     by_model = (wrapper.generator or "").startswith("gemini") and wrapper.generator_override is None
     if by_model:
         fields: dict[str, Any] = {"validation": stored, "feedback": report.feedback()}
