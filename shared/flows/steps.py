@@ -23,7 +23,14 @@ from shared.common.errors import (
 )
 from shared.common.settings import Settings
 from shared.domain.models import ResourceRecord, SourceType, WrapperRecord, WrapperStatus
-from shared.domain.wrapper import FetchSpec, IndicatorRequest, LayoutHints, SourceFormat, WrapperDraft
+from shared.domain.wrapper import (
+    FetchSpec,
+    IndicatorRequest,
+    LayoutHints,
+    SourceFormat,
+    WrapperDraft,
+    hint_problems,
+)
 from shared.flows.fallback import validate_ranked
 from shared.flows.wrap import make_generator
 from shared.messaging.handover import CREATION_QUEUE as CREATION_QUEUE  # re-exported for the step functions
@@ -119,10 +126,10 @@ def _read(resource: ResourceRecord, request: IndicatorRequest, settings: Setting
 
 def _request(resource: ResourceRecord) -> IndicatorRequest:
     """The indicator request of a resource, its `source.options` as layout hints (HintError when invalid)."""
-    try:
-        hints = LayoutHints.model_validate(resource.source.options)
-    except ValueError as exc:
-        raise HintError(f"invalid source.options: {exc}") from exc
+    problems = hint_problems(resource.source.options)
+    if problems:
+        raise HintError("invalid source.options: " + "; ".join(f"{name}: {why}" for name, why in problems))
+    hints = LayoutHints.model_validate(resource.source.options)
     return IndicatorRequest(
         name=resource.name, description=resource.description, unit=resource.unit, hints=hints
     )
