@@ -14,6 +14,8 @@ from shared.validate.validation import HINT_MISMATCH, ValidationReport, validate
 
 # Each try is a sandboxed run over the whole source: past a few, a lower-ranked reading is a guess.
 MAX_CANDIDATES = 4
+# Sandbox stops that say nothing about the reading: another reading of the same source would hit them too.
+SANDBOX_LIMITS = ("Timeout:", "OutputLimit:", "Killed:")
 
 
 class Rejection(BaseModel):
@@ -40,10 +42,18 @@ class Outcome(BaseModel):
 
     def feedback(self) -> str:
         """Why each candidate was rejected, for the attempt record or a generator."""
-        return "\n".join(
-            f"{r.line()}\n{r.report.feedback()}" if len(self.rejections) > 1 else r.report.feedback()
-            for r in self.rejections
-        )
+        if len(self.rejections) == 1:
+            return self.rejections[0].report.feedback()
+        return "\n".join(f"{r.line()}\n{r.report.feedback()}" for r in self.rejections)
+
+
+def _reading_failed(report: ValidationReport) -> bool:
+    """Whether the failure is the reading's, so another reading may pass; limits and violations are not."""
+    return not any(
+        issue.code == "sandbox_violation"
+        or (issue.stage == "sandbox" and issue.message.startswith(SANDBOX_LIMITS))
+        for issue in report.errors
+    )
 
 
 def first_reason(report: ValidationReport) -> str:
@@ -80,6 +90,8 @@ def validate_ranked(
         rejections.append(rejection)
         if tries > 1:
             progress(rejection.line())
+        if not _reading_failed(report):
+            break
     hint_errors = [r for r in rejections if any(i.code == HINT_MISMATCH for i in r.report.errors)]
     if len(hint_errors) == len(rejections):
         issue = next(i for i in hint_errors[0].report.errors if i.code == HINT_MISMATCH)
