@@ -44,6 +44,7 @@ from shared.domain.models import (
     WrapperRecord,
     WrapperStatus,
 )
+from shared.domain.wrapper import hint_problems
 from shared.messaging.handover import (
     MessagePublisher,
     publish_generation,
@@ -81,7 +82,13 @@ def indicator_metadata(*, name: str, description: str, unit: str) -> dict[str, A
 
 
 def check_source(source: ResourceSource, *, tenant_id: str, settings: Settings) -> None:
-    """Refuse sources the tenant may not point at: s3:// only for its own uploads, APIs only over HTTP."""
+    """Refuse options that are not layout hints, and sources the tenant may not point at (s3://, API)."""
+    problems = hint_problems(source.options)
+    if problems:
+        raise InvalidRequestError(
+            "source.options are not valid layout hints",
+            fields={f"body.source.options.{name}": why for name, why in problems},
+        )
     if not source.url.startswith("s3://"):
         return
     if source.type == SourceType.API:
@@ -181,6 +188,8 @@ def update_resource(
             "fetch_spec": None,
             "generator": None,
             "rationale": None,
+            "inference": None,
+            "variants": [],
             # New data: what the old source's water marks said no longer applies.
             "high_water_mark": None,
             "low_water_mark": None,
@@ -292,6 +301,9 @@ def replace_code(
             "generator": "manual",
             "rationale": "replaced by hand",
             "validation": None,
+            # They described the generated code; runners-up must not replace the user's code.
+            "inference": None,
+            "variants": [],
         },
         unset=LEASE_FIELDS,
     )

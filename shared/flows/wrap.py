@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from shared.common.errors import GeminiError, NoSeriesFoundError, WrapperValidationError
 from shared.common.settings import Settings
-from shared.domain.wrapper import Exchange, IndicatorRequest, WrapperDraft
+from shared.domain.wrapper import Exchange, FetchSpec, IndicatorRequest, WrapperDraft
+from shared.flows.fallback import first_reason, validate_ranked
 from shared.generate.base import (
     FALLBACK_ERRORS,
     HEURISTIC,
@@ -26,11 +27,13 @@ Progress = Callable[[str], None]
 
 
 class Attempt(BaseModel):
-    """One generate-and-validate round."""
+    """One validation of generated code: a round's best candidate or a runner-up tried after it failed."""
 
     number: int
     generator: str
     report: ValidationReport
+    candidate: str = ""
+    rejected: str | None = None
 
 
 class WrapResult(BaseModel):
@@ -61,7 +64,7 @@ def wrap_source(
 ) -> WrapResult:
     """Profile the source, generate and validate a wrapper on all of it, and return its points."""
     progress(f"profiling {source.format.value} source ({len(source.content)} bytes)")
-    profile = build_profile(source)
+    profile = build_profile(source, hints=request.hints)
     attempts: list[Attempt] = []
     exchanges: list[Exchange] = []
     policy = FallbackPolicy(settings)
@@ -113,21 +116,65 @@ def _generate_validated(
         generation = generator.generate(profile, request, feedback=feedback, attempt=number)
         exchanges.extend(generation.exchanges)
         progress("validating in the sandbox")
-        report, points = validate_wrapper(
-            generation.draft, [source.content], request=request, settings=settings
+        outcome = validate_ranked(
+            generation.draft, [source.content], request=request, settings=settings, progress=progress
         )
-        attempts.append(
-            Attempt(number=len(attempts) + 1, generator=generation.draft.generator, report=report)
-        )
-        if report.ok:
-            return WrapResult(
-                draft=generation.draft, report=report, points=points, attempts=attempts, exchanges=exchanges
+        for rejection in outcome.rejections:
+            attempts.append(
+                Attempt(
+                    number=len(attempts) + 1,
+                    generator=generation.draft.generator,
+                    report=rejection.report,
+                    candidate=rejection.label,
+                    rejected=rejection.reason,
+                )
             )
-        feedback = report.feedback()
+        report = outcome.report
+        if report.ok:
+            chosen = outcome.draft.inference.chosen if outcome.draft.inference else ""
+            attempts.append(
+                Attempt(
+                    number=len(attempts) + 1,
+                    generator=outcome.draft.generator,
+                    report=report,
+                    candidate=chosen,
+                )
+            )
+            return WrapResult(
+                draft=outcome.draft,
+                report=report,
+                points=outcome.points,
+                attempts=attempts,
+                exchanges=exchanges,
+            )
+        feedback = outcome.feedback()
         progress(f"validation failed: {feedback.splitlines()[0] if feedback else 'unknown reason'}")
     assert report is not None
     first = report.errors[0] if report.errors else None
-    reason = f"{first.stage}/{first.code}: {first.message}" if first else "validation failed"
+    reason = first_reason(report)
     if first is not None and first.code == "no_points":
         raise NoSeriesFoundError(f"no series found: {first.message}")
     raise WrapperValidationError(f"the wrapper failed validation after {limit} attempt(s): {reason}", report)
+
+
+def wrap_code(
+    source: SourceData,
+    request: IndicatorRequest,
+    code: str,
+    *,
+    settings: Settings,
+    progress: Progress = _quiet,
+) -> WrapResult:
+    """Validate hand-written parse code through the same policy and sandbox, and return its points."""
+    draft = WrapperDraft(
+        fetch_spec=FetchSpec(location=source.location, format=source.format, encoding=source.encoding),
+        parse_code=code,
+        generator="manual",
+        rationale="hand-written parse code",
+    )
+    progress("validating the hand-written code in the sandbox")
+    report, points = validate_wrapper(draft, [source.content], request=request, settings=settings)
+    attempts = [Attempt(number=1, generator="manual", report=report)]
+    if not report.ok:
+        raise WrapperValidationError(f"the parse code failed validation: {first_reason(report)}", report)
+    return WrapResult(draft=draft, report=report, points=points, attempts=attempts)

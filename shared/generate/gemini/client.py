@@ -36,6 +36,7 @@ from shared.generate.gemini.prompt import (
     prompt_with_samples,
     system_instruction,
 )
+from shared.generate.selection import restrict_code
 from shared.source.http import fetch_url
 from shared.source.profile import SourceProfile
 
@@ -155,6 +156,7 @@ class GeminiGenerator:
             answer = self._answer(prompt, system=system, transcript=transcript)
         draft = self._draft(answer, profile, transcript)
         self.previous_code = draft.parse_code
+        draft.parse_code = restrict_code(draft.parse_code, request.hints.where)
         return Generation(draft=draft, exchanges=transcript.exchanges)
 
     def _explore(

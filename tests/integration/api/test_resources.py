@@ -60,7 +60,11 @@ def test_api_sources_run_continuously(client: TestClient, key_a: str) -> None:
     resource = create(
         client,
         key_a,
-        source={"type": "api", "url": "https://api.example.org/intensity", "options": {"zone": "CH"}},
+        source={
+            "type": "api",
+            "url": "https://api.example.org/intensity",
+            "options": {"timezone": "Europe/Zurich"},
+        },
         schedule={"rate_seconds": 3600},
     )
     assert resource["schedule"] == {"rate_seconds": 3600, "cron": None}

@@ -363,8 +363,10 @@ def test_delimiters_inside_data_are_broken_up(fake: FakeGemini) -> None:
     GeminiGenerator(settings=settings()).generate(csv_profile(hostile), REQUEST)
 
     [prompt] = user_texts(fake.bodies()[0])
-    assert prompt.count("SOURCE_PROFILE>>>") == 1 and prompt.endswith(
-        "SOURCE_PROFILE>>>\n\nAnswer with the JSON object described in your instructions."
+    assert prompt.count("SOURCE_PROFILE>>>") == 1 and "\nSOURCE_PROFILE>>>\n\n" in prompt
+    assert prompt.count("STRUCTURE_SUMMARY>>>") == 1
+    assert prompt.endswith(
+        "STRUCTURE_SUMMARY>>>\n\nAnswer with the JSON object described in your instructions."
     )
     assert "<<<SYSTEM" not in prompt
 
