@@ -584,6 +584,8 @@ def _records_plans(record_set: RecordSet, request: IndicatorRequest) -> list[Jso
     dims = _dimension_keys(
         records, stats, moments=moments, exclude=exclude | {v.name for v in measures + values}
     )
+    # The keys a --where hint names stay dimensions, so the filter over the points finds them.
+    dims = [*where, *dims]
     scorer = KeyScorer(request, [s.name for s in values])
     path_score = RequestMatcher(request, [record_set.path]).score(record_set.path) * 0.3
     path_score += _frequency_fit(
@@ -900,9 +902,8 @@ def _listing(names: list[str], limit: int = 40) -> str:
 def _jsonstat_candidate(document: Any, request: IndicatorRequest) -> Candidate:
     hints = request.hints
     cubes = [(name, jsonstat_cube(dataset)) for name, dataset in jsonstat_datasets(document)]
-    where: dict[str, str] = dict(hints.where)
-    for dimension, category in where.items():
-        _check_jsonstat_where(cubes, dimension=dimension, category=category)
+    # A --where hint filters the points by their dimensions after parsing (keep_where), as for tables.
+    where: dict[str, str] = {}
     time_dimension = None
     if hints.time_column is not None:
         dims = [(d, n) for _, cube in cubes for d, n in zip(cube.ids, cube.names, strict=True)]
@@ -940,7 +941,9 @@ def _jsonstat_candidate(document: Any, request: IndicatorRequest) -> Candidate:
         score=1.0,
         reason=plan.reasons[0],
         label="JSON-stat cube" + (f" where {where}" if where else ""),
-        hint={"where": ",".join(f"{k}={v}" for k, v in where.items())} if where else {},
+        hint={
+            k: v for k, v in (("time_column", hints.time_column), ("value_column", hints.value_column)) if v
+        },
     )
 
 
@@ -952,25 +955,3 @@ def _jsonstat_category(cubes: list[tuple[str, Any]], wanted: str) -> tuple[str, 
                 if wanted in (code, cube.labels[axis].get(code)):
                     return dim_id, code
     return None
-
-
-def _check_jsonstat_where(cubes: list[tuple[str, Any]], *, dimension: str, category: str) -> None:
-    """Raise HintError unless a dataset has the dimension (id or label) with the category (code or label)."""
-    axes = [
-        (cube, axis)
-        for _, cube in cubes
-        for axis in range(len(cube.ids))
-        if dimension in (cube.ids[axis], cube.names[axis])
-    ]
-    if not axes:
-        names = sorted({n for _, cube in cubes for n in cube.names})
-        raise HintError(
-            f"no dimension {dimension!r} in the JSON-stat data; its dimensions are: {_listing(names)}"
-        )
-    known = [cube.labels[axis].get(code, code) for cube, axis in axes for code in cube.codes[axis]]
-    if not any(
-        category in (code, cube.labels[axis].get(code)) for cube, axis in axes for code in cube.codes[axis]
-    ):
-        raise HintError(
-            f"dimension {dimension!r} has no category {category!r}; its categories are: {_listing(known)}"
-        )

@@ -269,7 +269,7 @@ def test_a_value_hint_naming_a_jsonstat_category_keeps_only_that_category(tmp_pa
     candidates, points = wrap(tmp_path, JSONSTAT_2, "Price index", value_column="Electricity")
 
     assert {p.dimensions["item"] for p in points} == {"CI_2"}
-    assert candidates[0].hint == {"where": "item=CI_2"}
+    assert candidates[0].hint == {"value_column": "Electricity"}
 
 
 def test_a_value_hint_naming_no_jsonstat_category_lists_the_categories(tmp_path: Path) -> None:
@@ -378,7 +378,11 @@ GEOS = {
 def test_a_where_hint_keeps_the_records_of_the_series_the_user_names(tmp_path: Path) -> None:
     candidates, points = wrap(tmp_path, GEOS, "Price", where={"geo_name": "Islands"})
 
-    assert [p.value for p in points] == [102.0, 103.0, 104.0]
+    assert [(p.value, p.dimensions["geo_name"]) for p in points] == [
+        (102.0, "Islands"),
+        (103.0, "Islands"),
+        (104.0, "Islands"),
+    ]
     assert "where={'geo_name': 'Islands'}" in candidates[0].code
 
 
@@ -390,11 +394,6 @@ def test_a_where_hint_with_a_value_no_record_holds_lists_the_values(tmp_path: Pa
 def test_a_where_hint_with_a_key_no_record_has_lists_the_keys(tmp_path: Path) -> None:
     with pytest.raises(HintError, match=r"no key 'region'.*'geo_name'"):
         wrap(tmp_path, GEOS, "Price", where={"region": "North"})
-
-
-def test_a_where_hint_naming_no_jsonstat_dimension_lists_the_dimensions(tmp_path: Path) -> None:
-    with pytest.raises(HintError, match=r"no dimension 'Country'.*'Aggregate'"):
-        wrap(tmp_path, JSONSTAT_2, "Price index", where={"Country": "DE"})
 
 
 def entry(date: str, value: float) -> dict[str, Any]:
