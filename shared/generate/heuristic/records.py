@@ -102,6 +102,7 @@ class KeyScorer:
     def __init__(self, request: IndicatorRequest, keys: Sequence[str]) -> None:
         self.matcher = RequestMatcher(request, keys)
         self.request_sequence = raw_words(request.text())
+        self.request_text = request.text().casefold().replace("’", "‘").replace("”", "“")
 
     def score(self, key: str, *, unit: str = "") -> float:
         """Matched words, plus when the key is only request words, minus a negation the request lacks."""
@@ -115,11 +116,18 @@ class KeyScorer:
         )
         if words and words <= self.matcher.request_tokens:
             value += 0.5  # "Wind" for a request about wind beats "Wind Offshore"
-        if self.verbatim(key):
-            value += 1.0  # the request names the key itself ("'PCB' = Peninsula…")
+        if self.quoted(key):
+            value += 3.0  # the request quotes the key: it names it ("'PCB' = Peninsula…")
+        elif self.verbatim(key):
+            value += 1.0  # the request uses the key's words as they stand ("wind" for "Wind")
         if self.negations(key):
             value -= 2.0
         return value
+
+    def quoted(self, key: str) -> bool:
+        """True when the request writes the key (its last part) in quotes or backticks."""
+        leaf = key.rsplit(".", 1)[-1].casefold()
+        return any(f"{q}{leaf}{q}" in self.request_text for q in ("'", '"', "`", "‘", "“"))
 
     def verbatim(self, key: str) -> bool:
         """True when the key's words stand in the request side by side, as the request's own words."""

@@ -595,3 +595,13 @@ def test_points_by_position_from_a_period_start_at_its_resolution(tmp_path: Path
         (utc(2024, 1, 1, 23, 15), 102),
         (utc(2024, 1, 1, 23, 30), 103),
     ]
+
+
+def test_a_key_the_request_quotes_beats_one_sharing_fragments_of_its_words() -> None:
+    request = IndicatorRequest(
+        name="Regulated price", description="tariff 2.0TD, 'PCB' = Peninsula, not Ceuta"
+    )
+    scorer = KeyScorer(request, ["PCB", "CYM", "COF2TD", "PMHPCB"])
+
+    assert scorer.quoted("PCB")
+    assert scorer.score("PCB") > scorer.score("COF2TD") + 2.0
