@@ -12,6 +12,7 @@ from shared.domain.wrapper import IndicatorRequest
 from shared.generate.heuristic.matching import (
     END_WORDS,
     ID_WORDS,
+    MONTH_WORDS,
     NOTE_WORDS,
     START_WORDS,
     TIME_WORDS,
@@ -53,6 +54,7 @@ NEGATION_WORDS = frozenset(
 )
 # Formats that name a day, so a separate key may give the time of day.
 DAY_FORMATS = frozenset({"iso", "native", "day_month_year", "month_day_year", "excel_serial"})
+PERIOD_WORDS = frozenset({"period", "quarter", "quartal", "trimestre", "periodo", "periode"})
 POSITION_WORDS = frozenset({"position", "pos", "interval", "period", "step"})
 LINK_WORDS = frozenset({"in", "of", "the", "a", "an", "to", "for", "from", "incl", "including"})
 EPOCH_WORDS = frozenset({"unix", "epoch", "seconds", "millis", "milliseconds", "ms", "ts"})
@@ -479,7 +481,11 @@ def _month_key(record_set: RecordSet, stats: list[KeyStats], *, time: KeyStats, 
     for key in stats:
         if key.name == time.name or key.fill < 0.5:
             continue
-        months = [record_month(r.get(key.name)) for r in records if not is_missing(r.get(key.name))]
+        present = [r.get(key.name) for r in records if not is_missing(r.get(key.name))]
+        named = bool(key.words & (MONTH_WORDS | PERIOD_WORDS))
+        if not named and any(parse_number(v) is not None for v in present):
+            continue  # bare numbers are months only under a key named like one: else they are values
+        months = [record_month(v) for v in present]
         # An annual figure among the months ("M13", "Annual") is left out, not read as a month.
         if not months or sum(m is not None for m in months) < 0.5 * len(months):
             continue

@@ -605,3 +605,16 @@ def test_a_key_the_request_quotes_beats_one_sharing_fragments_of_its_words() -> 
 
     assert scorer.quoted("PCB")
     assert scorer.score("PCB") > scorer.score("COF2TD") + 2.0
+
+
+def test_values_between_1_and_12_beside_a_repeated_year_are_not_read_as_months(tmp_path: Path) -> None:
+    document = [
+        {"country": country, "date": str(year), "value": value + year - 2018}
+        for country, value in (("Germany", 8.0), ("France", 4.5))
+        for year in (2018, 2019, 2020)
+    ]
+
+    _, points = wrap(tmp_path, document, "CO2 emissions per capita")
+
+    germany = [(p.timestamp, p.value) for p in points if p.dimensions["country"] == "Germany"]
+    assert germany == [(utc(2018, 1, 1), 8.0), (utc(2019, 1, 1), 9.0), (utc(2020, 1, 1), 10.0)]
