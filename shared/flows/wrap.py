@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from shared.common.errors import GenerationError, NoSeriesFoundError, WrapperValidationError
 from shared.common.settings import Settings
-from shared.domain.wrapper import IndicatorRequest, WrapperDraft
+from shared.domain.wrapper import IndicatorRequest, Inference, WrapperDraft
 from shared.generate.base import Exchange, Generator, HeuristicGenerator
 from shared.points.point import Point
 from shared.source.profile import SourceProfile, build_profile
@@ -85,7 +85,7 @@ def wrap_source(
                     exchanges=exchanges,
                     progress=progress,
                 )
-                return result
+                return _with_source_warnings(result, source)
             except (GenerationError, WrapperValidationError, NoSeriesFoundError) as exc:
                 # Keep the failed attempt's prompts and responses for debugging (GeminiError carries them).
                 exchanges.extend(getattr(exc, "exchanges", []))
@@ -107,6 +107,15 @@ def wrap_source(
         max_attempts=1,
     )
     result.fallback_reason = fallback_reason
+    return _with_source_warnings(result, source)
+
+
+def _with_source_warnings(result: WrapResult, source: SourceData) -> WrapResult:
+    """The result, its inference warning of what reading the source found doubtful (a garbled decode)."""
+    if source.warnings:
+        inference = result.draft.inference or Inference(confidence=1.0)
+        inference.warnings.extend(source.warnings)
+        result.draft.inference = inference
     return result
 
 
