@@ -17,7 +17,7 @@ from pymongo.database import Database
 from shared.common.errors import GenerationError, NoSeriesFoundError, ResourceServiceError, SourceError
 from shared.common.settings import Settings
 from shared.domain.models import ResourceRecord, SourceType, WrapperRecord, WrapperStatus
-from shared.domain.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
+from shared.domain.wrapper import FetchSpec, IndicatorRequest, LayoutHints, SourceFormat, WrapperDraft
 from shared.flows.wrap import make_generator
 from shared.messaging.handover import CREATION_QUEUE as CREATION_QUEUE  # re-exported for the step functions
 from shared.messaging.handover import (
@@ -51,6 +51,16 @@ class StepOutcome(BaseModel):
     action: Action
     status: WrapperStatus | None = None
     detail: str = ""
+
+
+def resource_request(resource: ResourceRecord) -> IndicatorRequest:
+    """The indicator request of a resource, with the timezone its source options name (`timezone`)."""
+    return IndicatorRequest(
+        name=resource.name,
+        description=resource.description,
+        unit=resource.unit,
+        hints=LayoutHints(timezone=resource.source.options.get("timezone") or None),
+    )
 
 
 def _active_lease(wrapper: WrapperRecord) -> bool:
@@ -153,7 +163,7 @@ def generate_step(
     if isinstance(begun, StepOutcome):
         return begun
     claimed, resource = begun
-    request = IndicatorRequest(name=resource.name, description=resource.description, unit=resource.unit)
+    request = resource_request(resource)
     try:
         source = _read(resource.source.url, resource.source.type, settings)
         profile = build_profile(source)
@@ -223,7 +233,7 @@ def validate_step(
         return _fail(
             wrappers, claimed, expected=WrapperStatus.VALIDATING, reason="no generated code to validate"
         )
-    request = IndicatorRequest(name=resource.name, description=resource.description, unit=resource.unit)
+    request = resource_request(resource)
     try:
         source = _read(resource.source.url, resource.source.type, settings)
     except SourceError as exc:
@@ -235,7 +245,7 @@ def validate_step(
         parse_code=claimed.generated_code,
         generator=claimed.generator or "unknown",
     )
-    report, _ = validate_wrapper(draft, [source.content], request=request, settings=settings)
+    report, _ = validate_wrapper(draft, [source.content], request=request, settings=settings, instants=True)
     stored = report.model_dump(mode="json")
     if report.ok:
         ready = wrappers.transition(

@@ -111,11 +111,15 @@ def wrap_source(
 
 
 def _with_source_warnings(result: WrapResult, source: SourceData) -> WrapResult:
-    """The result, its inference warning of what reading the source found doubtful (a garbled decode)."""
-    if source.warnings:
-        inference = result.draft.inference or Inference(confidence=1.0)
-        inference.warnings.extend(source.warnings)
-        result.draft.inference = inference
+    """The result, its inference saying the timestamps' zone and warning of what looked doubtful.
+
+    Doubtful: a garbled decode of the source, wall clock times without a zone, business-day dating.
+    """
+    inference = result.draft.inference or Inference(confidence=1.0)
+    inference.timezone = result.report.timezone
+    clock = [issue.message for issue in result.report.issues if issue.code == "clock"]
+    inference.warnings.extend([*source.warnings, *clock])
+    result.draft.inference = inference
     return result
 
 
