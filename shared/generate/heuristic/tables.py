@@ -19,6 +19,7 @@ from shared.generate.heuristic.matching import (
     TIME_WORDS,
     RequestMatcher,
 )
+from shared.generate.heuristic.periods import code_columns, vintage_columns
 from shared.generate.heuristic.plans import Candidate, ColumnStats, TablePlan
 from shared.generate.heuristic.render import render_sheet_per_period, render_table
 from shared.source.profile import SourceProfile, TableProfile
@@ -217,6 +218,11 @@ def analyze_grid(
     clock_col = _clock_column(stats, len(data), time_col)
     exclude = {c.name for c in (time_col, month_col, clock_col) if c is not None}
     values = _value_columns(stats, exclude)
+    if time_col is not None:
+        # periods.py: an integer code of a label column names series, it is no value.
+        labels = _dimension_columns(stats, exclude)
+        codes = code_columns(data, candidates=values, labels=labels, decimal=decimal)
+        values = [c for c in values if c not in codes]
     if not values:
         return None
     matcher = RequestMatcher(request, [c.name + " " + c.unit for c in values])
@@ -227,6 +233,11 @@ def analyze_grid(
     )
     best_score, _, value_col = scored[0]
     dims = _dimension_columns(stats, exclude | {value_col.name})
+    if time_col is not None and time_col.period_format:
+        # periods.py: a label whose values take turns along the time axis marks releases, not series.
+        fmt = time_col.period_format
+        vintages = vintage_columns(data, time_column=time_col, time_format=fmt, candidates=dims)
+        dims = [d for d in dims if d not in vintages]
     time_cols = [c for c in (time_col, month_col, clock_col) if c is not None]
     title_dimension = _title_dimension(data, titles, dims, time_cols, names)
     if title_dimension is None:

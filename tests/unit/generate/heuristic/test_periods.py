@@ -1,0 +1,78 @@
+"""Vintage columns and identifier codes: what looks like series in a long table but is not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared.common.settings import Settings
+from shared.domain.wrapper import IndicatorRequest
+from shared.generate import heuristic
+from shared.generate.heuristic.periods import code_columns, vintage_columns
+from shared.generate.heuristic.plans import ColumnStats
+from shared.source.profile import build_profile
+from shared.source.read import read_source
+
+
+def column(name: str, index: int, fmt: str | None = None) -> ColumnStats:
+    return ColumnStats(name=name, index=index, fill=1.0, numeric=0.0, period_format=fmt, distinct=2)
+
+
+TIME = column("date", 0, "iso")
+RELEASES = [
+    ["2024-12-31 23:00", "CONS", "8300"],
+    ["2024-12-31 23:30", "CONS", "8200"],
+    ["2025-01-01 00:00", "TR", "9000"],
+    ["2025-01-01 00:15", "TR", "9020"],
+]
+
+
+def test_a_label_whose_values_take_turns_along_time_is_a_vintage() -> None:
+    found = vintage_columns(RELEASES, time_column=TIME, time_format="iso", candidates=[column("DTYPE", 1)])
+    assert [c.name for c in found] == ["DTYPE"]
+
+
+def test_a_label_whose_values_share_times_names_series() -> None:
+    zones = [
+        ["2025-01-01 00:00", "North", "1"],
+        ["2025-01-01 00:00", "South", "2"],
+        ["2025-01-01 01:00", "North", "3"],
+        ["2025-01-01 01:00", "South", "4"],
+    ]
+    assert vintage_columns(zones, time_column=TIME, time_format="iso", candidates=[column("zone", 1)]) == []
+    single = [[*row[:1], "CONS", *row[2:]] for row in RELEASES]
+    assert vintage_columns(single, time_column=TIME, time_format="iso", candidates=[column("DTYPE", 1)]) == []
+
+
+ZONES = [
+    ["2017-11-22 00:00", "CAPITL", "61757", "1140.5"],
+    ["2017-11-22 00:00", "LONGIL", "61762", "1798.3"],
+    ["2017-11-22 00:05", "CAPITL", "61757", "1149.5"],
+    ["2017-11-22 00:05", "LONGIL", "61762", "1775.4"],
+    ["2017-11-22 00:10", "CAPITL", "61757", "1150.0"],
+    ["2017-11-22 00:10", "LONGIL", "61762", "1749.0"],
+]
+
+
+def test_an_integer_column_that_repeats_a_label_one_to_one_is_a_code() -> None:
+    found = code_columns(
+        ZONES, candidates=[column("PTID", 2), column("Load", 3)], labels=[column("Name", 1)], decimal="."
+    )
+    assert [c.name for c in found] == ["PTID"]
+
+
+def test_integers_that_vary_within_a_label_are_values() -> None:
+    counts = [[*row[:2], str(at), *row[3:]] for at, row in enumerate(ZONES)]
+    assert code_columns(counts, candidates=[column("PTID", 2)], labels=[column("Name", 1)], decimal=".") == []
+
+
+def test_a_request_naming_the_code_still_gets_the_measurement(tmp_path: Path) -> None:
+    """The request mentions the zone's id: the id column is still no value column."""
+    text = '"Time Stamp","Name","PTID","Load"\n' + "".join(
+        f'"{stamp}","{name}",{code},{load}\n' for stamp, name, code, load in ZONES
+    )
+    path = tmp_path / "zones.csv"
+    path.write_text(text)
+    source = read_source(str(path), settings=Settings())
+    request = IndicatorRequest(name="Long Island load", description="zone LONGIL, PTID 61762", unit="MW")
+    draft = heuristic.generate(build_profile(source), request)
+    assert "value_column='Load'" in draft.parse_code
