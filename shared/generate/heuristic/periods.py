@@ -70,3 +70,28 @@ def code_columns(
                 found.append(column)
                 break
     return found
+
+
+_MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+    "November", "December",
+)  # fmt: skip
+
+
+def period_note(fmt: str | None) -> str | None:
+    """The convention a period format dates by, for the rationale, when it is not plain."""
+    base, _, start = (fmt or "").partition("@")
+    if base == "financial_year":
+        month = _MONTH_NAMES[int(start) - 1] if start else "January"
+        said = "as the label says" if start else "the label says no start month"
+        return (
+            f"financial years dated on {month} 1 of the year they start in ({said}); "
+            "FY<year> is the year that ends in <year>"
+        )
+    if base == "year_range":
+        return "year ranges dated on January 1 of their first year"
+    if base == "day_month_year":
+        return "dates read day first, on the evidence of the whole column"
+    if base == "month_day_year":
+        return "dates read month first, on the evidence of the whole column"
+    return None

@@ -19,7 +19,7 @@ from shared.generate.heuristic.matching import (
     TIME_WORDS,
     RequestMatcher,
 )
-from shared.generate.heuristic.periods import code_columns, vintage_columns
+from shared.generate.heuristic.periods import code_columns, period_note, vintage_columns
 from shared.generate.heuristic.plans import Candidate, ColumnStats, TablePlan
 from shared.generate.heuristic.render import render_sheet_per_period, render_table
 from shared.source.profile import SourceProfile, TableProfile
@@ -265,6 +265,8 @@ def analyze_grid(
     )
     others = [c.name for _, _, c in scored[1:6]]
     plan.reasons.append(f"value column {value_col.name!r} matches the request best (score {best_score:.2f})")
+    if note := period_note(plan.time_format):  # periods.py: the dating convention of the time column
+        plan.reasons.append(note)
     if others:
         plan.reasons.append(f"other numeric columns: {others}")
     if clock_col:
@@ -485,6 +487,8 @@ def _wide_plan(
         rows=len(data),
     )
     plan.reasons.append(f"{len(period_cols)} column headers are periods ({period_format}): wide layout")
+    if note := period_note(period_format):  # periods.py: the dating convention of the headers
+        plan.reasons.append(note)
     if split:
         plan.reasons.append(f"column {split.name!r} packs several dimensions")
     if title_dimension:

@@ -76,3 +76,17 @@ def test_a_request_naming_the_code_still_gets_the_measurement(tmp_path: Path) ->
     request = IndicatorRequest(name="Long Island load", description="zone LONGIL, PTID 61762", unit="MW")
     draft = heuristic.generate(build_profile(source), request)
     assert "value_column='Load'" in draft.parse_code
+
+
+def test_the_rationale_says_which_start_a_financial_year_takes(tmp_path: Path) -> None:
+    path = tmp_path / "woodland.csv"
+    path.write_text("Year (ending 31/3),Area\n2017/18,10\n2018/19,11\n2019/20,12\n")
+    source = read_source(str(path), settings=Settings())
+    draft = heuristic.generate(build_profile(source), IndicatorRequest(name="Area"))
+    assert "financial_year@4" in draft.parse_code
+    assert "financial years dated on April 1 of the year they start in" in draft.rationale
+    path.write_text("Year,Area\n2017/18,10\n2018/19,11\n2019/20,12\n")
+    draft = heuristic.generate(
+        build_profile(read_source(str(path), settings=Settings())), IndicatorRequest(name="Area")
+    )
+    assert "January 1" in draft.rationale and "says no start month" in draft.rationale
