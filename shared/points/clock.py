@@ -106,17 +106,27 @@ def _dated_series(local: np.ndarray, codes: np.ndarray) -> np.ndarray:
     local_times = np.asarray(local)
     series = np.asarray(codes)
     dated = np.zeros(len(local_times), dtype=bool)
+    # Only series whose points all share their first point's time of day can be dates: the others are
+    # ruled out without sorting (intraday series, the common large output).
+    hours = local_times % _DAY
+    _, first, back = np.unique(series, return_index=True, return_inverse=True)
+    ruled_out = np.zeros(len(first), dtype=bool)
+    ruled_out[back[hours != hours[first][back]]] = True
+    if ruled_out.all():
+        return dated
+    keep = np.flatnonzero(~ruled_out[back])
+    local_times, series = local_times[keep], series[keep]
     order = np.lexsort((local_times, series))
     sorted_codes, sorted_stamps = series[order], local_times[order]
     bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
     for part in np.split(np.arange(len(order)), bounds):
         stamps = np.unique(sorted_stamps[part])
-        hours = np.unique(stamps % _DAY)
-        if len(hours) != 1:
+        times = np.unique(stamps % _DAY)
+        if len(times) != 1:
             continue
         steps = np.diff(stamps)
-        if (len(stamps) > 1 and steps.min() >= _DAY) or (len(stamps) == 1 and hours[0] == 0):
-            dated[order[part]] = True
+        if (len(stamps) > 1 and steps.min() >= _DAY) or (len(stamps) == 1 and times[0] == 0):
+            dated[keep[order[part]]] = True
     return dated
 
 
