@@ -793,11 +793,16 @@ def parse_month(cell: Cell) -> int | None:
 
 
 def parse_clock(cell: Cell) -> time | None:
-    """A time of day from `HH:MM`, `HH:MM:SS`, `H:MM AM` or a time cell, else None."""
+    """A time of day from `HH:MM`, `HH:MM:SS`, `H:MM AM`, an hour range `00-01` (its start) or a time cell."""
     if isinstance(cell, time):
         return cell
     if not isinstance(cell, str):
         return None
+    span = re.fullmatch(r"(\d{1,2})(?::00)?\s*[-–]\s*(\d{1,2})(?::00)?", cell.strip())
+    if span:
+        start, end = int(span.group(1)), int(span.group(2))
+        # An hour of the day: the next hour, or a repeated one when the clocks go back (`02-02`).
+        return time(start) if start <= 23 and end in (start, start + 1, (start + 1) % 24) else None
     match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([ap])\.?m\.?)?", cell.strip(), re.IGNORECASE)
     if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59 or int(match.group(3) or 0) > 59:
         return None
@@ -850,7 +855,7 @@ def detect_period_format(values: Sequence[Cell], *, name: str = "") -> str | Non
         "dates",
     ):
         if fmt == "dates":
-            order = day_order(every)
+            order = day_order(every, name=name)
             if order is None:
                 continue
             fmt = order
@@ -869,12 +874,13 @@ def _reads(values: Sequence[Cell], fmt: str) -> bool:
     return good >= max(1, int(0.95 * len(values)))
 
 
-def day_order(values: Sequence[Cell]) -> str | None:
+def day_order(values: Sequence[Cell], *, name: str = "") -> str | None:
     """`day_month_year` or `month_day_year` for a column of `d/m/y` dates, on the evidence of all its values.
 
     A first field above 12 proves day-first, a second above 12 month-first; when both occur the column is
-    no date column (None). Without proof, dots and dashes mean day-first (no month-first writer uses them)
-    and slashes month-first.
+    no date column (None). Without proof, dots and dashes mean day-first (no month-first writer uses them),
+    and so does a column name in a language that writes the day first (`Dia`, `Fecha`, `Datum`); other
+    slashes mean month-first.
     """
     day_first = month_first = slashes = dated = 0
     for value in values:
@@ -890,7 +896,14 @@ def day_order(values: Sequence[Cell]) -> str | None:
         return None
     if day_first or month_first:
         return "day_month_year" if day_first else "month_day_year"
-    return "month_day_year" if slashes > dated / 2 else "day_month_year"
+    return "month_day_year" if slashes > dated / 2 and not _DAY_FIRST_NAME.search(name) else "day_month_year"
+
+
+# Time column names in languages whose writers put the day first (all but US English, in practice).
+_DAY_FIRST_NAME = re.compile(
+    r"\b(?:d[ií]a|fecha|datum|data|jour|tag|giorno|dzie[nń]|dato|päivä|päivämäärä|tarih|dátum|dag)\b",
+    re.IGNORECASE,
+)
 
 
 _FISCAL_END = re.compile(
@@ -1457,10 +1470,12 @@ def record_points(
     missing: Sequence[float] = (),
     utc_offset_seconds: int | None = None,
     constant_dimensions: dict[str, str] | None = None,
+    clock_key: str | None = None,
 ) -> Iterator[PointDict]:
     """Points of a list of JSON records; keys may be dotted paths into nested objects.
 
-    Positional rows (`[time, value]` lists) are read as records keyed `"0"`, `"1"`, ….
+    Positional rows (`[time, value]` lists) are read as records keyed `"0"`, `"1"`, …. With `clock_key`,
+    the time key holds dates and that key the time of day (`HH:MM`, or an hour range `00-01`).
     """
     constant = dict(constant_dimensions or {})
     for record in records:
@@ -1470,7 +1485,13 @@ def record_points(
             flat = flatten_record(record)
         else:
             continue
-        moment = parse_period(flat.get(time_key), time_format, utc_offset_seconds=utc_offset_seconds)
+        stamp = flat.get(time_key)
+        if clock_key is not None:
+            clock, day = parse_clock(flat.get(clock_key)), parse_period(stamp, time_format)
+            if clock is None or day is None:
+                continue
+            stamp = datetime.combine(day.date(), clock)
+        moment = parse_period(stamp, time_format, utc_offset_seconds=utc_offset_seconds)
         value = parse_number(flat.get(value_key), decimal=decimal, missing=missing)
         if moment is None or value is None:
             continue

@@ -17,6 +17,7 @@ from shared.wrapper_toolkit import (
     parse_clock,
     parse_month,
     parse_period,
+    record_points,
     undecorated,
 )
 
@@ -211,3 +212,32 @@ def test_long_points_keep_each_stamps_clock_in_the_columns() -> None:
     assert stamps[1].utcoffset() == timedelta(hours=1)
     assert stamps[2] == datetime(2021, 10, 31, 2, tzinfo=UTC)
     assert PointColumns.from_points(points).offsets.tolist() == [NAIVE, 3600, 0]  # type: ignore[union-attr]
+
+
+def test_parse_clock_reads_hour_ranges_as_their_start() -> None:
+    """`00-01` is the hour from midnight; `02-02` the repeated hour of the autumn change; `03-07` no hour."""
+    assert parse_clock("00-01") == time(0)
+    assert parse_clock("23-24") == time(23)
+    assert parse_clock("23-00") == time(23)
+    assert parse_clock("02-02") == time(2)
+    assert parse_clock("03-07") is None
+    assert parse_clock("24-25") is None
+
+
+def test_record_points_combine_a_date_key_and_an_hour_key() -> None:
+    records = [
+        {"Dia": "01/06/2021", "Hora": "00-01", "v": "1"},
+        {"Dia": "01/06/2021", "Hora": "01-02", "v": "2"},
+    ]
+    points = list(
+        record_points(records, time_key="Dia", time_format="day_month_year", value_key="v", clock_key="Hora")
+    )
+    assert [p["timestamp"] for p in points] == [datetime(2021, 6, 1, 0), datetime(2021, 6, 1, 1)]
+
+
+def test_a_column_name_in_a_day_first_language_breaks_the_tie() -> None:
+    """Without a day above 12, `Dia` and `Datum` read day first; `Date` keeps month first for slashes."""
+    assert detect_period_format(["01/06/2021", "02/06/2021"], name="Dia") == "day_month_year"
+    assert detect_period_format(["01/06/2021", "02/06/2021"], name="Datum") == "day_month_year"
+    assert detect_period_format(["01/06/2021", "02/06/2021"], name="Date") == "month_day_year"
+    assert detect_period_format(["01/06/2021", "02/13/2021"], name="Dia") == "month_day_year"

@@ -63,6 +63,7 @@ class JsonPlan:
     time_format: str = "iso"
     value_key: str = ""
     dimension_keys: list[str] = field(default_factory=list)
+    clock_key: str | None = None  # the time of day, when the time key holds dates
     offset_key: str | None = None
     score: float = 0.0
     reasons: list[str] = field(default_factory=list)

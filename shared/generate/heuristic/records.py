@@ -10,6 +10,7 @@ from shared.generate.heuristic.matching import TIME_WORDS, RequestMatcher, token
 from shared.generate.heuristic.plans import Candidate, ColumnStats, JsonPlan
 from shared.generate.heuristic.render import render_json
 from shared.generate.heuristic.tables import (
+    _clock_column,
     _dimension_columns,
     _is_numberish,
     _time_column,
@@ -23,6 +24,7 @@ from shared.wrapper_toolkit import (
     is_jsonstat,
     is_missing,
     mapping_records,
+    parse_clock,
     parse_number,
     row_record,
 )
@@ -109,6 +111,7 @@ def _records_plan(
                 period_format=detect_period_format(present, name=hint_name) if present else None,
                 distinct=len({str(v) for v in present}),
                 time_hint=time_hint,
+                clock=bool(present) and all(parse_clock(v) is not None for v in present),
             )
         )
     time_col = _time_column(stats, len(records))
@@ -130,7 +133,9 @@ def _records_plan(
     value_col = max(values, key=lambda s: (value_score(s), -s.index))
     dims = [d for d in _dimension_columns(stats, {time_col.name, value_col.name}) if d.words - TIME_WORDS]
     table = [[record.get(s.name) for s in stats] for record in records]
-    dims = _unique_dimensions(table, stats, [time_col], dims, {value_col.name})
+    clock_col = _clock_column(stats, len(records), time_col)  # dates in one key, the hour in another
+    time_cols = [time_col] if clock_col is None else [time_col, clock_col]
+    dims = _unique_dimensions(table, stats, time_cols, dims, {value_col.name})
     plan = JsonPlan(
         layout="records",
         paths=[path],
@@ -139,6 +144,7 @@ def _records_plan(
         time_format=time_col.period_format or "iso",
         value_key=value_col.name,
         dimension_keys=[d.name for d in dims],
+        clock_key=clock_col.name if clock_col else None,
         score=value_score(value_col) + RequestMatcher(request, [path]).score(path) * 0.3,
     )
     what = {"records": "records", "rows": "positional rows", "mapping": "an object keyed by period"}[shape]

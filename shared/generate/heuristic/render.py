@@ -170,5 +170,6 @@ def render_json(plan: JsonPlan, request: IndicatorRequest) -> str:
         + f"            value_key={_literal(plan.value_key)},\n"
         + f"            dimension_keys={_literal(plan.dimension_keys)},\n"
         + f"            constant_dimensions={dims},\n"
+        + (f"            clock_key={_literal(plan.clock_key)},\n" if plan.clock_key else "")
         + "        )\n"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from shared.common.settings import Settings
@@ -90,3 +91,15 @@ def test_the_rationale_says_which_start_a_financial_year_takes(tmp_path: Path) -
         build_profile(read_source(str(path), settings=Settings())), IndicatorRequest(name="Area")
     )
     assert "January 1" in draft.rationale and "says no start month" in draft.rationale
+
+
+def test_json_records_with_a_date_key_and_an_hour_range_key_make_hourly_points(tmp_path: Path) -> None:
+    """`Dia` holds the day (day first), `Hora` the hour as a range: together they are the period start."""
+    records = [
+        {"Dia": "01/06/2021", "Hora": f"{h:02d}-{h + 1:02d}", "Precio": f"{100 + h},5"} for h in range(24)
+    ]
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"data": records}))
+    source = read_source(str(path), settings=Settings())
+    draft = heuristic.generate(build_profile(source), IndicatorRequest(name="Precio"))
+    assert "clock_key='Hora'" in draft.parse_code and "time_format='day_month_year'" in draft.parse_code
