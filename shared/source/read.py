@@ -236,9 +236,10 @@ def decoding_doubts(content: bytes, encoding: str) -> list[str]:
     characters of no text, UTF-8 read as a single-byte code page."""
     text = content[:ENCODING_SAMPLE_BYTES].decode(encoding, errors="replace")
     doubts = []
-    replaced = text.count("\ufffd")
-    if replaced:
-        doubts.append(f"{replaced} bytes do not decode as {encoding}")
+    try:
+        content.decode(encoding)  # all of it: a bad byte past the sample is replaced as silently
+    except UnicodeDecodeError as exc:
+        doubts.append(f"bytes from offset {exc.start} on do not decode as {encoding}")
     controls = sum(
         1 for char in text if "\x80" <= char <= "\x9f" or (char < " " and char not in "\t\n\r\f\v")
     )

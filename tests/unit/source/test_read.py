@@ -67,3 +67,10 @@ def test_read_source_carries_the_doubts(tmp_path: Path) -> None:
     clean = tmp_path / "clean.csv"
     clean.write_bytes(POLISH.encode("cp1250"))
     assert read_source(str(clean), settings=Settings()).warnings == []
+
+
+def test_a_bad_byte_past_the_sample_is_not_replaced_silently() -> None:
+    """The first megabyte reads as UTF-8, a cp1252 byte comes later: detection says UTF-8, with a doubt."""
+    content = b"year,value\n" + b"2020,1\n" * 200_000 + "2021,café\n".encode("cp1252")
+    assert detect_encoding(content) == "utf-8"
+    assert any("do not decode as utf-8" in doubt for doubt in decoding_doubts(content, "utf-8"))
