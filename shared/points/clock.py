@@ -67,12 +67,17 @@ def settle_clocks(points: Sequence[Point], *, zone: str | None) -> tuple[Sequenc
     stamps = np.where(dated, local - local % _DAY, columns.timestamps)
     offsets = np.where(dated, 0, offsets).astype(np.int32)
     business = int(np.count_nonzero(dated & (local % _DAY != 0)))
+    monthly = _mid_month(stamps, columns.codes, dated)
+    stamps = np.where(monthly, _month_start(stamps), stamps)
     walls = naive & ~dated
     warnings = []
     if business:
         warnings.append(
             f"{business} points of daily series carry the hour their day starts: dated by their date"
         )
+    if monthly.any():
+        count = int(np.count_nonzero(monthly))
+        warnings.append(f"{count} points of monthly series dated on one day of their month: dated on its 1st")
     if walls.any() and where is not None:
         local_offsets, gaps = _localize(columns.timestamps[walls], columns.codes[walls], where)
         offsets[walls] = local_offsets
@@ -128,6 +133,38 @@ def _dated_series(local: np.ndarray, codes: np.ndarray) -> np.ndarray:
         if (len(stamps) > 1 and steps.min() >= _DAY) or (len(stamps) == 1 and times[0] == 0):
             dated[keep[order[part]]] = True
     return dated
+
+
+def _month_start(stamps: np.ndarray) -> np.ndarray:
+    """Microseconds of the first midnight of each stamp's month."""
+    import numpy as np
+
+    months = (stamps // _DAY).astype("datetime64[D]").astype("datetime64[M]")
+    return months.astype("datetime64[D]").astype(np.int64) * _DAY
+
+
+def _mid_month(stamps: np.ndarray, codes: np.ndarray, dated: np.ndarray) -> np.ndarray:
+    """Which dated points belong to a monthly series stamped on one day of the month other than the 1st.
+
+    Such a series (a point a month, mostly month after month, all on the 15th or all on the last day of
+    their month) is a monthly series: its periods start on the 1st (three points at least, as evidence).
+    """
+    import numpy as np
+
+    days = (stamps // _DAY).astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    day_of_month = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
+    month_end = (months + 1).astype("datetime64[D]") - 1 == days
+    found = np.zeros(len(stamps), dtype=bool)
+    for code in np.unique(codes[dated]).tolist():
+        part = np.flatnonzero(dated & (codes == code))
+        steps = np.diff(np.unique(months[part]).astype(np.int64))
+        if len(part) < 3 or len(steps) != len(part) - 1 or np.median(steps) != 1:
+            continue  # not a month each (an annual series on Dec 31 is no monthly one)
+        same_day = len(np.unique(day_of_month[part])) == 1 and day_of_month[part[0]] != 1
+        if same_day or bool(month_end[part].all()):
+            found[part] = True
+    return found
 
 
 def _localize(walls: np.ndarray, codes: np.ndarray, zone: ZoneInfo) -> tuple[np.ndarray, int]:

@@ -130,3 +130,25 @@ def test_nothing_to_settle() -> None:
     assert settle_clocks(utc, zone="Europe/Paris")[1].timezone == "UTC"
     aware = [Point(timestamp=datetime(2021, 1, 1, 1, tzinfo=timezone(timedelta(hours=3))), value=1)]
     assert texts(settle_clocks(aware, zone=None)[0]) == ["2021-01-01T01:00:00+03:00"]
+
+
+def test_a_monthly_series_stamped_mid_month_or_at_month_end_starts_on_the_1st() -> None:
+    mid, verdict = settle_clocks(points("1997-01-15", "1997-02-15", "1997-03-15", "1997-05-15"), zone=None)
+    assert texts(mid) == [
+        "1997-01-01T00:00:00Z",
+        "1997-02-01T00:00:00Z",
+        "1997-03-01T00:00:00Z",
+        "1997-05-01T00:00:00Z",
+    ]
+    assert "dated on its 1st" in verdict.warnings[0]
+    ends, _ = settle_clocks(points("2020-01-31", "2020-02-29", "2020-03-31"), zone=None)
+    assert texts(ends) == ["2020-01-01T00:00:00Z", "2020-02-01T00:00:00Z", "2020-03-01T00:00:00Z"]
+
+
+def test_annual_and_daily_series_keep_their_days() -> None:
+    annual, _ = settle_clocks(points("2018-12-31", "2019-12-31", "2020-12-31"), zone=None)
+    assert texts(annual) == ["2018-12-31T00:00:00Z", "2019-12-31T00:00:00Z", "2020-12-31T00:00:00Z"]
+    daily, _ = settle_clocks(points("2020-01-15", "2020-01-16", "2020-01-17"), zone=None)
+    assert texts(daily) == ["2020-01-15T00:00:00Z", "2020-01-16T00:00:00Z", "2020-01-17T00:00:00Z"]
+    two, _ = settle_clocks(points("2020-01-15", "2020-02-15"), zone=None)
+    assert texts(two) == ["2020-01-15T00:00:00Z", "2020-02-15T00:00:00Z"]
