@@ -708,7 +708,8 @@ def _parse_period(cell: Cell, fmt: str) -> datetime | None:
         if base in ("native", "iso"):
             return _parse_iso(text)
         if base in ("excel_serial", "epoch_s", "epoch_ms"):
-            number = float(text)
+            dotnet = _DOTNET_DATE.fullmatch(text) if base == "epoch_ms" else None
+            number = float(dotnet.group(1) if dotnet else text)
             if base == "excel_serial":
                 return _EXCEL_EPOCH + timedelta(days=number)
             return datetime.fromtimestamp(number / (1000.0 if base == "epoch_ms" else 1.0), tz=UTC)
@@ -744,6 +745,8 @@ def _parse_period(cell: Cell, fmt: str) -> datetime | None:
     raise ToolkitError(f"unknown period format {fmt!r}; use one of {PERIOD_FORMATS}")
 
 
+# A Microsoft JSON date: milliseconds since 1970 UTC; the offset that may follow does not change them.
+_DOTNET_DATE = re.compile(r"\\?/Date\((-?\d+)(?:[+-]\d{4})?\)\\?/")
 _ISO_STAMP = re.compile(
     r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[ T](\d{1,2})(?::(\d{2}))?(?::(\d{2}))?(\.\d+)?)?"
     r"\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?",
@@ -845,6 +848,8 @@ def detect_period_format(values: Sequence[Cell], *, name: str = "") -> str | Non
         if hinted and all(20_000 <= f <= 80_000 for f in floats):
             return "excel_serial"
         return None
+    if all(isinstance(v, str) and _DOTNET_DATE.fullmatch(v.strip()) for v in present):
+        return "epoch_ms"
     for fmt in (
         "iso",
         "year_mmm",
@@ -1539,7 +1544,14 @@ def jsonstat_points(document: Any, *, time_dimension: str | None = None) -> Iter
             labels.append(category.get("label", {}))
         time_id = time_dimension or _jsonstat_time_dimension(dataset, ids)
         time_pos = ids.index(time_id)
-        time_fmt = detect_period_format(codes[time_pos], name=time_id) or "iso"
+        periods = codes[time_pos]
+        time_fmt = detect_period_format(periods, name=time_id)
+        if time_fmt is None:
+            # Opaque codes (`CI_0004396`) whose labels are the periods (`Sep 1999`).
+            named = [labels[time_pos].get(code, code) for code in periods]
+            time_fmt = detect_period_format(named, name=time_id)
+            periods = named if time_fmt is not None else periods
+        time_fmt = time_fmt or "iso"
         raw_values = dataset.get("value")
         if isinstance(raw_values, dict):
             cells = {int(k): v for k, v in raw_values.items()}
@@ -1550,7 +1562,7 @@ def jsonstat_points(document: Any, *, time_dimension: str | None = None) -> Iter
             if value is None:
                 continue
             position = _unravel(flat_index, sizes)
-            moment = parse_period(codes[time_pos][position[time_pos]], time_fmt)
+            moment = parse_period(periods[position[time_pos]], time_fmt)
             if moment is None:
                 continue
             dims = {"dataset": name} if name else {}

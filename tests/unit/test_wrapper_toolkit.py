@@ -13,6 +13,7 @@ from shared.wrapper_toolkit import (
     day_order,
     detect_period_format,
     financial_year_start,
+    jsonstat_points,
     long_points,
     parse_clock,
     parse_month,
@@ -241,3 +242,37 @@ def test_a_column_name_in_a_day_first_language_breaks_the_tie() -> None:
     assert detect_period_format(["01/06/2021", "02/06/2021"], name="Datum") == "day_month_year"
     assert detect_period_format(["01/06/2021", "02/06/2021"], name="Date") == "month_day_year"
     assert detect_period_format(["01/06/2021", "02/13/2021"], name="Dia") == "month_day_year"
+
+
+def test_microsoft_json_dates_are_epoch_milliseconds_in_utc() -> None:
+    """`/Date(1507114800000)/`, escaped or with an offset suffix, is that instant in UTC."""
+    expected = datetime(2017, 10, 4, 11, tzinfo=UTC)
+    assert parse_period("/Date(1507114800000)/", "epoch_ms") == expected
+    assert parse_period("\\/Date(1507114800000-0500)\\/", "epoch_ms") == expected
+    assert detect_period_format(["/Date(1507114800000)/", "/Date(1507118400000)/"]) == "epoch_ms"
+    assert parse_period("/Date(soon)/", "epoch_ms") is None
+
+
+def test_jsonstat_time_codes_that_are_opaque_are_read_by_their_labels() -> None:
+    """Time codes `CI_…` labelled `Sep 1999` are read by their labels, whatever the index order."""
+    document = {
+        "class": "dataset",
+        "id": ["item", "time"],
+        "size": [1, 2],
+        "role": {"time": ["time"]},
+        "dimension": {
+            "item": {"category": {"index": {"CI_1": 0}, "label": {"CI_1": "Electricity"}}},
+            "time": {
+                "category": {
+                    "index": {"CI_0004396": 1, "CI_0004395": 0},
+                    "label": {"CI_0004396": "Sep 1999", "CI_0004395": "Aug 1999"},
+                }
+            },
+        },
+        "value": [1.5, 2.5],
+    }
+    points = list(jsonstat_points(document))
+    assert [(p["timestamp"], p["value"]) for p in points] == [
+        (datetime(1999, 8, 1), 1.5),
+        (datetime(1999, 9, 1), 2.5),
+    ]
