@@ -64,6 +64,7 @@ class JsonPlan:
     value_key: str = ""
     dimension_keys: list[str] = field(default_factory=list)
     clock_key: str | None = None  # the time of day, when the time key holds dates
+    decimal: str = "."
     offset_key: str | None = None
     score: float = 0.0
     reasons: list[str] = field(default_factory=list)

@@ -19,6 +19,7 @@ from shared.generate.heuristic.tables import (
 )
 from shared.source.profile import SourceProfile
 from shared.wrapper_toolkit import (
+    decimal_votes,
     detect_period_format,
     flatten_record,
     is_jsonstat,
@@ -95,10 +96,15 @@ def _records_plan(
         return None
     keys = list(dict.fromkeys(key for record in records for key in record))
     columns = {key: [record.get(key) for record in records] for key in keys}
+    # Numbers written as text decide the decimal mark, as in a table: `"121,84"` is 121.84.
+    comma, point = decimal_votes(value for column in columns.values() for value in column)
+    decimal = "," if comma > point else "."
     stats = []
     for index, key in enumerate(keys):
         present = [v for v in columns[key] if not is_missing(v) and not isinstance(v, list | bool)]
-        numeric = sum(1 for v in present if parse_number(v) is not None) / max(1, len(present))
+        numeric = sum(1 for v in present if parse_number(v, decimal=decimal) is not None) / max(
+            1, len(present)
+        )
         # In positional rows the first element is the time when it reads as one.
         time_hint = rows and index == 0
         hint_name = "time" if time_hint else key.split(".")[-1]
@@ -145,6 +151,7 @@ def _records_plan(
         value_key=value_col.name,
         dimension_keys=[d.name for d in dims],
         clock_key=clock_col.name if clock_col else None,
+        decimal=decimal,
         score=value_score(value_col) + RequestMatcher(request, [path]).score(path) * 0.3,
     )
     what = {"records": "records", "rows": "positional rows", "mapping": "an object keyed by period"}[shape]

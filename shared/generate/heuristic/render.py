@@ -171,5 +171,6 @@ def render_json(plan: JsonPlan, request: IndicatorRequest) -> str:
         + f"            dimension_keys={_literal(plan.dimension_keys)},\n"
         + f"            constant_dimensions={dims},\n"
         + (f"            clock_key={_literal(plan.clock_key)},\n" if plan.clock_key else "")
+        + (f"            decimal={_literal(plan.decimal)},\n" if plan.decimal != "." else "")
         + "        )\n"
     )
