@@ -17,8 +17,9 @@ from functions.generate_wrapper.handler import handler as generate_handler
 from functions.validate_wrapper.handler import handler as validate_handler
 from shared.common.settings import Settings
 from shared.domain.models import ResourceCreate, ResourceSource, SourceType, WrapperMode, WrapperStatus
-from shared.flows.steps import CREATION_QUEUE, VALIDATION_QUEUE, publish_generation
+from shared.flows.steps import CREATION_QUEUE, publish_generation
 from shared.messaging.broker import declare_queues
+from shared.messaging.handover import VALIDATION_QUEUE
 from shared.messaging.mq_event import build_rabbitmq_event
 from shared.store.database import get_database
 from shared.store.repositories import PromptRecordRepository, ResourceRepository, WrapperRepository
