@@ -10,6 +10,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from shared import wrapper_toolkit
+
 # fmt: off
 ALLOWED_MODULES = frozenset(
     {
@@ -37,6 +39,11 @@ FORBIDDEN_ATTRIBUTES = frozenset(
     }
 )
 # fmt: on
+
+
+TOOLKIT = "shared.wrapper_toolkit"
+# The toolkit's public surface (its __all__) is all that parse code may import from it.
+TOOLKIT_NAMES = frozenset(wrapper_toolkit.__all__)
 
 
 class PolicyIssue(BaseModel):
@@ -94,6 +101,10 @@ def _check_node(node: ast.AST) -> list[PolicyIssue]:
         module = node.module or ""
         if node.level:
             return [_import_issue("." * node.level + module, line)]
+        if module == TOOLKIT:
+            return [
+                _toolkit_issue(alias.name, line) for alias in node.names if alias.name not in TOOLKIT_NAMES
+            ]
         # `from shared import wrapper_toolkit` imports an allowed module from a package that is not allowed.
         if _module_allowed(module) or all(_module_allowed(f"{module}.{alias.name}") for alias in node.names):
             return []
@@ -133,6 +144,14 @@ def _check_node(node: ast.AST) -> list[PolicyIssue]:
 def _module_allowed(name: str) -> bool:
     return any(name == allowed or name.startswith(allowed + ".") for allowed in ALLOWED_MODULES) and not any(
         part.startswith("_") and part != "__future__" for part in name.split(".")
+    )
+
+
+def _toolkit_issue(name: str, line: int | None) -> PolicyIssue:
+    return PolicyIssue(
+        code="toolkit_name",
+        message=f"{name!r} is not part of the toolkit (shared.wrapper_toolkit.__all__ lists what is)",
+        line=line,
     )
 
 

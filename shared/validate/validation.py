@@ -31,6 +31,8 @@ from shared.validate.policy import check_policy, lint
 Stage = Literal["policy", "lint", "sandbox", "points"]
 _POINT_LIST = TypeAdapter(list[Point])
 PREVIEW_POINTS = 5
+# The code of a run that stopped because a layout hint (a `where` filter) names what the points lack.
+HINT_MISMATCH = "hint_mismatch"
 ZONE_REQUIRED = (
     "the timestamps are local clock times without a UTC offset and the service stores UTC instants: "
     "name the source's timezone (source.options.timezone, an IANA zone such as Europe/Paris)"
@@ -158,6 +160,8 @@ def sandbox_issues(result: SandboxResult) -> list[ValidationIssue]:
         code = (
             "sandbox_violation"
             if result.violations or result.error_type == "SandboxViolation"
+            else HINT_MISMATCH
+            if result.error_type == "HintError"
             else "run_failed"
         )
         message = f"{result.error_type}: {result.error}"

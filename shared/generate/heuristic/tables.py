@@ -194,7 +194,7 @@ def analyze_grid(
     data, titles = _data_rows(grid, header, skip)
     if not data:
         return None
-    decimal = _table_decimal(data, delimiter)
+    decimal = request.hints.decimal or _table_decimal(data, delimiter)
     periods = _period_headers(names)
     if periods is not None:
         return _wide_plan(
@@ -516,23 +516,45 @@ def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Can
         code = render_sheet_per_period(snapshot, fmt, request)
         return [_candidate(snapshot, code, f"one sheet per period ({fmt}); " + "; ".join(snapshot.reasons))]
     sheet_matcher = RequestMatcher(request, [p.sheet for p in plans])
-    best = max(
+    # Every sheet is a candidate, best first: validation tries the next when one fails.
+    ranked = sorted(
         plans,
         key=lambda p: (p.layout != "snapshot", p.score + 0.5 * sheet_matcher.score(p.sheet), p.rows),
+        reverse=True,
     )
-    best.reasons.insert(0, f"sheet {best.sheet!r} chosen among {[p.sheet for p in plans]}")
-    return [_candidate(best, render_table(best, profile, request, reader="xlsx"), "; ".join(best.reasons))]
+    ranked[0].reasons.insert(0, f"sheet {ranked[0].sheet!r} chosen among {[p.sheet for p in plans]}")
+    candidates: list[Candidate] = []
+    failures: list[NoSeriesFoundError] = []
+    for plan in ranked:
+        try:
+            code = render_table(plan, profile, request, reader="xlsx")
+        except NoSeriesFoundError as exc:
+            failures.append(exc)  # a sheet without a time axis is no reading of a time series
+            continue
+        score = plan.score + 0.5 * sheet_matcher.score(plan.sheet)
+        candidates.append(
+            _candidate(plan, code, "; ".join(plan.reasons), score=score, in_sheet=len(plans) > 1)
+        )
+    if not candidates:
+        raise failures[0]
+    return candidates
 
 
-def _candidate(plan: TablePlan, code: str, rationale: str) -> Candidate:
-    label = f"value column {plan.value_column!r}" if plan.value_column else f"sheet {plan.sheet!r}"
+def _candidate(
+    plan: TablePlan, code: str, rationale: str, *, score: float | None = None, in_sheet: bool = False
+) -> Candidate:
+    label = f"value column {plan.value_column!r}" if plan.value_column else ""
+    hint = {"value_column": plan.value_column} if plan.value_column else {}
+    if in_sheet:
+        label = f"sheet {plan.sheet!r}" + (f", {label}" if label else "")
+        hint = {"sheet": plan.sheet, **hint}
     return Candidate(
         code=code,
         rationale=rationale,
-        score=plan.score,
+        score=plan.score if score is None else score,
         reason=plan.reasons[0] if plan.reasons else rationale,
-        label=label,
-        hint={"value_column": plan.value_column} if plan.value_column else {},
+        label=label or f"sheet {plan.sheet!r}",
+        hint=hint,
     )
 
 

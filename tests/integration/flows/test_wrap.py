@@ -1,94 +1,62 @@
-"""Clocks and encodings through the whole local wrap: generator, sandbox, validation, settled points."""
+"""The local wrap records each candidate it validated: rejected ones with their reason, then the chosen."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from pathlib import Path
+import io
 
 import pytest
+from openpyxl import Workbook
 
-from shared.common.errors import HintError
+from shared.common.errors import HintError, WrapperValidationError
 from shared.common.settings import Settings
-from shared.domain.wrapper import IndicatorRequest, LayoutHints, WrapperDraft
-from shared.flows.wrap import WrapResult, wrap_source
-from shared.points.point import format_timestamp
-from shared.source.read import read_source
-from shared.validate.validation import validate_wrapper
-
-SETTINGS = Settings()
-HOURLY = (
-    "Time Stamp,Zone,Load\n"
-    "10/31/2021 01:00,North,10\n"
-    "10/31/2021 02:00,North,11\n"
-    "10/31/2021 02:00,North,12\n"
-    "10/31/2021 03:00,North,13\n"
-)
-PLAIN_HOURS = (
-    "Time Stamp,Zone,Load\n11/22/2017 01:00,North,10\n11/22/2017 02:00,North,11\n11/22/2017 03:00,North,13\n"
-)
-GAS_DAYS = "Gas day start,Demand\n2021-10-01 06:00,300\n2021-10-02 06:00,310\n2021-10-03 06:00,320\n"
+from shared.domain.wrapper import IndicatorRequest, LayoutHints, SourceFormat
+from shared.flows.wrap import wrap_code, wrap_source
+from shared.source.read import SourceData
 
 
-def wrap(tmp_path: Path, content: bytes, request: str, *, zone: str | None = None) -> WrapResult:
-    path = tmp_path / "source.csv"
-    path.write_bytes(content)
-    source = read_source(str(path), settings=SETTINGS)
-    indicator = IndicatorRequest(name=request, hints=LayoutHints(timezone=zone))
-    return wrap_source(source, indicator, generator="heuristic", settings=SETTINGS)
+def two_sheets() -> SourceData:
+    """A workbook whose best-matching sheet repeats a year (it cannot validate) beside a clean one."""
+    book = Workbook()
+    book.remove(book.active)
+    best = book.create_sheet("Emissions")
+    best.append(["Year", "Emissions (Mt)"])
+    for row in ((2019, 10.0), (2020, 11.0), (2020, 11.5), (2021, 12.0)):
+        best.append(row)
+    clean = book.create_sheet("Data")
+    clean.append(["Year", "Value"])
+    for row in ((2019, 1.0), (2020, 2.0), (2021, 3.0)):
+        clean.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return SourceData(location="two_sheets.xlsx", content=buffer.getvalue(), format=SourceFormat.XLSX)
 
 
-def test_local_clock_times_without_a_zone_stay_wall_clocks_and_the_zone_is_unknown(tmp_path: Path) -> None:
-    result = wrap(tmp_path, PLAIN_HOURS.encode(), "Load")
-    assert [format_timestamp(p.timestamp) for p in result.points][:2] == [
-        "2017-11-22T01:00:00",
-        "2017-11-22T02:00:00",
+def test_each_rejected_candidate_is_an_attempt_with_its_reason() -> None:
+    result = wrap_source(two_sheets(), IndicatorRequest(name="Emissions", unit="Mt"), settings=Settings())
+
+    assert [(a.candidate, (a.rejected or "").split(":")[0]) for a in result.attempts] == [
+        ("sheet 'Emissions', value column 'Emissions (Mt)'", "points/duplicate_points"),
+        ("sheet 'Data', value column 'Value'", ""),
     ]
-    assert result.draft.inference is not None and result.draft.inference.timezone is None
-    assert any("no timezone was given" in warning for warning in result.draft.inference.warnings)
-
-
-def test_a_timezone_hint_gives_wall_clocks_their_offset_across_the_dst_change(tmp_path: Path) -> None:
-    result = wrap(tmp_path, HOURLY.encode(), "Load", zone="Europe/Berlin")
-    assert [p.timestamp.utcoffset() for p in result.points] == [timedelta(hours=h) for h in (2, 2, 1, 1)]
-    assert result.draft.inference is not None and result.draft.inference.timezone == "Europe/Berlin"
-    assert result.report.ok
-
-
-def test_a_timezone_that_is_no_iana_zone_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(HintError):
-        wrap(tmp_path, HOURLY.encode(), "Load", zone="Central European Time")
-
-
-def test_a_gas_day_series_is_dated_by_its_date(tmp_path: Path) -> None:
-    result = wrap(tmp_path, GAS_DAYS.encode(), "Demand")
-    assert [format_timestamp(p.timestamp) for p in result.points] == [
-        "2021-10-01T00:00:00Z",
-        "2021-10-02T00:00:00Z",
-        "2021-10-03T00:00:00Z",
-    ]
-    assert result.draft.inference is not None and result.draft.inference.timezone == "UTC"
-
-
-def test_a_central_european_code_page_reaches_the_dimensions_intact(tmp_path: Path) -> None:
-    text = "Rok;Województwo;Wartość\n2020;Łódzkie;1,5\n2021;Łódzkie;2,5\n2020;Śląskie;3,0\n2021;Śląskie;4,0\n"
-    result = wrap(tmp_path, text.encode("cp1250"), "Wartość")
-    assert {p.dimensions.get("Województwo") for p in result.points} == {"Łódzkie", "Śląskie"}
-    assert result.draft.fetch_spec.encoding == "cp1250"
-
-
-def test_the_service_refuses_wall_clocks_it_cannot_place(tmp_path: Path) -> None:
-    """The service stores UTC instants: wall clocks without a zone fail validation there, with the fix."""
-    result = wrap(tmp_path, PLAIN_HOURS.encode(), "Load")
-    draft = WrapperDraft.model_validate(result.draft.model_dump())
-    report, points = validate_wrapper(
-        draft, [PLAIN_HOURS.encode()], request=IndicatorRequest(name="Load"), settings=SETTINGS, instants=True
-    )
-    assert not report.ok and points == []
+    assert [a.report.ok for a in result.attempts] == [False, True]
+    assert [p.value for p in result.points] == [1.0, 2.0, 3.0]
     assert (
-        report.errors[0].code == "unknown_timezone" and "source.options.timezone" in report.errors[0].message
+        result.draft.inference is not None
+        and result.draft.inference.chosen == "sheet 'Data', value column 'Value'"
     )
-    zoned = IndicatorRequest(name="Load", hints=LayoutHints(timezone="America/New_York"))
-    report, _ = validate_wrapper(
-        draft, [PLAIN_HOURS.encode()], request=zoned, settings=SETTINGS, instants=True
-    )
-    assert report.ok and report.timezone == "America/New_York"
+
+
+def test_a_where_no_candidate_can_meet_is_the_users_hint_error() -> None:
+    request = IndicatorRequest(name="Emissions", hints=LayoutHints(where={"country": "CH"}))
+
+    with pytest.raises(HintError, match=r"where country=…: the points have no dimension 'country'"):
+        wrap_source(two_sheets(), request, settings=Settings())
+
+
+def test_hand_written_code_that_fails_carries_its_report() -> None:
+    code = "def parse(payload, context):\n    return [{'timestamp': 'never', 'value': 1, 'dimensions': {}}]\n"
+
+    with pytest.raises(WrapperValidationError) as caught:
+        wrap_code(two_sheets(), IndicatorRequest(name="x"), code, settings=Settings())
+
+    assert "points/invalid_point" in str(caught.value)
