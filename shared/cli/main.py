@@ -130,8 +130,6 @@ def run_wrap(args: argparse.Namespace) -> int:
         print(f"resource-service: {line}", file=sys.stderr)
     if result.fallback_reason:
         progress(result.fallback_reason)
-    for warning in result.draft.inference.warnings if result.draft.inference else []:
-        print(f"resource-service: warning: {warning}", file=sys.stderr)
     if args.show_code:
         print(_describe(result), file=sys.stderr)
     summary = result.report.summary
