@@ -29,16 +29,17 @@ if TYPE_CHECKING:
 # The contract with stored parse code: what it may import (the policy refuses other names), what the Gemini
 # prompt lists and what docs/architecture.md describes. Removing or changing a name breaks stored wrappers.
 __all__ = [
-    "CLOCK_FORMATS", "MISSING_MARKERS", "MONTHS", "PERIOD_FORMATS", "SENTINELS", "Cell", "Grid",
-    "JsonStatCube", "LineGrid", "PointColumns", "PointDict", "ToolkitError", "clean_header", "clock_offset",
-    "column_index", "column_points", "decimal_votes", "decode_text", "detect_clock_format", "detect_decimal",
-    "detect_period_format", "detect_sentinels", "find_row", "flatten_record", "get_path", "header_names",
-    "header_records", "is_daily", "is_dotnet_date", "is_jsonstat", "is_missing", "jsonstat_cube",
-    "jsonstat_datasets", "jsonstat_points", "keep_where", "long_points", "mapping_records",
-    "month_columns_points", "month_of_header", "parse_clock", "parse_dotnet_date", "parse_duration",
-    "parse_month", "parse_number", "parse_period", "read_csv_grid", "read_csv_table", "read_json",
-    "read_workbook", "record_moment", "record_month", "record_points", "row_record", "row_title",
-    "series_points", "snapshot_points", "split_dimension_names", "table_blocks", "walk_records",
+    "CLOCK_FORMATS", "MISSING_MARKERS", "MONTHS", "NAIVE", "PERIOD_FORMATS", "SENTINELS", "Cell", "Grid",
+    "JsonStatCube", "LineGrid", "PointColumns", "PointDict", "ToolkitError", "clean_header",
+    "clock_offset", "column_index", "column_points", "day_order", "decimal_votes", "decode_text",
+    "detect_clock_format", "detect_decimal", "detect_period_format", "detect_sentinels",
+    "financial_year_start", "find_row", "flatten_record", "get_path", "header_names", "header_records",
+    "is_daily", "is_dotnet_date", "is_jsonstat", "is_missing", "jsonstat_cube", "jsonstat_datasets",
+    "jsonstat_points", "keep_where", "long_points", "mapping_records", "month_columns_points",
+    "month_of_header", "parse_clock", "parse_dotnet_date", "parse_duration", "parse_month",
+    "parse_number", "parse_period", "read_csv_grid", "read_csv_table", "read_json", "read_workbook",
+    "record_moment", "record_month", "record_points", "row_record", "row_title", "series_points",
+    "snapshot_points", "split_dimension_names", "table_blocks", "undecorated", "walk_records",
     "wide_points",
 ]
 # fmt: on
@@ -66,9 +67,9 @@ _UTC_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _EXCEL_EPOCH = datetime(1899, 12, 30)
 # Cell types whose text (see clean_header) always holds a digit; not bool, whose text is True or False.
 _DIGIT_TEXT_TYPES = frozenset({int, datetime, date, time, timedelta})
-_FLAGGED_YEAR = re.compile(r"(\d{4})\s*(?:\*{1,3}|\([a-zA-Z]{1,3}\)|\[[^\]]{1,40}\]|[a-zA-Z]{1,2})")
 _TIME_HINT = re.compile(
     r"year|jahr|ann[ée]e|a[ñn]o|anno|jaar|date|fecha|time|period|month|day|quarter|zeit|datum|mois|tid|"
+    r"\brok\b|\bdata\b|\bdia\b|\bmes\b|\bmês\b|mese|giorno|maand|kwarta|quartal|trimest|miesi|dzie|okres|"
     r"年|月|日|時|期|날짜|연도",
     re.IGNORECASE,
 )
@@ -86,11 +87,29 @@ MONTHS = {
     "janv": 1, "janvier": 1, "févr": 2, "fevr": 2, "février": 2, "fevrier": 2, "mars": 3, "avr": 4,
     "avril": 4, "juin": 6, "juil": 7, "juillet": 7, "août": 8, "aout": 8, "déc": 12, "décembre": 12,
     "decembre": 12, "octobre": 10, "septembre": 9, "novembre": 11,
+    # Spanish
+    "ene": 1, "enero": 1, "febrero": 2, "marzo": 3, "abr": 4, "abril": 4, "mayo": 5, "junio": 6, "julio": 7,
+    "ago": 8, "agosto": 8, "septiembre": 9, "setiembre": 9, "octubre": 10, "noviembre": 11, "dic": 12,
+    "diciembre": 12,
+    # Italian
+    "gen": 1, "gennaio": 1, "febbraio": 2, "aprile": 4, "mag": 5, "maggio": 5, "giu": 6, "giugno": 6,
+    "lug": 7, "luglio": 7, "set": 9, "settembre": 9, "ott": 10, "ottobre": 10, "dicembre": 12,
+    # Dutch
+    "januari": 1, "februari": 2, "maart": 3, "mrt": 3, "mei": 5, "augustus": 8,
+    # Portuguese
+    "janeiro": 1, "fev": 2, "fevereiro": 2, "março": 3, "marco": 3, "maio": 5, "junho": 6, "julho": 7,
+    "setembro": 9, "out": 10, "outubro": 10, "novembro": 11, "dezembro": 12,
+    # Polish, in the nominative and in the genitive of dates (`5 stycznia 2020`)
+    "sty": 1, "styczeń": 1, "stycznia": 1, "lut": 2, "luty": 2, "lutego": 2, "marzec": 3, "marca": 3,
+    "kwi": 4, "kwiecień": 4, "kwietnia": 4, "maj": 5, "maja": 5, "cze": 6, "czerwiec": 6, "czerwca": 6,
+    "lip": 7, "lipiec": 7, "lipca": 7, "sie": 8, "sierpień": 8, "sierpnia": 8, "wrz": 9, "wrzesień": 9,
+    "września": 9, "paź": 10, "październik": 10, "października": 10, "lis": 11, "listopad": 11,
+    "listopada": 11, "gru": 12, "grudzień": 12, "grudnia": 12,
 }
 
 PERIOD_FORMATS = (
     "native", "iso", "year", "year_month", "year_mmm", "year_quarter", "month_name_year", "day_month_year",
-    "month_day_year", "excel_serial", "epoch_s", "epoch_ms",
+    "month_day_year", "financial_year", "year_range", "excel_serial", "epoch_s", "epoch_ms",
 )
 # fmt: on
 
@@ -101,14 +120,24 @@ class ToolkitError(ValueError):
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+# Wall clocks (naive datetimes and dates) count from this moment, or days from its day.
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_EPOCH_DAY = _NAIVE_EPOCH.toordinal()
+
+
+# The offset of a wall clock time whose zone the source does not say, in `PointColumns.offsets`.
+NAIVE = -(2**31)
 
 
 class PointColumns:
     """Points held as columns, as the table helpers return them: no dict per point until one is asked for.
 
-    `timestamps` are UTC microseconds since 1970 (int64), `values` float64, `series` the distinct dimension
-    dicts and `codes` (int32) the series of each point; without codes every point is in `series[0]`.
-    Iterating yields point dicts, so code that loops over a helper's points works as with a generator.
+    `timestamps` are microseconds since 1970 (int64): of the UTC instant for a stamp that said its offset,
+    of the wall clock for one that did not. `offsets` (int32) holds each stamp's UTC offset in seconds, or
+    NAIVE for a wall clock; without offsets every stamp is UTC. `values` are float64, `series` the distinct
+    dimension dicts and `codes` (int32) the series of each point; without codes every point is in
+    `series[0]`. Iterating yields point dicts, so code that loops over a helper's points works as with a
+    generator.
     """
 
     def __init__(
@@ -118,8 +147,12 @@ class PointColumns:
         *,
         series: list[dict[str, str]],
         codes: np.ndarray | None = None,
+        offsets: np.ndarray | None = None,
     ) -> None:
-        if len(timestamps) != len(values) or (codes is not None and len(codes) != len(values)):
+        lengths = {len(timestamps), len(values)} | {
+            len(part) for part in (codes, offsets) if part is not None
+        }
+        if len(lengths) != 1:
             raise ToolkitError("point columns must have the same length")
         if codes is None and len(series) != 1:
             raise ToolkitError("points without series codes need exactly one series")
@@ -127,28 +160,33 @@ class PointColumns:
         self.values = values
         self.series = series
         self.codes = codes
+        self.offsets = offsets
 
     def __len__(self) -> int:
         return len(self.values)
 
     def __iter__(self) -> Iterator[PointDict]:
         codes = self.codes.tolist() if self.codes is not None else [0] * len(self.values)
-        for stamp, value, code in zip(self.timestamps.tolist(), self.values.tolist(), codes, strict=True):
-            moment = _EPOCH + timedelta(microseconds=stamp)
-            yield {"timestamp": moment, "value": value, "dimensions": dict(self.series[code])}
+        offsets = self.offsets.tolist() if self.offsets is not None else [0] * len(self.values)
+        columns = zip(self.timestamps.tolist(), self.values.tolist(), codes, offsets, strict=True)
+        for stamp, value, code, offset in columns:
+            yield {"timestamp": _moment(stamp, offset), "value": value, "dimensions": dict(self.series[code])}
 
     @classmethod
     def from_points(cls, points: Iterable[PointDict]) -> PointColumns:
-        """Columns of point dicts with UTC datetime timestamps (the table helpers' points)."""
+        """Columns of point dicts whose timestamps are datetimes, naive (wall clocks) or aware."""
         import numpy as np
 
         stamps: list[int] = []
+        offsets: list[int] = []
         values: list[float] = []
         codes: list[int] = []
         index: dict[tuple[tuple[str, str], ...], int] = {}
         series: list[dict[str, str]] = []
         for point in points:
-            stamps.append((point["timestamp"] - _EPOCH) // _MICROSECOND)
+            stamp, offset = _micros(point["timestamp"])
+            stamps.append(stamp)
+            offsets.append(offset)
             values.append(point["value"])
             dimensions = point["dimensions"]
             key = tuple(dimensions.items())
@@ -162,7 +200,24 @@ class PointColumns:
             np.array(values, dtype=np.float64),
             series=series or [{}],
             codes=np.array(codes, dtype=np.int32) if len(series) > 1 else None,
+            offsets=np.array(offsets, dtype=np.int32),
         )
+
+
+def _micros(moment: datetime) -> tuple[int, int]:
+    """(microseconds since 1970, UTC offset in seconds or NAIVE) of a datetime, as PointColumns holds it."""
+    offset = moment.utcoffset()
+    if offset is None:
+        return (moment - _NAIVE_EPOCH) // _MICROSECOND, NAIVE
+    return (moment - _EPOCH) // _MICROSECOND, int(offset.total_seconds())
+
+
+def _moment(stamp: int, offset: int) -> datetime:
+    """The datetime PointColumns holds as (microseconds, offset): `_micros` the other way."""
+    if offset == NAIVE:
+        return _NAIVE_EPOCH + timedelta(microseconds=stamp)
+    moment = _EPOCH + timedelta(microseconds=stamp)
+    return moment.astimezone(timezone(timedelta(seconds=offset))) if offset else moment
 
 
 @contextmanager
@@ -516,7 +571,13 @@ def _year_ok(year: int) -> bool:
 
 
 def parse_period(cell: Cell, fmt: str, *, utc_offset_seconds: int | None = None) -> datetime | None:
-    """Read the start of a period as a UTC datetime, in the given format (see PERIOD_FORMATS)."""
+    """Read the start of a period in the given format (see PERIOD_FORMATS), keeping what it says of its clock.
+
+    A stamp that states its offset (`Z`, `+02:00`, an epoch) comes back aware, in that offset; a stamp
+    without one is a wall clock and comes back naive, never labelled UTC (`utc_offset_seconds` says which
+    offset such wall clocks have, when the source tells). `financial_year@M` reads financial years that
+    start in month M (see `_financial_year`).
+    """
     if type(cell) is str and (fmt == "iso" or fmt == "native") and _UTC_STAMP.fullmatch(cell):
         # What _parse_iso makes of the commonest stamp, without its general pattern.
         try:
@@ -524,7 +585,7 @@ def parse_period(cell: Cell, fmt: str, *, utc_offset_seconds: int | None = None)
         except ValueError:
             return None
     if type(cell) is datetime and cell.tzinfo is None and not utc_offset_seconds:
-        return cell.replace(tzinfo=UTC)  # a workbook's own date cell, as read below in any format
+        return cell  # a workbook's own date cell, as read below in any format
     if cell is None or (isinstance(cell, str) and not cell.strip()):
         return None
     moment = _parse_period(cell, fmt)
@@ -532,10 +593,128 @@ def parse_period(cell: Cell, fmt: str, *, utc_offset_seconds: int | None = None)
         return None
     if moment.tzinfo is None:
         if utc_offset_seconds:
-            moment = moment.replace(tzinfo=timezone(timedelta(seconds=utc_offset_seconds)))
-        else:
-            return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+            return moment.replace(tzinfo=timezone(timedelta(seconds=utc_offset_seconds)))
+        return moment
+    return moment.astimezone(UTC) if moment.utcoffset() == _ZERO else moment
+
+
+_ZERO = timedelta(0)
+# What may follow a period label without changing the period: notes, flags and a few words.
+_BRACKETED = re.compile(r"\s*(?:\[[^\[\]]{0,40}\]|\([^()]{0,24}\))\s*$")
+_MARKS = re.compile(r"\s*[*†‡§#¹²³⁴⁵⁶⁷⁸⁹⁰]+\s*$")
+_GLUED_FLAG = re.compile(r"(?<=\d)[a-z]{1,2}$", re.IGNORECASE)
+_TRAILING_WORDS = frozenset(
+    {"average", "avg", "mean", "annual", "total", "sum", "provisional", "prelim", "preliminary", "estimate",
+     "estimated", "est", "forecast", "projected", "projection", "revised", "final", "p", "r", "e",
+     "durchschnitt", "mittel", "moyenne", "promedio", "media", "gemiddelde", "średnia", "razem",
+     "insgesamt", "gesamt"}
+)  # fmt: skip
+
+
+def undecorated(text: str) -> str:
+    """A period label without its footnotes, flags and trailing words: `2023 [p]`, `2022r`, `1992 average`."""
+    text = " ".join(text.split())
+    while True:
+        stripped = _BRACKETED.sub("", text)
+        stripped = _MARKS.sub("", stripped)
+        words = stripped.rsplit(" ", 1)
+        if (
+            len(words) == 2
+            and words[1].casefold().rstrip(".:") in _TRAILING_WORDS
+            and re.search(r"\d", words[0])
+        ):
+            stripped = words[0]
+        if stripped == text:
+            break
+        text = stripped.strip(" ,;:-–")
+    return _GLUED_FLAG.sub("", text) if re.fullmatch(r"\d{4}[a-z]{1,2}", text, re.IGNORECASE) else text
+
+
+_QUARTER_WORDS = r"(?:quarter|qtr|quartal|quartile|trimestre|trim|kwarta[lł]|kwartaal|kw)\.?"
+_QUARTER_MARK = re.compile(
+    rf"q\s*([1-4])|([1-4])\s*(?:st|nd|rd|th|er|e|º|°|\.)?\s*{_QUARTER_WORDS}|{_QUARTER_WORDS}\s*([1-4])|([1-4])\s*q",
+    re.IGNORECASE,
+)
+_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+
+
+def _parse_quarter(text: str) -> datetime | None:
+    """A quarter: `2020 Q1`, `Q1 2020`, `1st quarter 2010`, `2010 1st quarter`, `Quarter 1 1995`."""
+    years = _YEAR.findall(text)
+    if len(years) != 1:
+        return None
+    rest = _YEAR.sub(" ", text, count=1)
+    marks = list(_QUARTER_MARK.finditer(rest))
+    if len(marks) != 1:
+        return None
+    leftover = (rest[: marks[0].start()] + rest[marks[0].end() :]).strip(" -/.,:")
+    if leftover:
+        return None
+    quarter = int(next(group for group in marks[0].groups() if group))
+    year = int(years[0])
+    return datetime(year, 3 * quarter - 2, 1) if _year_ok(year) else None
+
+
+_FINANCIAL = re.compile(r"(?:fy\s*)?(\d{4})\s*[/\-–]\s*(\d{2}|\d{4})", re.IGNORECASE)
+_FY_NAMED = re.compile(r"fy\s*'?(\d{4}|\d{2})", re.IGNORECASE)
+
+
+def _financial_year(text: str, start_month: int) -> datetime | None:
+    """A financial year: `2019/20`, `2019-20`, `2019/2020` and `FY2019/20` start in their first year;
+    `FY2020` is the year that ends in 2020 (so with a January start, 2020 itself).
+
+    `start_month` is the month the file's financial year starts in (April for a year ending 31 March);
+    1 (the default, when the file does not say) puts each on January 1 of the year it starts in.
+    """
+    match = _FINANCIAL.fullmatch(text)
+    if match:
+        first, second = int(match.group(1)), int(match.group(2))
+        following = first + 1 if len(match.group(2)) == 4 else (first + 1) % 100
+        if second != following or not _year_ok(first):
+            return None
+        return datetime(first, start_month, 1)
+    match = _FY_NAMED.fullmatch(text)
+    if not match:
+        return None
+    named = int(match.group(1)) if len(match.group(1)) == 4 else 2000 + int(match.group(1))
+    start = named if start_month == 1 else named - 1
+    return datetime(start, start_month, 1) if _year_ok(start) else None
+
+
+def _year_range(text: str) -> datetime | None:
+    """`2010-2015` and `2010–15`: the start of the first year (periods are dated by their start)."""
+    match = re.fullmatch(r"(\d{4})\s*[-–—/]\s*(\d{4}|\d{2})", text)
+    if not match:
+        return None
+    first, last = int(match.group(1)), int(match.group(2))
+    if len(match.group(2)) == 2:
+        last += first - first % 100
+    return datetime(first, 1, 1) if _year_ok(first) and first < last <= first + 100 else None
+
+
+_DAY_MONTH = re.compile(
+    r"(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})"
+    r"(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?\s*([ap]\.?m\.?)?)?",
+    re.IGNORECASE,
+)
+
+
+def _day_month(text: str, *, day_first: bool) -> datetime | None:
+    """`31.12.2019`, `12/31/19 1:05 PM` with day and month in the given order; `69`..`99` are 19xx."""
+    match = _DAY_MONTH.fullmatch(text)
+    if not match:
+        return None
+    first, second, year = int(match.group(1)), int(match.group(2)), int(match.group(3))
+    if len(match.group(3)) == 2:
+        year += 1900 if year >= 69 else 2000
+    day, month = (first, second) if day_first else (second, first)
+    hour, minute, sec = (int(match.group(i) or 0) for i in (4, 5, 6))
+    meridiem = (match.group(7) or "").casefold().replace(".", "")
+    if meridiem:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if meridiem == "pm" else 0)
+    return datetime(year, month, day, hour, minute, sec)
 
 
 def _parse_period(cell: Cell, fmt: str) -> datetime | None:
@@ -545,69 +724,67 @@ def _parse_period(cell: Cell, fmt: str) -> datetime | None:
         return datetime(cell.year, cell.month, cell.day)
     if isinstance(cell, time):
         return None
+    base, _, start = fmt.partition("@")
     text = clean_header(cell)
     try:
-        if fmt in ("native", "iso"):
+        if base in ("native", "iso"):
             return _parse_iso(text)
-        if fmt == "year":
-            # A provisional or footnoted year ("2022*", "2021 (p)", "2020 [note 3]") is still that year.
-            flagged = _FLAGGED_YEAR.fullmatch(text)
-            if flagged:
-                text = flagged.group(1)
+        if base in ("excel_serial", "epoch_s", "epoch_ms"):
+            dotnet = _DOTNET_DATE.fullmatch(text) if base == "epoch_ms" else None
+            number = float(dotnet.group(1) if dotnet else text)
+            if base == "excel_serial":
+                return _EXCEL_EPOCH + timedelta(days=number)
+            return datetime.fromtimestamp(number / (1000.0 if base == "epoch_ms" else 1.0), tz=UTC)
+        text = undecorated(text)
+        if base == "year":
+            japanese = re.fullmatch(r"(\d{4})\s*年", text)
+            text = japanese.group(1) if japanese else text
             year = int(float(text))
             return datetime(year, 1, 1) if _year_ok(year) and float(text).is_integer() else None
-        if fmt == "year_month":
-            match = re.fullmatch(r"(\d{4})[-/.]?(\d{1,2})", text)
-            return datetime(int(match.group(1)), int(match.group(2)), 1) if match else None
-        if fmt == "year_mmm":
+        if base == "year_month":
+            match = re.fullmatch(r"(\d{4})[-/.]?(\d{1,2})|(\d{4})\s*年\s*(\d{1,2})\s*月", text)
+            if not match:
+                return None
+            return datetime(int(match.group(1) or match.group(3)), int(match.group(2) or match.group(4)), 1)
+        if base == "year_mmm":
             match = re.fullmatch(r"(\d{4})\s*M(\d{1,2})", text, re.IGNORECASE)
             return datetime(int(match.group(1)), int(match.group(2)), 1) if match else None
-        if fmt == "year_quarter":
-            match = re.fullmatch(
-                r"(\d{4})\s*[-/ ]?\s*Q([1-4])|Q([1-4])\s*[-/ ]?\s*(\d{4})", text, re.IGNORECASE
-            )
-            if not match:
-                return None
-            year = int(match.group(1) or match.group(4))
-            quarter = int(match.group(2) or match.group(3))
-            return datetime(year, 3 * quarter - 2, 1)
-        if fmt == "month_name_year":
+        if base == "year_quarter":
+            return _parse_quarter(text)
+        if base == "month_name_year":
             return _parse_month_name(text)
-        if fmt in ("day_month_year", "month_day_year"):
-            match = re.fullmatch(
-                r"(\d{1,2})[./-](\d{1,2})[./-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?", text
-            )
-            if not match:
-                return None
-            first, second, year = int(match.group(1)), int(match.group(2)), int(match.group(3))
-            day, month = (first, second) if fmt == "day_month_year" else (second, first)
-            hour, minute, sec = (int(match.group(i) or 0) for i in (4, 5, 6))
-            return datetime(year, month, day, hour, minute, sec)
-        if fmt == "excel_serial":
-            return _EXCEL_EPOCH + timedelta(days=float(text))
-        if fmt == "epoch_s":
-            return datetime.fromtimestamp(float(text), tz=UTC)
-        if fmt == "epoch_ms":
-            return datetime.fromtimestamp(float(text) / 1000.0, tz=UTC)
+        if base in ("day_month_year", "month_day_year"):
+            return _day_month(text, day_first=base == "day_month_year")
+        if base == "financial_year":
+            month = int(start) if start else 1
+            if not 1 <= month <= 12:
+                raise ToolkitError(f"financial_year@{start}: the start month must be 1..12")
+            return _financial_year(text, month)
+        if base == "year_range":
+            return _year_range(text)
     except (ValueError, OverflowError, OSError):
         return None
     raise ToolkitError(f"unknown period format {fmt!r}; use one of {PERIOD_FORMATS}")
 
 
+# A Microsoft JSON date: milliseconds since 1970 UTC; the offset that may follow does not change them.
+_DOTNET_DATE = re.compile(r"\\?/Date\((-?\d+)(?:[+-]\d{4})?\)\\?/")
 _ISO_STAMP = re.compile(
-    r"(\d{4})[-/](\d{2})[-/](\d{2})(?:[ T](\d{2})(?::(\d{2}))?(?::(\d{2}))?(\.\d+)?)?"
+    r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[ T](\d{1,2})(?::(\d{2}))?(?::(\d{2}))?(\.\d+)?)?"
     r"\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?",
     re.IGNORECASE,
 )
 
 
 def _parse_iso(text: str) -> datetime | None:
-    """ISO 8601 and its common relatives: no seconds, a space for `T`, `/` in the date, `+01`, ` UTC`."""
+    """ISO 8601 and its common relatives: no seconds, a space for `T`, `/` in the date, `+01`, ` UTC`,
+    fields without their leading zero (`2016/4/1 0:00`)."""
     match = _ISO_STAMP.fullmatch(text.strip())
     if not match:
         return None
     year, month, day, hour, minute, second, fraction, zone = match.groups()
-    stamp = f"{year}-{month}-{day}T{hour or '00'}:{minute or '00'}:{second or '00'}{(fraction or '')[:7]}"
+    fields = f"{year}-{int(month):02d}-{int(day):02d}T{int(hour or 0):02d}:{minute or '00'}:{second or '00'}"
+    stamp = fields + (fraction or "")[:7]
     if zone and zone.upper() in ("Z", "UTC", "GMT"):
         stamp += "+00:00"
     elif zone:
@@ -617,36 +794,49 @@ def _parse_iso(text: str) -> datetime | None:
 
 
 def _parse_month_name(text: str) -> datetime | None:
-    words = re.findall(r"[^\W\d_]+|\d+", text.casefold())
+    """A month name and a four-digit year: `Jan 2019`, `2019 January`, `janvier 2019`, `enero de 2019`."""
+    words = re.findall(r"[^\W\d_]+\.?|\d+", text.casefold())
+    words = [word for word in words if word not in ("de", "del", "di", "van", "of")]
     year = next((int(w) for w in words if w.isdigit() and len(w) == 4), None)
     month = next((MONTHS[w.rstrip(".")] for w in words if w.rstrip(".") in MONTHS), None)
-    if year is None or month is None or len(words) > 3:
+    if year is None or month is None or len(words) > 2:
         return None
     return datetime(year, month, 1)
 
 
 def parse_month(cell: Cell) -> int | None:
-    """A month number from a cell holding 1..12 or a month name (`Mar`, `März`, `mars`), else None."""
+    """A month number from a cell holding 1..12 or a month name (`Mar`, `März`, `marzo`, `3月`), else None."""
     if isinstance(cell, bool) or cell is None:
         return None
     if isinstance(cell, int | float):
         return int(cell) if float(cell).is_integer() and 1 <= cell <= 12 else None
     text = clean_header(cell).casefold().rstrip(".")
+    text = text[:-1] if text.endswith("月") else text
     if text.isdigit():
         return int(text) if 1 <= int(text) <= 12 else None
     return MONTHS.get(text)
 
 
 def parse_clock(cell: Cell) -> time | None:
-    """A time of day from `HH:MM`, `HH:MM:SS` or a time cell, else None."""
+    """A time of day from `HH:MM`, `HH:MM:SS`, `H:MM AM`, an hour range `00-01` (its start) or a time cell."""
     if isinstance(cell, time):
         return cell
     if not isinstance(cell, str):
         return None
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", cell.strip())
-    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+    span = re.fullmatch(r"(\d{1,2})(?::00)?\s*[-–]\s*(\d{1,2})(?::00)?", cell.strip())
+    if span:
+        start, end = int(span.group(1)), int(span.group(2))
+        # An hour of the day: the next hour, or a repeated one when the clocks go back (`02-02`).
+        return time(start) if start <= 23 and end in (start, start + 1, (start + 1) % 24) else None
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([ap])\.?m\.?)?", cell.strip(), re.IGNORECASE)
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59 or int(match.group(3) or 0) > 59:
         return None
-    return time(int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
+    hour = int(match.group(1))
+    if match.group(4):
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if match.group(4).casefold() == "p" else 0)
+    return time(hour, int(match.group(2)), int(match.group(3) or 0))
 
 
 def _plausible_epoch(value: float, scale: float) -> bool:
@@ -654,23 +844,18 @@ def _plausible_epoch(value: float, scale: float) -> bool:
 
 
 def detect_period_format(values: Sequence[Cell], *, name: str = "") -> str | None:
-    """The period format under which (nearly) every non-empty value parses, or None."""
-    present = [v for v in values if not is_missing(v)][:500]
+    """The period format under which (nearly) every non-empty value parses, or None.
+
+    Day-first or month-first is decided over every value of the column (see `day_order`), not the first;
+    financial years take their start month from the column name when it says (`Year (ending 31/3)`).
+    """
+    every = [v for v in values if not is_missing(v)]
+    present = every[:500]
     if not present:
         return None
     if all(isinstance(v, datetime | date) for v in present):
         return "native"
     hinted = bool(_TIME_HINT.search(name))
-    candidates = [
-        "iso",
-        "year_mmm",
-        "year_quarter",
-        "month_name_year",
-        "year_month",
-        "day_month_year",
-        "month_day_year",
-        "year",
-    ]
     numeric = all(
         isinstance(v, int | float) or (isinstance(v, str) and _NUMBER.match(v.strip())) for v in present
     )
@@ -685,23 +870,88 @@ def detect_period_format(values: Sequence[Cell], *, name: str = "") -> str | Non
         if hinted and all(20_000 <= f <= 80_000 for f in floats):
             return "excel_serial"
         return None
-    for fmt in candidates:
-        parsed = [_parse_period(v, fmt) for v in present]
-        good = sum(p is not None for p in parsed)
-        if good >= max(1, int(0.95 * len(present))):
-            if fmt == "day_month_year" and _ambiguous_day_month(present):
+    if all(isinstance(v, str) and _DOTNET_DATE.fullmatch(v.strip()) for v in present):
+        return "epoch_ms"
+    for fmt in (
+        "iso",
+        "year_mmm",
+        "year_quarter",
+        "month_name_year",
+        "financial_year",
+        "year_month",
+        "dates",
+    ):
+        if fmt == "dates":
+            order = day_order(every, name=name)
+            if order is None:
                 continue
+            fmt = order
+        if _reads(present, fmt):
+            if fmt == "financial_year" and (month := financial_year_start(name)) != 1:
+                return f"financial_year@{month}"
+            return fmt
+    for fmt in ("year_range", "year"):
+        if _reads(present, fmt):
             return fmt
     return None
 
 
-def _ambiguous_day_month(values: Sequence[Cell]) -> bool:
-    """True when no value proves the day comes first (so month/day/year is the better reading)."""
+def _reads(values: Sequence[Cell], fmt: str) -> bool:
+    good = sum(_parse_period(v, fmt) is not None for v in values)
+    return good >= max(1, int(0.95 * len(values)))
+
+
+def day_order(values: Sequence[Cell], *, name: str = "") -> str | None:
+    """`day_month_year` or `month_day_year` for a column of `d/m/y` dates, on the evidence of all its values.
+
+    A first field above 12 proves day-first, a second above 12 month-first; when both occur the column is
+    no date column (None). Without proof, dots and dashes mean day-first (no month-first writer uses them),
+    and so does a column name in a language that writes the day first (`Dia`, `Fecha`, `Datum`); other
+    slashes mean month-first.
+    """
+    day_first = month_first = slashes = dated = 0
     for value in values:
-        match = re.match(r"(\d{1,2})[./-](\d{1,2})", str(value))
-        if match and int(match.group(1)) > 12:
-            return False
-    return any(re.match(r"\d{1,2}/", str(v)) for v in values)
+        match = _DAY_MONTH.match(str(value).strip())
+        if not match:
+            continue
+        dated += 1
+        first, second = int(match.group(1)), int(match.group(2))
+        day_first += first > 12
+        month_first += second > 12
+        slashes += "/" in match.group(0)[:6]
+    if not dated or (day_first and month_first):
+        return None
+    if day_first or month_first:
+        return "day_month_year" if day_first else "month_day_year"
+    return "month_day_year" if slashes > dated / 2 and not _DAY_FIRST_NAME.search(name) else "day_month_year"
+
+
+# Time column names in languages whose writers put the day first (all but US English, in practice).
+_DAY_FIRST_NAME = re.compile(
+    r"\b(?:d[ií]a|fecha|datum|data|jour|tag|giorno|dzie[nń]|dato|päivä|päivämäärä|tarih|dátum|dag)\b",
+    re.IGNORECASE,
+)
+
+
+_FISCAL_END = re.compile(
+    r"\b(?:ending|ended|to|bis|au|al|fin)\s+(?:(\d{1,2})\s*[/.]\s*(\d{1,2})|(?:\d{1,2}\s+)?([^\W\d_]+))",
+    re.IGNORECASE,
+)
+_FISCAL_SPAN = re.compile(r"([^\W\d_]+)\.?\s*(?:-|–|to|bis|à)\s*([^\W\d_]+)", re.IGNORECASE)
+
+
+def financial_year_start(label: str) -> int:
+    """The month a financial year starts in as a label says it (`Year (ending 31/3)`, `April to March`)."""
+    for end in _FISCAL_END.finditer(label):
+        month = int(end.group(2)) if end.group(2) else MONTHS.get(end.group(3).casefold().rstrip("."))
+        if month is not None and 1 <= month <= 12:
+            return month % 12 + 1
+    for span in _FISCAL_SPAN.finditer(label):
+        first = MONTHS.get(span.group(1).casefold())
+        last = MONTHS.get(span.group(2).casefold())
+        if first is not None and last is not None and last == (first + 10) % 12 + 1:
+            return first
+    return 1
 
 
 # --- points from tables ----------------------------------------------------------------------------
@@ -796,14 +1046,16 @@ def long_points(
         # Every row reaches the time and value columns; a dimension column may be missing ("").
         cells = {at: [row[at] if at < len(row) else "" for row in table] for at in positions[2:]}
         cells.update({at: list(map(itemgetter(at), table)) for at in (time_at, value_at)})
-    stamps, stamp_ok = _period_column(cells[time_at], time_format, utc_offset_seconds=utc_offset_seconds)
+    stamps, stamp_ok, offsets = _period_column(
+        cells[time_at], time_format, utc_offset_seconds=utc_offset_seconds
+    )
     values, value_ok = _number_column(cells[value_at], decimal=decimal, missing=missing)
     repeats = _header_repeats(
         table if table is not None else grid, start if table is None else 0, names, cells
     )
     keep = np.flatnonzero(stamp_ok & value_ok & ~repeats)
     if not dims_at:
-        return PointColumns(stamps[keep], values[keep], series=[constant])
+        return PointColumns(stamps[keep], values[keep], series=[constant], offsets=offsets[keep])
     index: dict[tuple[str, ...], int] = {}
     series: list[dict[str, str]] = []
     codes = np.empty(len(keep), dtype=np.int32)
@@ -816,7 +1068,11 @@ def long_points(
             series.append({**constant, **dict(zip((name for name, _ in dims_at), key, strict=True))})
         codes[position] = code
     return PointColumns(
-        stamps[keep], values[keep], series=series or [constant], codes=codes if series else None
+        stamps[keep],
+        values[keep],
+        series=series or [constant],
+        codes=codes if series else None,
+        offsets=offsets[keep],
     )
 
 
@@ -902,31 +1158,40 @@ _ISO_SHAPES = {
 
 def _period_column(
     cells: Sequence[Cell], fmt: str, *, utc_offset_seconds: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """`parse_period` of every cell as UTC microseconds since 1970 (int64), and where it read one (bool)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`parse_period` of every cell as PointColumns holds it: microseconds (int64), where it read one
+    (bool), and the offset of each (int32 seconds, NAIVE for a wall clock)."""
     import numpy as np
 
     stamps = np.zeros(len(cells), dtype=np.int64)
     read = np.zeros(len(cells), dtype=bool)
-    offset = (utc_offset_seconds or 0) * 1_000_000
+    offsets = np.full(len(cells), utc_offset_seconds or NAIVE, dtype=np.int32)
     kinds = set(map(type, cells))
     if fmt in ("iso", "native") and kinds == {str}:
-        _iso_texts(cells, stamps, read, offset)
+        _iso_texts(cells, stamps, read, offsets, utc_offset_seconds or 0)
     elif kinds <= {datetime, date} and cells:
-        _native_moments(cells, stamps, read, offset)
+        _native_moments(cells, stamps, read, utc_offset_seconds or 0)
     rest = np.flatnonzero(~read).tolist()
     if rest:
         moments = [parse_period(cells[at], fmt, utc_offset_seconds=utc_offset_seconds) for at in rest]
-        found = [(at, moment) for at, moment in zip(rest, moments, strict=True) if moment is not None]
+        found = [
+            (at, _micros(moment)) for at, moment in zip(rest, moments, strict=True) if moment is not None
+        ]
         if found:
             positions = [at for at, _ in found]
-            stamps[positions] = [(moment - _EPOCH) // _MICROSECOND for _, moment in found]
+            stamps[positions] = [stamp for _, (stamp, _) in found]
+            offsets[positions] = [offset for _, (_, offset) in found]
             read[positions] = True
-    return stamps, read
+    return stamps, read, offsets
 
 
-def _iso_texts(cells: Sequence[str], stamps: np.ndarray, read: np.ndarray, offset: int) -> None:
-    """Read the ISO shapes of `_ISO_SHAPES` in bulk; other cells and impossible dates are left unread."""
+def _iso_texts(
+    cells: Sequence[str], stamps: np.ndarray, read: np.ndarray, offsets: np.ndarray, local: int
+) -> None:
+    """Read the ISO shapes of `_ISO_SHAPES` in bulk; other cells and impossible dates are left unread.
+
+    Wall clocks count as UTC+`local` seconds when it is not 0, else they stay wall clocks.
+    """
     import numpy as np
 
     widths = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
@@ -965,7 +1230,9 @@ def _iso_texts(cells: Sequence[str], stamps: np.ndarray, read: np.ndarray, offse
         matched &= day <= month_days
         micros = ((first_day + day - 1) * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000
         if shape[-1] != "Z":
-            micros -= offset  # a local time: the `Z` shape is UTC whatever the offset
+            micros -= local * 1_000_000  # a local time: the `Z` shape is UTC whatever the offset
+        else:
+            offsets[rows[matched]] = 0
         stamps[rows[matched]] = micros[matched]
         read[rows[matched]] = True
 
@@ -980,8 +1247,11 @@ def _number(digits: np.ndarray, first: int, count: int) -> np.ndarray:
     return total
 
 
-def _native_moments(cells: Sequence[Cell], stamps: np.ndarray, read: np.ndarray, offset: int) -> None:
-    """Read workbook date and naive datetime cells in bulk (with an aware datetime among them, none)."""
+def _native_moments(cells: Sequence[Cell], stamps: np.ndarray, read: np.ndarray, local: int) -> None:
+    """Read workbook date and naive datetime cells in bulk (with an aware datetime among them, none).
+
+    They are wall clocks, at UTC+`local` seconds when it is not 0.
+    """
     import numpy as np
 
     if any(cell.tzinfo is not None for cell in cells if type(cell) is datetime):
@@ -996,15 +1266,10 @@ def _native_moments(cells: Sequence[Cell], stamps: np.ndarray, read: np.ndarray,
         ],
         dtype=np.int64,
     )
-    micros -= offset
+    micros -= local * 1_000_000
     inside = (micros >= _MIN_MICROS) & (micros <= _MAX_MICROS)
     stamps[inside] = micros[inside]
     read[inside] = True
-
-
-# Naive datetimes and dates are read as UTC: microseconds since this moment, or days since its day.
-_NAIVE_EPOCH = datetime(1970, 1, 1)
-_EPOCH_DAY = _NAIVE_EPOCH.toordinal()
 
 
 _MIN_MICROS = (datetime(2, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROSECOND
@@ -1068,7 +1333,7 @@ def snapshot_points(
     value_at = column_index(names, value_column)
     dims_at = [(name, column_index(names, name)) for name in dimension_columns]
     constant = dict(constant_dimensions or {})
-    moment = period if period.tzinfo else period.replace(tzinfo=UTC)
+    moment = period
     for title, row in _table_rows(grid, header_row, skip_rows, title_dimension):
         if len(row) <= value_at:
             continue
@@ -1555,24 +1820,15 @@ def series_points(
 
 # --- Microsoft JSON dates --------------------------------------------------------------------------
 
-_DOTNET_DATE = re.compile(r"/Date\((-?\d{1,15})([+-]\d{4})?\)/")
-
-
 def parse_dotnet_date(cell: Cell) -> datetime | None:
     """A Microsoft (.NET) JSON date, `/Date(1507114800000)/` or `/Date(1507114800000-0500)/`, in UTC.
 
     The number is milliseconds since 1970-01-01 UTC; an offset after it only says in which zone the
     instant was shown, so it does not move the instant.
     """
-    if not isinstance(cell, str):
+    if not isinstance(cell, str) or not _DOTNET_DATE.fullmatch(cell.strip()):
         return None
-    match = _DOTNET_DATE.fullmatch(cell.strip())
-    if not match:
-        return None
-    try:
-        return _EPOCH + timedelta(milliseconds=int(match.group(1)))
-    except OverflowError:
-        return None
+    return parse_period(cell.strip(), "epoch_ms")
 
 
 def is_dotnet_date(values: Sequence[Cell]) -> bool:
