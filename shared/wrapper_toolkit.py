@@ -1820,6 +1820,7 @@ def series_points(
 
 # --- Microsoft JSON dates --------------------------------------------------------------------------
 
+
 def parse_dotnet_date(cell: Cell) -> datetime | None:
     """A Microsoft (.NET) JSON date, `/Date(1507114800000)/` or `/Date(1507114800000-0500)/`, in UTC.
 
