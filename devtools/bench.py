@@ -279,7 +279,8 @@ def make_points(count: int) -> list[Any]:
     """Hourly points of one series."""
     from pydantic import TypeAdapter
 
-    from shared.points.point import Point, gc_paused
+    from shared.points.columns import gc_paused
+    from shared.points.point import Point
 
     start = datetime(2000, 1, 1, tzinfo=UTC)
     with gc_paused():

@@ -8,19 +8,27 @@ neither files nor the network: it works on the bytes the trusted fetcher handed 
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import json
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, overload
 
 from shared.common.errors import HintError
+from shared.points.columns import (
+    EPOCH,
+    MICROSECOND,
+    NAIVE,
+    NAIVE_EPOCH,
+    PointColumns,
+    PointDict,
+    gc_paused,
+    micros_of,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,9 +52,9 @@ __all__ = [
 ]
 # fmt: on
 
+
 Cell = Any
 Grid = list[list[Cell]]
-PointDict = dict[str, Any]
 
 # fmt: off
 MISSING_MARKERS = frozenset(
@@ -118,118 +126,8 @@ class ToolkitError(ValueError):
     """The data does not have the shape the parse code expected."""
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-# Wall clocks (naive datetimes and dates) count from this moment, or days from its day.
-_NAIVE_EPOCH = datetime(1970, 1, 1)
-_EPOCH_DAY = _NAIVE_EPOCH.toordinal()
-
-
-# The offset of a wall clock time whose zone the source does not say, in `PointColumns.offsets`.
-NAIVE = -(2**31)
-
-
-class PointColumns:
-    """Points held as columns, as the table helpers return them: no dict per point until one is asked for.
-
-    `timestamps` are microseconds since 1970 (int64): of the UTC instant for a stamp that said its offset,
-    of the wall clock for one that did not. `offsets` (int32) holds each stamp's UTC offset in seconds, or
-    NAIVE for a wall clock; without offsets every stamp is UTC. `values` are float64, `series` the distinct
-    dimension dicts and `codes` (int32) the series of each point; without codes every point is in
-    `series[0]`. Iterating yields point dicts, so code that loops over a helper's points works as with a
-    generator.
-    """
-
-    def __init__(
-        self,
-        timestamps: np.ndarray,
-        values: np.ndarray,
-        *,
-        series: list[dict[str, str]],
-        codes: np.ndarray | None = None,
-        offsets: np.ndarray | None = None,
-    ) -> None:
-        lengths = {len(timestamps), len(values)} | {
-            len(part) for part in (codes, offsets) if part is not None
-        }
-        if len(lengths) != 1:
-            raise ToolkitError("point columns must have the same length")
-        if codes is None and len(series) != 1:
-            raise ToolkitError("points without series codes need exactly one series")
-        self.timestamps = timestamps
-        self.values = values
-        self.series = series
-        self.codes = codes
-        self.offsets = offsets
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def __iter__(self) -> Iterator[PointDict]:
-        codes = self.codes.tolist() if self.codes is not None else [0] * len(self.values)
-        offsets = self.offsets.tolist() if self.offsets is not None else [0] * len(self.values)
-        columns = zip(self.timestamps.tolist(), self.values.tolist(), codes, offsets, strict=True)
-        for stamp, value, code, offset in columns:
-            yield {"timestamp": _moment(stamp, offset), "value": value, "dimensions": dict(self.series[code])}
-
-    @classmethod
-    def from_points(cls, points: Iterable[PointDict]) -> PointColumns:
-        """Columns of point dicts whose timestamps are datetimes, naive (wall clocks) or aware."""
-        import numpy as np
-
-        stamps: list[int] = []
-        offsets: list[int] = []
-        values: list[float] = []
-        codes: list[int] = []
-        index: dict[tuple[tuple[str, str], ...], int] = {}
-        series: list[dict[str, str]] = []
-        for point in points:
-            stamp, offset = _micros(point["timestamp"])
-            stamps.append(stamp)
-            offsets.append(offset)
-            values.append(point["value"])
-            dimensions = point["dimensions"]
-            key = tuple(dimensions.items())
-            code = index.get(key)
-            if code is None:
-                code = index[key] = len(series)
-                series.append(dimensions)
-            codes.append(code)
-        return cls(
-            np.array(stamps, dtype=np.int64),
-            np.array(values, dtype=np.float64),
-            series=series or [{}],
-            codes=np.array(codes, dtype=np.int32) if len(series) > 1 else None,
-            offsets=np.array(offsets, dtype=np.int32),
-        )
-
-
-def _micros(moment: datetime) -> tuple[int, int]:
-    """(microseconds since 1970, UTC offset in seconds or NAIVE) of a datetime, as PointColumns holds it."""
-    offset = moment.utcoffset()
-    if offset is None:
-        return (moment - _NAIVE_EPOCH) // _MICROSECOND, NAIVE
-    return (moment - _EPOCH) // _MICROSECOND, int(offset.total_seconds())
-
-
-def _moment(stamp: int, offset: int) -> datetime:
-    """The datetime PointColumns holds as (microseconds, offset): `_micros` the other way."""
-    if offset == NAIVE:
-        return _NAIVE_EPOCH + timedelta(microseconds=stamp)
-    moment = _EPOCH + timedelta(microseconds=stamp)
-    return moment.astimezone(timezone(timedelta(seconds=offset))) if offset else moment
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a table of many rows (none of them garbage) is built."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+# Wall clocks (naive dates) count days from this day.
+_EPOCH_DAY = NAIVE_EPOCH.toordinal()
 
 
 # --- text and tables -------------------------------------------------------------------------------
@@ -314,7 +212,7 @@ def read_csv_table(payload: bytes, *, encoding: str = "utf-8", delimiter: str = 
 
 def _csv_rows(text: str, delimiter: str) -> Grid:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    with _gc_paused():
+    with gc_paused():
         return list(reader)
 
 
@@ -327,7 +225,7 @@ def read_workbook(payload: bytes, *, sheets: Sequence[str] | None = None) -> dic
     missing = [name for name in names if name not in book.sheet_names]
     if missing:
         raise ToolkitError(f"sheet(s) not in workbook: {missing}; it has {book.sheet_names}")
-    with _gc_paused():
+    with gc_paused():
         return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in names}
 
 
@@ -1175,7 +1073,7 @@ def _period_column(
     if rest:
         moments = [parse_period(cells[at], fmt, utc_offset_seconds=utc_offset_seconds) for at in rest]
         found = [
-            (at, _micros(moment)) for at, moment in zip(rest, moments, strict=True) if moment is not None
+            (at, micros_of(moment)) for at, moment in zip(rest, moments, strict=True) if moment is not None
         ]
         if found:
             positions = [at for at, _ in found]
@@ -1256,7 +1154,7 @@ def _native_moments(cells: Sequence[Cell], stamps: np.ndarray, read: np.ndarray,
 
     if any(cell.tzinfo is not None for cell in cells if type(cell) is datetime):
         return
-    epoch, day, microsecond = _NAIVE_EPOCH, _EPOCH_DAY, _MICROSECOND
+    epoch, day, microsecond = NAIVE_EPOCH, _EPOCH_DAY, MICROSECOND
     micros = np.array(
         [
             (cell - epoch) // microsecond
@@ -1272,8 +1170,8 @@ def _native_moments(cells: Sequence[Cell], stamps: np.ndarray, read: np.ndarray,
     read[inside] = True
 
 
-_MIN_MICROS = (datetime(2, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROSECOND
-_MAX_MICROS = (datetime(9998, 12, 31, tzinfo=UTC) - _EPOCH) // _MICROSECOND
+_MIN_MICROS = (datetime(2, 1, 1, tzinfo=UTC) - EPOCH) // MICROSECOND
+_MAX_MICROS = (datetime(9998, 12, 31, tzinfo=UTC) - EPOCH) // MICROSECOND
 
 
 def _number_column(

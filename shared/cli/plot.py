@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.common.errors import ResourceServiceError
-from shared.points.point import Point, series_key
+from shared.points.columns import series_key
+from shared.points.point import Point
 
 SeriesKey = tuple[tuple[str, str], ...]
 

@@ -43,7 +43,7 @@ class WrapResult(BaseModel):
 
     draft: WrapperDraft
     report: ValidationReport
-    # A list, or columns read as Points on demand (shared.points.point.PointColumns): taken as they are.
+    # A list, or columns read as Points on demand (shared.points.point.PointSequence): taken as they are.
     points: SkipValidation[Sequence[Point]] = Field(repr=False)
     attempts: list[Attempt]
     exchanges: list[Exchange] = Field(default_factory=list)

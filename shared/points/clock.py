@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.common.errors import HintError
-from shared.points.point import NAIVE, NAIVE_EPOCH, Point, PointColumns
+from shared.points.columns import NAIVE, NAIVE_EPOCH, PointColumns
+from shared.points.point import Point, PointSequence
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,18 +57,19 @@ def settle_clocks(points: Sequence[Point], *, zone: str | None) -> tuple[Sequenc
     import numpy as np
 
     where = zone_of(zone) if zone else None
-    columns = points if isinstance(points, PointColumns) else PointColumns.from_points(points)
+    columns = (points if isinstance(points, PointSequence) else PointSequence.from_points(points)).columns
     if not len(columns):
         return points, ClockVerdict(timezone=zone or "UTC")
+    codes = columns.series_codes()
     offsets = columns.offsets if columns.offsets is not None else np.zeros(len(columns), dtype=np.int32)
     naive = offsets == NAIVE
     local = columns.timestamps + np.where(naive, 0, offsets).astype(np.int64) * _SECOND
     # A series of midnights in a stated offset (-05:00) is already dated; it keeps its offset.
-    dated = _dated_series(local, columns.codes) & (naive | (offsets == 0) | (local % _DAY != 0))
+    dated = _dated_series(local, codes) & (naive | (offsets == 0) | (local % _DAY != 0))
     stamps = np.where(dated, local - local % _DAY, columns.timestamps)
     offsets = np.where(dated, 0, offsets).astype(np.int32)
     business = int(np.count_nonzero(dated & (local % _DAY != 0)))
-    monthly = _mid_month(stamps, columns.codes, dated)
+    monthly = _mid_month(stamps, codes, dated)
     stamps = np.where(monthly, _month_start(stamps), stamps)
     walls = naive & ~dated
     warnings = []
@@ -79,7 +81,7 @@ def settle_clocks(points: Sequence[Point], *, zone: str | None) -> tuple[Sequenc
         count = int(np.count_nonzero(monthly))
         warnings.append(f"{count} points of monthly series dated on one day of their month: dated on its 1st")
     if walls.any() and where is not None:
-        local_offsets, gaps = _localize(columns.timestamps[walls], columns.codes[walls], where)
+        local_offsets, gaps = _localize(columns.timestamps[walls], codes[walls], where)
         offsets[walls] = local_offsets
         stamps[walls] = columns.timestamps[walls] - local_offsets.astype(np.int64) * _SECOND
         if gaps:
@@ -90,12 +92,14 @@ def settle_clocks(points: Sequence[Point], *, zone: str | None) -> tuple[Sequenc
             f"{walls_left} timestamps are local clock times without a UTC offset and no timezone was given: "
             "they are printed as wall clock times (give an IANA timezone to place them)"
         )
-    settled = PointColumns(
-        stamps.astype(np.int64),
-        columns.values,
-        series=columns.series,
-        codes=columns.codes,
-        offsets=None if not offsets.any() else offsets,
+    settled = PointSequence(
+        PointColumns(
+            stamps.astype(np.int64),
+            columns.values,
+            series=columns.series,
+            codes=codes,
+            offsets=None if not offsets.any() else offsets,
+        )
     )
     return settled, ClockVerdict(
         timezone=None if walls_left else (zone if walls.any() else _named_offsets(offsets)),

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import gc
 import math
 import operator
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, overload
 
 from pydantic import BaseModel, Field, field_validator
+
+from shared.points.columns import (
+    EPOCH,
+    NAIVE,
+    PointColumns,
+    gc_paused,
+    moment_of,
+    series_key,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,50 +68,18 @@ class Point(BaseModel):
         }
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-NAIVE_EPOCH = datetime(1970, 1, 1)
-MICROSECOND = timedelta(microseconds=1)
-# The offset of a wall clock in `PointColumns.offsets` (as in shared.wrapper_toolkit).
-NAIVE = -(2**31)
-# UTC offsets a timestamp may have, in seconds (as Python's timezone allows).
-MAX_OFFSET = 86_399
-# The timestamps a Point can hold, as UTC microseconds since 1970.
-MIN_MICROS = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // MICROSECOND
-MAX_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - EPOCH) // MICROSECOND
+class PointSequence(Sequence[Point]):
+    """Points held as columns and made into `Point`s only when read: a Sequence[Point] for every consumer.
 
-
-class PointColumns(Sequence[Point]):
-    """Points held as columns, made into `Point`s only when read: a Sequence[Point] for every consumer.
-
-    `timestamps` are microseconds since 1970 (int64): of the UTC instant of a stamp with an offset, of the
-    wall clock of one without. `offsets` (int32) holds each stamp's UTC offset in seconds or NAIVE; without
-    offsets every stamp is UTC. `values` are finite float64 and `codes` (int32) index `series`, the distinct
-    dimension dicts. The caller vouches for the columns (see validation.PointBuilder).
+    The caller vouches for the columns (see validation.PointBuilder): finite values, timestamps in range.
     """
 
-    def __init__(
-        self,
-        timestamps: np.ndarray,
-        values: np.ndarray,
-        *,
-        series: list[dict[str, str]],
-        codes: np.ndarray | None = None,
-        offsets: np.ndarray | None = None,
-    ) -> None:
-        import numpy as np
-
-        self.timestamps = timestamps
-        self.values = values
-        self.series = series
-        self.codes = codes if codes is not None else np.zeros(len(values), dtype=np.int32)
-        self.offsets = offsets
-        if not len(timestamps) == len(values) == len(self.codes) or (
-            offsets is not None and len(offsets) != len(values)
-        ):
-            raise ValueError("point columns must have the same length")
+    def __init__(self, columns: PointColumns) -> None:
+        columns.codes = columns.series_codes()
+        self.columns = columns
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.columns)
 
     @overload
     def __getitem__(self, index: int) -> Point: ...
@@ -124,100 +99,35 @@ class PointColumns(Sequence[Point]):
     def _points(self, positions: range) -> Iterator[Point]:
         import numpy as np
 
+        columns = self.columns
         # A range read backwards may stop at -1, which a slice would read as the last position.
         window: slice | np.ndarray = slice(positions.start, positions.stop)
         if positions.step != 1:
             window = np.fromiter(positions, dtype=np.intp, count=len(positions))
-        stamps = self.timestamps[window].tolist()
-        codes = self.codes[window].tolist()
-        series = self.series
+        stamps = columns.timestamps[window].tolist()
+        codes = columns.series_codes()[window].tolist()
+        series = columns.series
         make = Point.model_construct
-        values = self.values[window].tolist()
-        if self.offsets is None:
+        values = columns.values[window].tolist()
+        if columns.offsets is None:
             for stamp, value, code in zip(stamps, values, codes, strict=True):
                 # Checked columns hold what Point's validators would make: a datetime and a finite float.
                 moment = EPOCH + timedelta(microseconds=stamp)
                 yield make(timestamp=moment, value=value, dimensions=dict(series[code]))
             return
-        offsets = self.offsets[window].tolist()
+        offsets = columns.offsets[window].tolist()
         for stamp, value, code, offset in zip(stamps, values, codes, offsets, strict=True):
             yield make(timestamp=moment_of(stamp, offset), value=value, dimensions=dict(series[code]))
 
     @classmethod
-    def from_points(cls, points: Sequence[Point]) -> PointColumns:
-        """The same points as columns."""
-        import numpy as np
-
-        index: dict[tuple[tuple[str, str], ...], int] = {}
-        series: list[dict[str, str]] = []
-        codes = []
-        for point in points:
-            key = series_key(point.dimensions)
-            code = index.get(key)
-            if code is None:
-                code = index[key] = len(series)
-                series.append(dict(point.dimensions))
-            codes.append(code)
-        clocks = [micros_of(point.timestamp) for point in points]
-        offsets = np.array([offset for _, offset in clocks], dtype=np.int32)
-        return cls(
-            np.array([stamp for stamp, _ in clocks], dtype=np.int64),
-            np.array([point.value for point in points], dtype=np.float64),
-            series=series,
-            codes=np.array(codes, dtype=np.int32),
-            offsets=offsets if offsets.any() else None,
-        )
+    def from_points(cls, points: Sequence[Point]) -> PointSequence:
+        """The same points, held as columns."""
+        return cls(PointColumns.from_points(point.model_dump() for point in points))
 
     @classmethod
-    def concat(cls, parts: Sequence[PointColumns]) -> PointColumns:
+    def concat(cls, parts: Sequence[PointSequence]) -> PointSequence:
         """The points of all the parts, in order, each distinct series once."""
-        import numpy as np
-
-        if not parts:
-            return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), series=[])
-        index: dict[tuple[tuple[str, str], ...], int] = {}
-        series: list[dict[str, str]] = []
-        codes = []
-        for part in parts:
-            mapping = []
-            for dimensions in part.series:
-                key = series_key(dimensions)
-                if key not in index:
-                    index[key] = len(series)
-                    series.append(dimensions)
-                mapping.append(index[key])
-            codes.append(np.array(mapping, dtype=np.int32)[part.codes] if mapping else part.codes)
-        offsets = None
-        if any(part.offsets is not None for part in parts):
-            offsets = np.concatenate(
-                [
-                    part.offsets if part.offsets is not None else np.zeros(len(part), dtype=np.int32)
-                    for part in parts
-                ]
-            ).astype(np.int32, copy=False)
-        return cls(
-            np.concatenate([part.timestamps for part in parts]).astype(np.int64, copy=False),
-            np.concatenate([part.values for part in parts]).astype(np.float64, copy=False),
-            series=series,
-            codes=np.concatenate(codes).astype(np.int32, copy=False) if codes else None,
-            offsets=offsets,
-        )
-
-
-def micros_of(moment: datetime) -> tuple[int, int]:
-    """(microseconds since 1970, UTC offset in seconds or NAIVE) of a timestamp, as PointColumns holds it."""
-    offset = moment.utcoffset()
-    if offset is None:
-        return (moment - NAIVE_EPOCH) // MICROSECOND, NAIVE
-    return (moment - EPOCH) // MICROSECOND, int(offset.total_seconds())
-
-
-def moment_of(stamp: int, offset: int) -> datetime:
-    """The timestamp PointColumns holds as (microseconds, offset): `micros_of` the other way."""
-    if offset == NAIVE:
-        return NAIVE_EPOCH + timedelta(microseconds=stamp)
-    moment = EPOCH + timedelta(microseconds=stamp)
-    return moment.astimezone(timezone(timedelta(seconds=offset))) if offset else moment
+        return cls(PointColumns.concat([part.columns for part in parts]))
 
 
 class PointIssue(BaseModel):
@@ -256,11 +166,6 @@ def _utc_text(moment: datetime) -> str:
     return "%04d-%02d-%02dT%02d:%02d:%02dZ" % fields  # noqa: UP031
 
 
-def series_key(dimensions: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """Return a hashable key that names one series."""
-    return tuple(sorted(dimensions.items()))
-
-
 _FREQUENCIES = (
     ("annual", 365 * 86400, 366 * 86400),
     ("quarterly", 90 * 86400, 92 * 86400),
@@ -296,24 +201,10 @@ def _step_name(step: int) -> str | None:
     return None
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while many objects that all stay alive are built."""
-    # Every collection walks the objects built so far: building a million points would walk them thousands
-    # of times. Nothing built meanwhile is cyclic garbage, and the collector's previous state comes back.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def check_points(points: Iterable[Point]) -> tuple[PointsSummary, list[PointIssue]]:
     """Check a wrapper's output: non-empty, unique (timestamp, dimensions), one frequency per series."""
-    if isinstance(points, PointColumns):
-        return _verdict(_column_facts(points))
+    if isinstance(points, PointSequence):
+        return _verdict(_column_facts(points.columns))
     return _verdict(_row_facts(points if isinstance(points, list) else list(points)))
 
 
@@ -373,7 +264,8 @@ def _column_facts(points: PointColumns) -> _Facts:
     keys: dict[tuple[tuple[str, str], ...], int] = {}
     named = [keys.setdefault(series_key(dimensions), len(keys)) for dimensions in points.series]
     names = list(keys)
-    series = np.array(named, dtype=np.int64)[points.codes] if named else points.codes.astype(np.int64)
+    codes = points.series_codes()
+    series = np.array(named, dtype=np.int64)[codes] if named else codes.astype(np.int64)
     stamps = points.timestamps
     # By series, then time (stable: repeats follow their first); points usually arrive in that order already.
     ordered = bool(

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.common.errors import SandboxError
 from shared.common.settings import Settings
-from shared.points.point import gc_paused
+from shared.points.columns import gc_paused
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
 # numpy builds the toolkit's point columns (it cannot be imported once the child is confined).

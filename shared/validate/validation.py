@@ -12,19 +12,8 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from shared.common.settings import Settings
 from shared.domain.wrapper import IndicatorRequest, WrapperDraft
 from shared.points.clock import settle_clocks
-from shared.points.point import (
-    EPOCH,
-    MAX_MICROS,
-    MAX_OFFSET,
-    MIN_MICROS,
-    NAIVE,
-    Point,
-    PointColumns,
-    PointsSummary,
-    check_points,
-    format_timestamp,
-    gc_paused,
-)
+from shared.points.columns import EPOCH, MAX_MICROS, MAX_OFFSET, MIN_MICROS, NAIVE, PointColumns, gc_paused
+from shared.points.point import Point, PointSequence, PointsSummary, check_points, format_timestamp
 from shared.sandbox.run import ColumnFrame, RawPoint, SandboxLimits, SandboxResult, run_parse
 from shared.validate.policy import check_policy, lint
 
@@ -288,12 +277,14 @@ class PointBuilder:
         if self.bad > len(issues):
             message = f"{self.bad} invalid points in all"
             issues.append(ValidationIssue(stage="points", code="invalid_point", message=message))
-        if all(isinstance(part, list) for part in self.parts):
-            return [point for part in self.parts for point in part], issues
+        rows = [part for part in self.parts if isinstance(part, list)]
+        if len(rows) == len(self.parts):
+            return [point for part in rows for point in part], issues
         columns = [
-            part if isinstance(part, PointColumns) else PointColumns.from_points(part) for part in self.parts
+            part if isinstance(part, PointColumns) else PointSequence.from_points(part).columns
+            for part in self.parts
         ]
-        return (columns[0] if len(columns) == 1 else PointColumns.concat(columns)), issues
+        return PointSequence(columns[0] if len(columns) == 1 else PointColumns.concat(columns)), issues
 
 
 def _frame_row(stamp: Any, value: Any, code: Any, series: list[Any]) -> dict[str, Any]:

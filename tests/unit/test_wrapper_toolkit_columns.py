@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from shared import wrapper_toolkit
+from shared.points.columns import ColumnsError, micros_of
 from shared.wrapper_toolkit import (
     LineGrid,
     PointColumns,
-    ToolkitError,
-    _micros,
     _number_column,
     _period_column,
     column_index,
@@ -92,7 +91,7 @@ def moment(stamp: datetime | None) -> tuple[int, int] | None:
     """A datetime as PointColumns holds it: (microseconds since 1970, UTC offset in seconds or NAIVE)."""
     if stamp is None:
         return None
-    return _micros(stamp)
+    return micros_of(stamp)
 
 
 def row_by_row_long_points(
@@ -287,7 +286,7 @@ def test_point_columns_iterate_as_point_dicts_and_check_their_shape() -> None:
         {"timestamp": datetime(1970, 1, 1, tzinfo=UTC), "value": 1.5, "dimensions": {"geo": "FR"}},
         {"timestamp": datetime(1970, 1, 2, tzinfo=UTC), "value": 2.5, "dimensions": {"geo": "DE"}},
     ]
-    with pytest.raises(ToolkitError):
+    with pytest.raises(ColumnsError):
         PointColumns(np.zeros(2, dtype=np.int64), np.zeros(1), series=[{}])
-    with pytest.raises(ToolkitError):
+    with pytest.raises(ColumnsError):
         PointColumns(np.zeros(1, dtype=np.int64), np.zeros(1), series=[{}, {"a": "b"}])

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.domain.wrapper import IndicatorRequest
-from shared.points.point import PointColumns, series_key
+from shared.points.columns import series_key
+from shared.points.point import PointSequence
 
 
 def _words(text: str) -> frozenset[str]:
@@ -87,13 +88,14 @@ def rank_series(
     points: Sequence[Any], request: IndicatorRequest
 ) -> list[tuple[tuple[tuple[str, str], ...], float]]:
     """(series key, fit) of the points, the series whose dimension values best match the request first."""
-    if isinstance(points, PointColumns):
+    if isinstance(points, PointSequence):
         # The series in the order they first occur, without making a Point of each point.
         import numpy as np
 
-        codes, first = np.unique(points.codes, return_index=True)
+        columns = points.columns
+        codes, first = np.unique(columns.series_codes(), return_index=True)
         ordered = codes[np.argsort(first)].tolist()
-        keys = list(dict.fromkeys(series_key(points.series[code]) for code in ordered))
+        keys = list(dict.fromkeys(series_key(columns.series[code]) for code in ordered))
     else:
         keys = list(dict.fromkeys(series_key(p.dimensions) for p in points))
     if len(keys) <= 1:

@@ -8,7 +8,7 @@ import pytest
 
 from shared.common.errors import HintError
 from shared.points.clock import settle_clocks
-from shared.points.point import Point, PointColumns, check_points, format_timestamp
+from shared.points.point import Point, PointSequence, check_points, format_timestamp
 
 
 def points(*stamps: str, series: str = "") -> list[Point]:
@@ -114,7 +114,7 @@ def test_stamps_with_offsets_keep_them() -> None:
 def test_columns_settle_as_points_do() -> None:
     hourly = points("2021-10-31 01:00", "2021-10-31 02:00", "2021-10-31 02:00", "2021-10-31 03:00")
     from_rows = texts(settle_clocks(hourly, zone="Europe/Paris")[0])
-    from_columns = texts(settle_clocks(PointColumns.from_points(hourly), zone="Europe/Paris")[0])
+    from_columns = texts(settle_clocks(PointSequence.from_points(hourly), zone="Europe/Paris")[0])
     assert from_rows == from_columns
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from shared.points.point import Point, PointColumns, check_points, format_timestamp, infer_frequency
+from shared.points.point import Point, PointSequence, check_points, format_timestamp, infer_frequency
 
 
 def test_point_keeps_the_offset_its_stamp_states_and_the_store_gets_utc() -> None:
@@ -33,7 +33,7 @@ def test_check_points_refuses_wall_clocks_mixed_with_offsets() -> None:
     ]
     _, issues = check_points(points)
     assert [issue.code for issue in issues] == ["mixed_clocks"]
-    _, issues = check_points(PointColumns.from_points(points))
+    _, issues = check_points(PointSequence.from_points(points))
     assert [issue.code for issue in issues] == ["mixed_clocks"]
 
 
@@ -96,9 +96,9 @@ def test_format_timestamp_keeps_microseconds_only_when_present() -> None:
 # --- point columns ---------------------------------------------------------------------------------
 
 
-def columns_of(points: list[Point]) -> PointColumns:
+def columns_of(points: list[Point]) -> PointSequence:
     """The same points as columns."""
-    return PointColumns.from_points(points)
+    return PointSequence.from_points(points)
 
 
 def hourly(count: int, *, start: int = 0, **dimensions: str) -> list[Point]:
@@ -126,10 +126,10 @@ def test_point_columns_read_as_a_sequence_of_points() -> None:
 
 def test_point_columns_concatenate_in_order_with_each_series_once() -> None:
     first, second = hourly(2, geo="DE"), hourly(2, start=2, geo="DE") + hourly(1, geo="FR")
-    joined = PointColumns.concat([columns_of(first), columns_of(second)])
+    joined = PointSequence.concat([columns_of(first), columns_of(second)])
     assert list(joined) == first + second
-    assert joined.series == [{"geo": "DE"}, {"geo": "FR"}]
-    assert len(PointColumns.concat([])) == 0
+    assert joined.columns.series == [{"geo": "DE"}, {"geo": "FR"}]
+    assert len(PointSequence.concat([])) == 0
 
 
 SHAPES = {

@@ -10,7 +10,7 @@ import numpy as np
 
 from shared.common.settings import Settings
 from shared.domain.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
-from shared.points.point import Point, PointColumns
+from shared.points.point import Point, PointSequence
 from shared.sandbox.run import ColumnFrame
 from shared.validate.validation import PointBuilder, to_points, validate_wrapper
 
@@ -107,7 +107,7 @@ def test_frames_become_point_columns_in_order_after_rows() -> None:
     builder.add([frame([3 * HOUR], [4.0]), ["1970-01-01T04:00:00Z", 5.0, {}]])
     points, issues = builder.result()
     assert issues == []
-    assert isinstance(points, PointColumns)
+    assert isinstance(points, PointSequence)
     assert [(p.timestamp.hour, p.value, p.dimensions) for p in points] == [
         (0, 1.0, {"geo": "DE"}),
         (1, 2.0, {"geo": "DE"}),
@@ -168,7 +168,7 @@ def test_pages_of_dicts_and_of_toolkit_columns_keep_their_order() -> None:
     payload = b"year,value\n" + b"".join(b"%d,%d.25\n" % (2020 + i, i) for i in range(5))
     report, points = validate_wrapper(draft(code), [b"", payload], request=REQUEST, settings=Settings())
     assert report.ok, report.feedback()
-    assert isinstance(points, PointColumns)
+    assert isinstance(points, PointSequence)
     assert [(p.timestamp.year, p.value) for p in points] == [(2019, 0.5)] + [
         (2020 + i, i + 0.25) for i in range(5)
     ]

@@ -14,7 +14,7 @@ from shared.domain.wrapper import IndicatorRequest
 from shared.generate import heuristic
 from shared.generate.heuristic import matching, tables
 from shared.points.clock import settle_clocks
-from shared.points.point import Point, PointColumns, check_points
+from shared.points.point import Point, PointSequence, check_points
 from shared.source.profile import build_profile
 from shared.source.read import read_source
 
@@ -314,6 +314,6 @@ def test_rank_series_ranks_point_columns_as_it_ranks_their_points() -> None:
         for moment in moments
     ]
     shuffled = points[3:6] + points[:3] + points[6:]
-    ranked = heuristic.rank_series(PointColumns.from_points(shuffled), request)
+    ranked = heuristic.rank_series(PointSequence.from_points(shuffled), request)
     assert ranked == heuristic.rank_series(shuffled, request)
     assert ranked[0][0] == (("geo", "Germany"), ("unit", "GWh")) and ranked[0][1] > 0
