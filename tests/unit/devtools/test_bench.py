@@ -88,3 +88,25 @@ def test_table_lists_every_figure_with_its_verdict() -> None:
     table = bench.render_table(results).splitlines()
     assert table[0].split() == ["figure", "ours", "baseline", "ratio", "target", "met"]
     assert "yes" in table[2] and "skipped" in table[3]
+
+
+def test_a_corpus_file_the_generator_cannot_wrap_is_reported_and_the_others_still_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "good.csv").write_text("year,value\n2019,1\n2020,2\n2021,3\n")
+    (corpus / "words.csv").write_text("name,comment\nalpha,first\nbeta,second\ngamma,third\n")
+    for name in ("good.csv", "words.csv"):
+        request = {"name": "value", "description": "", "unit": ""}
+        expected = {"file": name, "indicator_request": request}
+        (corpus / f"{name}.expected.json").write_text(json.dumps(expected))
+    monkeypatch.setattr(bench, "CORPUS", corpus)
+    work = bench.Bench(sizes=TINY, services=bench.Services(), work=tmp_path)
+
+    figures = {figure.figure: figure for figure in bench.FIGURES["generation"](work)}
+
+    assert figures["Generation: good.csv"].met and figures["Generation: good.csv"].ours is not None
+    failing = figures["Generation: words.csv"]
+    assert failing.ours is None and not failing.met
+    assert failing.detail.startswith("fails: NoSeriesFoundError")
