@@ -29,11 +29,11 @@ __all__ = [
     "MISSING_MARKERS", "MONTHS", "PERIOD_FORMATS", "SENTINELS", "Cell", "Grid", "LineGrid",
     "PointColumns", "PointDict", "ToolkitError", "clean_header", "column_index", "column_points",
     "decimal_votes", "decode_text", "detect_decimal", "detect_period_format", "detect_sentinels",
-    "find_row", "flatten_record", "get_path", "header_names", "is_jsonstat", "is_missing",
+    "find_row", "flatten_record", "get_path", "header_names", "is_jsonstat", "is_missing", "join_header_rows",
     "jsonstat_datasets", "jsonstat_points", "long_points", "mapping_records", "month_columns_points",
     "month_of_header", "parse_clock", "parse_month", "parse_number", "parse_period", "read_csv_grid",
     "read_csv_table", "read_json", "read_workbook", "record_points", "row_record", "row_title",
-    "snapshot_points", "split_dimension_names", "table_blocks", "wide_points",
+    "snapshot_points", "split_dimension_names", "table_blocks", "wide_points", "with_header",
 ]
 # fmt: on
 
@@ -358,6 +358,60 @@ def _header_test(names: Sequence[str]) -> Callable[[Sequence[Cell]], bool]:
         return False
 
     return repeats
+
+
+def _spans(grid: Grid, row: int, below: Sequence[int], width: int) -> bool:
+    """True when most labels of a header row stand over blank cells whose columns the rows below name.
+
+    Such a row holds group labels (often merged cells) that apply to every column up to the next label.
+    """
+    cells = [clean_header(grid[row][i]) if i < len(grid[row]) else "" for i in range(width)]
+    named = {i for r in below for i, cell in enumerate(grid[r][:width]) if clean_header(cell)}
+    filled = [i for i, cell in enumerate(cells) if cell]
+    spanning = [i for i in filled if i + 1 < width and not cells[i + 1] and i + 1 in named]
+    return bool(filled) and 2 * len(spanning) > len(filled)
+
+
+def join_header_rows(grid: Grid, rows: Sequence[int]) -> list[str]:
+    """One label per column from a header spread over several rows: group labels, then the names below.
+
+    A row of group labels (see `_spans`) applies each label to the columns up to its next label; names
+    split over rows (`United` / `States`, `North-` / `east`) are joined. No rows: `column_1`, `column_2`….
+    """
+    width = max((len(grid[r]) for r in rows), default=0) or max((len(r) for r in grid[:50]), default=0)
+    if not rows:
+        return [f"column_{i + 1}" for i in range(width)]
+    parts: list[list[str]] = [[] for _ in range(width)]
+    for number, row in enumerate(rows):
+        cells = [clean_header(grid[row][i]) if i < len(grid[row]) else "" for i in range(width)]
+        if _spans(grid, row, rows[number + 1 :], width):
+            carried = ""
+            for i, cell in enumerate(cells):
+                carried = cell or carried
+                cells[i] = carried
+        for i, cell in enumerate(cells):
+            if cell and (not parts[i] or parts[i][-1] != cell):
+                parts[i].append(cell)
+    labels = []
+    for words in parts:
+        label = ""
+        for word in words:
+            label = label + word if label.endswith("-") and word[:1].islower() else f"{label} {word}".strip()
+        labels.append(label)
+    return labels
+
+
+def with_header(grid: Grid, rows: Sequence[int]) -> Grid:
+    """The grid with the header spread over `rows` joined into its last row (see `join_header_rows`).
+
+    With no rows (a table without a header), a row `column_1, column_2, …` is put on top.
+    """
+    labels = join_header_rows(grid, rows)
+    if not rows:
+        return [labels, *grid]
+    joined = list(grid)
+    joined[rows[-1]] = labels
+    return joined
 
 
 def row_title(row: Sequence[Cell]) -> str | None:
@@ -721,6 +775,11 @@ def _table_rows(
         return
     for number, (title, first, end) in enumerate(table_blocks(grid, header_row)):
         for row in grid[first + (skip_rows if number == 0 else 0) : end]:
+            # A one-cell label row inside a table starts a section (`Conifers`, `Broadleaves`) named by it.
+            section = row_title(row)
+            if section is not None:
+                title = section
+                continue
             yield title, row
 
 
