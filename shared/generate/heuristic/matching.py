@@ -27,7 +27,21 @@ SYNONYMS = {
     "ghg": "greenhouse",
     "min": "minimum",
     "max": "maximum",
+    "monthly": "month",
+    "quarterly": "quarter",
+    "yearly": "annual",
+    "annually": "annual",
+    "weekly": "week",
+    "daily": "day",
+    "hourly": "hour",
 }
+# Words that say a label is NOT the thing it names (`… (Not in Total)`, `Excl. VAT`, `ex. energy`).
+NEGATION = re.compile(
+    r"\b(not\s+in|not\s+incl\w*|excl\w*|excluding|without|except|ex\.|ohne|sans|sin|senza|zonder|bez)(?=\W|$)",
+    re.IGNORECASE,
+)
+# Label words that do not name what a column holds: footnote marks and numbers.
+_MARK = re.compile(r"^(\d+|note|r|p|e)$")
 TIME_WORDS = _words(
     "year yr years jahr annee année date datum time zeit period periode période month monat mois day tag "
     "jour quarter quartal week timestamp datetime start end from to begin until zeitraum stichtag fecha año "
@@ -57,24 +71,41 @@ def tokens(text: str) -> list[str]:
     return result
 
 
+def negations(text: str) -> set[str]:
+    """The negating words of a text (`not in`, `excl`, `without`…), folded."""
+    return {" ".join(match.group(1).casefold().rstrip(".").split())[:4] for match in NEGATION.finditer(text)}
+
+
 class RequestMatcher:
-    """Scores labels (columns, arrays, sheets) against the words of an indicator request."""
+    """Scores labels (columns, arrays, sheets) against the words of an indicator request.
+
+    Words of the request's name weigh more than those only in its description: the name says what is
+    wanted, the description often names the table and its neighbours too.
+    """
 
     def __init__(self, request: IndicatorRequest, labels: Sequence[str]) -> None:
         self.request_tokens = set(tokens(request.text()))
+        self.name_tokens = set(tokens(request.name))
         self.unit_tokens = set(tokens(request.unit))
+        self.negated = negations(request.text())
         self.about_total = "total" in self.request_tokens
         counts = Counter(tok for label in labels for tok in set(tokens(label)))
         self.idf = {tok: 1.0 + math.log((1 + len(labels)) / (1 + n)) for tok, n in counts.items()}
 
     def score(self, label: str, *, unit: str = "") -> float:
-        """Matched request words (rarer words weigh more), a bonus for totals, a cost for other words."""
+        """Matched request words (rarer and name words weigh more), minus other words, negations, totals."""
         label_tokens = tokens(label)
         matched = [tok for tok in set(label_tokens) if tok in self.request_tokens]
         unmatched = [tok for tok in label_tokens if tok not in self.request_tokens]
-        value = sum(self.idf.get(tok, 1.0) for tok in matched) - 0.1 * len(unmatched)
-        if self.about_total and "total" in label_tokens:
-            value += 1.0
+        value = sum(self.idf.get(tok, 1.0) * (1.0 if tok in self.name_tokens else 0.6) for tok in matched)
+        value -= 0.1 * len(unmatched)
+        words = [tok for tok in label_tokens if not _MARK.match(tok)]
+        if words and all(tok in self.request_tokens for tok in words):
+            value += 1.0  # every word of the label is asked for: it names the thing, not a neighbour
+        if negations(label) - self.negated:
+            value -= 3.0
+        if "total" in label_tokens:
+            value += 1.0 if self.about_total else -0.5
         if unit and self.unit_tokens and set(tokens(unit)) & self.unit_tokens:
             value += 0.5
         return value
