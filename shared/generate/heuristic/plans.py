@@ -34,6 +34,7 @@ class TablePlan:
     sheet: str
     header_row: int
     anchors: list[str]
+    header_rows: list[int] | None = None  # header lines joined into one (none: a table without a header)
     skip_rows: int = 0
     time_column: str | None = None
     time_format: str | None = None
@@ -49,6 +50,8 @@ class TablePlan:
     score: float = 0.0
     rows: int = 0
     reasons: list[str] = field(default_factory=list)
+    value_scores: list[tuple[str, float]] = field(default_factory=list)  # value columns, best first
+    row_labels: list[str] = field(default_factory=list)  # labels of a wide table's rows
 
 
 @dataclass

@@ -32,6 +32,11 @@ def render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequ
     constants = [f"HEADER = {_literal(plan.anchors)}  # columns that identify the header row"]
     if reader != "csv":
         constants.insert(0, f"SHEET = {_literal(plan.sheet)}")
+    if plan.header_rows is not None:
+        imports += ", with_header"
+        note = "header lines joined into one label per column" if plan.header_rows else "no header row"
+        constants.append(f"HEADER_ROWS = {_literal(plan.header_rows)}  # {note}")
+        read += "    grid = with_header(grid, HEADER_ROWS)\n"
     if plan.layout == "wide":
         call = (
             "    return wide_points(\n"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from shared.common.errors import NoSeriesFoundError
+from shared.common.errors import HintError, NoSeriesFoundError
 from shared.domain.wrapper import IndicatorRequest, SourceFormat
 from shared.generate.heuristic.matching import (
     END_WORDS,
@@ -21,6 +22,7 @@ from shared.generate.heuristic.matching import (
 )
 from shared.generate.heuristic.plans import Candidate, ColumnStats, TablePlan
 from shared.generate.heuristic.render import render_sheet_per_period, render_table
+from shared.generate.heuristic.structure import analyze_structure
 from shared.source.profile import SourceProfile, TableProfile
 from shared.wrapper_toolkit import (
     Grid,
@@ -37,6 +39,7 @@ from shared.wrapper_toolkit import (
     parse_period,
     row_title,
     table_blocks,
+    with_header,
 )
 
 
@@ -186,11 +189,32 @@ def analyze_grid(
     """Layout decisions for one table, or None when it holds no numeric series."""
     if not grid:
         return None
-    header = find_header_row(grid)
+    grid, header, header_rows, keep = _header_of(grid, request.hints.header_rows)
+    plan = _plan_table(grid, request, header=header, keep=keep, sheet=sheet, delimiter=delimiter)
+    if plan is not None and header_rows is not None:
+        plan.header_rows = header_rows
+        plan.reasons.append(
+            f"header over rows {header_rows} joined into one label per column"
+            if header_rows
+            else "no header row: columns named column_1, column_2, …"
+        )
+    return plan
+
+
+def _plan_table(
+    grid: Grid,
+    request: IndicatorRequest,
+    *,
+    header: int,
+    keep: set[int] | None,
+    sheet: str,
+    delimiter: str | None,
+) -> TablePlan | None:
     names = header_names(grid[header])
+    _check_column_hints(names, request)
     units = _units_row(grid, header) or {}
     skip = 1 if units else 0
-    data, titles = _data_rows(grid, header, skip)
+    data, titles = _data_rows(grid, header, skip, keep=keep)
     if not data:
         return None
     decimal = _table_decimal(data, delimiter)
@@ -252,6 +276,7 @@ def analyze_grid(
         score=best_score,
         rows=len(data),
     )
+    plan.value_scores = [(c.name, score) for score, _, c in scored]
     others = [c.name for _, _, c in scored[1:6]]
     plan.reasons.append(f"value column {value_col.name!r} matches the request best (score {best_score:.2f})")
     if others:
@@ -267,6 +292,39 @@ def analyze_grid(
     if missing:
         plan.reasons.append(f"sentinel values treated as missing: {missing}")
     return plan
+
+
+def _header_of(grid: Grid, hint: list[int] | None) -> tuple[Grid, int, list[int] | None, set[int] | None]:
+    """(grid, header row, header lines to join or None, data rows or None): what the structure stage finds.
+
+    A header over several lines, or none at all, is joined into one row (see `with_header`); the plain
+    one-line header is found as before, which also finds headers of tables the structure reads as data.
+    """
+    structure = analyze_structure(grid, header_rows=hint)
+    block = structure.main
+    keep = {i for i, kind in enumerate(structure.row_classes) if kind in ("data", "aggregate")}
+    if hint is None and (block is None or (len(block.header_rows) == 1 and not block.headerless)):
+        header = find_header_row(grid)
+        agrees = block is not None and block.header_rows == [header]
+        return grid, header, None, keep if agrees else None
+    if hint is None and block is not None and block.headerless and _content_above(grid, block.data_rows[0]):
+        return grid, find_header_row(grid), None, None
+    lines = hint if hint is not None else block.header_rows  # type: ignore[union-attr]
+    if not lines:
+        keep = {i + 1 for i in keep}  # below the row of names put on top
+    return with_header(grid, lines), (lines[-1] if lines else 0), lines, keep
+
+
+def _content_above(grid: Grid, row: int) -> bool:
+    """True when anything but blank rows stands above a row: a table with no header starts the grid."""
+    return any(_filled(r) for r in grid[:row])
+
+
+def _check_column_hints(names: list[str], request: IndicatorRequest) -> None:
+    """A time column hint must name a column; the message lists the real ones."""
+    wanted = request.hints.time_column
+    if wanted and clean_header(wanted).casefold() not in {n.casefold() for n in names}:
+        raise HintError(f"time column {wanted!r} not found; columns are {names[:40]}")
 
 
 def _month_column(stats: list[ColumnStats], data: Grid, time_col: ColumnStats | None) -> ColumnStats | None:
@@ -349,7 +407,7 @@ def _month_columns_plan(
     return plan
 
 
-def _data_rows(grid: Grid, header: int, skip: int) -> tuple[Grid, list[str]]:
+def _data_rows(grid: Grid, header: int, skip: int, *, keep: set[int] | None = None) -> tuple[Grid, list[str]]:
     """The data rows under the header and the title of the table each belongs to.
 
     Repeated header rows (stacked tables), one-cell title and footnote rows, and the units row are left
@@ -358,13 +416,18 @@ def _data_rows(grid: Grid, header: int, skip: int) -> tuple[Grid, list[str]]:
     data: Grid = []
     titles: list[str] = []
     for number, (title, first, end) in enumerate(table_blocks(grid, header)):
-        rows = grid[first:end]
-        if skip and rows and (number == 0 or not any(_is_numberish(c) for c in rows[0])):
+        rows = list(enumerate(grid[first:end], first))
+        if skip and rows and (number == 0 or not any(_is_numberish(c) for c in rows[0][1])):
             rows = rows[1:]
-        for row in rows:
-            if _filled(row) and row_title(row) is None:
-                data.append(row)
-                titles.append(title)
+        for at, row in rows:
+            if not _filled(row) or (keep is not None and at not in keep and row_title(row) is None):
+                continue
+            section = row_title(row)
+            if section is not None:
+                title = section  # as `_table_rows` in the toolkit reads sections
+                continue
+            data.append(row)
+            titles.append(title)
     return data, titles
 
 
@@ -473,6 +536,9 @@ def _wide_plan(
         score=0.0,
         rows=len(data),
     )
+    plan.row_labels = sorted(
+        {clean_header(row[d.index]) for row in data for d in dims if d.index < len(row)} - {""}
+    )
     plan.reasons.append(f"{len(period_cols)} column headers are periods ({period_format}): wide layout")
     if split:
         plan.reasons.append(f"column {split.name!r} packs several dimensions")
@@ -484,40 +550,106 @@ def _wide_plan(
 
 
 def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Candidate]:
-    """Interpretations of the profiled tables as parse code, the best first."""
+    """Interpretations of the profiled tables as parse code, the best first.
+
+    Every table (sheet) gives a plan; each plan's best value columns are candidates, scored by how
+    well the column and the sheet name match the request. Hints narrow the choice and name wrong
+    names with the real ones.
+    """
+    hints = request.hints
+    tables = profile.tables
+    if hints.sheet is not None:
+        tables = [t for t in tables if t.name.casefold() == hints.sheet.casefold()]
+        if not tables:
+            raise HintError(f"sheet {hints.sheet!r} not found; sheets are {[t.name for t in profile.tables]}")
     plans = []
-    for table in profile.tables:
+    for table in tables:
         plan = analyze_grid(table.rows, request, sheet=table.name, delimiter=profile.delimiter)
         if plan is not None:
             plans.append(plan)
     if not plans:
         raise NoSeriesFoundError("no series found: no table with a numeric column under a header")
-    if profile.format == SourceFormat.CSV:
-        plan = plans[0]
-        return [_candidate(plan, render_table(plan, profile, request, reader="csv"), "; ".join(plan.reasons))]
-    period_sheets = _sheet_periods(profile.tables, plans)
-    if period_sheets is not None:
-        fmt, snapshot = period_sheets
-        code = render_sheet_per_period(snapshot, fmt, request)
-        return [_candidate(snapshot, code, f"one sheet per period ({fmt}); " + "; ".join(snapshot.reasons))]
+    reader = "csv" if profile.format == SourceFormat.CSV else "xlsx"
+    if reader == "xlsx" and hints.sheet is None and hints.value_column is None:
+        period_sheets = _sheet_periods(tables, plans)
+        if period_sheets is not None:
+            fmt, snapshot = period_sheets
+            code = render_sheet_per_period(snapshot, fmt, request)
+            return [
+                _candidate(snapshot, code, f"one sheet per period ({fmt}); " + "; ".join(snapshot.reasons))
+            ]
+    if hints.value_column is not None:
+        plans = _hinted(plans, hints.value_column)
     sheet_matcher = RequestMatcher(request, [p.sheet for p in plans])
-    best = max(
-        plans,
-        key=lambda p: (p.layout != "snapshot", p.score + 0.5 * sheet_matcher.score(p.sheet), p.rows),
-    )
-    best.reasons.insert(0, f"sheet {best.sheet!r} chosen among {[p.sheet for p in plans]}")
-    return [_candidate(best, render_table(best, profile, request, reader="xlsx"), "; ".join(best.reasons))]
+    ranked = []
+    for plan in plans:
+        sheet_score = 0.5 * sheet_matcher.score(plan.sheet) if reader == "xlsx" else 0.0
+        usable = plan.layout != "snapshot"
+        for variant in _variants(plan):
+            key = (usable, variant.score + sheet_score, plan.rows)
+            ranked.append((key, variant))
+    ranked.sort(key=lambda item: item[0], reverse=True)
+    candidates: list[Candidate] = []
+    for (usable, score, _), plan in ranked[:8]:
+        if not usable and candidates:
+            continue
+        if reader == "xlsx" and len(plans) > 1:
+            plan.reasons.insert(0, f"sheet {plan.sheet!r} chosen among {[p.sheet for p in plans]}")
+        code = render_table(plan, profile, request, reader=reader)
+        candidates.append(_candidate(plan, code, "; ".join(plan.reasons), score=score, sheets=len(plans)))
+    return candidates
 
 
-def _candidate(plan: TablePlan, code: str, rationale: str) -> Candidate:
+def _variants(plan: TablePlan) -> list[TablePlan]:
+    """The plan with each of its best value columns (long tables), best first; other layouts as they are."""
+    if plan.layout != "long" or not plan.value_scores:
+        return [plan]
+    variants = []
+    for name, score in plan.value_scores[:4]:
+        variant = replace(plan, value_column=name, score=score, reasons=list(plan.reasons))
+        variant.anchors = [n for n in plan.anchors if n != plan.value_column] + [name]
+        if name != plan.value_column:
+            variant.reasons[0] = f"value column {name!r} (score {score:.2f})"
+        variants.append(variant)
+    return variants
+
+
+def _hinted(plans: list[TablePlan], wanted: str) -> list[TablePlan]:
+    """The plans that have the value column a hint names, with it chosen; else a HintError listing names."""
+    folded = clean_header(wanted).casefold()
+    kept = []
+    for plan in plans:
+        match = next((n for n, _ in plan.value_scores if n.casefold() == folded), None)
+        if match is not None:
+            top = max((s for _, s in plan.value_scores), default=0.0)
+            plan.value_scores = [(match, top + 1.0)]
+            kept.append(plan)
+        elif plan.layout == "wide" and folded in {label.casefold() for label in plan.row_labels}:
+            kept.append(plan)
+    if not kept:
+        names = sorted(
+            {n for p in plans for n, _ in p.value_scores} | {r for p in plans for r in p.row_labels}
+        )
+        raise HintError(f"value column or row label {wanted!r} not found; there are {names[:60]}")
+    return kept
+
+
+def _candidate(
+    plan: TablePlan, code: str, rationale: str, *, score: float | None = None, sheets: int = 0
+) -> Candidate:
     label = f"value column {plan.value_column!r}" if plan.value_column else f"sheet {plan.sheet!r}"
+    hint = {"value_column": plan.value_column} if plan.value_column else {}
+    if plan.sheet:
+        hint["sheet"] = plan.sheet
+        if plan.value_column and sheets > 1:
+            label += f" on sheet {plan.sheet!r}"
     return Candidate(
         code=code,
         rationale=rationale,
-        score=plan.score,
+        score=plan.score if score is None else score,
         reason=plan.reasons[0] if plan.reasons else rationale,
         label=label,
-        hint={"value_column": plan.value_column} if plan.value_column else {},
+        hint=hint,
     )
 
 

@@ -1,0 +1,102 @@
+"""Table analysis end to end on small typed sources: parse code generated, then run."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from shared.common.errors import HintError
+from shared.common.settings import Settings
+from shared.domain.wrapper import IndicatorRequest, LayoutHints
+from shared.generate import heuristic
+from shared.generate.heuristic.tables import table_wrapper
+from shared.source.profile import SourceProfile, build_profile
+from shared.source.read import read_source
+
+SETTINGS = Settings()
+
+
+def profile_of(tmp_path: Path, name: str, content: bytes) -> SourceProfile:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return build_profile(read_source(str(path), settings=SETTINGS))
+
+
+def run(code: str, content: bytes) -> list[dict[str, object]]:
+    namespace: dict[str, object] = {}
+    exec(compile(code, "<wrapper>", "exec"), namespace)
+    return list(namespace["parse"](content, {}))  # type: ignore[operator]
+
+
+def workbook(sheets: dict[str, list[list[object]]]) -> bytes:
+    book = openpyxl.Workbook()
+    book.remove(book.active)  # type: ignore[arg-type]
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_csv_without_header_keeps_its_first_row_as_data(tmp_path: Path) -> None:
+    content = b"1990-01-01,22.86\n1990-02-01,22.11\n1990-03-01,20.39\n"
+    profile = profile_of(tmp_path, "oil.csv", content)
+    draft = heuristic.generate(profile, IndicatorRequest(name="Oil price"))
+    points = run(draft.parse_code, content)
+    assert (points[0]["timestamp"], points[0]["value"]) == (datetime(1990, 1, 1, tzinfo=UTC), 22.86)
+    assert len(points) == 3
+    assert "no header row" in draft.rationale
+
+
+GROUPED_SHEET: list[list[object]] = [
+    ["Sales by customer type", None, None, None, None],
+    ["Year", "Total", None, "Residential", None],
+    [None, "Sales (MWh)", "Customers", "Sales (MWh)", "Customers"],
+    [2019, 100.0, 10.0, 40.0, 4.0],
+    [2020, 110.0, 11.0, 42.0, 5.0],
+    ["1) Sales exclude resale.", None, None, None, None],
+]
+
+
+def test_a_group_header_over_repeated_names_picks_the_group_the_request_names(tmp_path: Path) -> None:
+    content = workbook({"Sales": GROUPED_SHEET})
+    profile = profile_of(tmp_path, "sales.xlsx", content)
+    request = IndicatorRequest(name="Residential electricity sales", unit="MWh")
+    candidates = table_wrapper(profile, request)
+    assert candidates[0].label == "value column 'Residential Sales (MWh)'"
+    assert candidates[0].hint["value_column"] == "Residential Sales (MWh)"
+    assert [p["value"] for p in run(candidates[0].code, content)] == [40.0, 42.0]
+    assert len(candidates) > 1
+    assert [c.score for c in candidates] == sorted((c.score for c in candidates), reverse=True)
+
+
+def test_hints_pick_the_sheet_and_value_column_and_unknown_names_are_refused(tmp_path: Path) -> None:
+    content = workbook({"Sales": GROUPED_SHEET, "Other": [["Year", "Price"], [2019, 1.0], [2020, 2.0]]})
+    profile = profile_of(tmp_path, "sales.xlsx", content)
+    hinted = IndicatorRequest(
+        name="Residential electricity sales",
+        hints=LayoutHints(sheet="Sales", value_column="Total Customers"),
+    )
+    best = table_wrapper(profile, hinted)[0]
+    assert [p["value"] for p in run(best.code, content)] == [10.0, 11.0]
+    with pytest.raises(HintError, match="Sales"):
+        table_wrapper(profile, IndicatorRequest(name="x", hints=LayoutHints(sheet="Nope")))
+    with pytest.raises(HintError, match="Residential Sales"):
+        table_wrapper(profile, IndicatorRequest(name="x", hints=LayoutHints(value_column="Nope")))
+    with pytest.raises(HintError, match="Year"):
+        table_wrapper(profile, IndicatorRequest(name="x", hints=LayoutHints(time_column="Nope")))
+
+
+def test_header_rows_hint_reads_the_header_from_those_rows(tmp_path: Path) -> None:
+    content = workbook({"Sales": GROUPED_SHEET})
+    profile = profile_of(tmp_path, "sales.xlsx", content)
+    request = IndicatorRequest(name="Total customers", hints=LayoutHints(header_rows=[1, 2]))
+    best = table_wrapper(profile, request)[0]
+    assert "HEADER_ROWS = [1, 2]" in best.code
+    assert [p["value"] for p in run(best.code, content)] == [10.0, 11.0]
