@@ -26,8 +26,10 @@ from shared.common.settings import Settings
 from shared.domain.wrapper import IndicatorRequest
 from shared.flows.wrap import GENERATORS, WrapResult, wrap_source
 from shared.generate.heuristic import rank_series
+from shared.generate.heuristic.explain import explain, render_explain
 from shared.points.point import Point, format_timestamp
-from shared.source.read import read_source
+from shared.source.profile import build_profile
+from shared.source.read import SourceData, read_source
 
 EXIT_USAGE = 2
 EXIT_SOURCE = 3
@@ -52,7 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     wrap.add_argument("--description", default="", help="what the indicator measures")
     wrap.add_argument("--unit", default="", help="unit of the values, e.g. 't/capita'")
     wrap.add_argument("--generator", choices=GENERATORS, default="heuristic", help="default: heuristic")
-    wrap.add_argument("--format", choices=("table", "jsonl", "csv"), default="table", help="default: table")
+    wrap.add_argument(
+        "--format",
+        choices=("table", "jsonl", "csv", "json"),
+        default="table",
+        help="default: table; json only with --explain",
+    )
+    wrap.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the row classes, blocks, time axis and ranked candidates (text, or JSON with "
+        "--format json) and exit without running a wrapper",
+    )
     wrap.add_argument("--out", type=Path, help="write the points to this file instead of stdout")
     wrap.add_argument("--plot", type=Path, help="draw the series into this PNG file")
     wrap.add_argument("--show-code", action="store_true", help="print the generated wrapper to stderr")
@@ -88,6 +101,8 @@ def run_wrap(args: argparse.Namespace) -> int:
         request = IndicatorRequest(name=args.name, description=args.description, unit=args.unit)
         progress(f"reading {args.source}")
         source = read_source(args.source, settings=settings)
+        if args.explain:
+            return _explain(source, request, as_json=args.format == "json")
         result = wrap_source(source, request, generator=args.generator, settings=settings, progress=progress)
     except (UnsupportedFormatError, UnsafeSourceError, SourceError) as exc:
         return _fail(f"cannot read source: {exc}", EXIT_SOURCE)
@@ -130,6 +145,15 @@ def run_wrap(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         # The reader (e.g. `head`) went away: stop quietly, as other command-line tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _explain(source: SourceData, request: IndicatorRequest, *, as_json: bool) -> int:
+    """`wrap --explain`: what the heuristic sees in the source, without generating or running a wrapper."""
+    doc = explain(build_profile(source), request)
+    sys.stdout.write(
+        json.dumps(doc, ensure_ascii=False, default=str) + "\n" if as_json else render_explain(doc)
+    )
     return 0
 
 

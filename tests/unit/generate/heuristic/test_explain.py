@@ -1,0 +1,51 @@
+"""`explain` and its text form: the structure and candidates of a source as one document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.cli.main import main
+from shared.common.settings import Settings
+from shared.domain.wrapper import IndicatorRequest
+from shared.generate.heuristic.explain import explain, render_explain
+from shared.source.profile import build_profile
+from shared.source.read import read_source
+
+CSV = (
+    b"Gas supply (GWh)\n\nMonth,Imports,Net imports\nJanuary 2020,10,4\nFebruary 2020,11,5\n1) Provisional.\n"
+)
+
+
+def test_explain_gives_per_table_rows_classes_blocks_time_axis_and_candidates(tmp_path: Path) -> None:
+    path = tmp_path / "gas.csv"
+    path.write_bytes(CSV)
+    profile = build_profile(read_source(str(path), settings=Settings()))
+    doc = explain(profile, IndicatorRequest(name="Gas imports"))
+    table = doc["tables"][0]
+    assert table["header_rows"] == [2]
+    assert table["data_rows"] == [3, 4]
+    assert table["row_classes"] == ["title", "blank", "header", "data", "data", "note"]
+    assert table["blocks"][0]["columns"] == ["Month", "Imports", "Net imports"]
+    assert table["time_axis"]["orientation"] == "column"
+    assert table["time_axis"]["time_column"] == "Month"
+    assert [c["label"] for c in doc["candidates"]] == ["value column 'Imports'", "value column 'Net imports'"]
+    assert set(doc["candidates"][0]) == {"label", "score", "reason", "hint"}
+    assert doc["candidates"][0]["hint"] == {"value_column": "Imports"}
+    text = render_explain(doc)
+    assert "row classes: 0 title, 1 blank, 2 header, 3-4 data, 5 note" in text
+    assert "1. value column 'Imports'" in text
+
+
+def test_wrap_explain_json_prints_one_document_and_runs_no_wrapper(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gas.csv"
+    path.write_bytes(CSV)
+    code = main(["wrap", str(path), "--name", "Gas imports", "--explain", "--format", "json", "--quiet"])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["tables"][0]["header_rows"] == [2]
+    assert doc["candidates"][0]["label"] == "value column 'Imports'"
