@@ -382,13 +382,15 @@ def join_header_rows(grid: Grid, rows: Sequence[int]) -> list[str]:
     if not rows:
         return [f"column_{i + 1}" for i in range(width)]
     parts: list[list[str]] = [[] for _ in range(width)]
+    edges: set[int] = set()  # where a group above starts: a group below does not reach past it
     for number, row in enumerate(rows):
         cells = [clean_header(grid[row][i]) if i < len(grid[row]) else "" for i in range(width)]
         if _spans(grid, row, rows[number + 1 :], width):
             carried = ""
             for i, cell in enumerate(cells):
-                carried = cell or carried
+                carried = cell or ("" if i in edges else carried)
                 cells[i] = carried
+            edges |= {i for i, cell in enumerate(grid[row][:width]) if clean_header(cell)}
         for i, cell in enumerate(cells):
             if cell and (not parts[i] or parts[i][-1] != cell):
                 parts[i].append(cell)

@@ -40,6 +40,8 @@ NEGATION = re.compile(
     r"\b(not\s+in|not\s+incl\w*|excl\w*|excluding|without|except|ex\.|ohne|sans|sin|senza|zonder|bez)(?=\W|$)",
     re.IGNORECASE,
 )
+# Footnote references in a label (`[note 4]`, `[x]`): they name no part of what the column holds.
+FOOTNOTE = re.compile(r"\[[^\]]{0,20}\]")
 # Label words that do not name what a column holds: footnote marks and numbers.
 _MARK = re.compile(r"^(\d+|note|r|p|e)$")
 TIME_WORDS = _words(
@@ -94,14 +96,16 @@ class RequestMatcher:
 
     def score(self, label: str, *, unit: str = "") -> float:
         """Matched request words (rarer and name words weigh more), minus other words, negations, totals."""
-        label_tokens = tokens(label)
+        label_tokens = tokens(FOOTNOTE.sub(" ", label))
         matched = [tok for tok in set(label_tokens) if tok in self.request_tokens]
         unmatched = [tok for tok in label_tokens if tok not in self.request_tokens]
         value = sum(self.idf.get(tok, 1.0) * (1.0 if tok in self.name_tokens else 0.6) for tok in matched)
         value -= 0.1 * len(unmatched)
         words = [tok for tok in label_tokens if not _MARK.match(tok)]
-        if words and all(tok in self.request_tokens for tok in words):
-            value += 1.0  # every word of the label is asked for: it names the thing, not a neighbour
+        if words:
+            # A label mostly made of requested words names the thing, not a neighbour; wholly made, more so.
+            asked = sum(1 for tok in words if tok in self.request_tokens)
+            value += 1.5 * asked / len(words) + (1.0 if asked == len(words) else 0.0)
         if negations(label) - self.negated:
             value -= 3.0
         if "total" in label_tokens:

@@ -32,6 +32,8 @@ AGGREGATE_WORDS = frozenset({"total", "sum", "all", "gesamt", "insgesamt", "summ
 # Blank rows a header may have between its lines (web tables saved as workbooks space them out).
 MAX_SPACERS = 3
 MAX_HEADER_LINES = 8
+# Longer text above a header is a note or a title, not a label of a column group.
+MAX_LABEL = 40
 _NOTE_START = re.compile(r"^\s*(\(?\d{1,2}\)|\(?[a-z]\)|\*|†|‡|note|notes|source|sources|footnote|\[)", re.I)
 _UNITS = re.compile(r"^[(\[].*[)\]]$")
 _FLAG = re.compile(r"^\[[^\]]{0,12}\]$|^\([a-z]{1,3}\)$", re.I)
@@ -208,13 +210,15 @@ def _header_lines(grid: Grid, kinds: list[str], first_data: int, floor: int) -> 
 def _belongs(grid: Grid, row: int, lines: list[int]) -> bool:
     """True when a line above a header adds to its labels rather than being metadata above it.
 
-    A line naming exactly the columns the header names is a second header (a source key row), and a
+    A line naming exactly the columns the header names is a second header (a source key row), long text
+    is a note, and a
     `key, value` pair in the first two columns over a named first column is metadata; other lines are
     group labels or the upper halves of names split over lines.
     """
-    upper = row_facts(grid[row]).filled
-    if upper == row_facts(grid[lines[0]]).filled:
-        return False
+    facts = row_facts(grid[row])
+    upper = facts.filled
+    if upper == row_facts(grid[lines[0]]).filled or any(len(text) > MAX_LABEL for text in facts.texts):
+        return False  # a second header, or sentences of notes above the table
     first_named = any(clean_header(grid[r][0]) for r in lines if grid[r])
     return not (upper == [0, 1] and first_named)
 

@@ -40,3 +40,18 @@ def test_a_total_is_chosen_only_when_the_request_asks_for_a_total() -> None:
     labels = ["Total renewable energy consumption", "Solar energy consumption"]
     assert best(IndicatorRequest(name="Solar energy consumption renewable"), labels) == labels[1]
     assert best(IndicatorRequest(name="Total renewable energy consumption"), labels) == labels[0]
+
+
+def test_footnote_marks_in_a_label_do_not_match_numbers_of_the_request() -> None:
+    request = IndicatorRequest(name="UK natural gas imports", description="Energy Trends table 4.2")
+    labels = ["Upstream gas industry Plus Net imports [note 4]", "Upstream gas industry Plus Imports"]
+    assert best(request, labels) == "Upstream gas industry Plus Imports"
+
+
+def test_a_short_label_of_requested_words_beats_a_long_one_sharing_as_many() -> None:
+    request = IndicatorRequest(name="UK natural gas imports (monthly)")
+    labels = [
+        "Upstream gas industry Plus Imports",
+        "Downstream gas industry Less Liquefied Natural Gas Terminals' Own Use",
+    ]
+    assert best(request, labels) == labels[0]

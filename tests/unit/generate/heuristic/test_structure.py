@@ -126,3 +126,30 @@ def test_header_rows_given_by_the_user_win_and_must_lie_in_the_grid() -> None:
     assert structure.main is not None and structure.main.header_rows == [3]
     with pytest.raises(HintError, match="outside the grid"):
         analyze_structure(GROUPED, header_rows=[40])
+
+
+def test_a_group_label_stops_where_the_group_above_it_starts_a_new_one() -> None:
+    grid: list[list[Any]] = [
+        ["", "Median", "", "", "Average", "", ""],
+        ["", "", "", "Region", "", "", "Region"],
+        ["Year", "US", "East", "West", "US", "East", "West"],
+        [1990, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+    ]
+    block = analyze_structure(grid).main
+    assert block is not None
+    assert block.names[3:5] == ["Median Region West", "Average US"]
+
+
+def test_sentences_of_notes_above_a_header_are_not_joined_into_its_labels() -> None:
+    grid: list[list[Any]] = [
+        ["", "", "The ocean sink is estimated from the average of several models.", ""],
+        ["", "", "", "Cite as: Friedlingstein et al. 2019 (see Summary tab)."],
+        ["", "", "", ""],
+        ["", "Year", "fossil fuel", "ocean sink"],
+        [1, 1959, 2.4, 0.75],
+        [2, 1960, 2.6, 0.80],
+    ]
+    block = analyze_structure(grid).main
+    assert block is not None
+    assert block.header_rows == [3]
+    assert block.names == ["", "Year", "fossil fuel", "ocean sink"]
