@@ -49,13 +49,14 @@ def infer(candidates: list[Candidate]) -> Inference:
     """Confidence in the best candidate from its margin over the runner-up, and the alternatives."""
     best, others = candidates[0], candidates[1:]
     if not others:
-        return Inference(confidence=1.0, chosen=best.label)
+        return Inference(confidence=1.0, chosen=best.label, warnings=best.warnings)
     runner_up = others[0]
     spread = abs(best.score) + abs(runner_up.score)
     margin = (best.score - runner_up.score) / spread if spread else 0.0
     return Inference(
         confidence=round(max(0.0, min(1.0, 0.5 + margin / 2)), 3),
         chosen=best.label,
+        warnings=best.warnings,
         alternatives=[
             Alternative(label=c.label, score=round(c.score, 3), reason=c.reason, hint=c.hint) for c in others
         ],

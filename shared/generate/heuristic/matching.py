@@ -51,6 +51,22 @@ TIME_WORDS = _words(
     # Japanese, Chinese and Korean headers are single words: year, fiscal year, date, time, period, month…
     "年 年度 年月 年月日 日付 日時 時刻 時間 期間 西暦 月 日 日期 时间 年份 月份 날짜 연도 일자 기간"
 )
+VALUE_NAMES = frozenset(
+    {
+        "value",
+        "values",
+        "obs value",
+        "wert",
+        "werte",
+        "valeur",
+        "valeurs",
+        "valor",
+        "valore",
+        "waarde",
+        "wartość",
+        "値",
+    }
+)
 NOTE_WORDS = _words("note notes comment comments footnote footnotes flag flags remark remarks status")
 ID_WORDS = _words("id code index decimal rank page fips lat latitude lon longitude elevation")
 START_WORDS = _words("start from begin beginning since von anfang beginn ab début debut inicio desde")
@@ -71,6 +87,45 @@ def tokens(text: str) -> list[str]:
         if word not in STOPWORDS:
             result.append(word)
     return result
+
+
+# Words that name how often a series has a value; a request naming one wants a table of that frequency.
+FREQUENCIES = {
+    "hour": "hour",
+    "day": "day",
+    "week": "week",
+    "month": "month",
+    "quarter": "quarter",
+    "annual": "year",
+    "year": "year",
+}
+ADJECTIVES = {
+    "hour": "hourly",
+    "day": "daily",
+    "week": "weekly",
+    "month": "monthly",
+    "quarter": "quarterly",
+    "year": "annual",
+}
+# The frequency of the periods each time format reads.
+FORMAT_FREQUENCIES = {
+    "year": "year",
+    "year_month": "month",
+    "year_mmm": "month",
+    "month_name_year": "month",
+    "year_quarter": "quarter",
+}
+
+
+def frequency_of(text: str) -> str | None:
+    """The frequency a text names (`monthly`, `Quarter`, `annual`), when it names exactly one."""
+    named = {FREQUENCIES[tok] for tok in tokens(text) if tok in FREQUENCIES}
+    return named.pop() if len(named) == 1 else None
+
+
+def requested_frequency(request: IndicatorRequest) -> str | None:
+    """The frequency the request's name names, else the one its description names."""
+    return frequency_of(request.name) or frequency_of(request.description)
 
 
 def negations(text: str) -> set[str]:

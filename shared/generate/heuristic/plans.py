@@ -52,6 +52,7 @@ class TablePlan:
     reasons: list[str] = field(default_factory=list)
     value_scores: list[tuple[str, float]] = field(default_factory=list)  # value columns, best first
     row_labels: list[str] = field(default_factory=list)  # labels of a wide table's rows
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -81,3 +82,4 @@ class Candidate:
     reason: str
     label: str = ""
     hint: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)

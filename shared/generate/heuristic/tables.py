@@ -11,14 +11,19 @@ from typing import Any
 from shared.common.errors import HintError, NoSeriesFoundError
 from shared.domain.wrapper import IndicatorRequest, SourceFormat
 from shared.generate.heuristic.matching import (
+    ADJECTIVES,
     END_WORDS,
+    FORMAT_FREQUENCIES,
     ID_WORDS,
     MONTH_WORDS,
     NOTE_WORDS,
     PERIOD_HEADER_FORMATS,
     START_WORDS,
     TIME_WORDS,
+    VALUE_NAMES,
     RequestMatcher,
+    frequency_of,
+    requested_frequency,
 )
 from shared.generate.heuristic.plans import Candidate, ColumnStats, TablePlan
 from shared.generate.heuristic.render import render_sheet_per_period, render_table
@@ -109,8 +114,10 @@ def _column_stats(names: list[str], data: Grid, units: dict[int, str], decimal: 
         values = [row[index] if index < len(row) else None for row in data]
         present = [v for v in values if not is_missing(v)]
         fill = len(present) / max(1, len(values))
-        numeric = sum(1 for v in present if parse_number(v, decimal=decimal) is not None) / max(
-            1, len(present)
+        # Marks with no letter or digit (`.`, `/`, `…`) stand for a missing number in national statistics.
+        counted = [v for v in present if not isinstance(v, str) or any(ch.isalnum() for ch in v)]
+        numeric = sum(1 for v in counted if parse_number(v, decimal=decimal) is not None) / max(
+            1, len(counted)
         )
         stats.append(
             ColumnStats(
@@ -156,7 +163,7 @@ def _time_column(stats: list[ColumnStats], n_rows: int) -> ColumnStats | None:
     return max(candidates, key=lambda item: (item[0], item[1]))[2]
 
 
-def _value_columns(stats: list[ColumnStats], exclude: set[str]) -> list[ColumnStats]:
+def _value_columns(stats: list[ColumnStats], exclude: set[str], *, rows: int = 0) -> list[ColumnStats]:
     found = []
     for col in stats:
         if col.name in exclude or col.fill < 0.02 or col.numeric < 0.8:
@@ -165,6 +172,8 @@ def _value_columns(stats: list[ColumnStats], exclude: set[str]) -> list[ColumnSt
             continue  # e.g. "Decimal Date": a time in another form, not a measurement
         if col.words & ID_WORDS and not col.words - ID_WORDS:
             continue
+        if col.distinct == 1 and col.fill > 0.5 and rows > 20:
+            continue  # one number on every row identifies the table, it measures nothing
         found.append(col)
     return found
 
@@ -240,12 +249,15 @@ def _plan_table(
     month_col = _month_column(stats, data, time_col)
     clock_col = _clock_column(stats, len(data), time_col)
     exclude = {c.name for c in (time_col, month_col, clock_col) if c is not None}
-    values = _value_columns(stats, exclude)
+    values = _value_columns(stats, exclude, rows=len(data))
     if not values:
         return None
     matcher = RequestMatcher(request, [c.name + " " + c.unit for c in values])
     scored = sorted(
-        ((matcher.score(c.name + " " + c.unit, unit=c.unit), -c.index, c) for c in values),
+        (
+            (matcher.score(c.name + " " + c.unit, unit=c.unit) + _generic_value(c), -c.index, c)
+            for c in values
+        ),
         key=lambda item: (item[0], item[1]),
         reverse=True,
     )
@@ -325,6 +337,11 @@ def _check_column_hints(names: list[str], request: IndicatorRequest) -> None:
     wanted = request.hints.time_column
     if wanted and clean_header(wanted).casefold() not in {n.casefold() for n in names}:
         raise HintError(f"time column {wanted!r} not found; columns are {names[:40]}")
+
+
+def _generic_value(col: ColumnStats) -> float:
+    """A bonus for a column named just `value` (`Wert`, `OBS_VALUE`): where a long table keeps its numbers."""
+    return 1.0 if clean_header(col.name).casefold().replace("_", " ") in VALUE_NAMES else 0.0
 
 
 def _month_column(stats: list[ColumnStats], data: Grid, time_col: ColumnStats | None) -> ColumnStats | None:
@@ -581,9 +598,17 @@ def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Can
     if hints.value_column is not None:
         plans = _hinted(plans, hints.value_column)
     sheet_matcher = RequestMatcher(request, [p.sheet for p in plans])
+    wanted = requested_frequency(request)
     ranked = []
     for plan in plans:
         sheet_score = 0.5 * sheet_matcher.score(plan.sheet) if reader == "xlsx" else 0.0
+        found = _plan_frequency(plan)
+        if wanted and found and found != wanted:
+            sheet_score -= 3.0
+            plan.warnings.append(
+                f"the request asks for {ADJECTIVES[wanted]} values; "
+                f"{plan.sheet or 'the table'} holds {ADJECTIVES[found]} ones"
+            )
         usable = plan.layout != "snapshot"
         for variant in _variants(plan):
             key = (usable, variant.score + sheet_score, plan.rows)
@@ -598,6 +623,14 @@ def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Can
         code = render_table(plan, profile, request, reader=reader)
         candidates.append(_candidate(plan, code, "; ".join(plan.reasons), score=score, sheets=len(plans)))
     return candidates
+
+
+def _plan_frequency(plan: TablePlan) -> str | None:
+    """The frequency of a plan's periods: from its time format, else from its sheet's name."""
+    fmt = plan.time_format if plan.layout == "long" else plan.period_format
+    if plan.layout == "months":
+        return "month"
+    return FORMAT_FREQUENCIES.get(fmt or "") or frequency_of(plan.sheet)
 
 
 def _variants(plan: TablePlan) -> list[TablePlan]:
@@ -650,6 +683,7 @@ def _candidate(
         reason=plan.reasons[0] if plan.reasons else rationale,
         label=label,
         hint=hint,
+        warnings=list(plan.warnings),
     )
 
 

@@ -100,3 +100,33 @@ def test_header_rows_hint_reads_the_header_from_those_rows(tmp_path: Path) -> No
     best = table_wrapper(profile, request)[0]
     assert "HEADER_ROWS = [1, 2]" in best.code
     assert [p["value"] for p in run(best.code, content)] == [10.0, 11.0]
+
+
+def test_a_sheet_of_another_frequency_than_requested_loses_and_warns(tmp_path: Path) -> None:
+    monthly = [["Month", "Sales"], *[[f"2020-{m:02d}", float(m)] for m in range(1, 13)]]
+    annual = [["Year", "Sales"], [2019, 50.0], [2020, 78.0]]
+    content = workbook({"Month": monthly, "Annual": annual})
+    profile = profile_of(tmp_path, "sales.xlsx", content)
+    best = table_wrapper(profile, IndicatorRequest(name="Sales (annual)"))[0]
+    assert best.hint["sheet"] == "Annual"
+    only_monthly = profile_of(tmp_path, "month.xlsx", workbook({"Month": monthly}))
+    draft = heuristic.generate(only_monthly, IndicatorRequest(name="Sales (quarterly)"))
+    assert draft.inference is not None
+    assert draft.inference.warnings == ["the request asks for quarterly values; Month holds monthly ones"]
+
+
+def test_the_value_column_of_a_long_table_wins_over_a_constant_code_and_dots_count_as_missing(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        f"91111;{year};NE-{series};{'.' if year < 2005 else f'{year - 1990},5'}"
+        for year in range(1991, 2021)
+        for series in ("A", "B")
+    ]
+    content = ("statistics_code;time;indicator_code;value\n" + "\n".join(rows) + "\n").encode()
+    profile = profile_of(tmp_path, "flat.csv", content)
+    best = table_wrapper(profile, IndicatorRequest(name="Share of renewable electricity"))[0]
+    assert best.hint["value_column"] == "value"
+    points = run(best.code, content)
+    assert {p["dimensions"]["indicator_code"] for p in points} == {"NE-A", "NE-B"}  # type: ignore[index]
+    assert len(points) == 32
