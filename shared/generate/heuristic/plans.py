@@ -53,6 +53,7 @@ class TablePlan:
     value_scores: list[tuple[str, float]] = field(default_factory=list)  # value columns, best first
     row_labels: list[str] = field(default_factory=list)  # labels of a wide table's rows
     warnings: list[str] = field(default_factory=list)
+    title: str = ""  # the title above the table
 
 
 @dataclass

@@ -198,8 +198,10 @@ def analyze_grid(
     """Layout decisions for one table, or None when it holds no numeric series."""
     if not grid:
         return None
-    grid, header, header_rows, keep = _header_of(grid, request.hints.header_rows)
+    grid, header, header_rows, keep, title = _header_of(grid, request.hints.header_rows)
     plan = _plan_table(grid, request, header=header, keep=keep, sheet=sheet, delimiter=delimiter)
+    if plan is not None:
+        plan.title = title
     if plan is not None and header_rows is not None:
         plan.header_rows = header_rows
         plan.reasons.append(
@@ -306,8 +308,10 @@ def _plan_table(
     return plan
 
 
-def _header_of(grid: Grid, hint: list[int] | None) -> tuple[Grid, int, list[int] | None, set[int] | None]:
-    """(grid, header row, header lines to join or None, data rows or None): what the structure stage finds.
+def _header_of(
+    grid: Grid, hint: list[int] | None
+) -> tuple[Grid, int, list[int] | None, set[int] | None, str]:
+    """(grid, header row, header lines to join or None, data rows or None, title): what the structure finds.
 
     A header over several lines, or none at all, is joined into one row (see `with_header`); the plain
     one-line header is found as before, which also finds headers of tables the structure reads as data.
@@ -315,16 +319,17 @@ def _header_of(grid: Grid, hint: list[int] | None) -> tuple[Grid, int, list[int]
     structure = analyze_structure(grid, header_rows=hint)
     block = structure.main
     keep = {i for i, kind in enumerate(structure.row_classes) if kind in ("data", "aggregate")}
+    title = block.title if block is not None else ""
     if hint is None and (block is None or (len(block.header_rows) == 1 and not block.headerless)):
         header = find_header_row(grid)
         agrees = block is not None and block.header_rows == [header]
-        return grid, header, None, keep if agrees else None
+        return grid, header, None, keep if agrees else None, title
     if hint is None and block is not None and block.headerless and _content_above(grid, block.data_rows[0]):
-        return grid, find_header_row(grid), None, None
+        return grid, find_header_row(grid), None, None, title
     lines = hint if hint is not None else block.header_rows  # type: ignore[union-attr]
     if not lines:
         keep = {i + 1 for i in keep}  # below the row of names put on top
-    return with_header(grid, lines), (lines[-1] if lines else 0), lines, keep
+    return with_header(grid, lines), (lines[-1] if lines else 0), lines, keep, title
 
 
 def _content_above(grid: Grid, row: int) -> bool:
@@ -597,11 +602,12 @@ def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Can
             ]
     if hints.value_column is not None:
         plans = _hinted(plans, hints.value_column)
-    sheet_matcher = RequestMatcher(request, [p.sheet for p in plans])
+    sheet_matcher = RequestMatcher(request, [f"{p.sheet} {p.title}" for p in plans])
     wanted = requested_frequency(request)
     ranked = []
     for plan in plans:
-        sheet_score = 0.5 * sheet_matcher.score(plan.sheet) if reader == "xlsx" else 0.0
+        # The sheet's name and the title above its table say what the table is about.
+        sheet_score = 0.5 * sheet_matcher.score(f"{plan.sheet} {plan.title}") if reader == "xlsx" else 0.0
         found = _plan_frequency(plan)
         if wanted and found and found != wanted:
             sheet_score -= 3.0
@@ -618,10 +624,12 @@ def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Can
     for (usable, score, _), plan in ranked[:8]:
         if not usable and candidates:
             continue
+        rationale = "; ".join(plan.reasons)
         if reader == "xlsx" and len(plans) > 1:
-            plan.reasons.insert(0, f"sheet {plan.sheet!r} chosen among {[p.sheet for p in plans]}")
+            plan.reasons[0] = f"sheet {plan.sheet!r}: {plan.reasons[0]}"
+            rationale = f"sheet {plan.sheet!r} chosen among {[p.sheet for p in plans]}; {rationale}"
         code = render_table(plan, profile, request, reader=reader)
-        candidates.append(_candidate(plan, code, "; ".join(plan.reasons), score=score, sheets=len(plans)))
+        candidates.append(_candidate(plan, code, rationale, score=score, sheets=len(plans)))
     return candidates
 
 

@@ -130,3 +130,19 @@ def test_the_value_column_of_a_long_table_wins_over_a_constant_code_and_dots_cou
     points = run(best.code, content)
     assert {p["dimensions"]["indicator_code"] for p in points} == {"NE-A", "NE-B"}  # type: ignore[index]
     assert len(points) == 32
+
+
+def test_the_title_above_a_table_tells_sheets_with_the_same_columns_apart(tmp_path: Path) -> None:
+    def sheet(title: str, first: float) -> list[list[object]]:
+        return [[title, None], ["Year", "UK"], [2019, first], [2020, first + 1]]
+
+    content = workbook(
+        {
+            "Table_1": sheet("Table 1: Plant health notices served", 300.0),
+            "Table_2": sheet("Table 2: New planting of woodland", 5.0),
+        }
+    )
+    profile = profile_of(tmp_path, "forests.xlsx", content)
+    candidates = table_wrapper(profile, IndicatorRequest(name="UK new planting of woodland"))
+    assert candidates[0].hint["sheet"] == "Table_2"
+    assert candidates[0].reason.startswith("sheet 'Table_2': value column 'UK'")
