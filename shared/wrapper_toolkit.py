@@ -26,14 +26,14 @@ if TYPE_CHECKING:
 # The contract with stored parse code: what it may import (the policy refuses other names), what the Gemini
 # prompt lists and what docs/architecture.md describes. Removing or changing a name breaks stored wrappers.
 __all__ = [
-    "MISSING_MARKERS", "MONTHS", "PERIOD_FORMATS", "SENTINELS", "Cell", "Grid", "LineGrid",
-    "PointColumns", "PointDict", "ToolkitError", "clean_header", "column_index", "column_points",
-    "decimal_votes", "decode_text", "detect_decimal", "detect_period_format", "detect_sentinels",
-    "find_row", "flatten_record", "get_path", "header_names", "is_jsonstat", "is_missing", "join_header_rows",
+    "MISSING_MARKERS", "MONTHS", "PERIOD_FORMATS", "SENTINELS", "Cell", "Grid", "LineGrid", "PointColumns",
+    "PointDict", "ToolkitError", "clean_header", "column_index", "column_points", "decimal_votes",
+    "decode_text", "detect_decimal", "detect_period_format", "detect_sentinels", "find_row",
+    "flatten_record", "get_path", "header_names", "is_jsonstat", "is_missing", "join_header_rows",
     "jsonstat_datasets", "jsonstat_points", "long_points", "mapping_records", "month_columns_points",
-    "month_of_header", "parse_clock", "parse_month", "parse_number", "parse_period", "read_csv_grid",
-    "read_csv_table", "read_json", "read_workbook", "record_points", "row_record", "row_title",
-    "snapshot_points", "split_dimension_names", "table_blocks", "wide_points", "with_header",
+    "month_of_header", "month_rows_points", "parse_clock", "parse_month", "parse_number", "parse_period",
+    "read_csv_grid", "read_csv_table", "read_json", "read_workbook", "record_points", "row_record",
+    "row_title", "snapshot_points", "split_dimension_names", "table_blocks", "wide_points", "with_header",
 ]
 # fmt: on
 
@@ -1215,6 +1215,45 @@ def month_columns_points(
             continue
         dims = _row_dimensions(row, constant, dims_at, title_dimension, title)
         for index, month in months:
+            value = parse_number(row[index], decimal=decimal, missing=missing) if index < len(row) else None
+            if value is not None:
+                yield _point(year.replace(month=month), value, dict(dims))
+
+
+def month_rows_points(
+    grid: Grid,
+    *,
+    header_row: int,
+    month_column: str,
+    dimension_columns: Sequence[str] = (),
+    skip_rows: int = 0,
+    decimal: str = ".",
+    missing: Sequence[float] = (),
+    constant_dimensions: dict[str, str] | None = None,
+    title_dimension: str | None = None,
+) -> Iterator[PointDict]:
+    """Points of a matrix with a row per month and a column per year (`Month, 2019, 2020, …`).
+
+    Rows whose label is not a month (an annual total or mean) and columns whose header is not a year
+    are left out: they are aggregates, not periods.
+    """
+    names = header_names(grid[header_row])
+    month_at = column_index(names, month_column)
+    years = [
+        (i, moment)
+        for i, name in enumerate(names)
+        if i != month_at and (moment := parse_period(name, "year"))
+    ]
+    if not years:
+        raise ToolkitError(f"no column header reads as a year; columns are {list(names)[:30]}")
+    dims_at = [(name, column_index(names, name)) for name in dimension_columns]
+    constant = dict(constant_dimensions or {})
+    for title, row in _table_rows(grid, header_row, skip_rows, title_dimension):
+        month = parse_month(row[month_at]) if month_at < len(row) else None
+        if month is None:
+            continue
+        dims = _row_dimensions(row, constant, dims_at, title_dimension, title)
+        for index, year in years:
             value = parse_number(row[index], decimal=decimal, missing=missing) if index < len(row) else None
             if value is not None:
                 yield _point(year.replace(month=month), value, dict(dims))

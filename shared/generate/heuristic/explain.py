@@ -72,6 +72,8 @@ def _time_axis(plan: TablePlan | None) -> dict[str, Any]:
             "period_format": plan.period_format,
             "header_row": plan.header_row,
         }
+    if plan.layout == "matrix":
+        return {"orientation": "matrix", "month_column": plan.month_column, "years": "column headers"}
     if plan.layout == "months":
         return {"orientation": "matrix", "year_column": plan.time_column, "months": "column headers"}
     if plan.layout == "long":

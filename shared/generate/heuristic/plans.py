@@ -30,7 +30,8 @@ class ColumnStats:
 class TablePlan:
     """The layout decisions for one table (a CSV or a sheet)."""
 
-    layout: str  # long | wide | months | snapshot
+    # long | wide | months (years down, months across) | matrix (months down, years across) | snapshot
+    layout: str
     sheet: str
     header_row: int
     anchors: list[str]

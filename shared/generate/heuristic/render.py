@@ -70,6 +70,19 @@ def render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequ
         )
         function = "long_points"
         summary = f"long table, time in {plan.time_column!r}, values in {plan.value_column!r}"
+    elif plan.layout == "matrix":
+        call = (
+            "    return month_rows_points(\n"
+            "        grid,\n"
+            "        header_row=find_row(grid, HEADER),\n"
+            f"        skip_rows={plan.skip_rows},\n"
+            f"        month_column={_literal(plan.month_column)},\n"
+            f"        dimension_columns={_literal(plan.dimension_columns)},\n"
+            f"        decimal={_literal(plan.decimal)},\n"
+            f"        missing={_literal(plan.missing)},\n" + _title_argument(plan) + "    )\n"
+        )
+        function = "month_rows_points"
+        summary = f"a row per month in {plan.month_column!r}, a column per year"
     elif plan.layout == "months":
         call = (
             "    return month_columns_points(\n"

@@ -542,9 +542,13 @@ def _wide_plan(
     numbers = [parse_number(c, decimal=decimal) for c in cells]
     if sum(n is not None for n in numbers) < 0.5 * len(cells):
         return None
+    month_col = _month_label_column(dims, data) if period_format == "year" else None
+    if month_col is not None:
+        dims = [d for d in dims if d is not month_col]
     dim_names = [d.name for d in dims]
     plan = TablePlan(
-        layout="wide",
+        layout="matrix" if month_col else "wide",
+        month_column=month_col.name if month_col else None,
         sheet=sheet,
         header_row=header,
         anchors=[names[period_cols[0]], *([split.name] if split else []), *dim_names[:2]],
@@ -561,7 +565,14 @@ def _wide_plan(
     plan.row_labels = sorted(
         {clean_header(row[d.index]) for row in data for d in dims if d.index < len(row)} - {""}
     )
-    plan.reasons.append(f"{len(period_cols)} column headers are periods ({period_format}): wide layout")
+    if month_col is not None:
+        plan.anchors = [names[period_cols[0]], month_col.name]
+        plan.reasons.append(
+            f"a row per month ({month_col.name!r}) and a column per year: {len(period_cols)} year columns; "
+            "rows that are not months (totals, averages) left out"
+        )
+    else:
+        plan.reasons.append(f"{len(period_cols)} column headers are periods ({period_format}): wide layout")
     if split:
         plan.reasons.append(f"column {split.name!r} packs several dimensions")
     if title_dimension:
@@ -569,6 +580,15 @@ def _wide_plan(
             f"{len(set(titles))} stacked tables under one header: their titles form {title_dimension!r}"
         )
     return plan
+
+
+def _month_label_column(dims: list[ColumnStats], data: Grid) -> ColumnStats | None:
+    """Among a wide table's label columns, the one whose cells name six or more distinct months."""
+    for col in dims:
+        months = {parse_month(row[col.index]) for row in data if col.index < len(row)} - {None}
+        if len(months) >= 6:
+            return col
+    return None
 
 
 def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Candidate]:
@@ -636,7 +656,7 @@ def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Can
 def _plan_frequency(plan: TablePlan) -> str | None:
     """The frequency of a plan's periods: from its time format, else from its sheet's name."""
     fmt = plan.time_format if plan.layout == "long" else plan.period_format
-    if plan.layout == "months":
+    if plan.layout in ("months", "matrix"):
         return "month"
     return FORMAT_FREQUENCIES.get(fmt or "") or frequency_of(plan.sheet)
 

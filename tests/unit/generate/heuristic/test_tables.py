@@ -146,3 +146,30 @@ def test_the_title_above_a_table_tells_sheets_with_the_same_columns_apart(tmp_pa
     candidates = table_wrapper(profile, IndicatorRequest(name="UK new planting of woodland"))
     assert candidates[0].hint["sheet"] == "Table_2"
     assert candidates[0].reason.startswith("sheet 'Table_2': value column 'UK'")
+
+
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def test_months_down_and_years_across_read_as_a_matrix_without_the_total_row(tmp_path: Path) -> None:
+    lines = ["Month,2020,2021", *(f"{m},{i + 1},{i + 101}" for i, m in enumerate(MONTHS)), "Total,78,1278"]
+    content = ("\n".join(lines) + "\n").encode()
+    profile = profile_of(tmp_path, "matrix.csv", content)
+    draft = heuristic.generate(profile, IndicatorRequest(name="Gas demand"))
+    points = run(draft.parse_code, content)
+    assert len(points) == 24
+    stamps = {(p["timestamp"], p["value"]) for p in points}
+    assert (datetime(2020, 3, 1, tzinfo=UTC), 3.0) in stamps
+    assert (datetime(2021, 12, 1, tzinfo=UTC), 112.0) in stamps
+    assert "a row per month" in draft.rationale
+
+
+def test_years_down_and_months_across_leave_the_annual_column_out(tmp_path: Path) -> None:
+    lines = [
+        "Year," + ",".join(MONTHS) + ",Annual",
+        "2020," + ",".join(str(i) for i in range(1, 13)) + ",78",
+    ]
+    content = ("\n".join(lines) + "\n").encode()
+    profile = profile_of(tmp_path, "months.csv", content)
+    points = run(heuristic.generate(profile, IndicatorRequest(name="Gas demand")).parse_code, content)
+    assert [p["value"] for p in points] == [float(i) for i in range(1, 13)]
