@@ -31,9 +31,10 @@ __all__ = [
     "decode_text", "detect_decimal", "detect_period_format", "detect_sentinels", "find_row",
     "flatten_record", "get_path", "header_names", "is_jsonstat", "is_missing", "join_header_rows",
     "jsonstat_datasets", "jsonstat_points", "long_points", "mapping_records", "month_columns_points",
-    "month_of_header", "month_rows_points", "parse_clock", "parse_month", "parse_number", "parse_period",
-    "read_csv_grid", "read_csv_table", "read_json", "read_workbook", "record_points", "row_record",
-    "row_title", "snapshot_points", "split_dimension_names", "table_blocks", "wide_points", "with_header",
+    "month_of_header", "month_rows_points", "month_starts", "parse_clock", "parse_month", "parse_number",
+    "parse_period", "read_csv_grid", "read_csv_table", "read_json", "read_workbook", "record_points",
+    "row_record", "row_title", "snapshot_points", "split_dimension_names", "table_blocks", "wide_points",
+    "with_header",
 ]
 # fmt: on
 
@@ -1257,6 +1258,22 @@ def month_rows_points(
             value = parse_number(row[index], decimal=decimal, missing=missing) if index < len(row) else None
             if value is not None:
                 yield _point(year.replace(month=month), value, dict(dims))
+
+
+def month_starts(grid: Grid, *, header_row: int, column: str) -> Grid:
+    """The grid with the dates of one column moved to the first of their month.
+
+    Monthly values are often dated on a fixed day (the 15th, the month's end); a period starts on its
+    first day. Cells that are not dates are left as they are.
+    """
+    at = column_index(header_names(grid[header_row]), column)
+    moved: Grid = list(grid[: header_row + 1])
+    for row in grid[header_row + 1 :]:
+        cell = row[at] if at < len(row) else None
+        if isinstance(cell, datetime | date) and not isinstance(cell, str):
+            row = [*row[:at], datetime(cell.year, cell.month, 1), *row[at + 1 :]]
+        moved.append(row)
+    return moved
 
 
 def split_dimension_names(header: str) -> list[str]:

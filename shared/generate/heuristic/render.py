@@ -37,6 +37,10 @@ def render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequ
         note = "header lines joined into one label per column" if plan.header_rows else "no header row"
         constants.append(f"HEADER_ROWS = {_literal(plan.header_rows)}  # {note}")
         read += "    grid = with_header(grid, HEADER_ROWS)\n"
+    if plan.month_starts:
+        imports += ", month_starts"
+        column = _literal(plan.time_column)
+        read += f"    grid = month_starts(grid, header_row=find_row(grid, HEADER), column={column})\n"
     if plan.layout == "wide":
         call = (
             "    return wide_points(\n"

@@ -173,3 +173,23 @@ def test_years_down_and_months_across_leave_the_annual_column_out(tmp_path: Path
     profile = profile_of(tmp_path, "months.csv", content)
     points = run(heuristic.generate(profile, IndicatorRequest(name="Gas demand")).parse_code, content)
     assert [p["value"] for p in points] == [float(i) for i in range(1, 13)]
+
+
+def test_monthly_values_dated_on_the_15th_are_stamped_at_their_month_start(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["Sourcekey", "RNGWHHD"], ["Date", "Spot price (Dollars per Million Btu)"]]
+    rows += [[datetime(1997, month, 15), 2.0 + month] for month in range(1, 7)]
+    content = workbook({"Data 1": rows})
+    profile = profile_of(tmp_path, "spot.xlsx", content)
+    points = run(table_wrapper(profile, IndicatorRequest(name="Spot price (monthly)"))[0].code, content)
+    assert [p["timestamp"] for p in points][:2] == [
+        datetime(1997, 1, 1, tzinfo=UTC),
+        datetime(1997, 2, 1, tzinfo=UTC),
+    ]
+
+
+def test_daily_dates_are_not_moved_to_month_starts(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["Date", "Price"]] + [[datetime(1997, 1, day), 2.0] for day in range(2, 9)]
+    content = workbook({"Data": rows})
+    profile = profile_of(tmp_path, "daily.xlsx", content)
+    points = run(table_wrapper(profile, IndicatorRequest(name="Price"))[0].code, content)
+    assert points[0]["timestamp"] == datetime(1997, 1, 2, tzinfo=UTC)
