@@ -245,7 +245,7 @@ def _plan_table(
             decimal=decimal,
         )
     stats = _column_stats(names, data, units, decimal)
-    time_col = _time_column(stats, len(data))
+    time_col = _hinted_time_column(stats, request.hints.time_column) or _time_column(stats, len(data))
     if _month_headers(names) and time_col is not None and time_col.period_format == "year":
         return _month_columns_plan(
             names, data, titles, stats, time_col, header=header, skip=skip, sheet=sheet, decimal=decimal
@@ -361,6 +361,17 @@ def _monthly_on_a_day(data: Grid, index: int) -> bool:
 def _generic_value(col: ColumnStats) -> float:
     """A bonus for a column named just `value` (`Wert`, `OBS_VALUE`): where a long table keeps its numbers."""
     return 1.0 if clean_header(col.name).casefold().replace("_", " ") in VALUE_NAMES else 0.0
+
+
+def _hinted_time_column(stats: list[ColumnStats], wanted: str | None) -> ColumnStats | None:
+    """The column a time column hint names, read with the period format its cells have."""
+    if not wanted:
+        return None
+    folded = clean_header(wanted).casefold()
+    col = next(c for c in stats if c.name.casefold() == folded)  # _check_column_hints made sure it is there
+    if col.period_format is None:
+        raise HintError(f"time column {col.name!r} holds no dates or periods this tool reads")
+    return col
 
 
 def _month_column(stats: list[ColumnStats], data: Grid, time_col: ColumnStats | None) -> ColumnStats | None:

@@ -193,3 +193,15 @@ def test_daily_dates_are_not_moved_to_month_starts(tmp_path: Path) -> None:
     profile = profile_of(tmp_path, "daily.xlsx", content)
     points = run(table_wrapper(profile, IndicatorRequest(name="Price"))[0].code, content)
     assert points[0]["timestamp"] == datetime(1997, 1, 2, tzinfo=UTC)
+
+
+def test_a_time_column_hint_picks_the_end_over_the_start(tmp_path: Path) -> None:
+    content = b"start,end,load\n2020-01-01,2020-01-02,5\n2020-01-02,2020-01-03,6\n2020-01-03,2020-01-04,7\n"
+    profile = profile_of(tmp_path, "load.csv", content)
+    default = run(table_wrapper(profile, IndicatorRequest(name="Load"))[0].code, content)
+    assert default[0]["timestamp"] == datetime(2020, 1, 1, tzinfo=UTC)
+    hinted = IndicatorRequest(name="Load", hints=LayoutHints(time_column="end"))
+    points = run(table_wrapper(profile, hinted)[0].code, content)
+    assert points[0]["timestamp"] == datetime(2020, 1, 2, tzinfo=UTC)
+    with pytest.raises(HintError, match="no dates"):
+        table_wrapper(profile, IndicatorRequest(name="Load", hints=LayoutHints(time_column="load")))
