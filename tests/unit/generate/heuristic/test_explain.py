@@ -49,3 +49,12 @@ def test_wrap_explain_json_prints_one_document_and_runs_no_wrapper(
     doc = json.loads(capsys.readouterr().out)
     assert doc["tables"][0]["header_rows"] == [2]
     assert doc["candidates"][0]["label"] == "value column 'Imports'"
+
+
+def test_explain_names_a_header_row_of_periods_as_the_time_axis(tmp_path: Path) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_bytes(b"Country,2019,2020,2021\nDE,1,2,3\nFR,4,5,6\n")
+    profile = build_profile(read_source(str(path), settings=Settings()))
+    table = explain(profile, IndicatorRequest(name="Emissions"))["tables"][0]
+    assert table["time_axis"] == {"orientation": "header row", "period_format": "year", "header_row": 0}
+    assert table["column_classes"] == {"Country": "label", "2019": "time", "2020": "time", "2021": "time"}
