@@ -27,14 +27,14 @@ if TYPE_CHECKING:
 # prompt lists and what docs/architecture.md describes. Removing or changing a name breaks stored wrappers.
 __all__ = [
     "MISSING_MARKERS", "MONTHS", "PERIOD_FORMATS", "SENTINELS", "Cell", "Grid", "LineGrid", "PointColumns",
-    "PointDict", "ToolkitError", "clean_header", "column_index", "column_points", "decimal_votes",
-    "decode_text", "detect_decimal", "detect_period_format", "detect_sentinels", "find_row",
-    "flatten_record", "get_path", "header_names", "is_jsonstat", "is_missing", "join_header_rows",
-    "jsonstat_datasets", "jsonstat_points", "long_points", "mapping_records", "month_columns_points",
-    "month_of_header", "month_rows_points", "month_starts", "parse_clock", "parse_month", "parse_number",
-    "parse_period", "read_csv_grid", "read_csv_table", "read_json", "read_workbook", "record_points",
-    "row_record", "row_title", "snapshot_points", "split_dimension_names", "table_blocks", "wide_points",
-    "with_header",
+    "PointDict", "ToolkitError", "clean_header", "column_index", "column_points", "column_range",
+    "decimal_votes", "decode_text", "detect_decimal", "detect_period_format", "detect_sentinels",
+    "find_row", "flatten_record", "get_path", "header_names", "is_jsonstat", "is_missing",
+    "join_header_rows", "jsonstat_datasets", "jsonstat_points", "long_points", "mapping_records",
+    "month_columns_points", "month_of_header", "month_rows_points", "month_starts", "parse_clock",
+    "parse_month", "parse_number", "parse_period", "read_csv_grid", "read_csv_table", "read_json",
+    "read_workbook", "record_points", "row_record", "row_title", "snapshot_points", "split_dimension_names",
+    "table_blocks", "wide_points", "with_header",
 ]
 # fmt: on
 
@@ -402,6 +402,11 @@ def join_header_rows(grid: Grid, rows: Sequence[int]) -> list[str]:
             label = label + word if label.endswith("-") and word[:1].islower() else f"{label} {word}".strip()
         labels.append(label)
     return labels
+
+
+def column_range(grid: Grid, first: int, end: int) -> Grid:
+    """The columns `first` to `end - 1` of every row: one of several tables standing side by side."""
+    return [list(row[first:end]) for row in grid]
 
 
 def with_header(grid: Grid, rows: Sequence[int]) -> Grid:

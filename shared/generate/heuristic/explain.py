@@ -9,7 +9,7 @@ from shared.domain.wrapper import IndicatorRequest, SourceFormat
 from shared.generate.heuristic.plans import Candidate, TablePlan
 from shared.generate.heuristic.records import json_wrapper
 from shared.generate.heuristic.structure import analyze_structure
-from shared.generate.heuristic.tables import analyze_grid, table_wrapper
+from shared.generate.heuristic.tables import analyze_table, table_wrapper
 from shared.source.profile import SourceProfile
 
 
@@ -49,7 +49,8 @@ def _table(
 ) -> dict[str, Any]:
     structure = analyze_structure(grid, header_rows=request.hints.header_rows)
     main = structure.main
-    plan = analyze_grid(grid, request, sheet=name, delimiter=delimiter) if grid else None
+    plans = analyze_table(grid, request, sheet=name, delimiter=delimiter) if grid else []
+    plan = plans[0] if plans else None
     return {
         "name": name,
         "header_rows": main.header_rows if main else [],
@@ -57,6 +58,7 @@ def _table(
         "row_classes": structure.row_classes,
         "column_classes": dict(zip(main.names, structure.column_classes, strict=False)) if main else {},
         "blocks": [block.to_dict() for block in structure.blocks],
+        "side_by_side": [[first, end - 1] for first, end in structure.column_groups],
         "time_axis": _time_axis(plan),
         "notes": structure.reasons,
         "candidates": [_candidate(c) for c in candidates if c.hint.get("sheet", name) == name],

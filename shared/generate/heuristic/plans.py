@@ -56,6 +56,7 @@ class TablePlan:
     row_labels: list[str] = field(default_factory=list)  # labels of a wide table's rows
     warnings: list[str] = field(default_factory=list)
     title: str = ""  # the title above the table
+    columns: tuple[int, int] | None = None  # (first, end) of a table standing beside others
 
 
 @dataclass

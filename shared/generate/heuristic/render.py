@@ -32,6 +32,10 @@ def render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequ
     constants = [f"HEADER = {_literal(plan.anchors)}  # columns that identify the header row"]
     if reader != "csv":
         constants.insert(0, f"SHEET = {_literal(plan.sheet)}")
+    if plan.columns is not None:
+        imports += ", column_range"
+        constants.append(f"COLUMNS = {_literal(list(plan.columns))}  # first and end column of this table")
+        read += "    grid = column_range(grid, *COLUMNS)\n"
     if plan.header_rows is not None:
         imports += ", with_header"
         note = "header lines joined into one label per column" if plan.header_rows else "no header row"

@@ -86,6 +86,7 @@ class Structure:
     column_classes: list[str]
     blocks: list[Block]
     reasons: list[str] = field(default_factory=list)
+    column_groups: list[tuple[int, int]] = field(default_factory=list)  # tables side by side
 
     @property
     def main(self) -> Block | None:
@@ -318,6 +319,34 @@ def _time_like(cells: list[Any], name: str) -> bool:
     return fmt not in ("year", "excel_serial", "epoch_s", "epoch_ms") or bool(set(tokens(name)) & TIME_WORDS)
 
 
+def column_groups(grid: Grid, *, sample: int = 300) -> list[tuple[int, int]]:
+    """(first, end) column ranges of tables standing side by side, split by columns blank in every row.
+
+    One-cell rows (titles, notes) may run across the gap and do not join the tables. A range needs two
+    columns and a row with a number to count as a table; one range (or none) means one table.
+    """
+    width = max((len(row) for row in grid[:sample]), default=0)
+    used = [False] * width
+    numbers = [False] * width
+    for row in grid[:sample]:
+        facts = row_facts(row)
+        if facts.width < 2:
+            continue
+        for at in facts.filled:
+            used[at] = True
+            numbers[at] = numbers[at] or _is_number(row[at])
+    ranges: list[tuple[int, int]] = []
+    start = None
+    for at in range(width + 1):
+        if at < width and used[at]:
+            start = at if start is None else start
+        elif start is not None:
+            ranges.append((start, at))
+            start = None
+    tables = [(a, b) for a, b in ranges if b - a >= 2 and any(numbers[a:b])]
+    return tables if len(tables) > 1 else []
+
+
 def analyze_structure(grid: Grid, *, header_rows: list[int] | None = None) -> Structure:
     """Row classes, blocks and the column classes of the main block of a grid."""
     if header_rows is not None:
@@ -343,7 +372,12 @@ def analyze_structure(grid: Grid, *, header_rows: list[int] | None = None) -> St
         if main.sections:
             reasons.append(f"sections {sorted(set(main.sections.values()))} under one header")
     columns = classify_columns(grid, main) if main is not None else []
-    return Structure(row_classes=kinds, column_classes=columns, blocks=blocks, reasons=reasons)
+    groups = column_groups(grid)
+    if groups:
+        reasons.append(f"{len(groups)} tables side by side in columns {[[a, b - 1] for a, b in groups]}")
+    return Structure(
+        row_classes=kinds, column_classes=columns, blocks=blocks, reasons=reasons, column_groups=groups
+    )
 
 
 def _ranges(rows: list[int]) -> list[list[int]]:

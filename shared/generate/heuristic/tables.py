@@ -29,11 +29,12 @@ from shared.generate.heuristic.matching import (
 )
 from shared.generate.heuristic.plans import Candidate, ColumnStats, TablePlan
 from shared.generate.heuristic.render import render_sheet_per_period, render_table
-from shared.generate.heuristic.structure import analyze_structure
+from shared.generate.heuristic.structure import analyze_structure, column_groups
 from shared.source.profile import SourceProfile, TableProfile
 from shared.wrapper_toolkit import (
     Grid,
     clean_header,
+    column_range,
     decimal_votes,
     detect_period_format,
     detect_sentinels,
@@ -192,6 +193,24 @@ def _dimension_columns(stats: list[ColumnStats], exclude: set[str]) -> list[Colu
         and not col.words & NOTE_WORDS
         and not col.name.startswith("column_")
     ]
+
+
+def analyze_table(
+    grid: Grid, request: IndicatorRequest, *, sheet: str = "", delimiter: str | None = None
+) -> list[TablePlan]:
+    """Plans for a table, or for each of the tables standing side by side in it."""
+    groups = column_groups(grid) if grid else []
+    if not groups:
+        plan = analyze_grid(grid, request, sheet=sheet, delimiter=delimiter)
+        return [plan] if plan is not None else []
+    plans = []
+    for first, end in groups:
+        plan = analyze_grid(column_range(grid, first, end), request, sheet=sheet, delimiter=delimiter)
+        if plan is not None:
+            plan.columns = (first, end)
+            plan.reasons.append(f"one of {len(groups)} tables side by side: columns {first}..{end - 1}")
+            plans.append(plan)
+    return plans
 
 
 def analyze_grid(
@@ -631,9 +650,7 @@ def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Can
             raise HintError(f"sheet {hints.sheet!r} not found; sheets are {[t.name for t in profile.tables]}")
     plans = []
     for table in tables:
-        plan = analyze_grid(table.rows, request, sheet=table.name, delimiter=profile.delimiter)
-        if plan is not None:
-            plans.append(plan)
+        plans.extend(analyze_table(table.rows, request, sheet=table.name, delimiter=profile.delimiter))
     if not plans:
         raise NoSeriesFoundError("no series found: no table with a numeric column under a header")
     reader = "csv" if profile.format == SourceFormat.CSV else "xlsx"
@@ -729,6 +746,10 @@ def _candidate(
         hint["sheet"] = plan.sheet
         if plan.value_column and sheets > 1:
             label += f" on sheet {plan.sheet!r}"
+    if plan.columns is not None:
+        label += f" of the table in columns {plan.columns[0]}..{plan.columns[1] - 1}"
+        if plan.title:
+            label += f" ({plan.title})"
     return Candidate(
         code=code,
         rationale=rationale,

@@ -153,3 +153,15 @@ def test_sentences_of_notes_above_a_header_are_not_joined_into_its_labels() -> N
     assert block is not None
     assert block.header_rows == [3]
     assert block.names == ["", "Year", "fossil fuel", "ocean sink"]
+
+
+def test_tables_side_by_side_are_column_groups_split_by_blank_columns() -> None:
+    from shared.generate.heuristic.structure import column_groups
+
+    grid: list[list[Any]] = [
+        ["Table 1: a long title running across both tables", "", "", "", ""],
+        ["Year", "UK", "", "Year", "UK"],
+        [2019, 1.0, "", 2019, 10.0],
+    ]
+    assert column_groups(grid) == [(0, 2), (3, 5)]
+    assert column_groups([["Year", "UK"], [2019, 1.0]]) == []

@@ -205,3 +205,19 @@ def test_a_time_column_hint_picks_the_end_over_the_start(tmp_path: Path) -> None
     assert points[0]["timestamp"] == datetime(2020, 1, 2, tzinfo=UTC)
     with pytest.raises(HintError, match="no dates"):
         table_wrapper(profile, IndicatorRequest(name="Load", hints=LayoutHints(time_column="load")))
+
+
+def test_tables_side_by_side_are_read_apart_and_the_one_the_request_names_wins(tmp_path: Path) -> None:
+    rows: list[list[object]] = [
+        ["Conifer area", None, None, "Broadleaf area", None],
+        ["Year", "UK", None, "Year", "UK"],
+        [2019, 1.0, None, 2019, 10.0],
+        [2020, 2.0, None, 2020, 20.0],
+    ]
+    content = workbook({"Areas": rows})
+    profile = profile_of(tmp_path, "areas.xlsx", content)
+    candidates = table_wrapper(profile, IndicatorRequest(name="Broadleaf area, UK"))
+    assert "COLUMNS = [3, 5]" in candidates[0].code
+    assert "columns 3..4 (Broadleaf area)" in candidates[0].label
+    assert [p["value"] for p in run(candidates[0].code, content)] == [10.0, 20.0]
+    assert len(candidates) == 2
