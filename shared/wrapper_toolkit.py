@@ -30,11 +30,11 @@ __all__ = [
     "PointDict", "ToolkitError", "clean_header", "column_index", "column_points", "column_range",
     "decimal_votes", "decode_text", "detect_decimal", "detect_period_format", "detect_sentinels",
     "find_row", "flatten_record", "get_path", "header_names", "is_jsonstat", "is_missing",
-    "join_header_rows", "jsonstat_datasets", "jsonstat_points", "long_points", "mapping_records",
-    "month_columns_points", "month_of_header", "month_rows_points", "month_starts", "parse_clock",
-    "parse_month", "parse_number", "parse_period", "read_csv_grid", "read_csv_table", "read_json",
-    "read_workbook", "record_points", "row_record", "row_title", "snapshot_points", "split_dimension_names",
-    "table_blocks", "wide_points", "with_header",
+    "join_header_rows", "jsonstat_datasets", "jsonstat_points", "label_levels", "long_points",
+    "mapping_records", "month_columns_points", "month_of_header", "month_rows_points", "month_starts",
+    "parse_clock", "parse_month", "parse_number", "parse_period", "read_csv_grid", "read_csv_table",
+    "read_json", "read_workbook", "record_points", "row_record", "row_title", "snapshot_points",
+    "split_dimension_names", "table_blocks", "wide_points", "with_header",
 ]
 # fmt: on
 
@@ -1263,6 +1263,51 @@ def month_rows_points(
             value = parse_number(row[index], decimal=decimal, missing=missing) if index < len(row) else None
             if value is not None:
                 yield _point(year.replace(month=month), value, dict(dims))
+
+
+_FOOTNOTE_MARK = re.compile(r"\s+\d{1,2}(?:,\d{1,2})*$")
+
+
+def label_levels(grid: Grid, *, header_row: int, column: str, footnotes: bool = False) -> Grid:
+    """The grid with a label column's indentation read as a hierarchy: a column per level above a row.
+
+    National statistics often nest row labels by indenting them (`Motor Gasoline` > `  Unleaded Regular`
+    > `    Conventional`), so one label occurs under several parents. Each row gets its ancestors in
+    columns `<column> level 1`, `<column> level 2`…; one-cell rows count as parents too. With
+    `footnotes`, a trailing footnote number (`Conventional 3`, `Total 9,10`) is cut from every label.
+    """
+    names = header_names(grid[header_row])
+    at = column_index(names, column)
+    body = grid[header_row + 1 :]
+    indents = sorted({_indent(row[at]) for row in body if at < len(row) and clean_header(row[at])})
+    depth = max(0, len(indents) - 1)
+    levels = [f"{names[at]} level {k}" for k in range(1, depth + 1)]
+    result: Grid = [list(row) for row in grid[:header_row]]
+    result.append([*grid[header_row], *levels])
+    stack: dict[int, str] = {}
+    for row in body:
+        cell = row[at] if at < len(row) else None
+        label = clean_header(cell)
+        if footnotes:
+            label = _FOOTNOTE_MARK.sub("", label)
+        if label:
+            level = indents.index(_indent(cell))
+            stack = {k: v for k, v in stack.items() if k < level}
+            stack[level] = label
+            ancestors = [stack.get(k, "") for k in range(level)]
+        else:
+            ancestors = [stack[k] for k in sorted(stack)]
+        padded = [*ancestors, *[""] * (depth - len(ancestors))][:depth]
+        cells = [*row[: len(names)], *[None] * (len(names) - len(row))]
+        if label:
+            cells[at] = label
+        result.append([*cells, *padded])
+    return result
+
+
+def _indent(cell: Cell) -> int:
+    text = str(cell) if cell is not None else ""
+    return len(text) - len(text.lstrip())
 
 
 def month_starts(grid: Grid, *, header_row: int, column: str) -> Grid:

@@ -57,6 +57,7 @@ class TablePlan:
     warnings: list[str] = field(default_factory=list)
     title: str = ""  # the title above the table
     columns: tuple[int, int] | None = None  # (first, end) of a table standing beside others
+    label_levels: tuple[str, bool] | None = None  # (label column nested by indentation, cut footnotes)
 
 
 @dataclass

@@ -41,6 +41,13 @@ def render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequ
         note = "header lines joined into one label per column" if plan.header_rows else "no header row"
         constants.append(f"HEADER_ROWS = {_literal(plan.header_rows)}  # {note}")
         read += "    grid = with_header(grid, HEADER_ROWS)\n"
+    if plan.label_levels is not None:
+        imports += ", label_levels"
+        column, footnotes = plan.label_levels
+        read += (
+            f"    grid = label_levels(grid, header_row=find_row(grid, HEADER), column={_literal(column)}, "
+            f"footnotes={footnotes})\n"
+        )
     if plan.month_starts:
         imports += ", month_starts"
         column = _literal(plan.time_column)

@@ -32,6 +32,7 @@ from shared.generate.heuristic.render import render_sheet_per_period, render_tab
 from shared.generate.heuristic.structure import analyze_structure, column_groups
 from shared.source.profile import SourceProfile, TableProfile
 from shared.wrapper_toolkit import (
+    _FOOTNOTE_MARK,
     Grid,
     clean_header,
     column_range,
@@ -262,6 +263,7 @@ def _plan_table(
             period_format=periods,
             sheet=sheet,
             decimal=decimal,
+            body=grid[header + 1 :],
         )
     stats = _column_stats(names, data, units, decimal)
     time_col = _hinted_time_column(stats, request.hints.time_column) or _time_column(stats, len(data))
@@ -573,6 +575,7 @@ def _wide_plan(
     period_format: str,
     sheet: str,
     decimal: str,
+    body: Grid,
 ) -> TablePlan | None:
     label_names = [name for name in names if parse_period(name, period_format) is None]
     stats = [s for s in _column_stats(names, data, units, decimal) if s.name in label_names]
@@ -586,10 +589,17 @@ def _wide_plan(
     numbers = [parse_number(c, decimal=decimal) for c in cells]
     if sum(n is not None for n in numbers) < 0.5 * len(cells):
         return None
+    levels = _indented_column(dims, body=body)
+    if levels is not None:
+        column, depth, _ = levels
+        title_dimension = None  # the hierarchy names the sections
+        dims = [d for d in dims if d is not column]
     month_col = _month_label_column(dims, data) if period_format == "year" else None
     if month_col is not None:
         dims = [d for d in dims if d is not month_col]
     dim_names = [d.name for d in dims]
+    if levels is not None:
+        dim_names = [*(f"{column.name} level {k}" for k in range(1, depth + 1)), column.name, *dim_names]
     plan = TablePlan(
         layout="matrix" if month_col else "wide",
         month_column=month_col.name if month_col else None,
@@ -609,6 +619,13 @@ def _wide_plan(
     plan.row_labels = sorted(
         {clean_header(row[d.index]) for row in data for d in dims if d.index < len(row)} - {""}
     )
+    if levels is not None:
+        plan.label_levels = (levels[0].name, levels[2])
+        plan.anchors = [names[period_cols[0]], levels[0].name]
+        plan.reasons.append(
+            f"labels in {levels[0].name!r} are indented {levels[1] + 1} levels deep: rows keep their parents"
+            + (" (footnote numbers cut from the labels)" if levels[2] else "")
+        )
     if month_col is not None:
         plan.anchors = [names[period_cols[0]], month_col.name]
         plan.reasons.append(
@@ -624,6 +641,26 @@ def _wide_plan(
             f"{len(set(titles))} stacked tables under one header: their titles form {title_dimension!r}"
         )
     return plan
+
+
+def _indented_column(dims: list[ColumnStats], *, body: Grid) -> tuple[ColumnStats, int, bool] | None:
+    """(column, levels above the deepest label, footnote marks) of a label column nested by indentation.
+
+    `body` is every row below the header, one-cell parent rows included, as `label_levels` reads them.
+    """
+    for col in dims[:1]:
+        labels = [row[col.index] for row in body if col.index < len(row) and clean_header(row[col.index])]
+        steps = [len(str(c)) - len(str(c).lstrip()) for c in labels]
+        indents = set(steps)
+        if len(indents) < 2 or steps[0] != min(indents):
+            return None  # a hierarchy starts at its top level
+        texts = [clean_header(c) for c in labels]
+        marked = [t for t in texts if _FOOTNOTE_MARK.search(t)]
+        # Trailing numbers are footnotes when several labels carry them and cutting them merges no labels.
+        cut = [_FOOTNOTE_MARK.sub("", t) for t in texts]
+        footnotes = len(marked) >= 3 and len(set(cut)) == len(set(texts))
+        return col, len(indents) - 1, footnotes
+    return None
 
 
 def _month_label_column(dims: list[ColumnStats], data: Grid) -> ColumnStats | None:

@@ -221,3 +221,39 @@ def test_tables_side_by_side_are_read_apart_and_the_one_the_request_names_wins(t
     assert "columns 3..4 (Broadleaf area)" in candidates[0].label
     assert [p["value"] for p in run(candidates[0].code, content)] == [10.0, 20.0]
     assert len(candidates) == 2
+
+
+def test_row_labels_nested_by_indentation_keep_their_parents_and_lose_footnote_numbers(
+    tmp_path: Path,
+) -> None:
+    nb = "\u00a0"
+    rows: list[list[object]] = [
+        ["Product", 1994, 1995, 1996],
+        [f"Sales to Resellers{nb}2", 0.6, 0.63, 0.7],
+        [f"{nb * 2}Motor Gasoline", None, None, None],
+        [f"{nb * 4}Regular", 0.57, 0.6, 0.69],
+        [f"{nb * 6}Conventional{nb}3", 0.56, 0.58, 0.67],
+        [f"{nb * 4}Premium", 0.69, 0.72, 0.8],
+        [f"{nb * 6}Conventional{nb}3", 0.68, 0.69, 0.77],
+        [f"Sales to End Users{nb}2", None, None, None],
+        [f"{nb * 2}Motor Gasoline", None, None, None],
+        [f"{nb * 4}Regular", 0.69, 0.72, 0.8],
+        [f"{nb * 6}Conventional{nb}3", 0.685, 0.714, 0.801],
+    ]
+    content = workbook({"Prices": rows})
+    profile = profile_of(tmp_path, "prices.xlsx", content)
+    points = run(table_wrapper(profile, IndicatorRequest(name="Regular gasoline price"))[0].code, content)
+    end_users = [
+        p["value"]
+        for p in points
+        if p["dimensions"]
+        == {
+            "Product level 1": "Sales to End Users",
+            "Product level 2": "Motor Gasoline",
+            "Product level 3": "Regular",
+            "Product": "Conventional",
+        }
+    ]
+    assert end_users == [0.685, 0.714, 0.801]
+    keys = [(p["timestamp"], tuple(sorted(p["dimensions"].items()))) for p in points]  # type: ignore[union-attr]
+    assert len(keys) == len(set(keys))
