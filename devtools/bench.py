@@ -297,7 +297,9 @@ def wrap_file(path: Path, request: dict[str, str], settings: Any) -> Any:
     from shared.source.read import read_source
 
     source = read_source(str(path), settings=settings)
-    return wrap_source(source, IndicatorRequest(**request), generator="heuristic", settings=settings)
+    return wrap_source(
+        source, IndicatorRequest.model_validate(request), generator="heuristic", settings=settings
+    )
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -629,8 +631,9 @@ def api_call(bench: Bench) -> list[Figure]:
 
     from shared.common.settings import get_settings
     from shared.domain.models import ResourceCreate, ResourceSource, SourceType
+    from shared.store.api_keys import ApiKeyRepository, hash_api_key
     from shared.store.database import close_clients, get_client, get_database
-    from shared.store.repositories import ApiKeyRepository, ResourceRepository, hash_api_key
+    from shared.store.resources import ResourceRepository
 
     database = f"rs_bench_{uuid.uuid4().hex[:10]}"
     saved = {name: os.environ.get(name) for name in ("RS_MONGODB_URI", "RS_MONGODB_DATABASE")}

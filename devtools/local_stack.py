@@ -22,13 +22,9 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
 from shared.common.settings import Settings
-from shared.messaging.broker import (
-    WRAPPER_CREATION_QUEUE,
-    WRAPPER_VALIDATION_QUEUE,
-    amqp_parameters,
-    declare_queues,
-)
+from shared.messaging.broker import amqp_parameters, declare_queues
 from shared.messaging.mq_event import build_rabbitmq_event
+from shared.messaging.queues import WRAPPER_CREATION_QUEUE, WRAPPER_VALIDATION_QUEUE
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 Printer = Callable[[str], None]

@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, overload
 
+from shared.common.errors import HintError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -30,7 +32,7 @@ __all__ = [
     "PointDict", "ToolkitError", "clean_header", "column_index", "column_points", "column_range",
     "decimal_votes", "decode_text", "detect_decimal", "detect_period_format", "detect_sentinels",
     "find_row", "flatten_record", "get_path", "header_names", "is_jsonstat", "is_missing",
-    "join_header_rows", "jsonstat_datasets", "jsonstat_points", "label_levels", "long_points",
+    "join_header_rows", "jsonstat_datasets", "jsonstat_points", "keep_where", "label_levels", "long_points",
     "mapping_records", "month_columns_points", "month_of_header", "month_rows_points", "month_starts",
     "parse_clock", "parse_month", "parse_number", "parse_period", "read_csv_grid", "read_csv_table",
     "read_json", "read_workbook", "record_points", "row_record", "row_title", "snapshot_points",
@@ -1518,3 +1520,55 @@ def _unravel(flat_index: int, sizes: Sequence[int]) -> list[int]:
         position[axis] = flat_index % sizes[axis]
         flat_index //= sizes[axis]
     return position
+
+
+# --- selecting series ----------------------------------------------------------------------------
+
+
+def keep_where(points: Iterable[PointDict], where: dict[str, str]) -> PointColumns | list[PointDict]:
+    """The points whose dimensions have the values in `where` (names and values compared case-blind).
+
+    Raises HintError naming the dimensions, or a dimension's values, that the points do have.
+    """
+    if isinstance(points, PointColumns):
+        series = points.series
+    else:
+        points = list(points)
+        series = list({tuple(sorted(p["dimensions"].items())): p["dimensions"] for p in points}.values())
+    kept = _series_where(series, where)
+    if isinstance(points, PointColumns):
+        import numpy as np
+
+        if points.codes is None:
+            return points
+        keep = np.isin(points.codes, np.array(sorted(kept), dtype=np.int32))
+        return PointColumns(
+            points.timestamps[keep], points.values[keep], series=points.series, codes=points.codes[keep]
+        )
+    wanted = [series[index] for index in kept]
+    return [p for p in points if p["dimensions"] in wanted]
+
+
+def _series_where(series: Sequence[dict[str, str]], where: dict[str, str]) -> set[int]:
+    """Indexes of the series whose dimensions match `where`; HintError when a name or value is unknown."""
+    kept = set(range(len(series)))
+    for name, wanted in where.items():
+        names = sorted({key for dimensions in series for key in dimensions})
+        key = next((n for n in names if _fold(n) == _fold(name)), None)
+        if key is None:
+            have = ", ".join(repr(n) for n in names) or "none (a single series)"
+            raise HintError(f"where {name}=…: the points have no dimension {name!r}; dimensions: {have}")
+        matching = {index for index in kept if _fold(series[index].get(key, "")) == _fold(wanted)}
+        if not matching:
+            values = sorted({series[index].get(key, "") for index in kept} - {""})
+            more = f" and {len(values) - 20} more" if len(values) > 20 else ""
+            shown = ", ".join(repr(v) for v in values[:20]) + more
+            raise HintError(
+                f"where {name}={wanted}: dimension {key!r} has no value {wanted!r}; values: {shown}"
+            )
+        kept = matching
+    return kept
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).casefold()

@@ -8,15 +8,16 @@ from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pymongo.database import Database
 
-from functions.api.errors import ErrorDetail, InvalidRequestError, UnauthorizedError
+from functions.api.errors import UnauthorizedError
 from functions.api.key_cache import api_keys
 from functions.api.log import correlate
 from functions.api.workers import offload
+from shared.common.errors import InvalidRequestError
 from shared.common.settings import Settings, get_settings
 from shared.domain.models import ApiKeyPublic
 from shared.messaging.handover import MessagePublisher
+from shared.store.api_keys import ApiKeyRepository
 from shared.store.database import get_database
-from shared.store.repositories import ApiKeyRepository
 
 OFFSET_MAX = 1_000_000
 KEY_MAX_LENGTH = 512
@@ -129,9 +130,7 @@ async def pagination_dependency(
     if limit > settings.api_page_size_max:
         raise InvalidRequestError(
             "the page size is too large",
-            details=[
-                ErrorDetail(field="query.limit", reason=f"must be at most {settings.api_page_size_max}")
-            ],
+            fields={"query.limit": f"must be at most {settings.api_page_size_max}"},
         )
     return Pagination(limit=limit, offset=offset)
 

@@ -1,10 +1,14 @@
-"""One JSON error shape for every failure: {"error": {"code", "message", "details"}}."""
+"""One JSON error shape for every failure: {"error": {"code", "message", "details"}}.
+
+The only place where errors become HTTP: the service layer raises domain errors
+(shared.common.errors), and DOMAIN_ERRORS says which status and code answers each.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -15,9 +19,14 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from functions.api.log import logger
-from shared.common.errors import BrokerError, BrokerUnavailableError
-from shared.common.secrets import SecretUnavailableError
-from shared.store.repositories import ConflictError, NotFoundError
+from shared.common.errors import (
+    BrokerError,
+    BrokerUnavailableError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    SecretUnavailableError,
+)
 
 WWW_AUTHENTICATE = 'Bearer realm="resource-service"'
 SCHEMA_REF_PREFIX = "#/components/schemas/"
@@ -74,25 +83,11 @@ class UnauthorizedError(ApiError):
         super().__init__(message, headers={"WWW-Authenticate": challenge})
 
 
-class InvalidRequestError(ApiError):
-    """The request is well-formed but a value is not acceptable."""
-
-    status_code = 422
-    code = "validation_error"
-
-
 class PayloadTooLargeError(ApiError):
     """An upload larger than the configured limit."""
 
     status_code = 413
     code = "payload_too_large"
-
-
-class StateConflictError(ApiError):
-    """The request conflicts with the current state of a record."""
-
-    status_code = 409
-    code = "conflict"
 
 
 class ServiceUnavailableError(ApiError):
@@ -145,29 +140,53 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 
-async def _not_found(request: Request, exc: Exception) -> JSONResponse:
-    return error_response(404, "not_found", str(exc))
+class ErrorAnswer(NamedTuple):
+    """How an error is answered: status, code, message, and the warning logged for a dependency fault."""
+
+    status_code: int
+    code: str
+    message: Callable[[Exception], str] = str
+    warning: str | None = None
 
 
-async def _conflict(request: Request, exc: Exception) -> JSONResponse:
-    return error_response(409, "conflict", str(exc))
+def _broker_message(exc: Exception) -> str:
+    return f"the message broker did not take the message: {exc}"
 
 
-async def _broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning("broker unavailable", extra={"reason": str(exc)})
-    code = "broker_unavailable" if isinstance(exc, BrokerUnavailableError) else "broker_error"
-    return error_response(503, code, f"the message broker did not take the message: {exc}")
-
-
-async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning("database unavailable", extra={"reason": type(exc).__name__})
+def _database_message(exc: Exception) -> str:
     # pymongo messages name hosts and topology, not credentials; keep the client-facing text generic.
-    return error_response(503, "database_unavailable", f"the database is unavailable ({type(exc).__name__})")
+    return f"the database is unavailable ({type(exc).__name__})"
 
 
-async def _secret_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning("secret unavailable", extra={"reason": str(exc)})
-    return error_response(503, "configuration_unavailable", str(exc))
+_DATABASE_DOWN = ErrorAnswer(503, "database_unavailable", _database_message, "database unavailable")
+
+# Domain errors (and the database driver's faults) → HTTP; the most specific class of an error wins.
+DOMAIN_ERRORS: dict[type[Exception], ErrorAnswer] = {
+    NotFoundError: ErrorAnswer(404, "not_found"),
+    ConflictError: ErrorAnswer(409, "conflict"),
+    InvalidRequestError: ErrorAnswer(422, "validation_error"),
+    BrokerUnavailableError: ErrorAnswer(503, "broker_unavailable", _broker_message, "broker unavailable"),
+    BrokerError: ErrorAnswer(503, "broker_error", _broker_message, "broker unavailable"),
+    SecretUnavailableError: ErrorAnswer(503, "configuration_unavailable", warning="secret unavailable"),
+    ConnectionFailure: _DATABASE_DOWN,
+    ExecutionTimeout: _DATABASE_DOWN,
+    WTimeoutError: _DATABASE_DOWN,
+}
+
+
+def answer_for(exc: Exception) -> ErrorAnswer:
+    """The answer of the most specific class of `exc` in DOMAIN_ERRORS."""
+    return next(DOMAIN_ERRORS[kind] for kind in type(exc).__mro__ if kind in DOMAIN_ERRORS)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    answer = answer_for(exc)
+    message = answer.message(exc)
+    if answer.warning:
+        logger.warning(answer.warning, extra={"reason": message})
+    fields = exc.fields if isinstance(exc, InvalidRequestError) else {}
+    details = [ErrorDetail(field=field, reason=reason) for field, reason in fields.items()]
+    return error_response(answer.status_code, answer.code, message, details=details)
 
 
 def unhandled_error_response(exc: BaseException) -> JSONResponse:
@@ -181,12 +200,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(NotFoundError, _not_found)
-    app.add_exception_handler(ConflictError, _conflict)
-    app.add_exception_handler(BrokerError, _broker_unavailable)
-    for database_error in (ConnectionFailure, ExecutionTimeout, WTimeoutError):
-        app.add_exception_handler(database_error, _database_unavailable)
-    app.add_exception_handler(SecretUnavailableError, _secret_unavailable)
+    for error_type in DOMAIN_ERRORS:
+        app.add_exception_handler(error_type, _domain_error)
 
 
 def documented_error(description: str) -> dict[str, Any]:

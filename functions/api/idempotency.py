@@ -18,9 +18,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from functions.api.dependencies import DatabaseDep, TenantDep
-from functions.api.errors import ErrorDetail, InvalidRequestError, StateConflictError
 from functions.api.workers import offload
-from shared.store.repositories import IdempotencyRepository, utcnow
+from shared.common.clock import utcnow
+from shared.common.errors import ConflictError, InvalidRequestError
+from shared.store.idempotency import IdempotencyRepository
 
 IN_PROGRESS = 0
 # Longer than the API function may run (its Lambda timeout), so only dead requests are taken over.
@@ -80,17 +81,14 @@ class Idempotency:
             if stored["request_hash"] != self.digest:
                 raise InvalidRequestError(
                     "this Idempotency-Key was already used with a different request",
-                    details=[
-                        ErrorDetail(
-                            field="header.Idempotency-Key",
-                            reason="a key may only retry the identical request; send a new key",
-                        )
-                    ],
+                    fields={
+                        "header.Idempotency-Key": "a key may only retry the identical request; send a new key"
+                    },
                 )
             if stored["status_code"] == IN_PROGRESS:
                 if self._take_over(stored["created_at"]):
                     return None
-                raise StateConflictError(
+                raise ConflictError(
                     "a request with this Idempotency-Key is still being processed; retry shortly"
                 )
             return Response(
@@ -99,7 +97,7 @@ class Idempotency:
                 media_type="application/json",
                 headers={**(stored.get("headers") or {}), REPLAYED_HEADER: "true"},
             )
-        raise StateConflictError("this Idempotency-Key is contended by concurrent requests; retry shortly")
+        raise ConflictError("this Idempotency-Key is contended by concurrent requests; retry shortly")
 
     def _reserve(self) -> bool:
         self.reserved = self.repository.save(

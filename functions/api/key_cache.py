@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from shared.domain.models import ApiKeyPublic
-from shared.store.repositories import hash_api_key
+from shared.store.api_keys import hash_api_key
 
 MAX_ENTRIES = 1024
 

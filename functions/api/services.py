@@ -18,10 +18,19 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from functions.api.errors import ErrorDetail, InvalidRequestError, StateConflictError
 from functions.api.log import logger
-from shared.common.errors import BrokerError
+from shared.common.clock import utcnow
+from shared.common.errors import BrokerError, ConflictError, InvalidRequestError, NotFoundError
 from shared.common.settings import Settings
+from shared.domain.lifecycle import (
+    IN_PREPARATION,
+    LEASE_FIELDS,
+    MAY_REGENERATE,
+    MAY_REVALIDATE,
+    MAY_START,
+    VALIDATED,
+    WITHOUT_VALIDATED_CODE,
+)
 from shared.domain.models import (
     CodeReplacement,
     ResourceCreate,
@@ -35,39 +44,16 @@ from shared.domain.models import (
     WrapperRecord,
     WrapperStatus,
 )
+from shared.domain.wrapper import hint_problems
 from shared.messaging.handover import (
     MessagePublisher,
     publish_generation,
     publish_resource_deleted,
     publish_validation,
 )
-from shared.store.repositories import (
-    NotFoundError,
-    ResourceRepository,
-    WrapperRepository,
-    public_resource,
-    public_wrapper,
-    utcnow,
-)
+from shared.store.resources import ResourceRepository, public_resource
+from shared.store.wrappers import WrapperRepository, public_wrapper
 
-BUSY = frozenset({WrapperStatus.GENERATING, WrapperStatus.VALIDATING})
-REGENERABLE = frozenset(set(WrapperStatus) - BUSY - {WrapperStatus.STOPPED})
-REVALIDATABLE = frozenset(
-    {
-        WrapperStatus.READY,
-        WrapperStatus.FAILED,
-        WrapperStatus.RUNNING,
-        WrapperStatus.COMPLETED,
-        WrapperStatus.ERROR,
-    }
-)
-# Statuses whose code has passed validation: the only ones the job may run.
-RUNNABLE = frozenset(
-    {WrapperStatus.READY, WrapperStatus.RUNNING, WrapperStatus.COMPLETED, WrapperStatus.ERROR}
-)
-STARTABLE = frozenset(RUNNABLE - {WrapperStatus.RUNNING} | {WrapperStatus.STOPPED})
-WITHOUT_CODE = frozenset({WrapperStatus.PENDING, WrapperStatus.FAILED})
-LEASE_FIELDS = ("lease_owner", "lease_until")
 NOT_NULL_FIELDS = ("name", "type", "unit", "description", "source")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -96,7 +82,13 @@ def indicator_metadata(*, name: str, description: str, unit: str) -> dict[str, A
 
 
 def check_source(source: ResourceSource, *, tenant_id: str, settings: Settings) -> None:
-    """Refuse sources the tenant may not point at: s3:// only for its own uploads, APIs only over HTTP."""
+    """Refuse options that are not layout hints, and sources the tenant may not point at (s3://, API)."""
+    problems = hint_problems(source.options)
+    if problems:
+        raise InvalidRequestError(
+            "source.options are not valid layout hints",
+            fields={f"body.source.options.{name}": why for name, why in problems},
+        )
     if not source.url.startswith("s3://"):
         return
     if source.type == SourceType.API:
@@ -107,9 +99,7 @@ def check_source(source: ResourceSource, *, tenant_id: str, settings: Settings) 
         return
     else:
         reason = "an s3:// source must be an object uploaded through POST /uploads (use its source.url)"
-    raise InvalidRequestError(
-        "the source is not acceptable", details=[ErrorDetail(field="body.source.url", reason=reason)]
-    )
+    raise InvalidRequestError("the source is not acceptable", fields={"body.source.url": reason})
 
 
 def create_resource(
@@ -162,7 +152,7 @@ def update_resource(
     if nulls:
         raise InvalidRequestError(
             "only schedule may be set to null",
-            details=[ErrorDetail(field=f"body.{name}", reason="may not be null") for name in nulls],
+            fields={f"body.{name}": "may not be null" for name in nulls},
         )
     resources = ResourceRepository(db)
     wrappers = WrapperRepository(db)
@@ -170,7 +160,7 @@ def update_resource(
     if changes.source is not None:
         check_source(changes.source, tenant_id=tenant_id, settings=settings)
     new_source = changes.source if changes.source != current.source else None
-    if new_source is not None and wrappers.get(current.wrapper_id).status not in REGENERABLE:
+    if new_source is not None and wrappers.get(current.wrapper_id).status not in MAY_REGENERATE:
         raise _busy(wrappers, current.wrapper_id, action="change the source")
     updated = resources.update(tenant_id, resource_id, changes)
     metadata = indicator_metadata(name=updated.name, description=updated.description, unit=updated.unit)
@@ -183,7 +173,7 @@ def update_resource(
     # The resource changed first, so a generation message already in flight reads the new source.
     moved = wrappers.transition(
         updated.wrapper_id,
-        expected=set(REGENERABLE),
+        expected=MAY_REGENERATE,
         to=WrapperStatus.PENDING,
         event="source changed",
         fields={
@@ -198,6 +188,8 @@ def update_resource(
             "fetch_spec": None,
             "generator": None,
             "rationale": None,
+            "inference": None,
+            "variants": [],
             # New data: what the old source's water marks said no longer applies.
             "high_water_mark": None,
             "low_water_mark": None,
@@ -252,7 +244,7 @@ def regenerate_wrapper(
     wrappers.get_for_tenant(tenant_id, wrapper_id)
     moved = wrappers.transition(
         wrapper_id,
-        expected=set(REGENERABLE),
+        expected=MAY_REGENERATE,
         to=WrapperStatus.PENDING,
         event="regenerate requested",
         fields={"attempts": 0, "generator_override": None, "feedback": None, "validation": None},
@@ -271,10 +263,12 @@ def validate_wrapper(
     wrappers = WrapperRepository(db)
     wrapper = wrappers.get_for_tenant(tenant_id, wrapper_id)
     if not wrapper.generated_code or not wrapper.fetch_spec:
-        raise StateConflictError(f"wrapper {wrapper_id} has no generated code to validate yet")
+        raise ConflictError(
+            f"wrapper {wrapper_id} has no generated code to validate yet", status=wrapper.status.value
+        )
     moved = wrappers.transition(
         wrapper_id,
-        expected=set(REVALIDATABLE),
+        expected=MAY_REVALIDATE,
         to=WrapperStatus.VALIDATING,
         event="validation requested",
         fields={"validation": None},
@@ -293,12 +287,13 @@ def replace_code(
     wrappers = WrapperRepository(db)
     wrapper = wrappers.get_for_tenant(tenant_id, wrapper_id)
     if not wrapper.fetch_spec:
-        raise StateConflictError(
-            f"wrapper {wrapper_id} has no fetch spec yet: replace its code once it has been generated"
+        raise ConflictError(
+            f"wrapper {wrapper_id} has no fetch spec yet: replace its code once it has been generated",
+            status=wrapper.status.value,
         )
     moved = wrappers.transition(
         wrapper_id,
-        expected=set(REVALIDATABLE),
+        expected=MAY_REVALIDATE,
         to=WrapperStatus.VALIDATING,
         event="code replaced",
         fields={
@@ -306,6 +301,9 @@ def replace_code(
             "generator": "manual",
             "rationale": "replaced by hand",
             "validation": None,
+            # They described the generated code; runners-up must not replace the user's code.
+            "inference": None,
+            "variants": [],
         },
         unset=LEASE_FIELDS,
     )
@@ -315,18 +313,16 @@ def replace_code(
     return public_wrapper(moved)
 
 
-def _busy(wrappers: WrapperRepository, wrapper_id: str, *, action: str) -> StateConflictError:
+def _busy(wrappers: WrapperRepository, wrapper_id: str, *, action: str) -> ConflictError:
     wrapper = wrappers.get(wrapper_id)
     status = wrapper.status
-    if status in BUSY:
-        return StateConflictError(f"wrapper {wrapper_id} is {status.value}; {action} when it is done")
+    if status in IN_PREPARATION:
+        return _conflict(wrapper, f"; {action} when it is done")
     if status == WrapperStatus.STOPPED:
         if _resource_deleted(wrappers.collection.database, wrapper):
             return _deleted_conflict(wrapper_id)
-        return StateConflictError(
-            f"wrapper {wrapper_id} is stopped; start it first (POST /wrappers/{wrapper_id}/start)"
-        )
-    return StateConflictError(f"wrapper {wrapper_id} is {status.value}; cannot {action} now")
+        return _conflict(wrapper, f"; start it first (POST /wrappers/{wrapper_id}/start)")
+    return _conflict(wrapper, f"; cannot {action} now")
 
 
 def _hand_over(
@@ -356,7 +352,7 @@ def start_wrapper(db: Database, *, tenant_id: str, wrapper_id: str) -> WrapperPu
         db,
         tenant_id=tenant_id,
         wrapper_id=wrapper_id,
-        expected=STARTABLE,
+        expected=MAY_START,
         to=WrapperStatus.RUNNING,
         event="started",
         fields=_due_now(),
@@ -372,7 +368,7 @@ def stop_wrapper(db: Database, *, tenant_id: str, wrapper_id: str) -> WrapperPub
         db,
         tenant_id=tenant_id,
         wrapper_id=wrapper_id,
-        expected=RUNNABLE,
+        expected=VALIDATED,
         to=WrapperStatus.STOPPED,
         event="stopped",
         reason="stopped on request",
@@ -388,7 +384,7 @@ def run_wrapper_now(db: Database, *, tenant_id: str, wrapper_id: str) -> Wrapper
         db,
         tenant_id=tenant_id,
         wrapper_id=wrapper_id,
-        expected=RUNNABLE,
+        expected=VALIDATED,
         to=WrapperStatus.RUNNING,
         event="run requested",
         fields=_due_now(),
@@ -402,17 +398,20 @@ def backfill_wrapper(db: Database, *, tenant_id: str, wrapper_id: str, start: da
     if start > utcnow():
         raise InvalidRequestError(
             "a backfill cannot start in the future",
-            details=[ErrorDetail(field="body.start", reason="must not be in the future")],
+            fields={"body.start": "must not be in the future"},
         )
     wrapper = WrapperRepository(db).get_for_tenant(tenant_id, wrapper_id)
     if wrapper.lease_until is not None and wrapper.lease_until > utcnow():
         # The run in progress read the old water mark and would write its own over this one.
-        raise StateConflictError(f"wrapper {wrapper_id} is running right now; backfill when the run is done")
+        raise ConflictError(
+            f"wrapper {wrapper_id} is running right now; backfill when the run is done",
+            status=wrapper.status.value,
+        )
     return _control(
         db,
         tenant_id=tenant_id,
         wrapper_id=wrapper_id,
-        expected=RUNNABLE,
+        expected=VALIDATED,
         to=WrapperStatus.RUNNING,
         event=f"backfill from {start.isoformat()}",
         fields={**_due_now(), "high_water_mark": start},
@@ -443,7 +442,7 @@ def _control(
     if runs and _resource_deleted(db, wrapper):
         raise _deleted_conflict(wrapper_id)
     moved = wrappers.transition(
-        wrapper_id, expected=set(expected), to=to, event=event, reason=reason, fields=fields
+        wrapper_id, expected=expected, to=to, event=event, reason=reason, fields=fields
     )
     if moved is None:
         current = wrappers.get(wrapper_id)
@@ -472,21 +471,29 @@ def _resource_deleted(db: Database, wrapper: WrapperRecord) -> bool:
         return True
 
 
-def _deleted_conflict(wrapper_id: str) -> StateConflictError:
-    return StateConflictError(f"the resource of wrapper {wrapper_id} was deleted; it never runs again")
+def _deleted_conflict(wrapper_id: str) -> ConflictError:
+    # Its wrapper is stopped with the resource (or is being stopped right now).
+    return ConflictError(
+        f"the resource of wrapper {wrapper_id} was deleted; it never runs again",
+        status=WrapperStatus.STOPPED.value,
+    )
 
 
-def _control_conflict(wrapper: WrapperRecord, *, action: str) -> StateConflictError:
+def _conflict(wrapper: WrapperRecord, advice: str) -> ConflictError:
+    """The wrapper's status refuses the request; `advice` says what to do instead."""
+    status = wrapper.status.value
+    return ConflictError(f"wrapper {wrapper.wrapper_id} is {status}{advice}", status=status)
+
+
+def _control_conflict(wrapper: WrapperRecord, *, action: str) -> ConflictError:
     wrapper_id, status = wrapper.wrapper_id, wrapper.status
-    if status in BUSY:
-        return StateConflictError(f"wrapper {wrapper_id} is {status.value}; {action} once it is ready")
-    if status in WITHOUT_CODE:
-        return StateConflictError(
-            f"wrapper {wrapper_id} is {status.value} and has no validated code; "
-            f"regenerate first (POST /wrappers/{wrapper_id}/regenerate)"
+    if status in IN_PREPARATION:
+        return _conflict(wrapper, f"; {action} once it is ready")
+    if status in WITHOUT_VALIDATED_CODE:
+        return _conflict(
+            wrapper,
+            f" and has no validated code; regenerate first (POST /wrappers/{wrapper_id}/regenerate)",
         )
     if status == WrapperStatus.STOPPED:
-        return StateConflictError(
-            f"wrapper {wrapper_id} is stopped; start it first (POST /wrappers/{wrapper_id}/start)"
-        )
-    return StateConflictError(f"wrapper {wrapper_id} is {status.value}; cannot {action} now")
+        return _conflict(wrapper, f"; start it first (POST /wrappers/{wrapper_id}/start)")
+    return _conflict(wrapper, f"; cannot {action} now")

@@ -16,11 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api.errors import (
     ErrorDetail,
-    InvalidRequestError,
     PayloadTooLargeError,
     ServiceUnavailableError,
 )
 from functions.api.services import safe_segment, upload_prefix
+from shared.common.errors import InvalidRequestError
 from shared.common.settings import Settings
 from shared.domain.models import ResourceSource, SourceType
 
@@ -95,9 +95,7 @@ def presign_upload(request: UploadRequest, *, tenant_id: str, settings: Settings
         )
     source_type = SOURCE_TYPES[request.content_type]
     if not request.filename.strip():
-        raise InvalidRequestError(
-            "the file name is empty", details=[ErrorDetail(field="body.filename", reason="must not be blank")]
-        )
+        raise InvalidRequestError("the file name is empty", fields={"body.filename": "must not be blank"})
     key = f"{upload_prefix(tenant_id)}{uuid.uuid4()}/{safe_filename(request.filename, source_type)}"
     expiry = settings.upload_url_expiry_seconds
     expires_at = datetime.now(UTC) + timedelta(seconds=expiry)  # never later than the policy's own expiry

@@ -41,15 +41,17 @@ sys.path.insert(0, str(ROOT))
 
 from measure_services import given, secantus  # noqa: E402
 
-from shared import runner  # noqa: E402
-from shared.messaging.broker import COLLECTED_DATA_QUEUE, RESOURCE_DATA_QUEUE  # noqa: E402
+from shared.flows import run as runner  # noqa: E402
+from shared.messaging.queues import COLLECTED_DATA_QUEUE, RESOURCE_DATA_QUEUE  # noqa: E402
 from shared.store.database import close_clients, get_database  # noqa: E402
 from shared.source.fetch_plan import fetch_pages  # noqa: E402
 from shared.flows.tick import tick  # noqa: E402
 from shared.domain.models import ResourceCreate, ResourceSource, SourceType, WrapperMode, WrapperStatus  # noqa: E402
 from shared.store.point_store import PointStore  # noqa: E402
 from shared.points.point import check_points  # noqa: E402
-from shared.store.repositories import ResourceRepository, WrapperRepository, utcnow  # noqa: E402
+from shared.store.wrappers import WrapperRepository  # noqa: E402
+from shared.store.resources import ResourceRepository  # noqa: E402
+from shared.common.clock import utcnow  # noqa: E402
 from shared.sandbox.run import SandboxLimits, run_parse  # noqa: E402
 from shared.common.settings import Settings  # noqa: E402
 from shared.validate.validation import to_points  # noqa: E402

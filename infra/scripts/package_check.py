@@ -3,9 +3,12 @@
 
 For each AWS::Serverless::Function of the template:
 
-* its code is copied from CodeUri with the exclusions of SAM's python_pip workflow (`.cache`, `.venv`,
-  `.git`, `__pycache__`, ...) into `.cache/package-check/<Function>/code`; a requirements.txt in CodeUri
-  would be installed there for the Lambda platform, as SAM does;
+* its code is built into `.cache/package-check/<Function>/code` as `sam build` builds it: a
+  `BuildMethod: makefile` function by running the very same `make build-<Function>` target of the Makefile
+  in CodeUri with ARTIFACTS_DIR set, any other by copying CodeUri with the exclusions of SAM's python_pip
+  workflow (`.cache`, `.venv`, `.git`, `__pycache__`, ...) and installing a requirements.txt in CodeUri;
+* the code must hold no development code: no `tests/`, `devtools/`, `infra/`, `examples/`, `conftest.py`,
+  local state or bytecode caches;
 * each of its layers defined in the template is built the way `sam build` builds it: a
   `BuildMethod: makefile` layer by running the very same `make build-<Layer>` target with ARTIFACTS_DIR set
   (so the pruning measured is the pruning deployed), a `pythonX.Y` layer by
@@ -101,6 +104,12 @@ SAM_PYTHON_EXCLUDES = (
     ".idea",
 )
 
+# What a function's code must never contain: directories (at any depth) and files of development only.
+DEV_DIRS = frozenset(
+    {"tests", "devtools", "infra", "examples", "docs", ".ci", ".git", ".venv", ".cache", "__pycache__"}
+)
+DEV_FILES = frozenset({"conftest.py", "Makefile", "pyproject.toml", "template.yaml", "samconfig.toml"})
+
 # Provided by the Lambda python3.12 runtime: put on the smoke-import path after the layers, as on Lambda.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
 
@@ -158,6 +167,8 @@ class FunctionSpec:
     package_type: str
     layers: list[str]
     external_layers: list[Any] = field(default_factory=list)
+    build_method: str | None = None
+    makefile: Path | None = None
 
 
 def functions_and_layers(template: dict[str, Any]) -> tuple[list[FunctionSpec], dict[str, LayerSpec]]:
@@ -182,6 +193,12 @@ def functions_and_layers(template: dict[str, Any]) -> tuple[list[FunctionSpec], 
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         props = {**globals_fn, **(resource.get("Properties") or {})}
+        meta = resource.get("Metadata") or {}
+        code_uri = ROOT / str(props.get("CodeUri", "."))
+        method = meta.get("BuildMethod")
+        makefile = None
+        if method == "makefile":
+            makefile = (ROOT / str(meta["ContextPath"]) if meta.get("ContextPath") else code_uri) / "Makefile"
         own, external = [], []
         for layer in props.get("Layers") or []:
             if isinstance(layer, dict) and layer.get("Ref") in layers:
@@ -193,10 +210,12 @@ def functions_and_layers(template: dict[str, Any]) -> tuple[list[FunctionSpec], 
                 logical_id=logical_id,
                 handler=str(props.get("Handler", "")),
                 runtime=props.get("Runtime"),
-                code_uri=ROOT / str(props.get("CodeUri", ".")),
+                code_uri=code_uri,
                 package_type=str(props.get("PackageType", "Zip")),
                 layers=own,
                 external_layers=external,
+                build_method=method,
+                makefile=makefile,
             )
         )
     return functions, layers
@@ -349,11 +368,26 @@ def build_layer(layer: LayerSpec, prune: bool, force: bool) -> Path:
     return target
 
 
-def build_function_code(function: FunctionSpec) -> Path:
-    """Copy CodeUri as SAM's python_pip workflow does (and install CodeUri/requirements.txt if any)."""
-    target = WORK / function.logical_id / "code"
+def build_function_code(function: FunctionSpec, target: Path | None = None) -> Path:
+    """Build a function's code as `sam build` does: its makefile target, or CodeUri copied and installed."""
+    target = target or WORK / function.logical_id / "code"
     if target.exists():
         shutil.rmtree(target)
+    if function.build_method == "makefile":
+        assert function.makefile is not None
+        # SAM runs the target in a scratch copy of CodeUri; the Makefile finds the code from its own path.
+        command = [
+            "make",
+            "--no-print-directory",
+            "-f",
+            str(function.makefile),
+            f"build-{function.logical_id}",
+        ]
+        log(f"{function.logical_id}: {' '.join(command[:5])}")
+        subprocess.run(
+            command, cwd=function.code_uri, env={**os.environ, "ARTIFACTS_DIR": str(target)}, check=True
+        )
+        return target
     shutil.copytree(
         function.code_uri, target, ignore=shutil.ignore_patterns(*SAM_PYTHON_EXCLUDES), symlinks=True
     )
@@ -379,6 +413,21 @@ def build_function_code(function: FunctionSpec) -> Path:
             check=True,
         )
     return target
+
+
+def dev_code(code: Path) -> list[str]:
+    """Paths in a function's built code that only development needs (DEV_DIRS, DEV_FILES, bytecode)."""
+    found = []
+    for root, dirs, files in os.walk(code):
+        here = Path(root).relative_to(code)
+        for name in sorted(dirs):
+            if name in DEV_DIRS:
+                found.append(f"{(here / name).as_posix()}/")
+        dirs[:] = [name for name in dirs if name not in DEV_DIRS]
+        found += [
+            (here / name).as_posix() for name in sorted(files) if name in DEV_FILES or name.endswith(".pyc")
+        ]
+    return found
 
 
 def installed_distributions(site_dirs: Iterable[Path]) -> set[str]:
@@ -519,7 +568,7 @@ def smoke_import(
     python: str, function: FunctionSpec, path: list[Path], distributions: list[str]
 ) -> list[str]:
     module = handler_module(function.handler)
-    module_file = function.code_uri.joinpath(*module.split("."))
+    module_file = path[0].joinpath(*module.split("."))
     modules = []
     if module_file.with_suffix(".py").is_file() or (module_file / "__init__.py").is_file():
         modules.append(module)
@@ -643,7 +692,14 @@ def main(argv: list[str] | None = None) -> int:
             problems.append(
                 f"layers from outside the template cannot be measured: {function.external_layers}"
             )
-        code = build_function_code(function)
+        try:
+            code = build_function_code(function)
+        except subprocess.CalledProcessError as error:
+            rows.append(Row(function.logical_id, 0, {}, [f"code build failed ({error})"]))
+            continue
+        shipped = dev_code(code)
+        if shipped:
+            problems.append(f"development code in the package: {', '.join(shipped)}")
         sizes = {name: layer_sizes.get(name, 0) for name in function.layers}
         sites = [code] + [built[name] / "artifacts" / "python" for name in function.layers if name in built]
         requirements = requirements_file(function)

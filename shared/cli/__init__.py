@@ -1,0 +1,1 @@
+"""The resource-service command line: wrap (with --plot) and api-key."""

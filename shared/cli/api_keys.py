@@ -11,8 +11,8 @@ from pymongo.errors import PyMongoError
 
 from shared.common.errors import ResourceServiceError
 from shared.common.settings import get_settings
+from shared.store.api_keys import ApiKeyRepository
 from shared.store.database import get_database
-from shared.store.repositories import ApiKeyRepository
 
 EXIT_UNAVAILABLE = 6
 

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import TextIO
 
 from shared.cli.api_keys import add_api_key_commands, run_api_key
+from shared.cli.hints import add_hint_arguments, hints_from_arguments, unsure_lines
 from shared.common.errors import (
+    HintError,
     NoSeriesFoundError,
     ResourceServiceError,
     SourceError,
@@ -23,13 +25,14 @@ from shared.common.errors import (
     WrapperValidationError,
 )
 from shared.common.settings import Settings
-from shared.domain.wrapper import IndicatorRequest
-from shared.flows.wrap import GENERATORS, WrapResult, wrap_source
+from shared.domain.wrapper import IndicatorRequest, LayoutHints
+from shared.flows.wrap import GENERATORS, WrapResult, wrap_code, wrap_source
 from shared.generate.heuristic import rank_series
 from shared.generate.heuristic.explain import explain, render_explain
 from shared.points.point import Point, format_timestamp
 from shared.source.profile import build_profile
 from shared.source.read import SourceData, read_source
+from shared.validate.validation import ValidationReport
 
 EXIT_USAGE = 2
 EXIT_SOURCE = 3
@@ -70,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     wrap.add_argument("--plot", type=Path, help="draw the series into this PNG file")
     wrap.add_argument("--show-code", action="store_true", help="print the generated wrapper to stderr")
     wrap.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+    wrap.add_argument(
+        "--code",
+        type=Path,
+        metavar="FILE",
+        help="validate and run this parse code instead of generating it (start from --show-code's output)",
+    )
+    add_hint_arguments(wrap)
     add_api_key_commands(commands)
     return parser
 
@@ -98,22 +108,41 @@ def run_wrap(args: argparse.Namespace) -> int:
     progress = _progress(args.quiet, started)
     settings = Settings()
     try:
-        request = IndicatorRequest(name=args.name, description=args.description, unit=args.unit)
+        hints = hints_from_arguments(args)
+        code = _hand_written(args, hints)
+    except HintError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except (OSError, UnicodeDecodeError) as exc:
+        return _fail(f"--code {args.code}: cannot read it ({exc})", EXIT_USAGE)
+    try:
+        request = IndicatorRequest(name=args.name, description=args.description, unit=args.unit, hints=hints)
         progress(f"reading {args.source}")
-        source = read_source(args.source, settings=settings)
+        source = read_source(args.source, settings=settings, encoding=hints.encoding)
         if args.explain:
             return _explain(source, request, as_json=args.format == "json")
-        result = wrap_source(source, request, generator=args.generator, settings=settings, progress=progress)
+        if code is not None:
+            result = wrap_code(source, request, code, settings=settings, progress=progress)
+        else:
+            result = wrap_source(
+                source, request, generator=args.generator, settings=settings, progress=progress
+            )
+    except HintError as exc:
+        return _fail(str(exc), EXIT_USAGE)
     except (UnsupportedFormatError, UnsafeSourceError, SourceError) as exc:
         return _fail(f"cannot read source: {exc}", EXIT_SOURCE)
     except NoSeriesFoundError as exc:
         return _fail(str(exc), EXIT_NO_SERIES)
     except WrapperValidationError as exc:
+        if args.code is not None and isinstance(exc.report, ValidationReport):
+            print(f"validation report of {args.code}:\n{exc.report.feedback()}", file=sys.stderr)
         return _fail(str(exc), EXIT_VALIDATION)
     except ResourceServiceError as exc:
         return _fail(str(exc), EXIT_VALIDATION)
     except ValueError as exc:
         return _fail(f"invalid request: {exc}", EXIT_USAGE)
+    for line in unsure_lines(result.draft.inference):
+        # Not progress: a user must see these even with --quiet, or a doubtful series passes as certain.
+        print(f"resource-service: {line}", file=sys.stderr)
     if result.fallback_reason:
         progress(result.fallback_reason)
     if args.show_code:
@@ -155,6 +184,18 @@ def _explain(source: SourceData, request: IndicatorRequest, *, as_json: bool) ->
         json.dumps(doc, ensure_ascii=False, default=str) + "\n" if as_json else render_explain(doc)
     )
     return 0
+
+
+def _hand_written(args: argparse.Namespace, hints: LayoutHints) -> str | None:
+    """The parse code of `--code FILE`, which runs as written: layout hints would change nothing."""
+    if args.code is None:
+        return None
+    if hints.given():
+        given = ", ".join(f"--{name.replace('_', '-')}" for name in hints.given())
+        raise HintError(
+            f"{given} cannot be used with --code: hints steer generated code, yours runs as written"
+        )
+    return str(args.code.read_text(encoding="utf-8"))
 
 
 def _describe(result: WrapResult) -> str:

@@ -1,0 +1,1 @@
+"""What every stage shares: domain errors, settings, secrets and the clock."""

@@ -1,10 +1,23 @@
-"""Exceptions of the Resource Service; every one carries a reason a user can act on."""
+"""Exceptions of the Resource Service; every one carries a reason a user can act on.
+
+Two kinds: a `TransientError` is a fault a retry can cure (database, broker, a lease held elsewhere, a
+secret that could not be read), so a queue trigger redelivers the message; every other error is
+terminal for the work at hand and is recorded on it. `wrapper_toolkit.ToolkitError` stays in the toolkit:
+it is part of the contract with stored parse code.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class ResourceServiceError(Exception):
     """Base of every error the service raises on purpose."""
+
+
+class TransientError(ResourceServiceError):
+    """A fault a retry can cure: the work is redone later rather than recorded as failed."""
 
 
 class SourceError(ResourceServiceError):
@@ -19,12 +32,29 @@ class UnsupportedFormatError(SourceError):
     """The source is not CSV, XLSX or JSON."""
 
 
+class FetchPlanError(SourceError):
+    """The fetch spec cannot be executed as written (missing secret, bad pagination)."""
+
+
 class NoSeriesFoundError(ResourceServiceError):
     """No time series could be located in the source."""
 
 
 class GenerationError(ResourceServiceError):
     """A generator could not produce a wrapper."""
+
+
+class GeminiError(GenerationError):
+    """Gemini did not produce a wrapper; `exchanges` holds everything said until it stopped."""
+
+    def __init__(self, message: str, exchanges: Sequence[Any]) -> None:
+        super().__init__(message)
+        # shared.domain.wrapper.Exchange records; typed loosely because common sits below domain.
+        self.exchanges = list(exchanges)
+
+
+class HintError(ResourceServiceError):
+    """A layout hint names something the source does not have; the message lists what it does have."""
 
 
 class WrapperValidationError(ResourceServiceError):
@@ -39,7 +69,35 @@ class SandboxError(ResourceServiceError):
     """The sandboxed parse run failed or was stopped."""
 
 
-class BrokerError(ResourceServiceError):
+class RunFailedError(ResourceServiceError):
+    """The wrapper could not turn the fetched data into valid points."""
+
+
+class LeaseLostError(ResourceServiceError):
+    """Another task took the wrapper over (or it was stopped) while this run was still going."""
+
+
+class NotFoundError(ResourceServiceError):
+    """The record does not exist (or belongs to another tenant)."""
+
+
+class ConflictError(ResourceServiceError):
+    """The request conflicts with the record's current state; `status` is that state when there is one."""
+
+    def __init__(self, message: str, *, status: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class InvalidRequestError(ResourceServiceError):
+    """A request value is not acceptable; `fields` maps each offending field to the reason."""
+
+    def __init__(self, message: str, *, fields: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields = dict(fields or {})
+
+
+class BrokerError(TransientError):
     """RabbitMQ refused or lost a message (unroutable, nacked, channel closed)."""
 
 
@@ -47,5 +105,21 @@ class BrokerUnavailableError(BrokerError):
     """RabbitMQ could not be reached after the configured connection attempts."""
 
 
-class HintError(ResourceServiceError):
-    """A layout hint names something the source does not have; the message lists what it does have."""
+class OutboxPendingError(BrokerError):
+    """Points are stored but RabbitMQ has not confirmed them all; a later tick publishes them."""
+
+
+class DatabaseUnavailableError(TransientError):
+    """MongoDB could not be reached: the work stopped; the next attempt starts over."""
+
+
+class SecretUnavailableError(TransientError):
+    """A secret could not be read."""
+
+
+class WorkerBusyError(TransientError):
+    """Another worker holds the wrapper's lease: retry later."""
+
+
+class TransientBatchError(TransientError):
+    """Some messages met a transient fault: fail the batch so the trigger redelivers it."""

@@ -7,11 +7,7 @@ from functools import lru_cache
 
 from pydantic import SecretStr
 
-from shared.common.errors import ResourceServiceError
-
-
-class SecretUnavailableError(ResourceServiceError):
-    """A secret could not be read."""
+from shared.common.errors import SecretUnavailableError
 
 
 @lru_cache(maxsize=32)

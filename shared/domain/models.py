@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.domain.schedule import parse_cron
+from shared.domain.wrapper import Inference, Variant
 
 T = TypeVar("T")
 
@@ -50,7 +51,12 @@ class ResourceSource(BaseModel):
 
     type: SourceType
     url: str = Field(min_length=1, max_length=2048, description="http(s):// URL or s3://bucket/key")
-    options: dict[str, str] = Field(default_factory=dict, description="source-specific hints, e.g. sheet")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="layout hints that override inference: sheet, header_rows (0-based rows, e.g. [3, 4]), "
+        "time_column, value_column (a column or row label), where ({dimension: value}), timezone (IANA), "
+        "decimal ('.' or ','), encoding",
+    )
 
     @field_validator("url")
     @classmethod
@@ -162,6 +168,9 @@ class WrapperPublic(WrapperSummary):
     fetch_spec: dict[str, Any] | None = None
     rationale: str | None = None
     validation: dict[str, Any] | None = None
+    inference: Inference | None = Field(
+        default=None, description="how sure the generator was of its reading, and the alternatives it saw"
+    )
     execution_log: list[LogEvent] = Field(default_factory=list)
     high_water_mark: datetime | None = None
     low_water_mark: datetime | None = None
@@ -175,6 +184,7 @@ class WrapperRecord(WrapperPublic):
     consecutive_failures: int = 0
     feedback: str | None = None
     generator_override: str | None = None
+    variants: list[Variant] = Field(default_factory=list)
     lease_owner: str | None = None
     lease_until: datetime | None = None
 

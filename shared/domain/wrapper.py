@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import codecs
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# Below this confidence a result says which other interpretations were close (`wrap` prints "unsure: …").
+UNSURE_BELOW = 0.6
 
 
 class SourceFormat(StrEnum):
@@ -18,6 +24,8 @@ class SourceFormat(StrEnum):
 
 class LayoutHints(BaseModel):
     """What a user says about a source's layout; every field given overrides what inference would pick."""
+
+    model_config = ConfigDict(extra="forbid")
 
     sheet: str | None = Field(default=None, max_length=300, description="sheet (or table) to read")
     header_rows: list[int] | None = Field(
@@ -32,9 +40,66 @@ class LayoutHints(BaseModel):
     decimal: Literal[".", ","] | None = None
     encoding: str | None = Field(default=None, max_length=40)
 
+    @field_validator("header_rows")
+    @classmethod
+    def _rows(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return None
+        if not value or any(row < 0 for row in value):
+            raise ValueError("header rows are 0-based row numbers of the grid as read, e.g. 3 or 3,4")
+        return sorted(set(value))
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(not name.strip() or not wanted.strip() for name, wanted in value.items()):
+            raise ValueError("a where filter needs a dimension and a value (DIM=VALUE)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin, UTC)") from exc
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _codec(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return codecs.lookup(value).name
+        except LookupError as exc:
+            raise ValueError(
+                f"{value!r} is not a known text encoding (e.g. utf-8, cp1252, shift_jis)"
+            ) from exc
+
     def given(self) -> dict[str, object]:
         """Only the hints the user gave."""
         return self.model_dump(exclude_defaults=True)
+
+
+def hint_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What is wrong with layout hints given as a mapping: (hint, reason) pairs, none when they are valid."""
+    try:
+        LayoutHints.model_validate(values)
+    except ValidationError as exc:
+        known = ", ".join(LayoutHints.model_fields)
+        return [
+            (
+                ".".join(str(part) for part in error["loc"]) or "hints",
+                f"unknown hint; the hints are {known}"
+                if error["type"] == "extra_forbidden"
+                else str(error["msg"]).removeprefix("Value error, "),
+            )
+            for error in exc.errors()
+        ]
+    return []
 
 
 class IndicatorRequest(BaseModel):
@@ -107,6 +172,28 @@ class Inference(BaseModel):
     )
     warnings: list[str] = Field(default_factory=list)
 
+    def unsure(self) -> bool:
+        """Whether another interpretation came close enough that a user should confirm the choice."""
+        return bool(self.alternatives) and self.confidence < UNSURE_BELOW
+
+
+def margin_confidence(best: float, runner_up: float) -> float:
+    """Confidence in a choice from its score's margin over the runner-up's: 0.5 for a tie, 1.0 far ahead."""
+    spread = abs(best) + abs(runner_up)
+    margin = (best - runner_up) / spread if spread else 0.0
+    return round(max(0.0, min(1.0, 0.5 + margin / 2)), 3)
+
+
+class Variant(BaseModel):
+    """Parse code of an interpretation ranked below the chosen one, tried when that one fails validation."""
+
+    label: str
+    score: float
+    reason: str
+    parse_code: str
+    rationale: str = ""
+    hint: dict[str, str] = Field(default_factory=dict)
+
 
 class WrapperDraft(BaseModel):
     """A generated wrapper before validation."""
@@ -117,3 +204,45 @@ class WrapperDraft(BaseModel):
     rationale: str = ""
     notes: list[str] = Field(default_factory=list)
     inference: Inference | None = None
+    variants: list[Variant] = Field(default_factory=list, description="runners-up, best first")
+
+    def runner_up(self, index: int, *, rejected: list[str]) -> WrapperDraft:
+        """The draft rewritten for runner-up `index` (0: the second best); `rejected` become warnings."""
+        variant, remaining = self.variants[index], self.variants[index + 1 :]
+        confidence = margin_confidence(variant.score, remaining[0].score) if remaining else 1.0
+        inference = Inference(
+            # A lower-ranked reading that validates is less certain than the best was: never "sure".
+            confidence=min(confidence, UNSURE_BELOW - 0.01),
+            chosen=variant.label,
+            alternatives=[
+                Alternative(label=v.label, score=v.score, reason=v.reason, hint=v.hint) for v in remaining
+            ],
+            timezone=self.inference.timezone if self.inference else None,
+            warnings=[*(self.inference.warnings if self.inference else []), *rejected],
+        )
+        return self.model_copy(
+            update={
+                "parse_code": variant.parse_code,
+                "rationale": variant.rationale or variant.reason,
+                "inference": inference,
+                "variants": remaining,
+            }
+        )
+
+
+ExchangeRole = Literal["system", "prompt", "response", "tool_call", "tool_result", "error"]
+
+
+class Exchange(BaseModel):
+    """One message between the service and a model (prompt, response, tool call or tool result)."""
+
+    attempt: int
+    role: ExchangeRole
+    text: str
+
+
+class Generation(BaseModel):
+    """A draft wrapper and every exchange that produced it."""
+
+    draft: WrapperDraft
+    exchanges: list[Exchange] = Field(default_factory=list)

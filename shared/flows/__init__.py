@@ -1,0 +1,1 @@
+"""The stages strung together: wrap (CLI), steps and batch (queues), run and tick (the job)."""

@@ -16,22 +16,19 @@ from pydantic import BaseModel, Field
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from shared.common.errors import BrokerError, ResourceServiceError
-from shared.common.secrets import SecretUnavailableError, read_secret
+from shared.common.errors import TransientBatchError, TransientError
+from shared.common.secrets import read_secret
 from shared.common.settings import Settings
+from shared.domain.lifecycle import IN_PREPARATION, LEASE_FIELDS, clip_reason
 from shared.domain.models import WrapperStatus
-from shared.flows.steps import MessagePublisher, StepOutcome, WorkerBusyError
+from shared.flows.steps import MessagePublisher, StepOutcome
 from shared.messaging.broker import get_publisher
 from shared.messaging.mq_event import parse_rabbitmq_event
 from shared.store.database import get_database
-from shared.store.repositories import WrapperRepository
+from shared.store.wrappers import WrapperRepository
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    ConnectionFailure,
-    BrokerError,
-    WorkerBusyError,
-    SecretUnavailableError,
-)
+# A retry can cure these: the batch fails and the trigger redelivers it.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientError, ConnectionFailure)
 
 
 class Step(Protocol):
@@ -40,10 +37,6 @@ class Step(Protocol):
     def __call__(
         self, wrapper_id: str, *, db: Database, publisher: MessagePublisher, settings: Settings, owner: str
     ) -> StepOutcome: ...
-
-
-class TransientBatchError(ResourceServiceError):
-    """Some messages met a transient fault: fail the batch so the trigger redelivers it."""
 
 
 class BatchResult(BaseModel):
@@ -137,14 +130,14 @@ def handle_wrapper_batch(
 
 def _park(db: Database, wrapper_id: str, exc: Exception) -> StepOutcome:
     """Record an unexpected error on the wrapper so the trigger does not retry it forever."""
-    reason = f"internal error while handling the wrapper: {type(exc).__name__}: {exc}"[:2000]
+    reason = clip_reason(f"internal error while handling the wrapper: {type(exc).__name__}: {exc}")
     try:
         WrapperRepository(db).transition(
             wrapper_id,
-            expected={WrapperStatus.GENERATING, WrapperStatus.VALIDATING},
+            expected=IN_PREPARATION,
             to=WrapperStatus.FAILED,
             reason=reason,
-            unset=("lease_owner", "lease_until"),
+            unset=LEASE_FIELDS,
         )
     except PyMongoError:
         raise TransientBatchError(f"cannot park wrapper {wrapper_id}: database unavailable") from exc

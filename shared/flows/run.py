@@ -15,8 +15,17 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from shared.common.errors import BrokerError, ResourceServiceError
+from shared.common.clock import utcnow
+from shared.common.errors import (
+    BrokerError,
+    LeaseLostError,
+    NotFoundError,
+    OutboxPendingError,
+    ResourceServiceError,
+    RunFailedError,
+)
 from shared.common.settings import Settings
+from shared.domain.lifecycle import clip_reason
 from shared.domain.models import ResourceRecord, RunPublic, WrapperMode, WrapperRecord, WrapperStatus
 from shared.domain.schedule import failure_backoff, next_run_at
 from shared.domain.wrapper import FetchSpec, IndicatorRequest
@@ -25,30 +34,12 @@ from shared.points.point import Point, check_points, format_timestamp
 from shared.sandbox.run import SandboxLimits, run_parse
 from shared.source.fetch_plan import FetchResult, fetch_pages
 from shared.store.point_store import PointStore
-from shared.store.repositories import (
-    NotFoundError,
-    ResourceRepository,
-    RunRepository,
-    WrapperRepository,
-    utcnow,
-)
+from shared.store.resources import ResourceRepository
+from shared.store.runs import RunRepository
+from shared.store.wrappers import WrapperRepository
 from shared.validate.validation import to_points
 
 logger = logging.getLogger(__name__)
-
-ERROR_TEXT_LIMIT = 2000
-
-
-class RunFailedError(ResourceServiceError):
-    """The wrapper could not turn the fetched data into valid points."""
-
-
-class LeaseLostError(ResourceServiceError):
-    """Another task took the wrapper over (or it was stopped) while this run was still going."""
-
-
-class OutboxPendingError(BrokerError):
-    """Points are stored but RabbitMQ has not confirmed them all; a later tick publishes them."""
 
 
 def run_wrapper(
@@ -260,7 +251,7 @@ class _Execution:
                 WrapperStatus.ERROR,
                 fields={"consecutive_failures": failures, "next_run_at": None},
                 event="error",
-                reason=f"{failures} runs in a row failed; last: {reason}"[:ERROR_TEXT_LIMIT],
+                reason=clip_reason(f"{failures} runs in a row failed; last: {reason}"),
             )
             return
         retry = utcnow() + self._backoff(failures)
@@ -268,7 +259,7 @@ class _Execution:
             WrapperStatus.RUNNING,
             fields={"consecutive_failures": failures, "next_run_at": retry},
             event="run failed",
-            reason=f"run failed ({failures} of {limit} before error): {reason}"[:ERROR_TEXT_LIMIT],
+            reason=clip_reason(f"run failed ({failures} of {limit} before error): {reason}"),
         )
 
     def _backoff(self, failures: int) -> timedelta:
@@ -318,4 +309,4 @@ def _earlier(current: datetime | None, seen: datetime | None) -> datetime | None
 
 
 def _text(exc: BaseException) -> str:
-    return (str(exc) or type(exc).__name__)[:ERROR_TEXT_LIMIT]
+    return clip_reason(str(exc) or type(exc).__name__)

@@ -8,18 +8,33 @@ next delivery of the earlier message publishes it again.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
 from pymongo.database import Database
 
-from shared.common.errors import GenerationError, NoSeriesFoundError, ResourceServiceError, SourceError
+from shared.common.clock import utcnow
+from shared.common.errors import (
+    GenerationError,
+    HintError,
+    NoSeriesFoundError,
+    NotFoundError,
+    SourceError,
+    WorkerBusyError,
+)
 from shared.common.settings import Settings
+from shared.domain.lifecycle import IN_PREPARATION, LEASE_FIELDS, clip_reason
 from shared.domain.models import ResourceRecord, SourceType, WrapperRecord, WrapperStatus
-from shared.domain.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
-from shared.flows.wrap import make_generator
-from shared.messaging.handover import CREATION_QUEUE as CREATION_QUEUE  # re-exported for the step functions
+from shared.domain.wrapper import (
+    FetchSpec,
+    IndicatorRequest,
+    LayoutHints,
+    SourceFormat,
+    WrapperDraft,
+    hint_problems,
+)
+from shared.flows.fallback import validate_ranked
+from shared.generate.base import HEURISTIC, FallbackPolicy, make_generator
 from shared.messaging.handover import (
     MessagePublisher,
     publish_generation,
@@ -27,21 +42,14 @@ from shared.messaging.handover import (
 )
 from shared.source.profile import build_profile
 from shared.source.read import SourceData, read_source
-from shared.store.repositories import (
-    NotFoundError,
-    PromptRecordRepository,
-    ResourceRepository,
-    WrapperRepository,
-)
-from shared.validate.validation import ValidationReport, validate_wrapper
+from shared.store.prompt_records import PromptRecordRepository
+from shared.store.resources import ResourceRepository
+from shared.store.wrappers import WrapperRepository
+from shared.validate.validation import ValidationReport
 
 SOURCE_FORMATS = {SourceType.CSV: SourceFormat.CSV, SourceType.XLSX: SourceFormat.XLSX}
 
 Action = Literal["generated", "ready", "regenerating", "failed", "stopped", "skipped", "republished"]
-
-
-class WorkerBusyError(ResourceServiceError):
-    """Another worker holds the wrapper's lease: a transient condition, retry later."""
 
 
 class StepOutcome(BaseModel):
@@ -54,14 +62,14 @@ class StepOutcome(BaseModel):
 
 
 def _active_lease(wrapper: WrapperRecord) -> bool:
-    return wrapper.lease_until is not None and wrapper.lease_until > datetime.now(UTC)
+    return wrapper.lease_until is not None and wrapper.lease_until > utcnow()
 
 
 def _recover(
     wrapper: WrapperRecord, publisher: MessagePublisher, *, step: Literal["generate", "validate"]
 ) -> StepOutcome:
     """Decide what a message for a wrapper that could not be claimed means."""
-    if _active_lease(wrapper) and wrapper.status in (WrapperStatus.GENERATING, WrapperStatus.VALIDATING):
+    if _active_lease(wrapper) and wrapper.status in IN_PREPARATION:
         raise WorkerBusyError(
             f"wrapper {wrapper.wrapper_id} is being {wrapper.status.value} by {wrapper.lease_owner}"
         )
@@ -91,18 +99,33 @@ def _fail(
         wrapper.wrapper_id,
         expected={expected},
         to=WrapperStatus.FAILED,
-        reason=reason[:2000],
+        reason=clip_reason(reason),
         fields=fields,
-        unset=("lease_owner", "lease_until"),
+        unset=LEASE_FIELDS,
     )
     return StepOutcome(
         wrapper_id=wrapper.wrapper_id, action="failed", status=WrapperStatus.FAILED, detail=reason
     )
 
 
-def _read(resource_url: str, source_type: SourceType, settings: Settings) -> SourceData:
+def _read(resource: ResourceRecord, request: IndicatorRequest, settings: Settings) -> SourceData:
     return read_source(
-        resource_url, settings=settings, format_hint=SOURCE_FORMATS.get(source_type), allow_local_files=False
+        resource.source.url,
+        settings=settings,
+        format_hint=SOURCE_FORMATS.get(resource.source.type),
+        allow_local_files=False,
+        encoding=request.hints.encoding,
+    )
+
+
+def _request(resource: ResourceRecord) -> IndicatorRequest:
+    """The indicator request of a resource, its `source.options` as layout hints (HintError when invalid)."""
+    problems = hint_problems(resource.source.options)
+    if problems:
+        raise HintError("invalid source.options: " + "; ".join(f"{name}: {why}" for name, why in problems))
+    hints = LayoutHints.model_validate(resource.source.options)
+    return IndicatorRequest(
+        name=resource.name, description=resource.description, unit=resource.unit, hints=hints
     )
 
 
@@ -153,15 +176,18 @@ def generate_step(
     if isinstance(begun, StepOutcome):
         return begun
     claimed, resource = begun
-    request = IndicatorRequest(name=resource.name, description=resource.description, unit=resource.unit)
     try:
-        source = _read(resource.source.url, resource.source.type, settings)
-        profile = build_profile(source)
+        request = _request(resource)
+        source = _read(resource, request, settings)
+        profile = build_profile(source, hints=request.hints)
     except SourceError as exc:
         return _fail(
             wrappers, claimed, expected=WrapperStatus.GENERATING, reason=f"cannot read source: {exc}"
         )
-    name = claimed.generator_override or ("gemini" if settings.gemini_api_key else "heuristic")
+    except HintError as exc:
+        return _fail(wrappers, claimed, expected=WrapperStatus.GENERATING, reason=str(exc))
+    policy = FallbackPolicy(settings)
+    name = policy.choose(claimed.generator_override).name
     generator = make_generator(name, settings=settings)
     if hasattr(generator, "previous_code"):
         # A model regenerating from feedback needs the code the feedback is about.
@@ -170,13 +196,13 @@ def generate_step(
         generation = generator.generate(
             profile, request, feedback=claimed.feedback, attempt=claimed.attempts + 1
         )
-    except NoSeriesFoundError as exc:
+    except (NoSeriesFoundError, HintError) as exc:
         return _fail(wrappers, claimed, expected=WrapperStatus.GENERATING, reason=str(exc))
     except GenerationError as exc:
-        if name == "heuristic":
+        if not policy.falls_back(name, exc):
             return _fail(wrappers, claimed, expected=WrapperStatus.GENERATING, reason=str(exc))
-        generation = make_generator("heuristic", settings=settings).generate(profile, request)
-        generation.draft.notes.append(f"fell back to the heuristic generator: {exc}")
+        generation = make_generator(HEURISTIC, settings=settings).generate(profile, request)
+        generation.draft.notes.append(policy.reason(exc))
     PromptRecordRepository(db).add(wrapper_id, generation.exchanges)
     draft = generation.draft
     moved = wrappers.transition(
@@ -190,10 +216,12 @@ def generate_step(
             "fetch_spec": draft.fetch_spec.model_dump(mode="json"),
             "generator": draft.generator,
             "rationale": draft.rationale,
+            "inference": draft.inference.model_dump(mode="json") if draft.inference else None,
+            "variants": [variant.model_dump(mode="json") for variant in draft.variants],
             "attempts": claimed.attempts + 1,
             "validation": None,
         },
-        unset=("lease_owner", "lease_until"),
+        unset=LEASE_FIELDS,
     )
     if moved is None:
         return StepOutcome(wrapper_id=wrapper_id, action="skipped", detail="wrapper changed while generating")
@@ -223,32 +251,61 @@ def validate_step(
         return _fail(
             wrappers, claimed, expected=WrapperStatus.VALIDATING, reason="no generated code to validate"
         )
-    request = IndicatorRequest(name=resource.name, description=resource.description, unit=resource.unit)
     try:
-        source = _read(resource.source.url, resource.source.type, settings)
+        request = _request(resource)
+        source = _read(resource, request, settings)
     except SourceError as exc:
         return _fail(
             wrappers, claimed, expected=WrapperStatus.VALIDATING, reason=f"cannot read source: {exc}"
         )
+    except HintError as exc:
+        return _fail(wrappers, claimed, expected=WrapperStatus.VALIDATING, reason=str(exc))
     draft = WrapperDraft(
         fetch_spec=FetchSpec.model_validate(claimed.fetch_spec),
         parse_code=claimed.generated_code,
         generator=claimed.generator or "unknown",
+        rationale=claimed.rationale or "",
+        inference=claimed.inference,
+        variants=claimed.variants,
     )
-    report, _ = validate_wrapper(draft, [source.content], request=request, settings=settings)
+    try:
+        outcome = validate_ranked(
+            draft, [source.content], request=request, settings=settings, progress=_no_progress
+        )
+    except HintError as exc:
+        return _fail(wrappers, claimed, expected=WrapperStatus.VALIDATING, reason=str(exc))
+    report = outcome.report
     stored = report.model_dump(mode="json")
     if report.ok:
+        # A runner-up that validated replaces the code that failed; the log says what was rejected and why.
+        chosen = outcome.draft
         ready = wrappers.transition(
             wrapper_id,
             expected={WrapperStatus.VALIDATING},
             to=WrapperStatus.READY,
             event="validated",
-            fields={"validation": stored, "feedback": None, "next_run_at": datetime.now(UTC)},
-            unset=("lease_owner", "lease_until"),
+            reason=clip_reason("; ".join(r.line() for r in outcome.rejections)) or None,
+            fields={
+                "validation": stored,
+                "feedback": None,
+                "next_run_at": utcnow(),
+                "generated_code": chosen.parse_code,
+                "rationale": chosen.rationale,
+                "inference": chosen.inference.model_dump(mode="json") if chosen.inference else None,
+                "variants": [variant.model_dump(mode="json") for variant in chosen.variants],
+            },
+            unset=LEASE_FIELDS,
         )
         status = ready.status if ready else None
         return StepOutcome(wrapper_id=wrapper_id, action="ready", status=status, detail=_summary(report))
-    return _after_failed_validation(wrappers, claimed, report, publisher=publisher, settings=settings)
+    rejected = "; ".join(r.line() for r in outcome.rejections) if len(outcome.rejections) > 1 else None
+    return _after_failed_validation(
+        wrappers, claimed, report, publisher=publisher, settings=settings, rejected=rejected
+    )
+
+
+def _no_progress(message: str) -> None:
+    return None
 
 
 def _summary(report: ValidationReport) -> str:
@@ -263,24 +320,30 @@ def _after_failed_validation(
     *,
     publisher: MessagePublisher,
     settings: Settings,
+    rejected: str | None = None,
 ) -> StepOutcome:
-    """Regenerate with the errors while attempts remain (Gemini), fall back to the heuristic, or fail."""
+    """Regenerate with the errors while attempts remain (Gemini), fall back to the heuristic, or fail.
+
+    `rejected` names every candidate that was tried and why it failed, when there was more than one.
+    """
     stored = report.model_dump(mode="json")
     first = report.errors[0] if report.errors else None
-    reason = f"{first.stage}/{first.code}: {first.message}" if first else "validation failed"
-    by_model = (wrapper.generator or "").startswith("gemini") and wrapper.generator_override is None
-    if by_model:
+    reason = rejected or (f"{first.stage}/{first.code}: {first.message}" if first else "validation failed")
+    plan = FallbackPolicy(settings).after_failed_validation(
+        wrapper.generator, override=wrapper.generator_override, attempts=wrapper.attempts
+    )
+    if plan != "fail":
         fields: dict[str, Any] = {"validation": stored, "feedback": report.feedback()}
-        if wrapper.attempts >= settings.generation_max_attempts:
-            fields["generator_override"] = "heuristic"
+        if plan == "fall_back":
+            fields["generator_override"] = HEURISTIC
         pending = wrappers.transition(
             wrapper.wrapper_id,
             expected={WrapperStatus.VALIDATING},
             to=WrapperStatus.PENDING,
             event="regenerating",
-            reason=reason[:2000],
+            reason=clip_reason(reason),
             fields=fields,
-            unset=("lease_owner", "lease_until"),
+            unset=LEASE_FIELDS,
         )
         if pending is not None:
             publish_generation(publisher, pending)

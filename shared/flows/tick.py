@@ -15,18 +15,15 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from pymongo.errors import PyMongoError
 
-from shared.common.errors import BrokerError, ResourceServiceError
+from shared.common.clock import utcnow
+from shared.common.errors import BrokerError, DatabaseUnavailableError
 from shared.common.settings import Settings
 from shared.domain.models import RunPublic, WrapperStatus
 from shared.flows.run import run_wrapper
 from shared.messaging.broker import Publisher
 from shared.store.database import get_database
 from shared.store.point_store import PointStore
-from shared.store.repositories import WrapperRepository, utcnow
-
-
-class DatabaseUnavailableError(ResourceServiceError):
-    """MongoDB could not be reached: the tick stopped; the next one starts over."""
+from shared.store.wrappers import WrapperRepository
 
 
 class WrapperOutcome(BaseModel):

@@ -6,25 +6,34 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
-from shared.common.errors import GenerationError, NoSeriesFoundError, WrapperValidationError
+from shared.common.errors import GeminiError, NoSeriesFoundError, WrapperValidationError
 from shared.common.settings import Settings
-from shared.domain.wrapper import IndicatorRequest, WrapperDraft
-from shared.generate.base import Exchange, Generator, HeuristicGenerator
+from shared.domain.wrapper import Exchange, FetchSpec, IndicatorRequest, WrapperDraft
+from shared.flows.fallback import first_reason, validate_ranked
+from shared.generate.base import (
+    FALLBACK_ERRORS,
+    HEURISTIC,
+    FallbackPolicy,
+    Generator,
+    make_generator,
+)
+from shared.generate.base import GENERATORS as GENERATORS  # re-exported: the CLI offers these names
 from shared.points.point import Point
 from shared.source.profile import SourceProfile, build_profile
 from shared.source.read import SourceData
 from shared.validate.validation import ValidationReport, validate_wrapper
 
 Progress = Callable[[str], None]
-GENERATORS = ("heuristic", "gemini")
 
 
 class Attempt(BaseModel):
-    """One generate-and-validate round."""
+    """One validation of generated code: a round's best candidate or a runner-up tried after it failed."""
 
     number: int
     generator: str
     report: ValidationReport
+    candidate: str = ""
+    rejected: str | None = None
 
 
 class WrapResult(BaseModel):
@@ -45,67 +54,45 @@ def _quiet(message: str) -> None:
     return None
 
 
-def make_generator(name: str, *, settings: Settings) -> Generator:
-    """The generator called `name`."""
-    if name == "heuristic":
-        return HeuristicGenerator()
-    if name == "gemini":
-        from shared.generate.gemini.client import GeminiGenerator
-
-        return GeminiGenerator(settings=settings)
-    raise GenerationError(f"unknown generator {name!r}; use one of {', '.join(GENERATORS)}")
-
-
 def wrap_source(
     source: SourceData,
     request: IndicatorRequest,
     *,
-    generator: str = "heuristic",
+    generator: str = HEURISTIC,
     settings: Settings,
     progress: Progress = _quiet,
 ) -> WrapResult:
     """Profile the source, generate and validate a wrapper on all of it, and return its points."""
     progress(f"profiling {source.format.value} source ({len(source.content)} bytes)")
-    profile = build_profile(source)
+    profile = build_profile(source, hints=request.hints)
     attempts: list[Attempt] = []
     exchanges: list[Exchange] = []
-    fallback_reason = None
-    if generator == "gemini":
-        if settings.gemini_api_key is None:
-            fallback_reason = "no Gemini API key configured (RS_GEMINI_API_KEY); used the heuristic generator"
-        else:
-            try:
-                result = _generate_validated(
-                    make_generator("gemini", settings=settings),
-                    profile,
-                    source,
-                    request,
-                    settings=settings,
-                    attempts=attempts,
-                    exchanges=exchanges,
-                    progress=progress,
-                )
-                return result
-            except (GenerationError, WrapperValidationError, NoSeriesFoundError) as exc:
-                # Keep the failed attempt's prompts and responses for debugging (GeminiError carries them).
-                exchanges.extend(getattr(exc, "exchanges", []))
-                fallback_reason = (
-                    f"Gemini did not produce a valid wrapper ({exc}); used the heuristic generator"
-                )
+    policy = FallbackPolicy(settings)
+    chosen, fallback_reason = policy.choose(generator)
+
+    def attempt(name: str) -> WrapResult:
+        return _generate_validated(
+            make_generator(name, settings=settings),
+            profile,
+            source,
+            request,
+            settings=settings,
+            attempts=attempts,
+            exchanges=exchanges,
+            progress=progress,
+            limit=policy.attempts(name),
+        )
+
+    if chosen != HEURISTIC:
+        try:
+            return attempt(chosen)
+        except FALLBACK_ERRORS as exc:
+            if isinstance(exc, GeminiError):  # keep the failed attempt's prompts and responses for debugging
+                exchanges.extend(exc.exchanges)
+            fallback_reason = policy.reason(exc)
+    if fallback_reason:
         progress(fallback_reason)
-    elif generator != "heuristic":
-        raise GenerationError(f"unknown generator {generator!r}; use one of {', '.join(GENERATORS)}")
-    result = _generate_validated(
-        HeuristicGenerator(),
-        profile,
-        source,
-        request,
-        settings=settings,
-        attempts=attempts,
-        exchanges=exchanges,
-        progress=progress,
-        max_attempts=1,
-    )
+    result = attempt(HEURISTIC)
     result.fallback_reason = fallback_reason
     return result
 
@@ -120,9 +107,8 @@ def _generate_validated(
     attempts: list[Attempt],
     exchanges: list[Exchange],
     progress: Progress,
-    max_attempts: int | None = None,
+    limit: int,
 ) -> WrapResult:
-    limit = max_attempts or settings.generation_max_attempts
     feedback: str | None = None
     report: ValidationReport | None = None
     for number in range(1, limit + 1):
@@ -130,21 +116,65 @@ def _generate_validated(
         generation = generator.generate(profile, request, feedback=feedback, attempt=number)
         exchanges.extend(generation.exchanges)
         progress("validating in the sandbox")
-        report, points = validate_wrapper(
-            generation.draft, [source.content], request=request, settings=settings
+        outcome = validate_ranked(
+            generation.draft, [source.content], request=request, settings=settings, progress=progress
         )
-        attempts.append(
-            Attempt(number=len(attempts) + 1, generator=generation.draft.generator, report=report)
-        )
-        if report.ok:
-            return WrapResult(
-                draft=generation.draft, report=report, points=points, attempts=attempts, exchanges=exchanges
+        for rejection in outcome.rejections:
+            attempts.append(
+                Attempt(
+                    number=len(attempts) + 1,
+                    generator=generation.draft.generator,
+                    report=rejection.report,
+                    candidate=rejection.label,
+                    rejected=rejection.reason,
+                )
             )
-        feedback = report.feedback()
+        report = outcome.report
+        if report.ok:
+            chosen = outcome.draft.inference.chosen if outcome.draft.inference else ""
+            attempts.append(
+                Attempt(
+                    number=len(attempts) + 1,
+                    generator=outcome.draft.generator,
+                    report=report,
+                    candidate=chosen,
+                )
+            )
+            return WrapResult(
+                draft=outcome.draft,
+                report=report,
+                points=outcome.points,
+                attempts=attempts,
+                exchanges=exchanges,
+            )
+        feedback = outcome.feedback()
         progress(f"validation failed: {feedback.splitlines()[0] if feedback else 'unknown reason'}")
     assert report is not None
     first = report.errors[0] if report.errors else None
-    reason = f"{first.stage}/{first.code}: {first.message}" if first else "validation failed"
+    reason = first_reason(report)
     if first is not None and first.code == "no_points":
         raise NoSeriesFoundError(f"no series found: {first.message}")
     raise WrapperValidationError(f"the wrapper failed validation after {limit} attempt(s): {reason}", report)
+
+
+def wrap_code(
+    source: SourceData,
+    request: IndicatorRequest,
+    code: str,
+    *,
+    settings: Settings,
+    progress: Progress = _quiet,
+) -> WrapResult:
+    """Validate hand-written parse code through the same policy and sandbox, and return its points."""
+    draft = WrapperDraft(
+        fetch_spec=FetchSpec(location=source.location, format=source.format, encoding=source.encoding),
+        parse_code=code,
+        generator="manual",
+        rationale="hand-written parse code",
+    )
+    progress("validating the hand-written code in the sandbox")
+    report, points = validate_wrapper(draft, [source.content], request=request, settings=settings)
+    attempts = [Attempt(number=1, generator="manual", report=report)]
+    if not report.ok:
+        raise WrapperValidationError(f"the parse code failed validation: {first_reason(report)}", report)
+    return WrapResult(draft=draft, report=report, points=points, attempts=attempts)

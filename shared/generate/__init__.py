@@ -1,0 +1,1 @@
+"""Wrapper generators: the interface and fallback policy (base), the heuristic and Gemini generators."""

@@ -1,0 +1,1 @@
+"""RabbitMQ: queue names, the confirming publisher, the hand-overs between steps, and Amazon MQ events."""

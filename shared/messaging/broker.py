@@ -32,26 +32,14 @@ from pika.exceptions import (
 from pydantic import BaseModel, SecretStr, ValidationError, field_serializer
 from pydantic_core import to_jsonable_python
 
-from shared.common.errors import BrokerError, BrokerUnavailableError
-from shared.common.secrets import SecretUnavailableError, clear_secret_cache, read_secret_document
+from shared.common.errors import BrokerError, BrokerUnavailableError, SecretUnavailableError
+from shared.common.secrets import clear_secret_cache, read_secret_document
 from shared.common.settings import Settings, get_settings
+from shared.messaging.queues import COLLECTED_DATA_QUEUE, QUEUES, RESOURCE_DATA_QUEUE
 from shared.points.point import Point
 
 logger = logging.getLogger(__name__)
 
-
-WRAPPER_CREATION_QUEUE = "wrapper_creation_queue"
-WRAPPER_VALIDATION_QUEUE = "wrapper_validation_queue"
-RESOURCE_DATA_QUEUE = "resource_data"
-RESOURCE_DELETED_QUEUE = "resource_deleted"
-COLLECTED_DATA_QUEUE = "collected_data"
-QUEUES = (
-    WRAPPER_CREATION_QUEUE,
-    WRAPPER_VALIDATION_QUEUE,
-    RESOURCE_DATA_QUEUE,
-    RESOURCE_DELETED_QUEUE,
-    COLLECTED_DATA_QUEUE,
-)
 
 CONTENT_TYPE = "application/json"
 APP_ID = "resource-service"

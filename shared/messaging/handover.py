@@ -1,4 +1,4 @@
-"""Hand-over messages between the steps: queue names and the publishes that move a wrapper along.
+"""Hand-over messages between the steps: the publishes that move a wrapper along.
 
 Kept free of the parsing stack so the API function can publish without importing it.
 """
@@ -8,10 +8,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from shared.domain.models import WrapperRecord
-
-CREATION_QUEUE = "wrapper_creation_queue"
-VALIDATION_QUEUE = "wrapper_validation_queue"
-RESOURCE_DELETED_QUEUE = "resource_deleted"
+from shared.messaging.queues import RESOURCE_DELETED_QUEUE, WRAPPER_CREATION_QUEUE, WRAPPER_VALIDATION_QUEUE
 
 
 class MessagePublisher(Protocol):
@@ -38,7 +35,7 @@ def publish_generation(
 ) -> None:
     """Hand a pending wrapper to the generate function."""
     publisher.publish(
-        CREATION_QUEUE,
+        WRAPPER_CREATION_QUEUE,
         wrapper_message(wrapper.wrapper_id),
         message_id=_message_id(wrapper, "generate", revision),
     )
@@ -49,7 +46,7 @@ def publish_validation(
 ) -> None:
     """Hand a generated wrapper to the validate function."""
     publisher.publish(
-        VALIDATION_QUEUE,
+        WRAPPER_VALIDATION_QUEUE,
         wrapper_message(wrapper.wrapper_id),
         message_id=_message_id(wrapper, "validate", revision),
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from shared.common.clock import to_milliseconds
+
 KEY_SEPARATOR = "|"
 
 
@@ -18,7 +20,7 @@ def series_key(dimensions: dict[str, str]) -> str:
 
 def stored_timestamp(moment: datetime) -> datetime:
     """The timestamp as MongoDB keeps it: milliseconds, so keys compare equal after a round trip."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    return to_milliseconds(moment)
 
 
 def key_timestamp(moment: datetime) -> str:

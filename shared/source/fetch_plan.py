@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 
 from pydantic import BaseModel, Field
 
-from shared.common.errors import SourceError
+from shared.common.errors import FetchPlanError, SourceError
 from shared.common.settings import Settings
 from shared.domain.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
 from shared.source.http import fetch_url
@@ -26,10 +26,6 @@ from shared.source.read import ZIP_MAGIC, check_workbook, read_source
 SECRET_PREFIX = "RS_SECRET_"  # noqa: S105 - a variable name prefix, not a secret
 # Lists nested deeper than this in a JSON page are not counted as its records.
 RECORD_SEARCH_DEPTH = 3
-
-
-class FetchPlanError(SourceError):
-    """The fetch spec cannot be executed as written (missing secret, bad pagination)."""
 
 
 class FetchedPage(BaseModel):

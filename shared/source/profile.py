@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.common.errors import SourceError
-from shared.domain.wrapper import SourceFormat
+from shared.common.errors import HintError, SourceError
+from shared.domain.wrapper import LayoutHints, SourceFormat
 from shared.source.read import SourceData
 from shared.wrapper_toolkit import Grid, decode_text, read_json, read_workbook
 
@@ -83,8 +83,13 @@ def _render_cell(cell: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def build_profile(source: SourceData, *, max_rows: int = 3000) -> SourceProfile:
-    """Read the source with the toolkit readers and keep its first rows or its JSON structure."""
+def build_profile(
+    source: SourceData, *, max_rows: int = 3000, hints: LayoutHints | None = None
+) -> SourceProfile:
+    """Read the source with the toolkit readers and keep its first rows or its JSON structure.
+
+    A `sheet` hint keeps only that sheet's table, so every generator sees the sheet the user named.
+    """
     profile = SourceProfile(
         location=source.location,
         format=source.format,
@@ -112,7 +117,26 @@ def build_profile(source: SourceData, *, max_rows: int = 3000) -> SourceProfile:
         if source.format == SourceFormat.XLSX:
             raise SourceError(f"cannot read {source.location} as a workbook: {exc}") from exc
         raise
+    if hints is not None and hints.sheet is not None:
+        profile.tables = [select_sheet(profile, hints.sheet)]
     return profile
+
+
+def select_sheet(profile: SourceProfile, sheet: str) -> TableProfile:
+    """The table of sheet `sheet` (exactly, else ignoring case and spacing); HintError lists the sheets."""
+    if profile.format != SourceFormat.XLSX:
+        raise HintError(f"sheet {sheet!r}: a {profile.format.value} source has no sheets")
+    exact = [table for table in profile.tables if table.name == sheet]
+    loose = [table for table in profile.tables if _fold(table.name) == _fold(sheet)]
+    for found in (exact, loose):
+        if len(found) == 1:
+            return found[0]
+    names = ", ".join(repr(table.name) for table in profile.tables)
+    raise HintError(f"sheet {sheet!r} is not in the workbook; sheets: {names}")
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def _csv_table(text: str, delimiter: str, max_rows: int) -> TableProfile:

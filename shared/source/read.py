@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from shared.common.errors import SourceError, UnsafeSourceError, UnsupportedFormatError
+from shared.common.errors import HintError, SourceError, UnsafeSourceError, UnsupportedFormatError
 from shared.common.settings import Settings
 from shared.domain.wrapper import SourceFormat
 from shared.source.http import fetch_url
@@ -45,10 +45,12 @@ def read_source(
     settings: Settings,
     format_hint: SourceFormat | None = None,
     allow_local_files: bool = True,
+    encoding: str | None = None,
 ) -> SourceData:
     """Fetch a source through trusted code and tell its format and encoding; refuse unsafe workbooks.
 
     Services pass `allow_local_files=False`: only the command line may read the machine's own files.
+    A given `encoding` (a user's hint) replaces detection, but only when the whole text decodes with it.
     """
     content, content_type = load_bytes(location, settings=settings, allow_local_files=allow_local_files)
     if not content:
@@ -57,7 +59,9 @@ def read_source(
     # A format hint must not let an archive reach a parser unchecked.
     if fmt == SourceFormat.XLSX or content.startswith(ZIP_MAGIC):
         check_workbook(content, settings=settings)
-    encoding = None if fmt == SourceFormat.XLSX else detect_encoding(content)
+    if encoding is not None and fmt != SourceFormat.XLSX:
+        _check_decodes(content, encoding)
+    encoding = None if fmt == SourceFormat.XLSX else encoding or detect_encoding(content)
     return SourceData(
         location=location, content=content, format=fmt, encoding=encoding, content_type=content_type
     )
@@ -191,6 +195,16 @@ def detect_encoding(content: bytes) -> str:
         return "cp1252"
     except UnicodeDecodeError:
         return "latin-1"
+
+
+def _check_decodes(content: bytes, encoding: str) -> None:
+    try:
+        content.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise HintError(
+            f"encoding {encoding}: byte {content[exc.start : exc.start + 1]!r} at offset {exc.start} "
+            f"does not decode ({exc.reason}); detected without the hint: {detect_encoding(content)}"
+        ) from exc
 
 
 def check_workbook(content: bytes, *, settings: Settings) -> None:

@@ -29,7 +29,8 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from shared.messaging.broker import RESOURCE_DATA_QUEUE, Publisher
+from shared.messaging.broker import Publisher
+from shared.messaging.queues import RESOURCE_DATA_QUEUE
 from shared.points.keys import point_id, resource_id_range, resource_prefix, series_key, stored_timestamp
 from shared.points.point import Point
 from shared.store import database as collections

@@ -28,6 +28,8 @@ from shared.validate.policy import check_policy, lint
 Stage = Literal["policy", "lint", "sandbox", "points"]
 _POINT_LIST = TypeAdapter(list[Point])
 PREVIEW_POINTS = 5
+# The code of a run that stopped because a layout hint (a `where` filter) names what the points lack.
+HINT_MISMATCH = "hint_mismatch"
 # The timestamps the sandbox writes for datetimes (UTC, `Z`); hours, minutes and seconds in range.
 _STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{6})?Z"
 _SANDBOX_STAMP = re.compile(_STAMP)
@@ -132,6 +134,8 @@ def sandbox_issues(result: SandboxResult) -> list[ValidationIssue]:
         code = (
             "sandbox_violation"
             if result.violations or result.error_type == "SandboxViolation"
+            else HINT_MISMATCH
+            if result.error_type == "HintError"
             else "run_failed"
         )
         message = f"{result.error_type}: {result.error}"

@@ -16,10 +16,11 @@ from functions.generate_wrapper.handler import handler as generate_handler
 from functions.validate_wrapper.handler import handler as validate_handler
 from shared.common.settings import Settings
 from shared.messaging.broker import declare_queues
-from shared.messaging.handover import CREATION_QUEUE, VALIDATION_QUEUE
 from shared.messaging.mq_event import build_rabbitmq_event
+from shared.messaging.queues import WRAPPER_CREATION_QUEUE as CREATION_QUEUE
+from shared.messaging.queues import WRAPPER_VALIDATION_QUEUE as VALIDATION_QUEUE
+from shared.store.api_keys import ApiKeyRepository
 from shared.store.database import get_database
-from shared.store.repositories import ApiKeyRepository
 from tests.support import FakeLambdaContext, http_api_event, serve_files, take_message
 
 CSV = b"Year,Total,Per Capita\n2018,10,1.2\n2019,11,1.3\n2020,12,1.4\n2021,13,1.5\n"

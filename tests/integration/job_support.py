@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pika
 from pymongo.database import Database
 
+from shared.common.clock import utcnow
 from shared.common.settings import Settings
 from shared.domain.models import (
     ResourceCreate,
@@ -28,8 +29,10 @@ from shared.domain.models import (
     WrapperStatus,
 )
 from shared.domain.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
-from shared.messaging.broker import COLLECTED_DATA_QUEUE, RESOURCE_DATA_QUEUE, declare_queues
-from shared.store.repositories import ResourceRepository, WrapperRepository, utcnow
+from shared.messaging.broker import declare_queues
+from shared.messaging.queues import COLLECTED_DATA_QUEUE, RESOURCE_DATA_QUEUE
+from shared.store.resources import ResourceRepository
+from shared.store.wrappers import WrapperRepository
 
 ROOT = Path(__file__).resolve().parents[2]
 SECANTUS = sorted(ROOT.glob(".cache/secantusdb-*/bin/secantusd-py"))

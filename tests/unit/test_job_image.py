@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "jobs" / "run_wrappers" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 ENTRYPOINT = ["python", "-m", "jobs.run_wrappers"]
+# Top-level directories the job never runs: kept out of the build context and of every COPY.
+DEV_CODE = ("devtools", "tests", "infra", "examples")
 BUILD_TOOLS = ("gcc", "g++", "build-essential", "make", "clang", "cargo", "rustc", "git")
 
 
@@ -191,9 +193,28 @@ def test_copied_paths_exist_and_are_not_dockerignored(stages: list[Stage]) -> No
                 )
 
 
-def test_dockerignore_keeps_local_state_out_of_the_context() -> None:
+def test_dockerignore_keeps_local_state_and_dev_code_out_of_the_context() -> None:
     ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()}
-    assert {".venv", ".cache", ".git", "tests"} <= ignored
+    assert {".venv", ".cache", ".git"} <= ignored
+    assert set(DEV_CODE) <= ignored
+
+
+def test_the_image_copies_no_dev_code(stages: list[Stage]) -> None:
+    """Only named packages are copied: `COPY . .` would take whatever .dockerignore forgot."""
+    sources = [s.rstrip("/") for stage in stages for args in stage.all("COPY") for s in copy_sources(args)]
+    assert sources
+    for source in sources:
+        assert source not in (".", "./", "*"), f"COPY {source}: copies the whole context"
+        assert source.split("/")[0] not in DEV_CODE, f"COPY {source}: development code"
+
+
+def test_the_installed_packages_leave_out_dev_code() -> None:
+    """`pip install .` in the image installs what pyproject's package list names: never devtools or tests."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    for package in DEV_CODE:
+        assert not any(fnmatch.fnmatch(package, pattern) for pattern in config["include"]), package
 
 
 def test_tmp_is_the_volume_the_task_definition_mounts(runtime: Stage) -> None:

@@ -186,6 +186,85 @@ def test_layers_are_built_by_the_makefile_package_check_runs(template: dict[str,
         assert "manylinux2014_x86_64" in makefile
 
 
+def test_functions_are_built_by_the_root_makefile_package_check_runs(template: dict[str, Any]) -> None:
+    functions, _layers = _package_check().functions_and_layers(template)
+    for function in functions:
+        assert function.build_method == "makefile", function.logical_id
+        assert function.makefile == ROOT / "Makefile"
+        assert re.search(rf"^build-{function.logical_id}:", function.makefile.read_text(), re.M)
+
+
+def _built(function: str, target: Path) -> Path:
+    template = _package_check().load_template(ROOT / "template.yaml")
+    functions, _layers = _package_check().functions_and_layers(template)
+    (spec,) = [f for f in functions if f.logical_id == function]
+    built: Path = _package_check().build_function_code(spec, target)
+    return built
+
+
+@pytest.mark.parametrize("function", HANDLERS)
+def test_function_code_holds_its_handler_and_no_dev_code(function: str, tmp_path: Path) -> None:
+    code = _built(function, tmp_path / "code")
+    assert _package_check().dev_code(code) == []
+    assert {p.name for p in code.iterdir()} == {"functions", "shared"}
+    assert code.joinpath(*HANDLERS[function].split(".")[:-1]).with_suffix(".py").is_file()
+    assert (code / "shared" / "__init__.py").is_file()
+
+
+def test_the_api_code_holds_only_the_stages_the_api_may_import(tmp_path: Path) -> None:
+    from tests.unit.test_architecture import API_UNITS
+
+    code = _built("ApiFunction", tmp_path / "code")
+    stages = {f"shared.{p.name}" for p in (code / "shared").iterdir() if p.is_dir()}
+    assert stages == set(API_UNITS)
+    assert {p.name for p in (code / "functions").iterdir()} == {"__init__.py", "api"}
+
+
+def test_the_wrapper_function_code_leaves_out_the_command_line(tmp_path: Path) -> None:
+    code = _built("GenerateWrapperFunction", tmp_path / "code")
+    assert (code / "shared" / "flows").is_dir() and (code / "shared" / "wrapper_toolkit.py").is_file()
+    assert not (code / "shared" / "cli").exists()
+    assert not (code / "functions" / "api").exists()
+
+
+def test_package_check_finds_dev_code_at_any_depth(tmp_path: Path) -> None:
+    for path in (
+        "devtools/bench.py",
+        "shared/tests/test_x.py",
+        "shared/conftest.py",
+        "shared/__pycache__/a.pyc",
+    ):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("")
+    (tmp_path / "shared" / "stray.pyc").write_bytes(b"")
+    (tmp_path / "shared" / "point.py").write_text("")
+    assert _package_check().dev_code(tmp_path) == [
+        "devtools/",
+        "shared/__pycache__/",
+        "shared/tests/",
+        "shared/conftest.py",
+        "shared/stray.pyc",
+    ]
+
+
+def test_package_check_flags_a_function_that_ships_its_whole_code_uri(tmp_path: Path) -> None:
+    """A function without a makefile gets CodeUri copied as it is: dev code there ends up in the package."""
+    source = tmp_path / "repo"
+    for path in ("functions/api/app.py", "devtools/bench.py", "tests/test_app.py"):
+        (source / path).parent.mkdir(parents=True, exist_ok=True)
+        (source / path).write_text("")
+    function = _package_check().FunctionSpec(
+        logical_id="ApiFunction",
+        handler="functions.api.app.handler",
+        runtime="python3.12",
+        code_uri=source,
+        package_type="Zip",
+        layers=[],
+    )
+    code = _package_check().build_function_code(function, tmp_path / "code")
+    assert _package_check().dev_code(code) == ["devtools/", "tests/"]
+
+
 def test_upload_bucket_cors_allows_the_presigned_post_the_api_hands_out(template: dict[str, Any]) -> None:
     """POST /uploads returns a presigned POST form, so browsers must be allowed to POST to the bucket."""
     bucket = template["Resources"]["UploadBucket"]["Properties"]

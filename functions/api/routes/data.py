@@ -11,10 +11,12 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from functions.api.dependencies import DatabaseDep, TenantDep
-from functions.api.errors import ERROR_RESPONSES, ErrorDetail, InvalidRequestError
+from functions.api.errors import ERROR_RESPONSES
 from functions.api.workers import offload
+from shared.common.errors import InvalidRequestError
 from shared.domain.models import Availability, PointPublic
-from shared.store.repositories import PointRepository, ResourceRepository
+from shared.store.points import PointRepository
+from shared.store.resources import ResourceRepository
 
 POINTS_LIMIT_MAX = 10_000
 OFFSET_MAX = 10_000_000
@@ -71,9 +73,7 @@ async def get_points(
     """The resource's points in [start, end), oldest first."""
     start, end = _utc(start), _utc(end)
     if start is not None and end is not None and start >= end:
-        raise InvalidRequestError(
-            "the time window is empty", details=[ErrorDetail(field="query.end", reason="must be after start")]
-        )
+        raise InvalidRequestError("the time window is empty", fields={"query.end": "must be after start"})
     resource = await offload(ResourceRepository(db).get, tenant.tenant_id, resource_id)
     points = await offload(
         PointRepository(db).range, resource.id, start=start, end=end, limit=limit, offset=offset

@@ -19,7 +19,7 @@ from functions.api.errors import ERROR_RESPONSES, documented_error
 from functions.api.idempotency import IdempotencyDep
 from functions.api.workers import offload
 from shared.domain.models import Page, ResourceCreate, ResourcePublic, ResourceUpdate, SourceType
-from shared.store.repositories import ResourceRepository, public_resource
+from shared.store.resources import ResourceRepository, public_resource
 
 router = APIRouter(prefix="/resources", tags=["resources"], responses=ERROR_RESPONSES)
 

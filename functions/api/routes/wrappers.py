@@ -23,7 +23,9 @@ from shared.domain.models import (
     WrapperStatus,
     WrapperSummary,
 )
-from shared.store.repositories import PromptRecordRepository, RunRepository, WrapperRepository, public_wrapper
+from shared.store.prompt_records import PromptRecordRepository
+from shared.store.runs import RunRepository
+from shared.store.wrappers import WrapperRepository, public_wrapper
 
 T = TypeVar("T")
 

@@ -16,10 +16,18 @@ from google import genai
 from google.genai import errors, types
 from pydantic import BaseModel, Field, ValidationError
 
-from shared.common.errors import GenerationError, SourceError
+from shared.common.errors import GeminiError, GenerationError, SourceError
 from shared.common.settings import Settings
-from shared.domain.wrapper import FetchSpec, IndicatorRequest, Pagination, SourceFormat, WrapperDraft
-from shared.generate.base import Exchange, Generation
+from shared.domain.wrapper import (
+    Exchange,
+    ExchangeRole,
+    FetchSpec,
+    Generation,
+    IndicatorRequest,
+    Pagination,
+    SourceFormat,
+    WrapperDraft,
+)
 from shared.generate.gemini.prompt import (
     MAX_SAMPLES,
     TOOL_NAME,
@@ -28,6 +36,7 @@ from shared.generate.gemini.prompt import (
     prompt_with_samples,
     system_instruction,
 )
+from shared.generate.selection import restrict_code
 from shared.source.http import fetch_url
 from shared.source.profile import SourceProfile
 
@@ -37,7 +46,6 @@ RETRY_INITIAL_DELAY_SECONDS = 1.0
 RETRY_MAX_DELAY_SECONDS = 20.0
 MAX_TOOL_ROUNDS = 3
 SAMPLE_MAX_BYTES = 5 * 1024 * 1024
-ExchangeRole = Literal["system", "prompt", "response", "tool_call", "tool_result", "error"]
 
 
 class QueryParam(BaseModel):
@@ -75,14 +83,6 @@ class WrapperAnswer(BaseModel):
         default_factory=list, description="query parameters to add to the source location (API sources only)"
     )
     pagination: PagingAnswer | None = Field(default=None, description="how to walk pages (API sources only)")
-
-
-class GeminiError(GenerationError):
-    """Gemini did not produce a wrapper; `exchanges` holds everything said until it stopped."""
-
-    def __init__(self, message: str, exchanges: list[Exchange]) -> None:
-        super().__init__(message)
-        self.exchanges = exchanges
 
 
 class Transcript:
@@ -156,6 +156,7 @@ class GeminiGenerator:
             answer = self._answer(prompt, system=system, transcript=transcript)
         draft = self._draft(answer, profile, transcript)
         self.previous_code = draft.parse_code
+        draft.parse_code = restrict_code(draft.parse_code, request.hints.where)
         return Generation(draft=draft, exchanges=transcript.exchanges)
 
     def _explore(

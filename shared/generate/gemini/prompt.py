@@ -1,11 +1,13 @@
 """The text sent to Gemini: the system instruction, the toolkit reference and the fenced prompt sections."""
 
 import inspect
+import json
 from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 from shared import wrapper_toolkit
+from shared.common.errors import ResourceServiceError
 from shared.common.settings import Settings
 from shared.domain.wrapper import IndicatorRequest
 from shared.source.profile import SourceProfile
@@ -51,9 +53,21 @@ def build_prompt(
     rendered = profile.render(max_rows=settings.sample_rows, max_chars=settings.sample_json_chars)
     sections = [
         "Write the wrapper for the indicator and the source below.",
-        fence("INDICATOR_REQUEST", request.model_dump_json(indent=1)),
+        fence("INDICATOR_REQUEST", request.model_dump_json(indent=1, exclude={"hints"})),
         fence("SOURCE_PROFILE", f"location: {profile.location}\n{rendered}"),
     ]
+    hints = request.hints.given()
+    if hints:
+        sections.append(
+            "The user gave these layout hints; they override what the profile suggests. header_rows are "
+            "0-based rows of the profile. A `where` filter is applied to what parse returns: keep those "
+            "dimensions in the points and do not filter yourself."
+        )
+        sections.append(fence("LAYOUT_HINTS", json.dumps(hints, ensure_ascii=False, indent=1)))
+    summary = structure_summary(profile, request)
+    if summary:
+        sections.append("A rule-based reading of the layout, to check against the profile (it may be wrong):")
+        sections.append(fence("STRUCTURE_SUMMARY", summary))
     if feedback:
         sections.append(
             "Your previous wrapper failed validation. Fix the problems below and keep what worked."
@@ -63,6 +77,23 @@ def build_prompt(
         sections.append(fence("VALIDATION_FEEDBACK", feedback))
     sections.append("Answer with the JSON object described in your instructions.")
     return "\n\n".join(sections)
+
+
+def structure_summary(profile: SourceProfile, request: IndicatorRequest) -> str:
+    """The heuristic generator's reading of the layout: its choice, its reasons and the alternatives."""
+    from shared.generate import heuristic
+
+    try:
+        draft = heuristic.generate(profile, request)
+    except ResourceServiceError as exc:
+        return f"no reading: {exc}"
+    lines = [f"reading: {draft.rationale}"]
+    inference = draft.inference
+    if inference is not None:
+        lines.append(f"chosen: {inference.chosen} (confidence {inference.confidence:.2f})")
+        lines += [f"also possible: {a.label} ({a.reason})" for a in inference.alternatives[:5]]
+        lines += [f"warning: {warning}" for warning in inference.warnings]
+    return "\n".join(lines)
 
 
 def prompt_with_samples(prompt: str, samples: list[str]) -> str:

@@ -8,18 +8,23 @@ with every decision spelled out as a literal.
 
 from __future__ import annotations
 
+from shared.common.errors import HintError
 from shared.domain.wrapper import (
     Alternative,
     FetchSpec,
     IndicatorRequest,
     Inference,
+    LayoutHints,
     SourceFormat,
+    Variant,
     WrapperDraft,
+    margin_confidence,
 )
 from shared.generate.heuristic.matching import rank_series
 from shared.generate.heuristic.plans import Candidate
 from shared.generate.heuristic.records import json_wrapper
 from shared.generate.heuristic.tables import table_wrapper
+from shared.generate.selection import restrict_code
 from shared.source.profile import SourceProfile
 
 __all__ = ["GENERATOR_NAME", "generate", "rank_series"]
@@ -35,14 +40,53 @@ def generate(profile: SourceProfile, request: IndicatorRequest) -> WrapperDraft:
         if profile.format == SourceFormat.JSON
         else table_wrapper(profile, request)
     )
-    best = candidates[0]
+    candidates = honour_hints(candidates, request.hints)
+    best, others = candidates[0], candidates[1:]
+    where = request.hints.where
     return WrapperDraft(
         fetch_spec=spec,
-        parse_code=best.code,
+        parse_code=restrict_code(best.code, where),
         generator=GENERATOR_NAME,
         rationale=best.rationale,
         inference=infer(candidates),
+        variants=[
+            Variant(
+                label=c.label,
+                score=c.score,
+                reason=c.reason,
+                parse_code=restrict_code(c.code, where),
+                rationale=c.rationale,
+                hint=c.hint,
+            )
+            for c in others
+        ],
     )
+
+
+def honour_hints(candidates: list[Candidate], hints: LayoutHints) -> list[Candidate]:
+    """The candidates that use the time and value columns the hints name; HintError when none does.
+
+    A hint must never be dropped silently: a reading that ignores it is no answer to the user's request.
+    """
+    wanted = {name: value for name in ("time_column", "value_column") if (value := getattr(hints, name))}
+    if not wanted:
+        return candidates
+    kept = [c for c in candidates if all(_agrees(c, name, value) for name, value in wanted.items())]
+    if not kept:
+        given = ", ".join(f"{name} {value!r}" for name, value in wanted.items())
+        found = "; ".join(c.label or c.reason for c in candidates)
+        raise HintError(f"no reading of the source uses {given}; the readings found: {found}")
+    return kept
+
+
+def _agrees(candidate: Candidate, name: str, wanted: str) -> bool:
+    if name in candidate.hint:
+        return _fold(candidate.hint[name]) == _fold(wanted)
+    return repr(wanted) in candidate.code  # the renderer writes every decision as a literal
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def infer(candidates: list[Candidate]) -> Inference:
@@ -50,11 +94,8 @@ def infer(candidates: list[Candidate]) -> Inference:
     best, others = candidates[0], candidates[1:]
     if not others:
         return Inference(confidence=1.0, chosen=best.label, warnings=best.warnings)
-    runner_up = others[0]
-    spread = abs(best.score) + abs(runner_up.score)
-    margin = (best.score - runner_up.score) / spread if spread else 0.0
     return Inference(
-        confidence=round(max(0.0, min(1.0, 0.5 + margin / 2)), 3),
+        confidence=margin_confidence(best.score, others[0].score),
         chosen=best.label,
         warnings=best.warnings,
         alternatives=[

@@ -250,7 +250,7 @@ def _plan_table(
     data, titles = _data_rows(grid, header, skip, keep=keep)
     if not data:
         return None
-    decimal = _table_decimal(data, delimiter)
+    decimal = request.hints.decimal or _table_decimal(data, delimiter)
     periods = _period_headers(names)
     if periods is not None:
         return _wide_plan(
@@ -672,6 +672,10 @@ def _month_label_column(dims: list[ColumnStats], data: Grid) -> ColumnStats | No
     return None
 
 
+# Readings offered per source: validation tries them in turn, explain lists them.
+MAX_CANDIDATES = 8
+
+
 def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Candidate]:
     """Interpretations of the profiled tables as parse code, the best first.
 
@@ -720,15 +724,22 @@ def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Can
             ranked.append((key, variant))
     ranked.sort(key=lambda item: item[0], reverse=True)
     candidates: list[Candidate] = []
-    for (usable, score, _), plan in ranked[:8]:
-        if not usable and candidates:
+    failures: list[NoSeriesFoundError] = []
+    for (_, score, _), plan in ranked:
+        try:
+            code = render_table(plan, profile, request, reader=reader)
+        except NoSeriesFoundError as exc:
+            failures.append(exc)  # a table without a time axis is no reading of a time series
             continue
         rationale = "; ".join(plan.reasons)
         if reader == "xlsx" and len(plans) > 1:
             plan.reasons[0] = f"sheet {plan.sheet!r}: {plan.reasons[0]}"
             rationale = f"sheet {plan.sheet!r} chosen among {[p.sheet for p in plans]}; {rationale}"
-        code = render_table(plan, profile, request, reader=reader)
         candidates.append(_candidate(plan, code, rationale, score=score, sheets=len(plans)))
+        if len(candidates) == MAX_CANDIDATES:
+            break
+    if not candidates:
+        raise failures[0]
     return candidates
 
 
@@ -792,7 +803,7 @@ def _candidate(
         rationale=rationale,
         score=plan.score if score is None else score,
         reason=plan.reasons[0] if plan.reasons else rationale,
-        label=label,
+        label=label or f"sheet {plan.sheet!r}",
         hint=hint,
         warnings=list(plan.warnings),
     )

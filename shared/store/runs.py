@@ -1,0 +1,47 @@
+"""The run history of wrappers."""
+
+from __future__ import annotations
+
+import uuid
+
+from pymongo import DESCENDING
+from pymongo.database import Database
+
+from shared.common.clock import utcnow
+from shared.domain.models import Page, RunPublic
+from shared.store import database as collections
+
+
+class RunRepository:
+    """The run history of wrappers."""
+
+    def __init__(self, db: Database) -> None:
+        self.collection = db[collections.RUNS]
+
+    def start(self, *, wrapper_id: str, resource_id: str, trigger: str) -> RunPublic:
+        """Record a run that has begun."""
+        run = RunPublic(
+            run_id=str(uuid.uuid4()),
+            wrapper_id=wrapper_id,
+            resource_id=resource_id,
+            started_at=utcnow(),
+            trigger=trigger,
+        )
+        self.collection.insert_one(run.model_dump())
+        return run
+
+    def finish(self, run: RunPublic) -> RunPublic:
+        """Store the final figures of a run."""
+        now = utcnow()
+        seconds = round((now - run.started_at).total_seconds(), 3)
+        finished = run.model_copy(update={"finished_at": now, "duration_seconds": seconds})
+        self.collection.replace_one({"run_id": run.run_id}, finished.model_dump())
+        return finished
+
+    def list(self, wrapper_id: str, *, limit: int, offset: int) -> Page[RunPublic]:
+        """A page of a wrapper's runs, newest first."""
+        query = {"wrapper_id": wrapper_id}
+        total = self.collection.count_documents(query)
+        cursor = self.collection.find(query).sort("started_at", DESCENDING).skip(offset).limit(limit)
+        items = [RunPublic.model_validate({k: d.get(k) for k in RunPublic.model_fields}) for d in cursor]
+        return Page[RunPublic](items=items, total=total, limit=limit, offset=offset)

@@ -1,0 +1,454 @@
+"""The point store on the real MongoDB wire server and its outbox on the real RabbitMQ."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from shared.common.errors import BrokerUnavailableError
+from shared.common.settings import Settings
+from shared.messaging.broker import Publisher
+from shared.messaging.queues import RESOURCE_DATA_QUEUE
+from shared.points.keys import series_key
+from shared.points.point import Point
+from shared.store import point_store
+from shared.store.database import ensure_indexes
+from shared.store.point_store import PointStore
+from shared.store.points import PointRepository
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def hourly(count: int, *, dimensions: dict[str, str] | None = None, value: float = 1.0) -> list[Point]:
+    return [
+        Point(timestamp=START + timedelta(hours=hour), value=value + hour, dimensions=dimensions or {})
+        for hour in range(count)
+    ]
+
+
+@pytest.fixture
+def db(mongodb_uri: str, database_name: str) -> Iterator[Database]:
+    client: MongoClient = MongoClient(mongodb_uri, tz_aware=True)
+    database = client[database_name]
+    ensure_indexes(database)
+    yield database
+    client.drop_database(database_name)
+    client.close()
+
+
+@pytest.fixture
+def store(db: Database) -> PointStore:
+    return PointStore(db)
+
+
+@pytest.fixture
+def queue(amqp_channel: Any) -> Iterator[str]:
+    """A queue of this test's own, deleted afterwards (never the shared resource_data)."""
+    name = f"rs_test_points_{uuid.uuid4().hex[:12]}"
+    amqp_channel.queue_declare(queue=name, durable=True)
+    yield name
+    amqp_channel.queue_delete(queue=name)
+
+
+@pytest.fixture
+def publisher(amqp_url: str, queue: str) -> Iterator[Publisher]:
+    with Publisher(Settings(amqp_url=SecretStr(amqp_url)), queue_names=[queue]) as publisher:
+        yield publisher
+
+
+class FailingPublisher(Publisher):
+    """Publishes the first `healthy` batches, then fails as if RabbitMQ were down."""
+
+    def __init__(self, settings: Settings, *, queue: str, healthy: int) -> None:
+        super().__init__(settings, queue_names=[queue])
+        self.healthy = healthy
+        self.calls = 0
+
+    def publish_points(
+        self,
+        resource_id: str,
+        points: Sequence[Point],
+        *,
+        batch_size: int = 1000,
+        message_id_prefix: str | None = None,
+        queue: str = RESOURCE_DATA_QUEUE,
+    ) -> list[str]:
+        self.calls += 1
+        if self.calls > self.healthy:
+            raise BrokerUnavailableError("RabbitMQ at 127.0.0.1:5672 unreachable after 5 attempts")
+        return super().publish_points(
+            resource_id, points, batch_size=batch_size, message_id_prefix=message_id_prefix, queue=queue
+        )
+
+
+class InterferingPublisher(Publisher):
+    """Publishes, then runs `after_publish` once: another writer acting while a batch is in flight."""
+
+    after_publish: Callable[[], object] | None = None
+
+    def publish_points(
+        self,
+        resource_id: str,
+        points: Sequence[Point],
+        *,
+        batch_size: int = 1000,
+        message_id_prefix: str | None = None,
+        queue: str = RESOURCE_DATA_QUEUE,
+    ) -> list[str]:
+        ids = super().publish_points(
+            resource_id, points, batch_size=batch_size, message_id_prefix=message_id_prefix, queue=queue
+        )
+        action, self.after_publish = self.after_publish, None
+        if action is not None:
+            action()
+        return ids
+
+
+def drain(channel: Any, queue: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every message in the queue as (message_id, body), acknowledged."""
+    messages = []
+    while True:
+        method, properties, body = channel.basic_get(queue=queue, auto_ack=True)
+        if method is None:
+            return messages
+        messages.append((properties.message_id, json.loads(body)))
+
+
+def wire_points(messages: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, float, str]]:
+    """The published points as (timestamp, value, series key), in publication order."""
+    return [
+        (p["timestamp"], p["value"], series_key(p["dimensions"]))
+        for _, body in messages
+        for p in body["points"]
+    ]
+
+
+# --- store ---------------------------------------------------------------------------------------
+
+
+def test_new_points_are_counted_and_wait_in_the_outbox(store: PointStore) -> None:
+    points = hourly(4, dimensions={"country": "CH"}) + hourly(4, dimensions={"country": "DE"})
+    result = store.store("r1", points)
+    assert (result.new, result.revised, result.duplicate) == (8, 0, 0)
+    assert (result.first, result.last) == (START, START + timedelta(hours=3))
+    assert store.unpublished_count("r1") == 8
+    assert store.resources_with_outbox() == ["r1"]
+
+
+def test_the_same_points_again_are_all_duplicates(store: PointStore, db: Database) -> None:
+    points = hourly(6, dimensions={"country": "CH"})
+    store.store("r1", points)
+    again = store.store("r1", points)
+    assert (again.new, again.revised, again.duplicate) == (0, 0, 6)
+    assert (again.first, again.last) == (START, START + timedelta(hours=5))
+    assert db["points"].count_documents({"resource_id": "r1"}) == 6
+    assert store.unpublished_count("r1") == 6  # queued once, not twice
+
+
+def test_a_point_is_keyed_by_resource_time_and_series(store: PointStore, db: Database) -> None:
+    store.store("r1", [Point(timestamp=START, value=1.5, dimensions={"sector": "power", "country": "CH"})])
+    assert db["points"].find_one() == {
+        "_id": 'r1|2020-01-01T00:00:00.000Z|{"country":"CH","sector":"power"}',
+        "resource_id": "r1",
+        "timestamp": START,
+        "value": 1.5,
+        "dimensions": {"sector": "power", "country": "CH"},
+    }
+    assert [index["name"] for index in db["points"].list_indexes()] == ["_id_"]
+
+
+def test_a_resource_id_with_the_key_separator_is_refused(store: PointStore) -> None:
+    with pytest.raises(ValueError, match="must not contain"):
+        store.store("r|1", hourly(1))
+
+
+def test_a_changed_value_is_revised_and_published_again(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any
+) -> None:
+    points = hourly(5)
+    store.store("r1", points)
+    store.flush_outbox("r1", publisher, queue=queue)
+    drain(amqp_channel, queue)
+    assert store.unpublished_count("r1") == 0
+
+    changed = [*points[:2], points[2].model_copy(update={"value": 99.5}), *points[3:]]
+    result = store.store("r1", changed)
+    assert (result.new, result.revised, result.duplicate) == (0, 1, 4)
+    assert store.unpublished_count("r1") == 1
+    stored = PointRepository(store.collection.database).range("r1", start=None, end=None, limit=10)
+    assert [p.value for p in stored] == [1.0, 2.0, 99.5, 4.0, 5.0]
+
+    outbox = store.flush_outbox("r1", publisher, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (1, 1, 0)
+    assert wire_points(drain(amqp_channel, queue)) == [("2020-01-01T02:00:00Z", 99.5, "{}")]
+    # Storing the revised value once more changes nothing.
+    assert store.store("r1", changed).duplicate == 5
+
+
+def test_different_dimensions_at_the_same_timestamp_are_different_points(store: PointStore) -> None:
+    points = [
+        Point(timestamp=START, value=1, dimensions={}),
+        Point(timestamp=START, value=2, dimensions={"country": "CH"}),
+        Point(timestamp=START, value=3, dimensions={"country": "DE"}),
+        Point(timestamp=START, value=4, dimensions={"country": "CH", "sector": "power"}),
+    ]
+    assert store.store("r1", points).new == 4
+    # The order of the dimensions does not name another series.
+    same = Point(timestamp=START, value=4, dimensions={"sector": "power", "country": "CH"})
+    assert store.store("r1", [same]).duplicate == 1
+
+
+def test_series_key_is_sorted_compact_json() -> None:
+    assert series_key({}) == "{}"
+    assert series_key({"b": "2", "a": "1"}) == series_key({"a": "1", "b": "2"}) == '{"a":"1","b":"2"}'
+    assert series_key({"région": "Zürich"}) == '{"région":"Zürich"}'
+
+
+def test_the_same_point_twice_in_one_input_is_stored_once_with_the_last_value(store: PointStore) -> None:
+    first, second = Point(timestamp=START, value=1), Point(timestamp=START, value=2)
+    result = store.store("r1", [first, second])
+    assert (result.new, result.revised, result.duplicate) == (1, 0, 1)
+    assert [
+        p.value for p in PointRepository(store.collection.database).range("r1", start=None, end=None, limit=5)
+    ] == [2.0]
+
+
+def test_sub_millisecond_timestamps_are_stored_as_milliseconds_and_stay_duplicates(store: PointStore) -> None:
+    point = Point(timestamp=START + timedelta(microseconds=123_456), value=1)
+    first = store.store("r1", [point])
+    assert first.new == 1 and first.first == START + timedelta(microseconds=123_000)
+    assert store.store("r1", [point]).duplicate == 1
+
+
+def test_inputs_larger_than_a_chunk_are_written_chunk_by_chunk(
+    store: PointStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(point_store, "CHUNK_SIZE", 4)
+    monkeypatch.setattr(point_store, "LOOKUP_GROUP_SIZE", 3)
+    points = hourly(7, dimensions={"country": "CH"}) + hourly(7, dimensions={"country": "DE"})
+    assert store.store("r1", points).new == 14
+    assert store.outbox.count_documents({"resource_id": "r1"}) == 4  # one per chunk
+    revised = [p.model_copy(update={"value": -p.value}) if p.timestamp.hour == 6 else p for p in points]
+    result = store.store("r1", [*points[:3], *revised])  # overlaps across chunks too
+    assert (result.new, result.revised, result.duplicate) == (0, 2, 15)
+    assert (result.first, result.last) == (START, START + timedelta(hours=6))
+
+
+def test_a_chunk_across_many_series_is_compared_point_by_point(store: PointStore) -> None:
+    countries = [f"C{index:02d}" for index in range(30)]
+    points = [p for country in countries for p in hourly(3, dimensions={"country": country})]
+    store.store("r1", points)
+    store.store("r2", points)  # another resource in the same window stays apart
+    changed = [p.model_copy(update={"value": 0.5}) if p.dimensions["country"] == "C07" else p for p in points]
+    result = store.store("r1", [*changed, *hourly(1, dimensions={"country": "new"})])
+    assert (result.new, result.revised, result.duplicate) == (1, 3, len(points) - 3)
+    assert store.unpublished_count("r2") == len(points)
+
+
+def test_points_stored_by_another_writer_meanwhile_are_revised_not_lost(
+    store: PointStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    points = hourly(3)
+    store.store("r1", points)
+    # As if another writer inserted them between this writer's read and its insert.
+    real = store._stored_values
+    calls: list[int] = []
+
+    def first_read_finds_nothing(keys: Any) -> Any:
+        calls.append(1)
+        return {} if len(calls) == 1 else real(keys)
+
+    monkeypatch.setattr(store, "_stored_values", first_read_finds_nothing)
+    changed = [*points[:2], points[2].model_copy(update={"value": 30.0})]
+    result = store.store("r1", changed)
+    assert (result.new, result.revised, result.duplicate) == (0, 1, 2)
+    assert store.collection.find_one({"resource_id": "r1", "value": 30.0}) is not None
+
+
+def test_empty_input_stores_nothing(store: PointStore) -> None:
+    assert store.store("r1", []).model_dump() == {
+        "new": 0,
+        "revised": 0,
+        "duplicate": 0,
+        "first": None,
+        "last": None,
+    }
+
+
+def test_resources_are_kept_apart_and_deleted_alone(store: PointStore) -> None:
+    store.store("r1", hourly(3))
+    store.store("r2", hourly(2))
+    store.store("r10", hourly(4))  # its ids start like r1's: the separator keeps them apart
+    assert store.resources_with_outbox() == ["r1", "r10", "r2"]
+    assert store.resources_with_outbox(limit=1) == ["r1"]
+    assert store.delete_resource("r1") == 3
+    assert store.unpublished_count("r1") == 0
+    assert store.resources_with_outbox() == ["r10", "r2"]
+    repository = PointRepository(store.collection.database)
+    assert [repository.availability(r).count for r in ("r1", "r10", "r2")] == [0, 4, 2]
+
+
+# --- outbox --------------------------------------------------------------------------------------
+
+
+def test_flush_publishes_oldest_first_in_batches_with_stable_ids(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any
+) -> None:
+    points = hourly(13, dimensions={"country": "DE"}) + hourly(12, dimensions={"country": "CH"})
+    store.store("r1", points)
+    outbox = store.flush_outbox("r1", publisher, batch_size=10, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (25, 3, 0)
+    assert store.resources_with_outbox() == []
+
+    messages = drain(amqp_channel, queue)
+    assert [len(body["points"]) for _, body in messages] == [10, 10, 5]
+    assert all(body["resource_id"] == "r1" for _, body in messages)
+    stamps = [timestamp for timestamp, _, _ in wire_points(messages)]
+    assert stamps == sorted(stamps)
+    assert sorted(wire_points(messages)) == sorted(
+        (p.to_wire()["timestamp"], p.value, series_key(p.dimensions)) for p in points
+    )
+    assert len({message_id for message_id, _ in messages}) == 3
+    assert store.flush_outbox("r1", publisher, batch_size=10, queue=queue).messages == 0
+
+
+def test_a_flush_that_dies_before_recording_the_confirm_sends_the_same_messages_again(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.store("r1", hourly(25))
+
+    def crash(document: Any, sent: int) -> bool:
+        raise RuntimeError("killed after the confirm")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "_record_sent", crash)
+        with pytest.raises(RuntimeError):
+            store.flush_outbox("r1", publisher, batch_size=10, queue=queue)
+    assert store.unpublished_count("r1") == 25
+    outbox = store.flush_outbox("r1", publisher, batch_size=10, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (25, 3, 0)
+    messages = drain(amqp_channel, queue)
+    assert [len(body["points"]) for _, body in messages] == [10, 10, 10, 5]
+    assert messages[0] == messages[1]  # the same batch under the same id: consumers drop it
+
+
+def test_queueing_the_same_change_again_moves_it_to_the_end_of_the_outbox(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    points = hourly(3)
+    store.store("r1", points)
+    flipped = [points[0].model_copy(update={"value": 10.0})]
+    store.store("r1", flipped)
+    store.store("r1", [points[0]])  # back to the first value
+    earlier = [Point(timestamp=START - timedelta(hours=1), value=7.0)]
+
+    def killed(documents: Any) -> Any:
+        raise RuntimeError("killed between queueing the chunk and writing its points")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "_insert", killed)
+        with pytest.raises(RuntimeError):
+            store.store("r1", earlier)
+    assert store.store("r1", earlier).new == 1  # the retry queues the same document, not a second
+    store.store("r1", flipped)  # the same change as the second store: it must be published last
+    assert store.outbox.count_documents({"resource_id": "r1"}) == 4
+    assert store.flush_outbox("r1", publisher, queue=queue).messages == 4
+    assert wire_points(drain(amqp_channel, queue)) == [
+        ("2020-01-01T00:00:00Z", 1.0, "{}"),
+        ("2020-01-01T01:00:00Z", 2.0, "{}"),
+        ("2020-01-01T02:00:00Z", 3.0, "{}"),
+        ("2020-01-01T00:00:00Z", 1.0, "{}"),
+        ("2019-12-31T23:00:00Z", 7.0, "{}"),
+        ("2020-01-01T00:00:00Z", 10.0, "{}"),
+    ]
+    stored = PointRepository(store.collection.database).range("r1", start=START, end=None, limit=1)
+    assert stored[0].value == 10.0
+
+
+def test_the_outbox_holds_documents_of_a_message_each_published_in_order(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 4)
+    points = hourly(5, dimensions={"country": "DE"}) + hourly(5, dimensions={"country": "CH"})
+    store.store("r1", points)
+    assert [entry["count"] for entry in store.outbox.find({}).sort("queued", 1)] == [4, 4, 2]
+    outbox = store.flush_outbox("r1", publisher, batch_size=3, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (10, 5, 0)
+    messages = drain(amqp_channel, queue)
+    assert [len(body["points"]) for _, body in messages] == [3, 1, 3, 1, 2]
+    assert wire_points(messages) == sorted(
+        (p.to_wire()["timestamp"], p.value, series_key(p.dimensions)) for p in points
+    )
+    assert store.outbox.count_documents({}) == 0
+
+
+def test_a_broker_outage_keeps_the_unconfirmed_rest_for_the_next_flush(
+    store: PointStore, amqp_url: str, publisher: Publisher, queue: str, amqp_channel: Any
+) -> None:
+    store.store("r1", hourly(25))
+    failing = FailingPublisher(Settings(amqp_url=SecretStr(amqp_url)), queue=queue, healthy=1)
+    try:
+        with pytest.raises(BrokerUnavailableError):
+            store.flush_outbox("r1", failing, batch_size=10, queue=queue)
+    finally:
+        failing.close()
+    assert store.unpublished_count("r1") == 15
+    assert store.resources_with_outbox() == ["r1"]
+
+    outbox = store.flush_outbox("r1", publisher, batch_size=10, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (15, 2, 0)
+    published = wire_points(drain(amqp_channel, queue))
+    assert len(published) == 25 and len(set(published)) == 25
+    assert [value for _, value, _ in published] == [1.0 + hour for hour in range(25)]
+
+
+def test_a_value_revised_while_in_flight_stays_in_the_outbox(
+    store: PointStore, amqp_url: str, queue: str, amqp_channel: Any
+) -> None:
+    points = hourly(3)
+    store.store("r1", points)
+    with InterferingPublisher(Settings(amqp_url=SecretStr(amqp_url)), queue_names=[queue]) as publisher:
+        publisher.after_publish = lambda: store.store("r1", [points[1].model_copy(update={"value": 20.0})])
+        first = store.flush_outbox("r1", publisher, queue=queue)
+        assert (first.published, first.remaining) == (3, 1)
+        second = store.flush_outbox("r1", publisher, queue=queue)
+        assert (second.published, second.remaining) == (1, 0)
+    published = wire_points(drain(amqp_channel, queue))
+    assert published[-1] == ("2020-01-01T01:00:00Z", 20.0, "{}")
+
+
+def test_batch_size_must_be_positive(store: PointStore, publisher: Publisher, queue: str) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        store.flush_outbox("r1", publisher, batch_size=0, queue=queue)
+
+
+# --- read side -----------------------------------------------------------------------------------
+
+
+def test_the_api_reads_what_the_store_wrote(store: PointStore) -> None:
+    points = hourly(3, dimensions={"country": "DE"}) + hourly(3, dimensions={"country": "CH"})
+    store.store("r1", points)
+    repository = PointRepository(store.collection.database)
+    window = repository.range(
+        "r1", start=START + timedelta(hours=1), end=START + timedelta(hours=2), limit=10
+    )
+    assert [(p.timestamp, p.dimensions["country"]) for p in window] == [
+        (START + timedelta(hours=1), "CH"),
+        (START + timedelta(hours=1), "DE"),
+    ]
+    availability = repository.availability("r1")
+    assert (availability.first, availability.last, availability.count) == (
+        START,
+        START + timedelta(hours=2),
+        6,
+    )

@@ -1,0 +1,78 @@
+"""Layout hints as the API takes them, confidence from a margin, and a draft rewritten for its runner-up."""
+
+from __future__ import annotations
+
+from shared.domain.wrapper import (
+    UNSURE_BELOW,
+    Alternative,
+    FetchSpec,
+    Inference,
+    SourceFormat,
+    Variant,
+    WrapperDraft,
+    hint_problems,
+    margin_confidence,
+)
+
+
+def test_valid_options_have_no_problems() -> None:
+    options = {"sheet": "Data", "header_rows": [3, 4], "where": {"geo": "DE"}, "timezone": "UTC"}
+    assert hint_problems(options) == []
+
+
+def test_an_unknown_option_lists_the_hints_there_are() -> None:
+    [(name, reason)] = hint_problems({"zone": "CH"})
+    assert name == "zone"
+    assert reason.startswith("unknown hint; the hints are sheet, header_rows, time_column, value_column")
+
+
+def test_each_bad_option_is_named_with_its_reason() -> None:
+    problems = dict(hint_problems({"timezone": "Europe/Atlantis", "encoding": "nope", "header_rows": [-2]}))
+    assert set(problems) == {"timezone", "encoding", "header_rows"}
+    assert "is not an IANA time zone" in problems["timezone"]
+    assert "is not a known text encoding" in problems["encoding"]
+
+
+def test_confidence_is_half_for_a_tie_and_grows_with_the_margin() -> None:
+    assert margin_confidence(1.0, 1.0) == 0.5
+    assert margin_confidence(1.0, 0.0) == 1.0
+    assert 0.5 < margin_confidence(1.0, 0.8) < UNSURE_BELOW
+
+
+def test_unsure_needs_an_alternative_and_a_low_confidence() -> None:
+    other = Alternative(label="b", score=0.9, reason="close")
+    assert Inference(confidence=0.55, chosen="a", alternatives=[other]).unsure()
+    assert not Inference(confidence=0.55, chosen="a").unsure()
+    assert not Inference(confidence=0.8, chosen="a", alternatives=[other]).unsure()
+
+
+def draft_with_runners_up() -> WrapperDraft:
+    variants = [
+        Variant(label=label, score=score, reason=f"{label} fits", parse_code=f"# {label}\n")
+        for label, score in (("b", 0.9), ("c", 0.2))
+    ]
+    return WrapperDraft(
+        fetch_spec=FetchSpec(location="x.csv", format=SourceFormat.CSV),
+        parse_code="# a\n",
+        generator="heuristic",
+        inference=Inference(confidence=0.55, chosen="a", timezone="Europe/Paris", warnings=["w"]),
+        variants=variants,
+    )
+
+
+def test_a_runner_up_draft_carries_its_code_and_the_rejections_and_is_never_sure() -> None:
+    chosen = draft_with_runners_up().runner_up(0, rejected=["rejected a: duplicates"])
+
+    assert chosen.parse_code == "# b\n" and chosen.rationale == "b fits"
+    assert chosen.inference is not None
+    assert chosen.inference.chosen == "b"
+    assert [a.label for a in chosen.inference.alternatives] == ["c"]
+    assert chosen.inference.confidence < UNSURE_BELOW
+    assert chosen.inference.warnings == ["w", "rejected a: duplicates"]
+    assert chosen.inference.timezone == "Europe/Paris"
+    assert [v.label for v in chosen.variants] == ["c"]
+
+
+def test_the_last_runner_up_has_no_alternatives_left() -> None:
+    last = draft_with_runners_up().runner_up(1, rejected=[])
+    assert last.inference is not None and last.inference.alternatives == [] and last.variants == []
