@@ -788,12 +788,12 @@ def _hinted(plans: list[TablePlan], wanted: str) -> list[TablePlan]:
 def _candidate(
     plan: TablePlan, code: str, rationale: str, *, score: float | None = None, sheets: int = 0
 ) -> Candidate:
-    label = f"value column {plan.value_column!r}" if plan.value_column else f"sheet {plan.sheet!r}"
+    label = f"value column {plan.value_column!r}" if plan.value_column else ""
     hint = {"value_column": plan.value_column} if plan.value_column else {}
     if plan.sheet:
-        hint["sheet"] = plan.sheet
-        if plan.value_column and sheets > 1:
-            label += f" on sheet {plan.sheet!r}"
+        hint = {"sheet": plan.sheet, **hint}
+        if sheets > 1:
+            label = f"sheet {plan.sheet!r}" + (f", {label}" if label else "")
     if plan.columns is not None:
         label += f" of the table in columns {plan.columns[0]}..{plan.columns[1] - 1}"
         if plan.title:
