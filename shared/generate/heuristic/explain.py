@@ -26,7 +26,10 @@ def explain(profile: SourceProfile, request: IndicatorRequest) -> dict[str, Any]
         doc["refusal"] = refusal
     if profile.format == SourceFormat.JSON:
         return doc
+    wanted = request.hints.sheet
     for table in profile.tables:
+        if wanted is not None and table.name.casefold() != wanted.casefold():
+            continue
         doc["tables"].append(_table(table.name, table.rows, request, profile.delimiter, candidates))
     return doc
 

@@ -162,7 +162,11 @@ def classify_rows(grid: Grid) -> list[str]:
         return kinds
     first, last = data_at[0], data_at[-1]
     for i, kind in enumerate(kinds):
-        if kind == "data" and _aggregate(facts[i]):
+        if kind == "title" and first < i < last and facts[i].numbers:
+            kinds[i] = (
+                "data"  # a row whose label alone is filled (a year without values) is data, not a title
+            )
+        elif kind == "data" and _aggregate(facts[i]):
             kinds[i] = "aggregate"
         elif kind == "title" and _note(facts[i], i, first=first, last=last):
             kinds[i] = "note"

@@ -9,7 +9,7 @@ import pytest
 
 from shared.cli.main import main
 from shared.common.settings import Settings
-from shared.domain.wrapper import IndicatorRequest
+from shared.domain.wrapper import IndicatorRequest, LayoutHints
 from shared.generate.heuristic.explain import explain, render_explain
 from shared.source.profile import build_profile
 from shared.source.read import read_source
@@ -58,3 +58,23 @@ def test_explain_names_a_header_row_of_periods_as_the_time_axis(tmp_path: Path) 
     table = explain(profile, IndicatorRequest(name="Emissions"))["tables"][0]
     assert table["time_axis"] == {"orientation": "header row", "period_format": "year", "header_row": 0}
     assert table["column_classes"] == {"Country": "label", "2019": "time", "2020": "time", "2021": "time"}
+
+
+def test_explain_with_a_sheet_hint_shows_only_that_sheet(tmp_path: Path) -> None:
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "A"  # type: ignore[union-attr]
+    book.active.append(["Year", "x"])  # type: ignore[union-attr]
+    book.active.append([2020, 1.0])  # type: ignore[union-attr]
+    book.create_sheet("B").append(["Year", "y"])
+    book["B"].append([2020, 2.0])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    path = tmp_path / "two.xlsx"
+    path.write_bytes(buffer.getvalue())
+    profile = build_profile(read_source(str(path), settings=Settings()))
+    doc = explain(profile, IndicatorRequest(name="y", hints=LayoutHints(sheet="B")))
+    assert [t["name"] for t in doc["tables"]] == ["B"]

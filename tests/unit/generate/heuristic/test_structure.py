@@ -165,3 +165,10 @@ def test_tables_side_by_side_are_column_groups_split_by_blank_columns() -> None:
     ]
     assert column_groups(grid) == [(0, 2), (3, 5)]
     assert column_groups([["Year", "UK"], [2019, 1.0]]) == []
+
+
+def test_a_year_row_without_values_among_data_is_data_not_a_section_title() -> None:
+    grid: list[list[Any]] = [["Year", "Sales"], [1970, 1.0], [1971, ""], [1972, 3.0]]
+    structure = analyze_structure(grid)
+    assert structure.row_classes == ["header", "data", "data", "data"]
+    assert structure.main is not None and structure.main.sections == {}
