@@ -87,6 +87,7 @@ class Structure:
     blocks: list[Block]
     reasons: list[str] = field(default_factory=list)
     column_groups: list[tuple[int, int]] = field(default_factory=list)  # tables side by side
+    annual_rows: list[int] = field(default_factory=list)  # aggregates that are a year among months
 
     @property
     def main(self) -> Block | None:
@@ -172,11 +173,29 @@ def classify_rows(grid: Grid) -> list[str]:
             kinds[i] = "note"
         elif kind == "header" and i > last:
             kinds[i] = "note"  # two-column footnotes below the data
+    for i in _annual_among_monthly(grid, facts, kinds):
+        kinds[i] = "aggregate"
     for block in find_blocks(grid, kinds=kinds):
         for row in block.header_rows[:-1]:
             if _spans_row(grid, row, block.header_rows):
                 kinds[row] = "group"
     return kinds
+
+
+def _annual_among_monthly(grid: Grid, facts: list[RowFacts], kinds: list[str]) -> list[int]:
+    """Data rows labelled by a bare year among rows labelled by months: annual figures, not periods."""
+    months, years = 0, []
+    for i, kind in enumerate(kinds):
+        if kind != "data":
+            continue
+        label = grid[i][facts[i].filled[0]]
+        if _year_number(label) is not None and not hasattr(label, "month"):
+            years.append(i)
+        elif hasattr(label, "month") or any(
+            parse_period(label, fmt) is not None for fmt in ("month_name_year", "year_month", "year_mmm")
+        ):
+            months += 1
+    return years if months >= 6 and years else []
 
 
 def _spans_row(grid: Grid, row: int, header_rows: list[int]) -> bool:
@@ -379,8 +398,17 @@ def analyze_structure(grid: Grid, *, header_rows: list[int] | None = None) -> St
     groups = column_groups(grid)
     if groups:
         reasons.append(f"{len(groups)} tables side by side in columns {[[a, b - 1] for a, b in groups]}")
+    facts = [row_facts(row) for row in grid]
+    annual = _annual_among_monthly(grid, facts, [k if k != "aggregate" else "data" for k in kinds])
+    if annual:
+        reasons.append(f"rows {annual} hold annual figures among monthly ones: left out of the series")
     return Structure(
-        row_classes=kinds, column_classes=columns, blocks=blocks, reasons=reasons, column_groups=groups
+        row_classes=kinds,
+        column_classes=columns,
+        blocks=blocks,
+        reasons=reasons,
+        column_groups=groups,
+        annual_rows=annual,
     )
 
 

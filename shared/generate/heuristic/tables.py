@@ -345,6 +345,7 @@ def _header_of(
     structure = analyze_structure(grid, header_rows=hint)
     block = structure.main
     keep = {i for i, kind in enumerate(structure.row_classes) if kind in ("data", "aggregate")}
+    keep -= set(structure.annual_rows)  # a year among months would blur the time column's format
     title = block.title if block is not None else ""
     if hint is None and (block is None or (len(block.header_rows) == 1 and not block.headerless)):
         header = find_header_row(grid)

@@ -172,3 +172,13 @@ def test_a_year_row_without_values_among_data_is_data_not_a_section_title() -> N
     structure = analyze_structure(grid)
     assert structure.row_classes == ["header", "data", "data", "data"]
     assert structure.main is not None and structure.main.sections == {}
+
+
+def test_an_annual_figure_among_monthly_rows_is_an_aggregate() -> None:
+    months = ["January", "February", "March", "April", "May", "June"]
+    grid: list[list[Any]] = [["Month", "Sales"]]
+    grid += [[f"{m} 2020", float(i)] for i, m in enumerate(months)]
+    grid += [["2020", 15.0], ["July 2020", 6.0]]
+    classes = classify_rows(grid)
+    assert classes[7] == "aggregate"
+    assert classes[8] == "data"

@@ -257,3 +257,16 @@ def test_row_labels_nested_by_indentation_keep_their_parents_and_lose_footnote_n
     assert end_users == [0.685, 0.714, 0.801]
     keys = [(p["timestamp"], tuple(sorted(p["dimensions"].items()))) for p in points]  # type: ignore[union-attr]
     assert len(keys) == len(set(keys))
+
+
+def test_annual_rows_among_monthly_rows_stay_out_of_the_series(tmp_path: Path) -> None:
+    names = ["January", "February", "March", "April", "May", "June", "July", "August"]
+    lines = ["Month,Sales"]
+    for year in (2019, 2020):
+        lines += [f"{m} {year},{i + 1}" for i, m in enumerate(names)]
+        lines.append(f"{year},36")
+    content = ("\n".join(lines) + "\n").encode()
+    profile = profile_of(tmp_path, "sales.csv", content)
+    points = run(table_wrapper(profile, IndicatorRequest(name="Sales"))[0].code, content)
+    assert len(points) == 16
+    assert 36.0 not in {p["value"] for p in points}
