@@ -134,11 +134,10 @@ def negations(text: str) -> set[str]:
 
 
 class RequestMatcher:
-    """Scores labels (columns, arrays, sheets) against the words of an indicator request.
+    """Scores labels (columns, arrays, sheets) against the words of an indicator request."""
 
-    Words of the request's name weigh more than those only in its description: the name says what is
-    wanted, the description often names the table and its neighbours too.
-    """
+    # Words of the request's name weigh more than those only in its description: the name says what is
+    # wanted, the description often names the table and its neighbours too.
 
     def __init__(self, request: IndicatorRequest, labels: Sequence[str]) -> None:
         self.request_tokens = set(tokens(request.text()))

@@ -232,13 +232,10 @@ def _header_lines(grid: Grid, kinds: list[str], first_data: int, floor: int) -> 
 
 
 def _belongs(grid: Grid, row: int, lines: list[int]) -> bool:
-    """True when a line above a header adds to its labels rather than being metadata above it.
-
-    A line naming exactly the columns the header names is a second header (a source key row), long text
-    is a note, and a
-    `key, value` pair in the first two columns over a named first column is metadata; other lines are
-    group labels or the upper halves of names split over lines.
-    """
+    """True when a line above a header adds to its labels rather than being metadata above it."""
+    # A line naming exactly the columns the header names is a second header (a source key row), long text
+    # is a note, and a `key, value` pair in the first two columns over a named first column is metadata;
+    # other lines are group labels or the upper halves of names split over lines.
     facts = row_facts(grid[row])
     upper = facts.filled
     if upper == row_facts(grid[lines[0]]).filled or any(len(text) > MAX_LABEL for text in facts.texts):
@@ -250,12 +247,10 @@ def _belongs(grid: Grid, row: int, lines: list[int]) -> bool:
 def find_blocks(
     grid: Grid, *, kinds: list[str] | None = None, header_rows: list[int] | None = None
 ) -> list[Block]:
-    """The tables of a grid: runs of data rows under their header lines, sections titled by label rows.
-
-    Runs of data separated only by blank and title rows share the header above the first run: they are
-    sections of one table (their titles tell rows with the same labels apart). A new header starts a new
-    block. `header_rows` given by a user replaces the header found for the first block.
-    """
+    """The tables of a grid: runs of data rows under their header lines, sections titled by label rows."""
+    # Runs of data separated only by blank and title rows share the header above the first run: they are
+    # sections of one table (their titles tell rows with the same labels apart). A new header starts a new
+    # block. `header_rows` given by a user replaces the header found for the first block.
     kinds = kinds or [_first_kind(row_facts(row)) for row in grid]
     blocks: list[Block] = []
     current: Block | None = None
@@ -343,11 +338,9 @@ def _time_like(cells: list[Any], name: str) -> bool:
 
 
 def column_groups(grid: Grid, *, sample: int = 300) -> list[tuple[int, int]]:
-    """(first, end) column ranges of tables standing side by side, split by columns blank in every row.
-
-    One-cell rows (titles, notes) may run across the gap and do not join the tables. A range needs two
-    columns and a row with a number to count as a table; one range (or none) means one table.
-    """
+    """(first, end) column ranges of tables standing side by side, split by columns blank in every row."""
+    # One-cell rows (titles, notes) may run across the gap and do not join the tables. A range needs two
+    # columns and a row with a number to count as a table; one range (or none) means one table.
     width = max((len(row) for row in grid[:sample]), default=0)
     used = [False] * width
     numbers = [False] * width

@@ -337,11 +337,9 @@ def _plan_table(
 def _header_of(
     grid: Grid, hint: list[int] | None
 ) -> tuple[Grid, int, list[int] | None, set[int] | None, str]:
-    """(grid, header row, header lines to join or None, data rows or None, title): what the structure finds.
-
-    A header over several lines, or none at all, is joined into one row (see `with_header`); the plain
-    one-line header is found as before, which also finds headers of tables the structure reads as data.
-    """
+    """(grid, header row, header lines to join, data rows, title) as the structure stage finds them."""
+    # A header over several lines, or none at all, is joined into one row (see `with_header`); the plain
+    # one-line header is found as before, which also finds headers of tables the structure reads as data.
     structure = analyze_structure(grid, header_rows=hint)
     block = structure.main
     keep = {i for i, kind in enumerate(structure.row_classes) if kind in ("data", "aggregate")}
@@ -645,10 +643,8 @@ def _wide_plan(
 
 
 def _indented_column(dims: list[ColumnStats], *, body: Grid) -> tuple[ColumnStats, int, bool] | None:
-    """(column, levels above the deepest label, footnote marks) of a label column nested by indentation.
-
-    `body` is every row below the header, one-cell parent rows included, as `label_levels` reads them.
-    """
+    """(column, levels above the deepest label, footnote marks) of a label column nested by indentation."""
+    # `body` is every row below the header, one-cell parent rows included, as `label_levels` reads them.
     for col in dims[:1]:
         labels = [row[col.index] for row in body if col.index < len(row) and clean_header(row[col.index])]
         steps = [len(str(c)) - len(str(c).lstrip()) for c in labels]
@@ -678,12 +674,10 @@ MAX_CANDIDATES = 8
 
 
 def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Candidate]:
-    """Interpretations of the profiled tables as parse code, the best first.
-
-    Every table (sheet) gives a plan; each plan's best value columns are candidates, scored by how
-    well the column and the sheet name match the request. Hints narrow the choice and name wrong
-    names with the real ones.
-    """
+    """Interpretations of the profiled tables as parse code, the best first."""
+    # Every table (sheet) gives a plan; each plan's best value columns are candidates, scored by how
+    # well the column and the sheet name match the request. Hints narrow the choice and name wrong
+    # names with the real ones.
     hints = request.hints
     tables = profile.tables
     if hints.sheet is not None:
