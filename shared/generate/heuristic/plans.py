@@ -53,7 +53,8 @@ class TablePlan:
     rows: int = 0
     reasons: list[str] = field(default_factory=list)
     value_scores: list[tuple[str, float]] = field(default_factory=list)  # value columns, best first
-    row_labels: list[str] = field(default_factory=list)  # labels of a wide table's rows
+    row_labels: dict[str, str] = field(default_factory=dict)  # a wide table's row labels → their column
+    row_choice: tuple[str, str] | None = None  # (column, row label) a value column hint names
     warnings: list[str] = field(default_factory=list)
     title: str = ""  # the title above the table
     columns: tuple[int, int] | None = None  # (first, end) of a table standing beside others

@@ -30,6 +30,7 @@ from shared.generate.heuristic.matching import (
 from shared.generate.heuristic.plans import Candidate, ColumnStats, TablePlan
 from shared.generate.heuristic.render import render_sheet_per_period, render_table
 from shared.generate.heuristic.structure import analyze_structure, column_groups
+from shared.generate.selection import restrict_code
 from shared.source.profile import SourceProfile, TableProfile
 from shared.wrapper_toolkit import (
     _FOOTNOTE_MARK,
@@ -615,9 +616,14 @@ def _wide_plan(
         score=0.0,
         rows=len(data),
     )
-    plan.row_labels = sorted(
-        {clean_header(row[d.index]) for row in data for d in dims if d.index < len(row)} - {""}
-    )
+    labelled = dims + ([levels[0]] if levels is not None else [])
+    cut = levels is not None and levels[2]
+    plan.row_labels = {
+        (_FOOTNOTE_MARK.sub("", text) if cut else text): d.name
+        for row in data
+        for d in labelled
+        if d.index < len(row) and (text := clean_header(row[d.index]))
+    }
     if levels is not None:
         plan.label_levels = (levels[0].name, levels[2])
         plan.anchors = [names[period_cols[0]], levels[0].name]
@@ -726,6 +732,11 @@ def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Can
         except NoSeriesFoundError as exc:
             failures.append(exc)  # a table without a time axis is no reading of a time series
             continue
+        if plan.row_choice is not None:
+            # A row label named by a hint: the other rows' series are left out of the points.
+            dimension, row = plan.row_choice
+            code = restrict_code(code, {dimension: row})
+            plan.reasons.insert(0, f"row {row!r} of {dimension!r}, as the value column hint names")
         rationale = "; ".join(plan.reasons)
         if reader == "xlsx" and len(plans) > 1:
             plan.reasons[0] = f"sheet {plan.sheet!r}: {plan.reasons[0]}"
@@ -770,7 +781,8 @@ def _hinted(plans: list[TablePlan], wanted: str) -> list[TablePlan]:
             top = max((s for _, s in plan.value_scores), default=0.0)
             plan.value_scores = [(match, top + 1.0)]
             kept.append(plan)
-        elif plan.layout == "wide" and folded in {label.casefold() for label in plan.row_labels}:
+        elif row := next((r for r in plan.row_labels if r.casefold() == folded), None):
+            plan.row_choice = (plan.row_labels[row], row)
             kept.append(plan)
     if not kept:
         names = sorted(
@@ -785,6 +797,8 @@ def _candidate(
 ) -> Candidate:
     label = f"value column {plan.value_column!r}" if plan.value_column else ""
     hint = {"value_column": plan.value_column} if plan.value_column else {}
+    if plan.row_choice is not None:
+        label, hint = f"row {plan.row_choice[1]!r}", {"value_column": plan.row_choice[1]}
     if plan.sheet:
         hint = {"sheet": plan.sheet, **hint}
         if sheets > 1:

@@ -270,3 +270,12 @@ def test_annual_rows_among_monthly_rows_stay_out_of_the_series(tmp_path: Path) -
     points = run(table_wrapper(profile, IndicatorRequest(name="Sales"))[0].code, content)
     assert len(points) == 16
     assert 36.0 not in {p["value"] for p in points}
+
+
+def test_a_value_column_hint_naming_a_row_of_a_wide_table_keeps_that_row(tmp_path: Path) -> None:
+    content = b"Country,2019,2020,2021\nDE,1,2,3\nFR,4,5,6\n"
+    profile = profile_of(tmp_path, "wide.csv", content)
+    request = IndicatorRequest(name="Emissions", hints=LayoutHints(value_column="fr"))
+    draft = heuristic.generate(profile, request)
+    assert draft.inference is not None and draft.inference.chosen == "row 'FR'"
+    assert [p["value"] for p in run(draft.parse_code, content)] == [4.0, 5.0, 6.0]
