@@ -22,6 +22,7 @@ from shared.wrapper_toolkit import (
     detect_period_format,
     is_missing,
     join_header_rows,
+    month_of_header,
     parse_number,
     parse_period,
 )
@@ -322,11 +323,16 @@ def classify_columns(grid: Grid, block: Block) -> list[str]:
             classes.append("time" if dated else "aggregate" if words & AGGREGATE_WORDS else "data")
         else:
             classes.append("label")
+    if sum(1 for name in block.names if month_of_header(name)) >= 6:
+        # Beside a column per month, a number column (Annual, Average) sums or averages them.
+        classes = ["aggregate" if kind == "data" else kind for kind in classes]
     return classes
 
 
 def _period_name(name: str) -> bool:
-    return any(parse_period(name, fmt) is not None for fmt in ("year", "year_month", "year_quarter"))
+    """True for a column header that names a period: a year, a month, a quarter."""
+    periods = ("year", "year_month", "year_quarter")
+    return month_of_header(name) is not None or any(parse_period(name, fmt) is not None for fmt in periods)
 
 
 def _time_like(cells: list[Any], name: str) -> bool:

@@ -182,3 +182,13 @@ def test_an_annual_figure_among_monthly_rows_is_an_aggregate() -> None:
     classes = classify_rows(grid)
     assert classes[7] == "aggregate"
     assert classes[8] == "data"
+
+
+def test_month_names_across_a_header_are_time_columns_and_an_annual_column_an_aggregate() -> None:
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun"]
+    grid: list[list[Any]] = [
+        ["Year", *months, "Annual"],
+        [2020, *range(1, 7), 21.0],
+        [2021, *range(2, 8), 27.0],
+    ]
+    assert analyze_structure(grid).column_classes == ["time", *["time"] * 6, "aggregate"]
