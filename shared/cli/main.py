@@ -107,6 +107,10 @@ def run_wrap(args: argparse.Namespace) -> int:
     started = time.monotonic()
     progress = _progress(args.quiet, started)
     settings = Settings()
+    if args.format == "json" and not args.explain:
+        return _fail(
+            "--format json is the --explain document; points come as table, jsonl or csv", EXIT_USAGE
+        )
     try:
         hints = hints_from_arguments(args)
         code = _hand_written(args, hints)

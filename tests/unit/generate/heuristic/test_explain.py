@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pytest
-
-from shared.cli.main import main
 from shared.common.settings import Settings
 from shared.domain.wrapper import IndicatorRequest, LayoutHints
 from shared.generate.heuristic.explain import explain, render_explain
@@ -37,18 +33,6 @@ def test_explain_gives_per_table_rows_classes_blocks_time_axis_and_candidates(tm
     text = render_explain(doc)
     assert "row classes: 0 title, 1 blank, 2 header, 3-4 data, 5 note" in text
     assert "1. value column 'Imports'" in text
-
-
-def test_wrap_explain_json_prints_one_document_and_runs_no_wrapper(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "gas.csv"
-    path.write_bytes(CSV)
-    code = main(["wrap", str(path), "--name", "Gas imports", "--explain", "--format", "json", "--quiet"])
-    assert code == 0
-    doc = json.loads(capsys.readouterr().out)
-    assert doc["tables"][0]["header_rows"] == [2]
-    assert doc["candidates"][0]["label"] == "value column 'Imports'"
 
 
 def test_explain_names_a_header_row_of_periods_as_the_time_axis(tmp_path: Path) -> None:
