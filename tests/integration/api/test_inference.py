@@ -10,12 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import Workbook
 from pymongo.database import Database
-from shared.store.repositories import ApiKeyRepository
 
 from functions.api.app import app
 from shared.common.settings import Settings, get_settings
 from shared.flows.steps import generate_step, validate_step
-from shared.messaging.broker import WRAPPER_CREATION_QUEUE, WRAPPER_VALIDATION_QUEUE, get_publisher
+from shared.messaging.broker import get_publisher
+from shared.messaging.queues import WRAPPER_CREATION_QUEUE, WRAPPER_VALIDATION_QUEUE
+from shared.store.api_keys import ApiKeyRepository
 from shared.store.database import get_database
 from tests.support import serve_files, take_message
 

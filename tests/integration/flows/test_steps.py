@@ -6,13 +6,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from shared.store.repositories import ResourceRepository, WrapperRepository
 
 from shared.common.settings import Settings, get_settings
 from shared.domain.models import ResourceCreate, ResourceSource, SourceType, WrapperMode, WrapperStatus
 from shared.flows.steps import generate_step
-from shared.messaging.broker import WRAPPER_VALIDATION_QUEUE, get_publisher
+from shared.messaging.broker import get_publisher
+from shared.messaging.queues import WRAPPER_VALIDATION_QUEUE
 from shared.store.database import get_database
+from shared.store.resources import ResourceRepository
+from shared.store.wrappers import WrapperRepository
 from tests.support import serve_files, take_message
 
 pytestmark = pytest.mark.integration

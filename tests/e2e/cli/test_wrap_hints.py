@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from tests.e2e.test_wrap_cli import EXAMPLE, run_cli
+from tests.e2e.cli.test_wrap import EXAMPLE, run_cli
 
 LONG_CSV = "Jahr;Land;Wert\n2020;DE;1,5\n2021;DE;2,5\n2020;FR;3\n2021;FR;4\n"
 # Polish headers and values in cp1250, where ż, ł and ś are bytes cp1252 reads as other letters.
