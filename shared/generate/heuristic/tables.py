@@ -276,6 +276,8 @@ def _plan_table(
     clock_col = _clock_column(stats, len(data), time_col)
     exclude = {c.name for c in (time_col, month_col, clock_col) if c is not None}
     values = _value_columns(stats, exclude, rows=len(data))
+    if time_col is not None and time_col.distinct < 2 and month_col is None and clock_col is None:
+        return None  # one period down a column is a note beside a table, not a time series
     if not values:
         return None
     matcher = RequestMatcher(request, [c.name + " " + c.unit for c in values])

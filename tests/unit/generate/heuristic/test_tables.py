@@ -279,3 +279,17 @@ def test_a_value_column_hint_naming_a_row_of_a_wide_table_keeps_that_row(tmp_pat
     draft = heuristic.generate(profile, request)
     assert draft.inference is not None and draft.inference.chosen == "row 'FR'"
     assert [p["value"] for p in run(draft.parse_code, content)] == [4.0, 5.0, 6.0]
+
+
+def test_a_side_note_with_one_period_is_no_candidate(tmp_path: Path) -> None:
+    rows: list[list[object]] = [
+        ["Year", "Price", None, None, None],
+        [2019, 100.0, None, "Date", "Rate"],
+        [2020, 102.0, None, datetime(2022, 6, 1), 2022.0],
+        [2021, 105.0, None, None, None],
+    ]
+    content = workbook({"Prices": rows})
+    profile = profile_of(tmp_path, "prices.xlsx", content)
+    candidates = table_wrapper(profile, IndicatorRequest(name="Price"))
+    assert all("columns 3..4" not in c.label for c in candidates)
+    assert [p["value"] for p in run(candidates[0].code, content)] == [100.0, 102.0, 105.0]
