@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, overload
@@ -28,15 +29,18 @@ if TYPE_CHECKING:
 # The contract with stored parse code: what it may import (the policy refuses other names), what the Gemini
 # prompt lists and what docs/architecture.md describes. Removing or changing a name breaks stored wrappers.
 __all__ = [
-    "MISSING_MARKERS", "MONTHS", "PERIOD_FORMATS", "SENTINELS", "Cell", "Grid", "LineGrid", "PointColumns",
-    "PointDict", "ToolkitError", "clean_header", "column_index", "column_points", "column_range",
-    "decimal_votes", "decode_text", "detect_decimal", "detect_period_format", "detect_sentinels",
-    "find_row", "flatten_record", "get_path", "header_names", "is_jsonstat", "is_missing",
-    "join_header_rows", "jsonstat_datasets", "jsonstat_points", "keep_where", "label_levels", "long_points",
-    "mapping_records", "month_columns_points", "month_of_header", "month_rows_points", "month_starts",
-    "parse_clock", "parse_month", "parse_number", "parse_period", "read_csv_grid", "read_csv_table",
-    "read_json", "read_workbook", "record_points", "row_record", "row_title", "snapshot_points",
-    "split_dimension_names", "table_blocks", "wide_points", "with_header",
+    "CLOCK_FORMATS", "MISSING_MARKERS", "MONTHS", "NAIVE", "PERIOD_FORMATS", "SENTINELS", "Cell", "Grid",
+    "JsonStatCube", "LineGrid", "PointColumns", "PointDict", "ToolkitError", "clean_header", "clock_offset",
+    "column_index", "column_points", "column_range", "day_order", "decimal_votes", "decode_text",
+    "detect_clock_format", "detect_decimal", "detect_period_format", "detect_sentinels",
+    "financial_year_start", "find_row", "flatten_record", "get_path", "header_names", "header_records",
+    "is_daily", "is_dotnet_date", "is_jsonstat", "is_missing", "join_header_rows", "jsonstat_cube",
+    "jsonstat_datasets", "jsonstat_points", "keep_where", "label_levels", "long_points", "mapping_records",
+    "month_columns_points", "month_of_header", "month_rows_points", "month_starts", "parse_clock",
+    "parse_dotnet_date", "parse_duration", "parse_month", "parse_number", "parse_period", "read_csv_grid",
+    "read_csv_table", "read_json", "read_workbook", "record_moment", "record_month", "record_points",
+    "row_record", "row_title", "series_points", "snapshot_points", "split_dimension_names", "table_blocks",
+    "undecorated", "walk_records", "wide_points", "with_header",
 ]
 # fmt: on
 
@@ -63,9 +67,9 @@ _UTC_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _EXCEL_EPOCH = datetime(1899, 12, 30)
 # Cell types whose text (see clean_header) always holds a digit; not bool, whose text is True or False.
 _DIGIT_TEXT_TYPES = frozenset({int, datetime, date, time, timedelta})
-_FLAGGED_YEAR = re.compile(r"(\d{4})\s*(?:\*{1,3}|\([a-zA-Z]{1,3}\)|\[[^\]]{1,40}\]|[a-zA-Z]{1,2})")
 _TIME_HINT = re.compile(
     r"year|jahr|ann[ée]e|a[ñn]o|anno|jaar|date|fecha|time|period|month|day|quarter|zeit|datum|mois|tid|"
+    r"\brok\b|\bdata\b|\bdia\b|\bmes\b|\bmês\b|mese|giorno|maand|kwarta|quartal|trimest|miesi|dzie|okres|"
     r"年|月|日|時|期|날짜|연도",
     re.IGNORECASE,
 )
@@ -83,11 +87,29 @@ MONTHS = {
     "janv": 1, "janvier": 1, "févr": 2, "fevr": 2, "février": 2, "fevrier": 2, "mars": 3, "avr": 4,
     "avril": 4, "juin": 6, "juil": 7, "juillet": 7, "août": 8, "aout": 8, "déc": 12, "décembre": 12,
     "decembre": 12, "octobre": 10, "septembre": 9, "novembre": 11,
+    # Spanish
+    "ene": 1, "enero": 1, "febrero": 2, "marzo": 3, "abr": 4, "abril": 4, "mayo": 5, "junio": 6, "julio": 7,
+    "ago": 8, "agosto": 8, "septiembre": 9, "setiembre": 9, "octubre": 10, "noviembre": 11, "dic": 12,
+    "diciembre": 12,
+    # Italian
+    "gen": 1, "gennaio": 1, "febbraio": 2, "aprile": 4, "mag": 5, "maggio": 5, "giu": 6, "giugno": 6,
+    "lug": 7, "luglio": 7, "set": 9, "settembre": 9, "ott": 10, "ottobre": 10, "dicembre": 12,
+    # Dutch
+    "januari": 1, "februari": 2, "maart": 3, "mrt": 3, "mei": 5, "augustus": 8,
+    # Portuguese
+    "janeiro": 1, "fev": 2, "fevereiro": 2, "março": 3, "marco": 3, "maio": 5, "junho": 6, "julho": 7,
+    "setembro": 9, "out": 10, "outubro": 10, "novembro": 11, "dezembro": 12,
+    # Polish, in the nominative and in the genitive of dates (`5 stycznia 2020`)
+    "sty": 1, "styczeń": 1, "stycznia": 1, "lut": 2, "luty": 2, "lutego": 2, "marzec": 3, "marca": 3,
+    "kwi": 4, "kwiecień": 4, "kwietnia": 4, "maj": 5, "maja": 5, "cze": 6, "czerwiec": 6, "czerwca": 6,
+    "lip": 7, "lipiec": 7, "lipca": 7, "sie": 8, "sierpień": 8, "sierpnia": 8, "wrz": 9, "wrzesień": 9,
+    "września": 9, "paź": 10, "październik": 10, "października": 10, "lis": 11, "listopad": 11,
+    "listopada": 11, "gru": 12, "grudzień": 12, "grudnia": 12,
 }
 
 PERIOD_FORMATS = (
     "native", "iso", "year", "year_month", "year_mmm", "year_quarter", "month_name_year", "day_month_year",
-    "month_day_year", "excel_serial", "epoch_s", "epoch_ms",
+    "month_day_year", "financial_year", "year_range", "excel_serial", "epoch_s", "epoch_ms",
 )
 # fmt: on
 
@@ -98,14 +120,24 @@ class ToolkitError(ValueError):
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+# Wall clocks (naive datetimes and dates) count from this moment, or days from its day.
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_EPOCH_DAY = _NAIVE_EPOCH.toordinal()
+
+
+# The offset of a wall clock time whose zone the source does not say, in `PointColumns.offsets`.
+NAIVE = -(2**31)
 
 
 class PointColumns:
     """Points held as columns, as the table helpers return them: no dict per point until one is asked for.
 
-    `timestamps` are UTC microseconds since 1970 (int64), `values` float64, `series` the distinct dimension
-    dicts and `codes` (int32) the series of each point; without codes every point is in `series[0]`.
-    Iterating yields point dicts, so code that loops over a helper's points works as with a generator.
+    `timestamps` are microseconds since 1970 (int64): of the UTC instant for a stamp that said its offset,
+    of the wall clock for one that did not. `offsets` (int32) holds each stamp's UTC offset in seconds, or
+    NAIVE for a wall clock; without offsets every stamp is UTC. `values` are float64, `series` the distinct
+    dimension dicts and `codes` (int32) the series of each point; without codes every point is in
+    `series[0]`. Iterating yields point dicts, so code that loops over a helper's points works as with a
+    generator.
     """
 
     def __init__(
@@ -115,8 +147,12 @@ class PointColumns:
         *,
         series: list[dict[str, str]],
         codes: np.ndarray | None = None,
+        offsets: np.ndarray | None = None,
     ) -> None:
-        if len(timestamps) != len(values) or (codes is not None and len(codes) != len(values)):
+        lengths = {len(timestamps), len(values)} | {
+            len(part) for part in (codes, offsets) if part is not None
+        }
+        if len(lengths) != 1:
             raise ToolkitError("point columns must have the same length")
         if codes is None and len(series) != 1:
             raise ToolkitError("points without series codes need exactly one series")
@@ -124,28 +160,33 @@ class PointColumns:
         self.values = values
         self.series = series
         self.codes = codes
+        self.offsets = offsets
 
     def __len__(self) -> int:
         return len(self.values)
 
     def __iter__(self) -> Iterator[PointDict]:
         codes = self.codes.tolist() if self.codes is not None else [0] * len(self.values)
-        for stamp, value, code in zip(self.timestamps.tolist(), self.values.tolist(), codes, strict=True):
-            moment = _EPOCH + timedelta(microseconds=stamp)
-            yield {"timestamp": moment, "value": value, "dimensions": dict(self.series[code])}
+        offsets = self.offsets.tolist() if self.offsets is not None else [0] * len(self.values)
+        columns = zip(self.timestamps.tolist(), self.values.tolist(), codes, offsets, strict=True)
+        for stamp, value, code, offset in columns:
+            yield {"timestamp": _moment(stamp, offset), "value": value, "dimensions": dict(self.series[code])}
 
     @classmethod
     def from_points(cls, points: Iterable[PointDict]) -> PointColumns:
-        """Columns of point dicts with UTC datetime timestamps (the table helpers' points)."""
+        """Columns of point dicts whose timestamps are datetimes, naive (wall clocks) or aware."""
         import numpy as np
 
         stamps: list[int] = []
+        offsets: list[int] = []
         values: list[float] = []
         codes: list[int] = []
         index: dict[tuple[tuple[str, str], ...], int] = {}
         series: list[dict[str, str]] = []
         for point in points:
-            stamps.append((point["timestamp"] - _EPOCH) // _MICROSECOND)
+            stamp, offset = _micros(point["timestamp"])
+            stamps.append(stamp)
+            offsets.append(offset)
             values.append(point["value"])
             dimensions = point["dimensions"]
             key = tuple(dimensions.items())
@@ -159,7 +200,24 @@ class PointColumns:
             np.array(values, dtype=np.float64),
             series=series or [{}],
             codes=np.array(codes, dtype=np.int32) if len(series) > 1 else None,
+            offsets=np.array(offsets, dtype=np.int32),
         )
+
+
+def _micros(moment: datetime) -> tuple[int, int]:
+    """(microseconds since 1970, UTC offset in seconds or NAIVE) of a datetime, as PointColumns holds it."""
+    offset = moment.utcoffset()
+    if offset is None:
+        return (moment - _NAIVE_EPOCH) // _MICROSECOND, NAIVE
+    return (moment - _EPOCH) // _MICROSECOND, int(offset.total_seconds())
+
+
+def _moment(stamp: int, offset: int) -> datetime:
+    """The datetime PointColumns holds as (microseconds, offset): `_micros` the other way."""
+    if offset == NAIVE:
+        return _NAIVE_EPOCH + timedelta(microseconds=stamp)
+    moment = _EPOCH + timedelta(microseconds=stamp)
+    return moment.astimezone(timezone(timedelta(seconds=offset))) if offset else moment
 
 
 @contextmanager
@@ -574,7 +632,13 @@ def _year_ok(year: int) -> bool:
 
 
 def parse_period(cell: Cell, fmt: str, *, utc_offset_seconds: int | None = None) -> datetime | None:
-    """Read the start of a period as a UTC datetime, in the given format (see PERIOD_FORMATS)."""
+    """Read the start of a period in the given format (see PERIOD_FORMATS), keeping what it says of its clock.
+
+    A stamp that states its offset (`Z`, `+02:00`, an epoch) comes back aware, in that offset; a stamp
+    without one is a wall clock and comes back naive, never labelled UTC (`utc_offset_seconds` says which
+    offset such wall clocks have, when the source tells). `financial_year@M` reads financial years that
+    start in month M (see `_financial_year`).
+    """
     if type(cell) is str and (fmt == "iso" or fmt == "native") and _UTC_STAMP.fullmatch(cell):
         # What _parse_iso makes of the commonest stamp, without its general pattern.
         try:
@@ -582,7 +646,7 @@ def parse_period(cell: Cell, fmt: str, *, utc_offset_seconds: int | None = None)
         except ValueError:
             return None
     if type(cell) is datetime and cell.tzinfo is None and not utc_offset_seconds:
-        return cell.replace(tzinfo=UTC)  # a workbook's own date cell, as read below in any format
+        return cell  # a workbook's own date cell, as read below in any format
     if cell is None or (isinstance(cell, str) and not cell.strip()):
         return None
     moment = _parse_period(cell, fmt)
@@ -590,10 +654,128 @@ def parse_period(cell: Cell, fmt: str, *, utc_offset_seconds: int | None = None)
         return None
     if moment.tzinfo is None:
         if utc_offset_seconds:
-            moment = moment.replace(tzinfo=timezone(timedelta(seconds=utc_offset_seconds)))
-        else:
-            return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+            return moment.replace(tzinfo=timezone(timedelta(seconds=utc_offset_seconds)))
+        return moment
+    return moment.astimezone(UTC) if moment.utcoffset() == _ZERO else moment
+
+
+_ZERO = timedelta(0)
+# What may follow a period label without changing the period: notes, flags and a few words.
+_BRACKETED = re.compile(r"\s*(?:\[[^\[\]]{0,40}\]|\([^()]{0,24}\))\s*$")
+_MARKS = re.compile(r"\s*[*†‡§#¹²³⁴⁵⁶⁷⁸⁹⁰]+\s*$")
+_GLUED_FLAG = re.compile(r"(?<=\d)[a-z]{1,2}$", re.IGNORECASE)
+_TRAILING_WORDS = frozenset(
+    {"average", "avg", "mean", "annual", "total", "sum", "provisional", "prelim", "preliminary", "estimate",
+     "estimated", "est", "forecast", "projected", "projection", "revised", "final", "p", "r", "e",
+     "durchschnitt", "mittel", "moyenne", "promedio", "media", "gemiddelde", "średnia", "razem",
+     "insgesamt", "gesamt"}
+)  # fmt: skip
+
+
+def undecorated(text: str) -> str:
+    """A period label without its footnotes, flags and trailing words: `2023 [p]`, `2022r`, `1992 average`."""
+    text = " ".join(text.split())
+    while True:
+        stripped = _BRACKETED.sub("", text)
+        stripped = _MARKS.sub("", stripped)
+        words = stripped.rsplit(" ", 1)
+        if (
+            len(words) == 2
+            and words[1].casefold().rstrip(".:") in _TRAILING_WORDS
+            and re.search(r"\d", words[0])
+        ):
+            stripped = words[0]
+        if stripped == text:
+            break
+        text = stripped.strip(" ,;:-–")
+    return _GLUED_FLAG.sub("", text) if re.fullmatch(r"\d{4}[a-z]{1,2}", text, re.IGNORECASE) else text
+
+
+_QUARTER_WORDS = r"(?:quarter|qtr|quartal|quartile|trimestre|trim|kwarta[lł]|kwartaal|kw)\.?"
+_QUARTER_MARK = re.compile(
+    rf"q\s*([1-4])|([1-4])\s*(?:st|nd|rd|th|er|e|º|°|\.)?\s*{_QUARTER_WORDS}|{_QUARTER_WORDS}\s*([1-4])|([1-4])\s*q",
+    re.IGNORECASE,
+)
+_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+
+
+def _parse_quarter(text: str) -> datetime | None:
+    """A quarter: `2020 Q1`, `Q1 2020`, `1st quarter 2010`, `2010 1st quarter`, `Quarter 1 1995`."""
+    years = _YEAR.findall(text)
+    if len(years) != 1:
+        return None
+    rest = _YEAR.sub(" ", text, count=1)
+    marks = list(_QUARTER_MARK.finditer(rest))
+    if len(marks) != 1:
+        return None
+    leftover = (rest[: marks[0].start()] + rest[marks[0].end() :]).strip(" -/.,:")
+    if leftover:
+        return None
+    quarter = int(next(group for group in marks[0].groups() if group))
+    year = int(years[0])
+    return datetime(year, 3 * quarter - 2, 1) if _year_ok(year) else None
+
+
+_FINANCIAL = re.compile(r"(?:fy\s*)?(\d{4})\s*[/\-–]\s*(\d{2}|\d{4})", re.IGNORECASE)
+_FY_NAMED = re.compile(r"fy\s*'?(\d{4}|\d{2})", re.IGNORECASE)
+
+
+def _financial_year(text: str, start_month: int) -> datetime | None:
+    """A financial year: `2019/20`, `2019-20`, `2019/2020` and `FY2019/20` start in their first year;
+    `FY2020` is the year that ends in 2020 (so with a January start, 2020 itself).
+
+    `start_month` is the month the file's financial year starts in (April for a year ending 31 March);
+    1 (the default, when the file does not say) puts each on January 1 of the year it starts in.
+    """
+    match = _FINANCIAL.fullmatch(text)
+    if match:
+        first, second = int(match.group(1)), int(match.group(2))
+        following = first + 1 if len(match.group(2)) == 4 else (first + 1) % 100
+        if second != following or not _year_ok(first):
+            return None
+        return datetime(first, start_month, 1)
+    match = _FY_NAMED.fullmatch(text)
+    if not match:
+        return None
+    named = int(match.group(1)) if len(match.group(1)) == 4 else 2000 + int(match.group(1))
+    start = named if start_month == 1 else named - 1
+    return datetime(start, start_month, 1) if _year_ok(start) else None
+
+
+def _year_range(text: str) -> datetime | None:
+    """`2010-2015` and `2010–15`: the start of the first year (periods are dated by their start)."""
+    match = re.fullmatch(r"(\d{4})\s*[-–—/]\s*(\d{4}|\d{2})", text)
+    if not match:
+        return None
+    first, last = int(match.group(1)), int(match.group(2))
+    if len(match.group(2)) == 2:
+        last += first - first % 100
+    return datetime(first, 1, 1) if _year_ok(first) and first < last <= first + 100 else None
+
+
+_DAY_MONTH = re.compile(
+    r"(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})"
+    r"(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?\s*([ap]\.?m\.?)?)?",
+    re.IGNORECASE,
+)
+
+
+def _day_month(text: str, *, day_first: bool) -> datetime | None:
+    """`31.12.2019`, `12/31/19 1:05 PM` with day and month in the given order; `69`..`99` are 19xx."""
+    match = _DAY_MONTH.fullmatch(text)
+    if not match:
+        return None
+    first, second, year = int(match.group(1)), int(match.group(2)), int(match.group(3))
+    if len(match.group(3)) == 2:
+        year += 1900 if year >= 69 else 2000
+    day, month = (first, second) if day_first else (second, first)
+    hour, minute, sec = (int(match.group(i) or 0) for i in (4, 5, 6))
+    meridiem = (match.group(7) or "").casefold().replace(".", "")
+    if meridiem:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if meridiem == "pm" else 0)
+    return datetime(year, month, day, hour, minute, sec)
 
 
 def _parse_period(cell: Cell, fmt: str) -> datetime | None:
@@ -603,69 +785,67 @@ def _parse_period(cell: Cell, fmt: str) -> datetime | None:
         return datetime(cell.year, cell.month, cell.day)
     if isinstance(cell, time):
         return None
+    base, _, start = fmt.partition("@")
     text = clean_header(cell)
     try:
-        if fmt in ("native", "iso"):
+        if base in ("native", "iso"):
             return _parse_iso(text)
-        if fmt == "year":
-            # A provisional or footnoted year ("2022*", "2021 (p)", "2020 [note 3]") is still that year.
-            flagged = _FLAGGED_YEAR.fullmatch(text)
-            if flagged:
-                text = flagged.group(1)
+        if base in ("excel_serial", "epoch_s", "epoch_ms"):
+            dotnet = _DOTNET_DATE.fullmatch(text) if base == "epoch_ms" else None
+            number = float(dotnet.group(1) if dotnet else text)
+            if base == "excel_serial":
+                return _EXCEL_EPOCH + timedelta(days=number)
+            return datetime.fromtimestamp(number / (1000.0 if base == "epoch_ms" else 1.0), tz=UTC)
+        text = undecorated(text)
+        if base == "year":
+            japanese = re.fullmatch(r"(\d{4})\s*年", text)
+            text = japanese.group(1) if japanese else text
             year = int(float(text))
             return datetime(year, 1, 1) if _year_ok(year) and float(text).is_integer() else None
-        if fmt == "year_month":
-            match = re.fullmatch(r"(\d{4})[-/.]?(\d{1,2})", text)
-            return datetime(int(match.group(1)), int(match.group(2)), 1) if match else None
-        if fmt == "year_mmm":
+        if base == "year_month":
+            match = re.fullmatch(r"(\d{4})[-/.]?(\d{1,2})|(\d{4})\s*年\s*(\d{1,2})\s*月", text)
+            if not match:
+                return None
+            return datetime(int(match.group(1) or match.group(3)), int(match.group(2) or match.group(4)), 1)
+        if base == "year_mmm":
             match = re.fullmatch(r"(\d{4})\s*M(\d{1,2})", text, re.IGNORECASE)
             return datetime(int(match.group(1)), int(match.group(2)), 1) if match else None
-        if fmt == "year_quarter":
-            match = re.fullmatch(
-                r"(\d{4})\s*[-/ ]?\s*Q([1-4])|Q([1-4])\s*[-/ ]?\s*(\d{4})", text, re.IGNORECASE
-            )
-            if not match:
-                return None
-            year = int(match.group(1) or match.group(4))
-            quarter = int(match.group(2) or match.group(3))
-            return datetime(year, 3 * quarter - 2, 1)
-        if fmt == "month_name_year":
+        if base == "year_quarter":
+            return _parse_quarter(text)
+        if base == "month_name_year":
             return _parse_month_name(text)
-        if fmt in ("day_month_year", "month_day_year"):
-            match = re.fullmatch(
-                r"(\d{1,2})[./-](\d{1,2})[./-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?", text
-            )
-            if not match:
-                return None
-            first, second, year = int(match.group(1)), int(match.group(2)), int(match.group(3))
-            day, month = (first, second) if fmt == "day_month_year" else (second, first)
-            hour, minute, sec = (int(match.group(i) or 0) for i in (4, 5, 6))
-            return datetime(year, month, day, hour, minute, sec)
-        if fmt == "excel_serial":
-            return _EXCEL_EPOCH + timedelta(days=float(text))
-        if fmt == "epoch_s":
-            return datetime.fromtimestamp(float(text), tz=UTC)
-        if fmt == "epoch_ms":
-            return datetime.fromtimestamp(float(text) / 1000.0, tz=UTC)
+        if base in ("day_month_year", "month_day_year"):
+            return _day_month(text, day_first=base == "day_month_year")
+        if base == "financial_year":
+            month = int(start) if start else 1
+            if not 1 <= month <= 12:
+                raise ToolkitError(f"financial_year@{start}: the start month must be 1..12")
+            return _financial_year(text, month)
+        if base == "year_range":
+            return _year_range(text)
     except (ValueError, OverflowError, OSError):
         return None
     raise ToolkitError(f"unknown period format {fmt!r}; use one of {PERIOD_FORMATS}")
 
 
+# A Microsoft JSON date: milliseconds since 1970 UTC; the offset that may follow does not change them.
+_DOTNET_DATE = re.compile(r"\\?/Date\((-?\d+)(?:[+-]\d{4})?\)\\?/")
 _ISO_STAMP = re.compile(
-    r"(\d{4})[-/](\d{2})[-/](\d{2})(?:[ T](\d{2})(?::(\d{2}))?(?::(\d{2}))?(\.\d+)?)?"
+    r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[ T](\d{1,2})(?::(\d{2}))?(?::(\d{2}))?(\.\d+)?)?"
     r"\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?",
     re.IGNORECASE,
 )
 
 
 def _parse_iso(text: str) -> datetime | None:
-    """ISO 8601 and its common relatives: no seconds, a space for `T`, `/` in the date, `+01`, ` UTC`."""
+    """ISO 8601 and its common relatives: no seconds, a space for `T`, `/` in the date, `+01`, ` UTC`,
+    fields without their leading zero (`2016/4/1 0:00`)."""
     match = _ISO_STAMP.fullmatch(text.strip())
     if not match:
         return None
     year, month, day, hour, minute, second, fraction, zone = match.groups()
-    stamp = f"{year}-{month}-{day}T{hour or '00'}:{minute or '00'}:{second or '00'}{(fraction or '')[:7]}"
+    fields = f"{year}-{int(month):02d}-{int(day):02d}T{int(hour or 0):02d}:{minute or '00'}:{second or '00'}"
+    stamp = fields + (fraction or "")[:7]
     if zone and zone.upper() in ("Z", "UTC", "GMT"):
         stamp += "+00:00"
     elif zone:
@@ -675,36 +855,49 @@ def _parse_iso(text: str) -> datetime | None:
 
 
 def _parse_month_name(text: str) -> datetime | None:
-    words = re.findall(r"[^\W\d_]+|\d+", text.casefold())
+    """A month name and a four-digit year: `Jan 2019`, `2019 January`, `janvier 2019`, `enero de 2019`."""
+    words = re.findall(r"[^\W\d_]+\.?|\d+", text.casefold())
+    words = [word for word in words if word not in ("de", "del", "di", "van", "of")]
     year = next((int(w) for w in words if w.isdigit() and len(w) == 4), None)
     month = next((MONTHS[w.rstrip(".")] for w in words if w.rstrip(".") in MONTHS), None)
-    if year is None or month is None or len(words) > 3:
+    if year is None or month is None or len(words) > 2:
         return None
     return datetime(year, month, 1)
 
 
 def parse_month(cell: Cell) -> int | None:
-    """A month number from a cell holding 1..12 or a month name (`Mar`, `März`, `mars`), else None."""
+    """A month number from a cell holding 1..12 or a month name (`Mar`, `März`, `marzo`, `3月`), else None."""
     if isinstance(cell, bool) or cell is None:
         return None
     if isinstance(cell, int | float):
         return int(cell) if float(cell).is_integer() and 1 <= cell <= 12 else None
     text = clean_header(cell).casefold().rstrip(".")
+    text = text[:-1] if text.endswith("月") else text
     if text.isdigit():
         return int(text) if 1 <= int(text) <= 12 else None
     return MONTHS.get(text)
 
 
 def parse_clock(cell: Cell) -> time | None:
-    """A time of day from `HH:MM`, `HH:MM:SS` or a time cell, else None."""
+    """A time of day from `HH:MM`, `HH:MM:SS`, `H:MM AM`, an hour range `00-01` (its start) or a time cell."""
     if isinstance(cell, time):
         return cell
     if not isinstance(cell, str):
         return None
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", cell.strip())
-    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+    span = re.fullmatch(r"(\d{1,2})(?::00)?\s*[-–]\s*(\d{1,2})(?::00)?", cell.strip())
+    if span:
+        start, end = int(span.group(1)), int(span.group(2))
+        # An hour of the day: the next hour, or a repeated one when the clocks go back (`02-02`).
+        return time(start) if start <= 23 and end in (start, start + 1, (start + 1) % 24) else None
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([ap])\.?m\.?)?", cell.strip(), re.IGNORECASE)
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59 or int(match.group(3) or 0) > 59:
         return None
-    return time(int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
+    hour = int(match.group(1))
+    if match.group(4):
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if match.group(4).casefold() == "p" else 0)
+    return time(hour, int(match.group(2)), int(match.group(3) or 0))
 
 
 def _plausible_epoch(value: float, scale: float) -> bool:
@@ -712,23 +905,18 @@ def _plausible_epoch(value: float, scale: float) -> bool:
 
 
 def detect_period_format(values: Sequence[Cell], *, name: str = "") -> str | None:
-    """The period format under which (nearly) every non-empty value parses, or None."""
-    present = [v for v in values if not is_missing(v)][:500]
+    """The period format under which (nearly) every non-empty value parses, or None.
+
+    Day-first or month-first is decided over every value of the column (see `day_order`), not the first;
+    financial years take their start month from the column name when it says (`Year (ending 31/3)`).
+    """
+    every = [v for v in values if not is_missing(v)]
+    present = every[:500]
     if not present:
         return None
     if all(isinstance(v, datetime | date) for v in present):
         return "native"
     hinted = bool(_TIME_HINT.search(name))
-    candidates = [
-        "iso",
-        "year_mmm",
-        "year_quarter",
-        "month_name_year",
-        "year_month",
-        "day_month_year",
-        "month_day_year",
-        "year",
-    ]
     numeric = all(
         isinstance(v, int | float) or (isinstance(v, str) and _NUMBER.match(v.strip())) for v in present
     )
@@ -743,23 +931,88 @@ def detect_period_format(values: Sequence[Cell], *, name: str = "") -> str | Non
         if hinted and all(20_000 <= f <= 80_000 for f in floats):
             return "excel_serial"
         return None
-    for fmt in candidates:
-        parsed = [_parse_period(v, fmt) for v in present]
-        good = sum(p is not None for p in parsed)
-        if good >= max(1, int(0.95 * len(present))):
-            if fmt == "day_month_year" and _ambiguous_day_month(present):
+    if all(isinstance(v, str) and _DOTNET_DATE.fullmatch(v.strip()) for v in present):
+        return "epoch_ms"
+    for fmt in (
+        "iso",
+        "year_mmm",
+        "year_quarter",
+        "month_name_year",
+        "financial_year",
+        "year_month",
+        "dates",
+    ):
+        if fmt == "dates":
+            order = day_order(every, name=name)
+            if order is None:
                 continue
+            fmt = order
+        if _reads(present, fmt):
+            if fmt == "financial_year" and (month := financial_year_start(name)) != 1:
+                return f"financial_year@{month}"
+            return fmt
+    for fmt in ("year_range", "year"):
+        if _reads(present, fmt):
             return fmt
     return None
 
 
-def _ambiguous_day_month(values: Sequence[Cell]) -> bool:
-    """True when no value proves the day comes first (so month/day/year is the better reading)."""
+def _reads(values: Sequence[Cell], fmt: str) -> bool:
+    good = sum(_parse_period(v, fmt) is not None for v in values)
+    return good >= max(1, int(0.95 * len(values)))
+
+
+def day_order(values: Sequence[Cell], *, name: str = "") -> str | None:
+    """`day_month_year` or `month_day_year` for a column of `d/m/y` dates, on the evidence of all its values.
+
+    A first field above 12 proves day-first, a second above 12 month-first; when both occur the column is
+    no date column (None). Without proof, dots and dashes mean day-first (no month-first writer uses them),
+    and so does a column name in a language that writes the day first (`Dia`, `Fecha`, `Datum`); other
+    slashes mean month-first.
+    """
+    day_first = month_first = slashes = dated = 0
     for value in values:
-        match = re.match(r"(\d{1,2})[./-](\d{1,2})", str(value))
-        if match and int(match.group(1)) > 12:
-            return False
-    return any(re.match(r"\d{1,2}/", str(v)) for v in values)
+        match = _DAY_MONTH.match(str(value).strip())
+        if not match:
+            continue
+        dated += 1
+        first, second = int(match.group(1)), int(match.group(2))
+        day_first += first > 12
+        month_first += second > 12
+        slashes += "/" in match.group(0)[:6]
+    if not dated or (day_first and month_first):
+        return None
+    if day_first or month_first:
+        return "day_month_year" if day_first else "month_day_year"
+    return "month_day_year" if slashes > dated / 2 and not _DAY_FIRST_NAME.search(name) else "day_month_year"
+
+
+# Time column names in languages whose writers put the day first (all but US English, in practice).
+_DAY_FIRST_NAME = re.compile(
+    r"\b(?:d[ií]a|fecha|datum|data|jour|tag|giorno|dzie[nń]|dato|päivä|päivämäärä|tarih|dátum|dag)\b",
+    re.IGNORECASE,
+)
+
+
+_FISCAL_END = re.compile(
+    r"\b(?:ending|ended|to|bis|au|al|fin)\s+(?:(\d{1,2})\s*[/.]\s*(\d{1,2})|(?:\d{1,2}\s+)?([^\W\d_]+))",
+    re.IGNORECASE,
+)
+_FISCAL_SPAN = re.compile(r"([^\W\d_]+)\.?\s*(?:-|–|to|bis|à)\s*([^\W\d_]+)", re.IGNORECASE)
+
+
+def financial_year_start(label: str) -> int:
+    """The month a financial year starts in as a label says it (`Year (ending 31/3)`, `April to March`)."""
+    for end in _FISCAL_END.finditer(label):
+        month = int(end.group(2)) if end.group(2) else MONTHS.get(end.group(3).casefold().rstrip("."))
+        if month is not None and 1 <= month <= 12:
+            return month % 12 + 1
+    for span in _FISCAL_SPAN.finditer(label):
+        first = MONTHS.get(span.group(1).casefold())
+        last = MONTHS.get(span.group(2).casefold())
+        if first is not None and last is not None and last == (first + 10) % 12 + 1:
+            return first
+    return 1
 
 
 # --- points from tables ----------------------------------------------------------------------------
@@ -859,14 +1112,16 @@ def long_points(
         # Every row reaches the time and value columns; a dimension column may be missing ("").
         cells = {at: [row[at] if at < len(row) else "" for row in table] for at in positions[2:]}
         cells.update({at: list(map(itemgetter(at), table)) for at in (time_at, value_at)})
-    stamps, stamp_ok = _period_column(cells[time_at], time_format, utc_offset_seconds=utc_offset_seconds)
+    stamps, stamp_ok, offsets = _period_column(
+        cells[time_at], time_format, utc_offset_seconds=utc_offset_seconds
+    )
     values, value_ok = _number_column(cells[value_at], decimal=decimal, missing=missing)
     repeats = _header_repeats(
         table if table is not None else grid, start if table is None else 0, names, cells
     )
     keep = np.flatnonzero(stamp_ok & value_ok & ~repeats)
     if not dims_at:
-        return PointColumns(stamps[keep], values[keep], series=[constant])
+        return PointColumns(stamps[keep], values[keep], series=[constant], offsets=offsets[keep])
     index: dict[tuple[str, ...], int] = {}
     series: list[dict[str, str]] = []
     codes = np.empty(len(keep), dtype=np.int32)
@@ -879,7 +1134,11 @@ def long_points(
             series.append({**constant, **dict(zip((name for name, _ in dims_at), key, strict=True))})
         codes[position] = code
     return PointColumns(
-        stamps[keep], values[keep], series=series or [constant], codes=codes if series else None
+        stamps[keep],
+        values[keep],
+        series=series or [constant],
+        codes=codes if series else None,
+        offsets=offsets[keep],
     )
 
 
@@ -965,31 +1224,40 @@ _ISO_SHAPES = {
 
 def _period_column(
     cells: Sequence[Cell], fmt: str, *, utc_offset_seconds: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """`parse_period` of every cell as UTC microseconds since 1970 (int64), and where it read one (bool)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`parse_period` of every cell as PointColumns holds it: microseconds (int64), where it read one
+    (bool), and the offset of each (int32 seconds, NAIVE for a wall clock)."""
     import numpy as np
 
     stamps = np.zeros(len(cells), dtype=np.int64)
     read = np.zeros(len(cells), dtype=bool)
-    offset = (utc_offset_seconds or 0) * 1_000_000
+    offsets = np.full(len(cells), utc_offset_seconds or NAIVE, dtype=np.int32)
     kinds = set(map(type, cells))
     if fmt in ("iso", "native") and kinds == {str}:
-        _iso_texts(cells, stamps, read, offset)
+        _iso_texts(cells, stamps, read, offsets, utc_offset_seconds or 0)
     elif kinds <= {datetime, date} and cells:
-        _native_moments(cells, stamps, read, offset)
+        _native_moments(cells, stamps, read, utc_offset_seconds or 0)
     rest = np.flatnonzero(~read).tolist()
     if rest:
         moments = [parse_period(cells[at], fmt, utc_offset_seconds=utc_offset_seconds) for at in rest]
-        found = [(at, moment) for at, moment in zip(rest, moments, strict=True) if moment is not None]
+        found = [
+            (at, _micros(moment)) for at, moment in zip(rest, moments, strict=True) if moment is not None
+        ]
         if found:
             positions = [at for at, _ in found]
-            stamps[positions] = [(moment - _EPOCH) // _MICROSECOND for _, moment in found]
+            stamps[positions] = [stamp for _, (stamp, _) in found]
+            offsets[positions] = [offset for _, (_, offset) in found]
             read[positions] = True
-    return stamps, read
+    return stamps, read, offsets
 
 
-def _iso_texts(cells: Sequence[str], stamps: np.ndarray, read: np.ndarray, offset: int) -> None:
-    """Read the ISO shapes of `_ISO_SHAPES` in bulk; other cells and impossible dates are left unread."""
+def _iso_texts(
+    cells: Sequence[str], stamps: np.ndarray, read: np.ndarray, offsets: np.ndarray, local: int
+) -> None:
+    """Read the ISO shapes of `_ISO_SHAPES` in bulk; other cells and impossible dates are left unread.
+
+    Wall clocks count as UTC+`local` seconds when it is not 0, else they stay wall clocks.
+    """
     import numpy as np
 
     widths = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
@@ -1028,7 +1296,9 @@ def _iso_texts(cells: Sequence[str], stamps: np.ndarray, read: np.ndarray, offse
         matched &= day <= month_days
         micros = ((first_day + day - 1) * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000
         if shape[-1] != "Z":
-            micros -= offset  # a local time: the `Z` shape is UTC whatever the offset
+            micros -= local * 1_000_000  # a local time: the `Z` shape is UTC whatever the offset
+        else:
+            offsets[rows[matched]] = 0
         stamps[rows[matched]] = micros[matched]
         read[rows[matched]] = True
 
@@ -1043,8 +1313,11 @@ def _number(digits: np.ndarray, first: int, count: int) -> np.ndarray:
     return total
 
 
-def _native_moments(cells: Sequence[Cell], stamps: np.ndarray, read: np.ndarray, offset: int) -> None:
-    """Read workbook date and naive datetime cells in bulk (with an aware datetime among them, none)."""
+def _native_moments(cells: Sequence[Cell], stamps: np.ndarray, read: np.ndarray, local: int) -> None:
+    """Read workbook date and naive datetime cells in bulk (with an aware datetime among them, none).
+
+    They are wall clocks, at UTC+`local` seconds when it is not 0.
+    """
     import numpy as np
 
     if any(cell.tzinfo is not None for cell in cells if type(cell) is datetime):
@@ -1059,15 +1332,10 @@ def _native_moments(cells: Sequence[Cell], stamps: np.ndarray, read: np.ndarray,
         ],
         dtype=np.int64,
     )
-    micros -= offset
+    micros -= local * 1_000_000
     inside = (micros >= _MIN_MICROS) & (micros <= _MAX_MICROS)
     stamps[inside] = micros[inside]
     read[inside] = True
-
-
-# Naive datetimes and dates are read as UTC: microseconds since this moment, or days since its day.
-_NAIVE_EPOCH = datetime(1970, 1, 1)
-_EPOCH_DAY = _NAIVE_EPOCH.toordinal()
 
 
 _MIN_MICROS = (datetime(2, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROSECOND
@@ -1131,7 +1399,7 @@ def snapshot_points(
     value_at = column_index(names, value_column)
     dims_at = [(name, column_index(names, name)) for name in dimension_columns]
     constant = dict(constant_dimensions or {})
-    moment = period if period.tzinfo else period.replace(tzinfo=UTC)
+    moment = period
     for title, row in _table_rows(grid, header_row, skip_rows, title_dimension):
         if len(row) <= value_at:
             continue
@@ -1369,6 +1637,14 @@ def row_record(row: Sequence[Any]) -> dict[str, Any]:
     return {str(index): value for index, value in enumerate(row)}
 
 
+def header_records(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Rows whose first row names the columns, as records: `[["date", "load"], ["2024-01-01", 5]]`."""
+    if not rows:
+        return []
+    names = header_names(rows[0])
+    return [dict(zip(names, row, strict=False)) for row in rows[1:] if isinstance(row, list | tuple)]
+
+
 def mapping_records(mapping: dict[str, Any], *, key_name: str = "period") -> list[dict[str, Any]]:
     """Records of an object keyed by period.
 
@@ -1384,6 +1660,230 @@ def mapping_records(mapping: dict[str, Any], *, key_name: str = "period") -> lis
     return records
 
 
+def walk_records(
+    document: Any, path: str, *, inherit: bool = True, envelope: bool = False
+) -> Iterator[dict[str, Any]]:
+    """The flat records of the list a path names, where `name[]` steps into every item of a list.
+
+    `days[].hours` yields the hours of every day; a record nested in others also carries the scalar
+    fields of the records around it that it lacks itself (unless `inherit` is off), so an hour keeps
+    its day's date. With `envelope` it also carries those of the objects the path passes through
+    (`{"date": …, "prices": [{"hour": 0, …}]}`). An item that lacks the nested list holds no records.
+    """
+    parts = [] if path in ("", "$") else path.split(".")
+    yield from _walk(
+        document, parts, context={}, path=path, inherit=inherit, inside=False, envelope=envelope and inherit
+    )
+
+
+def _walk(
+    node: Any,
+    parts: list[str],
+    *,
+    context: dict[str, Any],
+    path: str,
+    inherit: bool,
+    inside: bool,
+    envelope: bool = False,
+) -> Iterator[dict[str, Any]]:
+    if not parts:
+        if not isinstance(node, list):
+            if inside:
+                return
+            raise ToolkitError(f"path {path!r} names a {type(node).__name__}, not a list of records")
+        for item in node:
+            if isinstance(item, dict):
+                yield {**context, **flatten_record(item)}
+            elif isinstance(item, list | tuple):
+                yield {**context, **row_record(item)}
+        return
+    part, rest = parts[0], parts[1:]
+    each = part.endswith("[]")
+    name = part[:-2] if each else part
+    if not name:
+        child = node
+    elif isinstance(node, list) and name.lstrip("-").isdigit() and -len(node) <= int(name) < len(node):
+        child = node[int(name)]
+    elif isinstance(node, dict) and name in node:
+        child = node[name]
+    elif inside:
+        return
+    else:
+        raise ToolkitError(f"path {path!r} not found at {name!r}")
+    if envelope and isinstance(node, dict):
+        context = {**{k: v for k, v in node.items() if not isinstance(v, dict | list)}, **context}
+    if not each:
+        yield from _walk(
+            child, rest, context=context, path=path, inherit=inherit, inside=inside, envelope=envelope
+        )
+        return
+    if not isinstance(child, list):
+        raise ToolkitError(f"path {path!r}: {name or '$'!r} is not a list")
+    for item in child:
+        if isinstance(item, dict):
+            scalars = {k: v for k, v in flatten_record(item).items() if not isinstance(v, list)}
+            inner = {**context, **scalars} if inherit else {}
+            yield from _walk(
+                item, rest, context=inner, path=path, inherit=inherit, inside=True, envelope=envelope
+            )
+
+
+CLOCK_FORMATS = ("clock", "range", "hour", "hour_ending", "position:<ISO 8601 duration>")
+_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", re.IGNORECASE)
+
+
+def parse_duration(cell: Cell) -> timedelta | None:
+    """An ISO 8601 duration of days, hours, minutes or seconds (`PT15M`, `PT1H`, `P1D`), else None."""
+    match = _DURATION.fullmatch(cell.strip()) if isinstance(cell, str) else None
+    if match is None or not any(match.groups()):
+        return None
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    step = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return step if step > timedelta(0) else None
+
+
+_CLOCK_RANGE = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*[-–]\s*(\d{1,2})(?::(\d{2}))?")
+
+
+def clock_offset(cell: Cell, fmt: str) -> timedelta | None:
+    """The time of day a cell gives, as an offset from midnight (see CLOCK_FORMATS).
+
+    `clock` reads `HH:MM[:SS]`, `range` the start of `00-01` or `13:00 - 14:00`, `hour` an hour 0-23,
+    `hour_ending` an hour 1-24 that ends its period (hour 1 starts at midnight), and `position:PT15M`
+    the 1-based position of a step of that length from the start (position 3 starts 30 minutes in).
+    """
+    if is_missing(cell) or isinstance(cell, bool):
+        return None
+    if fmt.startswith("position:"):
+        step = parse_duration(fmt.partition(":")[2])
+        position = parse_number(cell)
+        if step is None or position is None or not position.is_integer() or position < 1:
+            return None
+        return step * (int(position) - 1)
+    if fmt == "clock":
+        moment = parse_clock(cell)
+        return (
+            None
+            if moment is None
+            else timedelta(hours=moment.hour, minutes=moment.minute, seconds=moment.second)
+        )
+    if fmt == "range":
+        match = _CLOCK_RANGE.fullmatch(str(cell).strip())
+        if not match or int(match.group(1)) > 23 or int(match.group(2) or 0) > 59:
+            return None
+        return timedelta(hours=int(match.group(1)), minutes=int(match.group(2) or 0))
+    if fmt in ("hour", "hour_ending"):
+        number = parse_number(cell)
+        if number is None or not number.is_integer():
+            return None
+        hour = int(number) - (1 if fmt == "hour_ending" else 0)
+        return timedelta(hours=hour) if 0 <= hour <= 23 else None
+    raise ToolkitError(f"unknown clock format {fmt!r}; use one of {CLOCK_FORMATS}")
+
+
+def detect_clock_format(values: Sequence[Cell], *, hours: bool = False) -> str | None:
+    """The clock format every non-empty value reads in; plain hour numbers only when `hours` is set."""
+    present = [v for v in values if not is_missing(v)][:500]
+    if not present:
+        return None
+    formats = ["clock", "range"]
+    if hours:
+        numbers = [parse_number(v) for v in present]
+        ending = all(n is not None for n in numbers) and max(n or 0 for n in numbers) == 24
+        formats.append("hour_ending" if ending else "hour")
+    for fmt in formats:
+        if all(clock_offset(v, fmt) is not None for v in present):
+            if fmt == "range" and not all(_within_an_hour(v) for v in present):
+                continue  # "0-14" is an age band, "10-12" a size class: not a time of day
+            return fmt
+    return None
+
+
+def _within_an_hour(cell: Cell) -> bool:
+    match = _CLOCK_RANGE.fullmatch(str(cell).strip())
+    if match is None:
+        return False
+    start = int(match.group(1)) * 60 + int(match.group(2) or 0)
+    end = int(match.group(3)) * 60 + int(match.group(4) or 0)
+    return 0 < end - start <= 60 or (end == 0 and start >= 23 * 60)
+
+
+_MONTH_CODE = re.compile(r"M(\d{1,2})|Q0?([1-4])", re.IGNORECASE)
+
+
+def record_month(cell: Cell) -> int | None:
+    """The month a key beside a year gives: 1-12, a month name, `M07`, or a quarter `Q3` (its first month).
+
+    Anything else (`M13`, an annual average, or `Annual`) is None, so that record is not a month.
+    """
+    month = parse_month(cell)
+    if month is not None:
+        return month
+    match = _MONTH_CODE.fullmatch(str(cell).strip()) if isinstance(cell, str) else None
+    if match is None:
+        return None
+    if match.group(1):
+        number = int(match.group(1))
+        return number if 1 <= number <= 12 else None
+    return 3 * int(match.group(2)) - 2
+
+
+def is_daily(values: Sequence[Cell], fmt: str) -> bool:
+    """True when every stamp shows the same time of day on a different date: a daily series.
+
+    Its rows may carry the hour the (gas, market) day starts, or local midnight with an offset; the
+    point belongs to the date as written, not to the instant in UTC.
+    """
+    present = [v for v in values if not is_missing(v)]
+    if len(present) < 2 or fmt == "dotnet_date":
+        return False
+    try:
+        moments = [_parse_period(v, fmt) for v in present]
+    except ToolkitError:
+        return False
+    if any(m is None for m in moments):
+        return False
+    clocks = {(m.hour, m.minute, m.second) for m in moments if m is not None}
+    dates = {m.date() for m in moments if m is not None}
+    first = moments[0]
+    if first is not None and first.utcoffset() == timedelta(0) and first.hour >= 12:
+        # `2024-01-01T23:00:00Z` is a local midnight east of Greenwich: its day is the next date.
+        return False
+    return len(clocks) == 1 and len(dates) == len(present)
+
+
+def record_moment(
+    record: dict[str, Any],
+    *,
+    time_key: str,
+    time_format: str,
+    clock_key: str | None = None,
+    clock_format: str = "clock",
+    month_key: str | None = None,
+    date_only: bool = False,
+    utc_offset_seconds: int | None = None,
+) -> datetime | None:
+    """The UTC start of a record's period: its time key, plus the time of day its clock key gives.
+
+    With a month key the time key holds the year and the month key its month (see record_month).
+    """
+    cell = record.get(time_key)
+    if time_format == "dotnet_date":
+        moment = parse_dotnet_date(cell)
+    elif date_only:
+        local = None if is_missing(cell) else _parse_period(cell, time_format)
+        moment = None if local is None else datetime(local.year, local.month, local.day, tzinfo=UTC)
+    else:
+        moment = parse_period(cell, time_format, utc_offset_seconds=utc_offset_seconds)
+    if moment is not None and month_key is not None:
+        month = record_month(record.get(month_key))
+        moment = None if month is None else moment.replace(month=month)
+    if moment is None or clock_key is None:
+        return moment
+    offset = clock_offset(record.get(clock_key), clock_format)
+    return None if offset is None else moment + offset
+
+
 def record_points(
     records: Iterable[dict[str, Any]],
     *,
@@ -1391,16 +1891,24 @@ def record_points(
     time_format: str,
     value_key: str,
     dimension_keys: Sequence[str] = (),
+    clock_key: str | None = None,
+    clock_format: str = "clock",
+    month_key: str | None = None,
+    date_only: bool = False,
     decimal: str = ".",
     missing: Sequence[float] = (),
     utc_offset_seconds: int | None = None,
     constant_dimensions: dict[str, str] | None = None,
+    where: dict[str, str] | None = None,
 ) -> Iterator[PointDict]:
     """Points of a list of JSON records; keys may be dotted paths into nested objects.
 
-    Positional rows (`[time, value]` lists) are read as records keyed `"0"`, `"1"`, ….
+    Positional rows (`[time, value]` lists) are read as records keyed `"0"`, `"1"`, …; the time is the
+    time key's period, plus the clock key's time of day when the date and the hour sit apart. `where`
+    keeps only the records whose keys hold the given values.
     """
     constant = dict(constant_dimensions or {})
+    wanted = dict(where or {})
     for record in records:
         if isinstance(record, list | tuple):
             flat = row_record(record)
@@ -1408,7 +1916,18 @@ def record_points(
             flat = flatten_record(record)
         else:
             continue
-        moment = parse_period(flat.get(time_key), time_format, utc_offset_seconds=utc_offset_seconds)
+        if any(_dimension_text(flat.get(key)) != value for key, value in wanted.items()):
+            continue
+        moment = record_moment(
+            flat,
+            time_key=time_key,
+            time_format=time_format,
+            clock_key=clock_key,
+            clock_format=clock_format,
+            month_key=month_key,
+            date_only=date_only,
+            utc_offset_seconds=utc_offset_seconds,
+        )
         value = parse_number(flat.get(value_key), decimal=decimal, missing=missing)
         if moment is None or value is None:
             continue
@@ -1429,34 +1948,82 @@ def column_points(
     if len(times) != len(values):
         raise ToolkitError(f"time array has {len(times)} entries but value array has {len(values)}")
     for stamp, raw in zip(times, values, strict=True):
-        moment = parse_period(stamp, time_format, utc_offset_seconds=utc_offset_seconds)
+        if time_format == "dotnet_date":
+            moment = parse_dotnet_date(stamp)
+        else:
+            moment = parse_period(stamp, time_format, utc_offset_seconds=utc_offset_seconds)
         value = parse_number(raw, missing=missing)
         if moment is not None and value is not None:
             yield _point(moment, value, dict(dimensions or {}))
 
 
-def jsonstat_points(document: Any, *, time_dimension: str | None = None) -> Iterator[PointDict]:
-    """Points of a JSON-stat dataset (version 2.0, or 1.x `{"name": {"dimension": …}}` bundles)."""
+def series_points(
+    times: Sequence[Cell],
+    series: Iterable[dict[str, Any]],
+    *,
+    values_key: str,
+    name_keys: Sequence[str],
+    time_format: str,
+    utc_offset_seconds: int | None = None,
+) -> Iterator[PointDict]:
+    """Points of named series whose value arrays run beside one time array.
+
+    `{"unix_seconds": [...], "production_types": [{"name": "Wind", "data": [...]}, ...]}` gives one
+    series per item, told apart by its name keys.
+    """
+    for item in series:
+        if not isinstance(item, dict) or not isinstance(item.get(values_key), list):
+            continue
+        dims = {key: _dimension_text(item.get(key)) for key in name_keys}
+        yield from column_points(
+            times,
+            item[values_key],
+            time_format=time_format,
+            utc_offset_seconds=utc_offset_seconds,
+            dimensions=dims,
+        )
+
+
+# --- Microsoft JSON dates --------------------------------------------------------------------------
+
+
+def parse_dotnet_date(cell: Cell) -> datetime | None:
+    """A Microsoft (.NET) JSON date, `/Date(1507114800000)/` or `/Date(1507114800000-0500)/`, in UTC.
+
+    The number is milliseconds since 1970-01-01 UTC; an offset after it only says in which zone the
+    instant was shown, so it does not move the instant.
+    """
+    if not isinstance(cell, str) or not _DOTNET_DATE.fullmatch(cell.strip()):
+        return None
+    return parse_period(cell.strip(), "epoch_ms")
+
+
+def is_dotnet_date(values: Sequence[Cell]) -> bool:
+    """True when every non-empty value is a Microsoft JSON date."""
+    present = [v for v in values if not is_missing(v)]
+    return bool(present) and all(parse_dotnet_date(v) is not None for v in present)
+
+
+# --- JSON-stat -------------------------------------------------------------------------------------
+
+
+def jsonstat_points(
+    document: Any, *, time_dimension: str | None = None, where: dict[str, str] | None = None
+) -> Iterator[PointDict]:
+    """Points of JSON-stat: 2.0 datasets and collections, 1.x datasets and bundles of them.
+
+    Category indexes may be lists or `{code: position}` objects, values a list or a sparse
+    `{position: value}` object; the time axis is the dimension with the `time` role (else one named
+    like a time), read from its codes or, when they are opaque (`CI_0004396`), from its labels.
+    `where` keeps one category (code or label) of a dimension (id or label).
+    """
     for name, dataset in jsonstat_datasets(document):
-        ids: list[str] = list(dataset.get("id") or dataset["dimension"].get("id") or [])
-        sizes: list[int] = list(dataset.get("size") or dataset["dimension"].get("size") or [])
-        dimensions = dataset["dimension"]
-        codes: list[list[str]] = []
-        labels: list[dict[str, str]] = []
-        for dim_id in ids:
-            category = dimensions[dim_id].get("category", {})
-            index = category.get("index")
-            if isinstance(index, dict):
-                ordered = sorted(index, key=index.__getitem__)
-            elif isinstance(index, list):
-                ordered = list(index)
-            else:
-                ordered = list(category.get("label", {}))
-            codes.append(ordered)
-            labels.append(category.get("label", {}))
+        cube = jsonstat_cube(dataset)
+        ids, sizes, codes, labels = cube.ids, cube.sizes, cube.codes, cube.labels
         time_id = time_dimension or _jsonstat_time_dimension(dataset, ids)
         time_pos = ids.index(time_id)
-        time_fmt = detect_period_format(codes[time_pos], name=time_id) or "iso"
+        times, time_fmt = _jsonstat_times(codes[time_pos], labels[time_pos], time_id=time_id)
+        keep = _jsonstat_filter(cube, where or {})
         raw_values = dataset.get("value")
         if isinstance(raw_values, dict):
             cells = {int(k): v for k, v in raw_values.items()}
@@ -1467,7 +2034,9 @@ def jsonstat_points(document: Any, *, time_dimension: str | None = None) -> Iter
             if value is None:
                 continue
             position = _unravel(flat_index, sizes)
-            moment = parse_period(codes[time_pos][position[time_pos]], time_fmt)
+            if any(position[axis] != wanted for axis, wanted in keep.items()):
+                continue
+            moment = parse_period(times[position[time_pos]], time_fmt)
             if moment is None:
                 continue
             dims = {"dataset": name} if name else {}
@@ -1480,6 +2049,71 @@ def jsonstat_points(document: Any, *, time_dimension: str | None = None) -> Iter
                 if label and label != code:
                     dims[f"{dim_id}_label"] = label
             yield _point(moment, value, dims)
+
+
+@dataclass
+class JsonStatCube:
+    """The axes of a JSON-stat dataset: dimension ids, names, sizes, and each axis's codes and labels."""
+
+    ids: list[str]
+    names: list[str]
+    sizes: list[int]
+    codes: list[list[str]]
+    labels: list[dict[str, str]]
+
+
+def jsonstat_cube(dataset: dict[str, Any]) -> JsonStatCube:
+    """The axes of a JSON-stat dataset (1.x keeps `id`, `size` and `role` inside `dimension`)."""
+    dimensions = dataset["dimension"]
+    ids: list[str] = [str(i) for i in dataset.get("id") or dimensions.get("id") or []]
+    sizes: list[int] = [int(s) for s in dataset.get("size") or dimensions.get("size") or []]
+    codes: list[list[str]] = []
+    labels: list[dict[str, str]] = []
+    for dim_id in ids:
+        category = dimensions[dim_id].get("category", {})
+        index = category.get("index")
+        if isinstance(index, dict):
+            ordered = sorted(index, key=index.__getitem__)
+        elif isinstance(index, list):
+            ordered = [str(code) for code in index]
+        else:
+            ordered = list(category.get("label", {}))
+        codes.append(ordered)
+        labels.append({str(k): str(v) for k, v in (category.get("label") or {}).items()})
+    names = [str(dimensions[dim_id].get("label") or dim_id) for dim_id in ids]
+    return JsonStatCube(ids=ids, names=names, sizes=sizes, codes=codes, labels=labels)
+
+
+def _jsonstat_times(codes: list[str], labels: dict[str, str], *, time_id: str) -> tuple[list[str], str]:
+    """The time axis as period texts and their format: the codes, or the labels when only they read."""
+    fmt = detect_period_format(codes, name=time_id)
+    if fmt is not None:
+        return codes, fmt
+    texts = [labels.get(code, code) for code in codes]
+    fmt = detect_period_format(texts, name=time_id)
+    if fmt is None:
+        raise ToolkitError(f"time dimension {time_id!r} reads as no period format: {codes[:3]}")
+    return texts, fmt
+
+
+def _jsonstat_filter(cube: JsonStatCube, where: dict[str, str]) -> dict[int, int]:
+    """Axis → position of the category each `where` entry keeps."""
+    keep: dict[int, int] = {}
+    for dimension, wanted in where.items():
+        axis = next(
+            (i for i, (d, n) in enumerate(zip(cube.ids, cube.names, strict=True)) if dimension in (d, n)),
+            None,
+        )
+        if axis is None:
+            raise ToolkitError(f"no dimension {dimension!r}; the dataset has {cube.ids}")
+        position = next(
+            (i for i, code in enumerate(cube.codes[axis]) if wanted in (code, cube.labels[axis].get(code))),
+            None,
+        )
+        if position is None:
+            raise ToolkitError(f"dimension {dimension!r} has no category {wanted!r}")
+        keep[axis] = position
+    return keep
 
 
 def is_jsonstat(document: Any) -> bool:
@@ -1496,12 +2130,18 @@ def jsonstat_datasets(document: Any) -> Iterator[tuple[str, dict[str, Any]]]:
         return
     if document.get("class") == "collection":
         for item in (document.get("link") or {}).get("item", []):
-            if isinstance(item, dict) and item.get("class") == "dataset":
+            if isinstance(item, dict) and item.get("class") == "dataset" and "dimension" in item:
                 yield str(item.get("label", "")), item
         return
     for key, value in document.items():
-        if isinstance(value, dict) and "dimension" in value and "value" in value:
+        if isinstance(value, dict) and isinstance(value.get("dimension"), dict) and "value" in value:
             yield key, value
+
+
+_TIME_DIMENSION = re.compile(
+    r"time|time_period|year|period|date|tid|jahr|zeit|month|quarter|periodo|periode|année|año|anno|jaar",
+    re.IGNORECASE,
+)
 
 
 def _jsonstat_time_dimension(dataset: dict[str, Any], ids: Sequence[str]) -> str:
@@ -1509,8 +2149,25 @@ def _jsonstat_time_dimension(dataset: dict[str, Any], ids: Sequence[str]) -> str
     if role.get("time"):
         return str(role["time"][0])
     for dim_id in ids:
-        if re.fullmatch(r"time|time_period|year|period|date|tid|jahr|zeit|month", dim_id, re.IGNORECASE):
+        if _TIME_DIMENSION.fullmatch(dim_id):
             return dim_id
+    for dim_id in ids:
+        if _TIME_DIMENSION.fullmatch(str(dataset["dimension"][dim_id].get("label") or "").strip()):
+            return dim_id
+    # Named in another language ("Vuosi", "Rok"): the one dimension whose categories read as periods.
+    cube = jsonstat_cube(dataset)
+    periodic = [
+        dim_id
+        for axis, dim_id in enumerate(ids)
+        if cube.sizes[axis] > 1
+        and (
+            detect_period_format(cube.codes[axis], name="period") is not None
+            or detect_period_format([cube.labels[axis].get(c, c) for c in cube.codes[axis]], name="period")
+            is not None
+        )
+    ]
+    if len(periodic) == 1:
+        return periodic[0]
     raise ToolkitError(f"no time dimension among {list(ids)}")
 
 

@@ -69,8 +69,10 @@ def validate_ranked(
     request: IndicatorRequest,
     settings: Settings,
     progress: Callable[[str], None],
+    instants: bool = False,
 ) -> Outcome:
-    """Validate the draft, then its runners-up in rank order until one passes.
+    """Validate the draft, then its runners-up in rank order until one passes (`instants`: see
+    validate_wrapper).
 
     A failed outcome carries the best candidate's report. When every candidate stopped on a `where` hint
     that names what the points lack, that is the user's mistake, not the generator's: HintError.
@@ -82,7 +84,9 @@ def validate_ranked(
         if index:
             candidate = draft.runner_up(index - 1, rejected=[r.line() for r in rejections])
             progress(f"trying the runner-up {candidate.inference.chosen if candidate.inference else index}")
-        report, points = validate_wrapper(candidate, payloads, request=request, settings=settings)
+        report, points = validate_wrapper(
+            candidate, payloads, request=request, settings=settings, instants=instants
+        )
         if report.ok:
             return Outcome(draft=candidate, report=report, points=points, rejections=rejections)
         label = candidate.inference.chosen if candidate.inference else ""

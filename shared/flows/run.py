@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 from shared.common.clock import utcnow
 from shared.common.errors import (
     BrokerError,
+    HintError,
     LeaseLostError,
     NotFoundError,
     OutboxPendingError,
@@ -28,8 +29,10 @@ from shared.common.settings import Settings
 from shared.domain.lifecycle import clip_reason
 from shared.domain.models import ResourceRecord, RunPublic, WrapperMode, WrapperRecord, WrapperStatus
 from shared.domain.schedule import failure_backoff, next_run_at
-from shared.domain.wrapper import FetchSpec, IndicatorRequest
+from shared.domain.wrapper import FetchSpec
+from shared.flows.steps import resource_request
 from shared.messaging.broker import Publisher
+from shared.points.clock import settle_clocks
 from shared.points.point import Point, check_points, format_timestamp
 from shared.sandbox.run import SandboxLimits, run_parse
 from shared.source.fetch_plan import FetchResult, fetch_pages
@@ -37,7 +40,7 @@ from shared.store.point_store import PointStore
 from shared.store.resources import ResourceRepository
 from shared.store.runs import RunRepository
 from shared.store.wrappers import WrapperRepository
-from shared.validate.validation import to_points
+from shared.validate.validation import ZONE_REQUIRED, to_points
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +143,7 @@ class _Execution:
     def _parse(
         self, code: str, spec: FetchSpec, fetched: FetchResult, resource: ResourceRecord
     ) -> list[Point]:
-        request = IndicatorRequest(name=resource.name, description=resource.description, unit=resource.unit)
+        request = resource_request(resource)
         context = {
             "indicator": request.model_dump(),
             "source": {"location": spec.location, "format": spec.format.value},
@@ -152,9 +155,16 @@ class _Execution:
         )
         if not result.ok:
             raise RunFailedError(f"parse failed: {result.error_type}: {result.error}")
-        points, issues = to_points(result.points)
+        raw, issues = to_points(result.points)
         if issues:
             raise RunFailedError(f"invalid points: {issues[0].message}")
+        try:
+            settled, clock = settle_clocks(raw, zone=request.hints.timezone)
+        except HintError as exc:
+            raise RunFailedError(str(exc)) from exc
+        if clock.wall_clocks:
+            raise RunFailedError(f"unknown_timezone: {ZONE_REQUIRED}")
+        points = list(settled)
         _, problems = check_points(points)
         for problem in problems:
             # An incremental window may well be empty; a file that yields nothing is broken.

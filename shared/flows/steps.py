@@ -118,7 +118,7 @@ def _read(resource: ResourceRecord, request: IndicatorRequest, settings: Setting
     )
 
 
-def _request(resource: ResourceRecord) -> IndicatorRequest:
+def resource_request(resource: ResourceRecord) -> IndicatorRequest:
     """The indicator request of a resource, its `source.options` as layout hints (HintError when invalid)."""
     problems = hint_problems(resource.source.options)
     if problems:
@@ -177,7 +177,7 @@ def generate_step(
         return begun
     claimed, resource = begun
     try:
-        request = _request(resource)
+        request = resource_request(resource)
         source = _read(resource, request, settings)
         profile = build_profile(source, hints=request.hints)
     except SourceError as exc:
@@ -252,7 +252,7 @@ def validate_step(
             wrappers, claimed, expected=WrapperStatus.VALIDATING, reason="no generated code to validate"
         )
     try:
-        request = _request(resource)
+        request = resource_request(resource)
         source = _read(resource, request, settings)
     except SourceError as exc:
         return _fail(
@@ -270,7 +270,7 @@ def validate_step(
     )
     try:
         outcome = validate_ranked(
-            draft, [source.content], request=request, settings=settings, progress=_no_progress
+            draft, [source.content], request=request, settings=settings, progress=_no_progress, instants=True
         )
     except HintError as exc:
         return _fail(wrappers, claimed, expected=WrapperStatus.VALIDATING, reason=str(exc))

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from shared.common.errors import GeminiError, NoSeriesFoundError, WrapperValidationError
 from shared.common.settings import Settings
-from shared.domain.wrapper import Exchange, FetchSpec, IndicatorRequest, WrapperDraft
+from shared.domain.wrapper import Exchange, FetchSpec, IndicatorRequest, Inference, WrapperDraft
 from shared.flows.fallback import first_reason, validate_ranked
 from shared.generate.base import (
     FALLBACK_ERRORS,
@@ -85,7 +85,7 @@ def wrap_source(
 
     if chosen != HEURISTIC:
         try:
-            return attempt(chosen)
+            return _with_source_warnings(attempt(chosen), source)
         except FALLBACK_ERRORS as exc:
             if isinstance(exc, GeminiError):  # keep the failed attempt's prompts and responses for debugging
                 exchanges.extend(exc.exchanges)
@@ -94,6 +94,19 @@ def wrap_source(
         progress(fallback_reason)
     result = attempt(HEURISTIC)
     result.fallback_reason = fallback_reason
+    return _with_source_warnings(result, source)
+
+
+def _with_source_warnings(result: WrapResult, source: SourceData) -> WrapResult:
+    """The result, its inference saying the timestamps' zone and warning of what looked doubtful.
+
+    Doubtful: a garbled decode of the source, wall clock times without a zone, business-day dating.
+    """
+    inference = result.draft.inference or Inference(confidence=1.0)
+    inference.timezone = result.report.timezone
+    clock = [issue.message for issue in result.report.issues if issue.code == "clock"]
+    inference.warnings.extend([*source.warnings, *clock])
+    result.draft.inference = inference
     return result
 
 
@@ -177,4 +190,6 @@ def wrap_code(
     attempts = [Attempt(number=1, generator="manual", report=report)]
     if not report.ok:
         raise WrapperValidationError(f"the parse code failed validation: {first_reason(report)}", report)
-    return WrapResult(draft=draft, report=report, points=points, attempts=attempts)
+    return _with_source_warnings(
+        WrapResult(draft=draft, report=report, points=points, attempts=attempts), source
+    )

@@ -64,7 +64,7 @@ class ResourceDataMessage(BaseModel):
 
     @field_serializer("points")
     def _wire_points(self, points: list[Point]) -> list[dict[str, object]]:
-        return [point.to_wire() for point in points]
+        return [point.in_utc().to_wire() for point in points]
 
 
 class ResourceDeletedMessage(BaseModel):
@@ -122,7 +122,8 @@ def encode_points(resource_id: str, points: Sequence[Point]) -> bytes:
     # A Point's __dict__ is its field dict (timestamp, value, dimensions); orjson writes a UTC datetime with
     # a `Z` and a float as its shortest repr, the same text json.dumps and format_timestamp give.
     fields = [
-        vars(point) if type(point) is Point else Point.model_validate(point).__dict__ for point in points
+        vars(point.in_utc() if type(point) is Point else Point.model_validate(point).in_utc())
+        for point in points
     ]
     body = orjson.dumps(
         {"points": fields, "resource_id": resource_id},

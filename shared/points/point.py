@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, overload
 
 from pydantic import BaseModel, Field, field_validator
@@ -19,7 +19,11 @@ if TYPE_CHECKING:
 
 
 class Point(BaseModel):
-    """One observation: start of its period (UTC), a finite number and its dimensions."""
+    """One observation: start of its period, a finite number and its dimensions.
+
+    The timestamp keeps its clock: aware in the offset its source stated (UTC as `UTC`), or naive for a
+    wall clock whose zone is not known (see shared.points.clock).
+    """
 
     timestamp: datetime
     value: float
@@ -27,10 +31,11 @@ class Point(BaseModel):
 
     @field_validator("timestamp")
     @classmethod
-    def _to_utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+    def _clock(cls, value: datetime) -> datetime:
+        offset = value.utcoffset()
+        if offset is None or offset:
+            return value
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
 
     @field_validator("value")
     @classmethod
@@ -39,8 +44,16 @@ class Point(BaseModel):
             raise ValueError("value must be a finite number")
         return value
 
+    def in_utc(self) -> Point:
+        """The same point in UTC, as the store and its messages keep it (a wall clock counts as UTC there)."""
+        moment = self.timestamp
+        if moment.tzinfo is UTC:
+            return self
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return Point.model_construct(timestamp=moment, value=self.value, dimensions=self.dimensions)
+
     def to_wire(self) -> dict[str, object]:
-        """Return the JSON shape of DESIGN.md (ISO 8601 UTC timestamp)."""
+        """Return the JSON shape of DESIGN.md (ISO 8601 timestamp: `Z` for UTC, its offset, or none)."""
         return {
             "timestamp": format_timestamp(self.timestamp),
             "value": self.value,
@@ -49,7 +62,12 @@ class Point(BaseModel):
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NAIVE_EPOCH = datetime(1970, 1, 1)
 MICROSECOND = timedelta(microseconds=1)
+# The offset of a wall clock in `PointColumns.offsets` (as in shared.wrapper_toolkit).
+NAIVE = -(2**31)
+# UTC offsets a timestamp may have, in seconds (as Python's timezone allows).
+MAX_OFFSET = 86_399
 # The timestamps a Point can hold, as UTC microseconds since 1970.
 MIN_MICROS = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // MICROSECOND
 MAX_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - EPOCH) // MICROSECOND
@@ -58,8 +76,10 @@ MAX_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - EPOCH) //
 class PointColumns(Sequence[Point]):
     """Points held as columns, made into `Point`s only when read: a Sequence[Point] for every consumer.
 
-    `timestamps` are UTC microseconds since 1970 (int64), `values` finite float64 and `codes` (int32) index
-    `series`, the distinct dimension dicts. The caller vouches for the columns (see validation.PointBuilder).
+    `timestamps` are microseconds since 1970 (int64): of the UTC instant of a stamp with an offset, of the
+    wall clock of one without. `offsets` (int32) holds each stamp's UTC offset in seconds or NAIVE; without
+    offsets every stamp is UTC. `values` are finite float64 and `codes` (int32) index `series`, the distinct
+    dimension dicts. The caller vouches for the columns (see validation.PointBuilder).
     """
 
     def __init__(
@@ -69,6 +89,7 @@ class PointColumns(Sequence[Point]):
         *,
         series: list[dict[str, str]],
         codes: np.ndarray | None = None,
+        offsets: np.ndarray | None = None,
     ) -> None:
         import numpy as np
 
@@ -76,7 +97,10 @@ class PointColumns(Sequence[Point]):
         self.values = values
         self.series = series
         self.codes = codes if codes is not None else np.zeros(len(values), dtype=np.int32)
-        if not len(timestamps) == len(values) == len(self.codes):
+        self.offsets = offsets
+        if not len(timestamps) == len(values) == len(self.codes) or (
+            offsets is not None and len(offsets) != len(values)
+        ):
             raise ValueError("point columns must have the same length")
 
     def __len__(self) -> int:
@@ -108,11 +132,16 @@ class PointColumns(Sequence[Point]):
         codes = self.codes[window].tolist()
         series = self.series
         make = Point.model_construct
-        for stamp, value, code in zip(stamps, self.values[window].tolist(), codes, strict=True):
-            # Checked columns hold what Point's validators would make: a UTC datetime and a finite float.
-            yield make(
-                timestamp=EPOCH + timedelta(microseconds=stamp), value=value, dimensions=dict(series[code])
-            )
+        values = self.values[window].tolist()
+        if self.offsets is None:
+            for stamp, value, code in zip(stamps, values, codes, strict=True):
+                # Checked columns hold what Point's validators would make: a datetime and a finite float.
+                moment = EPOCH + timedelta(microseconds=stamp)
+                yield make(timestamp=moment, value=value, dimensions=dict(series[code]))
+            return
+        offsets = self.offsets[window].tolist()
+        for stamp, value, code, offset in zip(stamps, values, codes, offsets, strict=True):
+            yield make(timestamp=moment_of(stamp, offset), value=value, dimensions=dict(series[code]))
 
     @classmethod
     def from_points(cls, points: Sequence[Point]) -> PointColumns:
@@ -129,11 +158,14 @@ class PointColumns(Sequence[Point]):
                 code = index[key] = len(series)
                 series.append(dict(point.dimensions))
             codes.append(code)
+        clocks = [micros_of(point.timestamp) for point in points]
+        offsets = np.array([offset for _, offset in clocks], dtype=np.int32)
         return cls(
-            np.array([(point.timestamp - EPOCH) // MICROSECOND for point in points], dtype=np.int64),
+            np.array([stamp for stamp, _ in clocks], dtype=np.int64),
             np.array([point.value for point in points], dtype=np.float64),
             series=series,
             codes=np.array(codes, dtype=np.int32),
+            offsets=offsets if offsets.any() else None,
         )
 
     @classmethod
@@ -155,12 +187,37 @@ class PointColumns(Sequence[Point]):
                     series.append(dimensions)
                 mapping.append(index[key])
             codes.append(np.array(mapping, dtype=np.int32)[part.codes] if mapping else part.codes)
+        offsets = None
+        if any(part.offsets is not None for part in parts):
+            offsets = np.concatenate(
+                [
+                    part.offsets if part.offsets is not None else np.zeros(len(part), dtype=np.int32)
+                    for part in parts
+                ]
+            ).astype(np.int32, copy=False)
         return cls(
             np.concatenate([part.timestamps for part in parts]).astype(np.int64, copy=False),
             np.concatenate([part.values for part in parts]).astype(np.float64, copy=False),
             series=series,
             codes=np.concatenate(codes).astype(np.int32, copy=False) if codes else None,
+            offsets=offsets,
         )
+
+
+def micros_of(moment: datetime) -> tuple[int, int]:
+    """(microseconds since 1970, UTC offset in seconds or NAIVE) of a timestamp, as PointColumns holds it."""
+    offset = moment.utcoffset()
+    if offset is None:
+        return (moment - NAIVE_EPOCH) // MICROSECOND, NAIVE
+    return (moment - EPOCH) // MICROSECOND, int(offset.total_seconds())
+
+
+def moment_of(stamp: int, offset: int) -> datetime:
+    """The timestamp PointColumns holds as (microseconds, offset): `micros_of` the other way."""
+    if offset == NAIVE:
+        return NAIVE_EPOCH + timedelta(microseconds=stamp)
+    moment = EPOCH + timedelta(microseconds=stamp)
+    return moment.astimezone(timezone(timedelta(seconds=offset))) if offset else moment
 
 
 class PointIssue(BaseModel):
@@ -181,13 +238,13 @@ class PointsSummary(BaseModel):
 
 
 def format_timestamp(moment: datetime) -> str:
-    """Format a UTC datetime as ISO 8601 with a `Z` suffix."""
+    """ISO 8601: a UTC timestamp with `Z`, another offset as `+HH:MM`, a wall clock without either."""
     if moment.tzinfo is UTC and type(moment) is datetime:
         return _utc_text(moment)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    text = moment.isoformat(timespec="seconds") if not moment.microsecond else moment.isoformat()
-    return text + "Z"
+    offset = moment.utcoffset()
+    if offset == timedelta(0):
+        return _utc_text(moment.astimezone(UTC))
+    return moment.isoformat(timespec="seconds") if not moment.microsecond else moment.isoformat()
 
 
 def _utc_text(moment: datetime) -> str:
@@ -271,12 +328,15 @@ class _Facts:
     first: datetime | None
     last: datetime | None
     frequencies: list[str | None]
+    wall_clocks: int = 0  # timestamps without an offset, when others have one
 
 
 def _row_facts(points: list[Point]) -> _Facts:
     by_series: dict[tuple[tuple[str, str], ...], list[datetime]] = {}
+    naive = sum(1 for point in points if point.timestamp.tzinfo is None)
+    mixed = 0 < naive < len(points)
     with gc_paused():
-        if points and not any(point.dimensions for point in points):
+        if points and not any(point.dimensions for point in points) and not mixed:
             by_series[()] = [point.timestamp for point in points]  # one series: the commonest output
         else:
             for point in points:
@@ -285,7 +345,9 @@ def _row_facts(points: list[Point]) -> _Facts:
                 moments = by_series.get(key)
                 if moments is None:
                     moments = by_series[key] = []
-                moments.append(point.timestamp)
+                stamp = point.timestamp
+                # Wall clocks among stamps with offsets cannot be ordered with them: compared as if UTC.
+                moments.append(stamp.replace(tzinfo=UTC) if mixed and stamp.tzinfo is None else stamp)
         # Sorted and unique per series; timestamps usually arrive in order, and then they already are.
         ordered = {
             key: moments if all(map(operator.lt, moments, moments[1:])) else sorted(set(moments))
@@ -300,6 +362,7 @@ def _row_facts(points: list[Point]) -> _Facts:
         first=min((min(moments) for moments in by_series.values()), default=None),
         last=max((max(moments) for moments in by_series.values()), default=None),
         frequencies=[_frequency(ordered[key]) for key, moments in by_series.items() if len(moments) > 2],
+        wall_clocks=naive if mixed else 0,
     )
 
 
@@ -322,8 +385,7 @@ def _column_facts(points: PointColumns) -> _Facts:
     example = ""
     if repeat.any():
         at = int(order[1:][repeat].min())  # the first point, in output order, that repeats an earlier one
-        moment = EPOCH + timedelta(microseconds=int(points.timestamps[at]))
-        example = f"{format_timestamp(moment)} {dict(names[int(series[at])])}"
+        example = f"{format_timestamp(_column_moment(points, at))} {dict(names[int(series[at])])}"
     unique = np.concatenate(([True], ~repeat)) if len(codes) else np.zeros(0, dtype=bool)
     sizes = np.bincount(codes, minlength=len(names)) if len(codes) else np.zeros(len(names), dtype=np.int64)
     frequencies: list[str | None] = []
@@ -333,15 +395,23 @@ def _column_facts(points: PointColumns) -> _Facts:
         if sizes[code] > 2:
             frequencies.append(_column_frequency(unique_stamps[bounds[code] : bounds[code + 1]]))
     present = np.flatnonzero(sizes)
+    naive = int(np.count_nonzero(points.offsets == NAIVE)) if points.offsets is not None else 0
     return _Facts(
         count=len(points),
         series=len(present),
         duplicates=int(repeat.sum()),
         example=example,
-        first=EPOCH + timedelta(microseconds=int(stamps.min())) if len(stamps) else None,
-        last=EPOCH + timedelta(microseconds=int(stamps.max())) if len(stamps) else None,
+        first=_column_moment(points, int(np.argmin(points.timestamps))) if len(stamps) else None,
+        last=_column_moment(points, int(np.argmax(points.timestamps))) if len(stamps) else None,
         frequencies=frequencies,
+        wall_clocks=naive if 0 < naive < len(points) else 0,
     )
+
+
+def _column_moment(points: PointColumns, at: int) -> datetime:
+    """The timestamp of the point at `at`, with its clock."""
+    offset = int(points.offsets[at]) if points.offsets is not None else 0
+    return moment_of(int(points.timestamps[at]), offset)
 
 
 def _column_frequency(ordered: np.ndarray) -> str | None:
@@ -368,6 +438,14 @@ def _verdict(facts: _Facts) -> tuple[PointsSummary, list[PointIssue]]:
                 code="duplicate_points",
                 message=f"{facts.duplicates} points repeat a (timestamp, dimensions) pair, "
                 f"e.g. {facts.example}; add the dimension that tells them apart",
+            )
+        )
+    if facts.wall_clocks:
+        issues.append(
+            PointIssue(
+                code="mixed_clocks",
+                message=f"{facts.wall_clocks} of {facts.count} timestamps carry no UTC offset while the "
+                "others do; give every timestamp its offset, or none",
             )
         )
     named = {f for f in facts.frequencies if f is not None}

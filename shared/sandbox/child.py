@@ -19,7 +19,7 @@ import resource
 import struct
 import sys
 import traceback
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 CLONE_NEWNET = 0x40000000
@@ -396,23 +396,38 @@ def emit_columns(channel: Any, columns: Any) -> int:
     timestamps = np.ascontiguousarray(columns.timestamps, dtype="<i8")
     values = np.ascontiguousarray(columns.values, dtype="<f8")
     codes = None if columns.codes is None else np.ascontiguousarray(columns.codes, dtype="<i4")
-    shapes = {timestamps.shape, values.shape} | ({codes.shape} if codes is not None else set())
+    raw_offsets = getattr(columns, "offsets", None)
+    offsets = None if raw_offsets is None else np.ascontiguousarray(raw_offsets, dtype="<i4")
+    shapes = {timestamps.shape, values.shape} | {part.shape for part in (codes, offsets) if part is not None}
     if len(shapes) != 1 or values.ndim != 1:
         raise ValueError("point columns must be one-dimensional and of the same length")
     series = [{str(k): str(v) for k, v in dims.items()} for dims in columns.series]
-    header = {"count": len(values), "series": series, "coded": codes is not None}
+    header = {
+        "count": len(values),
+        "series": series,
+        "coded": codes is not None,
+        "clocked": offsets is not None,
+    }
     _emit(channel, {"columns": header})
     channel.flush()
     channel.buffer.write(timestamps.tobytes())
     channel.buffer.write(values.tobytes())
     if codes is not None:
         channel.buffer.write(codes.tobytes())
+    if offsets is not None:
+        channel.buffer.write(offsets.tobytes())
     channel.buffer.flush()
     return len(values)
 
 
+_ZERO = timedelta(0)
+
+
 def normalize_point(point: Any, index: int) -> list[Any]:
-    """[timestamp ISO, value, dimensions] from a point dict, or a TypeError naming what is wrong."""
+    """[timestamp ISO, value, dimensions] from a point dict, or a TypeError naming what is wrong.
+
+    The text keeps the timestamp's clock: `Z` for UTC, `+HH:MM` for another offset, none for a wall clock.
+    """
     if not isinstance(point, dict):
         raise TypeError(f"point {index} is a {type(point).__name__}, expected a dict")
     stamp = point.get("timestamp")
@@ -424,11 +439,15 @@ def normalize_point(point: Any, index: int) -> list[Any]:
         else:
             text = "%04d-%02d-%02dT%02d:%02d:%02dZ" % fields  # noqa: UP031
     elif isinstance(stamp, datetime):
-        if stamp.tzinfo is not None:
-            stamp = stamp.astimezone(UTC).replace(tzinfo=None)
-        text = stamp.isoformat() + "Z"
+        # A wall clock stays one (no `Z`) and an offset is kept: the parent settles the clock.
+        offset = stamp.utcoffset()
+        text = (
+            stamp.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+            if offset == _ZERO
+            else stamp.isoformat()
+        )
     elif isinstance(stamp, date):
-        text = stamp.isoformat() + "T00:00:00Z"
+        text = stamp.isoformat() + "T00:00:00"
     elif isinstance(stamp, str):
         text = stamp
     else:

@@ -88,6 +88,7 @@ class ColumnFrame:
     timestamps: bytes
     values: bytes
     codes: bytes | None
+    offsets: bytes | None = None
 
 
 # A raw point `[timestamp, value, dimensions]` as the child wrote it, or a frame of many.
@@ -338,8 +339,9 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 class _Channel:
     """The child's channel, read as it arrives; everything after the first line may be forged.
 
-    JSON lines, except that a line `{"columns": {"count", "series", "coded"}}` is followed by the frame's
-    raw bytes: `count` int64 timestamps, `count` float64 values and, when coded, `count` int32 codes.
+    JSON lines, except that a line `{"columns": {"count", "series", "coded", "clocked"}}` is followed by the
+    frame's raw bytes: `count` int64 timestamps, `count` float64 values, when coded `count` int32 codes and,
+    when clocked, `count` int32 UTC offsets.
     """
 
     def __init__(self, on_points: Callable[[list[RawPoint]], None] | None = None) -> None:
@@ -391,11 +393,12 @@ class _Channel:
     def _start_frame(self, header: Any) -> None:
         count = header.get("count") if isinstance(header, dict) else None
         coded = header.get("coded") if isinstance(header, dict) else None
-        if type(count) is not int or count < 0 or type(coded) is not bool:
+        clocked = header.get("clocked", False) if isinstance(header, dict) else None
+        if type(count) is not int or count < 0 or type(coded) is not bool or type(clocked) is not bool:
             self.unreadable = True
             return
         self._frame = header
-        self._frame_left = count * (8 + 8 + (4 if coded else 0))
+        self._frame_left = count * (8 + 8 + (4 if coded else 0) + (4 if clocked else 0))
         if not self._frame_left:
             self._end_frame()
 
@@ -403,12 +406,14 @@ class _Channel:
         header, body = self._frame or {}, b"".join(self._pending)
         self._frame, self._pending = None, []
         count = header["count"]
+        codes_end = 20 * count if header["coded"] else 16 * count
         frame = ColumnFrame(
             count=count,
             series=header.get("series"),
             timestamps=body[: 8 * count],
             values=body[8 * count : 16 * count],
-            codes=body[16 * count :] if header["coded"] else None,
+            codes=body[16 * count : codes_end] if header["coded"] else None,
+            offsets=body[codes_end:] if header.get("clocked", False) else None,
         )
         self._add([frame])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import xml.parsers.expat
 import zipfile
@@ -10,7 +11,7 @@ import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.common.errors import HintError, SourceError, UnsafeSourceError, UnsupportedFormatError
 from shared.common.settings import Settings
@@ -27,6 +28,15 @@ XML_PART_SUFFIXES = (".xml", ".rels", ".vml")
 ZIP_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 INFLATE_INPUT_CHUNK = 1 << 16
 INFLATE_OUTPUT_CHUNK = 1 << 20
+ENCODING_SAMPLE_BYTES = 1 << 20
+# Legacy code pages of the sources met: Western, Central/Eastern European, Cyrillic, Greek, Turkish,
+# Baltic, Japanese, Chinese, Korean. charset-normalizer picks among them, not among every codec Python has.
+CODE_PAGES = (
+    "cp1252", "iso8859_15", "cp1250", "iso8859_2", "cp1251", "koi8_r", "koi8_u", "cp1253", "cp1254", "cp1257",
+    "cp932", "shift_jis", "euc_jp", "gb18030", "gbk", "big5", "cp949", "euc_kr",
+)  # fmt: skip
+# Names reported instead of a superset that decodes the same text.
+COMMON_NAMES = ("cp1252", "shift_jis", "gbk")
 
 
 class SourceData(BaseModel):
@@ -37,6 +47,7 @@ class SourceData(BaseModel):
     format: SourceFormat
     encoding: str | None = None
     content_type: str = ""
+    warnings: list[str] = Field(default_factory=list)
 
 
 def read_source(
@@ -63,7 +74,12 @@ def read_source(
         _check_decodes(content, encoding)
     encoding = None if fmt == SourceFormat.XLSX else encoding or detect_encoding(content)
     return SourceData(
-        location=location, content=content, format=fmt, encoding=encoding, content_type=content_type
+        location=location,
+        content=content,
+        format=fmt,
+        encoding=encoding,
+        content_type=content_type,
+        warnings=decoding_doubts(content, encoding) if encoding else [],
     )
 
 
@@ -167,14 +183,19 @@ def _first_text_char(head: bytes) -> str:
 
 
 def detect_encoding(content: bytes) -> str:
-    """Guess the text encoding: BOMs, then UTF-8, Shift_JIS (when it yields Japanese), cp1252, latin-1."""
+    """Guess the text encoding: BOMs, UTF-8, then the legacy code page charset-normalizer finds likeliest.
+
+    Among code pages that decode the sample to the same text, the common name wins (cp1252 for Western
+    text, shift_jis for Japanese). When no code page reads it cleanly: cp1252 if it decodes, else latin-1,
+    and `decoding_doubts` says what looks wrong.
+    """
     if content.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
     if content.startswith(UTF32_BOMS):
         return "utf-32"
     if content.startswith(UTF16_BOMS):
         return "utf-16"
-    sample = content[: 1 << 20]
+    sample = content[:ENCODING_SAMPLE_BYTES]
     try:
         sample.decode("utf-8")
         return "utf-8"
@@ -182,19 +203,58 @@ def detect_encoding(content: bytes) -> str:
         # Only a character cut by the sample's end is forgiven, not a bad byte at the end of the content.
         if len(content) > len(sample) and exc.start >= len(sample) - 4:
             return "utf-8"
-    try:
-        text = sample.decode("shift_jis")
-        non_ascii = [ch for ch in text if ord(ch) > 127]
-        japanese = [ch for ch in non_ascii if "\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff"]
-        if non_ascii and len(japanese) >= 0.6 * len(non_ascii):
-            return "shift_jis"
-    except UnicodeDecodeError:
-        pass
+    import charset_normalizer
+
+    best = charset_normalizer.from_bytes(sample, cp_isolation=list(CODE_PAGES)).best()
+    if best is not None and _mostly_letters(str(best)):
+        text = str(best)
+        return next((name for name in COMMON_NAMES if _decodes_to(sample, name, text)), best.encoding)
     try:
         sample.decode("cp1252")
         return "cp1252"
     except UnicodeDecodeError:
         return "latin-1"
+
+
+def _mostly_letters(text: str) -> bool:
+    """Whether the characters beyond ASCII are mostly letters, as in text of any script (not symbols)."""
+    beyond = [char for char in text if ord(char) > 127]
+    return sum(char.isalpha() for char in beyond) >= 0.5 * len(beyond)
+
+
+def _decodes_to(sample: bytes, encoding: str, text: str) -> bool:
+    try:
+        return sample.decode(encoding) == text
+    except UnicodeDecodeError:
+        return False
+
+
+# UTF-8 read as a Western code page: `Ã©` for `é`, `â€™` for `’`, `Ã¤` for `ä`.
+_MOJIBAKE = re.compile(
+    "[\u00c2\u00c3][\u0080-\u00bf\u2018-\u203a\u0152\u0153\u0160\u0161\u017d\u017e\u0178]|\u00e2\u20ac"
+)
+
+
+def decoding_doubts(content: bytes, encoding: str) -> list[str]:
+    """What suggests that `encoding` decodes the content wrongly: replacement characters, control
+    characters of no text, UTF-8 read as a single-byte code page."""
+    text = content[:ENCODING_SAMPLE_BYTES].decode(encoding, errors="replace")
+    doubts = []
+    try:
+        content.decode(encoding)  # all of it: a bad byte past the sample is replaced as silently
+    except UnicodeDecodeError as exc:
+        doubts.append(f"bytes from offset {exc.start} on do not decode as {encoding}")
+    controls = sum(
+        1 for char in text if "\x80" <= char <= "\x9f" or (char < " " and char not in "\t\n\r\f\v")
+    )
+    if controls:
+        doubts.append(f"{controls} control characters after decoding as {encoding}")
+    garbled = len(_MOJIBAKE.findall(text))
+    if garbled:
+        doubts.append(f"{garbled} sequences look like UTF-8 read as {encoding} (e.g. 'Ã©' for 'é')")
+    if doubts:
+        doubts[0] = f"the text may be decoded wrongly: {doubts[0]}"
+    return doubts
 
 
 def _check_decodes(content: bytes, encoding: str) -> None:

@@ -11,10 +11,13 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from shared.common.settings import Settings
 from shared.domain.wrapper import IndicatorRequest, WrapperDraft
+from shared.points.clock import settle_clocks
 from shared.points.point import (
     EPOCH,
     MAX_MICROS,
+    MAX_OFFSET,
     MIN_MICROS,
+    NAIVE,
     Point,
     PointColumns,
     PointsSummary,
@@ -30,8 +33,15 @@ _POINT_LIST = TypeAdapter(list[Point])
 PREVIEW_POINTS = 5
 # The code of a run that stopped because a layout hint (a `where` filter) names what the points lack.
 HINT_MISMATCH = "hint_mismatch"
-# The timestamps the sandbox writes for datetimes (UTC, `Z`); hours, minutes and seconds in range.
-_STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{6})?Z"
+ZONE_REQUIRED = (
+    "the timestamps are local clock times without a UTC offset and the service stores UTC instants: "
+    "name the source's timezone (source.options.timezone, an IANA zone such as Europe/Paris)"
+)
+# The timestamps the sandbox writes for datetimes (`Z`, an offset, or a wall clock); fields in range.
+_STAMP = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{6})?"
+    r"(?:Z|[+-](?:0[0-9]|1[0-9]|2[0-3]):[0-5][0-9])?"
+)
 _SANDBOX_STAMP = re.compile(_STAMP)
 _SANDBOX_STAMPS = re.compile(f"(?:{_STAMP}\n)*{_STAMP}")
 
@@ -55,6 +65,9 @@ class ValidationReport(BaseModel):
     preview: list[dict[str, Any]] = Field(default_factory=list)
     confinement: dict[str, Any] = Field(default_factory=dict)
     sandbox_seconds: float = 0.0
+    timezone: str | None = Field(
+        default=None, description="zone of the timestamps; None when wall clock times have no known zone"
+    )
 
     @property
     def errors(self) -> list[ValidationIssue]:
@@ -87,8 +100,13 @@ def validate_wrapper(
     *,
     request: IndicatorRequest,
     settings: Settings,
+    instants: bool = False,
 ) -> tuple[ValidationReport, Sequence[Point]]:
-    """Validate a draft on payloads; return the report and, when it passed, the points it produced."""
+    """Validate a draft on payloads; return the report and, when it passed, the points it produced.
+
+    With `instants` (the service, which stores UTC instants) wall clock times whose zone is unknown are an
+    error instead of a warning.
+    """
     issues = check_code(draft.parse_code)
     if any(issue.severity == "error" for issue in issues):
         return ValidationReport(ok=False, issues=issues), []
@@ -114,6 +132,13 @@ def validate_wrapper(
         ), []
     points, point_issues = builder.result()
     issues += point_issues
+    points, clock = settle_clocks(points, zone=request.hints.timezone)
+    issues += [
+        ValidationIssue(stage="points", code="clock", message=warning, severity="warning")
+        for warning in clock.warnings
+    ]
+    if instants and clock.wall_clocks:
+        issues.append(ValidationIssue(stage="points", code="unknown_timezone", message=ZONE_REQUIRED))
     summary, problems = check_points(points)
     issues += [ValidationIssue(stage="points", code=p.code, message=p.message) for p in problems]
     report = ValidationReport(
@@ -123,6 +148,7 @@ def validate_wrapper(
         preview=[p.to_wire() for p in points[:PREVIEW_POINTS]],
         confinement=result.confinement,
         sandbox_seconds=result.seconds,
+        timezone=clock.timezone,
     )
     return report, points if report.ok else []
 
@@ -217,6 +243,7 @@ class PointBuilder:
         codes = np.zeros(frame.count, dtype=np.int32)
         if frame.codes is not None:
             codes = np.frombuffer(frame.codes, dtype="<i4")
+        offsets = None if frame.offsets is None else np.frombuffer(frame.offsets, dtype="<i4")
         series = frame.series if isinstance(frame.series, list) else []
         readable = np.array([_dimensions_ok(dimensions) for dimensions in series] + [True], dtype=bool)
         known = (codes >= 0) & (codes < len(series))
@@ -227,6 +254,8 @@ class PointBuilder:
             "value: value must be a finite number": ~np.isfinite(values),
             "timestamp: out of range": (stamps < MIN_MICROS) | (stamps > MAX_MICROS),
         }
+        if offsets is not None:
+            reasons["timestamp: no such UTC offset"] = (offsets != NAIVE) & (np.abs(offsets) > MAX_OFFSET)
         bad = np.zeros(frame.count, dtype=bool)
         for found in reasons.values():
             bad |= found
@@ -242,7 +271,10 @@ class PointBuilder:
             dimensions if ok else {} for dimensions, ok in zip(series, readable.tolist()[:-1], strict=True)
         ]
         keep = ~bad
-        self.parts.append(PointColumns(stamps[keep], values[keep], series=clean, codes=codes[keep]))
+        kept = None if offsets is None else offsets[keep]
+        self.parts.append(
+            PointColumns(stamps[keep], values[keep], series=clean, codes=codes[keep], offsets=kept)
+        )
         self.rows += frame.count
 
     def _reject(self, message: str) -> None:

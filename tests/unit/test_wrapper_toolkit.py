@@ -35,6 +35,11 @@ from shared.wrapper_toolkit import (
 )
 
 
+def wall(*parts: int) -> datetime:
+    """A wall clock time: what a stamp without an offset reads as."""
+    return datetime(*parts)  # type: ignore[arg-type]
+
+
 def utc(*parts: int) -> datetime:
     """A UTC datetime."""
     return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
@@ -129,55 +134,61 @@ def test_detect_sentinels_finds_codes_that_stand_apart() -> None:
         ("2019-01-01T10:00:00Z", "iso", utc(2019, 1, 1, 10)),
         ("2019-01-01T10:00:00+02:00", "iso", utc(2019, 1, 1, 8)),
         ("2019-01-01T10:00+0200", "iso", utc(2019, 1, 1, 8)),
-        ("2019-01-01T10:00", "iso", utc(2019, 1, 1, 10)),
-        ("2019-01-01 10:00", "iso", utc(2019, 1, 1, 10)),
-        ("2019-01-01", "iso", utc(2019, 1, 1)),
-        ("2019/01/31", "iso", utc(2019, 1, 31)),
-        ("2019/01/31 10:00", "iso", utc(2019, 1, 31, 10)),
-        ("2019-01-01T10", "iso", utc(2019, 1, 1, 10)),
+        ("2019-01-01T10:00", "iso", wall(2019, 1, 1, 10)),
+        ("2019-01-01 10:00", "iso", wall(2019, 1, 1, 10)),
+        ("2019-01-01", "iso", wall(2019, 1, 1)),
+        ("2019/01/31", "iso", wall(2019, 1, 31)),
+        ("2019/01/31 10:00", "iso", wall(2019, 1, 31, 10)),
+        ("2019-01-01T10", "iso", wall(2019, 1, 1, 10)),
         ("2019-01-01T00:00:00+01", "iso", utc(2018, 12, 31, 23)),
         ("2019-01-01 00:00:00 UTC", "iso", utc(2019, 1, 1)),
         ("2019-01-01T00:00:00.250Z", "iso", datetime(2019, 1, 1, 0, 0, 0, 250000, tzinfo=UTC)),
-        ("2019", "year", utc(2019, 1, 1)),
-        (2019, "year", utc(2019, 1, 1)),
-        (2019.0, "year", utc(2019, 1, 1)),
-        ("2022*", "year", utc(2022, 1, 1)),
-        ("2021 (p)", "year", utc(2021, 1, 1)),
-        ("2020 [note 3]", "year", utc(2020, 1, 1)),
-        ("2019-03", "year_month", utc(2019, 3, 1)),
-        ("2019M03", "year_mmm", utc(2019, 3, 1)),
-        ("2019Q2", "year_quarter", utc(2019, 4, 1)),
-        ("Q2 2019", "year_quarter", utc(2019, 4, 1)),
-        ("2019-Q4", "year_quarter", utc(2019, 10, 1)),
-        ("Jan 2019", "month_name_year", utc(2019, 1, 1)),
-        ("Januar 2019", "month_name_year", utc(2019, 1, 1)),
-        ("März 2019", "month_name_year", utc(2019, 3, 1)),
-        ("Mär 2019", "month_name_year", utc(2019, 3, 1)),
-        ("janvier 2019", "month_name_year", utc(2019, 1, 1)),
-        ("févr. 2019", "month_name_year", utc(2019, 2, 1)),
-        ("2019 January", "month_name_year", utc(2019, 1, 1)),
-        ("31.12.2019", "day_month_year", utc(2019, 12, 31)),
-        ("31.12.2019 23:15", "day_month_year", utc(2019, 12, 31, 23, 15)),
-        ("12/31/2019", "month_day_year", utc(2019, 12, 31)),
-        (43466, "excel_serial", utc(2019, 1, 1)),
-        ("43466.5", "excel_serial", utc(2019, 1, 1, 12)),
+        ("2019", "year", wall(2019, 1, 1)),
+        (2019, "year", wall(2019, 1, 1)),
+        (2019.0, "year", wall(2019, 1, 1)),
+        ("2022*", "year", wall(2022, 1, 1)),
+        ("2021 (p)", "year", wall(2021, 1, 1)),
+        ("2020 [note 3]", "year", wall(2020, 1, 1)),
+        ("2019-03", "year_month", wall(2019, 3, 1)),
+        ("2019M03", "year_mmm", wall(2019, 3, 1)),
+        ("2019Q2", "year_quarter", wall(2019, 4, 1)),
+        ("Q2 2019", "year_quarter", wall(2019, 4, 1)),
+        ("2019-Q4", "year_quarter", wall(2019, 10, 1)),
+        ("Jan 2019", "month_name_year", wall(2019, 1, 1)),
+        ("Januar 2019", "month_name_year", wall(2019, 1, 1)),
+        ("März 2019", "month_name_year", wall(2019, 3, 1)),
+        ("Mär 2019", "month_name_year", wall(2019, 3, 1)),
+        ("janvier 2019", "month_name_year", wall(2019, 1, 1)),
+        ("févr. 2019", "month_name_year", wall(2019, 2, 1)),
+        ("2019 January", "month_name_year", wall(2019, 1, 1)),
+        ("31.12.2019", "day_month_year", wall(2019, 12, 31)),
+        ("31.12.2019 23:15", "day_month_year", wall(2019, 12, 31, 23, 15)),
+        ("12/31/2019", "month_day_year", wall(2019, 12, 31)),
+        ("2019/20", "financial_year", wall(2019, 1, 1)),
+        ("2019/20", "financial_year@4", wall(2019, 4, 1)),
+        ("2010-2015", "year_range", wall(2010, 1, 1)),
+        (43466, "excel_serial", wall(2019, 1, 1)),
+        ("43466.5", "excel_serial", wall(2019, 1, 1, 12)),
         (1546300800, "epoch_s", utc(2019, 1, 1)),
         (1546300800000, "epoch_ms", utc(2019, 1, 1)),
         ("1546300800000", "epoch_ms", utc(2019, 1, 1)),
-        (datetime(2019, 1, 1, 5), "native", utc(2019, 1, 1, 5)),
-        (date(2019, 1, 1), "native", utc(2019, 1, 1)),
+        (datetime(2019, 1, 1, 5), "native", wall(2019, 1, 1, 5)),
+        (date(2019, 1, 1), "native", wall(2019, 1, 1)),
         (datetime(2019, 1, 1, 5, tzinfo=timezone(timedelta(hours=1))), "native", utc(2019, 1, 1, 4)),
     ],
 )
-def test_parse_period_reads_every_format_as_utc_period_start(cell: Any, fmt: str, expected: datetime) -> None:
-    """Each format gives the UTC start of its period."""
+def test_parse_period_reads_every_format_as_the_start_of_its_period(
+    cell: Any, fmt: str, expected: datetime
+) -> None:
+    """Each format gives the start of its period: a wall clock unless the stamp says its offset."""
     assert parse_period(cell, fmt) == expected
 
 
 def test_parse_period_cases_cover_every_documented_format() -> None:
     """The parametrized cases above exercise each name in PERIOD_FORMATS."""
     covered = {"iso", "year", "year_month", "year_mmm", "year_quarter", "month_name_year", "day_month_year"}
-    covered |= {"month_day_year", "excel_serial", "epoch_s", "epoch_ms", "native"}
+    covered |= {"month_day_year", "excel_serial", "epoch_s", "epoch_ms", "native", "financial_year"}
+    covered |= {"year_range"}
     assert covered == set(PERIOD_FORMATS)
 
 
@@ -322,7 +333,7 @@ def test_long_points_reads_dimensions_decimal_commas_and_sentinels() -> None:
             missing=[-99.99],
         )
     )
-    assert pairs(points) == [(utc(2019, 1, 1), 1234.5), (utc(2019, 1, 1), 2.5)]
+    assert pairs(points) == [(wall(2019, 1, 1), 1234.5), (wall(2019, 1, 1), 2.5)]
     assert [p["dimensions"] for p in points] == [{"Land": "DE"}, {"Land": "FR"}]
 
 
@@ -338,7 +349,7 @@ def test_long_points_with_month_and_clock_columns() -> None:
             value_column="average",
             month_column="month",
         )
-    ) == [(utc(1958, 3, 1), 315.7), (utc(1958, 4, 1), 317.5)]
+    ) == [(wall(1958, 3, 1), 315.7), (wall(1958, 4, 1), 317.5)]
     hours = [["Datum", "Anfang", "MWh"], ["01.01.2023", "00:00", "5"], ["01.01.2023", "01:00", "6"]]
     assert pairs(
         long_points(
@@ -412,11 +423,11 @@ def test_wide_points_reads_years_as_headers_with_gaps_and_a_trailing_empty_colum
     points = list(wide_points(grid, header_row=0, period_format="year", dimension_columns=["Country Name"]))
     assert len(points) == 5
     assert (points[0]["timestamp"], points[0]["value"], points[0]["dimensions"]) == (
-        utc(2019, 1, 1),
+        wall(2019, 1, 1),
         1.5,
         {"Country Name": "Aruba"},
     )
-    assert (points[-1]["timestamp"], points[-1]["value"]) == (utc(2021, 1, 1), 8.1)
+    assert (points[-1]["timestamp"], points[-1]["value"]) == (wall(2021, 1, 1), 8.1)
 
 
 def test_wide_points_splits_a_packed_eurostat_column_and_drops_flags() -> None:
@@ -427,7 +438,7 @@ def test_wide_points_splits_a_packed_eurostat_column_and_drops_flags() -> None:
         ["MIO_T,FR", ":", "360.5 e"],
     ]
     points = list(wide_points(grid, header_row=0, period_format="year", split_column="unit,geo\\time"))
-    assert pairs(points) == [(utc(2019, 1, 1), 810.2), (utc(2020, 1, 1), 739.3), (utc(2020, 1, 1), 360.5)]
+    assert pairs(points) == [(wall(2019, 1, 1), 810.2), (wall(2020, 1, 1), 739.3), (wall(2020, 1, 1), 360.5)]
     assert points[0]["dimensions"] == {"unit": "MIO_T", "geo": "DE"}
     assert split_dimension_names("airpol,src_crf,unit,geo\\time") == ["airpol", "src_crf", "unit", "geo"]
 
@@ -447,11 +458,11 @@ def test_month_columns_points_reads_a_row_per_year_and_a_column_per_month() -> N
     ]
     points = list(month_columns_points(grid, header_row=0, year_column="Year"))
     assert pairs(points) == [
-        (utc(2019, 1, 1), 1.0),
-        (utc(2019, 2, 1), 2.0),
-        (utc(2020, 1, 1), 3.0),
-        (utc(2020, 2, 1), 4.0),
-        (utc(2020, 3, 1), 5.0),
+        (wall(2019, 1, 1), 1.0),
+        (wall(2019, 2, 1), 2.0),
+        (wall(2020, 1, 1), 3.0),
+        (wall(2020, 2, 1), 4.0),
+        (wall(2020, 3, 1), 5.0),
     ]
 
 
@@ -469,8 +480,8 @@ def test_snapshot_points_puts_every_row_at_the_sheet_period() -> None:
         )
     )
     assert [(p["timestamp"], p["value"], p["dimensions"]) for p in points] == [
-        (utc(2019, 1, 1), 100.0, {"Local authority": "Leeds"}),
-        (utc(2019, 1, 1), 10.5, {"Local authority": "York"}),
+        (wall(2019, 1, 1), 100.0, {"Local authority": "Leeds"}),
+        (wall(2019, 1, 1), 10.5, {"Local authority": "York"}),
     ]
 
 
@@ -553,10 +564,10 @@ def test_jsonstat_points_with_a_time_role() -> None:
     """role.time names the time dimension; other dimensions keep code and label."""
     points = list(jsonstat_points(jsonstat_dataset(role={"time": ["time"]})))
     assert len(points) == 5
-    assert (points[0]["timestamp"], points[0]["value"]) == (utc(2019, 1, 1), 1.0)
+    assert (points[0]["timestamp"], points[0]["value"]) == (wall(2019, 1, 1), 1.0)
     assert points[0]["dimensions"] == {"geo": "DE", "geo_label": "Germany"}
     assert (points[-1]["timestamp"], points[-1]["value"], points[-1]["dimensions"]["geo"]) == (
-        utc(2021, 1, 1),
+        wall(2021, 1, 1),
         6.0,
         "FR",
     )
@@ -571,8 +582,8 @@ def test_jsonstat_points_reads_a_sparse_dict_of_values() -> None:
     """`value` as {flat index: number} holds only the cells that exist."""
     points = list(jsonstat_points(jsonstat_dataset(value={"1": 2.0, "5": 6.0})))
     assert [(p["timestamp"], p["value"], p["dimensions"]["geo"]) for p in points] == [
-        (utc(2020, 1, 1), 2.0, "DE"),
-        (utc(2021, 1, 1), 6.0, "FR"),
+        (wall(2020, 1, 1), 2.0, "DE"),
+        (wall(2021, 1, 1), 6.0, "FR"),
     ]
 
 
@@ -580,6 +591,7 @@ def test_jsonstat_points_without_a_time_dimension_is_an_error() -> None:
     """A cube with no time is not a time series."""
     dataset = jsonstat_dataset()
     dataset["id"] = ["geo", "sector"]
-    dataset["dimension"]["sector"] = dataset["dimension"].pop("time")
+    dataset["dimension"].pop("time")
+    dataset["dimension"]["sector"] = {"category": {"index": ["energy", "transport", "industry"]}}
     with pytest.raises(ToolkitError):
         list(jsonstat_points(dataset))

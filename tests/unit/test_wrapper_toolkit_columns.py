@@ -14,6 +14,7 @@ from shared.wrapper_toolkit import (
     LineGrid,
     PointColumns,
     ToolkitError,
+    _micros,
     _number_column,
     _period_column,
     column_index,
@@ -87,6 +88,13 @@ def micros(moment: datetime | None) -> int | None:
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
+def moment(stamp: datetime | None) -> tuple[int, int] | None:
+    """A datetime as PointColumns holds it: (microseconds since 1970, UTC offset in seconds or NAIVE)."""
+    if stamp is None:
+        return None
+    return _micros(stamp)
+
+
 def row_by_row_long_points(
     grid: Sequence[list[Any]],
     *,
@@ -129,9 +137,10 @@ def test_period_column_reads_each_cell_as_parse_period_does(
         cells = cells + [cell for cell in EXTREME_CELLS if type(cell) in {type(c) for c in cells}]
     # Whole columns of one shape take the bulk path; the same cells in a mixed column are read one by one.
     for column in (cells, [cells[0]] * 3 + cells, cells * 2, [*cells, None, 2024]):
-        stamps, read = _period_column(column, fmt, utc_offset_seconds=offset)
-        expected = [micros(parse_period(cell, fmt, utc_offset_seconds=offset)) for cell in column]
-        assert [int(s) if r else None for s, r in zip(stamps, read, strict=True)] == expected
+        stamps, read, offsets = _period_column(column, fmt, utc_offset_seconds=offset)
+        expected = [moment(parse_period(cell, fmt, utc_offset_seconds=offset)) for cell in column]
+        got = zip(stamps.tolist(), offsets.tolist(), read.tolist(), strict=True)
+        assert [(s, o) if r else None for s, o, r in got] == expected
 
 
 @pytest.mark.parametrize("decimal", [".", ","])

@@ -138,8 +138,10 @@ A wrapper has two parts:
    "indicator" (name, description, unit), "source" (location, format), "high_water_mark" and
    "low_water_mark" (ISO 8601 text or None) and "page" (0-based). parse returns or yields points, each a dict
        {{"timestamp": datetime or ISO 8601 string, "value": int or float, "dimensions": {{name: str}}}}
-   The timestamp is the start of the period in UTC: annual data at January 1, monthly data at the 1st of the
-   month, quarterly data at the first day of the quarter, daily data at midnight. Skip cells without a number
+   The timestamp is the start of the period: annual data at January 1, monthly data at the 1st of the
+   month, quarterly data at the first day of the quarter, daily data at its date. Keep the clock the source
+   gives: a stamp with an offset keeps it, a local time without one stays naive (never label it UTC; the
+   service places it in the resource's timezone). Skip cells without a number
    instead of emitting None or NaN. Emit the series the indicator asks for; when the source holds several
    matching series (countries, sectors...), name each with dimensions, else use {{}}.
 

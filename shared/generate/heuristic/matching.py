@@ -47,7 +47,8 @@ _MARK = re.compile(r"^(\d+|note|r|p|e)$")
 TIME_WORDS = _words(
     "year yr years jahr annee année date datum time zeit period periode période month monat mois day tag "
     "jour quarter quartal week timestamp datetime start end from to begin until zeitraum stichtag fecha año "
-    "ano mes anno mese giorno periodo jaar maand dag år månad "
+    "ano mes anno mese giorno periodo jaar maand dag år månad rok miesiąc dzień kwartał okres trimestre "
+    "semestre kwartaal tijd mês dia "
     # Japanese, Chinese and Korean headers are single words: year, fiscal year, date, time, period, month…
     "年 年度 年月 年月日 日付 日時 時刻 時間 期間 西暦 月 日 日期 时间 年份 月份 날짜 연도 일자 기간"
 )
@@ -72,7 +73,9 @@ ID_WORDS = _words("id code index decimal rank page fips lat latitude lon longitu
 START_WORDS = _words("start from begin beginning since von anfang beginn ab début debut inicio desde")
 END_WORDS = _words("end to until till stop bis ende fin hasta")
 MONTH_WORDS = _words("month monat mois mes mese maand månad mo 月 월")
-PERIOD_HEADER_FORMATS = ("year", "year_month", "year_mmm", "year_quarter", "month_name_year", "iso")
+PERIOD_HEADER_FORMATS = (
+    "year", "year_month", "year_mmm", "year_quarter", "month_name_year", "iso", "financial_year",
+)  # fmt: skip
 
 
 def tokens(text: str) -> list[str]:

@@ -65,15 +65,23 @@ class TablePlan:
 class JsonPlan:
     """The layout decisions for a JSON document."""
 
-    layout: str  # records | columns | jsonstat
+    layout: str  # records | columns | series | jsonstat
     paths: list[str] = field(default_factory=list)
-    shape: str = "records"  # records (objects) | rows (positional lists) | mapping (object keyed by period)
+    # records (objects) | rows (positional lists) | table (lists under a header row) | mapping (keyed objects)
+    shape: str = "records"
     key_name: str = "period"
     time_key: str = ""
     time_format: str = "iso"
     value_key: str = ""
     dimension_keys: list[str] = field(default_factory=list)
+    clock_key: str | None = None  # the time of day, when it sits apart from the date
+    clock_format: str = "clock"
+    month_key: str | None = None  # the month (or quarter), when the time key holds only the year
+    date_only: bool = False  # a daily series: dated by the date as written, not the instant
+    decimal: str = "."
+    envelope: bool = False  # records take the fields of the objects around their list
     offset_key: str | None = None
+    where: dict[str, str] = field(default_factory=dict)  # keep only records (or categories) like these
     score: float = 0.0
     reasons: list[str] = field(default_factory=list)
 

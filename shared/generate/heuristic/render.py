@@ -156,12 +156,35 @@ def render_sheet_per_period(plan: TablePlan, fmt: str, request: IndicatorRequest
 
 def render_json(plan: JsonPlan, request: IndicatorRequest) -> str:
     if plan.layout == "jsonstat":
+        arguments = []
+        if plan.time_key:
+            arguments.append(f"time_dimension={_literal(plan.time_key)}")
+        if plan.where:
+            arguments.append(f"where={_literal(plan.where)}")
+        extra = "".join(f", {a}" for a in arguments)
         return (
             _header(request, "JSON-stat dataset")
             + "from shared.wrapper_toolkit import jsonstat_points, read_json\n\n\n"
             + "def parse(payload, context):\n"
-            + '    """Expand the JSON-stat cube into points."""\n'
-            + "    return jsonstat_points(read_json(payload))\n"
+            + '    """Expand the JSON-stat cube into points, one series per combination of categories."""\n'
+            + f"    return jsonstat_points(read_json(payload){extra})\n"
+        )
+    if plan.layout == "series":
+        offset = f"document.get({_literal(plan.offset_key)}) or 0" if plan.offset_key else "None"
+        return (
+            _header(request, f"series at {plan.paths[1]!r} beside the times at {plan.paths[0]!r}")
+            + "from shared.wrapper_toolkit import get_path, read_json, series_points\n\n\n"
+            + "def parse(payload, context):\n"
+            + '    """Pair each time with the value at the same position of every named series."""\n'
+            + "    document = read_json(payload)\n"
+            + "    return series_points(\n"
+            + f"        get_path(document, {_literal(plan.paths[0])}),\n"
+            + f"        get_path(document, {_literal(plan.paths[1])}),\n"
+            + f"        values_key={_literal(plan.value_key)},\n"
+            + f"        name_keys={_literal(plan.dimension_keys)},\n"
+            + f"        time_format={_literal(plan.time_format)},\n"
+            + f"        utc_offset_seconds={offset},\n"
+            + "    )\n"
         )
     if plan.layout == "columns":
         offset = f"document.get({_literal(plan.offset_key)}) or 0" if plan.offset_key else "None"
@@ -180,14 +203,35 @@ def render_json(plan: JsonPlan, request: IndicatorRequest) -> str:
         )
     variants = len(plan.paths) > 1
     dims = "{'series': path.rsplit('.', 1)[-1]}" if variants else "None"
-    if plan.shape == "mapping":
+    if plan.shape == "table":
+        imports = "get_path, header_records, read_json, record_points"
+        records = "header_records(get_path(document, path))"
+        doc = "Read the rows under each path as records named by their first row"
+    elif plan.shape == "mapping":
         imports = "get_path, mapping_records, read_json, record_points"
         records = f"mapping_records(get_path(document, path), key_name={_literal(plan.key_name)})"
         doc = "Read the object keyed by period under each path as records"
     else:
-        imports = "get_path, read_json, record_points"
-        records = "get_path(document, path)"
-        doc = "Read the records under each path"
+        imports = "read_json, record_points, walk_records"
+        records = (
+            "walk_records(document, path, envelope=True)" if plan.envelope else "walk_records(document, path)"
+        )
+        nested = any("[]" in path for path in plan.paths)
+        doc = "Read the records under each path" + (
+            " (`[]`: each item, its records keeping its fields)" if nested else ""
+        )
+    options = ""
+    if plan.clock_key:
+        options += f"            clock_key={_literal(plan.clock_key)},\n"
+        options += f"            clock_format={_literal(plan.clock_format)},\n"
+    if plan.month_key:
+        options += f"            month_key={_literal(plan.month_key)},\n"
+    if plan.date_only:
+        options += "            date_only=True,\n"
+    if plan.decimal != ".":
+        options += f"            decimal={_literal(plan.decimal)},\n"
+    if plan.where:
+        options += f"            where={_literal(plan.where)},\n"
     return (
         _header(request, f"{'positional rows' if plan.shape == 'rows' else 'records'} at {plan.paths}")
         + f"from shared.wrapper_toolkit import {imports}\n\n"
@@ -202,6 +246,7 @@ def render_json(plan: JsonPlan, request: IndicatorRequest) -> str:
         + f"            time_format={_literal(plan.time_format)},\n"
         + f"            value_key={_literal(plan.value_key)},\n"
         + f"            dimension_keys={_literal(plan.dimension_keys)},\n"
+        + options
         + f"            constant_dimensions={dims},\n"
         + "        )\n"
     )

@@ -27,6 +27,7 @@ from shared.generate.heuristic.matching import (
     frequency_of,
     requested_frequency,
 )
+from shared.generate.heuristic.periods import code_columns, period_note, vintage_columns
 from shared.generate.heuristic.plans import Candidate, ColumnStats, TablePlan
 from shared.generate.heuristic.render import render_sheet_per_period, render_table
 from shared.generate.heuristic.structure import analyze_structure, column_groups
@@ -278,6 +279,11 @@ def _plan_table(
     values = _value_columns(stats, exclude, rows=len(data))
     if time_col is not None and time_col.distinct < 2 and month_col is None and clock_col is None:
         return None  # one period down a column is a note beside a table, not a time series
+    if time_col is not None:
+        # periods.py: an integer code of a label column names series, it is no value.
+        labels = _dimension_columns(stats, exclude)
+        codes = code_columns(data, candidates=values, labels=labels, decimal=decimal)
+        values = [c for c in values if c not in codes]
     if not values:
         return None
     matcher = RequestMatcher(request, [c.name + " " + c.unit for c in values])
@@ -291,6 +297,11 @@ def _plan_table(
     )
     best_score, _, value_col = scored[0]
     dims = _dimension_columns(stats, exclude | {value_col.name})
+    if time_col is not None and time_col.period_format:
+        # periods.py: a label whose values take turns along the time axis marks releases, not series.
+        fmt = time_col.period_format
+        vintages = vintage_columns(data, time_column=time_col, time_format=fmt, candidates=dims)
+        dims = [d for d in dims if d not in vintages]
     time_cols = [c for c in (time_col, month_col, clock_col) if c is not None]
     title_dimension = _title_dimension(data, titles, dims, time_cols, names)
     if title_dimension is None:
@@ -322,6 +333,8 @@ def _plan_table(
     plan.value_scores = [(c.name, score) for score, _, c in scored]
     others = [c.name for _, _, c in scored[1:6]]
     plan.reasons.append(f"value column {value_col.name!r} matches the request best (score {best_score:.2f})")
+    if note := period_note(plan.time_format):  # periods.py: the dating convention of the time column
+        plan.reasons.append(note)
     if others:
         plan.reasons.append(f"other numeric columns: {others}")
     if clock_col:
@@ -641,6 +654,8 @@ def _wide_plan(
         )
     else:
         plan.reasons.append(f"{len(period_cols)} column headers are periods ({period_format}): wide layout")
+    if note := period_note(period_format):  # periods.py: the dating convention of the headers
+        plan.reasons.append(note)
     if split:
         plan.reasons.append(f"column {split.name!r} packs several dimensions")
     if title_dimension:

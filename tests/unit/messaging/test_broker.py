@@ -13,7 +13,7 @@ from shared.points.point import Point
 
 def canonical(resource_id: str, points: list[Point]) -> bytes:
     """The body as plain json.dumps writes it: sorted keys, no spaces, UTF-8."""
-    message = {"points": [point.to_wire() for point in points], "resource_id": resource_id}
+    message = {"points": [point.in_utc().to_wire() for point in points], "resource_id": resource_id}
     return json.dumps(message, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -10,14 +10,31 @@ from pydantic import ValidationError
 from shared.points.point import Point, PointColumns, check_points, format_timestamp, infer_frequency
 
 
-def test_point_converts_offset_timestamps_to_utc() -> None:
+def test_point_keeps_the_offset_its_stamp_states_and_the_store_gets_utc() -> None:
     point = Point(timestamp=datetime(2020, 1, 1, 1, tzinfo=timezone(timedelta(hours=1))), value=1)
     assert point.timestamp == datetime(2020, 1, 1, tzinfo=UTC)
-    assert point.to_wire() == {"timestamp": "2020-01-01T00:00:00Z", "value": 1.0, "dimensions": {}}
+    assert point.to_wire() == {"timestamp": "2020-01-01T01:00:00+01:00", "value": 1.0, "dimensions": {}}
+    assert point.in_utc().to_wire()["timestamp"] == "2020-01-01T00:00:00Z"
+    zero = Point(timestamp="2020-01-01T00:00:00+00:00", value=1)
+    assert zero.timestamp.tzinfo is UTC and zero.to_wire()["timestamp"] == "2020-01-01T00:00:00Z"
 
 
-def test_point_treats_naive_timestamps_as_utc() -> None:
-    assert Point(timestamp="2020-03-01T00:00:00", value=2).timestamp.tzinfo == UTC
+def test_point_keeps_a_wall_clock_without_an_offset() -> None:
+    point = Point(timestamp="2020-03-01T07:30:00", value=2)
+    assert point.timestamp.tzinfo is None
+    assert point.to_wire()["timestamp"] == "2020-03-01T07:30:00"
+    assert point.in_utc().to_wire()["timestamp"] == "2020-03-01T07:30:00Z"
+
+
+def test_check_points_refuses_wall_clocks_mixed_with_offsets() -> None:
+    points = [
+        Point(timestamp="2020-03-01T07:30:00", value=1),
+        Point(timestamp="2020-03-01T08:30:00Z", value=2),
+    ]
+    _, issues = check_points(points)
+    assert [issue.code for issue in issues] == ["mixed_clocks"]
+    _, issues = check_points(PointColumns.from_points(points))
+    assert [issue.code for issue in issues] == ["mixed_clocks"]
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), "abc"])
@@ -36,7 +53,7 @@ def test_check_points_reports_duplicate_timestamp_and_dimensions() -> None:
     points = [Point(timestamp="2020-01-01", value=v, dimensions={"geo": "DE"}) for v in (1, 2)]
     _, issues = check_points(points)
     assert issues[0].code == "duplicate_points"
-    assert "2020-01-01T00:00:00Z" in issues[0].message
+    assert "2020-01-01T00:00:00 " in issues[0].message
 
 
 def test_check_points_accepts_same_timestamp_in_different_series() -> None:
@@ -68,7 +85,12 @@ def test_infer_frequency_names_the_most_common_step(stamps: list[str], expected:
 
 def test_format_timestamp_keeps_microseconds_only_when_present() -> None:
     assert format_timestamp(datetime(2020, 1, 1, tzinfo=UTC)) == "2020-01-01T00:00:00Z"
-    assert format_timestamp(datetime(2020, 1, 1, 0, 0, 0, 500)) == "2020-01-01T00:00:00.000500Z"
+    assert format_timestamp(datetime(2020, 1, 1, 0, 0, 0, 500, tzinfo=UTC)) == "2020-01-01T00:00:00.000500Z"
+    assert format_timestamp(datetime(2020, 1, 1, 0, 0, 0, 500)) == "2020-01-01T00:00:00.000500"
+    assert (
+        format_timestamp(datetime(2020, 1, 1, 2, tzinfo=timezone(timedelta(hours=2))))
+        == "2020-01-01T02:00:00+02:00"
+    )
 
 
 # --- point columns ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from shared.common.settings import Settings
 from shared.domain.wrapper import IndicatorRequest
 from shared.generate import heuristic
 from shared.generate.heuristic import matching, tables
+from shared.points.clock import settle_clocks
 from shared.points.point import Point, PointColumns, check_points
 from shared.source.profile import build_profile
 from shared.source.read import read_source
@@ -39,10 +40,16 @@ def generate(tmp_path: Path, name: str, content: bytes, request: str, *, unit: s
     namespace: dict[str, object] = {}
     exec(compile(draft.parse_code, "<wrapper>", "exec"), namespace)
     parse = namespace["parse"]
-    points = [Point(**point) for point in parse(content, {})]  # type: ignore[operator]
+    parsed = [Point(**point) for point in parse(content, {})]  # type: ignore[operator]
+    points = list(settle_clocks(parsed, zone=None)[0])  # as validation settles them
     _, issues = check_points(points)
     assert not issues, issues
     return Wrapped(draft.parse_code, points)
+
+
+def wall(*parts: int) -> datetime:
+    """A wall clock time without an offset."""
+    return datetime(*parts)  # type: ignore[arg-type]
 
 
 def utc(*parts: int) -> datetime:
@@ -139,7 +146,7 @@ def test_date_and_time_of_day_columns_combine_and_semicolon_files_use_the_decima
         "01.01.2023;02:00;03:00;4.380;-\n"
     )
     wrapped = generate(tmp_path, "smard.csv", text.encode(), "Wind onshore generation", unit="MWh")
-    assert values(wrapped.points) == [(utc(2023, 1, 1, 0), 12345.0), (utc(2023, 1, 1, 1), 12000.0)]
+    assert values(wrapped.points) == [(wall(2023, 1, 1, 0), 12345.0), (wall(2023, 1, 1, 1), 12000.0)]
     assert wrapped.points[0].dimensions == {}
     assert "clock_column='Anfang'" in wrapped.code
     assert "decimal=','" in wrapped.code
@@ -153,7 +160,7 @@ def test_an_end_time_column_is_neither_the_time_nor_a_dimension(tmp_path: Path) 
         "01.01.2023 01:00;01.01.2023 02:00;1.200,25;2.950\n"
     )
     wrapped = generate(tmp_path, "smard_new.csv", text.encode(), "Wind offshore", unit="MWh")
-    assert values(wrapped.points) == [(utc(2023, 1, 1, 0), 3000.0), (utc(2023, 1, 1, 1), 2950.0)]
+    assert values(wrapped.points) == [(wall(2023, 1, 1, 0), 3000.0), (wall(2023, 1, 1, 1), 2950.0)]
     assert wrapped.points[0].dimensions == {}
     assert "time_column='Datum von'" in wrapped.code
 
@@ -265,7 +272,7 @@ OPEN_METEO = {
     [
         ("Daily minimum temperature", "daily.temperature_2m_min", (utc(2024, 1, 1), -1.0)),
         ("Daily max temperature", "daily.temperature_2m_max", (utc(2024, 1, 1), 5.0)),
-        ("Hourly temperature", "hourly.temperature_2m", (utc(2024, 1, 1, 0), 1.0)),
+        ("Hourly temperature", "hourly.temperature_2m", (wall(2024, 1, 1, 0), 1.0)),
     ],
 )
 def test_parallel_arrays_are_chosen_by_their_group_and_name(

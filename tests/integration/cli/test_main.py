@@ -1,0 +1,43 @@
+"""`resource-service wrap` on local clock times: wall clocks printed as such, placed with --timezone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.cli.main import main
+
+HOURLY = "Time Stamp,Load\n11/22/2017 00:00,10\n11/22/2017 01:00,11\n11/22/2017 02:00,12\n"
+
+
+def test_wall_clocks_print_without_an_offset_and_the_warning_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "load.csv"
+    path.write_text(HOURLY)
+    assert main(["wrap", str(path), "--name", "Load", "--format", "jsonl", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert next(json.loads(line)["timestamp"] for line in out.splitlines()) == "2017-11-22T00:00:00"
+    assert err.count("no timezone was given") == 1
+
+
+def test_the_timezone_flag_places_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "load.csv"
+    path.write_text(HOURLY)
+    argv = [
+        "wrap",
+        str(path),
+        "--name",
+        "Load",
+        "--format",
+        "jsonl",
+        "--quiet",
+        "--timezone",
+        "America/New_York",
+    ]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert next(json.loads(line)["timestamp"] for line in out.splitlines()) == "2017-11-22T00:00:00-05:00"
+    assert "no timezone" not in err
