@@ -36,7 +36,7 @@ __all__ = [
     "financial_year_start", "find_row", "flatten_record", "get_path", "header_names", "header_records",
     "is_daily", "is_dotnet_date", "is_jsonstat", "is_missing", "join_header_rows", "jsonstat_cube",
     "jsonstat_datasets", "jsonstat_points", "keep_where", "label_levels", "long_points", "mapping_records",
-    "month_columns_points", "month_of_header", "month_rows_points", "month_starts", "parse_clock",
+    "month_columns_points", "month_of_header", "month_rows_points", "parse_clock",
     "parse_dotnet_date", "parse_duration", "parse_month", "parse_number", "parse_period", "read_csv_grid",
     "read_csv_table", "read_json", "read_workbook", "record_moment", "record_month", "record_points",
     "row_record", "row_title", "series_points", "snapshot_points", "split_dimension_names", "table_blocks",
@@ -1578,22 +1578,6 @@ def label_levels(grid: Grid, *, header_row: int, column: str, footnotes: bool = 
 def _indent(cell: Cell) -> int:
     text = str(cell) if cell is not None else ""
     return len(text) - len(text.lstrip())
-
-
-def month_starts(grid: Grid, *, header_row: int, column: str) -> Grid:
-    """The grid with the dates of one column moved to the first of their month.
-
-    Monthly values are often dated on a fixed day (the 15th, the month's end); a period starts on its
-    first day. Cells that are not dates are left as they are.
-    """
-    at = column_index(header_names(grid[header_row]), column)
-    moved: Grid = list(grid[: header_row + 1])
-    for row in grid[header_row + 1 :]:
-        cell = row[at] if at < len(row) else None
-        if isinstance(cell, datetime | date) and not isinstance(cell, str):
-            row = [*row[:at], datetime(cell.year, cell.month, 1), *row[at + 1 :]]
-        moved.append(row)
-    return moved
 
 
 def split_dimension_names(header: str) -> list[str]:

@@ -44,7 +44,6 @@ class TablePlan:
     value_column: str | None = None
     month_column: str | None = None
     clock_column: str | None = None
-    month_starts: bool = False  # monthly dates on a fixed day, moved to the first of their month
     title_dimension: str | None = None
     dimension_columns: list[str] = field(default_factory=list)
     decimal: str = "."

@@ -48,10 +48,6 @@ def render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequ
             f"    grid = label_levels(grid, header_row=find_row(grid, HEADER), column={_literal(column)}, "
             f"footnotes={footnotes})\n"
         )
-    if plan.month_starts:
-        imports += ", month_starts"
-        column = _literal(plan.time_column)
-        read += f"    grid = month_starts(grid, header_row=find_row(grid, HEADER), column={column})\n"
     if plan.layout == "wide":
         call = (
             "    return wide_points(\n"

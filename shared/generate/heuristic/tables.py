@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date, datetime
 from typing import Any
 
 from shared.common.errors import HintError, NoSeriesFoundError
@@ -327,9 +325,6 @@ def _plan_table(
         score=best_score,
         rows=len(data),
     )
-    if time_col is not None and _monthly_on_a_day(data, time_col.index):
-        plan.month_starts = True
-        plan.reasons.append(f"monthly dates in {time_col.name!r} fall on one day: moved to month starts")
     plan.value_scores = [(c.name, score) for score, _, c in scored]
     others = [c.name for _, _, c in scored[1:6]]
     plan.reasons.append(f"value column {value_col.name!r} matches the request best (score {best_score:.2f})")
@@ -383,15 +378,6 @@ def _check_column_hints(names: list[str], request: IndicatorRequest) -> None:
     wanted = request.hints.time_column
     if wanted and clean_header(wanted).casefold() not in {n.casefold() for n in names}:
         raise HintError(f"time column {wanted!r} not found; columns are {names[:40]}")
-
-
-def _monthly_on_a_day(data: Grid, index: int) -> bool:
-    """True when a column's dates fall one month apart on the same day, and that day is not the first."""
-    dates = [row[index] for row in data if index < len(row) and isinstance(row[index], datetime | date)]
-    if len(dates) < 3 or len({d.day for d in dates}) != 1 or dates[0].day == 1:
-        return False
-    months = [d.year * 12 + d.month for d in dates]
-    return all(abs(b - a) == 1 for a, b in itertools.pairwise(months))
 
 
 def _generic_value(col: ColumnStats) -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import openpyxl
@@ -49,7 +49,7 @@ def test_a_csv_without_header_keeps_its_first_row_as_data(tmp_path: Path) -> Non
     profile = profile_of(tmp_path, "oil.csv", content)
     draft = heuristic.generate(profile, IndicatorRequest(name="Oil price"))
     points = run(draft.parse_code, content)
-    assert (points[0]["timestamp"], points[0]["value"]) == (datetime(1990, 1, 1, tzinfo=UTC), 22.86)
+    assert (points[0]["timestamp"], points[0]["value"]) == (datetime(1990, 1, 1), 22.86)
     assert len(points) == 3
     assert "no header row" in draft.rationale
 
@@ -159,8 +159,8 @@ def test_months_down_and_years_across_read_as_a_matrix_without_the_total_row(tmp
     points = run(draft.parse_code, content)
     assert len(points) == 24
     stamps = {(p["timestamp"], p["value"]) for p in points}
-    assert (datetime(2020, 3, 1, tzinfo=UTC), 3.0) in stamps
-    assert (datetime(2021, 12, 1, tzinfo=UTC), 112.0) in stamps
+    assert (datetime(2020, 3, 1), 3.0) in stamps
+    assert (datetime(2021, 12, 1), 112.0) in stamps
     assert "a row per month" in draft.rationale
 
 
@@ -175,34 +175,14 @@ def test_years_down_and_months_across_leave_the_annual_column_out(tmp_path: Path
     assert [p["value"] for p in points] == [float(i) for i in range(1, 13)]
 
 
-def test_monthly_values_dated_on_the_15th_are_stamped_at_their_month_start(tmp_path: Path) -> None:
-    rows: list[list[object]] = [["Sourcekey", "RNGWHHD"], ["Date", "Spot price (Dollars per Million Btu)"]]
-    rows += [[datetime(1997, month, 15), 2.0 + month] for month in range(1, 7)]
-    content = workbook({"Data 1": rows})
-    profile = profile_of(tmp_path, "spot.xlsx", content)
-    points = run(table_wrapper(profile, IndicatorRequest(name="Spot price (monthly)"))[0].code, content)
-    assert [p["timestamp"] for p in points][:2] == [
-        datetime(1997, 1, 1, tzinfo=UTC),
-        datetime(1997, 2, 1, tzinfo=UTC),
-    ]
-
-
-def test_daily_dates_are_not_moved_to_month_starts(tmp_path: Path) -> None:
-    rows: list[list[object]] = [["Date", "Price"]] + [[datetime(1997, 1, day), 2.0] for day in range(2, 9)]
-    content = workbook({"Data": rows})
-    profile = profile_of(tmp_path, "daily.xlsx", content)
-    points = run(table_wrapper(profile, IndicatorRequest(name="Price"))[0].code, content)
-    assert points[0]["timestamp"] == datetime(1997, 1, 2, tzinfo=UTC)
-
-
 def test_a_time_column_hint_picks_the_end_over_the_start(tmp_path: Path) -> None:
     content = b"start,end,load\n2020-01-01,2020-01-02,5\n2020-01-02,2020-01-03,6\n2020-01-03,2020-01-04,7\n"
     profile = profile_of(tmp_path, "load.csv", content)
     default = run(table_wrapper(profile, IndicatorRequest(name="Load"))[0].code, content)
-    assert default[0]["timestamp"] == datetime(2020, 1, 1, tzinfo=UTC)
+    assert default[0]["timestamp"] == datetime(2020, 1, 1)
     hinted = IndicatorRequest(name="Load", hints=LayoutHints(time_column="end"))
     points = run(table_wrapper(profile, hinted)[0].code, content)
-    assert points[0]["timestamp"] == datetime(2020, 1, 2, tzinfo=UTC)
+    assert points[0]["timestamp"] == datetime(2020, 1, 2)
     with pytest.raises(HintError, match="no dates"):
         table_wrapper(profile, IndicatorRequest(name="Load", hints=LayoutHints(time_column="load")))
 
