@@ -38,17 +38,17 @@ if TYPE_CHECKING:
 # prompt lists and what docs/architecture.md describes. Removing or changing a name breaks stored wrappers.
 __all__ = [
     "CLOCK_FORMATS", "MISSING_MARKERS", "MONTHS", "NAIVE", "PERIOD_FORMATS", "SENTINELS", "Cell", "Grid",
-    "JsonStatCube", "LineGrid", "PointColumns", "PointDict", "ToolkitError", "clean_header",
-    "clock_offset", "column_index", "column_points", "day_order", "decimal_votes", "decode_text",
+    "JsonStatCube", "LineGrid", "PointColumns", "PointDict", "ToolkitError", "clean_header", "clock_offset",
+    "column_index", "column_points", "column_range", "day_order", "decimal_votes", "decode_text",
     "detect_clock_format", "detect_decimal", "detect_period_format", "detect_sentinels",
     "financial_year_start", "find_row", "flatten_record", "get_path", "header_names", "header_records",
-    "is_daily", "is_dotnet_date", "is_jsonstat", "is_missing", "jsonstat_cube", "jsonstat_datasets",
-    "jsonstat_points", "keep_where", "long_points", "mapping_records", "month_columns_points",
-    "month_of_header", "parse_clock", "parse_dotnet_date", "parse_duration", "parse_month",
-    "parse_number", "parse_period", "read_csv_grid", "read_csv_table", "read_json", "read_workbook",
-    "record_moment", "record_month", "record_points", "row_record", "row_title", "series_points",
-    "snapshot_points", "split_dimension_names", "table_blocks", "undecorated", "walk_records",
-    "wide_points",
+    "is_daily", "is_dotnet_date", "is_jsonstat", "is_missing", "join_header_rows", "jsonstat_cube",
+    "jsonstat_datasets", "jsonstat_points", "keep_where", "label_levels", "long_points", "mapping_records",
+    "month_columns_points", "month_of_header", "month_rows_points", "parse_clock",
+    "parse_dotnet_date", "parse_duration", "parse_month", "parse_number", "parse_period", "read_csv_grid",
+    "read_csv_table", "read_json", "read_workbook", "record_moment", "record_month", "record_points",
+    "row_record", "row_title", "series_points", "snapshot_points", "split_dimension_names", "table_blocks",
+    "undecorated", "walk_records", "wide_points", "with_header",
 ]
 # fmt: on
 
@@ -317,6 +317,67 @@ def _header_test(names: Sequence[str]) -> Callable[[Sequence[Cell]], bool]:
         return False
 
     return repeats
+
+
+def _spans(grid: Grid, row: int, below: Sequence[int], width: int) -> bool:
+    """True when most labels of a header row stand over blank cells whose columns the rows below name.
+
+    Such a row holds group labels (often merged cells) that apply to every column up to the next label.
+    """
+    cells = [clean_header(grid[row][i]) if i < len(grid[row]) else "" for i in range(width)]
+    named = {i for r in below for i, cell in enumerate(grid[r][:width]) if clean_header(cell)}
+    filled = [i for i, cell in enumerate(cells) if cell]
+    spanning = [i for i in filled if i + 1 < width and not cells[i + 1] and i + 1 in named]
+    return bool(filled) and 2 * len(spanning) > len(filled)
+
+
+def join_header_rows(grid: Grid, rows: Sequence[int]) -> list[str]:
+    """One label per column from a header spread over several rows: group labels, then the names below.
+
+    A row of group labels (see `_spans`) applies each label to the columns up to its next label; names
+    split over rows (`United` / `States`, `North-` / `east`) are joined. No rows: `column_1`, `column_2`….
+    """
+    width = max((len(grid[r]) for r in rows), default=0) or max((len(r) for r in grid[:50]), default=0)
+    if not rows:
+        return [f"column_{i + 1}" for i in range(width)]
+    parts: list[list[str]] = [[] for _ in range(width)]
+    edges: set[int] = set()  # where a group above starts: a group below does not reach past it
+    for number, row in enumerate(rows):
+        cells = [clean_header(grid[row][i]) if i < len(grid[row]) else "" for i in range(width)]
+        if _spans(grid, row, rows[number + 1 :], width):
+            carried = ""
+            for i, cell in enumerate(cells):
+                carried = cell or ("" if i in edges else carried)
+                cells[i] = carried
+            edges |= {i for i, cell in enumerate(grid[row][:width]) if clean_header(cell)}
+        for i, cell in enumerate(cells):
+            if cell and (not parts[i] or parts[i][-1] != cell):
+                parts[i].append(cell)
+    labels = []
+    for words in parts:
+        label = ""
+        for word in words:
+            label = label + word if label.endswith("-") and word[:1].islower() else f"{label} {word}".strip()
+        labels.append(label)
+    return labels
+
+
+def column_range(grid: Grid, first: int, end: int) -> Grid:
+    """The columns `first` to `end - 1` of every row: one of several tables standing side by side."""
+    return [list(row[first:end]) for row in grid]
+
+
+def with_header(grid: Grid, rows: Sequence[int]) -> Grid:
+    """The grid with the header spread over `rows` joined into its last row (see `join_header_rows`).
+
+    With no rows (a table without a header), a row `column_1, column_2, …` is put on top.
+    """
+    labels = join_header_rows(grid, rows)
+    if not rows:
+        return [labels, *grid]
+    joined = list(grid)
+    joined[rows[-1]] = labels
+    return joined
 
 
 def row_title(row: Sequence[Cell]) -> str | None:
@@ -875,6 +936,11 @@ def _table_rows(
         return
     for number, (title, first, end) in enumerate(table_blocks(grid, header_row)):
         for row in grid[first + (skip_rows if number == 0 else 0) : end]:
+            # A one-cell label row inside a table starts a section (`Conifers`, `Broadleaves`) named by it.
+            section = row_title(row)
+            if section is not None:
+                title = section
+                continue
             yield title, row
 
 
@@ -1326,6 +1392,90 @@ def month_columns_points(
             value = parse_number(row[index], decimal=decimal, missing=missing) if index < len(row) else None
             if value is not None:
                 yield _point(year.replace(month=month), value, dict(dims))
+
+
+def month_rows_points(
+    grid: Grid,
+    *,
+    header_row: int,
+    month_column: str,
+    dimension_columns: Sequence[str] = (),
+    skip_rows: int = 0,
+    decimal: str = ".",
+    missing: Sequence[float] = (),
+    constant_dimensions: dict[str, str] | None = None,
+    title_dimension: str | None = None,
+) -> Iterator[PointDict]:
+    """Points of a matrix with a row per month and a column per year (`Month, 2019, 2020, …`).
+
+    Rows whose label is not a month (an annual total or mean) and columns whose header is not a year
+    are left out: they are aggregates, not periods.
+    """
+    names = header_names(grid[header_row])
+    month_at = column_index(names, month_column)
+    years = [
+        (i, moment)
+        for i, name in enumerate(names)
+        if i != month_at and (moment := parse_period(name, "year"))
+    ]
+    if not years:
+        raise ToolkitError(f"no column header reads as a year; columns are {list(names)[:30]}")
+    dims_at = [(name, column_index(names, name)) for name in dimension_columns]
+    constant = dict(constant_dimensions or {})
+    for title, row in _table_rows(grid, header_row, skip_rows, title_dimension):
+        month = parse_month(row[month_at]) if month_at < len(row) else None
+        if month is None:
+            continue
+        dims = _row_dimensions(row, constant, dims_at, title_dimension, title)
+        for index, year in years:
+            value = parse_number(row[index], decimal=decimal, missing=missing) if index < len(row) else None
+            if value is not None:
+                yield _point(year.replace(month=month), value, dict(dims))
+
+
+_FOOTNOTE_MARK = re.compile(r"\s+\d{1,2}(?:,\d{1,2})*$")
+
+
+def label_levels(grid: Grid, *, header_row: int, column: str, footnotes: bool = False) -> Grid:
+    """The grid with a label column's indentation read as a hierarchy: a column per level above a row.
+
+    National statistics often nest row labels by indenting them (`Motor Gasoline` > `  Unleaded Regular`
+    > `    Conventional`), so one label occurs under several parents. Each row gets its ancestors in
+    columns `<column> level 1`, `<column> level 2`…; one-cell rows count as parents too. With
+    `footnotes`, a trailing footnote number (`Conventional 3`, `Total 9,10`) is cut from every label.
+    """
+    names = header_names(grid[header_row])
+    at = column_index(names, column)
+    body = grid[header_row + 1 :]
+    indents = sorted({_indent(row[at]) for row in body if at < len(row) and clean_header(row[at])})
+    depth = max(0, len(indents) - 1)
+    levels = [f"{names[at]} level {k}" for k in range(1, depth + 1)]
+    result: Grid = [list(row) for row in grid[:header_row]]
+    result.append([*grid[header_row], *levels])
+    stack: dict[int, str] = {}
+    for row in body:
+        cell = row[at] if at < len(row) else None
+        label = clean_header(cell)
+        if footnotes:
+            label = _FOOTNOTE_MARK.sub("", label)
+        if label:
+            level = indents.index(_indent(cell))
+            stack = {k: v for k, v in stack.items() if k < level}
+            stack[level] = label
+            ancestors = [stack.get(k, "") for k in range(level)]
+        else:
+            ancestors = [stack[k] for k in sorted(stack)]
+        padded = [*ancestors, *[""] * (depth - len(ancestors))][:depth]
+        cells = [*row[: len(names)], *[None] * (len(names) - len(row))]
+        if label:
+            cells[at] = label
+        result.append([*cells, *padded])
+    return result
+
+
+def _indent(cell: Cell) -> int:
+    text = str(cell) if cell is not None else ""
+    return len(text) - len(text.lstrip())
 
 
 def split_dimension_names(header: str) -> list[str]:

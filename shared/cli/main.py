@@ -28,8 +28,10 @@ from shared.common.settings import Settings
 from shared.domain.wrapper import IndicatorRequest, LayoutHints
 from shared.flows.wrap import GENERATORS, WrapResult, wrap_code, wrap_source
 from shared.generate.heuristic import rank_series
+from shared.generate.heuristic.explain import explain, render_explain
 from shared.points.point import Point, format_timestamp
-from shared.source.read import read_source
+from shared.source.profile import build_profile
+from shared.source.read import SourceData, read_source
 from shared.validate.validation import ValidationReport
 
 EXIT_USAGE = 2
@@ -55,7 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     wrap.add_argument("--description", default="", help="what the indicator measures")
     wrap.add_argument("--unit", default="", help="unit of the values, e.g. 't/capita'")
     wrap.add_argument("--generator", choices=GENERATORS, default="heuristic", help="default: heuristic")
-    wrap.add_argument("--format", choices=("table", "jsonl", "csv"), default="table", help="default: table")
+    wrap.add_argument(
+        "--format",
+        choices=("table", "jsonl", "csv", "json"),
+        default="table",
+        help="default: table; json only with --explain",
+    )
+    wrap.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the row classes, blocks, time axis and ranked candidates (text, or JSON with "
+        "--format json) and exit without running a wrapper",
+    )
     wrap.add_argument("--out", type=Path, help="write the points to this file instead of stdout")
     wrap.add_argument("--plot", type=Path, help="draw the series into this PNG file")
     wrap.add_argument("--show-code", action="store_true", help="print the generated wrapper to stderr")
@@ -94,6 +107,10 @@ def run_wrap(args: argparse.Namespace) -> int:
     started = time.monotonic()
     progress = _progress(args.quiet, started)
     settings = Settings()
+    if args.format == "json" and not args.explain:
+        return _fail(
+            "--format json is the --explain document; points come as table, jsonl or csv", EXIT_USAGE
+        )
     try:
         hints = hints_from_arguments(args)
         code = _hand_written(args, hints)
@@ -105,6 +122,8 @@ def run_wrap(args: argparse.Namespace) -> int:
         request = IndicatorRequest(name=args.name, description=args.description, unit=args.unit, hints=hints)
         progress(f"reading {args.source}")
         source = read_source(args.source, settings=settings, encoding=hints.encoding)
+        if args.explain:
+            return _explain(source, request, as_json=args.format == "json")
         if code is not None:
             result = wrap_code(source, request, code, settings=settings, progress=progress)
         else:
@@ -159,6 +178,15 @@ def run_wrap(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         # The reader (e.g. `head`) went away: stop quietly, as other command-line tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _explain(source: SourceData, request: IndicatorRequest, *, as_json: bool) -> int:
+    """`wrap --explain`: what the heuristic sees in the source, without generating or running a wrapper."""
+    doc = explain(build_profile(source), request)
+    sys.stdout.write(
+        json.dumps(doc, ensure_ascii=False, default=str) + "\n" if as_json else render_explain(doc)
+    )
     return 0
 
 

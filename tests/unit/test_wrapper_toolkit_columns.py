@@ -290,3 +290,23 @@ def test_point_columns_iterate_as_point_dicts_and_check_their_shape() -> None:
         PointColumns(np.zeros(2, dtype=np.int64), np.zeros(1), series=[{}])
     with pytest.raises(ColumnsError):
         PointColumns(np.zeros(1, dtype=np.int64), np.zeros(1), series=[{}, {"a": "b"}])
+
+
+def test_join_header_rows_carries_group_labels_and_joins_split_names() -> None:
+    from shared.wrapper_toolkit import join_header_rows, with_header
+
+    grid = [
+        ["", "Median", "", "Average", ""],
+        ["Year", "United", "North-", "United", "North-"],
+        ["", "States", "east", "States", "east"],
+        [1990, 1, 2, 3, 4],
+    ]
+    assert join_header_rows(grid, [0, 1, 2]) == [
+        "Year",
+        "Median United States",
+        "Median North-east",
+        "Average United States",
+        "Average North-east",
+    ]
+    assert with_header(grid, [0, 1, 2])[2] == join_header_rows(grid, [0, 1, 2])
+    assert with_header([[1, 2]], []) == [["column_1", "column_2"], [1, 2]]

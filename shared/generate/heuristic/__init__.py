@@ -93,10 +93,11 @@ def infer(candidates: list[Candidate]) -> Inference:
     """Confidence in the best candidate from its margin over the runner-up, and the alternatives."""
     best, others = candidates[0], candidates[1:]
     if not others:
-        return Inference(confidence=1.0, chosen=best.label)
+        return Inference(confidence=1.0, chosen=best.label, warnings=best.warnings)
     return Inference(
         confidence=margin_confidence(best.score, others[0].score),
         chosen=best.label,
+        warnings=best.warnings,
         alternatives=[
             Alternative(label=c.label, score=round(c.score, 3), reason=c.reason, hint=c.hint) for c in others
         ],

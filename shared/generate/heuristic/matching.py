@@ -28,7 +28,23 @@ SYNONYMS = {
     "ghg": "greenhouse",
     "min": "minimum",
     "max": "maximum",
+    "monthly": "month",
+    "quarterly": "quarter",
+    "yearly": "annual",
+    "annually": "annual",
+    "weekly": "week",
+    "daily": "day",
+    "hourly": "hour",
 }
+# Words that say a label is NOT the thing it names (`… (Not in Total)`, `Excl. VAT`, `ex. energy`).
+NEGATION = re.compile(
+    r"\b(not\s+in|not\s+incl\w*|excl\w*|excluding|without|except|ex\.|ohne|sans|sin|senza|zonder|bez)(?=\W|$)",
+    re.IGNORECASE,
+)
+# Footnote references in a label (`[note 4]`, `[x]`): they name no part of what the column holds.
+FOOTNOTE = re.compile(r"\[[^\]]{0,20}\]")
+# Label words that do not name what a column holds: footnote marks and numbers.
+_MARK = re.compile(r"^(\d+|note|r|p|e)$")
 TIME_WORDS = _words(
     "year yr years jahr annee année date datum time zeit period periode période month monat mois day tag "
     "jour quarter quartal week timestamp datetime start end from to begin until zeitraum stichtag fecha año "
@@ -36,6 +52,22 @@ TIME_WORDS = _words(
     "semestre kwartaal tijd mês dia "
     # Japanese, Chinese and Korean headers are single words: year, fiscal year, date, time, period, month…
     "年 年度 年月 年月日 日付 日時 時刻 時間 期間 西暦 月 日 日期 时间 年份 月份 날짜 연도 일자 기간"
+)
+VALUE_NAMES = frozenset(
+    {
+        "value",
+        "values",
+        "obs value",
+        "wert",
+        "werte",
+        "valeur",
+        "valeurs",
+        "valor",
+        "valore",
+        "waarde",
+        "wartość",
+        "値",
+    }
 )
 NOTE_WORDS = _words("note notes comment comments footnote footnotes flag flags remark remarks status")
 ID_WORDS = _words("id code index decimal rank page fips lat latitude lon longitude elevation")
@@ -61,24 +93,81 @@ def tokens(text: str) -> list[str]:
     return result
 
 
+# Words that name how often a series has a value; a request naming one wants a table of that frequency.
+FREQUENCIES = {
+    "hour": "hour",
+    "day": "day",
+    "week": "week",
+    "month": "month",
+    "quarter": "quarter",
+    "annual": "year",
+    "year": "year",
+}
+ADJECTIVES = {
+    "hour": "hourly",
+    "day": "daily",
+    "week": "weekly",
+    "month": "monthly",
+    "quarter": "quarterly",
+    "year": "annual",
+}
+# The frequency of the periods each time format reads.
+FORMAT_FREQUENCIES = {
+    "year": "year",
+    "year_month": "month",
+    "year_mmm": "month",
+    "month_name_year": "month",
+    "year_quarter": "quarter",
+}
+
+
+def frequency_of(text: str) -> str | None:
+    """The frequency a text names (`monthly`, `Quarter`, `annual`), when it names exactly one."""
+    named = {FREQUENCIES[tok] for tok in tokens(text) if tok in FREQUENCIES}
+    return named.pop() if len(named) == 1 else None
+
+
+def requested_frequency(request: IndicatorRequest) -> str | None:
+    """The frequency the request's name names, else the one its description names."""
+    return frequency_of(request.name) or frequency_of(request.description)
+
+
+def negations(text: str) -> set[str]:
+    """The negating words of a text (`not in`, `excl`, `without`…), folded."""
+    return {" ".join(match.group(1).casefold().rstrip(".").split())[:4] for match in NEGATION.finditer(text)}
+
+
 class RequestMatcher:
     """Scores labels (columns, arrays, sheets) against the words of an indicator request."""
 
+    # Words of the request's name weigh more than those only in its description: the name says what is
+    # wanted, the description often names the table and its neighbours too.
+
     def __init__(self, request: IndicatorRequest, labels: Sequence[str]) -> None:
         self.request_tokens = set(tokens(request.text()))
+        self.name_tokens = set(tokens(request.name))
         self.unit_tokens = set(tokens(request.unit))
+        self.negated = negations(request.text())
         self.about_total = "total" in self.request_tokens
         counts = Counter(tok for label in labels for tok in set(tokens(label)))
         self.idf = {tok: 1.0 + math.log((1 + len(labels)) / (1 + n)) for tok, n in counts.items()}
 
     def score(self, label: str, *, unit: str = "") -> float:
-        """Matched request words (rarer words weigh more), a bonus for totals, a cost for other words."""
-        label_tokens = tokens(label)
+        """Matched request words (rarer and name words weigh more), minus other words, negations, totals."""
+        label_tokens = tokens(FOOTNOTE.sub(" ", label))
         matched = [tok for tok in set(label_tokens) if tok in self.request_tokens]
         unmatched = [tok for tok in label_tokens if tok not in self.request_tokens]
-        value = sum(self.idf.get(tok, 1.0) for tok in matched) - 0.1 * len(unmatched)
-        if self.about_total and "total" in label_tokens:
-            value += 1.0
+        value = sum(self.idf.get(tok, 1.0) * (1.0 if tok in self.name_tokens else 0.6) for tok in matched)
+        value -= 0.1 * len(unmatched)
+        words = [tok for tok in label_tokens if not _MARK.match(tok)]
+        if words:
+            # A label mostly made of requested words names the thing, not a neighbour; wholly made, more so.
+            asked = sum(1 for tok in words if tok in self.request_tokens)
+            value += 1.5 * asked / len(words) + (1.0 if asked == len(words) else 0.0)
+        if negations(label) - self.negated:
+            value -= 3.0
+        if "total" in label_tokens:
+            value += 1.0 if self.about_total else -0.5
         if unit and self.unit_tokens and set(tokens(unit)) & self.unit_tokens:
             value += 0.5
         return value

@@ -30,10 +30,12 @@ class ColumnStats:
 class TablePlan:
     """The layout decisions for one table (a CSV or a sheet)."""
 
-    layout: str  # long | wide | months | snapshot
+    # long | wide | months (years down, months across) | matrix (months down, years across) | snapshot
+    layout: str
     sheet: str
     header_row: int
     anchors: list[str]
+    header_rows: list[int] | None = None  # header lines joined into one (none: a table without a header)
     skip_rows: int = 0
     time_column: str | None = None
     time_format: str | None = None
@@ -49,6 +51,13 @@ class TablePlan:
     score: float = 0.0
     rows: int = 0
     reasons: list[str] = field(default_factory=list)
+    value_scores: list[tuple[str, float]] = field(default_factory=list)  # value columns, best first
+    row_labels: dict[str, str] = field(default_factory=dict)  # a wide table's row labels → their column
+    row_choice: tuple[str, str] | None = None  # (column, row label) a value column hint names
+    warnings: list[str] = field(default_factory=list)
+    title: str = ""  # the title above the table
+    columns: tuple[int, int] | None = None  # (first, end) of a table standing beside others
+    label_levels: tuple[str, bool] | None = None  # (label column nested by indentation, cut footnotes)
 
 
 @dataclass
@@ -86,3 +95,4 @@ class Candidate:
     reason: str
     label: str = ""
     hint: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)

@@ -32,6 +32,22 @@ def render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequ
     constants = [f"HEADER = {_literal(plan.anchors)}  # columns that identify the header row"]
     if reader != "csv":
         constants.insert(0, f"SHEET = {_literal(plan.sheet)}")
+    if plan.columns is not None:
+        imports += ", column_range"
+        constants.append(f"COLUMNS = {_literal(list(plan.columns))}  # first and end column of this table")
+        read += "    grid = column_range(grid, *COLUMNS)\n"
+    if plan.header_rows is not None:
+        imports += ", with_header"
+        note = "header lines joined into one label per column" if plan.header_rows else "no header row"
+        constants.append(f"HEADER_ROWS = {_literal(plan.header_rows)}  # {note}")
+        read += "    grid = with_header(grid, HEADER_ROWS)\n"
+    if plan.label_levels is not None:
+        imports += ", label_levels"
+        column, footnotes = plan.label_levels
+        read += (
+            f"    grid = label_levels(grid, header_row=find_row(grid, HEADER), column={_literal(column)}, "
+            f"footnotes={footnotes})\n"
+        )
     if plan.layout == "wide":
         call = (
             "    return wide_points(\n"
@@ -65,6 +81,19 @@ def render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequ
         )
         function = "long_points"
         summary = f"long table, time in {plan.time_column!r}, values in {plan.value_column!r}"
+    elif plan.layout == "matrix":
+        call = (
+            "    return month_rows_points(\n"
+            "        grid,\n"
+            "        header_row=find_row(grid, HEADER),\n"
+            f"        skip_rows={plan.skip_rows},\n"
+            f"        month_column={_literal(plan.month_column)},\n"
+            f"        dimension_columns={_literal(plan.dimension_columns)},\n"
+            f"        decimal={_literal(plan.decimal)},\n"
+            f"        missing={_literal(plan.missing)},\n" + _title_argument(plan) + "    )\n"
+        )
+        function = "month_rows_points"
+        summary = f"a row per month in {plan.month_column!r}, a column per year"
     elif plan.layout == "months":
         call = (
             "    return month_columns_points(\n"

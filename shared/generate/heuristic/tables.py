@@ -5,27 +5,37 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from shared.common.errors import NoSeriesFoundError
+from shared.common.errors import HintError, NoSeriesFoundError
 from shared.domain.wrapper import IndicatorRequest, SourceFormat
 from shared.generate.heuristic.matching import (
+    ADJECTIVES,
     END_WORDS,
+    FORMAT_FREQUENCIES,
     ID_WORDS,
     MONTH_WORDS,
     NOTE_WORDS,
     PERIOD_HEADER_FORMATS,
     START_WORDS,
     TIME_WORDS,
+    VALUE_NAMES,
     RequestMatcher,
+    frequency_of,
+    requested_frequency,
 )
 from shared.generate.heuristic.periods import code_columns, period_note, vintage_columns
 from shared.generate.heuristic.plans import Candidate, ColumnStats, TablePlan
 from shared.generate.heuristic.render import render_sheet_per_period, render_table
+from shared.generate.heuristic.structure import analyze_structure, column_groups
+from shared.generate.selection import restrict_code
 from shared.source.profile import SourceProfile, TableProfile
 from shared.wrapper_toolkit import (
+    _FOOTNOTE_MARK,
     Grid,
     clean_header,
+    column_range,
     decimal_votes,
     detect_period_format,
     detect_sentinels,
@@ -38,6 +48,7 @@ from shared.wrapper_toolkit import (
     parse_period,
     row_title,
     table_blocks,
+    with_header,
 )
 
 
@@ -107,8 +118,10 @@ def _column_stats(names: list[str], data: Grid, units: dict[int, str], decimal: 
         values = [row[index] if index < len(row) else None for row in data]
         present = [v for v in values if not is_missing(v)]
         fill = len(present) / max(1, len(values))
-        numeric = sum(1 for v in present if parse_number(v, decimal=decimal) is not None) / max(
-            1, len(present)
+        # Marks with no letter or digit (`.`, `/`, `…`) stand for a missing number in national statistics.
+        counted = [v for v in present if not isinstance(v, str) or any(ch.isalnum() for ch in v)]
+        numeric = sum(1 for v in counted if parse_number(v, decimal=decimal) is not None) / max(
+            1, len(counted)
         )
         stats.append(
             ColumnStats(
@@ -154,7 +167,7 @@ def _time_column(stats: list[ColumnStats], n_rows: int) -> ColumnStats | None:
     return max(candidates, key=lambda item: (item[0], item[1]))[2]
 
 
-def _value_columns(stats: list[ColumnStats], exclude: set[str]) -> list[ColumnStats]:
+def _value_columns(stats: list[ColumnStats], exclude: set[str], *, rows: int = 0) -> list[ColumnStats]:
     found = []
     for col in stats:
         if col.name in exclude or col.fill < 0.02 or col.numeric < 0.8:
@@ -163,6 +176,8 @@ def _value_columns(stats: list[ColumnStats], exclude: set[str]) -> list[ColumnSt
             continue  # e.g. "Decimal Date": a time in another form, not a measurement
         if col.words & ID_WORDS and not col.words - ID_WORDS:
             continue
+        if col.distinct == 1 and col.fill > 0.5 and rows > 20:
+            continue  # one number on every row identifies the table, it measures nothing
         found.append(col)
     return found
 
@@ -181,17 +196,58 @@ def _dimension_columns(stats: list[ColumnStats], exclude: set[str]) -> list[Colu
     ]
 
 
+def analyze_table(
+    grid: Grid, request: IndicatorRequest, *, sheet: str = "", delimiter: str | None = None
+) -> list[TablePlan]:
+    """Plans for a table, or for each of the tables standing side by side in it."""
+    groups = column_groups(grid) if grid else []
+    if not groups:
+        plan = analyze_grid(grid, request, sheet=sheet, delimiter=delimiter)
+        return [plan] if plan is not None else []
+    plans = []
+    for first, end in groups:
+        plan = analyze_grid(column_range(grid, first, end), request, sheet=sheet, delimiter=delimiter)
+        if plan is not None:
+            plan.columns = (first, end)
+            plan.reasons.append(f"one of {len(groups)} tables side by side: columns {first}..{end - 1}")
+            plans.append(plan)
+    return plans
+
+
 def analyze_grid(
     grid: Grid, request: IndicatorRequest, *, sheet: str = "", delimiter: str | None = None
 ) -> TablePlan | None:
     """Layout decisions for one table, or None when it holds no numeric series."""
     if not grid:
         return None
-    header = find_header_row(grid)
+    grid, header, header_rows, keep, title = _header_of(grid, request.hints.header_rows)
+    plan = _plan_table(grid, request, header=header, keep=keep, sheet=sheet, delimiter=delimiter)
+    if plan is not None:
+        plan.title = title
+    if plan is not None and header_rows is not None:
+        plan.header_rows = header_rows
+        plan.reasons.append(
+            f"header over rows {header_rows} joined into one label per column"
+            if header_rows
+            else "no header row: columns named column_1, column_2, …"
+        )
+    return plan
+
+
+def _plan_table(
+    grid: Grid,
+    request: IndicatorRequest,
+    *,
+    header: int,
+    keep: set[int] | None,
+    sheet: str,
+    delimiter: str | None,
+) -> TablePlan | None:
     names = header_names(grid[header])
+    _check_column_hints(names, request)
     units = _units_row(grid, header) or {}
     skip = 1 if units else 0
-    data, titles = _data_rows(grid, header, skip)
+    data, titles = _data_rows(grid, header, skip, keep=keep)
     if not data:
         return None
     decimal = request.hints.decimal or _table_decimal(data, delimiter)
@@ -207,9 +263,10 @@ def analyze_grid(
             period_format=periods,
             sheet=sheet,
             decimal=decimal,
+            body=grid[header + 1 :],
         )
     stats = _column_stats(names, data, units, decimal)
-    time_col = _time_column(stats, len(data))
+    time_col = _hinted_time_column(stats, request.hints.time_column) or _time_column(stats, len(data))
     if _month_headers(names) and time_col is not None and time_col.period_format == "year":
         return _month_columns_plan(
             names, data, titles, stats, time_col, header=header, skip=skip, sheet=sheet, decimal=decimal
@@ -217,7 +274,9 @@ def analyze_grid(
     month_col = _month_column(stats, data, time_col)
     clock_col = _clock_column(stats, len(data), time_col)
     exclude = {c.name for c in (time_col, month_col, clock_col) if c is not None}
-    values = _value_columns(stats, exclude)
+    values = _value_columns(stats, exclude, rows=len(data))
+    if time_col is not None and time_col.distinct < 2 and month_col is None and clock_col is None:
+        return None  # one period down a column is a note beside a table, not a time series
     if time_col is not None:
         # periods.py: an integer code of a label column names series, it is no value.
         labels = _dimension_columns(stats, exclude)
@@ -227,7 +286,10 @@ def analyze_grid(
         return None
     matcher = RequestMatcher(request, [c.name + " " + c.unit for c in values])
     scored = sorted(
-        ((matcher.score(c.name + " " + c.unit, unit=c.unit), -c.index, c) for c in values),
+        (
+            (matcher.score(c.name + " " + c.unit, unit=c.unit) + _generic_value(c), -c.index, c)
+            for c in values
+        ),
         key=lambda item: (item[0], item[1]),
         reverse=True,
     )
@@ -263,6 +325,7 @@ def analyze_grid(
         score=best_score,
         rows=len(data),
     )
+    plan.value_scores = [(c.name, score) for score, _, c in scored]
     others = [c.name for _, _, c in scored[1:6]]
     plan.reasons.append(f"value column {value_col.name!r} matches the request best (score {best_score:.2f})")
     if note := period_note(plan.time_format):  # periods.py: the dating convention of the time column
@@ -280,6 +343,57 @@ def analyze_grid(
     if missing:
         plan.reasons.append(f"sentinel values treated as missing: {missing}")
     return plan
+
+
+def _header_of(
+    grid: Grid, hint: list[int] | None
+) -> tuple[Grid, int, list[int] | None, set[int] | None, str]:
+    """(grid, header row, header lines to join, data rows, title) as the structure stage finds them."""
+    # A header over several lines, or none at all, is joined into one row (see `with_header`); the plain
+    # one-line header is found as before, which also finds headers of tables the structure reads as data.
+    structure = analyze_structure(grid, header_rows=hint)
+    block = structure.main
+    keep = {i for i, kind in enumerate(structure.row_classes) if kind in ("data", "aggregate")}
+    keep -= set(structure.annual_rows)  # a year among months would blur the time column's format
+    title = block.title if block is not None else ""
+    if hint is None and (block is None or (len(block.header_rows) == 1 and not block.headerless)):
+        header = find_header_row(grid)
+        agrees = block is not None and block.header_rows == [header]
+        return grid, header, None, keep if agrees else None, title
+    if hint is None and block is not None and block.headerless and _content_above(grid, block.data_rows[0]):
+        return grid, find_header_row(grid), None, None, title
+    lines = hint if hint is not None else block.header_rows  # type: ignore[union-attr]
+    if not lines:
+        keep = {i + 1 for i in keep}  # below the row of names put on top
+    return with_header(grid, lines), (lines[-1] if lines else 0), lines, keep, title
+
+
+def _content_above(grid: Grid, row: int) -> bool:
+    """True when anything but blank rows stands above a row: a table with no header starts the grid."""
+    return any(_filled(r) for r in grid[:row])
+
+
+def _check_column_hints(names: list[str], request: IndicatorRequest) -> None:
+    """A time column hint must name a column; the message lists the real ones."""
+    wanted = request.hints.time_column
+    if wanted and clean_header(wanted).casefold() not in {n.casefold() for n in names}:
+        raise HintError(f"time column {wanted!r} not found; columns are {names[:40]}")
+
+
+def _generic_value(col: ColumnStats) -> float:
+    """A bonus for a column named just `value` (`Wert`, `OBS_VALUE`): where a long table keeps its numbers."""
+    return 1.0 if clean_header(col.name).casefold().replace("_", " ") in VALUE_NAMES else 0.0
+
+
+def _hinted_time_column(stats: list[ColumnStats], wanted: str | None) -> ColumnStats | None:
+    """The column a time column hint names, read with the period format its cells have."""
+    if not wanted:
+        return None
+    folded = clean_header(wanted).casefold()
+    col = next(c for c in stats if c.name.casefold() == folded)  # _check_column_hints made sure it is there
+    if col.period_format is None:
+        raise HintError(f"time column {col.name!r} holds no dates or periods this tool reads")
+    return col
 
 
 def _month_column(stats: list[ColumnStats], data: Grid, time_col: ColumnStats | None) -> ColumnStats | None:
@@ -362,7 +476,7 @@ def _month_columns_plan(
     return plan
 
 
-def _data_rows(grid: Grid, header: int, skip: int) -> tuple[Grid, list[str]]:
+def _data_rows(grid: Grid, header: int, skip: int, *, keep: set[int] | None = None) -> tuple[Grid, list[str]]:
     """The data rows under the header and the title of the table each belongs to.
 
     Repeated header rows (stacked tables), one-cell title and footnote rows, and the units row are left
@@ -371,13 +485,18 @@ def _data_rows(grid: Grid, header: int, skip: int) -> tuple[Grid, list[str]]:
     data: Grid = []
     titles: list[str] = []
     for number, (title, first, end) in enumerate(table_blocks(grid, header)):
-        rows = grid[first:end]
-        if skip and rows and (number == 0 or not any(_is_numberish(c) for c in rows[0])):
+        rows = list(enumerate(grid[first:end], first))
+        if skip and rows and (number == 0 or not any(_is_numberish(c) for c in rows[0][1])):
             rows = rows[1:]
-        for row in rows:
-            if _filled(row) and row_title(row) is None:
-                data.append(row)
-                titles.append(title)
+        for at, row in rows:
+            if not _filled(row) or (keep is not None and at not in keep and row_title(row) is None):
+                continue
+            section = row_title(row)
+            if section is not None:
+                title = section  # as `_table_rows` in the toolkit reads sections
+                continue
+            data.append(row)
+            titles.append(title)
     return data, titles
 
 
@@ -457,6 +576,7 @@ def _wide_plan(
     period_format: str,
     sheet: str,
     decimal: str,
+    body: Grid,
 ) -> TablePlan | None:
     label_names = [name for name in names if parse_period(name, period_format) is None]
     stats = [s for s in _column_stats(names, data, units, decimal) if s.name in label_names]
@@ -470,9 +590,20 @@ def _wide_plan(
     numbers = [parse_number(c, decimal=decimal) for c in cells]
     if sum(n is not None for n in numbers) < 0.5 * len(cells):
         return None
+    levels = _indented_column(dims, body=body)
+    if levels is not None:
+        column, depth, _ = levels
+        title_dimension = None  # the hierarchy names the sections
+        dims = [d for d in dims if d is not column]
+    month_col = _month_label_column(dims, data) if period_format == "year" else None
+    if month_col is not None:
+        dims = [d for d in dims if d is not month_col]
     dim_names = [d.name for d in dims]
+    if levels is not None:
+        dim_names = [*(f"{column.name} level {k}" for k in range(1, depth + 1)), column.name, *dim_names]
     plan = TablePlan(
-        layout="wide",
+        layout="matrix" if month_col else "wide",
+        month_column=month_col.name if month_col else None,
         sheet=sheet,
         header_row=header,
         anchors=[names[period_cols[0]], *([split.name] if split else []), *dim_names[:2]],
@@ -486,7 +617,29 @@ def _wide_plan(
         score=0.0,
         rows=len(data),
     )
-    plan.reasons.append(f"{len(period_cols)} column headers are periods ({period_format}): wide layout")
+    labelled = dims + ([levels[0]] if levels is not None else [])
+    cut = levels is not None and levels[2]
+    plan.row_labels = {
+        (_FOOTNOTE_MARK.sub("", text) if cut else text): d.name
+        for row in data
+        for d in labelled
+        if d.index < len(row) and (text := clean_header(row[d.index]))
+    }
+    if levels is not None:
+        plan.label_levels = (levels[0].name, levels[2])
+        plan.anchors = [names[period_cols[0]], levels[0].name]
+        plan.reasons.append(
+            f"labels in {levels[0].name!r} are indented {levels[1] + 1} levels deep: rows keep their parents"
+            + (" (footnote numbers cut from the labels)" if levels[2] else "")
+        )
+    if month_col is not None:
+        plan.anchors = [names[period_cols[0]], month_col.name]
+        plan.reasons.append(
+            f"a row per month ({month_col.name!r}) and a column per year: {len(period_cols)} year columns; "
+            "rows that are not months (totals, averages) left out"
+        )
+    else:
+        plan.reasons.append(f"{len(period_cols)} column headers are periods ({period_format}): wide layout")
     if note := period_note(period_format):  # periods.py: the dating convention of the headers
         plan.reasons.append(note)
     if split:
@@ -498,56 +651,165 @@ def _wide_plan(
     return plan
 
 
+def _indented_column(dims: list[ColumnStats], *, body: Grid) -> tuple[ColumnStats, int, bool] | None:
+    """(column, levels above the deepest label, footnote marks) of a label column nested by indentation."""
+    # `body` is every row below the header, one-cell parent rows included, as `label_levels` reads them.
+    for col in dims[:1]:
+        labels = [row[col.index] for row in body if col.index < len(row) and clean_header(row[col.index])]
+        steps = [len(str(c)) - len(str(c).lstrip()) for c in labels]
+        indents = set(steps)
+        if len(indents) < 2 or steps[0] != min(indents):
+            return None  # a hierarchy starts at its top level
+        texts = [clean_header(c) for c in labels]
+        marked = [t for t in texts if _FOOTNOTE_MARK.search(t)]
+        # Trailing numbers are footnotes when several labels carry them and cutting them merges no labels.
+        cut = [_FOOTNOTE_MARK.sub("", t) for t in texts]
+        footnotes = len(marked) >= 3 and len(set(cut)) == len(set(texts))
+        return col, len(indents) - 1, footnotes
+    return None
+
+
+def _month_label_column(dims: list[ColumnStats], data: Grid) -> ColumnStats | None:
+    """Among a wide table's label columns, the one whose cells name six or more distinct months."""
+    for col in dims:
+        months = {parse_month(row[col.index]) for row in data if col.index < len(row)} - {None}
+        if len(months) >= 6:
+            return col
+    return None
+
+
+# Readings offered per source: validation tries them in turn, explain lists them.
+MAX_CANDIDATES = 8
+
+
 def table_wrapper(profile: SourceProfile, request: IndicatorRequest) -> list[Candidate]:
     """Interpretations of the profiled tables as parse code, the best first."""
+    # Every table (sheet) gives a plan; each plan's best value columns are candidates, scored by how
+    # well the column and the sheet name match the request. Hints narrow the choice and name wrong
+    # names with the real ones.
+    hints = request.hints
+    tables = profile.tables
+    if hints.sheet is not None:
+        tables = [t for t in tables if t.name.casefold() == hints.sheet.casefold()]
+        if not tables:
+            raise HintError(f"sheet {hints.sheet!r} not found; sheets are {[t.name for t in profile.tables]}")
     plans = []
-    for table in profile.tables:
-        plan = analyze_grid(table.rows, request, sheet=table.name, delimiter=profile.delimiter)
-        if plan is not None:
-            plans.append(plan)
+    for table in tables:
+        plans.extend(analyze_table(table.rows, request, sheet=table.name, delimiter=profile.delimiter))
     if not plans:
         raise NoSeriesFoundError("no series found: no table with a numeric column under a header")
-    if profile.format == SourceFormat.CSV:
-        plan = plans[0]
-        return [_candidate(plan, render_table(plan, profile, request, reader="csv"), "; ".join(plan.reasons))]
-    period_sheets = _sheet_periods(profile.tables, plans)
-    if period_sheets is not None:
-        fmt, snapshot = period_sheets
-        code = render_sheet_per_period(snapshot, fmt, request)
-        return [_candidate(snapshot, code, f"one sheet per period ({fmt}); " + "; ".join(snapshot.reasons))]
-    sheet_matcher = RequestMatcher(request, [p.sheet for p in plans])
-    # Every sheet is a candidate, best first: validation tries the next when one fails.
-    ranked = sorted(
-        plans,
-        key=lambda p: (p.layout != "snapshot", p.score + 0.5 * sheet_matcher.score(p.sheet), p.rows),
-        reverse=True,
-    )
-    ranked[0].reasons.insert(0, f"sheet {ranked[0].sheet!r} chosen among {[p.sheet for p in plans]}")
+    reader = "csv" if profile.format == SourceFormat.CSV else "xlsx"
+    if reader == "xlsx" and hints.sheet is None and hints.value_column is None:
+        period_sheets = _sheet_periods(tables, plans)
+        if period_sheets is not None:
+            fmt, snapshot = period_sheets
+            code = render_sheet_per_period(snapshot, fmt, request)
+            return [
+                _candidate(snapshot, code, f"one sheet per period ({fmt}); " + "; ".join(snapshot.reasons))
+            ]
+    if hints.value_column is not None:
+        plans = _hinted(plans, hints.value_column)
+    sheet_matcher = RequestMatcher(request, [f"{p.sheet} {p.title}" for p in plans])
+    wanted = requested_frequency(request)
+    ranked = []
+    for plan in plans:
+        # The sheet's name and the title above its table say what the table is about.
+        sheet_score = 0.5 * sheet_matcher.score(f"{plan.sheet} {plan.title}") if reader == "xlsx" else 0.0
+        found = _plan_frequency(plan)
+        if wanted and found and found != wanted:
+            sheet_score -= 3.0
+            plan.warnings.append(
+                f"the request asks for {ADJECTIVES[wanted]} values; "
+                f"{plan.sheet or 'the table'} holds {ADJECTIVES[found]} ones"
+            )
+        usable = plan.layout != "snapshot"
+        for variant in _variants(plan):
+            key = (usable, variant.score + sheet_score, plan.rows)
+            ranked.append((key, variant))
+    ranked.sort(key=lambda item: item[0], reverse=True)
     candidates: list[Candidate] = []
     failures: list[NoSeriesFoundError] = []
-    for plan in ranked:
+    for (_, score, _), plan in ranked:
         try:
-            code = render_table(plan, profile, request, reader="xlsx")
+            code = render_table(plan, profile, request, reader=reader)
         except NoSeriesFoundError as exc:
-            failures.append(exc)  # a sheet without a time axis is no reading of a time series
+            failures.append(exc)  # a table without a time axis is no reading of a time series
             continue
-        score = plan.score + 0.5 * sheet_matcher.score(plan.sheet)
-        candidates.append(
-            _candidate(plan, code, "; ".join(plan.reasons), score=score, in_sheet=len(plans) > 1)
-        )
+        if plan.row_choice is not None:
+            # A row label named by a hint: the other rows' series are left out of the points.
+            dimension, row = plan.row_choice
+            code = restrict_code(code, {dimension: row})
+            plan.reasons.insert(0, f"row {row!r} of {dimension!r}, as the value column hint names")
+        rationale = "; ".join(plan.reasons)
+        if reader == "xlsx" and len(plans) > 1:
+            plan.reasons[0] = f"sheet {plan.sheet!r}: {plan.reasons[0]}"
+            rationale = f"sheet {plan.sheet!r} chosen among {[p.sheet for p in plans]}; {rationale}"
+        candidates.append(_candidate(plan, code, rationale, score=score, sheets=len(plans)))
+        if len(candidates) == MAX_CANDIDATES:
+            break
     if not candidates:
         raise failures[0]
     return candidates
 
 
+def _plan_frequency(plan: TablePlan) -> str | None:
+    """The frequency of a plan's periods: from its time format, else from its sheet's name."""
+    fmt = plan.time_format if plan.layout == "long" else plan.period_format
+    if plan.layout in ("months", "matrix"):
+        return "month"
+    return FORMAT_FREQUENCIES.get(fmt or "") or frequency_of(plan.sheet)
+
+
+def _variants(plan: TablePlan) -> list[TablePlan]:
+    """The plan with each of its best value columns (long tables), best first; other layouts as they are."""
+    if plan.layout != "long" or not plan.value_scores:
+        return [plan]
+    variants = []
+    for name, score in plan.value_scores[:4]:
+        variant = replace(plan, value_column=name, score=score, reasons=list(plan.reasons))
+        variant.anchors = [n for n in plan.anchors if n != plan.value_column] + [name]
+        if name != plan.value_column:
+            variant.reasons[0] = f"value column {name!r} (score {score:.2f})"
+        variants.append(variant)
+    return variants
+
+
+def _hinted(plans: list[TablePlan], wanted: str) -> list[TablePlan]:
+    """The plans that have the value column a hint names, with it chosen; else a HintError listing names."""
+    folded = clean_header(wanted).casefold()
+    kept = []
+    for plan in plans:
+        match = next((n for n, _ in plan.value_scores if n.casefold() == folded), None)
+        if match is not None:
+            top = max((s for _, s in plan.value_scores), default=0.0)
+            plan.value_scores = [(match, top + 1.0)]
+            kept.append(plan)
+        elif row := next((r for r in plan.row_labels if r.casefold() == folded), None):
+            plan.row_choice = (plan.row_labels[row], row)
+            kept.append(plan)
+    if not kept:
+        names = sorted(
+            {n for p in plans for n, _ in p.value_scores} | {r for p in plans for r in p.row_labels}
+        )
+        raise HintError(f"value column or row label {wanted!r} not found; there are {names[:60]}")
+    return kept
+
+
 def _candidate(
-    plan: TablePlan, code: str, rationale: str, *, score: float | None = None, in_sheet: bool = False
+    plan: TablePlan, code: str, rationale: str, *, score: float | None = None, sheets: int = 0
 ) -> Candidate:
     label = f"value column {plan.value_column!r}" if plan.value_column else ""
     hint = {"value_column": plan.value_column} if plan.value_column else {}
-    if in_sheet:
-        label = f"sheet {plan.sheet!r}" + (f", {label}" if label else "")
+    if plan.row_choice is not None:
+        label, hint = f"row {plan.row_choice[1]!r}", {"value_column": plan.row_choice[1]}
+    if plan.sheet:
         hint = {"sheet": plan.sheet, **hint}
+        if sheets > 1:
+            label = f"sheet {plan.sheet!r}" + (f", {label}" if label else "")
+    if plan.columns is not None:
+        label += f" of the table in columns {plan.columns[0]}..{plan.columns[1] - 1}"
+        if plan.title:
+            label += f" ({plan.title})"
     return Candidate(
         code=code,
         rationale=rationale,
@@ -555,6 +817,7 @@ def _candidate(
         reason=plan.reasons[0] if plan.reasons else rationale,
         label=label or f"sheet {plan.sheet!r}",
         hint=hint,
+        warnings=list(plan.warnings),
     )
 
 

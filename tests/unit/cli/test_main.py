@@ -1,12 +1,15 @@
-"""The command line's point writer: every timestamp printed with the clock it has."""
+"""The command line: the point writer's timestamps, and `wrap --explain` (one document, no wrapper run)."""
 
 from __future__ import annotations
 
 import io
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
-from shared.cli.main import write_points
+import pytest
+
+from shared.cli.main import main, write_points
 from shared.points.point import Point
 
 POINTS = [
@@ -32,3 +35,29 @@ def test_csv_writes_the_same_timestamps() -> None:
         "2021-10-31T02:00:00+01:00",
         "2020-01-01T00:00:00Z",
     ]
+
+
+CSV = (
+    b"Gas supply (GWh)\n\nMonth,Imports,Net imports\nJanuary 2020,10,4\nFebruary 2020,11,5\n1) Provisional.\n"
+)
+
+
+def test_wrap_explain_json_prints_one_document_and_runs_no_wrapper(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gas.csv"
+    path.write_bytes(CSV)
+    code = main(["wrap", str(path), "--name", "Gas imports", "--explain", "--format", "json", "--quiet"])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["tables"][0]["header_rows"] == [2]
+    assert doc["candidates"][0]["label"] == "value column 'Imports'"
+
+
+def test_format_json_without_explain_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gas.csv"
+    path.write_bytes(CSV)
+    assert main(["wrap", str(path), "--name", "Gas imports", "--format", "json", "--quiet"]) == 2
+    assert "--explain" in capsys.readouterr().err
