@@ -35,8 +35,12 @@ def test_each_bad_option_is_named_with_its_reason() -> None:
 
 def test_confidence_is_half_for_a_tie_and_grows_with_the_margin() -> None:
     assert margin_confidence(1.0, 1.0) == 0.5
-    assert margin_confidence(1.0, 0.0) == 1.0
-    assert 0.5 < margin_confidence(1.0, 0.8) < UNSURE_BELOW
+    assert margin_confidence(1.0, 0.8) < UNSURE_BELOW
+    # The lead counts in matched words, whatever the size of the scores.
+    assert margin_confidence(10.6, 8.6) == margin_confidence(2.0, 0.0) > 0.85
+    assert margin_confidence(0.0, -3.0) > 0.95
+    assert margin_confidence(0.8, 1.0) < 0.5
+    assert margin_confidence(1000.0, 0.0) == 1.0
 
 
 def test_unsure_needs_an_alternative_and_a_low_confidence() -> None:
