@@ -97,17 +97,26 @@ class Structure:
 
 
 def _is_number(cell: Any) -> bool:
-    if isinstance(cell, bool):
-        return False
-    if isinstance(cell, int | float) or (hasattr(cell, "year") and not isinstance(cell, str)):
-        return True
-    return parse_number(cell) is not None
+    return _cell_number(cell)[0]
 
 
 def _year_number(cell: Any) -> int | None:
-    if isinstance(cell, bool) or not isinstance(cell, int | float | str):
-        return None
-    value = parse_number(cell) if isinstance(cell, str) else float(cell)
+    return _cell_number(cell)[1]
+
+
+def _cell_number(cell: Any) -> tuple[bool, int | None]:
+    """(_is_number, _year_number) of a cell, reading it once."""
+    if isinstance(cell, bool):
+        return False, None
+    if isinstance(cell, int | float):
+        return True, _year_of(float(cell))
+    if hasattr(cell, "year") and not isinstance(cell, str):
+        return True, None
+    value = parse_number(cell)
+    return value is not None, _year_of(value) if isinstance(cell, str) else None
+
+
+def _year_of(value: float | None) -> int | None:
     if value is None or not float(value).is_integer() or not 1000 <= value <= 2200:
         return None
     return int(value)
@@ -116,10 +125,11 @@ def _year_number(cell: Any) -> int | None:
 def row_facts(row: Sequence[Any]) -> RowFacts:
     """Filled positions, numbers, texts and whether the numbers read as rising years."""
     filled = [i for i, cell in enumerate(row) if not is_missing(cell) and clean_header(cell)]
-    numbers = [row[i] for i in filled if _is_number(row[i])]
-    texts = [clean_header(row[i]) for i in filled if not _is_number(row[i])]
-    years = [_year_number(cell) for cell in numbers]
-    enough = 2 if texts and filled and not _is_number(row[filled[0]]) else 3
+    read = {i: _cell_number(row[i]) for i in filled}
+    numbers = [i for i in filled if read[i][0]]
+    texts = [clean_header(row[i]) for i in filled if not read[i][0]]
+    years = [read[i][1] for i in numbers]
+    enough = 2 if texts and filled and not read[filled[0]][0] else 3
     rising = (
         len(years) >= enough
         and len(years) == len(numbers)
@@ -155,9 +165,9 @@ def _note(facts: RowFacts, row: int, *, first: int, last: int) -> bool:
     return row > last or (row > first and (bool(_NOTE_START.match(text)) or len(text) > 80))
 
 
-def classify_rows(grid: Grid) -> list[str]:
+def classify_rows(grid: Grid, *, facts: list[RowFacts] | None = None) -> list[str]:
     """The class of every row: blank, title, header, group, units, data, aggregate or note."""
-    facts = [row_facts(row) for row in grid]
+    facts = facts if facts is not None else [row_facts(row) for row in grid]
     kinds = [_first_kind(f) for f in facts]
     data_at = [i for i, kind in enumerate(kinds) if kind == "data"]
     if not data_at:
@@ -185,18 +195,24 @@ def classify_rows(grid: Grid) -> list[str]:
 
 def _annual_among_monthly(grid: Grid, facts: list[RowFacts], kinds: list[str]) -> list[int]:
     """Data rows labelled by a bare year among rows labelled by months: annual figures, not periods."""
-    months, years = 0, []
-    for i, kind in enumerate(kinds):
-        if kind != "data":
-            continue
-        label = grid[i][facts[i].filled[0]]
-        if _year_number(label) is not None and not hasattr(label, "month"):
-            years.append(i)
-        elif hasattr(label, "month") or any(
-            parse_period(label, fmt) is not None for fmt in ("month_name_year", "year_month", "year_mmm")
-        ):
-            months += 1
-    return years if months >= 6 and years else []
+    labels = {i: grid[i][facts[i].filled[0]] for i, kind in enumerate(kinds) if kind == "data"}
+    years = [
+        i for i, label in labels.items() if _year_number(label) is not None and not hasattr(label, "month")
+    ]
+    if not years:
+        return []  # months are looked for only where a bare year stands among the labels
+    months = sum(
+        1
+        for i, label in labels.items()
+        if i not in years
+        and (
+            hasattr(label, "month")
+            or any(
+                parse_period(label, fmt) is not None for fmt in ("month_name_year", "year_month", "year_mmm")
+            )
+        )
+    )
+    return years if months >= 6 else []
 
 
 def _spans_row(grid: Grid, row: int, header_rows: list[int]) -> bool:
@@ -375,14 +391,15 @@ def analyze_structure(grid: Grid, *, header_rows: list[int] | None = None) -> St
         bad = [r for r in header_rows if not 0 <= r < len(grid)]
         if bad:
             raise HintError(f"header rows {bad} are outside the grid (rows 0..{len(grid) - 1})")
-    kinds = classify_rows(grid)
+    facts = [row_facts(row) for row in grid]
+    kinds = classify_rows(grid, facts=facts)
     if header_rows is not None:
         for row in header_rows:
             kinds[row] = "header"
         first = max(header_rows, default=-1) + 1
         for row in range(first, len(grid)):
             if kinds[row] in ("header", "units") and row == first:
-                kinds[row] = "data" if row_facts(grid[row]).numbers else kinds[row]
+                kinds[row] = "data" if facts[row].numbers else kinds[row]
     blocks = find_blocks(grid, kinds=kinds, header_rows=header_rows)
     main = max(blocks, key=lambda b: len(b.data_rows), default=None)
     reasons = []
@@ -397,7 +414,6 @@ def analyze_structure(grid: Grid, *, header_rows: list[int] | None = None) -> St
     groups = column_groups(grid)
     if groups:
         reasons.append(f"{len(groups)} tables side by side in columns {[[a, b - 1] for a, b in groups]}")
-    facts = [row_facts(row) for row in grid]
     annual = _annual_among_monthly(grid, facts, [k if k != "aggregate" else "data" for k in kinds])
     if annual:
         reasons.append(f"rows {annual} hold annual figures among monthly ones: left out of the series")
