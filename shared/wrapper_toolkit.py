@@ -936,7 +936,7 @@ def _table_rows(
         return
     for number, (title, first, end) in enumerate(table_blocks(grid, header_row)):
         for row in grid[first + (skip_rows if number == 0 else 0) : end]:
-            # A one-cell label row inside a table starts a section (`Conifers`, `Broadleaves`) named by it.
+            # A one-cell label row inside a table starts a section (`Households`, `Industry`) named by it.
             section = row_title(row)
             if section is not None:
                 title = section
@@ -1439,10 +1439,10 @@ _FOOTNOTE_MARK = re.compile(r"\s+\d{1,2}(?:,\d{1,2})*$")
 def label_levels(grid: Grid, *, header_row: int, column: str, footnotes: bool = False) -> Grid:
     """The grid with a label column's indentation read as a hierarchy: a column per level above a row.
 
-    National statistics often nest row labels by indenting them (`Motor Gasoline` > `  Unleaded Regular`
-    > `    Conventional`), so one label occurs under several parents. Each row gets its ancestors in
+    National statistics often nest row labels by indenting them (`Electricity` > `  Households`
+    > `    Urban`), so one label occurs under several parents. Each row gets its ancestors in
     columns `<column> level 1`, `<column> level 2`…; one-cell rows count as parents too. With
-    `footnotes`, a trailing footnote number (`Conventional 3`, `Total 9,10`) is cut from every label.
+    `footnotes`, a trailing footnote number (`Urban 3`, `Total 4,5`) is cut from every label.
     """
     names = header_names(grid[header_row])
     at = column_index(names, column)
@@ -1896,7 +1896,7 @@ def jsonstat_points(
 
     Category indexes may be lists or `{code: position}` objects, values a list or a sparse
     `{position: value}` object; the time axis is the dimension with the `time` role (else one named
-    like a time), read from its codes or, when they are opaque (`CI_0004396`), from its labels.
+    like a time), read from its codes or, when they are opaque (`X_0000123`), from its labels.
     `where` keeps one category (code or label) of a dimension (id or label).
     """
     for name, dataset in jsonstat_datasets(document):

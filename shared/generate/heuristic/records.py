@@ -112,14 +112,14 @@ class KeyScorer:
         if key.split(".")[-1].casefold() in GENERIC_VALUE_KEYS:
             value += 1.0
         words = set(tokens(key))
-        # A bare number ("2" of "COF2TD" and "2.0TD") says little about what a key holds.
+        # A bare number ("2" of "PX2A" and "2.0A") says little about what a key holds.
         value -= sum(
             0.7 * self.matcher.idf.get(w, 1.0) for w in words & self.matcher.request_tokens if w.isdigit()
         )
         if words and words <= self.matcher.request_tokens:
             value += 0.5  # "Wind" for a request about wind beats "Wind Offshore"
         if self.quoted(key):
-            value += 3.0  # the request quotes the key: it names it ("'PCB' = Peninsula…")
+            value += 3.0  # the request quotes the key: it names it ("'NRT' = net real-time price")
         elif self.verbatim(key):
             value += 1.0  # the request uses the key's words as they stand ("wind" for "Wind")
         if self.negations(key):
@@ -433,7 +433,7 @@ def _value_keys(stats: list[KeyStats], exclude: set[str], *, wanted: str | None)
 def _clock_key(
     record_set: RecordSet, stats: list[KeyStats], *, time: KeyStats, fmt: str
 ) -> tuple[KeyStats, str] | None:
-    """Beside a date that repeats, the key that gives each record its time of day (`Hora: "00-01"`)."""
+    """Beside a date that repeats, the key that gives each record its time of day (`hour: "00-01"`)."""
     records = record_set.records
     if time.distinct >= len(records) or fmt not in DAY_FORMATS:
         return None
