@@ -70,7 +70,8 @@ def settle_clocks(points: Sequence[Point], *, zone: str | None) -> tuple[Sequenc
     offsets = np.where(dated, 0, offsets).astype(np.int32)
     business = int(np.count_nonzero(dated & (local % _DAY != 0)))
     monthly = _mid_month(stamps, codes, dated)
-    stamps = np.where(monthly, _month_start(stamps), stamps)
+    if monthly.any():
+        stamps = np.where(monthly, _month_start(stamps), stamps)
     walls = naive & ~dated
     warnings = []
     if business:
@@ -155,11 +156,13 @@ def _mid_month(stamps: np.ndarray, codes: np.ndarray, dated: np.ndarray) -> np.n
     """
     import numpy as np
 
+    found = np.zeros(len(stamps), dtype=bool)
+    if not dated.any():
+        return found  # intraday output, the common large one: no calendar arithmetic on every stamp
     days = (stamps // _DAY).astype("datetime64[D]")
     months = days.astype("datetime64[M]")
     day_of_month = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
     month_end = (months + 1).astype("datetime64[D]") - 1 == days
-    found = np.zeros(len(stamps), dtype=bool)
     for code in np.unique(codes[dated]).tolist():
         part = np.flatnonzero(dated & (codes == code))
         steps = np.diff(np.unique(months[part]).astype(np.int64))

@@ -235,6 +235,10 @@ _MOJIBAKE = re.compile(
 )
 
 
+# Control characters of no text: C0 but tab, line and page breaks, and C1 (what a wrong code page leaves).
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x80-\x9f]")
+
+
 def decoding_doubts(content: bytes, encoding: str) -> list[str]:
     """What suggests that `encoding` decodes the content wrongly: replacement characters, control
     characters of no text, UTF-8 read as a single-byte code page."""
@@ -244,9 +248,7 @@ def decoding_doubts(content: bytes, encoding: str) -> list[str]:
         content.decode(encoding)  # all of it: a bad byte past the sample is replaced as silently
     except UnicodeDecodeError as exc:
         doubts.append(f"bytes from offset {exc.start} on do not decode as {encoding}")
-    controls = sum(
-        1 for char in text if "\x80" <= char <= "\x9f" or (char < " " and char not in "\t\n\r\f\v")
-    )
+    controls = len(_CONTROLS.findall(text))
     if controls:
         doubts.append(f"{controls} control characters after decoding as {encoding}")
     garbled = len(_MOJIBAKE.findall(text))
