@@ -2081,8 +2081,13 @@ def keep_where(points: Iterable[PointDict], where: dict[str, str]) -> PointColum
         if points.codes is None:
             return points
         keep = np.isin(points.codes, np.array(sorted(kept), dtype=np.int32))
+        offsets = None if points.offsets is None else points.offsets[keep]
         return PointColumns(
-            points.timestamps[keep], points.values[keep], series=points.series, codes=points.codes[keep]
+            points.timestamps[keep],
+            points.values[keep],
+            series=points.series,
+            codes=points.codes[keep],
+            offsets=offsets,
         )
     wanted = [series[index] for index in kept]
     return [p for p in points if p["dimensions"] in wanted]

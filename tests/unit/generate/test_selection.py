@@ -84,3 +84,22 @@ def test_point_columns_are_filtered_by_their_series_codes() -> None:
     kept = keep_where(columns, {"geo": "DE"})
 
     assert [p["value"] for p in kept] == [1.0, 3.0]
+
+
+def test_filtered_point_columns_keep_each_point_s_clock() -> None:
+    import numpy as np
+
+    from shared.wrapper_toolkit import NAIVE, keep_where
+
+    stamp = int(datetime(2020, 1, 1, 6).replace(tzinfo=UTC).timestamp() * 1_000_000)
+    columns = PointColumns(
+        np.array([stamp, stamp, stamp], dtype=np.int64),
+        np.array([1.0, 2.0, 3.0]),
+        series=[{"geo": "DE"}, {"geo": "FR"}],
+        codes=np.array([0, 1, 0], dtype=np.int32),
+        offsets=np.array([NAIVE, NAIVE, 3600], dtype=np.int32),
+    )
+
+    kept = list(keep_where(columns, {"geo": "DE"}))
+
+    assert [p["timestamp"].isoformat() for p in kept] == ["2020-01-01T06:00:00", "2020-01-01T07:00:00+01:00"]
