@@ -75,7 +75,6 @@ class PointSequence(Sequence[Point]):
     """
 
     def __init__(self, columns: PointColumns) -> None:
-        columns.codes = columns.series_codes()
         self.columns = columns
 
     def __len__(self) -> int:
@@ -122,7 +121,9 @@ class PointSequence(Sequence[Point]):
     @classmethod
     def from_points(cls, points: Sequence[Point]) -> PointSequence:
         """The same points, held as columns."""
-        return cls(PointColumns.from_points(point.model_dump() for point in points))
+        # Points are read as they are: a dump would copy every point's dimensions.
+        rows = ({"timestamp": p.timestamp, "value": p.value, "dimensions": p.dimensions} for p in points)
+        return cls(PointColumns.from_points(rows))
 
     @classmethod
     def concat(cls, parts: Sequence[PointSequence]) -> PointSequence:

@@ -201,10 +201,11 @@ def _annual_among_monthly(grid: Grid, facts: list[RowFacts], kinds: list[str]) -
     ]
     if not years:
         return []  # months are looked for only where a bare year stands among the labels
+    annual = set(years)
     months = sum(
         1
         for i, label in labels.items()
-        if i not in years
+        if i not in annual
         and (
             hasattr(label, "month")
             or any(
