@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from functools import lru_cache
 
 from pydantic import SecretStr
 
-from shared.common.errors import SecretUnavailableError
+from shared.common.errors import FetchPlanError, SecretUnavailableError
 
 
 @lru_cache(maxsize=32)
@@ -46,3 +48,60 @@ def read_secret(arn: str, key: str) -> SecretStr:
 def clear_secret_cache() -> None:
     """Forget cached secrets (rotation, tests)."""
     _secret_document.cache_clear()
+
+
+SECRET_ENV_PREFIX = "RS_SECRET_"  # noqa: S105 - a variable name prefix, not a secret
+
+
+def secret_env_name(name: str) -> str:
+    """The variable holding a named secret: `RS_SECRET_` + the name upper-cased, non-alnum → _."""
+    return SECRET_ENV_PREFIX + re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+def read_named_secret(
+    name: str, *, prefix: str | None, max_age_seconds: int, environ: Mapping[str, str]
+) -> SecretStr:
+    """A source credential by name: `RS_SECRET_<NAME>` first, else the secret `prefix + name` in AWS.
+
+    Secrets Manager is read through Powertools Parameters, cached for `max_age_seconds`, so a rotated
+    value is picked up within that time. A name found in neither place is a `FetchPlanError` (the wrapper
+    cannot run until someone stores it); an AWS fault is transient.
+    """
+    variable = secret_env_name(name)
+    value = environ.get(variable)
+    if value:
+        return SecretStr(value)
+    if not prefix:
+        raise FetchPlanError(f"secret {name!r} is not configured (set {variable})")
+    return SecretStr(_managed_secret(prefix + name, max_age_seconds=max_age_seconds, variable=variable))
+
+
+def _managed_secret(path: str, *, max_age_seconds: int, variable: str) -> str:
+    from aws_lambda_powertools.utilities.parameters import get_secret
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        value = get_secret(path, max_age=max_age_seconds)
+    except GetParameterError as exc:
+        cause = exc.__cause__ or exc.__context__
+        code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
+        if code == "ResourceNotFoundException":
+            raise FetchPlanError(
+                f"secret {path!r} does not exist in Secrets Manager (store it, or set {variable})"
+            ) from None
+        reason = code or type(cause or exc).__name__
+        raise SecretUnavailableError(f"cannot read secret {path!r}: {reason}") from None
+    except (BotoCoreError, ClientError) as exc:
+        raise SecretUnavailableError(f"cannot read secret {path!r}: {type(exc).__name__}") from None
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    if not text:
+        raise FetchPlanError(f"secret {path!r} is empty")
+    return text
+
+
+def clear_named_secret_cache() -> None:
+    """Forget source credentials read from Secrets Manager (rotation, tests)."""
+    from aws_lambda_powertools.utilities.parameters import clear_caches
+
+    clear_caches()

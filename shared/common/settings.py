@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = 200 * 1024 * 1024
     fetch_max_redirects: int = 5
     fetch_user_agent: str = "resource-service/0.1"
+    # Source credentials named in `source.options.headers`/`query`: `RS_SECRET_<NAME>`, else the Secrets
+    # Manager secret `<prefix><name>` (the functions and the job may read this prefix only).
+    source_secret_prefix: str | None = None
+    source_secret_max_age_seconds: int = Field(default=300, ge=0)
     # Test-only escape hatch: networks treated as public by the fetcher (e.g. ["127.0.0.1/32"]).
     fetch_allowed_networks: list[str] = Field(default_factory=list)
     # Test-only: extra parameters for the S3 client (e.g. a moto endpoint).

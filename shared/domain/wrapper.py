@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import math
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal
@@ -86,12 +87,15 @@ class LayoutHints(BaseModel):
 
 
 def hint_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """What is wrong with layout hints given as a mapping: (hint, reason) pairs, none when they are valid."""
+    """What is wrong with layout hints given as a mapping: (hint, reason) pairs, none when they are valid.
+
+    The credential options (`headers`, `query`) may stand beside the hints and are checked as such.
+    """
     try:
-        LayoutHints.model_validate(values)
+        LayoutHints.model_validate(layout_options(values))
     except ValidationError as exc:
-        known = ", ".join(LayoutHints.model_fields)
-        return [
+        known = ", ".join([*LayoutHints.model_fields, *CREDENTIAL_OPTIONS])
+        problems = [
             (
                 ".".join(str(part) for part in error["loc"]) or "hints",
                 f"unknown hint; the hints are {known}"
@@ -100,7 +104,97 @@ def hint_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
             )
             for error in exc.errors()
         ]
+    else:
+        problems = []
+    return problems + credential_problems(values)
+
+
+# Keys of `source.options` that map request headers and query parameters to secrets, not layout hints.
+CREDENTIAL_OPTIONS = ("headers", "query")
+# A secret's name: what `RS_SECRET_<NAME>` and the Secrets Manager path are made of; never its value.
+SECRET_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$"  # noqa: S105 - a pattern, not a secret
+HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$"
+BY_NAME_ONLY = 'give the name of a secret ({"secret": "NAME"}), never its value'
+
+
+class SecretRef(BaseModel):
+    """A secret given by its name (`{"secret": "eia"}`); the value is looked up only when fetching."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str = Field(pattern=SECRET_NAME_PATTERN, description="name of the secret, not its value")
+
+
+class SourceCredentials(BaseModel):
+    """Request headers and query parameters whose values are secrets, each named, never given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    headers: dict[str, SecretRef] = Field(default_factory=dict, description="header name → secret")
+    query: dict[str, SecretRef] = Field(default_factory=dict, description="query parameter → secret")
+
+    @field_validator("headers", "query", mode="before")
+    @classmethod
+    def _by_name(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise ValueError('a mapping of names to secrets, e.g. {"X-Api-Key": {"secret": "eia"}}')
+        for name, ref in value.items():
+            # The message never quotes the value: it may be the very secret the user pasted.
+            if not isinstance(ref, Mapping):
+                raise ValueError(f"{name}: {BY_NAME_ONLY}")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, SecretRef]) -> dict[str, SecretRef]:
+        bad = [name for name in value if not re.match(HEADER_NAME_PATTERN, name)]
+        if bad:
+            raise ValueError(f"not an HTTP header name: {bad[0]!r}")
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _query_names(cls, value: dict[str, SecretRef]) -> dict[str, SecretRef]:
+        if any(not name.strip() or len(name) > 100 for name in value):
+            raise ValueError("a query parameter name is 1 to 100 characters")
+        return value
+
+    def header_secrets(self) -> dict[str, str]:
+        """Header name → secret name, as a fetch spec holds them."""
+        return {name: ref.secret for name, ref in self.headers.items()}
+
+    def query_secrets(self) -> dict[str, str]:
+        """Query parameter → secret name, as a fetch spec holds them."""
+        return {name: ref.secret for name, ref in self.query.items()}
+
+
+def layout_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The layout hints among a source's options (everything but the credentials)."""
+    return {name: value for name, value in options.items() if name not in CREDENTIAL_OPTIONS}
+
+
+def credential_problems(options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What is wrong with the credential options of a source: (option, reason) pairs."""
+    try:
+        credentials_of(options)
+    except ValidationError as exc:
+        return [
+            (
+                ".".join(str(part) for part in error["loc"] if part != "secret"),
+                BY_NAME_ONLY
+                if error["type"] in ("string_pattern_mismatch", "extra_forbidden", "missing")
+                else str(error["msg"]).removeprefix("Value error, "),
+            )
+            for error in exc.errors()
+        ]
     return []
+
+
+def credentials_of(options: Mapping[str, Any]) -> SourceCredentials:
+    """The credentials a source's options name (ValidationError when one is not given by name)."""
+    return SourceCredentials.model_validate(
+        {name: options[name] for name in CREDENTIAL_OPTIONS if name in options}
+    )
 
 
 class IndicatorRequest(BaseModel):
@@ -150,6 +244,18 @@ class FetchSpec(BaseModel):
     )
     pagination: Pagination = Field(default_factory=Pagination)
     water_mark: WaterMarkMapping | None = None
+    query_secrets: dict[str, str] = Field(
+        default_factory=dict, description="query parameter → name of the secret that holds its value"
+    )
+
+    def with_credentials(self, credentials: SourceCredentials) -> FetchSpec:
+        """The spec with a source's named credentials added (they win over the spec's own)."""
+        return self.model_copy(
+            update={
+                "header_secrets": {**self.header_secrets, **credentials.header_secrets()},
+                "query_secrets": {**self.query_secrets, **credentials.query_secrets()},
+            }
+        )
 
 
 class Alternative(BaseModel):

@@ -31,7 +31,9 @@ from shared.domain.wrapper import (
     LayoutHints,
     SourceFormat,
     WrapperDraft,
+    credentials_of,
     hint_problems,
+    layout_options,
 )
 from shared.flows.fallback import validate_ranked
 from shared.generate.base import HEURISTIC, FallbackPolicy, make_generator
@@ -40,6 +42,7 @@ from shared.messaging.handover import (
     publish_generation,
     publish_validation,
 )
+from shared.source.fetch_plan import read_with_secrets
 from shared.source.profile import build_profile
 from shared.source.read import SourceData, read_source
 from shared.store.prompt_records import PromptRecordRepository
@@ -109,6 +112,15 @@ def _fail(
 
 
 def _read(resource: ResourceRecord, request: IndicatorRequest, settings: Settings) -> SourceData:
+    credentials = credentials_of(resource.source.options)
+    if credentials.headers or credentials.query:
+        return read_with_secrets(
+            resource.source.url,
+            credentials=credentials,
+            settings=settings,
+            format_hint=SOURCE_FORMATS.get(resource.source.type),
+            encoding=request.hints.encoding,
+        )
     return read_source(
         resource.source.url,
         settings=settings,
@@ -123,7 +135,7 @@ def resource_request(resource: ResourceRecord) -> IndicatorRequest:
     problems = hint_problems(resource.source.options)
     if problems:
         raise HintError("invalid source.options: " + "; ".join(f"{name}: {why}" for name, why in problems))
-    hints = LayoutHints.model_validate(resource.source.options)
+    hints = LayoutHints.model_validate(layout_options(resource.source.options))
     return IndicatorRequest(
         name=resource.name, description=resource.description, unit=resource.unit, hints=hints
     )
@@ -213,7 +225,7 @@ def generate_step(
         reason="; ".join(draft.notes) or None,
         fields={
             "generated_code": draft.parse_code,
-            "fetch_spec": draft.fetch_spec.model_dump(mode="json"),
+            "fetch_spec": _with_source_credentials(draft.fetch_spec, resource).model_dump(mode="json"),
             "generator": draft.generator,
             "rationale": draft.rationale,
             "inference": draft.inference.model_dump(mode="json") if draft.inference else None,
@@ -227,6 +239,11 @@ def generate_step(
         return StepOutcome(wrapper_id=wrapper_id, action="skipped", detail="wrapper changed while generating")
     publish_validation(publisher, moved)
     return StepOutcome(wrapper_id=wrapper_id, action="generated", status=moved.status, detail=draft.generator)
+
+
+def _with_source_credentials(spec: FetchSpec, resource: ResourceRecord) -> FetchSpec:
+    """A generated spec with the secrets the resource names (generators never see them)."""
+    return spec.with_credentials(credentials_of(resource.source.options))
 
 
 def validate_step(

@@ -1,29 +1,38 @@
-"""Executing a wrapper's fetch spec: parameters, water-mark window, header secrets and pagination.
+"""Executing a wrapper's fetch spec: parameters, water-mark window, secrets by name and pagination.
 
 Only trusted code runs here, and every request goes through shared.source.http (SSRF checks, caps) or
-shared.source.read (s3 objects, workbook checks). Header secrets are looked up by name in the environment
-(`RS_SECRET_<NAME>`) at fetch time and never stored or reported.
+shared.source.read (s3 objects, workbook checks). Header and query secrets are looked up by name
+(`RS_SECRET_<NAME>`, else Secrets Manager under `RS_SOURCE_SECRET_PREFIX`) at fetch time; their values
+are cut out of every URL and error this module returns, and never stored or reported.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, quote_plus, urljoin, urlsplit
 
 from pydantic import BaseModel, Field
 
 from shared.common.errors import FetchPlanError, SourceError
+from shared.common.secrets import SECRET_ENV_PREFIX, read_named_secret
+from shared.common.secrets import secret_env_name as secret_env_name
 from shared.common.settings import Settings
-from shared.domain.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
+from shared.domain.wrapper import (
+    FetchSpec,
+    Pagination,
+    SourceCredentials,
+    SourceFormat,
+    WaterMarkMapping,
+)
 from shared.source.http import fetch_url
-from shared.source.read import ZIP_MAGIC, check_workbook, read_source
+from shared.source.read import ZIP_MAGIC, SourceData, check_workbook, read_source
 
-SECRET_PREFIX = "RS_SECRET_"  # noqa: S105 - a variable name prefix, not a secret
+SECRET_PREFIX = SECRET_ENV_PREFIX
+REDACTED = "***"
 # Lists nested deeper than this in a JSON page are not counted as its records.
 RECORD_SEARCH_DEPTH = 3
 
@@ -49,26 +58,56 @@ class FetchResult(BaseModel):
         return [page.content for page in self.pages]
 
 
-def secret_env_name(name: str) -> str:
-    """The variable holding a header secret: `RS_SECRET_` + the name upper-cased, non-alnum → _."""
-    return SECRET_PREFIX + re.sub(r"[^A-Z0-9]", "_", name.upper())
-
-
-def resolve_headers(header_secrets: Mapping[str, str], *, environ: Mapping[str, str]) -> dict[str, str]:
-    """Header name → value, each value read from the environment variable of its secret name."""
+def resolve_headers(
+    header_secrets: Mapping[str, str], *, environ: Mapping[str, str], settings: Settings | None = None
+) -> dict[str, str]:
+    """Header name → value, each value read by its secret's name (environment, then Secrets Manager)."""
     headers = {}
     for header, secret in header_secrets.items():
-        variable = secret_env_name(secret)
-        value = environ.get(variable)
-        if not value:
-            raise FetchPlanError(
-                f"secret {secret!r} for header {header!r} is not configured (set {variable})"
-            )
+        value = _secret_value(secret, used_for=f"header {header!r}", environ=environ, settings=settings)
         # Checked here so that http.client's error, which quotes the value, can never carry the secret.
         if any(ch in value for ch in "\r\n\0"):
             raise FetchPlanError(f"secret {secret!r} for header {header!r} contains a line break or NUL")
         headers[header] = value
     return headers
+
+
+def resolve_query(
+    query_secrets: Mapping[str, str], *, environ: Mapping[str, str], settings: Settings | None = None
+) -> dict[str, str]:
+    """Query parameter → value, each value read by its secret's name (environment, then Secrets Manager)."""
+    return {
+        param: _secret_value(secret, used_for=f"parameter {param!r}", environ=environ, settings=settings)
+        for param, secret in query_secrets.items()
+    }
+
+
+def _secret_value(
+    secret: str, *, used_for: str, environ: Mapping[str, str], settings: Settings | None
+) -> str:
+    try:
+        value = read_named_secret(
+            secret,
+            prefix=settings.source_secret_prefix if settings else None,
+            max_age_seconds=settings.source_secret_max_age_seconds if settings else 0,
+            environ=environ,
+        )
+    except FetchPlanError as exc:
+        raise FetchPlanError(f"{exc} (for {used_for})") from None
+    return value.get_secret_value()
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """The text with every secret value (also as it appears URL-encoded) replaced by ***."""
+    for value in sorted({v for v in secrets if v}, key=len, reverse=True):
+        for form in {value, quote(value, safe=""), quote_plus(value), quote(value)}:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def redacted_error(exc: SourceError, secrets: Iterable[str]) -> SourceError:
+    """The same kind of error with every secret value cut out of its message."""
+    return type(exc)(redact(str(exc), secrets))
 
 
 def format_moment(moment: datetime, fmt: str) -> str:
@@ -126,20 +165,62 @@ def fetch_pages(
             default_lookback_seconds=settings.job_lookback_seconds,
         ),
     }
-    headers = resolve_headers(spec.header_secrets, environ=os.environ if environ is None else environ)
+    headers, secret_params = request_secrets(spec, settings=settings, environ=environ)
     if scheme == "s3":
-        if params or headers or spec.pagination.kind != "none":
+        if params or headers or secret_params or spec.pagination.kind != "none":
             raise FetchPlanError("s3:// sources take no parameters, headers or pagination")
         source = read_source(
             spec.location, settings=settings, format_hint=_format_hint(spec), allow_local_files=False
         )
         page = FetchedPage(url=spec.location, content=source.content, content_type=source.content_type)
         return FetchResult(pages=[page], bytes_fetched=len(source.content))
-    walker = _PageWalker(spec, settings=settings, params=params, headers=headers)
-    pages, complete = walker.walk()
+    walker = _PageWalker(spec, settings=settings, params={**params, **secret_params}, headers=headers)
+    secrets = [*headers.values(), *secret_params.values()]
+    try:
+        pages, complete = walker.walk()
+    except SourceError as exc:
+        raise redacted_error(exc, secrets) from None
     return FetchResult(
-        pages=pages, bytes_fetched=sum(len(p.content) for p in pages), params=params, complete=complete
+        pages=[page.model_copy(update={"url": redact(page.url, secrets)}) for page in pages],
+        bytes_fetched=sum(len(p.content) for p in pages),
+        params={**params, **dict.fromkeys(secret_params, REDACTED)},
+        complete=complete,
     )
+
+
+def request_secrets(
+    spec: FetchSpec, *, settings: Settings, environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The spec's header and query secrets resolved to their values: (headers, query parameters)."""
+    source = os.environ if environ is None else environ
+    headers = resolve_headers(spec.header_secrets, environ=source, settings=settings)
+    return headers, resolve_query(spec.query_secrets, environ=source, settings=settings)
+
+
+def read_with_secrets(
+    location: str,
+    *,
+    credentials: SourceCredentials,
+    settings: Settings,
+    format_hint: SourceFormat | None = None,
+    encoding: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> SourceData:
+    """A source read as `read_source` does, with its named header and query secrets on the request."""
+    spec = FetchSpec(location=location, format=format_hint or SourceFormat.JSON).with_credentials(credentials)
+    headers, query = request_secrets(spec, settings=settings, environ=environ)
+    try:
+        return read_source(
+            location,
+            settings=settings,
+            format_hint=format_hint,
+            allow_local_files=False,
+            encoding=encoding,
+            headers=headers,
+            params=query,
+        )
+    except SourceError as exc:
+        raise redacted_error(exc, [*headers.values(), *query.values()]) from None
 
 
 def _format_hint(spec: FetchSpec) -> SourceFormat | None:

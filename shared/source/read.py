@@ -8,6 +8,7 @@ import struct
 import xml.parsers.expat
 import zipfile
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -57,13 +58,18 @@ def read_source(
     format_hint: SourceFormat | None = None,
     allow_local_files: bool = True,
     encoding: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, str] | None = None,
 ) -> SourceData:
     """Fetch a source through trusted code and tell its format and encoding; refuse unsafe workbooks.
 
     Services pass `allow_local_files=False`: only the command line may read the machine's own files.
     A given `encoding` (a user's hint) replaces detection, but only when the whole text decodes with it.
+    `headers` and `params` go on an http(s) request only (resolved secrets: see fetch_plan).
     """
-    content, content_type = load_bytes(location, settings=settings, allow_local_files=allow_local_files)
+    content, content_type = load_bytes(
+        location, settings=settings, allow_local_files=allow_local_files, headers=headers, params=params
+    )
     if not content:
         raise SourceError(f"{location} is empty")
     fmt = format_hint or detect_format(content, name=location, content_type=content_type)
@@ -83,12 +89,21 @@ def read_source(
     )
 
 
-def load_bytes(location: str, *, settings: Settings, allow_local_files: bool = True) -> tuple[bytes, str]:
+def load_bytes(
+    location: str,
+    *,
+    settings: Settings,
+    allow_local_files: bool = True,
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, str] | None = None,
+) -> tuple[bytes, str]:
     """Bytes and content type of a local file, an http(s) URL or an s3:// object, capped in size."""
     scheme = urlsplit(location).scheme.lower()
     if scheme in ("http", "https"):
-        response = fetch_url(location, settings=settings)
+        response = fetch_url(location, settings=settings, headers=headers, params=params)
         return response.content, response.content_type
+    if headers or params:
+        raise UnsafeSourceError(f"{location!r}: request headers and parameters need an http(s):// source")
     if scheme == "s3":
         return _load_s3(location, settings=settings)
     if not allow_local_files:

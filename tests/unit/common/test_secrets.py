@@ -9,11 +9,19 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from shared.common.errors import SecretUnavailableError
-from shared.common.secrets import clear_secret_cache, read_secret
+from shared.common.errors import FetchPlanError, SecretUnavailableError
+from shared.common.secrets import (
+    clear_named_secret_cache,
+    clear_secret_cache,
+    read_named_secret,
+    read_secret,
+    secret_env_name,
+)
 from shared.common.settings import Settings
 from shared.flows.batch import with_secrets
 from shared.store.database import mongodb_uri
+
+ENVIRON = {"RS_SECRET_EIA_KEY": "from-env"}
 
 
 @pytest.fixture
@@ -55,3 +63,44 @@ def test_secret_without_the_field_says_which_field(secrets_manager: object) -> N
     arn = secrets_manager.create_secret(Name="rs/x", SecretString=json.dumps({"other": "1"}))["ARN"]  # type: ignore[attr-defined]
     with pytest.raises(SecretUnavailableError, match="no field 'uri'"):
         read_secret(arn, "uri")
+
+
+# --- source credentials by name ----------------------------------------------------------------
+
+
+@pytest.fixture
+def named_secrets(secrets_manager: object) -> Iterator[object]:
+    """Secrets Manager in moto with Powertools' parameter cache cleared around the test."""
+    clear_named_secret_cache()
+    yield secrets_manager
+    clear_named_secret_cache()
+
+
+def test_a_named_secret_comes_from_the_environment_first(named_secrets: object) -> None:
+    value = read_named_secret("eia key", prefix="rs/sources/", max_age_seconds=60, environ=ENVIRON)
+    assert value.get_secret_value() == "from-env"
+    assert secret_env_name("eia-api.key") == "RS_SECRET_EIA_API_KEY"
+
+
+def test_a_named_secret_comes_from_secrets_manager_under_the_prefix(named_secrets: object) -> None:
+    named_secrets.create_secret(Name="rs/sources/eia", SecretString="k-93b1")  # type: ignore[attr-defined]
+    value = read_named_secret("eia", prefix="rs/sources/", max_age_seconds=60, environ={})
+    assert value.get_secret_value() == "k-93b1" and "k-93b1" not in repr(value)
+
+
+def test_a_named_secret_is_cached_for_its_max_age(named_secrets: object) -> None:
+    client = named_secrets
+    client.create_secret(Name="rs/sources/eia", SecretString="first")  # type: ignore[attr-defined]
+    read = lambda: read_named_secret("eia", prefix="rs/sources/", max_age_seconds=300, environ={})  # noqa: E731
+    assert read().get_secret_value() == "first"
+    client.put_secret_value(SecretId="rs/sources/eia", SecretString="rotated")  # type: ignore[attr-defined]
+    assert read().get_secret_value() == "first"
+    clear_named_secret_cache()
+    assert read().get_secret_value() == "rotated"
+
+
+def test_an_unknown_named_secret_is_a_plan_error_naming_both_places(named_secrets: object) -> None:
+    with pytest.raises(FetchPlanError, match=r"rs/sources/nothing.*RS_SECRET_NOTHING"):
+        read_named_secret("nothing", prefix="rs/sources/", max_age_seconds=60, environ={})
+    with pytest.raises(FetchPlanError, match="set RS_SECRET_NOTHING"):
+        read_named_secret("nothing", prefix=None, max_age_seconds=60, environ={})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shared.domain.wrapper import (
     UNSURE_BELOW,
     Alternative,
@@ -10,7 +12,9 @@ from shared.domain.wrapper import (
     SourceFormat,
     Variant,
     WrapperDraft,
+    credentials_of,
     hint_problems,
+    layout_options,
     margin_confidence,
 )
 
@@ -80,3 +84,45 @@ def test_a_runner_up_draft_carries_its_code_and_the_rejections_and_is_never_sure
 def test_the_last_runner_up_has_no_alternatives_left() -> None:
     last = draft_with_runners_up().runner_up(1, rejected=[])
     assert last.inference is not None and last.inference.alternatives == [] and last.variants == []
+
+
+# --- credentials by name -----------------------------------------------------------------------
+
+
+def test_credential_options_name_secrets_beside_the_layout_hints() -> None:
+    options = {
+        "sheet": "Data",
+        "headers": {"X-Api-Key": {"secret": "eia"}},
+        "query": {"key": {"secret": "k"}},
+    }
+    assert hint_problems(options) == []
+    assert layout_options(options) == {"sheet": "Data"}
+    credentials = credentials_of(options)
+    assert credentials.header_secrets() == {"X-Api-Key": "eia"}
+    assert credentials.query_secrets() == {"key": "k"}
+    spec = FetchSpec(
+        location="https://api.example.org/x", format=SourceFormat.JSON, header_secrets={"A": "a"}
+    )
+    merged = spec.with_credentials(credentials)
+    assert merged.header_secrets == {"A": "a", "X-Api-Key": "eia"} and merged.query_secrets == {"key": "k"}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"headers": {"X-Api-Key": "9f1c2d3e4b5a"}},
+        {"query": {"api_key": "9f1c2d3e4b5a"}},
+        {"headers": {"X-Api-Key": {"value": "9f1c2d3e4b5a"}}},
+        {"headers": {"X-Api-Key": {"secret": "9f1c2d3e4b5a" * 6}}},
+    ],
+)
+def test_a_literal_secret_value_is_refused_without_being_quoted(options: dict[str, object]) -> None:
+    problems = hint_problems(options)
+    assert problems and all("never its value" in why for _, why in problems)
+    assert all("9f1c2d3e4b5a" not in name + why for name, why in problems)
+
+
+def test_a_bad_header_name_is_refused() -> None:
+    assert hint_problems({"headers": {"X Api": {"secret": "eia"}}}) == [
+        ("headers", "not an HTTP header name: 'X Api'")
+    ]

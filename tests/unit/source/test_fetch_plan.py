@@ -19,6 +19,7 @@ from shared.source.fetch_plan import (
     format_moment,
     next_link,
     record_count,
+    redact,
     resolve_headers,
     secret_env_name,
     water_mark_params,
@@ -248,3 +249,27 @@ def test_only_http_and_s3_locations_are_fetched(settings: Settings) -> None:
     s3_with_params = FetchSpec(location="s3://bucket/key.csv", format=SourceFormat.CSV, params={"a": "b"})
     with pytest.raises(FetchPlanError):
         fetch_pages(s3_with_params, settings=settings, environ={})
+
+
+def test_query_secrets_go_on_the_request_and_are_cut_out_of_urls_and_errors(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    api = use_api(monkeypatch, lambda url, q: {"data": []})
+    spec = FetchSpec(location=URL, format=SourceFormat.JSON, query_secrets={"api_key": "eia"})
+    result = fetch_pages(spec, settings=settings, environ={"RS_SECRET_EIA": "k/9+f"})
+    assert api.requests[0][1] == {"api_key": "k/9+f"}
+    assert result.params == {"api_key": "***"}
+    assert all("k/9" not in page.url and "k%2F9" not in page.url for page in result.pages)
+
+    def refuse(url: str, **_: object) -> FetchedResponse:
+        raise SourceError(f"HTTP 401 Unauthorized from {url}")
+
+    monkeypatch.setattr(fetch_plan, "fetch_url", lambda url, **kw: refuse(f"{url}?api_key=k%2F9%2Bf"))
+    with pytest.raises(SourceError) as caught:
+        fetch_pages(spec, settings=settings, environ={"RS_SECRET_EIA": "k/9+f"})
+    assert "api_key=***" in str(caught.value) and caught.value.__cause__ is None
+
+
+def test_redact_cuts_every_form_of_a_secret() -> None:
+    text = "a s3cr3t/+ b s3cr3t%2F%2B c s3cr3t/%2B d"
+    assert redact(text, ["s3cr3t/+", ""]) == "a *** b *** c *** d"

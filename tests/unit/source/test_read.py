@@ -315,7 +315,7 @@ def test_load_bytes_refuses_unsupported_scheme(location: str, settings: Settings
 def test_read_source_http_goes_through_fetcher(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
     calls: list[str] = []
 
-    def fake_fetch(url: str, *, settings: Settings) -> FetchedResponse:
+    def fake_fetch(url: str, *, settings: Settings, **_: object) -> FetchedResponse:
         calls.append(url)
         return FetchedResponse(url=url, status=200, content_type="application/json", content=b'{"a": [1]}')
 
