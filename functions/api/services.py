@@ -38,6 +38,7 @@ from shared.domain.models import (
     ResourceRecord,
     ResourceSource,
     ResourceUpdate,
+    Schedule,
     SourceType,
     WrapperMode,
     WrapperPublic,
@@ -71,9 +72,22 @@ def upload_prefix(tenant_id: str) -> str:
     return f"uploads/{safe_segment(tenant_id)}/"
 
 
-def mode_for(source_type: SourceType) -> WrapperMode:
-    """APIs are polled on a schedule; files are read once."""
-    return WrapperMode.CONTINUOUS if source_type == SourceType.API else WrapperMode.ONCE
+def mode_for(source_type: SourceType, schedule: Schedule | None = None) -> WrapperMode:
+    """APIs are polled on a schedule; files are read once, or kept up with when they have a schedule."""
+    continuous = source_type == SourceType.API or schedule is not None
+    return WrapperMode.CONTINUOUS if continuous else WrapperMode.ONCE
+
+
+def check_schedule(source: ResourceSource, schedule: Schedule | None) -> None:
+    """Refuse a schedule that can never find anything new: one on an uploaded object."""
+    if schedule is not None and source.url.startswith("s3://"):
+        raise InvalidRequestError(
+            "a schedule needs a source that can change",
+            fields={
+                "body.schedule": "the source is an uploaded object, which never changes; drop the schedule, "
+                "or point the resource at an http(s):// URL that is republished"
+            },
+        )
 
 
 def indicator_metadata(*, name: str, description: str, unit: str) -> dict[str, Any]:
@@ -107,6 +121,7 @@ def create_resource(
 ) -> ResourcePublic:
     """Store a resource and its pending wrapper, and queue the wrapper for generation."""
     check_source(data.source, tenant_id=tenant_id, settings=settings)
+    check_schedule(data.source, data.schedule)
     wrapper_id = str(uuid.uuid4())
     resource = ResourceRepository(db).create(tenant_id, data, wrapper_id=wrapper_id)
     logger.thread_safe_append_keys(resource_id=resource.id, wrapper_id=wrapper_id)
@@ -115,7 +130,7 @@ def create_resource(
             tenant_id=tenant_id,
             resource_id=resource.id,
             source_type=data.source.type,
-            mode=mode_for(data.source.type),
+            mode=mode_for(data.source.type, data.schedule),
             metadata=indicator_metadata(name=data.name, description=data.description, unit=data.unit),
             wrapper_id=wrapper_id,
         )
@@ -159,6 +174,8 @@ def update_resource(
     current = resources.get(tenant_id, resource_id)
     if changes.source is not None:
         check_source(changes.source, tenant_id=tenant_id, settings=settings)
+    schedule = changes.schedule if "schedule" in changes.model_fields_set else current.schedule
+    check_schedule(changes.source or current.source, schedule)
     new_source = changes.source if changes.source != current.source else None
     if new_source is not None and wrappers.get(current.wrapper_id).status not in MAY_REGENERATE:
         raise _busy(wrappers, current.wrapper_id, action="change the source")
@@ -169,6 +186,7 @@ def update_resource(
             name=current.name, description=current.description, unit=current.unit
         ):
             wrappers.update_fields(updated.wrapper_id, {"metadata": metadata}, event="metadata changed")
+        _follow_schedule(wrappers, updated)
         return public_resource(updated)
     # The resource changed first, so a generation message already in flight reads the new source.
     moved = wrappers.transition(
@@ -178,7 +196,7 @@ def update_resource(
         event="source changed",
         fields={
             "source_type": new_source.type.value,
-            "mode": mode_for(new_source.type).value,
+            "mode": mode_for(new_source.type, updated.schedule).value,
             "metadata": metadata,
             "attempts": 0,
             "generator_override": None,
@@ -202,6 +220,27 @@ def update_resource(
         raise _busy(wrappers, updated.wrapper_id, action="change the source")
     _hand_over(wrappers, moved, publish_generation, publisher, retry="regenerate")
     return public_resource(updated)
+
+
+def _follow_schedule(wrappers: WrapperRepository, resource: ResourceRecord) -> None:
+    """A file resource given a schedule keeps up with its source; one without goes back to a single read."""
+    wrapper = wrappers.get(resource.wrapper_id)
+    mode = mode_for(resource.source.type, resource.schedule)
+    if wrapper.mode == mode:
+        return
+    event = "schedule set: kept up with" if mode == WrapperMode.CONTINUOUS else "schedule removed: read once"
+    if mode == WrapperMode.CONTINUOUS and wrapper.status == WrapperStatus.COMPLETED:
+        # Its one read is done: from now on it runs on the schedule, starting now.
+        moved = wrappers.transition(
+            wrapper.wrapper_id,
+            expected={WrapperStatus.COMPLETED},
+            to=WrapperStatus.RUNNING,
+            event=event,
+            fields={"mode": mode.value, "next_run_at": utcnow()},
+        )
+        if moved is not None:
+            return
+    wrappers.update_fields(wrapper.wrapper_id, {"mode": mode.value}, event=event)
 
 
 def _restore(

@@ -145,6 +145,15 @@ class LogEvent(BaseModel):
     detail: str = ""
 
 
+class SourceValidators(BaseModel):
+    """What a file source said about its version at the last run; the next run's conditional request
+    sends them back, so an unchanged file is neither downloaded nor parsed again."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = Field(default=None, description="sha256 of the bytes last read")
+
+
 class WrapperSummary(BaseModel):
     """A wrapper in a list: its state without the code."""
 
@@ -175,6 +184,9 @@ class WrapperPublic(WrapperSummary):
     high_water_mark: datetime | None = None
     low_water_mark: datetime | None = None
     next_run_at: datetime | None = None
+    source_validators: SourceValidators | None = Field(
+        default=None, description="ETag, Last-Modified and content hash of a scheduled file at its last run"
+    )
 
 
 class WrapperRecord(WrapperPublic):
@@ -208,6 +220,7 @@ class RunPublic(BaseModel):
     high_water_mark: datetime | None = None
     duration_seconds: float | None = None
     error: str | None = None
+    note: str | None = Field(default=None, description="e.g. `unchanged`: the file had not changed upstream")
 
 
 class BackfillRequest(BaseModel):

@@ -27,15 +27,22 @@ from shared.common.errors import (
 )
 from shared.common.settings import Settings
 from shared.domain.lifecycle import clip_reason
-from shared.domain.models import ResourceRecord, RunPublic, WrapperMode, WrapperRecord, WrapperStatus
+from shared.domain.models import (
+    ResourceRecord,
+    RunPublic,
+    SourceValidators,
+    WrapperMode,
+    WrapperRecord,
+    WrapperStatus,
+)
 from shared.domain.schedule import failure_backoff, next_run_at
-from shared.domain.wrapper import FetchSpec
+from shared.domain.wrapper import FetchSpec, SourceFormat
 from shared.flows.steps import resource_request
 from shared.messaging.broker import Publisher
 from shared.points.clock import settle_clocks
 from shared.points.point import Point, check_points, format_timestamp
 from shared.sandbox.run import SandboxLimits, run_parse
-from shared.source.fetch_plan import FetchResult, fetch_pages
+from shared.source.fetch_plan import FetchResult, fetch_if_changed, fetch_pages
 from shared.store.point_store import PointStore
 from shared.store.resources import ResourceRepository
 from shared.store.runs import RunRepository
@@ -43,6 +50,8 @@ from shared.store.wrappers import WrapperRepository
 from shared.validate.validation import ZONE_REQUIRED, to_points
 
 logger = logging.getLogger(__name__)
+# Sources read whole: on a schedule they are fetched only when they changed upstream.
+FILE_FORMATS = frozenset({SourceFormat.CSV, SourceFormat.XLSX})
 
 
 def run_wrapper(
@@ -86,6 +95,7 @@ class _Execution:
         self.first: datetime | None = None
         self.last: datetime | None = None
         self.complete = True
+        self.validators: SourceValidators | None = None
 
     def execute(self) -> None:
         """Run every stage; turn the outcome into the wrapper's next state (MongoDB faults propagate)."""
@@ -112,11 +122,16 @@ class _Execution:
     def _collect(self, resource: ResourceRecord) -> None:
         spec, code = self._wrapper_parts()
         continuous = self.wrapper.mode == WrapperMode.CONTINUOUS
-        fetched = fetch_pages(
-            spec,
-            settings=self.settings,
-            high_water_mark=self.wrapper.high_water_mark if continuous else None,
-        )
+        if continuous and spec.format in FILE_FORMATS:
+            fetched = self._fetch_changed_file(spec)
+        else:
+            fetched = fetch_pages(
+                spec,
+                settings=self.settings,
+                high_water_mark=self.wrapper.high_water_mark if continuous else None,
+            )
+        if fetched is None:
+            return  # the file has not changed upstream: nothing to parse, store or publish
         self.run.pages = len(fetched.pages)
         self.run.bytes_fetched = fetched.bytes_fetched
         self.complete = fetched.complete
@@ -134,6 +149,14 @@ class _Execution:
         self.resources.set_periods(resource.id, first=self.first, last=self.last)
         self._keep_lease()
         self._publish(resource, fetched)
+
+    def _fetch_changed_file(self, spec: FetchSpec) -> FetchResult | None:
+        """A scheduled file, fetched conditionally; None (and the note `unchanged`) when it is the same."""
+        fetch = fetch_if_changed(spec, settings=self.settings, validators=self.wrapper.source_validators)
+        self.validators = fetch.validators
+        if fetch.result is None:
+            self.run.note = f"unchanged ({fetch.how})"
+        return fetch.result
 
     def _wrapper_parts(self) -> tuple[FetchSpec, str]:
         if not self.wrapper.fetch_spec or not self.wrapper.generated_code:
@@ -218,11 +241,15 @@ class _Execution:
         low = _earlier(self.wrapper.low_water_mark, self.first)
         self.run.high_water_mark = high
         fields: dict[str, Any] = {"high_water_mark": high, "low_water_mark": low, "consecutive_failures": 0}
+        if self.validators is not None:
+            fields["source_validators"] = self.validators.model_dump()
         run = self.run
         detail = (
             f"{run.points_fetched} points: {run.points_new} new, {run.points_revised} revised, "
             f"{run.points_duplicate} unchanged; {run.points_published} published"
         )
+        if run.note:
+            detail = f"{run.note}: {detail}"
         if not self.complete:
             detail += "; stopped at max_pages (the high water mark is where this run got to)"
         if self.wrapper.mode == WrapperMode.ONCE:

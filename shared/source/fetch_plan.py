@@ -8,10 +8,12 @@ are cut out of every URL and error this module returns, and never stored or repo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, quote_plus, urljoin, urlsplit
 
@@ -21,6 +23,7 @@ from shared.common.errors import FetchPlanError, SourceError
 from shared.common.secrets import SECRET_ENV_PREFIX, read_named_secret
 from shared.common.secrets import secret_env_name as secret_env_name
 from shared.common.settings import Settings
+from shared.domain.models import SourceValidators
 from shared.domain.wrapper import (
     FetchSpec,
     Pagination,
@@ -348,3 +351,64 @@ def next_link(content: bytes, path: str) -> str | None:
         else:
             return None
     return node if isinstance(node, str) and node.strip() else None
+
+
+class FileFetch(BaseModel):
+    """A scheduled file fetched only when it changed: its bytes (None when unchanged) and validators."""
+
+    result: FetchResult | None
+    validators: SourceValidators
+    how: str = Field(description="what told the file apart: 304, content hash, or the first read")
+
+
+def fetch_if_changed(
+    spec: FetchSpec,
+    *,
+    settings: Settings,
+    validators: SourceValidators | None,
+    environ: Mapping[str, str] | None = None,
+) -> FileFetch:
+    """A file source fetched with a conditional request (If-None-Match / If-Modified-Since); an s3://
+    object, or a server that ignores the condition, is told unchanged by its content hash."""
+    known = validators or SourceValidators()
+    if urlsplit(spec.location).scheme.lower() == "s3":
+        result = fetch_pages(spec, settings=settings, environ=environ)
+        return _compared(result, known, SourceValidators())
+    headers, query = request_secrets(spec, settings=settings, environ=environ)
+    conditions = {
+        name: value
+        for name, value in (("If-None-Match", known.etag), ("If-Modified-Since", known.last_modified))
+        if value
+    }
+    secrets = [*headers.values(), *query.values()]
+    try:
+        response = fetch_url(
+            spec.location,
+            settings=settings,
+            params={**spec.params, **query},
+            headers={**headers, **conditions},
+        )
+    except SourceError as exc:
+        raise redacted_error(exc, secrets) from None
+    if response.status == HTTPStatus.NOT_MODIFIED:
+        return FileFetch(result=None, validators=known, how="HTTP 304 Not Modified")
+    if spec.format == SourceFormat.XLSX or response.content.startswith(ZIP_MAGIC):
+        check_workbook(response.content, settings=settings)
+    page = FetchedPage(
+        url=redact(response.url, secrets), content=response.content, content_type=response.content_type
+    )
+    result = FetchResult(pages=[page], bytes_fetched=len(response.content), params=dict(spec.params))
+    served = SourceValidators(
+        etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified")
+    )
+    return _compared(result, known, served)
+
+
+def _compared(result: FetchResult, known: SourceValidators, served: SourceValidators) -> FileFetch:
+    digest = hashlib.sha256(b"".join(result.payloads())).hexdigest()
+    validators = served.model_copy(update={"content_hash": digest})
+    if known.content_hash == digest:
+        return FileFetch(result=None, validators=validators, how="same content hash")
+    return FileFetch(
+        result=result, validators=validators, how="changed" if known.content_hash else "first read"
+    )

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from urllib.parse import SplitResult, urlencode, urljoin, urlsplit, urlunsplit
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.common.errors import SourceError, UnsafeSourceError
 from shared.common.settings import Settings
@@ -69,6 +69,7 @@ class FetchedResponse(BaseModel):
     status: int
     content_type: str
     content: bytes
+    headers: dict[str, str] = Field(default_factory=dict, description="response headers, names lower-cased")
 
 
 def check_address(address: IPAddress, settings: Settings) -> None:
@@ -256,6 +257,7 @@ def fetch_url(
                 status=response.status,
                 content_type=response.getheader("Content-Type") or "",
                 content=content,
+                headers={name.lower(): value for name, value in response.getheaders()},
             )
         except (OSError, http.client.HTTPException, ValueError) as exc:
             if watchdog.fired.is_set() or isinstance(exc, TimeoutError):

@@ -293,3 +293,65 @@ def test_broker_down_create_is_503_and_leaves_nothing_behind(
     assert "RabbitMQ" in error["message"] and "guest" not in error["message"]
     assert client.get("/resources", headers=auth(key_a)).json()["total"] == 0
     assert client.get("/wrappers", headers=auth(key_a)).json()["total"] == 0
+
+
+# --- files keep up; credentials by name ---------------------------------------------------------
+
+
+def test_a_file_with_a_schedule_is_kept_up_with_and_follows_schedule_changes(
+    client: TestClient, db: Database, key_a: str
+) -> None:
+    resource = create(client, key_a, schedule={"rate_seconds": 86400})
+    wrapper_id = resource["wrapper_id"]
+    assert client.get(f"/wrappers/{wrapper_id}", headers=auth(key_a)).json()["mode"] == "continuous"
+
+    unscheduled = client.patch(f"/resources/{resource['id']}", json={"schedule": None}, headers=auth(key_a))
+    assert unscheduled.status_code == 200
+    assert client.get(f"/wrappers/{wrapper_id}", headers=auth(key_a)).json()["mode"] == "once"
+
+    # A file read once and done starts running on its new schedule.
+    set_wrapper(db, wrapper_id, status="completed", fetch_spec=FETCH_SPEC, generated_code=PARSE_CODE)
+    scheduled = client.patch(
+        f"/resources/{resource['id']}", json={"schedule": {"cron": "0 6 * * *"}}, headers=auth(key_a)
+    )
+    assert scheduled.status_code == 200
+    wrapper = client.get(f"/wrappers/{wrapper_id}", headers=auth(key_a)).json()
+    assert (wrapper["mode"], wrapper["status"]) == ("continuous", "running")
+    assert wrapper["next_run_at"] is not None
+
+
+def test_a_schedule_on_an_uploaded_object_is_refused_with_the_reason(
+    client: TestClient, key_a: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_env(monkeypatch, upload_bucket="rs-uploads")
+    upload = {"type": "csv", "url": "s3://rs-uploads/uploads/tenant-a/x/a.csv"}
+    body = resource_body(source=upload, schedule={"rate_seconds": 3600})
+    error = assert_error(client.post("/resources", json=body, headers=auth(key_a)), 422, "validation_error")
+    assert error["details"][0]["field"] == "body.schedule"
+    assert "uploaded object, which never changes" in error["details"][0]["reason"]
+
+    resource = create(client, key_a, source=upload)
+    patch = client.patch(
+        f"/resources/{resource['id']}", json={"schedule": {"rate_seconds": 3600}}, headers=auth(key_a)
+    )
+    assert assert_error(patch, 422, "validation_error")["details"][0]["field"] == "body.schedule"
+    assert client.get(f"/resources/{resource['id']}", headers=auth(key_a)).json()["schedule"] is None
+
+
+def test_credentials_are_taken_by_name_and_a_literal_value_is_refused_unquoted(
+    client: TestClient, key_a: str
+) -> None:
+    named = {"headers": {"X-Api-Key": {"secret": "eia"}}, "query": {"api_key": {"secret": "eia"}}}
+    source = {"type": "api", "url": "https://api.example.org/series", "options": named}
+    assert create(client, key_a, source=source)["source"]["options"] == named
+
+    literal = {**source, "options": {"headers": {"X-Api-Key": "9c1f7e3a55d0"}}}
+    response = client.post("/resources", json=resource_body(source=literal), headers=auth(key_a))
+    error = assert_error(response, 422, "validation_error")
+    assert error["details"] == [
+        {
+            "field": "body.source.options.headers",
+            "reason": 'X-Api-Key: give the name of a secret ({"secret": "NAME"}), never its value',
+        }
+    ]
+    assert "9c1f7e3a55d0" not in response.text
