@@ -19,8 +19,15 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from functions.api.log import logger
+from shared.common.addresses import check_public_url
 from shared.common.clock import utcnow
-from shared.common.errors import BrokerError, ConflictError, InvalidRequestError, NotFoundError
+from shared.common.errors import (
+    BrokerError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    SourceError,
+)
 from shared.common.settings import Settings
 from shared.domain.lifecycle import (
     IN_PREPARATION,
@@ -33,6 +40,7 @@ from shared.domain.lifecycle import (
 )
 from shared.domain.models import (
     CodeReplacement,
+    FetchSpecProposal,
     ResourceCreate,
     ResourcePublic,
     ResourceRecord,
@@ -45,7 +53,7 @@ from shared.domain.models import (
     WrapperRecord,
     WrapperStatus,
 )
-from shared.domain.wrapper import hint_problems
+from shared.domain.wrapper import FetchSpecPublic, FetchSpecUpdate, hint_problems
 from shared.messaging.handover import (
     MessagePublisher,
     publish_generation,
@@ -204,6 +212,7 @@ def update_resource(
             "validation": None,
             "generated_code": None,
             "fetch_spec": None,
+            "fetch_spec_proposal": None,
             "generator": None,
             "rationale": None,
             "inference": None,
@@ -350,6 +359,80 @@ def replace_code(
         raise _busy(wrappers, wrapper_id, action="replace its code")
     _hand_over(wrappers, moved, publish_validation, publisher, retry="validate")
     return public_wrapper(moved)
+
+
+def get_fetch_spec(db: Database, *, tenant_id: str, wrapper_id: str) -> FetchSpecPublic:
+    """The wrapper's fetch spec, and one given by PUT while it is being validated."""
+    wrapper = WrapperRepository(db).get_for_tenant(tenant_id, wrapper_id)
+    if not wrapper.fetch_spec:
+        raise ConflictError(f"wrapper {wrapper_id} has no fetch spec yet", status=wrapper.status.value)
+    proposal = wrapper.fetch_spec_proposal
+    return FetchSpecPublic.model_validate(
+        {**wrapper.fetch_spec, "proposed": proposal.fetch_spec if proposal else None}
+    )
+
+
+def replace_fetch_spec(
+    db: Database,
+    publisher: MessagePublisher,
+    *,
+    tenant_id: str,
+    wrapper_id: str,
+    spec: FetchSpecUpdate,
+    settings: Settings,
+) -> WrapperPublic:
+    """Validate a user's fetch spec on a fresh sample; it replaces the wrapper's own only if it validates."""
+    wrappers = WrapperRepository(db)
+    wrapper = wrappers.get_for_tenant(tenant_id, wrapper_id)
+    _check_location(spec.location, tenant_id=tenant_id, settings=settings)
+    if not wrapper.generated_code or not wrapper.fetch_spec:
+        raise ConflictError(
+            f"wrapper {wrapper_id} has no parse code yet: give it a fetch spec once it has been generated",
+            status=wrapper.status.value,
+        )
+    proposal = FetchSpecProposal(
+        fetch_spec=spec.to_spec().model_dump(mode="json"), previous_status=wrapper.status
+    )
+    moved = wrappers.transition(
+        wrapper_id,
+        expected=MAY_REVALIDATE,
+        to=WrapperStatus.VALIDATING,
+        event="fetch spec given",
+        fields={"fetch_spec_proposal": proposal.model_dump(mode="json")},
+        unset=LEASE_FIELDS,
+    )
+    if moved is None:
+        raise _busy(wrappers, wrapper_id, action="replace its fetch spec")
+    try:
+        publish_validation(publisher, moved, revision=str(int(moved.updated_at.timestamp() * 1000)))
+    except BrokerError:
+        # Nothing will validate it: withdraw the proposal, the wrapper keeps its spec and status.
+        wrappers.transition(
+            wrapper_id,
+            expected={WrapperStatus.VALIDATING},
+            to=wrapper.status,
+            event="fetch spec withdrawn",
+            reason=wrapper.status_reason,
+            fields={"fetch_spec_proposal": None},
+        )
+        raise
+    return public_wrapper(moved)
+
+
+def _check_location(location: str, *, tenant_id: str, settings: Settings) -> None:
+    """Refuse a location the trusted fetcher would refuse, or an object that is not the tenant's upload."""
+    if location.startswith("s3://"):
+        bucket = settings.upload_bucket
+        if bucket and location.startswith(f"s3://{bucket}/{upload_prefix(tenant_id)}"):
+            return
+        reason = "an s3:// location must be an object uploaded through POST /uploads"
+    else:
+        try:
+            check_public_url(location, settings=settings)
+            return
+        except SourceError as exc:
+            reason = str(exc)
+    raise InvalidRequestError("the fetch spec is not acceptable", fields={"body.location": reason})
 
 
 def _busy(wrappers: WrapperRepository, wrapper_id: str, *, action: str) -> ConflictError:

@@ -189,6 +189,13 @@ class WrapperPublic(WrapperSummary):
     )
 
 
+class FetchSpecProposal(BaseModel):
+    """A fetch spec given by PUT, validated on a fresh sample before it replaces the wrapper's own."""
+
+    fetch_spec: dict[str, Any]
+    previous_status: WrapperStatus = Field(description="where the wrapper goes back to if it is refused")
+
+
 class WrapperRecord(WrapperPublic):
     """A wrapper as stored, with lease and feedback fields."""
 
@@ -199,6 +206,7 @@ class WrapperRecord(WrapperPublic):
     variants: list[Variant] = Field(default_factory=list)
     lease_owner: str | None = None
     lease_until: datetime | None = None
+    fetch_spec_proposal: FetchSpecProposal | None = None
 
 
 class RunPublic(BaseModel):

@@ -8,9 +8,10 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # Below this confidence a result says which other interpretations were close (`wrap` prints "unsure: …").
 UNSURE_BELOW = 0.6
@@ -117,12 +118,28 @@ HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$"
 BY_NAME_ONLY = 'give the name of a secret ({"secret": "NAME"}), never its value'
 
 
+def is_secret_name(text: str) -> bool:
+    """Whether `text` can be a secret's name, and does not look like a pasted value (a scheme such as
+    `Bearer …`, or a long run of letters and digits as API keys are)."""
+    if not re.match(SECRET_NAME_PATTERN, text) or re.match(r"(?i)(bearer|basic|token|digest)\s", text):
+        return False
+    keylike = len(text) >= 20 and re.fullmatch(r"[A-Za-z0-9]+", text) is not None
+    return not (keylike and re.search(r"\d", text) and re.search(r"[A-Za-z]", text))
+
+
 class SecretRef(BaseModel):
     """A secret given by its name (`{"secret": "eia"}`); the value is looked up only when fetching."""
 
     model_config = ConfigDict(extra="forbid")
 
-    secret: str = Field(pattern=SECRET_NAME_PATTERN, description="name of the secret, not its value")
+    secret: str = Field(description="name of the secret, not its value")
+
+    @field_validator("secret")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not is_secret_name(value):
+            raise ValueError(BY_NAME_ONLY)
+        return value
 
 
 class SourceCredentials(BaseModel):
@@ -182,7 +199,7 @@ def credential_problems(options: Mapping[str, Any]) -> list[tuple[str, str]]:
             (
                 ".".join(str(part) for part in error["loc"] if part != "secret"),
                 BY_NAME_ONLY
-                if error["type"] in ("string_pattern_mismatch", "extra_forbidden", "missing")
+                if error["type"] in ("extra_forbidden", "missing")
                 else str(error["msg"]).removeprefix("Value error, "),
             )
             for error in exc.errors()
@@ -256,6 +273,129 @@ class FetchSpec(BaseModel):
                 "query_secrets": {**self.query_secrets, **credentials.query_secrets()},
             }
         )
+
+
+# Query parameters whose literal value would be a credential: such a value belongs in a named secret.
+CREDENTIAL_PARAM = re.compile(
+    r"(^|[_.-])(api[_-]?key|apikey|key|token|access[_-]?token|auth|secret|password|passwd|signature)$",
+    re.IGNORECASE,
+)
+STRFTIME_FORMATS = ("epoch_s", "epoch_ms", "iso")
+
+
+class FetchSpecUpdate(BaseModel):
+    """A fetch spec a user gives (PUT /wrappers/{id}/fetch-spec): secrets by name only, checked fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    location: str = Field(min_length=1, max_length=2048, description="http(s):// URL or s3://bucket/key")
+    format: SourceFormat
+    encoding: str | None = Field(default=None, max_length=40)
+    params: dict[str, str] = Field(default_factory=dict, description="fixed query parameters, no credentials")
+    header_secrets: dict[str, str] = Field(
+        default_factory=dict, description="HTTP header name → name of the secret holding its value"
+    )
+    query_secrets: dict[str, str] = Field(
+        default_factory=dict, description="query parameter → name of the secret holding its value"
+    )
+    pagination: Pagination = Field(default_factory=Pagination)
+    water_mark: WaterMarkMapping | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal_headers(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "headers" in data:
+            raise ValueError(
+                "headers are refused: a header value may be a credential; name a secret in header_secrets "
+                '({"X-Api-Key": "NAME"}) and store its value as RS_SECRET_<NAME> or in Secrets Manager'
+            )
+        return data
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https", "s3") or not parts.netloc:
+            raise ValueError("location must be an http(s):// URL or an s3://bucket/key object")
+        if parts.username or parts.password:
+            raise ValueError("credentials in the URL are refused; name a secret in header_secrets")
+        if any(CREDENTIAL_PARAM.search(name) for name, _ in parse_qsl(parts.query)):
+            raise ValueError("the URL carries a credential parameter; name a secret in query_secrets instead")
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: dict[str, str]) -> dict[str, str]:
+        credentials = [name for name in value if CREDENTIAL_PARAM.search(name)]
+        if credentials:
+            raise ValueError(
+                f"{credentials[0]!r} looks like a credential; name a secret in query_secrets instead"
+            )
+        return value
+
+    @field_validator("header_secrets", "query_secrets")
+    @classmethod
+    def _by_name(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, secret in value.items():
+            if not is_secret_name(secret):
+                raise ValueError(f"{name}: {BY_NAME_ONLY}")
+        return value
+
+    @field_validator("header_secrets")
+    @classmethod
+    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in value if not re.match(HEADER_NAME_PATTERN, name)]
+        if bad:
+            raise ValueError(f"not an HTTP header name: {bad[0]!r}")
+        return value
+
+    @field_validator("pagination")
+    @classmethod
+    def _pagination(cls, value: Pagination) -> Pagination:
+        if value.kind in ("page_number", "offset") and not value.param:
+            raise ValueError(f"{value.kind} pagination needs `param`, the query parameter of the position")
+        if value.kind == "next_link" and not value.next_link_path:
+            raise ValueError("next_link pagination needs `next_link_path`, the dotted path of the next URL")
+        if value.size is not None and value.size < 1:
+            raise ValueError("a page size is at least 1")
+        if value.size_param and value.size is None:
+            raise ValueError("`size_param` needs `size`, the page size to ask for")
+        return value
+
+    @field_validator("water_mark")
+    @classmethod
+    def _window(cls, value: WaterMarkMapping | None) -> WaterMarkMapping | None:
+        if value is None:
+            return None
+        if not value.start_param and not value.end_param:
+            raise ValueError("a water mark mapping needs `start_param` or `end_param`")
+        if value.start_param is not None and value.start_param == value.end_param:
+            raise ValueError("`start_param` and `end_param` must differ")
+        if value.format not in STRFTIME_FORMATS and "%" not in value.format:
+            raise ValueError("format is a strftime pattern (e.g. %Y-%m-%d) or epoch_s, epoch_ms, iso")
+        if value.lookback_seconds < 0:
+            raise ValueError("lookback_seconds may not be negative")
+        return value
+
+    @model_validator(mode="after")
+    def _s3_is_plain(self) -> FetchSpecUpdate:
+        if self.location.startswith("s3://") and (
+            self.params or self.header_secrets or self.query_secrets or self.pagination.kind != "none"
+        ):
+            raise ValueError("an s3:// location takes no parameters, secrets or pagination")
+        return self
+
+    def to_spec(self) -> FetchSpec:
+        """The fetch spec the wrapper runs with."""
+        return FetchSpec.model_validate(self.model_dump())
+
+
+class FetchSpecPublic(FetchSpec):
+    """A wrapper's fetch spec as clients see it, with one given by PUT that is still being validated."""
+
+    proposed: FetchSpec | None = Field(
+        default=None, description="a fetch spec being validated; it replaces this one only if it validates"
+    )
 
 
 class Alternative(BaseModel):

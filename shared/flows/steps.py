@@ -42,7 +42,7 @@ from shared.messaging.handover import (
     publish_generation,
     publish_validation,
 )
-from shared.source.fetch_plan import read_with_secrets
+from shared.source.fetch_plan import fetch_pages, read_with_secrets
 from shared.source.profile import build_profile
 from shared.source.read import SourceData, read_source
 from shared.store.prompt_records import PromptRecordRepository
@@ -232,6 +232,7 @@ def generate_step(
             "variants": [variant.model_dump(mode="json") for variant in draft.variants],
             "attempts": claimed.attempts + 1,
             "validation": None,
+            "fetch_spec_proposal": None,
         },
         unset=LEASE_FIELDS,
     )
@@ -268,6 +269,8 @@ def validate_step(
         return _fail(
             wrappers, claimed, expected=WrapperStatus.VALIDATING, reason="no generated code to validate"
         )
+    if claimed.fetch_spec_proposal is not None:
+        return _validate_proposal(wrappers, claimed, resource, settings=settings)
     try:
         request = resource_request(resource)
         source = _read(resource, request, settings)
@@ -319,6 +322,77 @@ def validate_step(
     return _after_failed_validation(
         wrappers, claimed, report, publisher=publisher, settings=settings, rejected=rejected
     )
+
+
+def _validate_proposal(
+    wrappers: WrapperRepository, wrapper: WrapperRecord, resource: ResourceRecord, *, settings: Settings
+) -> StepOutcome:
+    """Validate a fetch spec given by PUT on a sample fetched with it: adopt it, or keep the current one."""
+    assert wrapper.fetch_spec_proposal is not None and wrapper.generated_code is not None
+    proposal = wrapper.fetch_spec_proposal
+    spec = FetchSpec.model_validate(proposal.fetch_spec)
+    draft = WrapperDraft(
+        fetch_spec=spec,
+        parse_code=wrapper.generated_code,
+        generator=wrapper.generator or "unknown",
+        rationale=wrapper.rationale or "",
+        inference=wrapper.inference,
+    )
+    try:
+        request = resource_request(resource)
+        fetched = fetch_pages(spec, settings=settings)
+        outcome = validate_ranked(
+            draft,
+            fetched.payloads(),
+            request=request,
+            settings=settings,
+            progress=_no_progress,
+            instants=True,
+        )
+    except SourceError as exc:
+        return _refuse_proposal(wrappers, wrapper, reason=f"cannot read source: {exc}")
+    except HintError as exc:
+        return _refuse_proposal(wrappers, wrapper, reason=str(exc))
+    report = outcome.report
+    if not report.ok:
+        first = report.errors[0] if report.errors else None
+        return _refuse_proposal(
+            wrappers,
+            wrapper,
+            reason=f"{first.stage}/{first.code}: {first.message}" if first else "validation failed",
+        )
+    ready = wrappers.transition(
+        wrapper.wrapper_id,
+        expected={WrapperStatus.VALIDATING},
+        to=WrapperStatus.READY,
+        event="fetch spec validated",
+        fields={
+            "fetch_spec": proposal.fetch_spec,
+            "fetch_spec_proposal": None,
+            "validation": report.model_dump(mode="json"),
+            "next_run_at": utcnow(),
+        },
+        unset=LEASE_FIELDS,
+    )
+    status = ready.status if ready else None
+    return StepOutcome(wrapper_id=wrapper.wrapper_id, action="ready", status=status, detail=_summary(report))
+
+
+def _refuse_proposal(wrappers: WrapperRepository, wrapper: WrapperRecord, *, reason: str) -> StepOutcome:
+    """Drop a fetch spec that failed: the wrapper goes back to its status with the spec it had."""
+    assert wrapper.fetch_spec_proposal is not None
+    back = wrapper.fetch_spec_proposal.previous_status
+    why = clip_reason(f"the fetch spec given was refused ({reason}); the previous one is kept")
+    wrappers.transition(
+        wrapper.wrapper_id,
+        expected={WrapperStatus.VALIDATING},
+        to=back,
+        event="fetch spec refused",
+        reason=why,
+        fields={"fetch_spec_proposal": None},
+        unset=LEASE_FIELDS,
+    )
+    return StepOutcome(wrapper_id=wrapper.wrapper_id, action="failed", status=back, detail=why)
 
 
 def _no_progress(message: str) -> None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from functions.api import services
-from functions.api.dependencies import DatabaseDep, PaginationDep, PublisherDep, TenantDep
+from functions.api.dependencies import DatabaseDep, PaginationDep, PublisherDep, SettingsDep, TenantDep
 from functions.api.errors import ERROR_RESPONSES, documented_error
 from functions.api.idempotency import IdempotencyDep
 from functions.api.workers import offload
@@ -23,6 +23,7 @@ from shared.domain.models import (
     WrapperStatus,
     WrapperSummary,
 )
+from shared.domain.wrapper import FetchSpecPublic, FetchSpecUpdate
 from shared.store.prompt_records import PromptRecordRepository
 from shared.store.runs import RunRepository
 from shared.store.wrappers import WrapperRepository, public_wrapper
@@ -104,6 +105,34 @@ async def replace_code(
     """Replace the parse code by hand; the wrapper is validated again before it runs."""
     return await offload(
         services.replace_code, db, publisher, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id, code=body
+    )
+
+
+@router.get("/{wrapper_id}/fetch-spec", response_model=FetchSpecPublic, responses=CONFLICT)
+async def get_fetch_spec(wrapper_id: str, tenant: TenantDep, db: DatabaseDep) -> FetchSpecPublic:
+    """How the wrapper fetches its source (secrets by name), and a given one still being validated."""
+    return await offload(services.get_fetch_spec, db, tenant_id=tenant.tenant_id, wrapper_id=wrapper_id)
+
+
+@router.put("/{wrapper_id}/fetch-spec", status_code=202, response_model=WrapperPublic, responses=CONFLICT)
+async def replace_fetch_spec(
+    wrapper_id: str,
+    body: FetchSpecUpdate,
+    tenant: TenantDep,
+    db: DatabaseDep,
+    publisher: PublisherDep,
+    settings: SettingsDep,
+) -> WrapperPublic:
+    """Give the wrapper a fetch spec (422 with the reason when it is unsafe or malformed); it is validated
+    on a fresh sample and replaces the current one only if it validates, else the current one is kept."""
+    return await offload(
+        services.replace_fetch_spec,
+        db,
+        publisher,
+        tenant_id=tenant.tenant_id,
+        wrapper_id=wrapper_id,
+        spec=body,
+        settings=settings,
     )
 
 

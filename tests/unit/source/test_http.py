@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
+from shared.common.addresses import check_address, resolve
 from shared.common.errors import SourceError, UnsafeSourceError
 from shared.common.settings import Settings
-from shared.source.http import check_address, fetch_url, resolve
+from shared.source.http import fetch_url
 
 pytestmark = pytest.mark.timeout(30)
 
