@@ -464,14 +464,41 @@ def test_job_task_role_reads_only_the_secrets_and_uploads(template: dict[str, An
     statements = _inline_statements(role)
     assert all(s["Effect"] == "Allow" for s in statements)
     assert _actions(statements) == {"secretsmanager:GetSecretValue", "s3:GetObject"}
-    by_action = {s["Action"]: s for s in statements}
-    assert len(by_action) == len(statements) == 2
-    assert by_action["secretsmanager:GetSecretValue"]["Resource"] == [
+    by_sid = {s["Sid"]: s for s in statements}
+    assert set(by_sid) == {"ReadSecrets", "ReadSourceSecrets", "ReadUploads"} and len(statements) == 3
+    assert by_sid["ReadSecrets"]["Resource"] == [
         {"Ref": "MongoDbSecretArn"},
         {"Ref": "BrokerCredentialsSecretArn"},
         {"Fn::If": ["HasGeminiSecret", {"Ref": "GeminiSecretArn"}, {"Ref": "AWS::NoValue"}]},
     ]
-    assert by_action["s3:GetObject"]["Resource"] == {"Fn::Sub": "${UploadBucket.Arn}/*"}
+    assert by_sid["ReadSourceSecrets"]["Resource"] == SOURCE_SECRETS
+    assert by_sid["ReadUploads"]["Action"] == "s3:GetObject"
+    assert by_sid["ReadUploads"]["Resource"] == {"Fn::Sub": "${UploadBucket.Arn}/*"}
+
+
+SOURCE_SECRETS = {
+    "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
+    "secret:${SourceSecretPrefix}*"
+}
+
+
+@pytest.mark.parametrize("function", ["GenerateWrapperFunction", "ValidateWrapperFunction"])
+def test_functions_that_fetch_read_source_secrets_under_the_prefix_only(
+    template: dict[str, Any], function: str
+) -> None:
+    statements = _function(template, function)["Policies"][0]["Statement"]
+    source = [s for s in statements if s["Sid"] == "ReadSourceSecrets"]
+    assert source == [
+        {
+            "Sid": "ReadSourceSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": SOURCE_SECRETS,
+        }
+    ]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["RS_SOURCE_SECRET_PREFIX"] == {"Ref": "SourceSecretPrefix"}
+    assert template["Parameters"]["SourceSecretPrefix"]["AllowedPattern"].endswith("/$")
 
 
 def test_job_scheduler_role_only_runs_the_task_and_passes_its_roles(template: dict[str, Any]) -> None:
