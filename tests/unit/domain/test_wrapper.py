@@ -8,12 +8,14 @@ from shared.domain.wrapper import (
     UNSURE_BELOW,
     Alternative,
     FetchSpec,
+    FetchSpecUpdate,
     Inference,
     SourceFormat,
     Variant,
     WrapperDraft,
     credentials_of,
     hint_problems,
+    is_secret_name,
     layout_options,
     margin_confidence,
 )
@@ -126,3 +128,35 @@ def test_a_bad_header_name_is_refused() -> None:
     assert hint_problems({"headers": {"X Api": {"secret": "eia"}}}) == [
         ("headers", "not an HTTP header name: 'X Api'")
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "is_name"),
+    [
+        ("eia", True),
+        ("readings key", True),
+        ("eia-api.key_2", True),
+        ("Bearer abc", False),
+        ("9f1c2d3e4b5a6f7e8d9c", False),
+        ("averyveryverylongname", True),
+        ("", False),
+        ("key\nx", False),
+    ],
+)
+def test_a_secret_name_is_told_from_a_pasted_value(text: str, is_name: bool) -> None:
+    assert is_secret_name(text) is is_name
+
+
+def test_a_fetch_spec_update_becomes_the_spec_the_wrapper_runs_with() -> None:
+    update = FetchSpecUpdate.model_validate(
+        {
+            "location": "https://api.example.org/series",
+            "format": "json",
+            "query_secrets": {"api_key": "eia"},
+            "pagination": {"kind": "offset", "param": "offset", "size_param": "limit", "size": 100},
+            "water_mark": {"start_param": "start", "format": "%Y-%m-%d"},
+        }
+    )
+    spec = update.to_spec()
+    assert spec.query_secrets == {"api_key": "eia"} and spec.pagination.size == 100
+    assert spec.water_mark is not None and spec.water_mark.format == "%Y-%m-%d"

@@ -8,9 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from shared.common.errors import FetchPlanError, SourceError
+from shared.common.secrets import clear_named_secret_cache
 from shared.common.settings import Settings
 from shared.domain.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
 from shared.source import fetch_plan
@@ -273,3 +276,29 @@ def test_query_secrets_go_on_the_request_and_are_cut_out_of_urls_and_errors(
 def test_redact_cuts_every_form_of_a_secret() -> None:
     text = "a s3cr3t/+ b s3cr3t%2F%2B c s3cr3t/%2B d"
     assert redact(text, ["s3cr3t/+", ""]) == "a *** b *** c *** d"
+
+
+def test_secrets_not_in_the_environment_come_from_secrets_manager_under_the_prefix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    api = use_api(monkeypatch, lambda url, q: {"data": []})
+    spec = FetchSpec(
+        location=URL, format=SourceFormat.JSON, header_secrets={"X-Key": "eia"}, query_secrets={"k": "eia"}
+    )
+    settings = Settings(source_secret_prefix="rs/sources/", source_secret_max_age_seconds=60)
+    clear_named_secret_cache()
+    try:
+        with mock_aws():
+            boto3.client("secretsmanager").create_secret(Name="rs/sources/eia", SecretString="sm-v4lue")
+            result = fetch_pages(spec, settings=settings, environ={})
+            with pytest.raises(FetchPlanError, match=r"rs/sources/other.*RS_SECRET_OTHER"):
+                fetch_pages(
+                    spec.model_copy(update={"query_secrets": {"k": "other"}}), settings=settings, environ={}
+                )
+    finally:
+        clear_named_secret_cache()
+    assert api.requests[0][2] == {"X-Key": "sm-v4lue"} and api.requests[0][1] == {"k": "sm-v4lue"}
+    assert "sm-v4lue" not in result.model_dump_json()
