@@ -55,7 +55,8 @@ class ResourceSource(BaseModel):
         default_factory=dict,
         description="layout hints that override inference: sheet, header_rows (0-based rows, e.g. [3, 4]), "
         "time_column, value_column (a column or row label), where ({dimension: value}), timezone (IANA), "
-        "decimal ('.' or ','), encoding",
+        "decimal ('.' or ','), encoding; and credentials by name: headers and query "
+        "({name: {'secret': NAME}})",
     )
 
     @field_validator("url")
