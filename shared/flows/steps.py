@@ -24,7 +24,7 @@ from shared.common.errors import (
 )
 from shared.common.settings import Settings
 from shared.domain.lifecycle import IN_PREPARATION, LEASE_FIELDS, clip_reason
-from shared.domain.models import ResourceRecord, SourceType, WrapperRecord, WrapperStatus
+from shared.domain.models import FetchSpecProposal, ResourceRecord, SourceType, WrapperRecord, WrapperStatus
 from shared.domain.wrapper import (
     FetchSpec,
     IndicatorRequest,
@@ -270,7 +270,9 @@ def validate_step(
             wrappers, claimed, expected=WrapperStatus.VALIDATING, reason="no generated code to validate"
         )
     if claimed.fetch_spec_proposal is not None:
-        return _validate_proposal(wrappers, claimed, resource, settings=settings)
+        return _validate_proposal(
+            wrappers, claimed, resource=resource, proposal=claimed.fetch_spec_proposal, settings=settings
+        )
     try:
         request = resource_request(resource)
         source = _read(resource, request, settings)
@@ -325,15 +327,18 @@ def validate_step(
 
 
 def _validate_proposal(
-    wrappers: WrapperRepository, wrapper: WrapperRecord, resource: ResourceRecord, *, settings: Settings
+    wrappers: WrapperRepository,
+    wrapper: WrapperRecord,
+    *,
+    resource: ResourceRecord,
+    proposal: FetchSpecProposal,
+    settings: Settings,
 ) -> StepOutcome:
     """Validate a fetch spec given by PUT on a sample fetched with it: adopt it, or keep the current one."""
-    assert wrapper.fetch_spec_proposal is not None and wrapper.generated_code is not None
-    proposal = wrapper.fetch_spec_proposal
     spec = FetchSpec.model_validate(proposal.fetch_spec)
     draft = WrapperDraft(
         fetch_spec=spec,
-        parse_code=wrapper.generated_code,
+        parse_code=wrapper.generated_code or "",
         generator=wrapper.generator or "unknown",
         rationale=wrapper.rationale or "",
         inference=wrapper.inference,
@@ -350,15 +355,18 @@ def _validate_proposal(
             instants=True,
         )
     except SourceError as exc:
-        return _refuse_proposal(wrappers, wrapper, reason=f"cannot read source: {exc}")
+        return _refuse_proposal(
+            wrappers, wrapper, back=proposal.previous_status, reason=f"cannot read source: {exc}"
+        )
     except HintError as exc:
-        return _refuse_proposal(wrappers, wrapper, reason=str(exc))
+        return _refuse_proposal(wrappers, wrapper, back=proposal.previous_status, reason=str(exc))
     report = outcome.report
     if not report.ok:
         first = report.errors[0] if report.errors else None
         return _refuse_proposal(
             wrappers,
             wrapper,
+            back=proposal.previous_status,
             reason=f"{first.stage}/{first.code}: {first.message}" if first else "validation failed",
         )
     ready = wrappers.transition(
@@ -378,10 +386,10 @@ def _validate_proposal(
     return StepOutcome(wrapper_id=wrapper.wrapper_id, action="ready", status=status, detail=_summary(report))
 
 
-def _refuse_proposal(wrappers: WrapperRepository, wrapper: WrapperRecord, *, reason: str) -> StepOutcome:
-    """Drop a fetch spec that failed: the wrapper goes back to its status with the spec it had."""
-    assert wrapper.fetch_spec_proposal is not None
-    back = wrapper.fetch_spec_proposal.previous_status
+def _refuse_proposal(
+    wrappers: WrapperRepository, wrapper: WrapperRecord, *, back: WrapperStatus, reason: str
+) -> StepOutcome:
+    """Drop a fetch spec that failed: the wrapper goes back to status `back` with the spec it had."""
     why = clip_reason(f"the fetch spec given was refused ({reason}); the previous one is kept")
     wrappers.transition(
         wrapper.wrapper_id,

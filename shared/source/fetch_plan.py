@@ -373,7 +373,7 @@ def fetch_if_changed(
     known = validators or SourceValidators()
     if urlsplit(spec.location).scheme.lower() == "s3":
         result = fetch_pages(spec, settings=settings, environ=environ)
-        return _compared(result, known, SourceValidators())
+        return _compared(result, known=known, served=SourceValidators())
     headers, query = request_secrets(spec, settings=settings, environ=environ)
     conditions = {
         name: value
@@ -401,10 +401,10 @@ def fetch_if_changed(
     served = SourceValidators(
         etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified")
     )
-    return _compared(result, known, served)
+    return _compared(result, known=known, served=served)
 
 
-def _compared(result: FetchResult, known: SourceValidators, served: SourceValidators) -> FileFetch:
+def _compared(result: FetchResult, *, known: SourceValidators, served: SourceValidators) -> FileFetch:
     digest = hashlib.sha256(b"".join(result.payloads())).hexdigest()
     validators = served.model_copy(update={"content_hash": digest})
     if known.content_hash == digest:

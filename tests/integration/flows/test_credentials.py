@@ -65,7 +65,7 @@ def api() -> Iterator[ReadingsApi]:
         yield served
 
 
-def add_resource(db: Database, api: ReadingsApi, options: dict[str, Any]) -> tuple[str, str]:
+def add_resource(db: Database, api: ReadingsApi, *, options: dict[str, Any]) -> tuple[str, str]:
     """A resource of the readings API with these options and its pending wrapper: (resource, wrapper)."""
     wrappers = WrapperRepository(db)
     wrapper = wrappers.create(
@@ -102,21 +102,21 @@ def test_named_secrets_open_the_api_and_their_values_are_never_stored_logged_or_
     steps = RecordingPublisher()
 
     # Without the secret the API answers 401, and the wrapper fails saying so.
-    _, bare = add_resource(db, api, {})
+    _, bare = add_resource(db, api, options={})
     generate_step(bare, db=db, publisher=steps, settings=settings, owner="test")
     failed = WrapperRepository(db).get(bare)
     assert failed.status == WrapperStatus.FAILED and "HTTP 401" in (failed.status_reason or "")
 
     # Named but not configured: the reason names the variable to set.
     options = {"headers": {"X-Api-Key": {"secret": "readings key"}}, "query": {"token": {"secret": "tok"}}}
-    _, unset = add_resource(db, api, options)
+    _, unset = add_resource(db, api, options=options)
     generate_step(unset, db=db, publisher=steps, settings=settings, owner="test")
     assert "RS_SECRET_READINGS_KEY" in (WrapperRepository(db).get(unset).status_reason or "")
 
     # With the secrets: generated, validated and run, every point collected.
     monkeypatch.setenv("RS_SECRET_READINGS_KEY", KEY)
     monkeypatch.setenv("RS_SECRET_TOK", TOKEN)
-    resource_id, wrapper_id = add_resource(db, api, options)
+    resource_id, wrapper_id = add_resource(db, api, options=options)
     generate_step(wrapper_id, db=db, publisher=steps, settings=settings, owner="test")
     validate_step(wrapper_id, db=db, publisher=steps, settings=settings, owner="test")
     wrappers = WrapperRepository(db)
