@@ -18,6 +18,7 @@ from shared.common.settings import Settings
 from shared.domain.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
 from shared.source import fetch_plan
 from shared.source.fetch_plan import (
+    fetch_if_changed,
     fetch_pages,
     format_moment,
     next_link,
@@ -302,3 +303,61 @@ def test_secrets_not_in_the_environment_come_from_secrets_manager_under_the_pref
         clear_named_secret_cache()
     assert api.requests[0][2] == {"X-Key": "sm-v4lue"} and api.requests[0][1] == {"k": "sm-v4lue"}
     assert "sm-v4lue" not in result.model_dump_json()
+
+
+def test_an_s3_file_is_told_unchanged_by_its_content_hash(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Any
+) -> None:
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in (
+        ("ACCESS_KEY_ID", "testing"),
+        ("SECRET_ACCESS_KEY", "testing"),
+        ("DEFAULT_REGION", "us-east-1"),
+    ):
+        monkeypatch.setenv(f"AWS_{name}", value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    spec = FetchSpec(location="s3://sources/monthly.csv", format=SourceFormat.CSV)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="sources")
+        s3.put_object(Bucket="sources", Key="monthly.csv", Body=b"month,value\n2024-01,1\n")
+        first = fetch_if_changed(spec, settings=settings, validators=None)
+        same = fetch_if_changed(spec, settings=settings, validators=first.validators)
+        s3.put_object(Bucket="sources", Key="monthly.csv", Body=b"month,value\n2024-01,1\n2024-02,2\n")
+        changed = fetch_if_changed(spec, settings=settings, validators=first.validators)
+    assert first.result is not None and first.how == "first read" and first.validators.content_hash
+    assert same.result is None and same.how == "same content hash"
+    assert changed.result is not None and changed.how == "changed"
+    assert changed.validators.content_hash != first.validators.content_hash
+
+
+def test_a_file_server_is_asked_conditionally_and_a_304_is_unchanged(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    asked: list[Mapping[str, str]] = []
+
+    def answer(url: str, **kwargs: Any) -> FetchedResponse:
+        asked.append(kwargs["headers"])
+        status = 304 if kwargs["headers"].get("If-None-Match") == '"v1"' else 200
+        return FetchedResponse(
+            url=url,
+            status=status,
+            content_type="text/csv",
+            content=b"" if status == 304 else b"month,value\n2024-01,1\n",
+            headers={"etag": '"v1"', "last-modified": "Mon, 01 Jan 2024 00:00:00 GMT"},
+        )
+
+    monkeypatch.setattr(fetch_plan, "fetch_url", answer)
+    spec = FetchSpec(location="https://data.example.org/monthly.csv", format=SourceFormat.CSV)
+    first = fetch_if_changed(spec, settings=settings, validators=None, environ={})
+    assert asked[0] == {} and first.result is not None
+    assert (first.validators.etag, first.validators.last_modified) == (
+        '"v1"',
+        "Mon, 01 Jan 2024 00:00:00 GMT",
+    )
+    again = fetch_if_changed(spec, settings=settings, validators=first.validators, environ={})
+    assert asked[1] == {"If-None-Match": '"v1"', "If-Modified-Since": "Mon, 01 Jan 2024 00:00:00 GMT"}
+    assert (
+        again.result is None and again.how == "HTTP 304 Not Modified" and again.validators == first.validators
+    )
