@@ -595,3 +595,57 @@ def test_jsonstat_points_without_a_time_dimension_is_an_error() -> None:
     dataset["dimension"]["sector"] = {"category": {"index": ["energy", "transport", "industry"]}}
     with pytest.raises(ToolkitError):
         list(jsonstat_points(dataset))
+
+
+def test_align_header_lays_labels_over_the_columns_the_data_fills() -> None:
+    from shared.wrapper_toolkit import align_header
+
+    grid: list[list[object]] = [
+        ["", "Hour", "", "A", "B", ""],
+        ["", "1", "", "5", "", "7"],
+        ["", "2", "", "6", "", "8"],
+    ]
+    assert align_header(grid, 0)[0] == ["", "Hour", "", "A", "", "B"]
+
+
+def test_align_header_leaves_a_header_over_a_sparse_column_alone() -> None:
+    from shared.wrapper_toolkit import align_header
+
+    # An unnamed column full of values and a named one with some: nothing stands apart, nothing moves.
+    grid: list[list[object]] = [["Year", "A", "", "B"], ["2020", "1", "9", "3"], ["2021", "2", "9", ""]]
+    assert align_header(grid, 0) is grid
+
+
+def test_title_date_reads_the_day_above_the_header_or_says_there_is_none() -> None:
+    from shared.wrapper_toolkit import title_date
+
+    grid: list[list[object]] = [["Report", "31.12.2020"], ["Hour", "Value"], ["1", "5"]]
+    assert title_date(grid, 1, time_format="day_month_year") == "2020-12-31"
+    with pytest.raises(ToolkitError, match="no cell above row 1"):
+        title_date([["Report"], ["Hour", "Value"]], 1, time_format="day_month_year")
+
+
+def test_long_points_of_one_day_stop_at_the_blank_row_before_the_next_table() -> None:
+    grid: list[list[object]] = [
+        ["Hour", "Value"],
+        ["1", "5"],
+        ["24", "6"],
+        ["", ""],
+        ["Hour", "Other"],
+        ["1", "99"],
+    ]
+    points = list(
+        long_points(
+            grid,
+            header_row=0,
+            time_column="Hour",
+            time_format="hour_ending",
+            value_column="Value",
+            day="2020-12-31",
+            until_blank=True,
+        )
+    )
+    assert [(p["timestamp"], p["value"]) for p in points] == [
+        (datetime(2020, 12, 31, 0), 5.0),
+        (datetime(2020, 12, 31, 23), 6.0),
+    ]
