@@ -44,7 +44,7 @@ __all__ = [
     "financial_year_start", "find_row", "flatten_record", "get_path", "header_names", "header_records",
     "is_daily", "is_dotnet_date", "is_jsonstat", "is_missing", "join_header_rows", "jsonstat_cube",
     "jsonstat_datasets", "jsonstat_points", "keep_where", "label_levels", "long_points", "mapping_records",
-    "month_columns_points", "month_of_header", "month_rows_points", "parse_clock",
+    "month_columns_points", "month_of_header", "month_rows_points", "nested_blocks", "parse_clock",
     "parse_dotnet_date", "parse_duration", "parse_month", "parse_number", "parse_period", "read_csv_grid",
     "read_csv_table", "read_json", "read_workbook", "record_moment", "record_month", "record_points",
     "row_record", "row_title", "series_points", "snapshot_points", "split_dimension_names", "table_blocks",
@@ -117,7 +117,7 @@ MONTHS = {
 
 PERIOD_FORMATS = (
     "native", "iso", "year", "year_month", "year_mmm", "year_quarter", "month_name_year", "day_month_year",
-    "month_day_year", "financial_year", "year_range", "excel_serial", "epoch_s", "epoch_ms",
+    "month_day_year", "financial_year", "year_range", "month_range", "excel_serial", "epoch_s", "epoch_ms",
 )
 # fmt: on
 
@@ -469,6 +469,45 @@ def table_blocks(grid: Grid, header_row: int) -> list[tuple[str, int, int]]:
     return blocks
 
 
+def nested_blocks(grid: Grid, header_row: int) -> list[tuple[dict[str, str], int, int]]:
+    """(dimensions, first row, end row) of each table that repeats the header row, top to bottom.
+
+    Stacked tables may be titled on several levels (a group title over the first of its tables, a table
+    title over each): the one-cell rows above a table's header are its title path, and a table with fewer
+    title lines keeps the outer levels of the table before it. The levels that differ between tables become
+    the dimensions `title 1`, `title 2`, …, and the header's first cell, when it differs, the dimension
+    `block`.
+    """
+    repeats = _header_test(header_names(grid[header_row]))
+    starts = [header_row] + [i for i in range(header_row + 1, len(grid)) if repeats(grid[i])]
+    paths: list[list[str]] = []
+    corners: list[str] = []
+    path: list[str] = []
+    for start in starts:
+        lines: list[str] = []
+        for row in reversed(grid[:start]):
+            if not any(not is_missing(cell) and clean_header(cell) for cell in row):
+                continue
+            text = row_title(row)
+            if text is None:
+                break
+            lines.insert(0, text)
+        path = [*path[: max(0, len(path) - len(lines))], *lines] if lines else path
+        paths.append(path)
+        corners.append(clean_header(grid[start][0]) if len(grid[start]) else "")
+    depth = max(len(p) for p in paths)
+    padded = [[""] * (depth - len(p)) + p for p in paths]
+    varying = [level for level in range(depth) if len({p[level] for p in padded}) > 1]
+    blocks = []
+    for number, start in enumerate(starts):
+        dims = {f"title {k}": padded[number][level] for k, level in enumerate(varying, 1)}
+        if len(set(corners)) > 1:
+            dims["block"] = corners[number]
+        end = starts[number + 1] if number + 1 < len(starts) else len(grid)
+        blocks.append((dims, start + 1, end))
+    return blocks
+
+
 # --- numbers ---------------------------------------------------------------------------------------
 
 
@@ -704,6 +743,15 @@ def _year_range(text: str) -> datetime | None:
     return datetime(first, 1, 1) if _year_ok(first) and first < last <= first + 100 else None
 
 
+def _month_range(text: str) -> datetime | None:
+    """`Apr 2020 - Sep 2020`, `Oct 2021 – Mar 2022`: the first day of the first month (periods start)."""
+    parts = re.split(r"\s+(?:-|–|—|to|bis|au|a)\s+", text, maxsplit=1)
+    if len(parts) != 2:
+        return None
+    first, last = _parse_month_name(parts[0]), _parse_month_name(parts[1])
+    return first if first is not None and last is not None and first < last else None
+
+
 _DAY_MONTH = re.compile(
     r"(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})"
     r"(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?\s*([ap]\.?m\.?)?)?",
@@ -774,6 +822,8 @@ def _parse_period(cell: Cell, fmt: str) -> datetime | None:
             return _financial_year(text, month)
         if base == "year_range":
             return _year_range(text)
+        if base == "month_range":
+            return _month_range(text)
     except (ValueError, OverflowError, OSError):
         return None
     raise ToolkitError(f"unknown period format {fmt!r}; use one of {PERIOD_FORMATS}")
@@ -902,7 +952,7 @@ def detect_period_format(values: Sequence[Cell], *, name: str = "") -> str | Non
             if fmt == "financial_year" and (month := financial_year_start(name)) != 1:
                 return f"financial_year@{month}"
             return fmt
-    for fmt in ("year_range", "year"):
+    for fmt in ("year_range", "month_range", "year"):
         if _reads(present, fmt):
             return fmt
     return None
@@ -1398,11 +1448,13 @@ def wide_points(
     missing: Sequence[float] = (),
     constant_dimensions: dict[str, str] | None = None,
     title_dimension: str | None = None,
+    nested_titles: bool = False,
 ) -> Iterator[PointDict]:
     """Points of a wide table: periods are column headers, each row is a series named by its dimensions.
 
     `split_column` names a column whose header and cells pack several dimensions joined by commas, as
-    in Eurostat's `unit,geo\\time` column. `title_dimension` works as in `long_points`.
+    in Eurostat's `unit,geo\\time` column. `title_dimension` works as in `long_points`; with
+    `nested_titles`, the tables stacked under repeats of the header are told apart as `nested_blocks` says.
     """
     names = header_names(grid[header_row])
     periods = [(i, parse_period(name, period_format)) for i, name in enumerate(names)]
@@ -1413,10 +1465,20 @@ def wide_points(
     split_at = column_index(names, split_column) if split_column else None
     split_names = split_dimension_names(split_column) if split_column else []
     constant = dict(constant_dimensions or {})
-    for title, row in _table_rows(grid, header_row, skip_rows, title_dimension):
+    rows: Iterable[tuple[str | None, Sequence[Cell]]] = _table_rows(
+        grid, header_row, skip_rows, title_dimension
+    )
+    block_dims: list[dict[str, str]] = []
+    if nested_titles:
+        blocks = nested_blocks(grid, header_row)
+        block_dims = [dims for dims, first, end in blocks for _ in range(first, end)]
+        rows = ((None, row) for _, first, end in blocks for row in grid[first:end])
+    for at, (title, row) in enumerate(rows):
         if not any(not is_missing(cell) for cell in row):
             continue
         dims = _row_dimensions(row, constant, dims_at, title_dimension, title)
+        if nested_titles:
+            dims.update(block_dims[at])
         if split_at is not None and split_at < len(row):
             parts = [part.strip() for part in str(row[split_at]).split(",")]
             if len(parts) == len(split_names):

@@ -167,6 +167,8 @@ def test_detect_sentinels_finds_codes_that_stand_apart() -> None:
         ("2019/20", "financial_year", wall(2019, 1, 1)),
         ("2019/20", "financial_year@4", wall(2019, 4, 1)),
         ("2010-2015", "year_range", wall(2010, 1, 1)),
+        ("Apr 2020 - Sep 2020", "month_range", wall(2020, 4, 1)),
+        ("Oct 2021 – Mar 2022", "month_range", wall(2021, 10, 1)),
         (43466, "excel_serial", wall(2019, 1, 1)),
         ("43466.5", "excel_serial", wall(2019, 1, 1, 12)),
         (1546300800, "epoch_s", utc(2019, 1, 1)),
@@ -188,7 +190,7 @@ def test_parse_period_cases_cover_every_documented_format() -> None:
     """The parametrized cases above exercise each name in PERIOD_FORMATS."""
     covered = {"iso", "year", "year_month", "year_mmm", "year_quarter", "month_name_year", "day_month_year"}
     covered |= {"month_day_year", "excel_serial", "epoch_s", "epoch_ms", "native", "financial_year"}
-    covered |= {"year_range"}
+    covered |= {"year_range", "month_range"}
     assert covered == set(PERIOD_FORMATS)
 
 
@@ -649,3 +651,58 @@ def test_long_points_of_one_day_stop_at_the_blank_row_before_the_next_table() ->
         (datetime(2020, 12, 31, 0), 5.0),
         (datetime(2020, 12, 31, 23), 6.0),
     ]
+
+
+NESTED_SHEET: list[list[object]] = [
+    ["Prices by payment", "", "", ""],
+    ["", "", "", ""],
+    ["Paid monthly", "", "", ""],
+    ["Small users", "Jan 2020 - Jun 2020", "Jul 2020 - Dec 2020", ""],
+    ["Fee", 1, 2, ""],
+    ["Total", 10, 20, ""],
+    ["", "", "", ""],
+    ["Large users", "Jan 2020 - Jun 2020", "Jul 2020 - Dec 2020", ""],
+    ["Fee", 3, 4, ""],
+    ["Total", 30, 40, ""],
+    ["", "", "", ""],
+    ["Paid in advance", "", "", ""],
+    ["Small users", "Jan 2020 - Jun 2020", "Jul 2020 - Dec 2020", ""],
+    ["Fee", 5, 6, ""],
+    ["Total", 50, 60, ""],
+    ["", "", "", ""],
+    ["Large users", "Jan 2020 - Jun 2020", "Jul 2020 - Dec 2020", ""],
+    ["Fee", 7, 8, ""],
+    ["Total", 70, 80, ""],
+]
+
+
+def test_nested_blocks_keep_outer_titles_for_tables_without_their_own() -> None:
+    from shared.wrapper_toolkit import nested_blocks
+
+    dims = [found for found, _, _ in nested_blocks(NESTED_SHEET, 3)]
+    assert dims == [
+        {"title 1": "Paid monthly", "block": "Small users"},
+        {"title 1": "Paid monthly", "block": "Large users"},
+        {"title 1": "Paid in advance", "block": "Small users"},
+        {"title 1": "Paid in advance", "block": "Large users"},
+    ]
+
+
+def test_wide_points_with_nested_titles_tell_stacked_tables_apart() -> None:
+    from shared.wrapper_toolkit import wide_points
+
+    points = list(wide_points(NESTED_SHEET, header_row=3, period_format="month_range", nested_titles=True))
+    totals = [
+        (p["timestamp"], p["value"])
+        for p in points
+        if p["dimensions"] == {"title 1": "Paid in advance", "block": "Large users"}
+    ]
+    assert len(points) == 16
+    fee, total = (
+        [(datetime(2020, 1, 1), 7.0), (datetime(2020, 7, 1), 8.0)],
+        [
+            (datetime(2020, 1, 1), 70.0),
+            (datetime(2020, 7, 1), 80.0),
+        ],
+    )
+    assert totals == [*fee, *total]

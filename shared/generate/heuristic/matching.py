@@ -77,6 +77,7 @@ HOUR_WORDS = frozenset({"hour", "hora", "heure", "stunde", "uur", "ora", "godzin
 MONTH_WORDS = _words("month monat mois mes mese maand månad mo 月 월")
 PERIOD_HEADER_FORMATS = (
     "year", "year_month", "year_mmm", "year_quarter", "month_name_year", "iso", "financial_year",
+    "month_range",
 )  # fmt: skip
 
 

@@ -61,6 +61,7 @@ class TablePlan:
     aligned: bool = False  # header labels laid over the columns the data fills (see `align_header`)
     day_format: str | None = None  # the table's one day is in a cell above its header, in this format
     until_blank: bool = False  # another table follows below: this one ends at its first blank row
+    nested_titles: bool = False  # stacked tables told apart by title lines on several levels
 
 
 @dataclass

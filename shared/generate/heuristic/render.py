@@ -61,7 +61,10 @@ def render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequ
             f"        dimension_columns={_literal(plan.dimension_columns)},\n"
             f"        split_column={_literal(plan.split_column)},\n"
             f"        decimal={_literal(plan.decimal)},\n"
-            f"        missing={_literal(plan.missing)},\n" + _title_argument(plan) + "    )\n"
+            f"        missing={_literal(plan.missing)},\n"
+            + _title_argument(plan)
+            + ("        nested_titles=True,\n" if plan.nested_titles else "")
+            + "    )\n"
         )
         function = "wide_points"
         summary = f"wide table, periods ({plan.period_format}) as column headers"

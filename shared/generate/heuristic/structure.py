@@ -388,7 +388,12 @@ def column_groups(grid: Grid, *, sample: int = 300) -> list[tuple[int, int]]:
         elif start is not None:
             ranges.append((start, at))
             start = None
-    tables = [(a, b) for a, b in ranges if sum(n > 1 for n in rows[a:b]) >= 2 and any(numbers[a:b])]
+    tables: list[tuple[int, int]] = []
+    for a, b in ranges:
+        if sum(n > 1 for n in rows[a:b]) >= 2 and any(numbers[a:b]):
+            tables.append((a, b))
+        elif tables and a - tables[-1][1] == 1 and any(numbers[a:b]):
+            tables[-1] = (tables[-1][0], b)  # a last column set off by one spacer column is the table's own
     return tables if len(tables) > 1 else []
 
 

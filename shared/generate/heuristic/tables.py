@@ -45,6 +45,7 @@ from shared.wrapper_toolkit import (
     header_names,
     is_missing,
     month_of_header,
+    nested_blocks,
     parse_clock,
     parse_month,
     parse_number,
@@ -283,6 +284,7 @@ def _plan_table(
             sheet=sheet,
             decimal=decimal,
             body=grid[header + 1 :],
+            grid=grid,
         )
     stats = _column_stats(names, data, units, decimal)
     time_col = _hinted_time_column(stats, request.hints.time_column) or _time_column(stats, len(data))
@@ -383,7 +385,7 @@ def _header_of(
     block = structure.main
     keep = {i for i, kind in enumerate(structure.row_classes) if kind in ("data", "aggregate")}
     keep -= set(structure.annual_rows)  # a year among months would blur the time column's format
-    title = block.title if block is not None else ""
+    title = _block_title(structure, block) if block is not None else ""
     until_blank = block is not None and _followed_by_other_table(structure, block)
     if until_blank:
         keep &= set(block.data_rows)  # type: ignore[union-attr]
@@ -400,13 +402,21 @@ def _header_of(
     return with_header(grid, lines), (lines[-1] if lines else 0), lines, keep, title, until_blank
 
 
+def _block_title(structure: Structure, block: Block) -> str:
+    """A block's title, or that of a stacked table with the same period or column names that has one."""
+    if block.title:
+        return block.title
+    return next((b.title for b in structure.blocks if b.title and b.names[1:] == block.names[1:]), "")
+
+
 def _followed_by_other_table(structure: Structure, block: Block) -> bool:
-    """True when a table with a header of its own follows a block whose data rows have no gap."""
+    """True when a table with other column names follows a block whose data rows have no gap."""
+    # The first name may differ between tables stacked under one header: it labels the block.
     rows = block.data_rows
     if not rows or rows[-1] - rows[0] + 1 != len(rows):
         return False  # sections spaced by blank rows: the table does not end at a blank row
     return any(
-        other.header_rows and other.data_rows[0] > rows[-1] and other.names != block.names
+        other.header_rows and other.data_rows[0] > rows[-1] and other.names[1:] != block.names[1:]
         for other in structure.blocks
     )
 
@@ -692,6 +702,7 @@ def _wide_plan(
     sheet: str,
     decimal: str,
     body: Grid,
+    grid: Grid,
 ) -> TablePlan | None:
     label_names = [name for name in names if parse_period(name, period_format) is None]
     stats = [s for s in _column_stats(names, data, units, decimal) if s.name in label_names]
@@ -705,6 +716,12 @@ def _wide_plan(
     numbers = [parse_number(c, decimal=decimal) for c in cells]
     if sum(n is not None for n in numbers) < 0.5 * len(cells):
         return None
+    # Tables stacked without a title of their own are `table N` to `table_blocks`; their title lines on
+    # every level (an outer title over several tables, the header's first cell) name them instead.
+    untitled = any(re.fullmatch(r"table \d+", title) for title in titles)
+    nested = _nested_titles(grid, header, data, dims) if title_dimension is None or untitled else None
+    if nested is not None:
+        title_dimension = None
     levels = _indented_column(dims, body=body)
     if levels is not None:
         column, depth, _ = levels
@@ -763,7 +780,25 @@ def _wide_plan(
         plan.reasons.append(
             f"{len(set(titles))} stacked tables under one header: their titles form {title_dimension!r}"
         )
+    if nested is not None and levels is None:
+        plan.nested_titles = True
+        plan.reasons.append(nested)
     return plan
+
+
+def _nested_titles(grid: Grid, header: int, data: Grid, dims: list[ColumnStats]) -> str | None:
+    """Why stacked tables are told apart by title lines on several levels, or None when they need not be."""
+    if _keys_unique(data, dims):
+        return None
+    blocks = nested_blocks(grid, header)
+    keys = {tuple(sorted(found.items())) for found, _, _ in blocks}
+    if len(blocks) < 2 or not blocks[0][0] or len(keys) < len(blocks):
+        return None
+    names = sorted(blocks[0][0])
+    count = len(blocks)
+    return (
+        f"{count} stacked tables under one header, told apart by their titles ({len(names)} levels: {names})"
+    )
 
 
 def _indented_column(dims: list[ColumnStats], *, body: Grid) -> tuple[ColumnStats, int, bool] | None:

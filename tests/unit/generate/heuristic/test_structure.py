@@ -202,3 +202,12 @@ def test_a_title_cell_beside_a_table_is_no_table_of_its_own() -> None:
         ["", 3, "", 12, 22],
     ]
     assert column_groups(grid) == []
+
+
+def test_a_last_column_set_off_by_one_spacer_column_belongs_to_its_table() -> None:
+    grid: list[list[Any]] = [
+        ["Label", "2020", "2021", "", "2022", "", "Label", "2020", "2021", "", "2022"],
+        ["a", 1, 2, "", 3, "", "a", 4, 5, "", 6],
+        ["b", 1, 2, "", 3, "", "b", 4, 5, "", 6],
+    ]
+    assert column_groups(grid) == [(0, 5), (6, 11)]

@@ -309,3 +309,16 @@ def test_a_day_the_request_names_decides_between_day_first_and_month_first(tmp_p
     points = run(draft.parse_code, ONE_DAY_REPORT)
     assert points[0]["timestamp"] == datetime(2021, 5, 3, 0)
     assert "the day the request names" in draft.rationale
+
+
+def test_stacked_tables_titled_on_two_levels_become_dimensions_with_half_year_periods(tmp_path: Path) -> None:
+    from tests.unit.test_wrapper_toolkit import NESTED_SHEET
+
+    content = workbook({"Levels": NESTED_SHEET})
+    profile = profile_of(tmp_path, "levels.xlsx", content)
+    draft = heuristic.generate(profile, IndicatorRequest(name="Total paid in advance by large users"))
+    points = run(draft.parse_code, content)
+    wanted = [p for p in points if p["dimensions"].get("block") == "Large users"]  # type: ignore[union-attr]
+    assert len(points) == 16
+    assert {p["dimensions"]["title 1"] for p in wanted} == {"Paid monthly", "Paid in advance"}  # type: ignore[index]
+    assert "told apart by their titles" in draft.rationale
