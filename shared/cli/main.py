@@ -167,13 +167,12 @@ def run_wrap(args: argparse.Namespace) -> int:
     )
     ranked = rank_series(result.points, request)
     matching = [key for key, fit in ranked if fit > 0]
-    order = matching or [key for key, _ in ranked]
     if matching:
         progress(f"series best matching the request: {dict(matching[0])} ({len(ranked)} series in all)")
     if args.plot:
         from shared.cli.plot import plot_points
 
-        drawn = plot_points(result.points, args.plot, title=args.name, unit=args.unit, order=order)
+        drawn = plot_points(result.points, args.plot, title=args.name, unit=args.unit, order=matching)
         progress(f"plotted {drawn} series to {args.plot}")
     if args.out:
         with args.out.open("w", encoding="utf-8", newline="") as handle:
