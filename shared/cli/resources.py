@@ -348,7 +348,7 @@ def _points(client: ServiceClient, args: argparse.Namespace) -> int:
         collected = [point for batch in pages for point in batch]
         count = len(collected)
         _write_points(collected, fmt, sys.stdout)
-    print(f"{count} points", file=sys.stderr)
+    print(f"{count} point{'' if count == 1 else 's'}", file=sys.stderr)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -175,7 +176,7 @@ def _alternative(alternative: Any) -> str:
         return str(alternative)
     label = alternative.get("label") or json.dumps(alternative, ensure_ascii=False)
     hint = alternative.get("hint") or {}
-    picks = " ".join(f"--option {name}={value}" for name, value in hint.items())
+    picks = " ".join(f"--option {shlex.quote(f'{name}={value}')}" for name, value in hint.items())
     return f"{label}" + (f" (pick with {picks})" if picks else "")
 
 
