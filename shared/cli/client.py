@@ -28,6 +28,7 @@ USER_AGENT = "resource-service-cli/0.1"
 EXIT_API = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 6
+EXIT_INTERRUPTED = 130
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,9 @@ def run_with_client(
         # The reader (e.g. `head`) went away: stop quietly, as other command-line tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:
+        # Ctrl-C while waiting: what was created stays; say so rather than print a traceback.
+        return fail("interrupted; what the API already did stays done", EXIT_INTERRUPTED)
     return code
 
 

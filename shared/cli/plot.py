@@ -84,7 +84,8 @@ def draw_series(
     axes.set_title(_title(title, drawn=len(chosen), total=len(series), matched=bool(relevant)))
     axes.set_ylabel(unit or "value")
     axes.grid(alpha=0.3)
-    if len(chosen) > 1:
+    if len(chosen) > 1 or len(chosen) < len(series):
+        # One line picked out of many still says which series it is.
         axes.legend(fontsize=7, loc="best")
     figure.autofmt_xdate()
     figure.tight_layout()

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from shared.cli.client import ServiceClient, client_options, run_with_client
+from shared.cli.client import EXIT_USAGE, ServiceClient, client_options, fail, run_with_client
 from shared.cli.tables import Column, short_time, write_fields, write_table
 
 # Statuses a wrapper reaches only with validated code, and those it ends in without it.
@@ -213,8 +213,7 @@ def _backfill(client: ServiceClient, args: argparse.Namespace) -> int:
     try:
         datetime.fromisoformat(args.start)
     except ValueError:
-        print(f"resource-service: error: --from: not an ISO 8601 time: {args.start!r}", file=sys.stderr)
-        return 2
+        return fail(f"--from: not an ISO 8601 time: {args.start!r}", EXIT_USAGE)
     return _changed(client.post(_path(args.wrapper_id, "backfill"), {"start": args.start}), args)
 
 

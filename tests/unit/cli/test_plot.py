@@ -66,6 +66,7 @@ def test_series_matching_the_request_are_drawn_alone_and_the_title_counts_them(f
     figures.append(figure)
     assert [line.get_label() for line in lines_of(figure)] == ["Africa"]
     assert figure.axes[0].get_title() == "CO2 emissions, Africa (1 of 3 series, best matching the request)"
+    assert [text.get_text() for text in figure.axes[0].get_legend().get_texts()] == ["Africa"]
 
 
 def test_labels_leave_out_empty_dimension_values() -> None:
@@ -96,6 +97,7 @@ def test_unit_on_the_y_axis_and_a_title_without_count_when_everything_is_drawn(f
     figures.extend([one, three])
     assert one.axes[0].get_ylabel() == "ppm"
     assert one.axes[0].get_title() == "CO2"
+    assert one.axes[0].get_legend() is None
     assert three.axes[0].get_title() == "CO2 (3 series)"
     assert three.axes[0].get_ylabel() == "value"
 
