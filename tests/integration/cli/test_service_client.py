@@ -269,6 +269,22 @@ def test_create_wait_follows_the_real_flow_to_ready_then_the_wrapper_commands_co
     assert backfilled["status"] == "running" and backfilled["high_water_mark"].startswith("2019-01-01")
 
 
+def test_create_wait_ends_non_zero_with_the_reason_when_the_wrapper_fails(
+    api: str, key: str, bridge: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve_files({"/words.csv": b"name,colour\napple,red\npear,green\n"}) as base:
+        code, resource, err = create(capsys, api, f"{base}/words.csv", "--wait", "--timeout", "120")
+    assert code == 5
+    *progress, error = err.splitlines()
+    said = f"wrapper {resource['wrapper_id']}: failed ("
+    reason = progress[-1].split(said, 1)[1].removesuffix(")")
+    assert "no series found" in reason
+    assert (
+        error
+        == f"resource-service: error: wrapper {resource['wrapper_id']} failed: {' '.join(reason.split())}"
+    )
+
+
 def test_create_wait_gives_up_on_a_wrapper_that_stays_pending(
     api: str, key: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
