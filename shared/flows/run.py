@@ -159,6 +159,8 @@ class _Execution:
     def _fetch(self, spec: FetchSpec) -> FetchResult:
         """Fetch the window this run asks for, and record the window and every page request on the run."""
         continuous = self.wrapper.mode == WrapperMode.CONTINUOUS
+        if not continuous:
+            spec = spec.model_copy(update={"water_mark": None})  # a one-off run reads the URL as given
         fetched = fetch_pages(
             spec,
             settings=self.settings,

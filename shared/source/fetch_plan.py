@@ -229,7 +229,6 @@ class _PageWalker:
             raise FetchPlanError("next_link pagination needs `next_link_path`")
         if paging.kind == "cursor" and not paging.cursor_path:
             raise FetchPlanError("cursor pagination needs `cursor_path`")
-        host = urlsplit(location).hostname
         deadline = time.monotonic() + paging.max_seconds
         url = with_query(location, {**self.params, **self._page_params(paging, number=0, last=None)})
         seen_pages: set[str] = set()
@@ -245,11 +244,7 @@ class _PageWalker:
             following = self._next_url(paging, page, number=number, location=location)
             if following is None:
                 return self.pages, True
-            if urlsplit(following).hostname != host:
-                raise UnsafeSourceError(
-                    f"the next page's link leads to another host ({urlsplit(following).hostname}); "
-                    "pages must stay on the source's host"
-                )
+            _check_same_origin(location, following)
             if following in seen_urls:
                 self.stop_reason = "a next link pointed back to a page already read"
                 return self.pages, True
@@ -345,6 +340,17 @@ class _PageWalker:
         ]
         text = parts.path + ("?" + urlencode(query, safe=":,/*") if query else "")
         return text[:REQUEST_TEXT_LIMIT]
+
+
+def _check_same_origin(first: str, following: str) -> None:
+    """Refuse a next page on another host, or over http after https (header secrets go with every page)."""
+    start, then = urlsplit(first), urlsplit(following)
+    if then.hostname != start.hostname:
+        raise UnsafeSourceError(
+            f"the next page's link leads to another host ({then.hostname}); pages must stay on the source's host"
+        )
+    if start.scheme == "https" and then.scheme != "https":
+        raise UnsafeSourceError("the next page's link leaves https; pages must stay on https")
 
 
 def _json(content: bytes) -> Any:

@@ -182,3 +182,23 @@ def test_runs_record_their_trigger_and_a_dead_run_is_closed_as_abandoned(
     finally:
         Messages(amqp_url).take(resource_id)
         drain_collected(amqp_url, resource_id)
+
+
+def test_a_one_off_run_reads_the_urls_own_window(
+    settings: Settings, db: Database, api: PagedApi, amqp_url: str
+) -> None:
+    api.grow(30)
+    url = api.url("meta_pages", end=day(13))
+    wrapped = wrap_source(read_source(url, settings=settings), REQUEST, settings=settings)
+    assert len(wrapped.points) == 14 and wrapped.pages == 2
+    resource_id, _ = add_wrapper(
+        db, url=url, spec=wrapped.draft.fetch_spec, code=wrapped.draft.parse_code, mode=WrapperMode.ONCE
+    )
+    try:
+        seen = len(api.requests_of("meta_pages"))
+        run = run_due(settings, db)
+        assert run.error is None and run.window == {} and run.points_new == 14
+        assert {q["end_date"] for q in api.requests_of("meta_pages")[seen:]} == {"2024-01-14"}
+    finally:
+        Messages(amqp_url).take(resource_id)
+        drain_collected(amqp_url, resource_id)

@@ -331,6 +331,9 @@ def test_a_next_link_to_another_host_is_refused(monkeypatch: pytest.MonkeyPatch,
     )
     with pytest.raises(UnsafeSourceError, match="another host"):
         fetch_pages(spec, settings=settings, environ={})
+    use_api(monkeypatch, lambda url, q: {"data": rows(0, 1), "next": "http://api.example.org/readings?p=2"})
+    with pytest.raises(UnsafeSourceError, match="leaves https"):
+        fetch_pages(spec, settings=settings, environ={})
 
 
 def test_a_next_link_back_to_a_page_already_read_ends_the_walk(
