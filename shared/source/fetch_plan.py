@@ -347,7 +347,8 @@ def _check_same_origin(first: str, following: str) -> None:
     start, then = urlsplit(first), urlsplit(following)
     if then.hostname != start.hostname:
         raise UnsafeSourceError(
-            f"the next page's link leads to another host ({then.hostname}); pages must stay on the source's host"
+            f"the next page's link leads to another host ({then.hostname}); "
+            "pages must stay on the source's host"
         )
     if start.scheme == "https" and then.scheme != "https":
         raise UnsafeSourceError("the next page's link leaves https; pages must stay on https")
