@@ -284,10 +284,10 @@ class _PageWalker:
             if token is None or isinstance(token, bool) or str(token).strip() == "":
                 return None
             return with_query(location, {**self.params, str(paging.param): str(token)})
-        return self._numbered_next(paging, page, document, number=number, location=location)
+        return self._numbered_next(paging, page, document=document, number=number, location=location)
 
     def _numbered_next(
-        self, paging: Pagination, page: FetchedPage, document: Any, *, number: int, location: str
+        self, paging: Pagination, page: FetchedPage, *, document: Any, number: int, location: str
     ) -> str | None:
         count = record_count(page.content, self.spec.format)
         if count == 0:

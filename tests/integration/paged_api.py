@@ -81,6 +81,16 @@ CONTRACTS = {
 }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Asked:
+    """One request to a contract: the observations in its window, its path and its query."""
+
+    contract: Contract
+    rows: list[tuple[datetime, float]]
+    path: str
+    query: dict[str, str]
+
+
 class PagedApi:
     """The daily observations every contract serves; grown and revised by the test, every request logged."""
 
@@ -133,7 +143,7 @@ class PagedApi:
                         logged["path"] = path
                     self.requests.append((contract.name, logged))
                     rows = self._window(contract, path, query)
-                return _RENDER[contract.name](self, contract, rows, path, query)
+                return _RENDER[contract.name](self, Asked(contract, rows, path, query))
         return 404, b'{"error": "not found"}', {}
 
     def _window(self, contract: Contract, path: str, query: dict[str, str]) -> list[tuple[datetime, float]]:
@@ -168,13 +178,15 @@ def _json(body: Any, headers: dict[str, str] | None = None) -> tuple[int, bytes,
     return 200, json.dumps(body).encode(), headers or {}
 
 
-def _meta_pages(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str, str]) -> Any:
+def _meta_pages(api: PagedApi, asked: Asked) -> Any:
+    rows, q = asked.rows, asked.query
     chosen, number, pages = _page(rows, q)
     meta = {"page": number, "pages": pages, "per_page": PAGE_SIZE, "total": len(rows)}
     return _json({"meta": meta, "data": [_record(m, v) for m, v in chosen]})
 
 
-def _pair(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str, str]) -> Any:
+def _pair(api: PagedApi, asked: Asked) -> Any:
+    rows, q = asked.rows, asked.query
     chosen, number, pages = _page(rows, q)
     meta = {"page": number, "pages": pages, "per_page": str(PAGE_SIZE), "total": len(rows), "sourceid": "2"}
     records = [
@@ -191,14 +203,16 @@ def _pair(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str, s
     return _json([meta, records or None])
 
 
-def _offset(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str, str]) -> Any:
+def _offset(api: PagedApi, asked: Asked) -> Any:
+    rows, q = asked.rows, asked.query
     offset, limit = int(q.get("offset", "0")), int(q.get("limit", "100"))
     chosen = rows[offset : offset + limit]
     results = [{"timestamp": iso_day(m), "value": v} for m, v in chosen]
     return _json({"total": len(rows), "offset": offset, "limit": limit, "results": results})
 
 
-def _links_next(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str, str]) -> Any:
+def _links_next(api: PagedApi, asked: Asked) -> Any:
+    rows, path, q = asked.rows, asked.path, asked.query
     chosen, number, pages = _page(rows, q, name="page[number]")
     following = api.link(path, q, **{"page[number]": str(number + 1)}) if number < pages else None
     links = {"self": api.link(path, q), "next": following}
@@ -207,7 +221,8 @@ def _links_next(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[
     )
 
 
-def _next(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str, str]) -> Any:
+def _next(api: PagedApi, asked: Asked) -> Any:
+    rows, path, q = asked.rows, asked.path, asked.query
     chosen, number, pages = _page(rows, q)
     following = api.link(path, q, page=str(number + 1)) if number < pages else None
     previous = api.link(path, q, page=str(number - 1)) if number > 1 else None
@@ -215,7 +230,8 @@ def _next(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str, s
     return _json({**body, "results": [_record(m, v) for m, v in chosen]})
 
 
-def _hal(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str, str]) -> Any:
+def _hal(api: PagedApi, asked: Asked) -> Any:
+    rows, path, q = asked.rows, asked.path, asked.query
     chosen, number, pages = _page(rows, q)
     links: dict[str, Any] = {"self": {"href": f"{path}?{urlencode(q)}"}}
     if number < pages:
@@ -225,7 +241,8 @@ def _hal(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str, st
     return _json({"_links": links, "_embedded": {"observations": [_record(m, v) for m, v in chosen]}})
 
 
-def _odata(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str, str]) -> Any:
+def _odata(api: PagedApi, asked: Asked) -> Any:
+    rows, path, q = asked.rows, asked.path, asked.query
     skip = int(q.get("$skiptoken", "0"))
     chosen = rows[skip : skip + PAGE_SIZE]
     body: dict[str, Any] = {"@odata.context": f"{api.base}/odata/$metadata#Observations"}
@@ -235,7 +252,8 @@ def _odata(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str, 
     return _json(body)
 
 
-def _link_header(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str, str]) -> Any:
+def _link_header(api: PagedApi, asked: Asked) -> Any:
+    rows, path, q = asked.rows, asked.path, asked.query
     chosen, number, pages = _page(rows, q)
     parts = [f'<{api.link(path, q, page="1")}>; rel="first"']
     if number < pages:
@@ -243,7 +261,8 @@ def _link_header(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict
     return _json([_record(m, v) for m, v in chosen], {"Link": ", ".join(parts)})
 
 
-def _cursor(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str, str]) -> Any:
+def _cursor(api: PagedApi, asked: Asked) -> Any:
+    rows, q = asked.rows, asked.query
     position = int(base64.urlsafe_b64decode(q["cursor"]).decode().split(":")[1]) if "cursor" in q else 0
     chosen = rows[position : position + PAGE_SIZE]
     more = position + PAGE_SIZE < len(rows)
@@ -251,7 +270,8 @@ def _cursor(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str,
     return _json({"items": [_record(m, v) for m, v in chosen], "next_cursor": token, "has_more": more})
 
 
-def _path(api: PagedApi, c: Contract, rows: list[Any], path: str, q: dict[str, str]) -> Any:
+def _path(api: PagedApi, asked: Asked) -> Any:
+    rows, q = asked.rows, asked.query
     chosen, number, pages = _page(rows, q)
     observations = [_record(m, v) for m, v in chosen]
     return _json({"page": number, "total_pages": pages, "observations": observations})

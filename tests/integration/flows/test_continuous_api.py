@@ -70,7 +70,7 @@ def run_due(settings: Settings, db: Database, *, owner: str = "continuous-test")
         return run_wrapper(claimed, db=db, publisher=publisher, settings=settings, owner=owner)
 
 
-def start_values(api: PagedApi, name: str, since: int) -> list[str]:
+def start_values(api: PagedApi, name: str, *, since: int) -> list[str]:
     """The window start each request of a contract after the `since`-th one carried."""
     contract = CONTRACTS[name]
     requests = api.requests_of(name)[since:]
@@ -108,7 +108,7 @@ def test_a_paged_api_is_walked_whole_then_read_by_windows_from_the_water_mark(
         assert first.trigger == RunTrigger.SCHEDULE
         assert first.pages == 5 and len(first.requests) == 5
         assert (first.points_new, first.points_revised) == (30, 0)
-        assert start_values(api, name, seen) == [contract.written(day(0))] * 5
+        assert start_values(api, name, since=seen) == [contract.written(day(0))] * 5
         assert stored_points(db, resource_id) == api.expected()
 
         # The source grows by ten days and revises a value inside the lookback.
@@ -119,7 +119,7 @@ def test_a_paged_api_is_walked_whole_then_read_by_windows_from_the_water_mark(
         second = run_due(settings, db)
         window_start = contract.written(day(29) - timedelta(days=LOOKBACK_DAYS))
         assert second.error is None
-        assert start_values(api, name, seen) == [window_start] * second.pages
+        assert start_values(api, name, since=seen) == [window_start] * second.pages
         assert second.pages == 2  # days 26..39: 14 observations
         assert (second.points_new, second.points_revised, second.points_duplicate) == (10, 1, 3)
         assert second.window_start == day(26) and window_start in second.window.values()
@@ -131,7 +131,7 @@ def test_a_paged_api_is_walked_whole_then_read_by_windows_from_the_water_mark(
         seen = len(api.requests_of(name))
         third = run_due(settings, db)
         assert third.trigger == RunTrigger.BACKFILL and third.error is None
-        assert start_values(api, name, seen) == [contract.written(day(5))] * third.pages
+        assert start_values(api, name, since=seen) == [contract.written(day(5))] * third.pages
         assert (third.points_new, third.points_revised, third.points_duplicate) == (0, 1, 34)
         assert stored_points(db, resource_id) == api.expected()
         wrapper = WrapperRepository(db).get(wrapper_id)
