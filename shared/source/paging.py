@@ -175,7 +175,8 @@ def with_segments(url: str, segments: dict[int, str]) -> str:
 
 def moment_format(value: str) -> str | None:
     """The strftime format a window value is written in (or `epoch_s`, `epoch_ms`), None if not a moment."""
-    text = value.strip()
+    # An offset's `+` left unescaped in a URL reads back as a space.
+    text = re.sub(r" (\d\d:\d\d)$", r"+\1", value.strip())
     if re.fullmatch(r"1\d{9}", text):
         return "epoch_s"
     if re.fullmatch(r"1\d{12}", text):

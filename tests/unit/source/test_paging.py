@@ -168,6 +168,8 @@ def test_moment_formats_read_only_what_they_write_back() -> None:
     assert moment_format("7") is None and moment_format("DE") is None
     assert moment_format("2024M07") == "%YM%m"
     assert moment_format("2024-01-01T00:00:00.000Z") == "%Y-%m-%dT%H:%M:%S.000Z"
+    mapping, _ = infer_window(f"{API}?from=2024-01-01T00:00:00+00:00")  # `+` unescaped: read as a space
+    assert mapping is not None and mapping.format == "%Y-%m-%dT%H:%M:%S+00:00"
 
 
 def test_paths_take_list_indexes_and_keys_with_dots() -> None:
