@@ -159,6 +159,10 @@ def run_wrap(args: argparse.Namespace) -> int:
         progress(result.fallback_reason)
     if args.show_code:
         print(_describe(result), file=sys.stderr)
+    if result.pages > 1 or not result.pages_complete:
+        # Said even with --quiet: the points below are every page's only when the walk reached the end.
+        cut = "" if result.pages_complete else f"; {result.pages_stop}, later pages were not read"
+        print(f"resource-service: read {result.pages} pages{cut}", file=sys.stderr)
     summary = result.report.summary
     progress(
         f"{len(result.points)} points in {summary.series if summary else 0} series "

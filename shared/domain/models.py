@@ -37,6 +37,24 @@ class WrapperStatus(StrEnum):
     ERROR = "error"
 
 
+class RunTrigger(StrEnum):
+    """What started a run."""
+
+    SCHEDULE = "schedule"
+    RUN_NOW = "run-now"
+    BACKFILL = "backfill"
+    START = "start"
+
+
+class RunStatus(StrEnum):
+    """How a run ended; `abandoned` when its process died and another run took the wrapper over."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+
 class WrapperMode(StrEnum):
     """Run once (historical files) or continuously on a schedule (APIs)."""
 
@@ -187,17 +205,30 @@ class WrapperRecord(WrapperPublic):
     variants: list[Variant] = Field(default_factory=list)
     lease_owner: str | None = None
     lease_until: datetime | None = None
+    requested_trigger: RunTrigger | None = Field(
+        default=None, description="what asked for the next run (run-now, backfill, start); None: the schedule"
+    )
+    backfill_from: datetime | None = Field(default=None, description="a requested backfill's first moment")
 
 
 class RunPublic(BaseModel):
-    """One execution of a wrapper: what it fetched, stored and published."""
+    """One execution of a wrapper: what it fetched, stored and published, and what it asked the source for."""
 
     run_id: str
     wrapper_id: str
     resource_id: str
     started_at: datetime
     finished_at: datetime | None = None
-    trigger: str = "schedule"
+    trigger: RunTrigger = RunTrigger.SCHEDULE
+    status: RunStatus = RunStatus.RUNNING
+    window: dict[str, str] = Field(
+        default_factory=dict, description="the time window's parameters as requested; empty: a full refresh"
+    )
+    window_start: datetime | None = Field(default=None, description="the moment the window started at")
+    requests: list[str] = Field(
+        default_factory=list, description="path and query of each page requested (secret-like values hidden)"
+    )
+    stop_reason: str | None = Field(default=None, description="why the page walk ended")
     pages: int = 0
     bytes_fetched: int = 0
     points_fetched: int = 0

@@ -55,8 +55,10 @@ class TickResult(BaseModel):
                 f"{run.points_duplicate} unchanged), {run.points_published} published, "
                 f"{run.pages} pages, {run.bytes_fetched} bytes in {run.duration_seconds or 0:.2f} s"
             )
+            window = ", ".join(f"{name}={value}" for name, value in run.window.items()) or "no window"
             error = f"; error: {run.error}" if run.error else ""
-            lines.append(f"wrapper {run.wrapper_id} {outcome.status.value}: {what}{error}")
+            how = f"{run.trigger.value}; {window}"
+            lines.append(f"wrapper {run.wrapper_id} {outcome.status.value} ({how}): {what}{error}")
         lines.extend(f"error: {error}" for error in self.errors)
         return lines
 

@@ -159,7 +159,8 @@ def test_dev_stack_turns_a_posted_resource_into_a_ready_wrapper_and_runs_it(
         output = stack.communicate(timeout=30)[0]
     assert f"wrapper {resource['wrapper_id']} generated" in output
     assert f"wrapper {resource['wrapper_id']} ready" in output
-    assert f"[job] wrapper {resource['wrapper_id']} completed: 4 points (4 new" in output
+    ran = f"[job] wrapper {resource['wrapper_id']} completed (schedule; no window): 4 points (4 new"
+    assert ran in output
     assert _take_messages(stack_env["RS_AMQP_URL"], resource["id"]) == {
         "resource_data": 4,
         "collected_data": 1,
