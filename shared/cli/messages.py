@@ -1,4 +1,4 @@
-"""The `resource-service messages` sub-commands: list the parked messages and replay them."""
+"""The `resource-service messages` sub-commands: list and replay parked messages, migrate a queue."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 
 from shared.common.errors import ResourceServiceError
 from shared.common.settings import Settings
+from shared.messaging.migration import MigrationResult, migrate_queue
 from shared.messaging.parking import ParkedMessage, list_parked, replay
-from shared.messaging.queues import PARKING_QUEUE
+from shared.messaging.queues import PARKING_QUEUE, QUEUES
 
 EXIT_INCOMPLETE = 1
 EXIT_UNAVAILABLE = 6
@@ -18,7 +19,7 @@ DEFAULT_LIMIT = 100
 
 
 def add_message_commands(subparsers: Any) -> None:
-    """Add `messages parked` and `messages replay` to the command line's sub-parsers."""
+    """Add `messages parked`, `replay` and `migrate` to the command line's sub-parsers."""
     messages = subparsers.add_parser(
         "messages",
         help="inspect and replay the messages the service gave up on",
@@ -45,6 +46,14 @@ def add_message_commands(subparsers: Any) -> None:
     which = again.add_mutually_exclusive_group(required=True)
     which.add_argument("--id", action="append", dest="ids", metavar="ID", help="a parked id (repeatable)")
     which.add_argument("--all", action="store_true", help="every message parked now")
+    migrate = commands.add_parser(
+        "migrate",
+        help="give a live queue the arguments (limits, dead letters) this version declares",
+        description="RabbitMQ cannot change a queue's arguments in place: move its messages to "
+        "QUEUE.migrating, delete it, declare it again and move them back in order. Stop the queue's "
+        "consumers first; the service's publishers may keep running.",
+    )
+    migrate.add_argument("queue", choices=QUEUES, metavar="QUEUE", help=f"one of {', '.join(QUEUES)}")
 
 
 def run_messages(args: argparse.Namespace) -> int:
@@ -53,6 +62,8 @@ def run_messages(args: argparse.Namespace) -> int:
     try:
         if args.messages_command == "parked":
             return _print_parked(list_parked(settings, limit=args.limit), as_json=args.json)
+        if args.messages_command == "migrate":
+            return _print_migration(migrate_queue(settings, args.queue))
         result = replay(settings, ids=None if args.all else set(args.ids))
     except ResourceServiceError as exc:
         print(f"resource-service: error: {' '.join(str(exc).split())}", file=sys.stderr)
@@ -79,6 +90,15 @@ def _print_parked(parked: list[ParkedMessage], *, as_json: bool) -> int:
             f"{correlation}  {message.reason}"
         )
     print(f"{len(parked)} parked message(s) listed", file=sys.stderr)
+    return 0
+
+
+def _print_migration(result: MigrationResult) -> int:
+    arguments = ", ".join(f"{name}={value!r}" for name, value in result.arguments.items()) or "no arguments"
+    if result.redeclared:
+        print(f"queue {result.queue!r} declared again with {arguments}; {result.moved} message(s) moved back")
+    else:
+        print(f"queue {result.queue!r} already has {arguments}; {result.moved} held message(s) moved back")
     return 0
 
 

@@ -15,7 +15,7 @@ only then acknowledges it in the parking queue, so a crash in between duplicates
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -170,7 +170,7 @@ def describe(properties: pika.BasicProperties, body: bytes) -> ParkedMessage:
 
 def list_parked(settings: Settings, *, limit: int | None = None) -> list[ParkedMessage]:
     """The parked messages, oldest first, up to `limit`; every one stays parked, in its place."""
-    with _channel(settings) as channel:
+    with operator_channel(settings) as channel:
         found: list[ParkedMessage] = []
         while limit is None or len(found) < limit:
             method, properties, body = channel.basic_get(PARKING_QUEUE, auto_ack=False)
@@ -189,7 +189,7 @@ def replay(settings: Settings, *, ids: set[str] | None = None) -> ReplayResult:
     """
     result = ReplayResult()
     wanted = set(ids) if ids is not None else None
-    with _channel(settings) as channel:
+    with operator_channel(settings) as channel:
         channel.confirm_delivery()
         waiting = channel.queue_declare(PARKING_QUEUE, passive=True).method.message_count
         for _ in range(waiting):
@@ -245,8 +245,10 @@ def _restored(properties: pika.BasicProperties) -> pika.BasicProperties:
 
 
 @contextmanager
-def _channel(settings: Settings) -> Iterator[BlockingChannel]:
-    """A channel on which the service's queues are declared; unacknowledged messages go back on exit."""
+def operator_channel(
+    settings: Settings, *, declare: Sequence[str] = (PARKING_QUEUE,)
+) -> Iterator[BlockingChannel]:
+    """A channel for an operator's command, `declare` declared; unacknowledged messages go back on exit."""
     parameters = amqp_parameters(settings)
     where = f"{parameters.host}:{parameters.port} vhost {parameters.virtual_host!r}"
     try:
@@ -257,7 +259,7 @@ def _channel(settings: Settings) -> Iterator[BlockingChannel]:
         raise BrokerUnavailableError(f"RabbitMQ at {where} is unreachable: {type(error).__name__}") from error
     try:
         channel = connection.channel()
-        declare_queues(channel, [PARKING_QUEUE], settings=settings)
+        declare_queues(channel, declare, settings=settings)
         yield channel
         if channel.is_open:
             # Hand back, in their places, the messages taken but not acknowledged.

@@ -11,9 +11,19 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pika
 
+ATTEMPTS = 3
+
 
 def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+    # Concurrent rabbitmqctl runs (other suites on the machine) now and then fail to start their CLI node.
+    for attempt in range(1, ATTEMPTS + 1):
+        done = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60)
+        if done.returncode == 0:
+            return
+        if attempt == ATTEMPTS:
+            raise RuntimeError(
+                f"rabbitmqctl {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}"
+            )
 
 
 @contextmanager
