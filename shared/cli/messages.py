@@ -48,12 +48,14 @@ def add_message_commands(subparsers: Any) -> None:
     which.add_argument("--all", action="store_true", help="every message parked now")
     migrate = commands.add_parser(
         "migrate",
-        help="give a live queue the arguments (limits, dead letters) this version declares",
+        help="give live queues the arguments (limits, dead letters) this version declares",
         description="RabbitMQ cannot change a queue's arguments in place: move its messages to "
         "QUEUE.migrating, delete it, declare it again and move them back in order. Stop the queue's "
         "consumers first; the service's publishers may keep running.",
     )
-    migrate.add_argument("queue", choices=QUEUES, metavar="QUEUE", help=f"one of {', '.join(QUEUES)}")
+    migrate.add_argument(
+        "queues", nargs="+", choices=QUEUES, metavar="QUEUE", help=f"one or more of {', '.join(QUEUES)}"
+    )
 
 
 def run_messages(args: argparse.Namespace) -> int:
@@ -63,7 +65,9 @@ def run_messages(args: argparse.Namespace) -> int:
         if args.messages_command == "parked":
             return _print_parked(list_parked(settings, limit=args.limit), as_json=args.json)
         if args.messages_command == "migrate":
-            return _print_migration(migrate_queue(settings, args.queue))
+            for queue in args.queues:
+                _print_migration(migrate_queue(settings, queue))
+            return 0
         result = replay(settings, ids=None if args.all else set(args.ids))
     except ResourceServiceError as exc:
         print(f"resource-service: error: {' '.join(str(exc).split())}", file=sys.stderr)
@@ -93,13 +97,12 @@ def _print_parked(parked: list[ParkedMessage], *, as_json: bool) -> int:
     return 0
 
 
-def _print_migration(result: MigrationResult) -> int:
+def _print_migration(result: MigrationResult) -> None:
     arguments = ", ".join(f"{name}={value!r}" for name, value in result.arguments.items()) or "no arguments"
     if result.redeclared:
         print(f"queue {result.queue!r} declared again with {arguments}; {result.moved} message(s) moved back")
     else:
         print(f"queue {result.queue!r} already has {arguments}; {result.moved} held message(s) moved back")
-    return 0
 
 
 def _positive(text: str) -> int:

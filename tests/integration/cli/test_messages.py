@@ -17,8 +17,13 @@ from shared.common.settings import Settings
 from shared.messaging.broker import Publisher, declare_queues
 from shared.messaging.mq_event import build_rabbitmq_event, parse_rabbitmq_event
 from shared.messaging.parking import park
-from shared.messaging.queues import PARKING_QUEUE, WRAPPER_CREATION_QUEUE
-from tests.integration.broker_support import drain, private_vhost
+from shared.messaging.queues import (
+    COLLECTED_DATA_QUEUE,
+    PARKING_QUEUE,
+    RESOURCE_DATA_QUEUE,
+    WRAPPER_CREATION_QUEUE,
+)
+from tests.integration.broker_support import drain, private_vhost, queue_arguments_on_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -109,3 +114,21 @@ def test_an_unreachable_broker_is_one_line_and_exit_6(
     assert main(["messages", "parked"]) == EXIT_UNAVAILABLE
     _, err = capsys.readouterr()
     assert err.startswith("resource-service: error: RabbitMQ at 127.0.0.1:") and err.count("\n") == 1
+
+
+def test_migrate_gives_an_unbounded_queue_its_bounds_and_keeps_its_messages(
+    vhost_url: str, channel: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channel.queue_delete(RESOURCE_DATA_QUEUE)
+    channel.queue_declare(RESOURCE_DATA_QUEUE, durable=True)
+    channel.basic_publish("", RESOURCE_DATA_QUEUE, b"{}", pika.BasicProperties(message_id="r-1:0"))
+
+    assert main(["messages", "migrate", RESOURCE_DATA_QUEUE, COLLECTED_DATA_QUEUE]) == 0
+    out, _ = capsys.readouterr()
+
+    first, second = out.splitlines()
+    assert first.startswith("queue 'resource_data' declared again with x-max-length=100000")
+    assert first.endswith("1 message(s) moved back")
+    assert second.startswith("queue 'collected_data' already has x-max-length=10000")
+    assert '{"x-max-length",100000}' in queue_arguments_on_broker(vhost_url, RESOURCE_DATA_QUEUE)
+    assert [properties.message_id for _, properties, _ in drain(channel, RESOURCE_DATA_QUEUE)] == ["r-1:0"]

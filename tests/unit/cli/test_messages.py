@@ -15,8 +15,10 @@ from shared.cli.main import main
         ["messages", "parked", "--limit", "many"],
         ["messages", "replay"],
         ["messages", "replay", "--all", "--id", "abc"],
+        ["messages", "migrate"],
+        ["messages", "migrate", "someone_elses_queue"],
     ],
-    ids=["no-command", "zero-limit", "word-limit", "replay-what", "all-and-id"],
+    ids=["no-command", "zero-limit", "word-limit", "replay-what", "all-and-id", "migrate-what", "not-ours"],
 )
 def test_bad_arguments_exit_2_with_a_usage_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
