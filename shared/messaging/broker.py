@@ -127,7 +127,9 @@ def declare_queue(channel: BlockingChannel, name: str, *, settings: Settings) ->
     try:
         channel.queue_declare(queue=name, durable=True, arguments=queue_arguments(name, settings) or None)
     except ChannelClosedByBroker as error:
-        if error.reply_code != PRECONDITION_FAILED:
+        # Only an optional argument (x-…) may differ for the queue to take messages as it is; a queue of
+        # another durability is a conflict the publish must report.
+        if error.reply_code != PRECONDITION_FAILED or "inequivalent arg 'x-" not in str(error.reply_text):
             raise
         raise QueueArgumentsError(
             f"queue {name!r} exists with other arguments than this version declares ({error.reply_text}); "
