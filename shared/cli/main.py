@@ -16,6 +16,8 @@ from typing import TextIO
 from shared.cli.api_keys import add_api_key_commands, run_api_key
 from shared.cli.hints import add_hint_arguments, hints_from_arguments, unsure_lines
 from shared.cli.messages import add_message_commands, run_messages
+from shared.cli.resources import add_resource_commands, run_resources
+from shared.cli.wrappers import add_wrapper_commands, run_wrappers
 from shared.common.errors import (
     HintError,
     NoSeriesFoundError,
@@ -83,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_hint_arguments(wrap)
     add_api_key_commands(commands)
     add_message_commands(commands)
+    add_resource_commands(commands)
+    add_wrapper_commands(commands)
     return parser
 
 
@@ -95,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_api_key(args)
     if args.command == "messages":
         return run_messages(args)
+    if args.command == "resources":
+        return run_resources(args)
+    if args.command == "wrappers":
+        return run_wrappers(args)
     return EXIT_USAGE
 
 
@@ -163,13 +171,12 @@ def run_wrap(args: argparse.Namespace) -> int:
     )
     ranked = rank_series(result.points, request)
     matching = [key for key, fit in ranked if fit > 0]
-    order = matching or [key for key, _ in ranked]
     if matching:
         progress(f"series best matching the request: {dict(matching[0])} ({len(ranked)} series in all)")
     if args.plot:
         from shared.cli.plot import plot_points
 
-        drawn = plot_points(result.points, args.plot, title=args.name, unit=args.unit, order=order)
+        drawn = plot_points(result.points, args.plot, title=args.name, unit=args.unit, order=matching)
         progress(f"plotted {drawn} series to {args.plot}")
     if args.out:
         with args.out.open("w", encoding="utf-8", newline="") as handle:

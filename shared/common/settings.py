@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     # How long a container trusts an API key it authenticated before asking MongoDB again: a revoked
     # key stops working within this many seconds (0 asks every time).
     api_key_cache_seconds: float = Field(default=60.0, ge=0)
+    # The command line's service client (`resource-service resources|wrappers`); a config file fills
+    # what these leave unset.
+    api_url: str | None = None
+    api_key: SecretStr | None = None
+    api_timeout_seconds: float = Field(default=30.0, gt=0)
     upload_bucket: str | None = None
     upload_max_bytes: int = 100 * 1024 * 1024
     upload_url_expiry_seconds: int = 900
