@@ -152,7 +152,7 @@ def update_resource(
     ]
     if nulls:
         raise InvalidRequestError(
-            "only schedule may be set to null",
+            "only schedule and retention may be set to null",
             fields={f"body.{name}": "may not be null" for name in nulls},
         )
     resources = ResourceRepository(db)

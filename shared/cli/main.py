@@ -15,6 +15,7 @@ from typing import TextIO
 
 from shared.cli.api_keys import add_api_key_commands, run_api_key
 from shared.cli.hints import add_hint_arguments, hints_from_arguments, unsure_lines
+from shared.cli.messages import add_message_commands, run_messages
 from shared.cli.resources import add_resource_commands, run_resources
 from shared.cli.wrappers import add_wrapper_commands, run_wrappers
 from shared.common.errors import (
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_hint_arguments(wrap)
     add_api_key_commands(commands)
+    add_message_commands(commands)
     add_resource_commands(commands)
     add_wrapper_commands(commands)
     return parser
@@ -95,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_wrap(args)
     if args.command == "api-key":
         return run_api_key(args)
+    if args.command == "messages":
+        return run_messages(args)
     if args.command == "resources":
         return run_resources(args)
     if args.command == "wrappers":

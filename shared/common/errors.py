@@ -109,6 +109,10 @@ class OutboxPendingError(BrokerError):
     """Points are stored but RabbitMQ has not confirmed them all; a later tick publishes them."""
 
 
+class QueueArgumentsError(ResourceServiceError):
+    """A queue exists with other arguments (limits, dead letters) than the service declares; migrate it."""
+
+
 class DatabaseUnavailableError(TransientError):
     """MongoDB could not be reached: the work stopped; the next attempt starts over."""
 

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     broker_backoff_max_seconds: float = 8.0
     broker_confirm_timeout_seconds: float = 30.0
     collected_data_max_bytes: int = 256 * 1024
+    # Queue bounds (shared/messaging/queues.py): a live queue keeps the arguments it was declared with, so
+    # changing one needs the migration the README describes.
+    resource_data_max_messages: int = Field(default=100_000, ge=1)
+    collected_data_max_messages: int = Field(default=10_000, ge=1)
+    collected_data_ttl_seconds: int = Field(default=7 * 86_400, ge=1)
 
     api_cors_origins: list[str] = Field(default_factory=list)
     api_page_size_max: int = 500

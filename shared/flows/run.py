@@ -144,6 +144,10 @@ class _Execution:
         self._keep_lease()
         points = self._parse(code, spec, fetched, resource)
         self.run.points_fetched = len(points)
+        if resource.retention is not None:
+            # Points outside the window would be stored and published only for the next tick to delete them.
+            cutoff = resource.retention.cutoff(utcnow())
+            points = [point for point in points if point.timestamp >= cutoff]
         if points:
             self.first = min(point.timestamp for point in points)
             self.last = max(point.timestamp for point in points)

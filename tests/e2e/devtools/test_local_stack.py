@@ -78,11 +78,13 @@ def _take_messages(amqp_url: str, resource_id: str) -> dict[str, int]:
     """Take the resource's messages off resource_data and collected_data (others are put back)."""
     import pika
 
+    from shared.messaging.broker import declare_queues
+
     counts = {}
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     channel = connection.channel()
     for queue in ("resource_data", "collected_data"):
-        channel.queue_declare(queue=queue, durable=True)
+        declare_queues(channel, [queue])
         counts[queue], others = 0, []
         while True:
             method, _, body = channel.basic_get(queue)
