@@ -109,6 +109,10 @@ class OutboxPendingError(BrokerError):
     """Points are stored but RabbitMQ has not confirmed them all; a later tick publishes them."""
 
 
+class QueueArgumentsError(ResourceServiceError):
+    """A queue exists with other arguments (limits, dead letters) than the service declares; migrate it."""
+
+
 class DatabaseUnavailableError(TransientError):
     """MongoDB could not be reached: the work stopped; the next attempt starts over."""
 
@@ -123,3 +127,11 @@ class WorkerBusyError(TransientError):
 
 class TransientBatchError(TransientError):
     """Some messages met a transient fault: fail the batch so the trigger redelivers it."""
+
+
+class ServiceClientError(ResourceServiceError):
+    """A call of the command line's service client failed; `status` is the HTTP status when one came back."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

@@ -32,12 +32,22 @@ class Settings(BaseSettings):
     broker_backoff_max_seconds: float = 8.0
     broker_confirm_timeout_seconds: float = 30.0
     collected_data_max_bytes: int = 256 * 1024
+    # Queue bounds (shared/messaging/queues.py): a live queue keeps the arguments it was declared with, so
+    # changing one needs the migration the README describes.
+    resource_data_max_messages: int = Field(default=100_000, ge=1)
+    collected_data_max_messages: int = Field(default=10_000, ge=1)
+    collected_data_ttl_seconds: int = Field(default=7 * 86_400, ge=1)
 
     api_cors_origins: list[str] = Field(default_factory=list)
     api_page_size_max: int = 500
     # How long a container trusts an API key it authenticated before asking MongoDB again: a revoked
     # key stops working within this many seconds (0 asks every time).
     api_key_cache_seconds: float = Field(default=60.0, ge=0)
+    # The command line's service client (`resource-service resources|wrappers`); a config file fills
+    # what these leave unset.
+    api_url: str | None = None
+    api_key: SecretStr | None = None
+    api_timeout_seconds: float = Field(default=30.0, gt=0)
     upload_bucket: str | None = None
     upload_max_bytes: int = 100 * 1024 * 1024
     upload_url_expiry_seconds: int = 900

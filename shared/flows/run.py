@@ -9,6 +9,7 @@ same window again; the point store makes that idempotent and the next tick publi
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +31,8 @@ from shared.domain.lifecycle import clip_reason
 from shared.domain.models import (
     ResourceRecord,
     RunPublic,
+    RunStatus,
+    RunTrigger,
     SourceValidators,
     WrapperMode,
     WrapperRecord,
@@ -50,6 +53,11 @@ from shared.store.wrappers import WrapperRepository
 from shared.validate.validation import ZONE_REQUIRED, to_points
 
 logger = logging.getLogger(__name__)
+# A run records this many page requests at most (the count is in `pages`).
+RECORDED_REQUESTS = 200
+# A run that succeeded has done what was asked of it: the next one is the schedule's, with the usual window.
+# A failed run keeps them, so its retries are still the backfill (or run-now) that was asked for.
+REQUEST_DONE: dict[str, Any] = {"requested_trigger": None, "backfill_from": None}
 # Sources read whole: on a schedule they are fetched only when they changed upstream.
 FILE_FORMATS = frozenset({SourceFormat.CSV, SourceFormat.XLSX})
 
@@ -61,11 +69,22 @@ def run_wrapper(
     publisher: Publisher,
     settings: Settings,
     owner: str,
-    trigger: str = "schedule",
+    trigger: RunTrigger | None = None,
 ) -> RunPublic:
-    """Run a wrapper `owner` has claimed, record the run, and release the wrapper with its next state."""
+    """Run a wrapper `owner` has claimed, record the run, and release the wrapper with its next state.
+
+    The trigger is what asked for the run (`run-now`, `backfill`, `start` on the wrapper), else the schedule.
+    Runs of the wrapper left open by a process that died are closed as abandoned first.
+    """
     runs = RunRepository(db)
-    run = runs.start(wrapper_id=wrapper.wrapper_id, resource_id=wrapper.resource_id, trigger=trigger)
+    run_id = str(uuid.uuid4())
+    runs.abandon_unfinished(wrapper.wrapper_id, taken_over_by=run_id)
+    run = runs.start(
+        wrapper_id=wrapper.wrapper_id,
+        resource_id=wrapper.resource_id,
+        trigger=trigger or wrapper.requested_trigger or RunTrigger.SCHEDULE,
+        run_id=run_id,
+    )
     execution = _Execution(wrapper, run, db=db, publisher=publisher, settings=settings, owner=owner)
     execution.execute()
     return runs.finish(execution.run)
@@ -112,6 +131,7 @@ class _Execution:
             raise
         except LeaseLostError as exc:
             self.run.error = str(exc)
+            self.run.status = RunStatus.FAILED
         except BrokerError as exc:
             self._after_broker_fault(exc)
         except Exception as exc:  # any fault of this wrapper is recorded on it; the tick goes on
@@ -121,15 +141,10 @@ class _Execution:
 
     def _collect(self, resource: ResourceRecord) -> None:
         spec, code = self._wrapper_parts()
-        continuous = self.wrapper.mode == WrapperMode.CONTINUOUS
-        if continuous and spec.format in FILE_FORMATS:
+        if self.wrapper.mode == WrapperMode.CONTINUOUS and spec.format in FILE_FORMATS:
             fetched = self._fetch_changed_file(spec)
         else:
-            fetched = fetch_pages(
-                spec,
-                settings=self.settings,
-                high_water_mark=self.wrapper.high_water_mark if continuous else None,
-            )
+            fetched = self._fetch(spec)
         if fetched is None:
             return  # the file has not changed upstream: nothing to parse, store or publish
         self.run.pages = len(fetched.pages)
@@ -138,6 +153,10 @@ class _Execution:
         self._keep_lease()
         points = self._parse(code, spec, fetched, resource)
         self.run.points_fetched = len(points)
+        if resource.retention is not None:
+            # Points outside the window would be stored and published only for the next tick to delete them.
+            cutoff = resource.retention.cutoff(utcnow())
+            points = [point for point in points if point.timestamp >= cutoff]
         if points:
             self.first = min(point.timestamp for point in points)
             self.last = max(point.timestamp for point in points)
@@ -150,10 +169,29 @@ class _Execution:
         self._keep_lease()
         self._publish(resource, fetched)
 
+    def _fetch(self, spec: FetchSpec) -> FetchResult:
+        """Fetch the window this run asks for, and record the window and every page request on the run."""
+        continuous = self.wrapper.mode == WrapperMode.CONTINUOUS
+        if not continuous:
+            spec = spec.model_copy(update={"water_mark": None})  # a one-off run reads the URL as given
+        fetched = fetch_pages(
+            spec,
+            settings=self.settings,
+            high_water_mark=self.wrapper.high_water_mark if continuous else None,
+            # A backfill fetches from its date: no lookback before it.
+            start=self.wrapper.backfill_from if continuous else None,
+        )
+        self.run.window = fetched.window
+        self.run.window_start = fetched.window_start
+        self.run.requests = fetched.requests[:RECORDED_REQUESTS]
+        self.run.stop_reason = fetched.stop_reason
+        return fetched
+
     def _fetch_changed_file(self, spec: FetchSpec) -> FetchResult | None:
         """A scheduled file, fetched conditionally; None (and the note `unchanged`) when it is the same."""
         fetch = fetch_if_changed(spec, settings=self.settings, validators=self.wrapper.source_validators)
         self.validators = fetch.validators
+        self.run.requests = fetch.requests
         if fetch.result is None:
             self.run.note = f"unchanged ({fetch.how})"
         return fetch.result
@@ -229,9 +267,10 @@ class _Execution:
 
     def _stop(self) -> None:
         self.run.error = "the resource was deleted; the wrapper is stopped"
+        self.run.status = RunStatus.FAILED
         self._release(
             WrapperStatus.STOPPED,
-            fields={"next_run_at": None},
+            fields={"next_run_at": None, **REQUEST_DONE},
             event="stopped",
             reason="resource deleted",
         )
@@ -240,7 +279,13 @@ class _Execution:
         high = _later(self.wrapper.high_water_mark, self.last)
         low = _earlier(self.wrapper.low_water_mark, self.first)
         self.run.high_water_mark = high
-        fields: dict[str, Any] = {"high_water_mark": high, "low_water_mark": low, "consecutive_failures": 0}
+        self.run.status = RunStatus.SUCCEEDED
+        fields: dict[str, Any] = {
+            "high_water_mark": high,
+            "low_water_mark": low,
+            "consecutive_failures": 0,
+            **REQUEST_DONE,
+        }
         if self.validators is not None:
             fields["source_validators"] = self.validators.model_dump()
         run = self.run
@@ -251,7 +296,7 @@ class _Execution:
         if run.note:
             detail = f"{run.note}: {detail}"
         if not self.complete:
-            detail += "; stopped at max_pages (the high water mark is where this run got to)"
+            detail += f"; {self.run.stop_reason} (the high water mark is where this run got to)"
         if self.wrapper.mode == WrapperMode.ONCE:
             self._release(
                 WrapperStatus.COMPLETED,
@@ -271,6 +316,7 @@ class _Execution:
         # Not the wrapper's fault: retried soon, without counting towards `error`.
         reason = _text(exc)
         self.run.error = reason
+        self.run.status = RunStatus.FAILED
         retry = utcnow() + self._backoff(1)
         self._release(
             WrapperStatus.RUNNING, fields={"next_run_at": retry}, event="run incomplete", reason=reason
@@ -281,6 +327,7 @@ class _Execution:
             _text(exc) if isinstance(exc, ResourceServiceError) else f"{type(exc).__name__}: {_text(exc)}"
         )
         self.run.error = reason
+        self.run.status = RunStatus.FAILED
         failures = self.wrapper.consecutive_failures + 1
         limit = self.settings.job_max_consecutive_failures
         if failures >= limit:

@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime
 
 from pydantic import BaseModel, Field
+from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from shared.common.clock import utcnow
@@ -23,6 +24,8 @@ from shared.flows.run import run_wrapper
 from shared.messaging.broker import Publisher
 from shared.store.database import get_database
 from shared.store.point_store import PointStore
+from shared.store.points import PointRepository
+from shared.store.resources import ResourceRepository
 from shared.store.wrappers import WrapperRepository
 
 
@@ -40,6 +43,7 @@ class TickResult(BaseModel):
     started_at: datetime
     outbox_published: int = 0
     outbox_waiting: int = 0
+    points_expired: int = 0
     outcomes: list[WrapperOutcome] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
 
@@ -55,8 +59,12 @@ class TickResult(BaseModel):
                 f"{run.points_duplicate} unchanged), {run.points_published} published, "
                 f"{run.pages} pages, {run.bytes_fetched} bytes in {run.duration_seconds or 0:.2f} s"
             )
+            window = ", ".join(f"{name}={value}" for name, value in run.window.items()) or "no window"
             error = f"; error: {run.error}" if run.error else ""
-            lines.append(f"wrapper {run.wrapper_id} {outcome.status.value}: {what}{error}")
+            how = f"{run.trigger.value}; {window}"
+            lines.append(f"wrapper {run.wrapper_id} {outcome.status.value} ({how}): {what}{error}")
+        if self.points_expired:
+            lines.append(f"deleted {self.points_expired} points older than their resource's retention window")
         lines.extend(f"error: {error}" for error in self.errors)
         return lines
 
@@ -99,6 +107,21 @@ def _run_tick(settings: Settings, publisher: Publisher, result: TickResult) -> N
             break
         run = run_wrapper(claimed, db=db, publisher=publisher, settings=settings, owner=result.owner)
         result.outcomes.append(WrapperOutcome(run=run, status=wrappers.get(claimed.wrapper_id).status))
+    result.points_expired = expire_points(db, now=utcnow())
+
+
+def expire_points(db: Database, *, now: datetime) -> int:
+    """Delete the points outside each resource's retention window, only those; return how many."""
+    store, resources, points = PointStore(db), ResourceRepository(db), PointRepository(db)
+    expired = 0
+    for resource in resources.with_retention():
+        if resource.retention is None:
+            continue
+        deleted = store.delete_before(resource.id, resource.retention.cutoff(now))
+        if deleted:
+            resources.set_start_period(resource.id, points.availability(resource.id).first)
+            expired += deleted
+    return expired
 
 
 def _flush_outboxes(

@@ -33,6 +33,8 @@ class QueueMessage(BaseModel):
     headers: dict[str, JsonValue] = Field(default_factory=dict)
     body: JsonValue = None
     error: str | None = None
+    # The body as received, so that a message given up on can be parked byte for byte.
+    raw: bytes = Field(default=b"", exclude=True, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -153,7 +155,10 @@ def _parse_message(queue: str, vhost: str, message: RabbitMessage) -> QueueMessa
     try:
         raw = base64.b64decode(message.data, validate=True)
     except (binascii.Error, ValueError) as error:
-        return header.model_copy(update={"error": f"data is not valid base64: {error}"})
+        return header.model_copy(
+            update={"error": f"data is not valid base64: {error}", "raw": message.data.encode()}
+        )
+    header = header.model_copy(update={"raw": raw})
     try:
         body = json.loads(raw)
     except ValueError as error:

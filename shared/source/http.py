@@ -27,6 +27,7 @@ class FetchedResponse(BaseModel):
     status: int
     content_type: str
     content: bytes
+    link: str = ""
     headers: dict[str, str] = Field(default_factory=dict, description="response headers, names lower-cased")
 
 
@@ -159,6 +160,7 @@ def fetch_url(
                 status=response.status,
                 content_type=response.getheader("Content-Type") or "",
                 content=content,
+                link=response.getheader("Link") or "",
                 headers={name.lower(): value for name, value in response.getheaders()},
             )
         except (OSError, http.client.HTTPException, ValueError) as exc:

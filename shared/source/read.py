@@ -49,6 +49,7 @@ class SourceData(BaseModel):
     encoding: str | None = None
     content_type: str = ""
     warnings: list[str] = Field(default_factory=list)
+    link: str = Field(default="", description="the HTTP Link header of an http(s) source")
 
 
 def read_source(
@@ -67,9 +68,15 @@ def read_source(
     A given `encoding` (a user's hint) replaces detection, but only when the whole text decodes with it.
     `headers` and `params` go on an http(s) request only (resolved secrets: see fetch_plan).
     """
-    content, content_type = load_bytes(
-        location, settings=settings, allow_local_files=allow_local_files, headers=headers, params=params
-    )
+    link = ""
+    if urlsplit(location).scheme.lower() in ("http", "https"):
+        # The Link header may carry the next page; the profile reads pagination from it.
+        response = fetch_url(location, settings=settings, headers=headers, params=params)
+        content, content_type, link = response.content, response.content_type, response.link
+    else:
+        content, content_type = load_bytes(
+            location, settings=settings, allow_local_files=allow_local_files, headers=headers, params=params
+        )
     if not content:
         raise SourceError(f"{location} is empty")
     fmt = format_hint or detect_format(content, name=location, content_type=content_type)
@@ -86,6 +93,7 @@ def read_source(
         encoding=encoding,
         content_type=content_type,
         warnings=decoding_doubts(content, encoding) if encoding else [],
+        link=link,
     )
 
 

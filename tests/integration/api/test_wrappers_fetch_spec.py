@@ -117,6 +117,8 @@ def test_a_good_spec_is_validated_on_a_fresh_sample_and_then_replaces_the_old(
         ({"pagination": {"kind": "scroll"}}, "body.pagination.kind", "page_number"),
         ({"water_mark": {"start_param": "from", "format": "YYYY-MM-DD"}}, "body.water_mark", "strftime"),
         ({"water_mark": {"start_param": "d", "end_param": "d"}}, "body.water_mark", "differ"),
+        ({"pagination": {"kind": "cursor", "param": "c"}}, "body.pagination", "cursor_path"),
+        ({"water_mark": {"lookback_seconds": 60}}, "body.water_mark", "needs a start or end"),
     ],
 )
 def test_a_bad_spec_is_refused_with_the_reason_and_the_old_one_kept(

@@ -286,8 +286,9 @@ def test_the_dev_stack_ticker_prints_what_each_tick_did(
         finally:
             stop.set()
             thread.join(60)
-        assert any(f"[job] wrapper {wrapper_id} running: 4 points (4 new" in line for line in printed), (
-            printed
-        )
+        assert any(
+            f"[job] wrapper {wrapper_id} running (schedule; no window): 4 points (4 new" in line
+            for line in printed
+        ), printed
         assert len(points_of(Messages(amqp_url).wait_points(resource_id, 4))) == 4
         drain_collected(amqp_url, resource_id)
