@@ -123,3 +123,11 @@ class WorkerBusyError(TransientError):
 
 class TransientBatchError(TransientError):
     """Some messages met a transient fault: fail the batch so the trigger redelivers it."""
+
+
+class JobStoppedError(BaseException):
+    """The job was asked to stop (SIGTERM) while a run was under way: the run is closed as interrupted.
+
+    A BaseException, like KeyboardInterrupt: it may be raised from a signal handler in the middle of a
+    fetch, and no `except Exception` on the way may turn it into a failure of the wrapper.
+    """

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.domain.health import WrapperHealth
 from shared.domain.schedule import parse_cron
 from shared.domain.wrapper import Inference, Variant
 
@@ -158,6 +159,9 @@ class WrapperSummary(BaseModel):
     attempts: int = 0
     created_at: datetime
     updated_at: datetime
+    health: WrapperHealth | None = Field(
+        default=None, description="computed when read: ok, stale (no new data), failing (runs fail) or idle"
+    )
 
 
 class WrapperPublic(WrapperSummary):
@@ -182,11 +186,21 @@ class WrapperRecord(WrapperPublic):
 
     tenant_id: str
     consecutive_failures: int = 0
+    # How often new data is expected, stored by the job from the schedule and the data's frequency.
+    cadence_seconds: int | None = None
     feedback: str | None = None
     generator_override: str | None = None
     variants: list[Variant] = Field(default_factory=list)
     lease_owner: str | None = None
     lease_until: datetime | None = None
+
+
+class RunStatus(StrEnum):
+    """How a run ended: interrupted when the job was stopped (SIGTERM) before it finished."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
 
 
 class RunPublic(BaseModel):
@@ -208,6 +222,7 @@ class RunPublic(BaseModel):
     high_water_mark: datetime | None = None
     duration_seconds: float | None = None
     error: str | None = None
+    status: RunStatus | None = None
 
 
 class BackfillRequest(BaseModel):

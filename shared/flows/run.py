@@ -9,6 +9,7 @@ same window again; the point store makes that idempotent and the next tick publi
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from shared.common.clock import utcnow
 from shared.common.errors import (
     BrokerError,
     HintError,
+    JobStoppedError,
     LeaseLostError,
     NotFoundError,
     OutboxPendingError,
@@ -26,10 +28,19 @@ from shared.common.errors import (
     RunFailedError,
 )
 from shared.common.settings import Settings
+from shared.domain.health import wrapper_cadence
 from shared.domain.lifecycle import clip_reason
-from shared.domain.models import ResourceRecord, RunPublic, WrapperMode, WrapperRecord, WrapperStatus
+from shared.domain.models import (
+    ResourceRecord,
+    RunPublic,
+    RunStatus,
+    WrapperMode,
+    WrapperRecord,
+    WrapperStatus,
+)
 from shared.domain.schedule import failure_backoff, next_run_at
 from shared.domain.wrapper import FetchSpec
+from shared.flows.shutdown import Shutdown
 from shared.flows.steps import resource_request
 from shared.messaging.broker import Publisher
 from shared.points.clock import settle_clocks
@@ -53,11 +64,13 @@ def run_wrapper(
     settings: Settings,
     owner: str,
     trigger: str = "schedule",
+    shutdown: Shutdown | None = None,
 ) -> RunPublic:
     """Run a wrapper `owner` has claimed, record the run, and release the wrapper with its next state."""
     runs = RunRepository(db)
     run = runs.start(wrapper_id=wrapper.wrapper_id, resource_id=wrapper.resource_id, trigger=trigger)
     execution = _Execution(wrapper, run, db=db, publisher=publisher, settings=settings, owner=owner)
+    execution.shutdown = shutdown
     execution.execute()
     return runs.finish(execution.run)
 
@@ -86,6 +99,7 @@ class _Execution:
         self.first: datetime | None = None
         self.last: datetime | None = None
         self.complete = True
+        self.shutdown: Shutdown | None = None
 
     def execute(self) -> None:
         """Run every stage; turn the outcome into the wrapper's next state (MongoDB faults propagate)."""
@@ -100,6 +114,8 @@ class _Execution:
             self._collect(resource)
         except PyMongoError:
             raise
+        except JobStoppedError as exc:
+            self._after_interrupt(exc)
         except LeaseLostError as exc:
             self.run.error = str(exc)
         except BrokerError as exc:
@@ -112,11 +128,12 @@ class _Execution:
     def _collect(self, resource: ResourceRecord) -> None:
         spec, code = self._wrapper_parts()
         continuous = self.wrapper.mode == WrapperMode.CONTINUOUS
-        fetched = fetch_pages(
-            spec,
-            settings=self.settings,
-            high_water_mark=self.wrapper.high_water_mark if continuous else None,
-        )
+        with self.shutdown.interruptible() if self.shutdown else nullcontext():
+            fetched = fetch_pages(
+                spec,
+                settings=self.settings,
+                high_water_mark=self.wrapper.high_water_mark if continuous else None,
+            )
         self.run.pages = len(fetched.pages)
         self.run.bytes_fetched = fetched.bytes_fetched
         self.complete = fetched.complete
@@ -196,6 +213,8 @@ class _Execution:
             raise OutboxPendingError(f"the raw payload was not published: {exc}") from exc
 
     def _keep_lease(self) -> None:
+        if self.shutdown is not None:
+            self.shutdown.check()
         extended = self.wrappers.extend_lease(
             self.wrapper.wrapper_id, owner=self.owner, lease_seconds=self.settings.job_lease_seconds
         )
@@ -218,6 +237,13 @@ class _Execution:
         low = _earlier(self.wrapper.low_water_mark, self.first)
         self.run.high_water_mark = high
         fields: dict[str, Any] = {"high_water_mark": high, "low_water_mark": low, "consecutive_failures": 0}
+        fields["cadence_seconds"] = wrapper_cadence(
+            rate_seconds=resource.schedule.rate_seconds if resource.schedule else None,
+            cron=resource.schedule.cron if resource.schedule else None,
+            validation=self.wrapper.validation,
+            default_rate_seconds=self.settings.job_default_rate_seconds,
+            now=utcnow(),
+        )
         run = self.run
         detail = (
             f"{run.points_fetched} points: {run.points_new} new, {run.points_revised} revised, "
@@ -238,6 +264,17 @@ class _Execution:
         )
         self._release(
             WrapperStatus.RUNNING, fields={**fields, "next_run_at": upcoming}, event="run", detail=detail
+        )
+
+    def _after_interrupt(self, exc: JobStoppedError) -> None:
+        # Not the wrapper's fault and nothing moved: due again now, for the next tick to take over.
+        self.run.error = str(exc)
+        self.run.status = RunStatus.INTERRUPTED
+        self._release(
+            WrapperStatus.RUNNING,
+            fields={"next_run_at": utcnow()},
+            event="run interrupted",
+            reason=str(exc),
         )
 
     def _after_broker_fault(self, exc: BrokerError) -> None:

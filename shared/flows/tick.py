@@ -18,12 +18,14 @@ from pymongo.errors import PyMongoError
 from shared.common.clock import utcnow
 from shared.common.errors import BrokerError, DatabaseUnavailableError
 from shared.common.settings import Settings
+from shared.domain.health import HealthState
 from shared.domain.models import RunPublic, WrapperStatus
 from shared.flows.run import run_wrapper
+from shared.flows.shutdown import Shutdown
 from shared.messaging.broker import Publisher
 from shared.store.database import get_database
 from shared.store.point_store import PointStore
-from shared.store.wrappers import WrapperRepository
+from shared.store.wrappers import WrapperRepository, health_policy, wrapper_health
 
 
 class WrapperOutcome(BaseModel):
@@ -42,6 +44,9 @@ class TickResult(BaseModel):
     outbox_waiting: int = 0
     outcomes: list[WrapperOutcome] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
+    stopped: bool = Field(default=False, description="a stop (SIGTERM) was requested during the tick")
+    stale_wrappers: list[str] = Field(default_factory=list)
+    failing_wrappers: list[str] = Field(default_factory=list)
 
     def lines(self) -> list[str]:
         """One human-readable line per thing that happened."""
@@ -71,13 +76,14 @@ def tick(
     *,
     owner: str | None = None,
     publisher: Publisher | None = None,
+    shutdown: Shutdown | None = None,
 ) -> TickResult:
     """Flush waiting outboxes, then claim and run due wrappers one by one until none is due or the max."""
     result = TickResult(owner=owner or default_owner(), started_at=utcnow())
     own_publisher = publisher is None
     active = publisher or Publisher(settings)
     try:
-        _run_tick(settings, active, result)
+        _run_tick(settings, active, result, shutdown=shutdown or Shutdown())
     except PyMongoError as exc:
         first_line = (str(exc) or type(exc).__name__).split("\n")[0].split(", Timeout:")[0]
         raise DatabaseUnavailableError(
@@ -89,16 +95,33 @@ def tick(
     return result
 
 
-def _run_tick(settings: Settings, publisher: Publisher, result: TickResult) -> None:
+def _run_tick(settings: Settings, publisher: Publisher, result: TickResult, *, shutdown: Shutdown) -> None:
     db = get_database(settings)
     _flush_outboxes(PointStore(db), publisher, settings=settings, result=result)
     wrappers = WrapperRepository(db)
     for _ in range(settings.job_tick_max_wrappers):
+        if shutdown.requested:
+            break
         claimed = wrappers.claim_due(utcnow(), owner=result.owner, lease_seconds=settings.job_lease_seconds)
         if claimed is None:
             break
-        run = run_wrapper(claimed, db=db, publisher=publisher, settings=settings, owner=result.owner)
+        run = run_wrapper(
+            claimed, db=db, publisher=publisher, settings=settings, owner=result.owner, shutdown=shutdown
+        )
         result.outcomes.append(WrapperOutcome(run=run, status=wrappers.get(claimed.wrapper_id).status))
+    result.stopped = shutdown.requested
+    _assess_health(wrappers, settings=settings, result=result)
+
+
+def _assess_health(wrappers: WrapperRepository, *, settings: Settings, result: TickResult) -> None:
+    """Name the stale and the failing wrappers, for the job's metrics and alarms."""
+    policy, now = health_policy(settings), utcnow()
+    for record in wrappers.watched():
+        state = wrapper_health(record, policy=policy, now=now).state
+        if state == HealthState.STALE:
+            result.stale_wrappers.append(record.wrapper_id)
+        elif state == HealthState.FAILING:
+            result.failing_wrappers.append(record.wrapper_id)
 
 
 def _flush_outboxes(

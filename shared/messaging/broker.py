@@ -54,6 +54,7 @@ class WrapperMessage(BaseModel):
     """Message of `wrapper_creation_queue` and `wrapper_validation_queue`."""
 
     wrapper_id: str
+    correlation_id: str | None = None
 
 
 class ResourceDataMessage(BaseModel):

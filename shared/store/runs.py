@@ -8,7 +8,7 @@ from pymongo import DESCENDING
 from pymongo.database import Database
 
 from shared.common.clock import utcnow
-from shared.domain.models import Page, RunPublic
+from shared.domain.models import Page, RunPublic, RunStatus
 from shared.store import database as collections
 
 
@@ -34,7 +34,8 @@ class RunRepository:
         """Store the final figures of a run."""
         now = utcnow()
         seconds = round((now - run.started_at).total_seconds(), 3)
-        finished = run.model_copy(update={"finished_at": now, "duration_seconds": seconds})
+        status = run.status or (RunStatus.FAILED if run.error else RunStatus.SUCCEEDED)
+        finished = run.model_copy(update={"finished_at": now, "duration_seconds": seconds, "status": status})
         self.collection.replace_one({"run_id": run.run_id}, finished.model_dump())
         return finished
 
