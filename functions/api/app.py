@@ -150,7 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 app = create_app()
-_mangum = Mangum(app, lifespan="off")
+asgi_handler = Mangum(app, lifespan="off")
 _tracer = make_tracer("resource-service-api")
 
 
@@ -158,7 +158,7 @@ _tracer = make_tracer("resource-service-api")
 @_tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda entry point: API Gateway HTTP API events through Mangum, logged with the invocation."""
-    response: dict[str, Any] = _mangum(event, context)
+    response: dict[str, Any] = asgi_handler(event, context)
     return response
 
 

@@ -97,7 +97,8 @@ def tick(
 
 def _run_tick(settings: Settings, publisher: Publisher, result: TickResult, *, shutdown: Shutdown) -> None:
     db = get_database(settings)
-    _flush_outboxes(PointStore(db), publisher, settings=settings, result=result)
+    store = PointStore(db)
+    _flush_outboxes(store, publisher, settings=settings, result=result, shutdown=shutdown)
     wrappers = WrapperRepository(db)
     for _ in range(settings.job_tick_max_wrappers):
         if shutdown.requested:
@@ -110,6 +111,8 @@ def _run_tick(settings: Settings, publisher: Publisher, result: TickResult, *, s
         )
         result.outcomes.append(WrapperOutcome(run=run, status=wrappers.get(claimed.wrapper_id).status))
     result.stopped = shutdown.requested
+    # What still waits for RabbitMQ after the tick: the next tick publishes it (the OutboxDepth metric).
+    result.outbox_waiting = sum(store.unpublished_count(r) for r in store.resources_with_outbox())
     _assess_health(wrappers, settings=settings, result=result)
 
 
@@ -125,10 +128,12 @@ def _assess_health(wrappers: WrapperRepository, *, settings: Settings, result: T
 
 
 def _flush_outboxes(
-    store: PointStore, publisher: Publisher, *, settings: Settings, result: TickResult
+    store: PointStore, publisher: Publisher, *, settings: Settings, result: TickResult, shutdown: Shutdown
 ) -> None:
     """Publish points earlier runs stored while RabbitMQ was unreachable."""
     for resource_id in store.resources_with_outbox():
+        if shutdown.requested:
+            return
         try:
             outbox = store.flush_outbox(resource_id, publisher, batch_size=settings.job_publish_batch_size)
         except BrokerError as exc:
