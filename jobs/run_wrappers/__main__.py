@@ -48,6 +48,7 @@ def make_logger(stream: IO[str] | None = None, *, level: str = "INFO") -> Logger
     # Library loggers (the broker's retries, the run's warnings) reach the root: same handler, same JSON.
     root = logging.getLogger()
     root.handlers = [logger.registered_handler]
+    logging.getLogger(SERVICE).propagate = False  # its lines are written once, by the same handler
     root.setLevel(level)
     return logger
 
