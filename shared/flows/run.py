@@ -69,8 +69,9 @@ def run_wrapper(
     """Run a wrapper `owner` has claimed, record the run, and release the wrapper with its next state."""
     runs = RunRepository(db)
     run = runs.start(wrapper_id=wrapper.wrapper_id, resource_id=wrapper.resource_id, trigger=trigger)
-    execution = _Execution(wrapper, run, db=db, publisher=publisher, settings=settings, owner=owner)
-    execution.shutdown = shutdown
+    execution = _Execution(
+        wrapper, run, db=db, publisher=publisher, settings=settings, owner=owner, shutdown=shutdown
+    )
     execution.execute()
     return runs.finish(execution.run)
 
@@ -87,6 +88,7 @@ class _Execution:
         publisher: Publisher,
         settings: Settings,
         owner: str,
+        shutdown: Shutdown | None = None,
     ) -> None:
         self.wrapper = wrapper
         self.run = run
@@ -99,7 +101,7 @@ class _Execution:
         self.first: datetime | None = None
         self.last: datetime | None = None
         self.complete = True
-        self.shutdown: Shutdown | None = None
+        self.shutdown = shutdown
 
     def execute(self) -> None:
         """Run every stage; turn the outcome into the wrapper's next state (MongoDB faults propagate)."""

@@ -63,6 +63,12 @@ class TickResult(BaseModel):
             error = f"; error: {run.error}" if run.error else ""
             lines.append(f"wrapper {run.wrapper_id} {outcome.status.value}: {what}{error}")
         lines.extend(f"error: {error}" for error in self.errors)
+        if self.stale_wrappers:
+            lines.append(f"stale (no new data): {', '.join(self.stale_wrappers)}")
+        if self.failing_wrappers:
+            lines.append(f"failing (runs fail): {', '.join(self.failing_wrappers)}")
+        if self.stopped:
+            lines.append("stopped early: a stop was requested")
         return lines
 
 

@@ -139,3 +139,10 @@ def test_job_and_library_log_lines_are_json_with_a_utc_timestamp() -> None:
     assert summary["runs"] == 3 and summary["failed_runs"] == 1 and summary["interrupted_runs"] == 1
     assert summary["stale_wrappers"] == ["w7"] and summary["failing_wrappers"] == ["w2", "w8"]
     assert summary["stopped"] is True and summary["outbox_waiting"] == 1500
+
+
+def test_the_tick_summary_for_people_names_unhealthy_wrappers_and_the_stop() -> None:
+    lines = tick_result().lines()
+    assert "stale (no new data): w7" in lines
+    assert "failing (runs fail): w2, w8" in lines
+    assert lines[-1] == "stopped early: a stop was requested"
