@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     job_publish_batch_size: int = Field(default=1000, ge=1)
     dev_tick_seconds: float = Field(default=10.0, gt=0)
 
+    # A scheduled wrapper is `stale` when its newest point is older than this many expected cadences,
+    # `failing` after this many failed runs in a row (the API's `health`, the job's metrics and alarms).
+    health_stale_cadences: int = Field(default=3, ge=1)
+    health_failing_runs: int = Field(default=3, ge=1)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from shared.common.clock import utcnow
 from shared.common.errors import (
     BrokerError,
     HintError,
+    JobStoppedError,
     LeaseLostError,
     NotFoundError,
     OutboxPendingError,
@@ -27,6 +29,7 @@ from shared.common.errors import (
     RunFailedError,
 )
 from shared.common.settings import Settings
+from shared.domain.health import wrapper_cadence
 from shared.domain.lifecycle import clip_reason
 from shared.domain.models import (
     ResourceRecord,
@@ -39,6 +42,7 @@ from shared.domain.models import (
 )
 from shared.domain.schedule import failure_backoff, next_run_at
 from shared.domain.wrapper import FetchSpec
+from shared.flows.shutdown import Shutdown
 from shared.flows.steps import resource_request
 from shared.messaging.broker import Publisher
 from shared.points.clock import settle_clocks
@@ -67,6 +71,7 @@ def run_wrapper(
     settings: Settings,
     owner: str,
     trigger: RunTrigger | None = None,
+    shutdown: Shutdown | None = None,
 ) -> RunPublic:
     """Run a wrapper `owner` has claimed, record the run, and release the wrapper with its next state.
 
@@ -82,7 +87,9 @@ def run_wrapper(
         trigger=trigger or wrapper.requested_trigger or RunTrigger.SCHEDULE,
         run_id=run_id,
     )
-    execution = _Execution(wrapper, run, db=db, publisher=publisher, settings=settings, owner=owner)
+    execution = _Execution(
+        wrapper, run, db=db, publisher=publisher, settings=settings, owner=owner, shutdown=shutdown
+    )
     execution.execute()
     return runs.finish(execution.run)
 
@@ -99,6 +106,7 @@ class _Execution:
         publisher: Publisher,
         settings: Settings,
         owner: str,
+        shutdown: Shutdown | None = None,
     ) -> None:
         self.wrapper = wrapper
         self.run = run
@@ -111,6 +119,7 @@ class _Execution:
         self.first: datetime | None = None
         self.last: datetime | None = None
         self.complete = True
+        self.shutdown = shutdown
 
     def execute(self) -> None:
         """Run every stage; turn the outcome into the wrapper's next state (MongoDB faults propagate)."""
@@ -125,6 +134,8 @@ class _Execution:
             self._collect(resource)
         except PyMongoError:
             raise
+        except JobStoppedError as exc:
+            self._after_interrupt(exc)
         except LeaseLostError as exc:
             self.run.error = str(exc)
             self.run.status = RunStatus.FAILED
@@ -137,7 +148,8 @@ class _Execution:
 
     def _collect(self, resource: ResourceRecord) -> None:
         spec, code = self._wrapper_parts()
-        fetched = self._fetch(spec)
+        with self.shutdown.interruptible() if self.shutdown else nullcontext():
+            fetched = self._fetch(spec)
         self.run.pages = len(fetched.pages)
         self.run.bytes_fetched = fetched.bytes_fetched
         self.complete = fetched.complete
@@ -239,6 +251,8 @@ class _Execution:
             raise OutboxPendingError(f"the raw payload was not published: {exc}") from exc
 
     def _keep_lease(self) -> None:
+        if self.shutdown is not None:
+            self.shutdown.check()
         extended = self.wrappers.extend_lease(
             self.wrapper.wrapper_id, owner=self.owner, lease_seconds=self.settings.job_lease_seconds
         )
@@ -268,6 +282,13 @@ class _Execution:
             "consecutive_failures": 0,
             **REQUEST_DONE,
         }
+        fields["cadence_seconds"] = wrapper_cadence(
+            rate_seconds=resource.schedule.rate_seconds if resource.schedule else None,
+            cron=resource.schedule.cron if resource.schedule else None,
+            validation=self.wrapper.validation,
+            default_rate_seconds=self.settings.job_default_rate_seconds,
+            now=utcnow(),
+        )
         run = self.run
         detail = (
             f"{run.points_fetched} points: {run.points_new} new, {run.points_revised} revised, "
@@ -288,6 +309,17 @@ class _Execution:
         )
         self._release(
             WrapperStatus.RUNNING, fields={**fields, "next_run_at": upcoming}, event="run", detail=detail
+        )
+
+    def _after_interrupt(self, exc: JobStoppedError) -> None:
+        # Not the wrapper's fault and nothing moved: due again now, for the next tick to take over.
+        self.run.error = str(exc)
+        self.run.status = RunStatus.INTERRUPTED
+        self._release(
+            WrapperStatus.RUNNING,
+            fields={"next_run_at": utcnow()},
+            event="run interrupted",
+            reason=str(exc),
         )
 
     def _after_broker_fault(self, exc: BrokerError) -> None:
