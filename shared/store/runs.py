@@ -66,5 +66,6 @@ class RunRepository:
         query = {"wrapper_id": wrapper_id}
         total = self.collection.count_documents(query)
         cursor = self.collection.find(query).sort("started_at", DESCENDING).skip(offset).limit(limit)
-        items = [RunPublic.model_validate({k: d[k] for k in RunPublic.model_fields if k in d}) for d in cursor]
+        fields = RunPublic.model_fields
+        items = [RunPublic.model_validate({k: d[k] for k in fields if k in d}) for d in cursor]
         return Page[RunPublic](items=items, total=total, limit=limit, offset=offset)
