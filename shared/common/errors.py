@@ -123,3 +123,7 @@ class WorkerBusyError(TransientError):
 
 class TransientBatchError(TransientError):
     """Some messages met a transient fault: fail the batch so the trigger redelivers it."""
+
+
+class JsonDepthError(ResourceServiceError, ValueError):
+    """A JSON document is nested deeper than the parser accepts (a ValueError, like any malformed JSON)."""

@@ -1,10 +1,15 @@
 """The sandboxed parse process: `python -I child.py CONFIG.json`, started only by shared.sandbox.run.
 
 It confines itself (network namespace, rlimits, no capabilities, Landlock, seccomp, an audit hook) before
-it compiles the untrusted parse code, runs it on the payload files and streams JSON lines on a private file
-descriptor: first how it was confined, then points (batches of rows, or frames of point columns: a line
-followed by raw bytes) and violations, last a status. Stdout and stdin of the untrusted code are redirected
-away from that channel.
+it compiles the untrusted parse code, runs it on the payload files and streams JSON lines on a file
+descriptor of its own: first how it was confined, then points (batches of rows, or frames of point columns:
+a line followed by raw bytes), last a status. Stdout and stdin of the untrusted code are redirected away from
+that channel, but the code can still write to it, so the parent trusts nothing on it after the first line:
+it counts the points itself, and the status only ends a run that the parent saw end cleanly.
+
+Violations the audit hook refuses go on a second pipe instead, where every byte fails the run: the code can
+add to it, never take back. When the hook cannot write there (the descriptor closed or replaced), it ends
+the process with VIOLATION_EXIT, a verdict the parent reads from the kernel.
 """
 
 from __future__ import annotations
@@ -94,6 +99,8 @@ BLOCKED_EVENTS = (
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 # fmt: on
 MAX_VIOLATIONS = 20
+# The exit code of a process whose violation could not be reported (shared.sandbox.run.VIOLATION_EXIT).
+VIOLATION_EXIT = 86
 # Points go out in batches, one JSON line each: the parent decodes a line in one call, not a point. The
 # toolkit's point columns go out as frames instead: a JSON line with the count, then the raw columns.
 POINT_BATCH = 1000
@@ -128,7 +135,7 @@ def main() -> int:
         source = handle.read()
     violations: list[str] = []
     if config.get("audit_hook", True):
-        install_audit_hook(config, violations, channel)
+        install_audit_hook(config, violations)
     try:
         count = run_wrapper(source, config["context"], payloads, channel)
     except BaseException as exc:  # every failure of untrusted code is reported, not raised
@@ -304,15 +311,21 @@ def _apply_seccomp() -> str:
     return "applied"
 
 
-def install_audit_hook(config: dict[str, Any], violations: list[str], channel: Any) -> None:
+def install_audit_hook(config: dict[str, Any], violations: list[str]) -> None:
     """Refuse, from Python, what the untrusted code must not do: a clear error even where the kernel can't."""
     # State lives in this closure, not in module globals the untrusted code reaches through frames, and each
-    # violation goes on the channel at once, so a forged final status cannot hide it. The hook is still
+    # violation goes on the violation pipe at once, where the parent counts any byte as a violation: neither
+    # writing to the result channel nor a forged final status can hide it. The pipe is checked to be the
+    # same one before each report, and a report that cannot be made ends the process. The hook is still
     # in-process (patching the standard library defeats it): the kernel layers are the boundary.
     work_dir = os.path.realpath(config["work_dir"])
     read_roots = (*(os.path.realpath(p) for p in config["read_paths"]), work_dir)
     blocked_modules, blocked_events, write_flags = BLOCKED_MODULES, BLOCKED_EVENTS, WRITE_FLAGS
     realpath, fsdecode, dumps = os.path.realpath, os.fsdecode, json.dumps
+    fstat, write, end = os.fstat, os.write, os._exit
+    report_fd = int(config["violation_fd"])
+    pipe = fstat(report_fd)
+    identity = (pipe.st_dev, pipe.st_ino)
 
     def within(path: str, roots: tuple[str, ...]) -> bool:
         real = realpath(path)
@@ -322,8 +335,14 @@ def install_audit_hook(config: dict[str, Any], violations: list[str], channel: A
         text = f"sandbox: {message}"
         if len(violations) < MAX_VIOLATIONS:
             violations.append(text)
-            channel.write(dumps({"violation": text}) + "\n")
-            channel.flush()
+        line = (dumps({"violation": text}) + "\n").encode()
+        try:
+            now = fstat(report_fd)
+            reported = (now.st_dev, now.st_ino) == identity and write(report_fd, line) == len(line)
+        except OSError:
+            reported = False
+        if not reported:
+            end(VIOLATION_EXIT)
         raise PermissionError(text)
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
