@@ -41,3 +41,14 @@ def test_the_timezone_flag_places_them(tmp_path: Path, capsys: pytest.CaptureFix
     out, err = capsys.readouterr()
     assert next(json.loads(line)["timestamp"] for line in out.splitlines()) == "2017-11-22T00:00:00-05:00"
     assert "no timezone" not in err
+
+
+def test_a_deeply_nested_json_source_exits_3_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "nested.json"
+    path.write_text('{"data": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert main(["wrap", str(path), "--name", "Load", "--quiet"]) == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and "nested deeper than 100 levels" in err, err
