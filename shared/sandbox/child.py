@@ -28,6 +28,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
+TMPFS_PAGE = 4096
 CLONE_THREAD = 0x00010000
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
@@ -123,16 +126,18 @@ def main() -> int:
     for module in config.get("preload", []):
         with contextlib.suppress(ImportError):
             __import__(module)
-    confinement = confine(config)
-    # Reported before any untrusted code runs, so a run that is killed still says how it was confined.
-    _emit(channel, {"confinement": confinement})
-    channel.flush()
+    # Read before confinement: a size-capped file system mounted on the work directory hides them.
     payloads = []
     for path in config["payload_paths"]:
         with open(path, "rb") as handle:
             payloads.append(handle.read())
     with open(config["code_path"], encoding="utf-8") as handle:
         source = handle.read()
+    confinement = confine(config)
+    # Reported before any untrusted code runs, so a run that is killed still says how it was confined.
+    _emit(channel, {"confinement": confinement})
+    channel.flush()
+    _await_start(config, mounted=str(confinement.get("disk", "")).startswith("tmpfs"))
     violations: list[str] = []
     if config.get("audit_hook", True):
         install_audit_hook(config, violations)
@@ -151,6 +156,7 @@ def confine(config: dict[str, Any]) -> dict[str, Any]:
     """Apply every confinement the platform allows and say which took effect."""
     report: dict[str, Any] = {}
     report["network_namespace"] = _unshare_network()
+    report["disk"] = _mount_work_dir(config)
     report["rlimits"] = _set_limits(config["limits"])
     report["capabilities"] = _drop_capabilities()
     report["landlock"] = _apply_landlock(config)
@@ -168,6 +174,45 @@ def _unshare_network() -> str:
     if _libc().unshare(CLONE_NEWNET) != 0:
         return f"unavailable: unshare(CLONE_NEWNET) failed with errno {ctypes.get_errno()}"
     return "applied"
+
+
+def _mount_work_dir(config: dict[str, Any]) -> str:
+    """Put a size-capped tmpfs over the work directory in a mount namespace of the child's own.
+
+    The kernel then holds the disk budget (ENOSPC). It is one page and one inode larger than the budget,
+    so that the parent, measuring it, sees a run that tried to go beyond. Without a mount namespace
+    (Lambda, no privilege) the parent's watchdog on the directory holds the budget instead.
+    """
+    budget = config.get("disk_budget")
+    if not isinstance(budget, dict):
+        return "watchdog: no budget given"
+    if not budget.get("tmpfs", True):
+        return "watchdog: tmpfs not asked for"
+    if not sys.platform.startswith("linux"):
+        return "watchdog: not Linux"
+    libc = _libc()
+    if libc.unshare(CLONE_NEWNS) != 0:
+        return f"watchdog: unshare(CLONE_NEWNS) failed with errno {ctypes.get_errno()}"
+    # Private first, so that the mount below never propagates back to the caller's namespace.
+    if libc.mount(b"none", b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None) != 0:
+        return f"watchdog: making mounts private failed with errno {ctypes.get_errno()}"
+    size, files = int(budget["bytes"]) + TMPFS_PAGE, int(budget["files"]) + 2  # the root is an inode too
+    options = f"size={size},nr_inodes={files},mode=0700".encode()
+    flags = ctypes.c_ulong(MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    if libc.mount(b"tmpfs", config["work_dir"].encode(), b"tmpfs", flags, options) != 0:
+        return f"watchdog: mounting a tmpfs failed with errno {ctypes.get_errno()}"
+    os.chdir(config["work_dir"])  # the old working directory is the directory under the mount
+    return f"tmpfs of {budget['bytes']} bytes and {budget['files']} files"
+
+
+def _await_start(config: dict[str, Any], *, mounted: bool) -> None:
+    """With a tmpfs, wait until the parent holds it open: it measures it even after this process ended."""
+    start_fd = config.get("start_fd")
+    if not isinstance(start_fd, int):
+        return
+    if mounted:
+        os.read(start_fd, 1)
+    os.close(start_fd)
 
 
 def _set_limits(limits: dict[str, int]) -> dict[str, int]:
@@ -506,6 +551,8 @@ def describe(exc: BaseException) -> dict[str, Any]:
         message = "sandbox: file size limit exceeded"
     elif isinstance(exc, OSError) and exc.errno == errno.EMFILE:
         message = "sandbox: open file limit exceeded"
+    elif isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        message = "sandbox: disk budget of the work directory exceeded"
     return {"type": type(exc).__name__, "message": message[:1000], "line": line}
 
 

@@ -207,6 +207,7 @@ def run_parse(
     limits: SandboxLimits,
     preload_data_libraries: bool = True,
     audit_hook: bool = True,
+    tmpfs: bool = True,
     on_points: Callable[[list[RawPoint]], None] | None = None,
 ) -> SandboxResult:
     """Run `parse(payload, context)` of `code` on each payload in a confined `python -I` process.
@@ -215,7 +216,8 @@ def run_parse(
     while the child still works), instead of into the result; an exception it raises is raised here. A
     caller that keeps each batch only as columns holds memory bounded by `limits.max_points`, whatever the
     child sends: the channel never buffers more than the frame it is reading, and the run stops at the
-    points budget.
+    points budget. Without `tmpfs` the disk budget is held by the watchdog alone, as where the platform has
+    no mount namespace.
     """
     # Where Landlock is missing (Lambda), this keeps the caller's credentials out of the child's reach.
     protect_caller()
@@ -239,6 +241,7 @@ def run_parse(
             "context": context,
             "preload": [*PRELOAD, *(_data_preload(code) if preload_data_libraries else ())],
             "audit_hook": audit_hook,
+            "disk_budget": {"bytes": limits.disk_bytes, "files": limits.max_files, "tmpfs": tmpfs},
             "limits": {
                 "cpu_seconds": limits.cpu_seconds,
                 "memory_bytes": limits.memory_bytes,
@@ -282,9 +285,12 @@ def _run_child(
     # Violations travel on a pipe of their own: the untrusted code can add to it but cannot take anything
     # back, since every byte on it fails the run (see child.py).
     report_read, report_write = os.pipe()
+    # The child waits on this one, when it mounted a tmpfs, until the parent holds the tmpfs open.
+    start_read, start_write = os.pipe()
     config_path = work_dir / "config.json"
     config_path.write_text(
-        json.dumps({**config, "violation_fd": report_write}, default=str), encoding="utf-8"
+        json.dumps({**config, "violation_fd": report_write, "start_fd": start_read}, default=str),
+        encoding="utf-8",
     )
     watch = _DiskWatch(work_dir, max_bytes=limits.disk_bytes, max_files=limits.max_files)
     try:
@@ -296,15 +302,31 @@ def _run_child(
             cwd=work_dir,
             env={},
             start_new_session=True,
-            pass_fds=(report_write,),
+            pass_fds=(report_write, start_read),
         )
     except OSError as exc:
         os.close(report_read)
+        os.close(start_write)
         raise SandboxError(f"cannot start the sandbox process: {exc}") from exc
     finally:
         os.close(report_write)
+        os.close(start_read)
+    start = _Start(start_write)
+
+    def confined(report: dict[str, Any]) -> None:
+        try:
+            if str(report.get("disk", "")).startswith("tmpfs"):
+                watch.attach(f"/proc/{process.pid}/root{work_dir}")
+        finally:
+            start.release()
+
     # The channel is decoded as it arrives, on the other core while the child works.
-    channel = _Channel(on_points, max_points=limits.max_points, on_budget=lambda: _kill_group(process))
+    channel = _Channel(
+        on_points,
+        max_points=limits.max_points,
+        on_budget=lambda: _kill_group(process),
+        on_confinement=confined,
+    )
     out = _Collector(
         process.stdout,
         limits.output_bytes,
@@ -322,6 +344,7 @@ def _run_child(
         watch.start()
         exited = _wait_unreaped(process.pid, limits.wall_seconds)
         _kill_group(process)
+        start.release()
         watch.finish()
         process.wait()
         # The channel's last lines may still be in the consumer's hands: the result must not be read early.
@@ -417,13 +440,33 @@ def _reported_violations(data: bytes, *, overflow: bool) -> list[str]:
     return violations
 
 
-class _DiskWatch(threading.Thread):
-    """The disk budget of the work directory, where no size-capped file system holds it: measured every
-    DISK_POLL_SECONDS while the child runs and once after; over budget, the child is killed.
+class _Start:
+    """The parent's end of the start pipe: one byte lets a waiting child run the parse code."""
 
-    It counts what the child added to the inputs: bytes allocated (a sparse file counts what it holds) and
-    entries (files, directories, links). Between two measurements the child can write at most one poll
-    interval's worth, and no file beyond the file-size rlimit.
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._fd is None:
+                return
+            with contextlib.suppress(OSError):  # a child already gone
+                os.write(self._fd, b"s")
+            os.close(self._fd)
+            self._fd = None
+
+
+class _DiskWatch(threading.Thread):
+    """The disk budget of the work directory: measured every DISK_POLL_SECONDS while the child runs and once
+    after it ended; over budget, the child is killed and the run fails naming the budget.
+
+    Where the child mounted a size-capped tmpfs on it (see child.py), the kernel holds the budget and this
+    reads the tmpfs's own counts, through a descriptor that keeps it alive after the child is gone.
+    Otherwise (Lambda) it walks the directory and counts what the child added to the inputs: bytes
+    allocated (a sparse file counts what it holds) and entries (files, directories, links); between two
+    measurements the child can write at most one poll interval's worth, and no file beyond the file-size
+    rlimit.
     """
 
     def __init__(self, root: Path, *, max_bytes: int, max_files: int) -> None:
@@ -437,6 +480,14 @@ class _DiskWatch(threading.Thread):
         self.peak_files = 0
         self._stop_event = threading.Event()
         self._base_bytes, self._base_files = self._measure(limit=None)
+        self._mounted: int | None = None
+
+    def attach(self, path: str) -> None:
+        """Measure the tmpfs mounted at `path` (as seen through the child's /proc root) too."""
+        try:
+            self._mounted = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            self._exceed(f"disk budget: the work directory cannot be measured ({exc.strerror})")
 
     def run(self) -> None:
         while not self._stop_event.wait(DISK_POLL_SECONDS) and self.exceeded is None:
@@ -445,9 +496,13 @@ class _DiskWatch(threading.Thread):
     def finish(self) -> None:
         """Stop watching, after a last measurement of what the child left."""
         self._stop_event.set()
-        self.join()
+        if self.is_alive():
+            self.join()
         if self.exceeded is None:
             self.check()
+        if self._mounted is not None:
+            os.close(self._mounted)
+            self._mounted = None
 
     def check(self) -> None:
         """Measure once; record and act on a budget exceeded."""
@@ -458,6 +513,10 @@ class _DiskWatch(threading.Thread):
             self._exceed(f"disk budget: the work directory cannot be measured ({exc.strerror})")
             return
         added_bytes, added_files = max(0, used - self._base_bytes), max(0, files - self._base_files)
+        if self._mounted is not None:
+            usage = os.fstatvfs(self._mounted)
+            added_bytes += (usage.f_blocks - usage.f_bfree) * usage.f_frsize
+            added_files += usage.f_files - usage.f_ffree - 1  # the root directory
         self.peak_bytes = max(self.peak_bytes, added_bytes)
         self.peak_files = max(self.peak_files, added_files)
         if added_files > self.max_files:
@@ -535,6 +594,7 @@ class _Channel:
         *,
         max_points: int | None = None,
         on_budget: Callable[[], None] = lambda: None,
+        on_confinement: Callable[[dict[str, Any]], None] = lambda report: None,
     ) -> None:
         self.points: list[RawPoint] = []
         self.confinement: dict[str, Any] | None = None
@@ -546,6 +606,7 @@ class _Channel:
         self.count = 0
         self._max_points = max_points
         self._on_budget = on_budget
+        self._on_confinement = on_confinement
         self._on_points = on_points
         self._pending: list[bytes] = []
         self._pending_bytes = 0
@@ -635,6 +696,7 @@ class _Channel:
                 self._add([item])
         elif isinstance(item, dict) and "confinement" in item and self.confinement is None:
             self.confinement = item["confinement"] if isinstance(item["confinement"], dict) else {}
+            self._on_confinement(self.confinement)
         elif isinstance(item, dict) and "violation" in item:
             if str(item["violation"]) not in self.violations:
                 self.violations.append(str(item["violation"]))
