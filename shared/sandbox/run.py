@@ -312,6 +312,13 @@ def _run_child(
         os.close(report_write)
         os.close(start_read)
     start = _Start(start_write)
+    # Readers and the watchdog kill from their threads; the lock keeps a kill from racing the reaping,
+    # after which the process group id may belong to someone else.
+    reaping = threading.Lock()
+
+    def kill() -> None:
+        with reaping:
+            _kill_group(process)
 
     def confined(report: dict[str, Any]) -> None:
         try:
@@ -324,29 +331,30 @@ def _run_child(
     channel = _Channel(
         on_points,
         max_points=limits.max_points,
-        on_budget=lambda: _kill_group(process),
+        on_budget=kill,
         on_confinement=confined,
     )
     out = _Collector(
         process.stdout,
         limits.output_bytes,
         keep_tail=False,
-        on_overflow=lambda: _kill_group(process),
+        on_overflow=kill,
         sink=channel.feed,
     )
     err = _Collector(process.stderr, STDERR_TAIL_BYTES, keep_tail=True)
     report = _Collector(open(report_read, "rb", buffering=0), VIOLATION_BYTES, keep_tail=False)  # noqa: SIM115
-    watch.on_exceeded = lambda: _kill_group(process)
+    watch.on_exceeded = kill
     with gc_paused():
         out.start()
         err.start()
         report.start()
         watch.start()
         exited = _wait_unreaped(process.pid, limits.wall_seconds)
-        _kill_group(process)
+        kill()
         start.release()
         watch.finish()
-        process.wait()
+        with reaping:
+            process.wait()
         # The channel's last lines may still be in the consumer's hands: the result must not be read early.
         out.join(max(5.0, limits.wall_seconds))
         err.join(5)
@@ -481,13 +489,18 @@ class _DiskWatch(threading.Thread):
         self._stop_event = threading.Event()
         self._base_bytes, self._base_files = self._measure(limit=None)
         self._mounted: int | None = None
+        self._finished = False
+        self._mount_lock = threading.Lock()
 
     def attach(self, path: str) -> None:
         """Measure the tmpfs mounted at `path` (as seen through the child's /proc root) too."""
-        try:
-            self._mounted = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as exc:
-            self._exceed(f"disk budget: the work directory cannot be measured ({exc.strerror})")
+        with self._mount_lock:
+            if self._finished:
+                return  # the child is gone (the wall clock ran out before it said how it was confined)
+            try:
+                self._mounted = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError as exc:
+                self._exceed(f"disk budget: the work directory cannot be measured ({exc.strerror})")
 
     def run(self) -> None:
         while not self._stop_event.wait(DISK_POLL_SECONDS) and self.exceeded is None:
@@ -498,11 +511,13 @@ class _DiskWatch(threading.Thread):
         self._stop_event.set()
         if self.is_alive():
             self.join()
-        if self.exceeded is None:
-            self.check()
-        if self._mounted is not None:
-            os.close(self._mounted)
-            self._mounted = None
+        with self._mount_lock:
+            self._finished = True
+            if self.exceeded is None:
+                self.check()
+            if self._mounted is not None:
+                os.close(self._mounted)
+                self._mounted = None
 
     def check(self) -> None:
         """Measure once; record and act on a budget exceeded."""

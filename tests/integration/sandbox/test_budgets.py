@@ -244,3 +244,14 @@ def test_a_nested_line_on_the_channel_fails_the_run_as_unreadable() -> None:
             os._exit(0)
     """)
     assert not result.ok and result.error_type == "ProtocolError"
+
+
+def test_the_tmpfs_never_appears_in_the_callers_mount_namespace(work_root: Path) -> None:
+    result, _ = validate("""
+        def parse(payload, context):
+            open("scratch.bin", "wb").close()
+            yield {"timestamp": "2020-01-01T00:00:00Z", "value": 1.0, "dimensions": {}}
+    """)
+    require_tmpfs(result, tmpfs=True)
+    assert result.ok, result.error
+    assert str(work_root) not in Path("/proc/self/mountinfo").read_text()
