@@ -416,8 +416,16 @@ def _verdict(
             confinement=confinement,
             stderr_tail=stderr_tail,
         )
-    if returncode == VIOLATION_EXIT and not reported:
-        reported = ["sandbox: a violation whose report the code tampered with"]
+    if returncode == VIOLATION_EXIT:
+        reported = reported or ["sandbox: a violation whose report the code tampered with"]
+        return SandboxResult(
+            ok=False,
+            error=f"sandbox violation: {reported[0]}",
+            error_type="SandboxViolation",
+            violations=reported,
+            confinement=confinement,
+            stderr_tail=stderr_tail,
+        )
     result = _outcome(channel, returncode, stderr_tail, limits, reported=reported)
     if result.ok and returncode != 0:
         # A status the code forged before ending the process some other way.

@@ -201,11 +201,11 @@ def test_a_forged_clean_status_after_a_refused_action_still_fails_the_run() -> N
     "tamper",
     [
         "os.close(fd)",
-        "os.dup2(os.open(os.devnull, os.O_WRONLY), fd)",
+        'os.dup2(os.open("decoy", os.O_WRONLY | os.O_CREAT), fd)',
         "r, w = os.pipe()\n    os.dup2(w, fd)",
         'os.write(fd, b\'{"violation": "harmless\')',
     ],
-    ids=["closed", "replaced-by-devnull", "replaced-by-a-pipe", "unterminated-line"],
+    ids=["closed", "replaced-by-a-file", "replaced-by-a-pipe", "unterminated-line"],
 )
 def test_tampering_with_the_violation_pipe_cannot_hide_a_violation(tamper: str) -> None:
     code = textwrap.dedent("""
@@ -230,7 +230,7 @@ def test_tampering_with_the_violation_pipe_cannot_hide_a_violation(tamper: str) 
                 return False
     """).replace("TAMPER", tamper)
     result, issues = validate(code)
-    assert not result.ok
+    assert not result.ok and result.error_type == "SandboxViolation"
     assert [issue.code for issue in issues if issue.severity == "error"] == ["sandbox_violation"]
 
 
