@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +132,27 @@ def test_any_byte_on_the_violation_pipe_is_a_violation() -> None:
     ]
     assert sandbox._reported_violations(b"", overflow=True) == ["sandbox: an unreadable violation report"]
     assert sandbox._reported_violations(b"", overflow=False) == []
+
+
+def test_the_watchdog_counts_only_what_was_added_to_the_inputs(tmp_path: Path) -> None:
+    (tmp_path / "payload-0").write_bytes(b"x" * 100_000)
+    watch = sandbox._DiskWatch(tmp_path, max_bytes=64 * 1024, max_files=3)
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "a").write_bytes(b"y" * 10_000)
+    watch.check()
+    assert watch.exceeded is None
+    assert (watch.peak_files, watch.peak_bytes >= 10_000) == (2, True)
+
+
+def test_the_watchdog_kills_past_the_file_budget_and_past_the_byte_budget(tmp_path: Path) -> None:
+    killed: list[str] = []
+    watch = sandbox._DiskWatch(tmp_path, max_bytes=64 * 1024, max_files=3)
+    watch.on_exceeded = lambda: killed.append("files")
+    for index in range(4):
+        (tmp_path / f"empty-{index}").touch()
+    watch.check()
+    assert watch.exceeded == "file budget of 3 files and directories exceeded" and killed == ["files"]
+    bytes_watch = sandbox._DiskWatch(tmp_path, max_bytes=1024 * 1024, max_files=3)
+    (tmp_path / "big").write_bytes(b"z" * (2 * 1024 * 1024))
+    bytes_watch.check()
+    assert bytes_watch.exceeded == "disk budget of 1 MB exceeded"
