@@ -21,10 +21,8 @@ _STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 
 
 def json_depth(data: str | bytes) -> int:
-    """The deepest nesting of arrays and objects in JSON text (brackets inside strings do not count).
-
-    Bytes must be UTF-8: no byte of a multi-byte character is a bracket or a quote.
-    """
+    """The deepest nesting of arrays and objects in JSON text (brackets inside strings do not count)."""
+    # Bytes are taken as UTF-8, where no byte of a multi-byte character is a bracket or a quote.
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     # Escaped backslashes go first, so that an escaped quote is what remains of `\"`; with both gone,
     # every quote left opens or closes a string.

@@ -177,12 +177,9 @@ def _unshare_network() -> str:
 
 
 def _mount_work_dir(config: dict[str, Any]) -> str:
-    """Put a size-capped tmpfs over the work directory in a mount namespace of the child's own.
-
-    The kernel then holds the disk budget (ENOSPC). It is one page and one inode larger than the budget,
-    so that the parent, measuring it, sees a run that tried to go beyond. Without a mount namespace
-    (Lambda, no privilege) the parent's watchdog on the directory holds the budget instead.
-    """
+    """Put a size-capped tmpfs over the work directory in a mount namespace of the child's own."""
+    # The kernel then holds the disk budget (ENOSPC). Without a mount namespace (Lambda, no privilege) the
+    # parent's watchdog on the directory holds it instead.
     budget = config.get("disk_budget")
     if not isinstance(budget, dict):
         return "watchdog: no budget given"
@@ -196,7 +193,9 @@ def _mount_work_dir(config: dict[str, Any]) -> str:
     # Private first, so that the mount below never propagates back to the caller's namespace.
     if libc.mount(b"none", b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None) != 0:
         return f"watchdog: making mounts private failed with errno {ctypes.get_errno()}"
-    size, files = int(budget["bytes"]) + TMPFS_PAGE, int(budget["files"]) + 2  # the root is an inode too
+    # One page and one inode beyond the budget (and one for the root), so that the parent, measuring the
+    # tmpfs, sees a run that tried to go beyond it.
+    size, files = int(budget["bytes"]) + TMPFS_PAGE, int(budget["files"]) + 2
     options = f"size={size},nr_inodes={files},mode=0700".encode()
     flags = ctypes.c_ulong(MS_NOSUID | MS_NODEV | MS_NOEXEC)
     if libc.mount(b"tmpfs", config["work_dir"].encode(), b"tmpfs", flags, options) != 0:

@@ -98,13 +98,11 @@ class SandboxLimits(BaseModel):
 
 @dataclass(frozen=True)
 class ColumnFrame:
-    """Point columns as the child sent them, unchecked: the series it named and little-endian raw bytes.
-
-    The columns are views of the one buffer the frame was read into, not copies.
-    """
+    """Point columns as the child sent them, unchecked: the series it named and little-endian raw bytes."""
 
     count: int
     series: Any
+    # Views of the one buffer the frame was read into, not copies.
     timestamps: bytes | memoryview
     values: bytes | memoryview
     codes: bytes | memoryview | None
@@ -214,10 +212,8 @@ def run_parse(
 
     With `on_points`, the raw points go to it in order, batch by batch as they arrive (on another thread,
     while the child still works), instead of into the result; an exception it raises is raised here. A
-    caller that keeps each batch only as columns holds memory bounded by `limits.max_points`, whatever the
-    child sends: the channel never buffers more than the frame it is reading, and the run stops at the
-    points budget. Without `tmpfs` the disk budget is held by the watchdog alone, as where the platform has
-    no mount namespace.
+    caller that keeps each batch as columns holds memory bounded by `limits.max_points`. Without `tmpfs`
+    the watchdog alone holds the disk budget, as where the platform has no mount namespace.
     """
     # Where Landlock is missing (Lambda), this keeps the caller's credentials out of the child's reach.
     protect_caller()
@@ -474,16 +470,14 @@ class _Start:
 
 
 class _DiskWatch(threading.Thread):
-    """The disk budget of the work directory: measured every DISK_POLL_SECONDS while the child runs and once
-    after it ended; over budget, the child is killed and the run fails naming the budget.
+    """The disk budget of the work directory, measured while the child runs and after; over it, a kill."""
 
-    Where the child mounted a size-capped tmpfs on it (see child.py), the kernel holds the budget and this
-    reads the tmpfs's own counts, through a descriptor that keeps it alive after the child is gone.
-    Otherwise (Lambda) it walks the directory and counts what the child added to the inputs: bytes
-    allocated (a sparse file counts what it holds) and entries (files, directories, links); between two
-    measurements the child can write at most one poll interval's worth, and no file beyond the file-size
-    rlimit.
-    """
+    # Where the child mounted a size-capped tmpfs on it (see child.py), the kernel holds the budget and this
+    # reads the tmpfs's own counts, through a descriptor that keeps it alive after the child is gone.
+    # Otherwise (Lambda) it walks the directory and counts what the child added to the inputs: bytes
+    # allocated (a sparse file counts what it holds) and entries (files, directories, links); between two
+    # measurements the child can write at most one poll interval's worth, and no file beyond the file-size
+    # rlimit.
 
     def __init__(self, root: Path, *, max_bytes: int, max_files: int) -> None:
         super().__init__(daemon=True)
@@ -758,10 +752,8 @@ def _outcome(
     *,
     reported: list[str] | None = None,
 ) -> SandboxResult:
-    """The result of a run from its channel and exit status; a line cut off by a kill was never read.
-
-    `reported` are the violations of the violation pipe: with any, the run fails, whatever the channel says.
-    """
+    """The result of a run from its channel and exit status; a line cut off by a kill was never read."""
+    # `reported` are the violations of the violation pipe: with any, the run fails, whatever the channel says.
     if channel.unreadable:
         return SandboxResult(
             ok=False,

@@ -177,10 +177,7 @@ def to_points(raw: list[RawPoint]) -> tuple[list[Point], list[ValidationIssue]]:
 
 
 class PointBuilder:
-    """`to_points` fed batch by batch: the same points and issues as `to_points` of all the batches.
-
-    It holds columns, not objects: at most ROWS_AS_POINTS validated rows are kept as Points at a time.
-    """
+    """`to_points` fed batch by batch: the same points and issues as `to_points` of all the batches."""
 
     def __init__(self) -> None:
         self.parts: list[list[Point] | PointColumns] = []
