@@ -143,3 +143,7 @@ class JobStoppedError(BaseException):
     A BaseException, like KeyboardInterrupt: it may be raised from a signal handler in the middle of a
     fetch, and no `except Exception` on the way may turn it into a failure of the wrapper.
     """
+
+
+class JsonDepthError(ResourceServiceError, ValueError):
+    """A JSON document is nested deeper than the parser accepts (a ValueError, like any malformed JSON)."""

@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     sandbox_max_file_mb: int = 64
     sandbox_max_open_files: int = 256
     sandbox_max_output_mb: int = 1_024
+    # Budgets of one run beyond the rlimits: points the parent accepts (it holds them as columns, about 24
+    # bytes each), and what the child's work directory may hold in all (bytes and files or directories).
+    sandbox_max_points: int = Field(default=5_000_000, ge=1)
+    sandbox_max_disk_mb: int = Field(default=256, ge=1)
+    sandbox_max_files: int = Field(default=1_000, ge=1)
 
     # The run_wrappers job: a claimed wrapper's lease outlives a killed task by at most this long.
     job_lease_seconds: int = Field(default=900, ge=1)

@@ -53,7 +53,7 @@ from shared.store.point_store import PointStore
 from shared.store.resources import ResourceRepository
 from shared.store.runs import RunRepository
 from shared.store.wrappers import WrapperRepository
-from shared.validate.validation import ZONE_REQUIRED, to_points
+from shared.validate.validation import ZONE_REQUIRED, PointBuilder
 
 logger = logging.getLogger(__name__)
 # A run records this many page requests at most (the count is in `pages`).
@@ -205,12 +205,18 @@ class _Execution:
             "high_water_mark": _iso(self.wrapper.high_water_mark),
             "low_water_mark": _iso(self.wrapper.low_water_mark),
         }
+        # Points are checked and kept as columns as they stream in, not held as the child's raw rows.
+        builder = PointBuilder()
         result = run_parse(
-            code, fetched.payloads(), context=context, limits=SandboxLimits.from_settings(self.settings)
+            code,
+            fetched.payloads(),
+            context=context,
+            limits=SandboxLimits.from_settings(self.settings),
+            on_points=builder.add,
         )
         if not result.ok:
             raise RunFailedError(f"parse failed: {result.error_type}: {result.error}")
-        raw, issues = to_points(result.points)
+        raw, issues = builder.result()
         if issues:
             raise RunFailedError(f"invalid points: {issues[0].message}")
         try:

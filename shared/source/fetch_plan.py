@@ -8,7 +8,6 @@ shared.source.read (s3 objects, workbook checks). Header secrets are looked up b
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import time
@@ -20,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 from pydantic import BaseModel, Field
 
 from shared.common.errors import FetchPlanError, SourceError, UnsafeSourceError
+from shared.common.json_text import load_json
 from shared.common.settings import Settings
 from shared.domain.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
 from shared.source.http import fetch_url
@@ -356,7 +356,7 @@ def _check_same_origin(first: str, following: str) -> None:
 
 def _json(content: bytes) -> Any:
     try:
-        return json.loads(content)
+        return load_json(content)
     except ValueError as exc:
         raise FetchPlanError(f"this pagination needs JSON pages: {exc}") from exc
 
@@ -384,7 +384,7 @@ def record_count(content: bytes, fmt: SourceFormat) -> int | None:
     if fmt != SourceFormat.JSON:
         return None
     try:
-        document = json.loads(content)
+        document = load_json(content)
     except ValueError:
         return None
     if document in (None, {}, [], ""):
@@ -409,7 +409,7 @@ def _longest_list(node: Any, depth: int) -> int | None:
 def next_link(content: bytes, path: str) -> str | None:
     """The next page's URL at a dotted path of a JSON page, or None at the last page."""
     try:
-        node: Any = json.loads(content)
+        node: Any = load_json(content)
     except ValueError as exc:
         raise FetchPlanError(f"next_link pagination needs JSON pages: {exc}") from exc
     link = get_at(node, path)

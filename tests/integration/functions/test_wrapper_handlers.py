@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -292,3 +294,25 @@ def test_the_correlation_id_given_to_the_api_reaches_both_handlers_and_their_log
     )
     (done,) = [line for line in lines if line["message"] == "wrapper ready"]
     assert done["correlation_id"] == "ticket-981" and done["wrapper_id"] == wrapper_id
+
+
+@pytest.mark.parametrize(
+    ("handler", "event_file"),
+    [(generate_handler, "generate_wrapper.json"), (validate_handler, "validate_wrapper.json")],
+    ids=["generate", "validate"],
+)
+def test_a_deeply_nested_body_is_dropped_with_a_log_line_not_redelivered(
+    settings: Settings, caplog: pytest.LogCaptureFixture, handler: Any, event_file: str
+) -> None:
+    event = json.loads((Path(__file__).resolve().parents[3] / "infra" / "events" / event_file).read_text())
+    [records] = event["rmqMessagesByQueue"].values()
+    records[0]["data"] = base64.b64encode(b"[" * 200_000 + b"]" * 200_000).decode()
+    outcome = handler(event, FakeLambdaContext())
+    assert outcome["outcomes"] == [] and outcome["transient"] == []
+    [rejected] = outcome["rejected"]
+    assert "nested deeper than" in rejected
+    assert any(
+        record.getMessage() == "dropping malformed message"
+        and "nested deeper" in getattr(record, "reason", "")
+        for record in caplog.records
+    )
