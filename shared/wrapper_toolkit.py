@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,6 +18,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, overload
 
 from shared.common.errors import HintError
+from shared.common.json_text import load_json
 from shared.points.columns import (
     EPOCH,
     MICROSECOND,
@@ -230,8 +230,8 @@ def read_workbook(payload: bytes, *, sheets: Sequence[str] | None = None) -> dic
 
 
 def read_json(payload: bytes, *, encoding: str = "utf-8") -> Any:
-    """Parse JSON bytes."""
-    return json.loads(decode_text(payload, encoding))
+    """Parse JSON bytes; a document nested deeper than the service reads is a ValueError (JsonDepthError)."""
+    return load_json(decode_text(payload, encoding))
 
 
 def clean_header(cell: Cell) -> str:

@@ -135,3 +135,15 @@ class ServiceClientError(ResourceServiceError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class JobStoppedError(BaseException):
+    """The job was asked to stop (SIGTERM) while a run was under way: the run is closed as interrupted.
+
+    A BaseException, like KeyboardInterrupt: it may be raised from a signal handler in the middle of a
+    fetch, and no `except Exception` on the way may turn it into a failure of the wrapper.
+    """
+
+
+class JsonDepthError(ResourceServiceError, ValueError):
+    """A JSON document is nested deeper than the parser accepts (a ValueError, like any malformed JSON)."""

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     sandbox_max_file_mb: int = 64
     sandbox_max_open_files: int = 256
     sandbox_max_output_mb: int = 1_024
+    # Budgets of one run beyond the rlimits: points the parent accepts (it holds them as columns, about 24
+    # bytes each), and what the child's work directory may hold in all (bytes and files or directories).
+    sandbox_max_points: int = Field(default=5_000_000, ge=1)
+    sandbox_max_disk_mb: int = Field(default=256, ge=1)
+    sandbox_max_files: int = Field(default=1_000, ge=1)
 
     # The run_wrappers job: a claimed wrapper's lease outlives a killed task by at most this long.
     job_lease_seconds: int = Field(default=900, ge=1)
@@ -103,6 +108,11 @@ class Settings(BaseSettings):
     job_default_rate_seconds: int = Field(default=3600, ge=60)
     job_publish_batch_size: int = Field(default=1000, ge=1)
     dev_tick_seconds: float = Field(default=10.0, gt=0)
+
+    # A scheduled wrapper is `stale` when its newest point is older than this many expected cadences,
+    # `failing` after this many failed runs in a row (the API's `health`, the job's metrics and alarms).
+    health_stale_cadences: int = Field(default=3, ge=1)
+    health_failing_runs: int = Field(default=3, ge=1)
 
 
 @lru_cache(maxsize=1)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.domain.health import WrapperHealth
 from shared.domain.schedule import parse_cron
 from shared.domain.wrapper import Inference, Variant
 
@@ -52,11 +53,13 @@ class RunTrigger(StrEnum):
 
 
 class RunStatus(StrEnum):
-    """How a run ended; `abandoned` when its process died and another run took the wrapper over."""
+    """How a run ended: `interrupted` when the job was stopped (SIGTERM) before it finished, `abandoned`
+    when its process died and another run took the wrapper over."""
 
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"
     ABANDONED = "abandoned"
 
 
@@ -219,6 +222,9 @@ class WrapperSummary(BaseModel):
     attempts: int = 0
     created_at: datetime
     updated_at: datetime
+    health: WrapperHealth | None = Field(
+        default=None, description="computed when read: ok, stale (no new data), failing (runs fail) or idle"
+    )
 
 
 class WrapperPublic(WrapperSummary):
@@ -253,6 +259,8 @@ class WrapperRecord(WrapperPublic):
 
     tenant_id: str
     consecutive_failures: int = 0
+    # How often new data is expected, stored by the job from the schedule and the data's frequency.
+    cadence_seconds: int | None = None
     feedback: str | None = None
     generator_override: str | None = None
     variants: list[Variant] = Field(default_factory=list)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 
+from shared.common.correlation import correlated, valid_correlation_id
 from shared.common.errors import BrokerError, TransientBatchError, TransientError
 from shared.common.secrets import read_secret
 from shared.common.settings import Settings
@@ -103,8 +104,14 @@ def handle_wrapper_batch(
             "message_id": message.message_id,
             "redelivered": message.redelivered,
         }
+        # The API request that caused the message: its id goes on every line and into the next hand-over.
+        body = message.body if isinstance(message.body, dict) else {}
+        correlation_id = valid_correlation_id(body.get("correlation_id"))
+        if correlation_id is not None:
+            context["correlation_id"] = correlation_id
         try:
-            outcome = step(wrapper_id, db=db, publisher=publisher, settings=settings, owner=owner)
+            with correlated(correlation_id):
+                outcome = step(wrapper_id, db=db, publisher=publisher, settings=settings, owner=owner)
         except TRANSIENT_ERRORS as exc:
             logger.warning(
                 "transient fault; the batch will be redelivered", extra={**context, "error": str(exc)}
@@ -174,15 +181,18 @@ def make_mq_handler(step: Step, *, service: str) -> LambdaHandler:
     from aws_lambda_powertools.metrics import MetricUnit
 
     from shared.common.settings import get_settings
+    from shared.common.tracing import make_tracer
 
     logger = Logger(service=service)
     metrics = Metrics(namespace="ResourceService", service=service)
+    tracer = make_tracer(service)
 
     def count(name: str) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
     @metrics.log_metrics
     @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         """Handle each message on its own; raise only for transient faults so the batch is redelivered."""
         settings = get_settings()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from shared.common.clock import utcnow
 from shared.common.errors import (
     BrokerError,
     HintError,
+    JobStoppedError,
     LeaseLostError,
     NotFoundError,
     OutboxPendingError,
@@ -27,6 +29,7 @@ from shared.common.errors import (
     RunFailedError,
 )
 from shared.common.settings import Settings
+from shared.domain.health import wrapper_cadence
 from shared.domain.lifecycle import clip_reason
 from shared.domain.models import (
     ResourceRecord,
@@ -40,6 +43,7 @@ from shared.domain.models import (
 )
 from shared.domain.schedule import failure_backoff, next_run_at
 from shared.domain.wrapper import FetchSpec, SourceFormat
+from shared.flows.shutdown import Shutdown
 from shared.flows.steps import resource_request
 from shared.messaging.broker import Publisher
 from shared.points.clock import settle_clocks
@@ -50,7 +54,7 @@ from shared.store.point_store import PointStore
 from shared.store.resources import ResourceRepository
 from shared.store.runs import RunRepository
 from shared.store.wrappers import WrapperRepository
-from shared.validate.validation import ZONE_REQUIRED, to_points
+from shared.validate.validation import ZONE_REQUIRED, PointBuilder
 
 logger = logging.getLogger(__name__)
 # A run records this many page requests at most (the count is in `pages`).
@@ -70,6 +74,7 @@ def run_wrapper(
     settings: Settings,
     owner: str,
     trigger: RunTrigger | None = None,
+    shutdown: Shutdown | None = None,
 ) -> RunPublic:
     """Run a wrapper `owner` has claimed, record the run, and release the wrapper with its next state.
 
@@ -85,7 +90,9 @@ def run_wrapper(
         trigger=trigger or wrapper.requested_trigger or RunTrigger.SCHEDULE,
         run_id=run_id,
     )
-    execution = _Execution(wrapper, run, db=db, publisher=publisher, settings=settings, owner=owner)
+    execution = _Execution(
+        wrapper, run, db=db, publisher=publisher, settings=settings, owner=owner, shutdown=shutdown
+    )
     execution.execute()
     return runs.finish(execution.run)
 
@@ -102,6 +109,7 @@ class _Execution:
         publisher: Publisher,
         settings: Settings,
         owner: str,
+        shutdown: Shutdown | None = None,
     ) -> None:
         self.wrapper = wrapper
         self.run = run
@@ -115,6 +123,7 @@ class _Execution:
         self.last: datetime | None = None
         self.complete = True
         self.validators: SourceValidators | None = None
+        self.shutdown = shutdown
 
     def execute(self) -> None:
         """Run every stage; turn the outcome into the wrapper's next state (MongoDB faults propagate)."""
@@ -129,6 +138,8 @@ class _Execution:
             self._collect(resource)
         except PyMongoError:
             raise
+        except JobStoppedError as exc:
+            self._after_interrupt(exc)
         except LeaseLostError as exc:
             self.run.error = str(exc)
             self.run.status = RunStatus.FAILED
@@ -141,10 +152,9 @@ class _Execution:
 
     def _collect(self, resource: ResourceRecord) -> None:
         spec, code = self._wrapper_parts()
-        if self.wrapper.mode == WrapperMode.CONTINUOUS and spec.format in FILE_FORMATS:
-            fetched = self._fetch_changed_file(spec)
-        else:
-            fetched = self._fetch(spec)
+        kept_up_file = self.wrapper.mode == WrapperMode.CONTINUOUS and spec.format in FILE_FORMATS
+        with self.shutdown.interruptible() if self.shutdown else nullcontext():
+            fetched = self._fetch_changed_file(spec) if kept_up_file else self._fetch(spec)
         if fetched is None:
             return  # the file has not changed upstream: nothing to parse, store or publish
         self.run.pages = len(fetched.pages)
@@ -211,12 +221,18 @@ class _Execution:
             "high_water_mark": _iso(self.wrapper.high_water_mark),
             "low_water_mark": _iso(self.wrapper.low_water_mark),
         }
+        # Points are checked and kept as columns as they stream in, not held as the child's raw rows.
+        builder = PointBuilder()
         result = run_parse(
-            code, fetched.payloads(), context=context, limits=SandboxLimits.from_settings(self.settings)
+            code,
+            fetched.payloads(),
+            context=context,
+            limits=SandboxLimits.from_settings(self.settings),
+            on_points=builder.add,
         )
         if not result.ok:
             raise RunFailedError(f"parse failed: {result.error_type}: {result.error}")
-        raw, issues = to_points(result.points)
+        raw, issues = builder.result()
         if issues:
             raise RunFailedError(f"invalid points: {issues[0].message}")
         try:
@@ -257,6 +273,8 @@ class _Execution:
             raise OutboxPendingError(f"the raw payload was not published: {exc}") from exc
 
     def _keep_lease(self) -> None:
+        if self.shutdown is not None:
+            self.shutdown.check()
         extended = self.wrappers.extend_lease(
             self.wrapper.wrapper_id, owner=self.owner, lease_seconds=self.settings.job_lease_seconds
         )
@@ -286,6 +304,13 @@ class _Execution:
             "consecutive_failures": 0,
             **REQUEST_DONE,
         }
+        fields["cadence_seconds"] = wrapper_cadence(
+            rate_seconds=resource.schedule.rate_seconds if resource.schedule else None,
+            cron=resource.schedule.cron if resource.schedule else None,
+            validation=self.wrapper.validation,
+            default_rate_seconds=self.settings.job_default_rate_seconds,
+            now=utcnow(),
+        )
         if self.validators is not None:
             fields["source_validators"] = self.validators.model_dump()
         run = self.run
@@ -310,6 +335,17 @@ class _Execution:
         )
         self._release(
             WrapperStatus.RUNNING, fields={**fields, "next_run_at": upcoming}, event="run", detail=detail
+        )
+
+    def _after_interrupt(self, exc: JobStoppedError) -> None:
+        # Not the wrapper's fault and nothing moved: due again now, for the next tick to take over.
+        self.run.error = str(exc)
+        self.run.status = RunStatus.INTERRUPTED
+        self._release(
+            WrapperStatus.RUNNING,
+            fields={"next_run_at": utcnow()},
+            event="run interrupted",
+            reason=str(exc),
         )
 
     def _after_broker_fault(self, exc: BrokerError) -> None:

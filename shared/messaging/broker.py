@@ -29,7 +29,7 @@ from pika.exceptions import (
     ProbableAuthenticationError,
     UnroutableError,
 )
-from pydantic import BaseModel, SecretStr, ValidationError, field_serializer
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_serializer
 from pydantic_core import to_jsonable_python
 
 from shared.common.errors import (
@@ -66,6 +66,8 @@ class WrapperMessage(BaseModel):
     """Message of `wrapper_creation_queue` and `wrapper_validation_queue`."""
 
     wrapper_id: str
+    # The API request that caused the message; absent (not null) without one, so bodies stay as they were.
+    correlation_id: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class ResourceDataMessage(BaseModel):

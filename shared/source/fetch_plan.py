@@ -9,7 +9,6 @@ are cut out of every URL and error this module returns, and never stored or repo
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import time
@@ -22,6 +21,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urljoin, urlsp
 from pydantic import BaseModel, Field
 
 from shared.common.errors import FetchPlanError, SourceError, UnsafeSourceError
+from shared.common.json_text import load_json
 from shared.common.secrets import SECRET_ENV_PREFIX, read_named_secret
 from shared.common.secrets import secret_env_name as secret_env_name
 from shared.common.settings import Settings
@@ -444,7 +444,7 @@ def _check_same_origin(first: str, following: str) -> None:
 
 def _json(content: bytes) -> Any:
     try:
-        return json.loads(content)
+        return load_json(content)
     except ValueError as exc:
         raise FetchPlanError(f"this pagination needs JSON pages: {exc}") from exc
 
@@ -472,7 +472,7 @@ def record_count(content: bytes, fmt: SourceFormat) -> int | None:
     if fmt != SourceFormat.JSON:
         return None
     try:
-        document = json.loads(content)
+        document = load_json(content)
     except ValueError:
         return None
     if document in (None, {}, [], ""):
@@ -497,7 +497,7 @@ def _longest_list(node: Any, depth: int) -> int | None:
 def next_link(content: bytes, path: str) -> str | None:
     """The next page's URL at a dotted path of a JSON page, or None at the last page."""
     try:
-        node: Any = json.loads(content)
+        node: Any = load_json(content)
     except ValueError as exc:
         raise FetchPlanError(f"next_link pagination needs JSON pages: {exc}") from exc
     link = get_at(node, path)

@@ -54,7 +54,10 @@ class RunRepository:
         """Store the final figures of a run."""
         now = utcnow()
         seconds = round((now - run.started_at).total_seconds(), 3)
-        finished = run.model_copy(update={"finished_at": now, "duration_seconds": seconds})
+        status = run.status
+        if status == RunStatus.RUNNING:
+            status = RunStatus.FAILED if run.error else RunStatus.SUCCEEDED
+        finished = run.model_copy(update={"finished_at": now, "duration_seconds": seconds, "status": status})
         self.collection.replace_one({"run_id": run.run_id}, finished.model_dump())
         return finished
 
@@ -63,5 +66,6 @@ class RunRepository:
         query = {"wrapper_id": wrapper_id}
         total = self.collection.count_documents(query)
         cursor = self.collection.find(query).sort("started_at", DESCENDING).skip(offset).limit(limit)
-        items = [RunPublic.model_validate({k: d.get(k) for k in RunPublic.model_fields}) for d in cursor]
+        fields = RunPublic.model_fields
+        items = [RunPublic.model_validate({k: d[k] for k in fields if k in d}) for d in cursor]
         return Page[RunPublic](items=items, total=total, limit=limit, offset=offset)

@@ -57,3 +57,14 @@ def test_a_paged_api_prints_every_pages_points_and_says_how_many_pages(
     stamps = [json.loads(line)["timestamp"] for line in out.splitlines()]
     assert len(stamps) == 30 and len(set(stamps)) == 30
     assert "read 5 pages" in err
+
+
+def test_a_deeply_nested_json_source_exits_3_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "nested.json"
+    path.write_text('{"data": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert main(["wrap", str(path), "--name", "Load", "--quiet"]) == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and "nested deeper than 100 levels" in err, err
