@@ -42,7 +42,8 @@ __all__ = [
     "clock_offset", "column_index", "column_points", "column_range", "day_order", "decimal_votes",
     "decode_text", "detect_clock_format", "detect_decimal", "detect_period_format", "detect_sentinels",
     "financial_year_start", "find_row", "flatten_record", "get_path", "header_names", "header_records",
-    "is_daily", "is_dotnet_date", "is_jsonstat", "is_missing", "join_header_rows", "jsonstat_cube",
+    "is_daily", "is_dotnet_date", "is_jsonstat", "is_missing", "is_preliminary", "join_header_rows",
+    "jsonstat_cube",
     "jsonstat_datasets", "jsonstat_points", "keep_where", "label_levels", "long_points", "mapping_records",
     "month_columns_points", "month_of_header", "month_rows_points", "nested_blocks", "parse_clock",
     "parse_dotnet_date", "parse_duration", "parse_month", "parse_number", "parse_period", "read_csv_grid",
@@ -681,6 +682,16 @@ def undecorated(text: str) -> str:
     return _GLUED_FLAG.sub("", text) if re.fullmatch(r"\d{4}[a-z]{1,2}", text, re.IGNORECASE) else text
 
 
+def is_preliminary(label: Cell) -> bool:
+    """True for a period label flagged as preliminary or estimated: `2023 P`, `2022 [p]`, `2021 (est.)`."""
+    tail = re.sub(r"^.*\d", "", " ".join(clean_header(label).split())).strip()
+    return bool(tail) and _PRELIMINARY.fullmatch(tail) is not None
+
+
+_PRELIMINARY = re.compile(
+    r"[\[(]?\s*(?:p|e|prelim\w*|provisional|est\w*|forecast|projected|projection)\.?\s*[\])]?",
+    re.IGNORECASE,
+)
 _QUARTER_WORDS = r"(?:quarter|qtr|quartal|quartile|trimestre|trim|kwarta[lł]|kwartaal|kw)\.?"
 _QUARTER_MARK = re.compile(
     rf"q\s*([1-4])|([1-4])\s*(?:st|nd|rd|th|er|e|º|°|\.)?\s*{_QUARTER_WORDS}|{_QUARTER_WORDS}\s*([1-4])|([1-4])\s*q",
@@ -1449,16 +1460,22 @@ def wide_points(
     constant_dimensions: dict[str, str] | None = None,
     title_dimension: str | None = None,
     nested_titles: bool = False,
+    preliminary: bool = True,
 ) -> Iterator[PointDict]:
     """Points of a wide table: periods are column headers, each row is a series named by its dimensions.
 
     `split_column` names a column whose header and cells pack several dimensions joined by commas, as
     in Eurostat's `unit,geo\\time` column. `title_dimension` works as in `long_points`; with
     `nested_titles`, the tables stacked under repeats of the header are told apart as `nested_blocks` says.
+    With `preliminary=False`, periods whose header marks them preliminary (`is_preliminary`) are left out.
     """
     names = header_names(grid[header_row])
     periods = [(i, parse_period(name, period_format)) for i, name in enumerate(names)]
-    periods = [(i, moment) for i, moment in periods if moment is not None]
+    periods = [
+        (i, moment)
+        for i, moment in periods
+        if moment is not None and (preliminary or not is_preliminary(names[i]))
+    ]
     if not periods:
         raise ToolkitError(f"no column header reads as a period in format {period_format!r}")
     dims_at = [(name, column_index(names, name)) for name in dimension_columns]

@@ -706,3 +706,33 @@ def test_wide_points_with_nested_titles_tell_stacked_tables_apart() -> None:
         ],
     )
     assert totals == [*fee, *total]
+
+
+@pytest.mark.parametrize(
+    ("label", "flagged"),
+    [
+        ("2023 P", True),
+        ("2022 [p]", True),
+        ("2021 (est.)", True),
+        ("March 2022 [provisional]", True),
+        ("2022r", False),
+        ("2021*", False),
+        ("2020", False),
+        ("Q1 2020", False),
+        ("1990 [note 3]", False),
+    ],
+)
+def test_is_preliminary_reads_the_flags_of_early_figures_only(label: str, flagged: bool) -> None:
+    from shared.wrapper_toolkit import is_preliminary
+
+    assert is_preliminary(label) is flagged
+
+
+def test_wide_points_leave_out_preliminary_periods_when_asked() -> None:
+    from shared.wrapper_toolkit import wide_points
+
+    grid: list[list[object]] = [["Item", 2020, 2021, "2022 P"], ["a", 1, 2, 3]]
+    kept = [p["timestamp"].year for p in wide_points(grid, header_row=0, period_format="year")]  # type: ignore[union-attr]
+    final = wide_points(grid, header_row=0, period_format="year", preliminary=False)
+    assert kept == [2020, 2021, 2022]
+    assert [p["timestamp"].year for p in final] == [2020, 2021]  # type: ignore[union-attr]

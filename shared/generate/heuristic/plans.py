@@ -62,6 +62,7 @@ class TablePlan:
     day_format: str | None = None  # the table's one day is in a cell above its header, in this format
     until_blank: bool = False  # another table follows below: this one ends at its first blank row
     nested_titles: bool = False  # stacked tables told apart by title lines on several levels
+    final_only: bool = False  # preliminary periods beside final ones left out (see `is_preliminary`)
 
 
 @dataclass

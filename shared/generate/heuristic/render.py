@@ -64,6 +64,7 @@ def render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequ
             f"        missing={_literal(plan.missing)},\n"
             + _title_argument(plan)
             + ("        nested_titles=True,\n" if plan.nested_titles else "")
+            + ("        preliminary=False,\n" if plan.final_only else "")
             + "    )\n"
         )
         function = "wide_points"

@@ -44,6 +44,7 @@ from shared.wrapper_toolkit import (
     detect_sentinels,
     header_names,
     is_missing,
+    is_preliminary,
     month_of_header,
     nested_blocks,
     parse_clock,
@@ -783,7 +784,20 @@ def _wide_plan(
     if nested is not None and levels is None:
         plan.nested_titles = True
         plan.reasons.append(nested)
+    if preliminary := _preliminary_beside_final(grid[header], period_cols):
+        plan.final_only = True
+        note = f"left out {preliminary}: marked preliminary, beside final periods written as numbers"
+        plan.reasons.append(note)
+        plan.warnings.append(note)
     return plan
+
+
+def _preliminary_beside_final(header: Sequence[Any], period_cols: list[int]) -> list[str]:
+    """Labels of period columns flagged preliminary (`2023 P`) where the other periods are typed numbers."""
+    cells = [header[i] for i in period_cols if i < len(header)]
+    typed = sum(1 for cell in cells if isinstance(cell, int | float) and not isinstance(cell, bool))
+    flagged = [clean_header(cell) for cell in cells if isinstance(cell, str) and is_preliminary(cell)]
+    return flagged if flagged and typed >= 3 and typed + len(flagged) == len(cells) else []
 
 
 def _nested_titles(grid: Grid, header: int, data: Grid, dims: list[ColumnStats]) -> str | None:

@@ -322,3 +322,29 @@ def test_stacked_tables_titled_on_two_levels_become_dimensions_with_half_year_pe
     assert len(points) == 16
     assert {p["dimensions"]["title 1"] for p in wanted} == {"Paid monthly", "Paid in advance"}  # type: ignore[index]
     assert "told apart by their titles" in draft.rationale
+
+
+def test_a_preliminary_column_beside_years_written_as_numbers_is_left_out_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    rows: list[list[object]] = [["Product", 2018, 2019, 2020, "2021 P"], ["Petrol", 1.1, 1.2, 1.3, 1.4]]
+    content = workbook({"Prices": rows})
+    draft = heuristic.generate(
+        profile_of(tmp_path, "prices.xlsx", content), IndicatorRequest(name="Petrol price")
+    )
+    points = run(draft.parse_code, content)
+    assert [p["timestamp"].year for p in points] == [2018, 2019, 2020]  # type: ignore[attr-defined]
+    assert "left out ['2021 P']" in draft.rationale
+
+
+def test_flagged_periods_among_periods_written_as_text_are_kept(tmp_path: Path) -> None:
+    rows: list[list[object]] = [
+        ["Product", "2018", "2019", "2020", "2021 [p]"],
+        ["Petrol", 1.1, 1.2, 1.3, 1.4],
+    ]
+    content = workbook({"Prices": rows})
+    draft = heuristic.generate(
+        profile_of(tmp_path, "prices.xlsx", content), IndicatorRequest(name="Petrol price")
+    )
+    points = run(draft.parse_code, content)
+    assert [p["timestamp"].year for p in points] == [2018, 2019, 2020, 2021]  # type: ignore[attr-defined]
