@@ -61,8 +61,11 @@ def db(env: Settings, amqp_channel: Any) -> Iterator[Database]:
 
 
 @pytest.fixture
-def api(db: Database) -> Iterator[str]:
+def api(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The API function's app under uvicorn on a loopback port; its base URL."""
+    # The API prints an EMF record per request on stdout (for CloudWatch); the server shares the test's
+    # stdout with the command under test, whose output these tests read.
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
@@ -250,7 +253,7 @@ def test_create_wait_follows_the_real_flow_to_ready_then_the_wrapper_commands_co
         "PUBLISHED",
     ]
     cells = run.split()
-    assert cells[2] == "schedule" and cells[4:9] == ["1", "4", "4", "0", "4"] and cells[-1] == "-"
+    assert cells[2] == "start" and cells[4:9] == ["1", "4", "4", "0", "4"] and cells[-1] == "-"
     assert err == "1 of 1 runs\n"
     code, out, _ = cli(capsys, "resources", "points", resource["id"], "--api", api, "--json")
     assert [json.loads(line)["value"] for line in out.splitlines()] == [10, 11, 12, 13]

@@ -301,7 +301,7 @@ def test_the_correlation_id_given_to_the_api_reaches_both_handlers_and_their_log
     [(generate_handler, "generate_wrapper.json"), (validate_handler, "validate_wrapper.json")],
     ids=["generate", "validate"],
 )
-def test_a_deeply_nested_body_is_dropped_with_a_log_line_not_redelivered(
+def test_a_deeply_nested_body_is_parked_with_a_log_line_not_redelivered(
     settings: Settings, caplog: pytest.LogCaptureFixture, handler: Any, event_file: str
 ) -> None:
     event = json.loads((Path(__file__).resolve().parents[3] / "infra" / "events" / event_file).read_text())
@@ -312,7 +312,7 @@ def test_a_deeply_nested_body_is_dropped_with_a_log_line_not_redelivered(
     [rejected] = outcome["rejected"]
     assert "nested deeper than" in rejected
     assert any(
-        record.getMessage() == "dropping malformed message"
+        record.getMessage() == "parked a message no step can use"
         and "nested deeper" in getattr(record, "reason", "")
         for record in caplog.records
     )
