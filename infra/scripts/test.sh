@@ -7,4 +7,5 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=infra/scripts/services.sh
 source infra/scripts/services.sh
 start_services
+ensure_chromium
 .venv/bin/pytest -q -p no:cacheprovider "$@"
