@@ -581,6 +581,7 @@
   }
 
   function showPoints(pages, pageCount) {
+    const started = performance.now();
     const series = new Map();
     for (const items of pages) {
       for (const p of items) {
@@ -598,6 +599,7 @@
     ind.loading = pages.length < pageCount ? "loading " + (pageCount - pages.length) + " more pages of points…" : "";
     renderSeriesPicker();
     drawChart();
+    $("chart").setAttribute("data-draw-ms", (performance.now() - started).toFixed(1));
   }
 
   function renderSeriesPicker() {
