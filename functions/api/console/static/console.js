@@ -654,6 +654,9 @@
       scales: { x: { time: true } },
       cursor: { drag: { x: true, y: false } },
       axes: [{}, { label: unit, size: 70 }],
+      hooks: { setScale: [(chart, key) => {
+        if (key === "x") box.setAttribute("data-x-range", chart.scales.x.min + ".." + chart.scales.x.max);
+      }] },
       series: [{ label: "time" }].concat(shown.map((s, i) => ({
         label: s.label,
         stroke: PALETTE[i % PALETTE.length],

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
+import http.server
 import json
 import re
+import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
+import pytest
 from playwright.sync_api import expect
 from pymongo.database import Database
 
+from shared.common.settings import Settings
 from shared.points.point import Point
 from shared.store.api_keys import ApiKeyRepository
 from shared.store.point_store import point_documents
 from shared.store.wrappers import WrapperRepository
 from tests.integration.api.console.conftest import Traffic, artifacts_dir
-from tests.integration.api.support import CREATION, Queues
+from tests.integration.api.support import CREATION, Queues, use_env
 from tests.support import serve_files
 
 YEARS = range(1990, 2020)
@@ -90,6 +97,17 @@ def test_sign_in_create_from_a_csv_url_watch_it_become_ready_chart_and_run_now(
         expect(chart).to_have_attribute("data-series", "1")
         page.get_by_label(re.compile(r"^Country=DE")).check()
         expect(chart).to_have_attribute("data-points", str(len(YEARS) * 2))
+
+        full_range = chart.get_attribute("data-x-range")
+        area = page.locator("#chart .u-over").bounding_box()
+        assert area is not None and full_range
+        page.mouse.move(area["x"] + area["width"] * 0.2, area["y"] + area["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(area["x"] + area["width"] * 0.5, area["y"] + area["height"] / 2, steps=5)
+        page.mouse.up()
+        expect(chart).not_to_have_attribute("data-x-range", full_range)
+        page.get_by_role("button", name="Reset zoom").click()
+        expect(chart).to_have_attribute("data-x-range", full_range)
 
         runs = page.locator("#runs")
         expect(runs).to_have_attribute("data-runs", "1")
@@ -175,11 +193,11 @@ def test_time_to_first_chart_of_a_40k_point_series_and_page_weight(
     assert traffic.origins() == {api_url}
 
 
-def _create(page: Any, api_url: str, key: str, *, url: str) -> dict[str, Any]:
+def _create(page: Any, api_url: str, key: str, *, url: str, name: str = "Hourly load") -> dict[str, Any]:
     response = page.request.post(
         f"{api_url}/resources",
         headers={"Authorization": f"Bearer {key}"},
-        data={"name": "Hourly load", "unit": "MW", "source": {"type": "csv", "url": url}},
+        data={"name": name, "unit": "MW", "source": {"type": "csv", "url": url}},
     )
     assert response.status == 201, response.text()
     page.goto(f"{api_url}/console")
@@ -193,3 +211,109 @@ def _sizes(request: Any) -> tuple[str, int, int]:
     if response is None or response.status != 200:
         return request.url, 0, 0
     return request.url, int(response.header_value("content-length") or 0), len(response.body())
+
+
+def test_refused_actions_say_why_and_the_list_filters_by_state_and_name(
+    api_url: str, page: Any, traffic: Traffic, db: Database
+) -> None:
+    key = ApiKeyRepository(db).create("acme", name="console")[1]
+    with serve_files({}) as source:  # never fetched: no worker runs in this test
+        ready = _create(page, api_url, key, url=f"{source}/a.csv", name="Solar output")
+        broken = _create(page, api_url, key, url=f"{source}/b.csv", name="Wind output")
+    WrapperRepository(db).update_fields(
+        ready["wrapper_id"],
+        {"status": "ready", "generated_code": "def parse(data, context):\n    return []\n"},
+    )
+    WrapperRepository(db).update_fields(
+        broken["wrapper_id"], {"status": "failed", "status_reason": "no series"}
+    )
+
+    page.goto(f"{api_url}/console#/indicators/{ready['id']}")
+    expect(page.locator("#ind-status")).to_have_attribute("data-status", "ready")
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("#ind-status")).to_have_attribute("data-status", "stopped")
+    page.get_by_role("button", name="Run now").click()
+    expect(page.get_by_role("alert")).to_contain_text("stopped")
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#ind-status")).to_have_attribute("data-status", "running")
+    expect(page.get_by_role("alert")).to_have_count(0)
+    page.get_by_label("Backfill from").fill("2999-01-01")
+    page.get_by_role("button", name="Backfill").click()
+    expect(page.get_by_role("alert")).to_contain_text("future")
+
+    page.get_by_role("link", name="Indicators").click()
+    rows = page.locator("#indicators tbody tr")
+    expect(rows).to_have_count(2)
+    page.get_by_label("Wrapper status").select_option("failing")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("Wind output")
+    expect(rows).to_contain_text("failing")
+    page.get_by_label("Wrapper status").select_option("")
+    page.get_by_label("Search by name").fill("solar")
+    page.get_by_role("button", name="Apply").click()
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("Solar output")
+    assert unlabelled_controls(page) == []
+    assert traffic.origins() == {api_url}
+
+
+class _UploadEndpoint(http.server.BaseHTTPRequestHandler):
+    """The S3 endpoint of a presigned POST: keeps each form it receives and answers 204 to the console."""
+
+    forms: ClassVar[list[dict[str, bytes]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        message = email.message_from_bytes(
+            f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + self.rfile.read(length),
+            policy=email.policy.HTTP,
+        )
+        form = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            form[str(name)] = part.get_payload(decode=True)
+        self.forms.append(form)
+        self.send_response(204)
+        self.send_header("Access-Control-Allow-Origin", self.headers.get("Origin") or "*")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def test_an_uploaded_file_goes_to_the_presigned_endpoint_and_becomes_the_source(
+    console_env: Settings,
+    api_url: str,
+    page: Any,
+    traffic: Traffic,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _UploadEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    use_env(monkeypatch, upload_bucket="uploads", s3_endpoint_url=endpoint)
+    key = ApiKeyRepository(db).create("acme", name="console")[1]
+    (tmp_path / "emissions.csv").write_bytes(CSV)
+    try:
+        sign_in(page, api_url, key)
+        page.get_by_role("link", name="New indicator").click()
+        form = page.locator("#create-form")
+        form.get_by_label("Name", exact=True).fill("Uploaded emissions")
+        form.get_by_label("Upload a file").check()
+        form.get_by_label("CSV or XLSX file").set_input_files(str(tmp_path / "emissions.csv"))
+        form.get_by_role("button", name="Create").click()
+        expect(page.locator("#ind-status")).to_have_attribute("data-status", "pending")
+    finally:
+        server.shutdown()
+    (received,) = _UploadEndpoint.forms
+    assert received["file"] == CSV and received["Content-Type"] == b"text/csv"
+    upload_key = received["key"].decode()
+    assert upload_key.startswith("uploads/acme/") and upload_key.endswith("/emissions.csv")
+    (resource,) = db["resources"].find({"name": "Uploaded emissions"})
+    assert resource["source"]["url"] == f"s3://uploads/{upload_key}"
+    assert traffic.origins() == {api_url, endpoint}
