@@ -470,8 +470,9 @@
 
   // ------------------------------------------------------------------ actions
 
-  async function act(button, work, done) {
-    setError("action-error", "");
+  async function act(button, work, done, errorId) {
+    const where = errorId || "action-error";
+    setError(where, "");
     button.disabled = true;
     try {
       const result = await work();
@@ -480,7 +481,7 @@
       await refreshIndicator(current.token);
       return result;
     } catch (exc) {
-      setError("action-error", exc.message);
+      setError(where, exc.message);
       return null;
     } finally {
       button.disabled = false;
@@ -523,8 +524,8 @@
     setError("wrapper-error", "");
     ind.shownSpec = null;
     act(event.submitter || event.target.querySelector("button"),
-      () => api("PUT", "/wrappers/" + ind.resource.wrapper_id + "/fetch-spec", spec), "Fetch spec saved.")
-      .then((result) => { if (!result) setError("wrapper-error", $("action-error").textContent); });
+      () => api("PUT", "/wrappers/" + ind.resource.wrapper_id + "/fetch-spec", spec), "Fetch spec saved.",
+      "wrapper-error");
   }
 
   function onReplaceCode(event) {
@@ -535,8 +536,7 @@
     ind.shownCode = null;
     act(event.submitter || event.target.querySelector("button"),
       () => api("PUT", "/wrappers/" + ind.resource.wrapper_id + "/code", { parse_code: code }),
-      "Code replaced: it is validated before it runs.")
-      .then((result) => { if (!result) setError("wrapper-error", $("action-error").textContent); });
+      "Code replaced: it is validated before it runs.", "wrapper-error");
   }
 
   async function pickAlternative(alt) {

@@ -317,3 +317,58 @@ def test_an_uploaded_file_goes_to_the_presigned_endpoint_and_becomes_the_source(
     (resource,) = db["resources"].find({"name": "Uploaded emissions"})
     assert resource["source"]["url"] == f"s3://uploads/{upload_key}"
     assert traffic.origins() == {api_url, endpoint}
+
+
+def test_replacing_code_and_picking_an_alternative_reading_go_through_the_api(
+    api_url: str, page: Any, traffic: Traffic, db: Database
+) -> None:
+    key = ApiKeyRepository(db).create("acme", name="console")[1]
+    with serve_files({}) as source:  # never fetched: no worker runs in this test
+        resource = _create(page, api_url, key, url=f"{source}/a.csv", name="Emissions")
+    wrappers = WrapperRepository(db)
+    ready = {
+        "status": "ready",
+        "generator": "heuristic",
+        "rationale": "value column 'Total' matches the request best",
+        "generated_code": "def parse(data, context):\n    return []\n",
+        "fetch_spec": {"location": f"{source}/a.csv", "format": "csv"},
+        "inference": {
+            "confidence": 0.53,
+            "chosen": "value column 'Total'",
+            "alternatives": [
+                {
+                    "label": "value column 'Per Capita'",
+                    "score": 1.0,
+                    "reason": "close",
+                    "hint": {"value_column": "Per Capita"},
+                }
+            ],
+            "warnings": ["the clock times carry no zone"],
+        },
+    }
+    wrappers.update_fields(resource["wrapper_id"], ready)
+    page.goto(f"{api_url}/console#/indicators/{resource['id']}")
+    expect(page.locator("#w-confidence")).to_have_text("0.53 (unsure: check the alternatives)")
+    expect(page.locator("#w-warnings")).to_contain_text("the clock times carry no zone")
+
+    page.get_by_label("Fetch spec (JSON)").fill("{not json")
+    page.get_by_role("button", name="Save fetch spec").click()
+    expect(page.locator("#wrapper-error")).to_contain_text("not valid JSON")
+
+    page.get_by_label("Parse code (Python)").fill("def parse(data, context):\n    return [1]\n")
+    page.get_by_role("button", name="Replace code").click()
+    expect(page.locator("#ind-status")).to_have_attribute("data-status", re.compile("^(pending|validating)$"))
+    assert (
+        wrappers.get(resource["wrapper_id"]).generated_code == "def parse(data, context):\n    return [1]\n"
+    )
+
+    wrappers.update_fields(resource["wrapper_id"], {"status": "validating", "inference": ready["inference"]})
+    page.get_by_role("button", name="Use value column 'Per Capita'").click()
+    expect(page.locator("#wrapper-error")).to_contain_text("validating")
+    wrappers.update_fields(resource["wrapper_id"], ready)
+    expect(page.locator("#ind-status")).to_have_attribute("data-status", "ready")
+    page.get_by_role("button", name="Use value column 'Per Capita'").click()
+    expect(page.locator("#ind-status")).to_have_attribute("data-status", "pending")
+    stored = db["resources"].find_one({"name": "Emissions"})
+    assert stored is not None and stored["source"]["options"] == {"value_column": "Per Capita"}
+    assert traffic.origins() == {api_url}
