@@ -34,12 +34,6 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def artifacts_dir() -> Path:
     """Where screenshots and measurements go: $RS_TEST_ARTIFACTS, else .artifacts/ (git-ignored)."""
     path = Path(os.environ.get("RS_TEST_ARTIFACTS") or ROOT / ".artifacts")
@@ -60,11 +54,14 @@ def api_url(console_env: Settings) -> Iterator[str]:
     """The API function's app served by uvicorn on a loopback port; its base URL."""
     from functions.api.app import app
 
-    port = _free_port()
+    # The socket is bound here and handed to uvicorn, so no other process can take the port in between.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
-    thread = threading.Thread(target=server.run, name="console-api", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="console-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
@@ -75,6 +72,7 @@ def api_url(console_env: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+        sock.close()
 
 
 @pytest.fixture
