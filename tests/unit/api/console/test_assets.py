@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,17 @@ def test_the_packaged_vendor_files_are_there_with_their_licences() -> None:
         "vendor/swagger-ui/NOTICE",
     ):
         assert (STATIC_DIR / name).is_file(), name
+
+
+def test_the_api_function_build_ships_every_static_file(tmp_path: Path) -> None:
+    root = STATIC_DIR.parents[3]
+    subprocess.run(
+        ["make", "--no-print-directory", "-s", "-f", str(root / "Makefile"), "build-ApiFunction"],
+        cwd=root,
+        env={**os.environ, "ARTIFACTS_DIR": str(tmp_path)},
+        check=True,
+        capture_output=True,
+    )
+    shipped = tmp_path / STATIC_DIR.relative_to(root)
+    expected = sorted(p.relative_to(STATIC_DIR) for p in STATIC_DIR.rglob("*") if p.is_file())
+    assert expected and sorted(p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file()) == expected
