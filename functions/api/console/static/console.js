@@ -174,9 +174,14 @@
   function displayState(wrapper, now) {
     if (!wrapper) return { state: "unknown", text: "unknown" };
     const status = wrapper.status;
-    if (status === "failed" || status === "error") return { state: "failing", text: "failing (" + status + ")" };
+    // The service's own health verdict (expected cadence, failed runs in a row) when it gives one.
+    const health = wrapper.health ? wrapper.health.state : null;
+    if (health === "failing" || status === "failed" || status === "error") {
+      return { state: "failing", text: "failing (" + status + ")" };
+    }
+    if (health === "stale") return { state: "stale", text: "stale (" + status + ")" };
     if (PREPARING.includes(status)) return { state: "preparing", text: status };
-    if ((status === "ready" || status === "running") && wrapper.next_run_at
+    if (!wrapper.health && (status === "ready" || status === "running") && wrapper.next_run_at
         && now - new Date(wrapper.next_run_at).getTime() > STALE_AFTER_MS) {
       return { state: "stale", text: "stale (" + status + ", due " + formatTime(wrapper.next_run_at) + ")" };
     }
@@ -383,7 +388,7 @@
     badge.className = "badge state-" + state.state;
     badge.setAttribute("data-status", w.status);
     $("ind-reason").textContent = [ind.history.length > 1 ? "seen: " + ind.history.join(" → ") : "",
-      w.status_reason || ""].filter(Boolean).join(" · ");
+      w.status_reason || "", (w.health && w.health.reason) || ""].filter(Boolean).join(" · ");
     $("w-generator").textContent = w.generator || "–";
     $("w-rationale").textContent = w.rationale || "–";
     const inference = w.inference;
@@ -444,12 +449,13 @@
     const body = $("runs").querySelector("tbody");
     body.replaceChildren();
     if (!page.items.length) {
-      body.append(el("tr", {}, el("td", { colspan: 10, text: "No runs yet." })));
+      body.append(el("tr", {}, el("td", { colspan: 11, text: "No runs yet." })));
     }
     for (const run of page.items) {
       body.append(el("tr", { "data-run-id": run.run_id },
         el("td", { text: formatTime(run.started_at) }),
         el("td", { text: run.trigger }),
+        el("td", { text: run.status || (run.finished_at ? (run.error ? "failed" : "succeeded") : "running") }),
         el("td", { class: "num", text: run.duration_seconds === null ? "running" : run.duration_seconds.toFixed(2) + " s" }),
         el("td", { class: "num", text: formatNumber(run.points_fetched) }),
         el("td", { class: "num", text: formatNumber(run.points_new) }),
