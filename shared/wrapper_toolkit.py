@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,6 +18,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, overload
 
 from shared.common.errors import HintError
+from shared.common.json_text import load_json
 from shared.points.columns import (
     EPOCH,
     MICROSECOND,
@@ -38,17 +38,18 @@ if TYPE_CHECKING:
 # prompt lists and what docs/architecture.md describes. Removing or changing a name breaks stored wrappers.
 __all__ = [
     "CLOCK_FORMATS", "MISSING_MARKERS", "MONTHS", "NAIVE", "PERIOD_FORMATS", "SENTINELS", "Cell", "Grid",
-    "JsonStatCube", "LineGrid", "PointColumns", "PointDict", "ToolkitError", "clean_header", "clock_offset",
-    "column_index", "column_points", "column_range", "day_order", "decimal_votes", "decode_text",
-    "detect_clock_format", "detect_decimal", "detect_period_format", "detect_sentinels",
+    "JsonStatCube", "LineGrid", "PointColumns", "PointDict", "ToolkitError", "align_header", "clean_header",
+    "clock_offset", "column_index", "column_points", "column_range", "day_order", "decimal_votes",
+    "decode_text", "detect_clock_format", "detect_decimal", "detect_period_format", "detect_sentinels",
     "financial_year_start", "find_row", "flatten_record", "get_path", "header_names", "header_records",
-    "is_daily", "is_dotnet_date", "is_jsonstat", "is_missing", "join_header_rows", "jsonstat_cube",
+    "is_daily", "is_dotnet_date", "is_jsonstat", "is_missing", "is_preliminary", "join_header_rows",
+    "jsonstat_cube",
     "jsonstat_datasets", "jsonstat_points", "keep_where", "label_levels", "long_points", "mapping_records",
-    "month_columns_points", "month_of_header", "month_rows_points", "parse_clock",
+    "month_columns_points", "month_of_header", "month_rows_points", "nested_blocks", "parse_clock",
     "parse_dotnet_date", "parse_duration", "parse_month", "parse_number", "parse_period", "read_csv_grid",
     "read_csv_table", "read_json", "read_workbook", "record_moment", "record_month", "record_points",
     "row_record", "row_title", "series_points", "snapshot_points", "split_dimension_names", "table_blocks",
-    "undecorated", "walk_records", "wide_points", "with_header",
+    "title_date", "undecorated", "walk_records", "wide_points", "with_header",
 ]
 # fmt: on
 
@@ -117,7 +118,7 @@ MONTHS = {
 
 PERIOD_FORMATS = (
     "native", "iso", "year", "year_month", "year_mmm", "year_quarter", "month_name_year", "day_month_year",
-    "month_day_year", "financial_year", "year_range", "excel_serial", "epoch_s", "epoch_ms",
+    "month_day_year", "financial_year", "year_range", "month_range", "excel_serial", "epoch_s", "epoch_ms",
 )
 # fmt: on
 
@@ -230,8 +231,8 @@ def read_workbook(payload: bytes, *, sheets: Sequence[str] | None = None) -> dic
 
 
 def read_json(payload: bytes, *, encoding: str = "utf-8") -> Any:
-    """Parse JSON bytes."""
-    return json.loads(decode_text(payload, encoding))
+    """Parse JSON bytes; a document nested deeper than the service reads is a ValueError (JsonDepthError)."""
+    return load_json(decode_text(payload, encoding))
 
 
 def clean_header(cell: Cell) -> str:
@@ -380,6 +381,59 @@ def with_header(grid: Grid, rows: Sequence[int]) -> Grid:
     return joined
 
 
+def align_header(grid: Grid, header_row: int, *, sample: int = 50) -> Grid:
+    """The grid with the header's labels moved onto the columns its data fills, when the two stand apart.
+
+    Reports saved as text pad header and data cells with different runs of empty cells. When the header
+    names as many columns as the rows below it fill, some named column is empty in every one of those
+    rows and some unnamed one is filled in most, the labels are laid in order over the filled columns.
+    Any other grid is returned as it is.
+    """
+    header: list[Cell] = list(grid[header_row])
+    named = [at for at, cell in enumerate(header) if clean_header(cell)]
+    rows: list[Sequence[Cell]] = []
+    for row in grid[header_row + 1 : header_row + 1 + sample]:
+        if not any(not is_missing(cell) and clean_header(cell) for cell in row):
+            break  # a blank row ends the table
+        rows.append(row)
+    if len(rows) < 2:
+        return grid
+    counts = [0] * max(len(line) for line in rows)
+    for line in rows:
+        for at, cell in enumerate(line):
+            counts[at] += not is_missing(cell) and bool(clean_header(cell))
+    filled = [at for at, count in enumerate(counts) if 2 * count >= len(rows)]
+    empty_named = any(at >= len(counts) or counts[at] == 0 for at in named)
+    unnamed_filled = any(at not in named for at in filled)
+    if len(filled) != len(named) or not (empty_named and unnamed_filled):
+        return grid
+    labels: list[Cell] = [""] * max(len(header), filled[-1] + 1)
+    for at, label_at in zip(filled, named, strict=True):
+        labels[at] = header[label_at]
+    aligned = list(grid)
+    aligned[header_row] = labels
+    return aligned
+
+
+def title_date(grid: Grid, header_row: int, *, time_format: str) -> str:
+    """The date (ISO, `YYYY-MM-DD`) written in a cell above the header row, read in `time_format`.
+
+    A daily report whose rows hold only the hour names its day in its title; the first cell above the
+    header that reads as a date in that format is the day.
+    """
+    for row in grid[:header_row]:
+        for cell in row:
+            if is_missing(cell) or (isinstance(cell, str) and not _DATE_CELL.fullmatch(cell.strip())):
+                continue
+            moment = parse_period(cell, time_format)
+            if moment is not None:
+                return moment.date().isoformat()
+    raise ToolkitError(f"no cell above row {header_row} holds a date in the format {time_format!r}")
+
+
+_DATE_CELL = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
+
+
 def row_title(row: Sequence[Cell]) -> str | None:
     """The text of a row whose only filled cell holds a label (a title or a footnote), else None."""
     filled = [clean_header(cell) for cell in row if not is_missing(cell)]
@@ -413,6 +467,45 @@ def table_blocks(grid: Grid, header_row: int) -> list[tuple[str, int, int]]:
     for number, start in enumerate(starts):
         end = starts[number + 1] if number + 1 < len(starts) else len(grid)
         blocks.append((_title_above(grid, start) or f"table {number + 1}", start + 1, end))
+    return blocks
+
+
+def nested_blocks(grid: Grid, header_row: int) -> list[tuple[dict[str, str], int, int]]:
+    """(dimensions, first row, end row) of each table that repeats the header row, top to bottom.
+
+    Stacked tables may be titled on several levels (a group title over the first of its tables, a table
+    title over each): the one-cell rows above a table's header are its title path, and a table with fewer
+    title lines keeps the outer levels of the table before it. The levels that differ between tables become
+    the dimensions `title 1`, `title 2`, …, and the header's first cell, when it differs, the dimension
+    `block`.
+    """
+    repeats = _header_test(header_names(grid[header_row]))
+    starts = [header_row] + [i for i in range(header_row + 1, len(grid)) if repeats(grid[i])]
+    paths: list[list[str]] = []
+    corners: list[str] = []
+    path: list[str] = []
+    for start in starts:
+        lines: list[str] = []
+        for row in reversed(grid[:start]):
+            if not any(not is_missing(cell) and clean_header(cell) for cell in row):
+                continue
+            text = row_title(row)
+            if text is None:
+                break
+            lines.insert(0, text)
+        path = [*path[: max(0, len(path) - len(lines))], *lines] if lines else path
+        paths.append(path)
+        corners.append(clean_header(grid[start][0]) if len(grid[start]) else "")
+    depth = max(len(p) for p in paths)
+    padded = [[""] * (depth - len(p)) + p for p in paths]
+    varying = [level for level in range(depth) if len({p[level] for p in padded}) > 1]
+    blocks = []
+    for number, start in enumerate(starts):
+        dims = {f"title {k}": padded[number][level] for k, level in enumerate(varying, 1)}
+        if len(set(corners)) > 1:
+            dims["block"] = corners[number]
+        end = starts[number + 1] if number + 1 < len(starts) else len(grid)
+        blocks.append((dims, start + 1, end))
     return blocks
 
 
@@ -589,6 +682,16 @@ def undecorated(text: str) -> str:
     return _GLUED_FLAG.sub("", text) if re.fullmatch(r"\d{4}[a-z]{1,2}", text, re.IGNORECASE) else text
 
 
+def is_preliminary(label: Cell) -> bool:
+    """True for a period label flagged as preliminary or estimated: `2023 P`, `2022 [p]`, `2021 (est.)`."""
+    tail = re.sub(r"^.*\d", "", " ".join(clean_header(label).split())).strip()
+    return bool(tail) and _PRELIMINARY.fullmatch(tail) is not None
+
+
+_PRELIMINARY = re.compile(
+    r"[\[(]?\s*(?:p|e|prelim\w*|provisional|est\w*|forecast|projected|projection)\.?\s*[\])]?",
+    re.IGNORECASE,
+)
 _QUARTER_WORDS = r"(?:quarter|qtr|quartal|quartile|trimestre|trim|kwarta[lł]|kwartaal|kw)\.?"
 _QUARTER_MARK = re.compile(
     rf"q\s*([1-4])|([1-4])\s*(?:st|nd|rd|th|er|e|º|°|\.)?\s*{_QUARTER_WORDS}|{_QUARTER_WORDS}\s*([1-4])|([1-4])\s*q",
@@ -649,6 +752,15 @@ def _year_range(text: str) -> datetime | None:
     if len(match.group(2)) == 2:
         last += first - first % 100
     return datetime(first, 1, 1) if _year_ok(first) and first < last <= first + 100 else None
+
+
+def _month_range(text: str) -> datetime | None:
+    """`Apr 2020 - Sep 2020`, `Oct 2021 – Mar 2022`: the first day of the first month (periods start)."""
+    parts = re.split(r"\s+(?:-|–|—|to|bis|au|a)\s+", text, maxsplit=1)
+    if len(parts) != 2:
+        return None
+    first, last = _parse_month_name(parts[0]), _parse_month_name(parts[1])
+    return first if first is not None and last is not None and first < last else None
 
 
 _DAY_MONTH = re.compile(
@@ -721,6 +833,8 @@ def _parse_period(cell: Cell, fmt: str) -> datetime | None:
             return _financial_year(text, month)
         if base == "year_range":
             return _year_range(text)
+        if base == "month_range":
+            return _month_range(text)
     except (ValueError, OverflowError, OSError):
         return None
     raise ToolkitError(f"unknown period format {fmt!r}; use one of {PERIOD_FORMATS}")
@@ -849,7 +963,7 @@ def detect_period_format(values: Sequence[Cell], *, name: str = "") -> str | Non
             if fmt == "financial_year" and (month := financial_year_start(name)) != 1:
                 return f"financial_year@{month}"
             return fmt
-    for fmt in ("year_range", "year"):
+    for fmt in ("year_range", "month_range", "year"):
         if _reads(present, fmt):
             return fmt
     return None
@@ -925,12 +1039,20 @@ def _dimension_text(cell: Cell) -> str:
 
 
 def _table_rows(
-    grid: Grid, header_row: int, skip_rows: int, title_dimension: str | None
+    grid: Grid, header_row: int, skip_rows: int, title_dimension: str | None, *, until_blank: bool = False
 ) -> Iterator[tuple[str | None, Sequence[Cell]]]:
-    """(title of its table or None, row) for every row under the header, repeated header rows left out."""
+    """(title of its table or None, row) for every row under the header, repeated header rows left out.
+
+    With `until_blank`, the table ends at the first blank row after its data (another table follows).
+    """
     if not title_dimension:
         repeats = _header_test(header_names(grid[header_row]))
+        started = False
         for row in grid[header_row + 1 + skip_rows :]:
+            blank = not any(not is_missing(cell) and clean_header(cell) for cell in row)
+            if until_blank and blank and started:
+                return
+            started = started or not blank
             if not repeats(row):
                 yield None, row
         return
@@ -960,13 +1082,18 @@ def long_points(
     title_dimension: str | None = None,
     month_column: str | None = None,
     clock_column: str | None = None,
+    day: str | None = None,
+    until_blank: bool = False,
 ) -> PointColumns:
     """Points of a long table: one row per period, a time column, a value column, dimension columns.
 
     Tables stacked below each other with the same header are read too; with `title_dimension`, the
     title above each table (see `table_blocks`) becomes that dimension. With `month_column`, the time
     column holds years and that column the month (1-12 or a month name) of each row; with
-    `clock_column`, the time column holds dates and that column the time of day (`HH:MM`).
+    `clock_column`, the time column holds dates and that column the time of day (`HH:MM`). With `day`
+    (an ISO date, see `title_date`), every row is of that day and the time column holds its time of day
+    in `time_format`, one of CLOCK_FORMATS (`hour_ending`: hour 1 starts at midnight). With
+    `until_blank`, the table ends at the first blank row below its data (another table follows it).
     The points come as columns (see `PointColumns`); iterating them yields point dicts.
     """
     names = header_names(grid[header_row])
@@ -976,10 +1103,12 @@ def long_points(
     clock_at = column_index(names, clock_column) if clock_column else None
     dims_at = [(name, column_index(names, name)) for name in dimension_columns]
     constant = dict(constant_dimensions or {})
-    if title_dimension or month_at is not None or clock_at is not None:
+    if title_dimension or month_at is not None or clock_at is not None or day is not None or until_blank:
         return PointColumns.from_points(
             _long_row_points(
                 grid,
+                day=day,
+                until_blank=until_blank,
                 header_row=header_row,
                 skip_rows=skip_rows,
                 time_at=time_at,
@@ -1056,19 +1185,30 @@ def _long_row_points(
     missing: Sequence[float],
     utc_offset_seconds: int | None,
     title_dimension: str | None,
+    day: str | None = None,
+    until_blank: bool = False,
 ) -> Iterator[PointDict]:
-    """`long_points` row by row, for stacked tables and times split over two columns."""
+    """`long_points` row by row, for stacked tables, times split over two columns and one day's hours."""
     width = max(time_at, value_at, month_at or 0, clock_at or 0)
-    for title, row in _table_rows(grid, header_row, skip_rows, title_dimension):
+    first = datetime.fromisoformat(day) if day is not None else None
+    for title, row in _table_rows(grid, header_row, skip_rows, title_dimension, until_blank=until_blank):
         if len(row) <= width:
             continue
         stamp = row[time_at]
+        if first is not None:
+            offset = clock_offset(stamp, time_format)
+            value = parse_number(row[value_at], decimal=decimal, missing=missing)
+            if offset is not None and value is not None:
+                yield _point(
+                    first + offset, value, _row_dimensions(row, constant, dims_at, title_dimension, title)
+                )
+            continue
         if clock_at is not None:
             clock = parse_clock(row[clock_at])
-            day = parse_period(stamp, time_format)
-            if clock is None or day is None:
+            dated = parse_period(stamp, time_format)
+            if clock is None or dated is None:
                 continue
-            stamp = datetime.combine(day.date(), clock)
+            stamp = datetime.combine(dated.date(), clock)
         moment = parse_period(stamp, time_format, utc_offset_seconds=utc_offset_seconds)
         value = parse_number(row[value_at], decimal=decimal, missing=missing)
         if moment is None or value is None:
@@ -1319,25 +1459,43 @@ def wide_points(
     missing: Sequence[float] = (),
     constant_dimensions: dict[str, str] | None = None,
     title_dimension: str | None = None,
+    nested_titles: bool = False,
+    preliminary: bool = True,
 ) -> Iterator[PointDict]:
     """Points of a wide table: periods are column headers, each row is a series named by its dimensions.
 
     `split_column` names a column whose header and cells pack several dimensions joined by commas, as
-    in Eurostat's `unit,geo\\time` column. `title_dimension` works as in `long_points`.
+    in Eurostat's `unit,geo\\time` column. `title_dimension` works as in `long_points`; with
+    `nested_titles`, the tables stacked under repeats of the header are told apart as `nested_blocks` says.
+    With `preliminary=False`, periods whose header marks them preliminary (`is_preliminary`) are left out.
     """
     names = header_names(grid[header_row])
     periods = [(i, parse_period(name, period_format)) for i, name in enumerate(names)]
-    periods = [(i, moment) for i, moment in periods if moment is not None]
+    periods = [
+        (i, moment)
+        for i, moment in periods
+        if moment is not None and (preliminary or not is_preliminary(names[i]))
+    ]
     if not periods:
         raise ToolkitError(f"no column header reads as a period in format {period_format!r}")
     dims_at = [(name, column_index(names, name)) for name in dimension_columns]
     split_at = column_index(names, split_column) if split_column else None
     split_names = split_dimension_names(split_column) if split_column else []
     constant = dict(constant_dimensions or {})
-    for title, row in _table_rows(grid, header_row, skip_rows, title_dimension):
+    rows: Iterable[tuple[str | None, Sequence[Cell]]] = _table_rows(
+        grid, header_row, skip_rows, title_dimension
+    )
+    block_dims: list[dict[str, str]] = []
+    if nested_titles:
+        blocks = nested_blocks(grid, header_row)
+        block_dims = [dims for dims, first, end in blocks for _ in range(first, end)]
+        rows = ((None, row) for _, first, end in blocks for row in grid[first:end])
+    for at, (title, row) in enumerate(rows):
         if not any(not is_missing(cell) for cell in row):
             continue
         dims = _row_dimensions(row, constant, dims_at, title_dimension, title)
+        if nested_titles:
+            dims.update(block_dims[at])
         if split_at is not None and split_at < len(row):
             parts = [part.strip() for part in str(row[split_at]).split(",")]
             if len(parts) == len(split_names):

@@ -29,18 +29,35 @@ from functions.api.console import pages as console_pages
 from functions.api.dependencies import authentication_dependency
 from functions.api.errors import install_error_handlers, install_error_schemas, unhandled_error_response
 from functions.api.log import logger
+from functions.api.metrics import UNMATCHED_ROUTE, record_request
 from functions.api.routes import data, health, resources, uploads, wrappers
 from functions.api.workers import BlockingCallPlacement
+from shared.common.correlation import correlated, valid_correlation_id
 from shared.common.settings import Settings, get_settings
+from shared.common.tracing import make_tracer
 
 API_TITLE = "Resource Service API"
 REQUEST_ID_HEADER = "X-Request-ID"
+CORRELATION_ID_HEADER = "X-Correlation-Id"
 
 
 def _request_id(request: Request) -> str:
     event: dict[str, Any] = request.scope.get("aws.event") or {}
     from_gateway = (event.get("requestContext") or {}).get("requestId")
     return str(from_gateway or request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4())[:128]
+
+
+def _correlation_id(request: Request, request_id: str) -> str:
+    """The caller's `X-Correlation-Id` when it is a usable token, else the request's own id."""
+    given = valid_correlation_id(request.headers.get(CORRELATION_ID_HEADER))
+    return given or valid_correlation_id(request_id) or str(uuid.uuid4())
+
+
+def _route(scope: Scope) -> str:
+    """The matched route's template (`GET /wrappers/{wrapper_id}`), never the raw path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return f"{scope.get('method', '')} {path}" if isinstance(path, str) else UNMATCHED_ROUTE
 
 
 class RequestObserver:
@@ -59,8 +76,10 @@ class RequestObserver:
             return
         request = Request(scope)
         request_id = _request_id(request)
+        correlation_id = _correlation_id(request, request_id)
+        keys = {"request_id": request_id, "correlation_id": correlation_id}
         logger.thread_safe_clear_keys()
-        logger.thread_safe_append_keys(request_id=request_id)
+        logger.thread_safe_append_keys(**keys)
         state = request.state  # created before the app runs, so that authentication's tenant lands here
         started = time.perf_counter()
         status = 500
@@ -71,28 +90,34 @@ class RequestObserver:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = request_id
+                headers[CORRELATION_ID_HEADER] = correlation_id
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_request_id)
-        except Exception as exc:
-            if response_started:
-                raise
-            await unhandled_error_response(exc)(scope, receive, send_with_request_id)
+        # Every message the request publishes carries its correlation id (shared.messaging.handover).
+        with correlated(correlation_id):
+            try:
+                await self.app(scope, receive, send_with_request_id)
+            except Exception as exc:
+                if response_started:
+                    raise
+                await unhandled_error_response(exc)(scope, receive, send_with_request_id)
+        duration_ms = (time.perf_counter() - started) * 1000
         # The app ran in this context and added its own correlation keys; the request line has only its id.
         logger.thread_safe_clear_keys()
-        logger.thread_safe_append_keys(request_id=request_id)
+        logger.thread_safe_append_keys(**keys)
         logger.info(
             "request",
             extra={
                 "method": request.method,
                 "path": request.url.path,
                 "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "duration_ms": round(duration_ms, 1),
                 "tenant_id": getattr(state, "tenant_id", None),
             },
         )
+        record_request(route=_route(scope), status=status, latency_ms=duration_ms)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -129,7 +154,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 app = create_app()
-handler = Mangum(app, lifespan="off")
+asgi_handler = Mangum(app, lifespan="off")
+_tracer = make_tracer("resource-service-api")
+
+
+@logger.inject_lambda_context
+@_tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entry point: API Gateway HTTP API events through Mangum, logged with the invocation."""
+    response: dict[str, Any] = asgi_handler(event, context)
+    return response
+
 
 gc.freeze()
 if _collecting:

@@ -38,6 +38,7 @@ from shared.domain.models import (
     ResourceRecord,
     ResourceSource,
     ResourceUpdate,
+    RunTrigger,
     SourceType,
     WrapperMode,
     WrapperPublic,
@@ -151,7 +152,7 @@ def update_resource(
     ]
     if nulls:
         raise InvalidRequestError(
-            "only schedule may be set to null",
+            "only schedule and retention may be set to null",
             fields={f"body.{name}": "may not be null" for name in nulls},
         )
     resources = ResourceRepository(db)
@@ -193,6 +194,7 @@ def update_resource(
             # New data: what the old source's water marks said no longer applies.
             "high_water_mark": None,
             "low_water_mark": None,
+            "backfill_from": None,
             "next_run_at": None,
         },
         unset=LEASE_FIELDS,
@@ -355,7 +357,7 @@ def start_wrapper(db: Database, *, tenant_id: str, wrapper_id: str) -> WrapperPu
         expected=MAY_START,
         to=WrapperStatus.RUNNING,
         event="started",
-        fields=_due_now(),
+        fields={**_due_now(), "requested_trigger": RunTrigger.START.value},
         action="start it",
         unchanged_when=WrapperStatus.RUNNING,
     )
@@ -387,7 +389,7 @@ def run_wrapper_now(db: Database, *, tenant_id: str, wrapper_id: str) -> Wrapper
         expected=VALIDATED,
         to=WrapperStatus.RUNNING,
         event="run requested",
-        fields=_due_now(),
+        fields={**_due_now(), "requested_trigger": RunTrigger.RUN_NOW.value},
         action="run it",
     )
 
@@ -414,7 +416,12 @@ def backfill_wrapper(db: Database, *, tenant_id: str, wrapper_id: str, start: da
         expected=VALIDATED,
         to=WrapperStatus.RUNNING,
         event=f"backfill from {start.isoformat()}",
-        fields={**_due_now(), "high_water_mark": start},
+        fields={
+            **_due_now(),
+            "high_water_mark": start,
+            "requested_trigger": RunTrigger.BACKFILL.value,
+            "backfill_from": start,
+        },
         action="backfill it",
     )
 

@@ -15,6 +15,9 @@ from typing import TextIO
 
 from shared.cli.api_keys import add_api_key_commands, run_api_key
 from shared.cli.hints import add_hint_arguments, hints_from_arguments, unsure_lines
+from shared.cli.messages import add_message_commands, run_messages
+from shared.cli.resources import add_resource_commands, run_resources
+from shared.cli.wrappers import add_wrapper_commands, run_wrappers
 from shared.common.errors import (
     HintError,
     NoSeriesFoundError,
@@ -81,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_hint_arguments(wrap)
     add_api_key_commands(commands)
+    add_message_commands(commands)
+    add_resource_commands(commands)
+    add_wrapper_commands(commands)
     return parser
 
 
@@ -91,6 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_wrap(args)
     if args.command == "api-key":
         return run_api_key(args)
+    if args.command == "messages":
+        return run_messages(args)
+    if args.command == "resources":
+        return run_resources(args)
+    if args.command == "wrappers":
+        return run_wrappers(args)
     return EXIT_USAGE
 
 
@@ -151,6 +163,10 @@ def run_wrap(args: argparse.Namespace) -> int:
         progress(result.fallback_reason)
     if args.show_code:
         print(_describe(result), file=sys.stderr)
+    if result.pages > 1 or not result.pages_complete:
+        # Said even with --quiet: the points below are every page's only when the walk reached the end.
+        cut = "" if result.pages_complete else f"; {result.pages_stop}, later pages were not read"
+        print(f"resource-service: read {result.pages} pages{cut}", file=sys.stderr)
     summary = result.report.summary
     progress(
         f"{len(result.points)} points in {summary.series if summary else 0} series "
@@ -159,13 +175,12 @@ def run_wrap(args: argparse.Namespace) -> int:
     )
     ranked = rank_series(result.points, request)
     matching = [key for key, fit in ranked if fit > 0]
-    order = matching or [key for key, _ in ranked]
     if matching:
         progress(f"series best matching the request: {dict(matching[0])} ({len(ranked)} series in all)")
     if args.plot:
         from shared.cli.plot import plot_points
 
-        drawn = plot_points(result.points, args.plot, title=args.name, unit=args.unit, order=order)
+        drawn = plot_points(result.points, args.plot, title=args.name, unit=args.unit, order=matching)
         progress(f"plotted {drawn} series to {args.plot}")
     if args.out:
         with args.out.open("w", encoding="utf-8", newline="") as handle:

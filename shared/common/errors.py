@@ -109,6 +109,10 @@ class OutboxPendingError(BrokerError):
     """Points are stored but RabbitMQ has not confirmed them all; a later tick publishes them."""
 
 
+class QueueArgumentsError(ResourceServiceError):
+    """A queue exists with other arguments (limits, dead letters) than the service declares; migrate it."""
+
+
 class DatabaseUnavailableError(TransientError):
     """MongoDB could not be reached: the work stopped; the next attempt starts over."""
 
@@ -123,3 +127,23 @@ class WorkerBusyError(TransientError):
 
 class TransientBatchError(TransientError):
     """Some messages met a transient fault: fail the batch so the trigger redelivers it."""
+
+
+class ServiceClientError(ResourceServiceError):
+    """A call of the command line's service client failed; `status` is the HTTP status when one came back."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class JobStoppedError(BaseException):
+    """The job was asked to stop (SIGTERM) while a run was under way: the run is closed as interrupted.
+
+    A BaseException, like KeyboardInterrupt: it may be raised from a signal handler in the middle of a
+    fetch, and no `except Exception` on the way may turn it into a failure of the wrapper.
+    """
+
+
+class JsonDepthError(ResourceServiceError, ValueError):
+    """A JSON document is nested deeper than the parser accepts (a ValueError, like any malformed JSON)."""

@@ -32,12 +32,22 @@ class Settings(BaseSettings):
     broker_backoff_max_seconds: float = 8.0
     broker_confirm_timeout_seconds: float = 30.0
     collected_data_max_bytes: int = 256 * 1024
+    # Queue bounds (shared/messaging/queues.py): a live queue keeps the arguments it was declared with, so
+    # changing one needs the migration the README describes.
+    resource_data_max_messages: int = Field(default=100_000, ge=1)
+    collected_data_max_messages: int = Field(default=10_000, ge=1)
+    collected_data_ttl_seconds: int = Field(default=7 * 86_400, ge=1)
 
     api_cors_origins: list[str] = Field(default_factory=list)
     api_page_size_max: int = 500
     # How long a container trusts an API key it authenticated before asking MongoDB again: a revoked
     # key stops working within this many seconds (0 asks every time).
     api_key_cache_seconds: float = Field(default=60.0, ge=0)
+    # The command line's service client (`resource-service resources|wrappers`); a config file fills
+    # what these leave unset.
+    api_url: str | None = None
+    api_key: SecretStr | None = None
+    api_timeout_seconds: float = Field(default=30.0, gt=0)
     upload_bucket: str | None = None
     upload_max_bytes: int = 100 * 1024 * 1024
     upload_url_expiry_seconds: int = 900
@@ -76,6 +86,11 @@ class Settings(BaseSettings):
     sandbox_max_file_mb: int = 64
     sandbox_max_open_files: int = 256
     sandbox_max_output_mb: int = 1_024
+    # Budgets of one run beyond the rlimits: points the parent accepts (it holds them as columns, about 24
+    # bytes each), and what the child's work directory may hold in all (bytes and files or directories).
+    sandbox_max_points: int = Field(default=5_000_000, ge=1)
+    sandbox_max_disk_mb: int = Field(default=256, ge=1)
+    sandbox_max_files: int = Field(default=1_000, ge=1)
 
     # The run_wrappers job: a claimed wrapper's lease outlives a killed task by at most this long.
     job_lease_seconds: int = Field(default=900, ge=1)
@@ -89,6 +104,11 @@ class Settings(BaseSettings):
     job_default_rate_seconds: int = Field(default=3600, ge=60)
     job_publish_batch_size: int = Field(default=1000, ge=1)
     dev_tick_seconds: float = Field(default=10.0, gt=0)
+
+    # A scheduled wrapper is `stale` when its newest point is older than this many expected cadences,
+    # `failing` after this many failed runs in a row (the API's `health`, the job's metrics and alarms).
+    health_stale_cadences: int = Field(default=3, ge=1)
+    health_failing_runs: int = Field(default=3, ge=1)
 
 
 @lru_cache(maxsize=1)

@@ -21,6 +21,8 @@ MAY_START = VALIDATED - {WrapperStatus.RUNNING} | {WrapperStatus.STOPPED}
 WITHOUT_VALIDATED_CODE = frozenset({WrapperStatus.PENDING, WrapperStatus.FAILED})
 # On the schedule: what the run_wrappers job claims when due (completed, error and stopped never run).
 SCHEDULED = frozenset({WrapperStatus.READY, WrapperStatus.RUNNING})
+# Whose health (stale, failing) is watched: on the schedule, or stopped by failures.
+WATCHED = SCHEDULED | {WrapperStatus.ERROR}
 
 LEASE_OWNER = "lease_owner"
 LEASE_UNTIL = "lease_until"

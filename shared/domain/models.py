@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import calendar
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.domain.health import WrapperHealth
 from shared.domain.schedule import parse_cron
 from shared.domain.wrapper import Inference, Variant
 
 T = TypeVar("T")
+RETENTION_DESCRIPTION = (
+    "keep only the points of the last N days or months ({'days': 30} or {'months': 24}); the job deletes "
+    "older points each tick; null keeps every point"
+)
 
 
 class SourceType(StrEnum):
@@ -35,6 +41,26 @@ class WrapperStatus(StrEnum):
     STOPPED = "stopped"
     COMPLETED = "completed"
     ERROR = "error"
+
+
+class RunTrigger(StrEnum):
+    """What started a run."""
+
+    SCHEDULE = "schedule"
+    RUN_NOW = "run-now"
+    BACKFILL = "backfill"
+    START = "start"
+
+
+class RunStatus(StrEnum):
+    """How a run ended: `interrupted` when the job was stopped (SIGTERM) before it finished, `abandoned`
+    when its process died and another run took the wrapper over."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    ABANDONED = "abandoned"
 
 
 class WrapperMode(StrEnum):
@@ -84,6 +110,31 @@ class Schedule(BaseModel):
         return self
 
 
+class Retention(BaseModel):
+    """How long a resource's points are kept: the job deletes those older than the window each tick."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days: int | None = Field(default=None, ge=1, le=36_500)
+    months: int | None = Field(default=None, ge=1, le=1_200)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Retention:
+        if (self.days is None) == (self.months is None):
+            raise ValueError("give exactly one of days or months")
+        return self
+
+    def cutoff(self, now: datetime) -> datetime:
+        """The oldest moment kept: points stamped before it are outside the window."""
+        if self.days is not None:
+            return now - timedelta(days=self.days)
+        months = now.year * 12 + now.month - 1 - (self.months or 0)
+        year, month = divmod(months, 12)
+        # The same day of the month, or the month's last day when it has fewer (Mar 31 - 1 month: Feb 28).
+        day = min(now.day, calendar.monthrange(year, month + 1)[1])
+        return now.replace(year=year, month=month + 1, day=day)
+
+
 class ResourceCreate(BaseModel):
     """What a client sends to create a resource."""
 
@@ -95,6 +146,7 @@ class ResourceCreate(BaseModel):
     description: str = Field(default="", max_length=2000)
     source: ResourceSource
     schedule: Schedule | None = None
+    retention: Retention | None = Field(default=None, description=RETENTION_DESCRIPTION)
 
 
 class ResourceUpdate(BaseModel):
@@ -108,6 +160,7 @@ class ResourceUpdate(BaseModel):
     description: str | None = Field(default=None, max_length=2000)
     source: ResourceSource | None = None
     schedule: Schedule | None = None
+    retention: Retention | None = Field(default=None, description=RETENTION_DESCRIPTION)
 
 
 class ResourcePublic(BaseModel):
@@ -123,6 +176,7 @@ class ResourcePublic(BaseModel):
     description: str
     source: ResourceSource
     schedule: Schedule | None = None
+    retention: Retention | None = None
     start_period: datetime | None = Field(default=None, alias="startPeriod")
     end_period: datetime | None = Field(default=None, alias="endPeriod")
     created_at: datetime
@@ -158,6 +212,9 @@ class WrapperSummary(BaseModel):
     attempts: int = 0
     created_at: datetime
     updated_at: datetime
+    health: WrapperHealth | None = Field(
+        default=None, description="computed when read: ok, stale (no new data), failing (runs fail) or idle"
+    )
 
 
 class WrapperPublic(WrapperSummary):
@@ -182,22 +239,37 @@ class WrapperRecord(WrapperPublic):
 
     tenant_id: str
     consecutive_failures: int = 0
+    # How often new data is expected, stored by the job from the schedule and the data's frequency.
+    cadence_seconds: int | None = None
     feedback: str | None = None
     generator_override: str | None = None
     variants: list[Variant] = Field(default_factory=list)
     lease_owner: str | None = None
     lease_until: datetime | None = None
+    requested_trigger: RunTrigger | None = Field(
+        default=None, description="what asked for the next run (run-now, backfill, start); None: the schedule"
+    )
+    backfill_from: datetime | None = Field(default=None, description="a requested backfill's first moment")
 
 
 class RunPublic(BaseModel):
-    """One execution of a wrapper: what it fetched, stored and published."""
+    """One execution of a wrapper: what it fetched, stored and published, and what it asked the source for."""
 
     run_id: str
     wrapper_id: str
     resource_id: str
     started_at: datetime
     finished_at: datetime | None = None
-    trigger: str = "schedule"
+    trigger: RunTrigger = RunTrigger.SCHEDULE
+    status: RunStatus = RunStatus.RUNNING
+    window: dict[str, str] = Field(
+        default_factory=dict, description="the time window's parameters as requested; empty: a full refresh"
+    )
+    window_start: datetime | None = Field(default=None, description="the moment the window started at")
+    requests: list[str] = Field(
+        default_factory=list, description="path and query of each page requested (secret-like values hidden)"
+    )
+    stop_reason: str | None = Field(default=None, description="why the page walk ended")
     pages: int = 0
     bytes_fetched: int = 0
     points_fetched: int = 0

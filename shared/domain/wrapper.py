@@ -116,25 +116,40 @@ class IndicatorRequest(BaseModel):
         return " ".join(part for part in (self.name, self.description, self.unit) if part)
 
 
-class Pagination(BaseModel):
-    """How trusted code walks the pages of an API."""
+PagingKind = Literal["none", "page_number", "offset", "next_link", "link_header", "cursor"]
 
-    kind: Literal["none", "page_number", "offset", "next_link"] = "none"
-    param: str | None = None
+
+class Pagination(BaseModel):
+    """How trusted code walks the pages of an API; every walk is capped in pages, bytes and time."""
+
+    kind: PagingKind = "none"
+    param: str | None = Field(
+        default=None, description="query parameter of the page number, offset or cursor"
+    )
     size_param: str | None = None
     size: int | None = None
     start: int = 1
-    next_link_path: str | None = None
+    next_link_path: str | None = Field(default=None, description="dotted path of the next page's URL")
+    cursor_path: str | None = Field(default=None, description="dotted path of the next request's cursor")
+    pages_path: str | None = Field(default=None, description="dotted path of the page count")
+    total_path: str | None = Field(default=None, description="dotted path of the record count")
     max_pages: int = Field(default=50, ge=1, le=10_000)
+    max_seconds: int = Field(default=300, ge=1, le=3600, description="the whole walk, every page")
 
 
 class WaterMarkMapping(BaseModel):
-    """How the high water mark becomes request parameters on continuous runs."""
+    """How the high water mark becomes request parameters on continuous runs.
+
+    The window starts at the high water mark minus the lookback (0: `RS_JOB_LOOKBACK_SECONDS`) and ends now;
+    either end is a query parameter or a segment of the URL's path (0-based, after the host).
+    """
 
     start_param: str | None = None
     end_param: str | None = None
+    start_segment: int | None = Field(default=None, ge=0)
+    end_segment: int | None = Field(default=None, ge=0)
     format: str = "%Y-%m-%dT%H:%M:%SZ"
-    lookback_seconds: int = 0
+    lookback_seconds: int = Field(default=0, ge=0)
 
 
 class FetchSpec(BaseModel):
@@ -172,6 +187,10 @@ class Inference(BaseModel):
         description="zone of the timestamps; None when clock times carry no offset and none was given",
     )
     warnings: list[str] = Field(default_factory=list)
+    pagination: str | None = Field(default=None, description="how the pages of an API are walked")
+    window: str | None = Field(
+        default=None, description="the time window runs request, or why each run is a full refresh"
+    )
 
     def unsure(self) -> bool:
         """Whether another interpretation came close enough that a user should confirm the choice."""
@@ -222,6 +241,8 @@ class WrapperDraft(BaseModel):
             ],
             timezone=self.inference.timezone if self.inference else None,
             warnings=[*(self.inference.warnings if self.inference else []), *rejected],
+            pagination=self.inference.pagination if self.inference else None,
+            window=self.inference.window if self.inference else None,
         )
         return self.model_copy(
             update={

@@ -9,6 +9,8 @@ same window again; the point store makes that idempotent and the next tick publi
 from __future__ import annotations
 
 import logging
+import uuid
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +21,7 @@ from shared.common.clock import utcnow
 from shared.common.errors import (
     BrokerError,
     HintError,
+    JobStoppedError,
     LeaseLostError,
     NotFoundError,
     OutboxPendingError,
@@ -26,10 +29,20 @@ from shared.common.errors import (
     RunFailedError,
 )
 from shared.common.settings import Settings
+from shared.domain.health import wrapper_cadence
 from shared.domain.lifecycle import clip_reason
-from shared.domain.models import ResourceRecord, RunPublic, WrapperMode, WrapperRecord, WrapperStatus
+from shared.domain.models import (
+    ResourceRecord,
+    RunPublic,
+    RunStatus,
+    RunTrigger,
+    WrapperMode,
+    WrapperRecord,
+    WrapperStatus,
+)
 from shared.domain.schedule import failure_backoff, next_run_at
 from shared.domain.wrapper import FetchSpec
+from shared.flows.shutdown import Shutdown
 from shared.flows.steps import resource_request
 from shared.messaging.broker import Publisher
 from shared.points.clock import settle_clocks
@@ -40,9 +53,14 @@ from shared.store.point_store import PointStore
 from shared.store.resources import ResourceRepository
 from shared.store.runs import RunRepository
 from shared.store.wrappers import WrapperRepository
-from shared.validate.validation import ZONE_REQUIRED, to_points
+from shared.validate.validation import ZONE_REQUIRED, PointBuilder
 
 logger = logging.getLogger(__name__)
+# A run records this many page requests at most (the count is in `pages`).
+RECORDED_REQUESTS = 200
+# A run that succeeded has done what was asked of it: the next one is the schedule's, with the usual window.
+# A failed run keeps them, so its retries are still the backfill (or run-now) that was asked for.
+REQUEST_DONE: dict[str, Any] = {"requested_trigger": None, "backfill_from": None}
 
 
 def run_wrapper(
@@ -52,12 +70,26 @@ def run_wrapper(
     publisher: Publisher,
     settings: Settings,
     owner: str,
-    trigger: str = "schedule",
+    trigger: RunTrigger | None = None,
+    shutdown: Shutdown | None = None,
 ) -> RunPublic:
-    """Run a wrapper `owner` has claimed, record the run, and release the wrapper with its next state."""
+    """Run a wrapper `owner` has claimed, record the run, and release the wrapper with its next state.
+
+    The trigger is what asked for the run (`run-now`, `backfill`, `start` on the wrapper), else the schedule.
+    Runs of the wrapper left open by a process that died are closed as abandoned first.
+    """
     runs = RunRepository(db)
-    run = runs.start(wrapper_id=wrapper.wrapper_id, resource_id=wrapper.resource_id, trigger=trigger)
-    execution = _Execution(wrapper, run, db=db, publisher=publisher, settings=settings, owner=owner)
+    run_id = str(uuid.uuid4())
+    runs.abandon_unfinished(wrapper.wrapper_id, taken_over_by=run_id)
+    run = runs.start(
+        wrapper_id=wrapper.wrapper_id,
+        resource_id=wrapper.resource_id,
+        trigger=trigger or wrapper.requested_trigger or RunTrigger.SCHEDULE,
+        run_id=run_id,
+    )
+    execution = _Execution(
+        wrapper, run, db=db, publisher=publisher, settings=settings, owner=owner, shutdown=shutdown
+    )
     execution.execute()
     return runs.finish(execution.run)
 
@@ -74,6 +106,7 @@ class _Execution:
         publisher: Publisher,
         settings: Settings,
         owner: str,
+        shutdown: Shutdown | None = None,
     ) -> None:
         self.wrapper = wrapper
         self.run = run
@@ -86,6 +119,7 @@ class _Execution:
         self.first: datetime | None = None
         self.last: datetime | None = None
         self.complete = True
+        self.shutdown = shutdown
 
     def execute(self) -> None:
         """Run every stage; turn the outcome into the wrapper's next state (MongoDB faults propagate)."""
@@ -100,8 +134,11 @@ class _Execution:
             self._collect(resource)
         except PyMongoError:
             raise
+        except JobStoppedError as exc:
+            self._after_interrupt(exc)
         except LeaseLostError as exc:
             self.run.error = str(exc)
+            self.run.status = RunStatus.FAILED
         except BrokerError as exc:
             self._after_broker_fault(exc)
         except Exception as exc:  # any fault of this wrapper is recorded on it; the tick goes on
@@ -111,18 +148,18 @@ class _Execution:
 
     def _collect(self, resource: ResourceRecord) -> None:
         spec, code = self._wrapper_parts()
-        continuous = self.wrapper.mode == WrapperMode.CONTINUOUS
-        fetched = fetch_pages(
-            spec,
-            settings=self.settings,
-            high_water_mark=self.wrapper.high_water_mark if continuous else None,
-        )
+        with self.shutdown.interruptible() if self.shutdown else nullcontext():
+            fetched = self._fetch(spec)
         self.run.pages = len(fetched.pages)
         self.run.bytes_fetched = fetched.bytes_fetched
         self.complete = fetched.complete
         self._keep_lease()
         points = self._parse(code, spec, fetched, resource)
         self.run.points_fetched = len(points)
+        if resource.retention is not None:
+            # Points outside the window would be stored and published only for the next tick to delete them.
+            cutoff = resource.retention.cutoff(utcnow())
+            points = [point for point in points if point.timestamp >= cutoff]
         if points:
             self.first = min(point.timestamp for point in points)
             self.last = max(point.timestamp for point in points)
@@ -134,6 +171,24 @@ class _Execution:
         self.resources.set_periods(resource.id, first=self.first, last=self.last)
         self._keep_lease()
         self._publish(resource, fetched)
+
+    def _fetch(self, spec: FetchSpec) -> FetchResult:
+        """Fetch the window this run asks for, and record the window and every page request on the run."""
+        continuous = self.wrapper.mode == WrapperMode.CONTINUOUS
+        if not continuous:
+            spec = spec.model_copy(update={"water_mark": None})  # a one-off run reads the URL as given
+        fetched = fetch_pages(
+            spec,
+            settings=self.settings,
+            high_water_mark=self.wrapper.high_water_mark if continuous else None,
+            # A backfill fetches from its date: no lookback before it.
+            start=self.wrapper.backfill_from if continuous else None,
+        )
+        self.run.window = fetched.window
+        self.run.window_start = fetched.window_start
+        self.run.requests = fetched.requests[:RECORDED_REQUESTS]
+        self.run.stop_reason = fetched.stop_reason
+        return fetched
 
     def _wrapper_parts(self) -> tuple[FetchSpec, str]:
         if not self.wrapper.fetch_spec or not self.wrapper.generated_code:
@@ -150,12 +205,18 @@ class _Execution:
             "high_water_mark": _iso(self.wrapper.high_water_mark),
             "low_water_mark": _iso(self.wrapper.low_water_mark),
         }
+        # Points are checked and kept as columns as they stream in, not held as the child's raw rows.
+        builder = PointBuilder()
         result = run_parse(
-            code, fetched.payloads(), context=context, limits=SandboxLimits.from_settings(self.settings)
+            code,
+            fetched.payloads(),
+            context=context,
+            limits=SandboxLimits.from_settings(self.settings),
+            on_points=builder.add,
         )
         if not result.ok:
             raise RunFailedError(f"parse failed: {result.error_type}: {result.error}")
-        raw, issues = to_points(result.points)
+        raw, issues = builder.result()
         if issues:
             raise RunFailedError(f"invalid points: {issues[0].message}")
         try:
@@ -196,6 +257,8 @@ class _Execution:
             raise OutboxPendingError(f"the raw payload was not published: {exc}") from exc
 
     def _keep_lease(self) -> None:
+        if self.shutdown is not None:
+            self.shutdown.check()
         extended = self.wrappers.extend_lease(
             self.wrapper.wrapper_id, owner=self.owner, lease_seconds=self.settings.job_lease_seconds
         )
@@ -206,9 +269,10 @@ class _Execution:
 
     def _stop(self) -> None:
         self.run.error = "the resource was deleted; the wrapper is stopped"
+        self.run.status = RunStatus.FAILED
         self._release(
             WrapperStatus.STOPPED,
-            fields={"next_run_at": None},
+            fields={"next_run_at": None, **REQUEST_DONE},
             event="stopped",
             reason="resource deleted",
         )
@@ -217,14 +281,27 @@ class _Execution:
         high = _later(self.wrapper.high_water_mark, self.last)
         low = _earlier(self.wrapper.low_water_mark, self.first)
         self.run.high_water_mark = high
-        fields: dict[str, Any] = {"high_water_mark": high, "low_water_mark": low, "consecutive_failures": 0}
+        self.run.status = RunStatus.SUCCEEDED
+        fields: dict[str, Any] = {
+            "high_water_mark": high,
+            "low_water_mark": low,
+            "consecutive_failures": 0,
+            **REQUEST_DONE,
+        }
+        fields["cadence_seconds"] = wrapper_cadence(
+            rate_seconds=resource.schedule.rate_seconds if resource.schedule else None,
+            cron=resource.schedule.cron if resource.schedule else None,
+            validation=self.wrapper.validation,
+            default_rate_seconds=self.settings.job_default_rate_seconds,
+            now=utcnow(),
+        )
         run = self.run
         detail = (
             f"{run.points_fetched} points: {run.points_new} new, {run.points_revised} revised, "
             f"{run.points_duplicate} unchanged; {run.points_published} published"
         )
         if not self.complete:
-            detail += "; stopped at max_pages (the high water mark is where this run got to)"
+            detail += f"; {self.run.stop_reason} (the high water mark is where this run got to)"
         if self.wrapper.mode == WrapperMode.ONCE:
             self._release(
                 WrapperStatus.COMPLETED,
@@ -240,10 +317,22 @@ class _Execution:
             WrapperStatus.RUNNING, fields={**fields, "next_run_at": upcoming}, event="run", detail=detail
         )
 
+    def _after_interrupt(self, exc: JobStoppedError) -> None:
+        # Not the wrapper's fault and nothing moved: due again now, for the next tick to take over.
+        self.run.error = str(exc)
+        self.run.status = RunStatus.INTERRUPTED
+        self._release(
+            WrapperStatus.RUNNING,
+            fields={"next_run_at": utcnow()},
+            event="run interrupted",
+            reason=str(exc),
+        )
+
     def _after_broker_fault(self, exc: BrokerError) -> None:
         # Not the wrapper's fault: retried soon, without counting towards `error`.
         reason = _text(exc)
         self.run.error = reason
+        self.run.status = RunStatus.FAILED
         retry = utcnow() + self._backoff(1)
         self._release(
             WrapperStatus.RUNNING, fields={"next_run_at": retry}, event="run incomplete", reason=reason
@@ -254,6 +343,7 @@ class _Execution:
             _text(exc) if isinstance(exc, ResourceServiceError) else f"{type(exc).__name__}: {_text(exc)}"
         )
         self.run.error = reason
+        self.run.status = RunStatus.FAILED
         failures = self.wrapper.consecutive_failures + 1
         limit = self.settings.job_max_consecutive_failures
         if failures >= limit:

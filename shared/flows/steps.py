@@ -49,6 +49,9 @@ from shared.validate.validation import ValidationReport
 
 SOURCE_FORMATS = {SourceType.CSV: SourceFormat.CSV, SourceType.XLSX: SourceFormat.XLSX}
 
+# The detail of a message for a wrapper that does not exist: the batch parks such a message.
+UNKNOWN_WRAPPER = "unknown wrapper"
+
 Action = Literal["generated", "ready", "regenerating", "failed", "stopped", "skipped", "republished"]
 
 
@@ -144,7 +147,7 @@ def _begin(
     try:
         wrappers.get(wrapper_id)
     except NotFoundError:
-        return StepOutcome(wrapper_id=wrapper_id, action="skipped", detail="unknown wrapper")
+        return StepOutcome(wrapper_id=wrapper_id, action="skipped", detail=UNKNOWN_WRAPPER)
     claimed = wrappers.claim(
         wrapper_id, status=status, to=to, owner=owner, lease_seconds=settings.generation_lease_seconds
     )

@@ -19,6 +19,7 @@ from shared.generate.base import (
 )
 from shared.generate.base import GENERATORS as GENERATORS  # re-exported: the CLI offers these names
 from shared.points.point import Point
+from shared.source.fetch_plan import fetch_pages
 from shared.source.profile import SourceProfile, build_profile
 from shared.source.read import SourceData
 from shared.validate.validation import ValidationReport, validate_wrapper
@@ -48,6 +49,9 @@ class WrapResult(BaseModel):
     attempts: list[Attempt]
     exchanges: list[Exchange] = Field(default_factory=list)
     fallback_reason: str | None = None
+    pages: int = Field(default=1, description="pages of the source the points come from")
+    pages_complete: bool = True
+    pages_stop: str = ""
 
 
 def _quiet(message: str) -> None:
@@ -85,7 +89,10 @@ def wrap_source(
 
     if chosen != HEURISTIC:
         try:
-            return _with_source_warnings(attempt(chosen), source)
+            result = attempt(chosen)
+            return _every_page(
+                _with_source_warnings(result, source), request, settings=settings, progress=progress
+            )
         except FALLBACK_ERRORS as exc:
             if isinstance(exc, GeminiError):  # keep the failed attempt's prompts and responses for debugging
                 exchanges.extend(exc.exchanges)
@@ -94,7 +101,35 @@ def wrap_source(
         progress(fallback_reason)
     result = attempt(HEURISTIC)
     result.fallback_reason = fallback_reason
-    return _with_source_warnings(result, source)
+    return _every_page(_with_source_warnings(result, source), request, settings=settings, progress=progress)
+
+
+def _every_page(
+    result: WrapResult, request: IndicatorRequest, *, settings: Settings, progress: Progress
+) -> WrapResult:
+    """The result over every page of a paged API: the validated code run on all pages the spec walks.
+
+    The window is the URL's own (no water mark yet): `wrap` prints what the URL asks for, every page of it.
+    """
+    spec = result.draft.fetch_spec
+    if spec.pagination.kind == "none":
+        return result
+    progress(f"reading every page ({spec.pagination.kind} pagination)")
+    fetched = fetch_pages(spec.model_copy(update={"water_mark": None}), settings=settings)
+    report, points = validate_wrapper(result.draft, fetched.payloads(), request=request, settings=settings)
+    if not report.ok:
+        raise WrapperValidationError(
+            f"the wrapper validated on the first page but failed on all {len(fetched.pages)} pages: "
+            f"{first_reason(report)}",
+            report,
+        )
+    result.report, result.points = report, points
+    result.pages, result.pages_complete, result.pages_stop = (
+        len(fetched.pages),
+        fetched.complete,
+        fetched.stop_reason,
+    )
+    return result
 
 
 def _with_source_warnings(result: WrapResult, source: SourceData) -> WrapResult:

@@ -29,13 +29,24 @@ from pika.exceptions import (
     ProbableAuthenticationError,
     UnroutableError,
 )
-from pydantic import BaseModel, SecretStr, ValidationError, field_serializer
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_serializer
 from pydantic_core import to_jsonable_python
 
-from shared.common.errors import BrokerError, BrokerUnavailableError, SecretUnavailableError
+from shared.common.errors import (
+    BrokerError,
+    BrokerUnavailableError,
+    QueueArgumentsError,
+    SecretUnavailableError,
+)
 from shared.common.secrets import clear_secret_cache, read_secret_document
 from shared.common.settings import Settings, get_settings
-from shared.messaging.queues import COLLECTED_DATA_QUEUE, QUEUES, RESOURCE_DATA_QUEUE
+from shared.messaging.queues import (
+    COLLECTED_DATA_QUEUE,
+    QUEUES,
+    RESOURCE_DATA_QUEUE,
+    dead_letter_queue,
+    queue_arguments,
+)
 from shared.points.point import Point
 
 logger = logging.getLogger(__name__)
@@ -45,6 +56,7 @@ CONTENT_TYPE = "application/json"
 APP_ID = "resource-service"
 PERSISTENT = pika.DeliveryMode.Persistent.value
 AUTHENTICATION_ERRORS = (AuthenticationError, ProbableAuthenticationError, ProbableAccessDeniedError)
+PRECONDITION_FAILED = 406
 
 HeaderValue = str | int | float | bool
 Payload = Mapping[str, Any] | BaseModel
@@ -54,6 +66,8 @@ class WrapperMessage(BaseModel):
     """Message of `wrapper_creation_queue` and `wrapper_validation_queue`."""
 
     wrapper_id: str
+    # The API request that caused the message; absent (not null) without one, so bodies stay as they were.
+    correlation_id: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class ResourceDataMessage(BaseModel):
@@ -97,10 +111,44 @@ class BrokerCredentials(BaseModel):
     password: SecretStr
 
 
-def declare_queues(channel: BlockingChannel, queue_names: Iterable[str] = QUEUES) -> None:
-    """Declare the service's queues durable; declaring an existing queue the same way is a no-op."""
+def declare_queues(
+    channel: BlockingChannel, queue_names: Iterable[str] = QUEUES, *, settings: Settings | None = None
+) -> None:
+    """Declare queues durable with their arguments, each dead-letter target first; a no-op when they exist.
+
+    A queue that exists with other arguments closes the channel (PRECONDITION_FAILED): that is raised as
+    QueueArgumentsError, naming the queue, the difference and the migration.
+    """
+    settings = settings or get_settings()
+    for name in _with_dead_letter_targets(queue_names, settings):
+        declare_queue(channel, name, settings=settings)
+
+
+def declare_queue(channel: BlockingChannel, name: str, *, settings: Settings) -> None:
+    """Declare one queue durable with its arguments (QueueArgumentsError when it exists with others)."""
+    try:
+        channel.queue_declare(queue=name, durable=True, arguments=queue_arguments(name, settings) or None)
+    except ChannelClosedByBroker as error:
+        # Only an optional argument (x-…) may differ for the queue to take messages as it is; a queue of
+        # another durability is a conflict the publish must report.
+        if error.reply_code != PRECONDITION_FAILED or "inequivalent arg 'x-" not in str(error.reply_text):
+            raise
+        raise QueueArgumentsError(
+            f"queue {name!r} exists with other arguments than this version declares ({error.reply_text}); "
+            f"a queue's arguments cannot change in place: migrate it with "
+            f"`resource-service messages migrate {name}` (README, Queue limits)"
+        ) from error
+
+
+def _with_dead_letter_targets(queue_names: Iterable[str], settings: Settings) -> list[str]:
+    # A dead letter routed to a queue that does not exist yet is dropped: declare the target first.
+    ordered: list[str] = []
     for name in queue_names:
-        channel.queue_declare(queue=name, durable=True)
+        target = dead_letter_queue(queue_arguments(name, settings))
+        for item in (target, name):
+            if item is not None and item not in ordered:
+                ordered.append(item)
+    return ordered
 
 
 def encode_payload(payload: Payload) -> bytes:
@@ -183,7 +231,7 @@ def amqp_parameters(settings: Settings) -> pika.URLParameters:
 class _Outgoing(NamedTuple):
     message_id: str
     body: bytes
-    headers: Mapping[str, HeaderValue] | None
+    headers: Mapping[str, Any] | None
 
 
 class _Slot:
@@ -266,6 +314,13 @@ class Publisher:
         message = _Outgoing(message_id or message_id_for(queue, body), body, headers)
         self._send(queue, [message])
         return message.message_id
+
+    def publish_body(
+        self, queue: str, body: bytes, *, message_id: str, headers: Mapping[str, Any] | None = None
+    ) -> str:
+        """Publish bytes as they are (a parked message is kept byte for byte), confirmed; return its id."""
+        self._send(queue, [_Outgoing(message_id, body, headers)])
+        return message_id
 
     def publish_many(self, queue: str, payloads: Iterable[Payload]) -> list[str]:
         """Publish several JSON messages on one checked-out channel, each confirmed; return their ids."""
@@ -406,11 +461,22 @@ class Publisher:
             slot.reset()
             slot.connection = pika.BlockingConnection(self._connection_parameters())
         if slot.channel is None or not slot.channel.is_open:
-            channel = slot.connection.channel()
+            channel = self._declared_channel(slot.connection)
             channel.confirm_delivery()
-            declare_queues(channel, self._queue_names)
             slot.channel = channel
         return slot.channel
+
+    def _declared_channel(self, connection: pika.BlockingConnection) -> BlockingChannel:
+        """A channel on which every queue of the publisher was declared, or found declared otherwise."""
+        channel = connection.channel()
+        for name in _with_dead_letter_targets(self._queue_names, self.settings):
+            try:
+                declare_queue(channel, name, settings=self.settings)
+            except QueueArgumentsError as error:
+                # The queue exists and takes messages as it is: keep publishing, and say loudly what to do.
+                logger.error("%s", error)
+                channel = connection.channel()
+        return channel
 
     def _publish_on(self, slot: _Slot, queue: str, message: _Outgoing) -> None:
         properties = pika.BasicProperties(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from shared.common.correlation import current_correlation_id
 from shared.domain.models import WrapperRecord
 from shared.messaging.queues import RESOURCE_DELETED_QUEUE, WRAPPER_CREATION_QUEUE, WRAPPER_VALIDATION_QUEUE
 
@@ -20,8 +21,11 @@ class MessagePublisher(Protocol):
 
 
 def wrapper_message(wrapper_id: str) -> dict[str, str]:
-    """The message body of both wrapper queues."""
-    return {"wrapper_id": wrapper_id}
+    """The message body of both wrapper queues, with the correlation id of the work that caused it."""
+    correlation_id = current_correlation_id()
+    if correlation_id is None:
+        return {"wrapper_id": wrapper_id}
+    return {"wrapper_id": wrapper_id, "correlation_id": correlation_id}
 
 
 def _message_id(wrapper: WrapperRecord, step: str, revision: str | None) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.rabbit_mq_event import RabbitM
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.alias_generators import to_camel
 
+from shared.common.json_text import load_json
 from shared.messaging.broker import APP_ID, CONTENT_TYPE, PERSISTENT, encode_payload, message_id_for
 
 EVENT_SOURCE = "aws:rmq"
@@ -33,6 +33,8 @@ class QueueMessage(BaseModel):
     headers: dict[str, JsonValue] = Field(default_factory=dict)
     body: JsonValue = None
     error: str | None = None
+    # The body as received, so that a message given up on can be parked byte for byte.
+    raw: bytes = Field(default=b"", exclude=True, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -153,9 +155,13 @@ def _parse_message(queue: str, vhost: str, message: RabbitMessage) -> QueueMessa
     try:
         raw = base64.b64decode(message.data, validate=True)
     except (binascii.Error, ValueError) as error:
-        return header.model_copy(update={"error": f"data is not valid base64: {error}"})
+        return header.model_copy(
+            update={"error": f"data is not valid base64: {error}", "raw": message.data.encode()}
+        )
+    header = header.model_copy(update={"raw": raw})
     try:
-        body = json.loads(raw)
+        # Depth-limited: a deeply nested body is malformed, not a RecursionError redelivered forever.
+        body = load_json(raw)
     except ValueError as error:
         return header.model_copy(update={"error": f"body is not valid JSON: {error}"})
     return header.model_copy(update={"body": body})

@@ -1,10 +1,15 @@
 """The sandboxed parse process: `python -I child.py CONFIG.json`, started only by shared.sandbox.run.
 
 It confines itself (network namespace, rlimits, no capabilities, Landlock, seccomp, an audit hook) before
-it compiles the untrusted parse code, runs it on the payload files and streams JSON lines on a private file
-descriptor: first how it was confined, then points (batches of rows, or frames of point columns: a line
-followed by raw bytes) and violations, last a status. Stdout and stdin of the untrusted code are redirected
-away from that channel.
+it compiles the untrusted parse code, runs it on the payload files and streams JSON lines on a file
+descriptor of its own: first how it was confined, then points (batches of rows, or frames of point columns:
+a line followed by raw bytes), last a status. Stdout and stdin of the untrusted code are redirected away from
+that channel, but the code can still write to it, so the parent trusts nothing on it after the first line:
+it counts the points itself, and the status only ends a run that the parent saw end cleanly.
+
+Violations the audit hook refuses go on a second pipe instead, where every byte fails the run: the code can
+add to it, never take back. When the hook cannot write there (the descriptor closed or replaced), it ends
+the process with VIOLATION_EXIT, a verdict the parent reads from the kernel.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
+TMPFS_PAGE = 4096
 CLONE_THREAD = 0x00010000
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
@@ -94,6 +102,8 @@ BLOCKED_EVENTS = (
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 # fmt: on
 MAX_VIOLATIONS = 20
+# The exit code of a process whose violation could not be reported (shared.sandbox.run.VIOLATION_EXIT).
+VIOLATION_EXIT = 86
 # Points go out in batches, one JSON line each: the parent decodes a line in one call, not a point. The
 # toolkit's point columns go out as frames instead: a JSON line with the count, then the raw columns.
 POINT_BATCH = 1000
@@ -116,19 +126,21 @@ def main() -> int:
     for module in config.get("preload", []):
         with contextlib.suppress(ImportError):
             __import__(module)
-    confinement = confine(config)
-    # Reported before any untrusted code runs, so a run that is killed still says how it was confined.
-    _emit(channel, {"confinement": confinement})
-    channel.flush()
+    # Read before confinement: a size-capped file system mounted on the work directory hides them.
     payloads = []
     for path in config["payload_paths"]:
         with open(path, "rb") as handle:
             payloads.append(handle.read())
     with open(config["code_path"], encoding="utf-8") as handle:
         source = handle.read()
+    confinement = confine(config)
+    # Reported before any untrusted code runs, so a run that is killed still says how it was confined.
+    _emit(channel, {"confinement": confinement})
+    channel.flush()
+    _await_start(config, mounted=str(confinement.get("disk", "")).startswith("tmpfs"))
     violations: list[str] = []
     if config.get("audit_hook", True):
-        install_audit_hook(config, violations, channel)
+        install_audit_hook(config, violations)
     try:
         count = run_wrapper(source, config["context"], payloads, channel)
     except BaseException as exc:  # every failure of untrusted code is reported, not raised
@@ -144,6 +156,7 @@ def confine(config: dict[str, Any]) -> dict[str, Any]:
     """Apply every confinement the platform allows and say which took effect."""
     report: dict[str, Any] = {}
     report["network_namespace"] = _unshare_network()
+    report["disk"] = _mount_work_dir(config)
     report["rlimits"] = _set_limits(config["limits"])
     report["capabilities"] = _drop_capabilities()
     report["landlock"] = _apply_landlock(config)
@@ -161,6 +174,44 @@ def _unshare_network() -> str:
     if _libc().unshare(CLONE_NEWNET) != 0:
         return f"unavailable: unshare(CLONE_NEWNET) failed with errno {ctypes.get_errno()}"
     return "applied"
+
+
+def _mount_work_dir(config: dict[str, Any]) -> str:
+    """Put a size-capped tmpfs over the work directory in a mount namespace of the child's own."""
+    # The kernel then holds the disk budget (ENOSPC). Without a mount namespace (Lambda, no privilege) the
+    # parent's watchdog on the directory holds it instead.
+    budget = config.get("disk_budget")
+    if not isinstance(budget, dict):
+        return "watchdog: no budget given"
+    if not budget.get("tmpfs", True):
+        return "watchdog: tmpfs not asked for"
+    if not sys.platform.startswith("linux"):
+        return "watchdog: not Linux"
+    libc = _libc()
+    if libc.unshare(CLONE_NEWNS) != 0:
+        return f"watchdog: unshare(CLONE_NEWNS) failed with errno {ctypes.get_errno()}"
+    # Private first, so that the mount below never propagates back to the caller's namespace.
+    if libc.mount(b"none", b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None) != 0:
+        return f"watchdog: making mounts private failed with errno {ctypes.get_errno()}"
+    # One page and one inode beyond the budget (and one for the root), so that the parent, measuring the
+    # tmpfs, sees a run that tried to go beyond it.
+    size, files = int(budget["bytes"]) + TMPFS_PAGE, int(budget["files"]) + 2
+    options = f"size={size},nr_inodes={files},mode=0700".encode()
+    flags = ctypes.c_ulong(MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    if libc.mount(b"tmpfs", config["work_dir"].encode(), b"tmpfs", flags, options) != 0:
+        return f"watchdog: mounting a tmpfs failed with errno {ctypes.get_errno()}"
+    os.chdir(config["work_dir"])  # the old working directory is the directory under the mount
+    return f"tmpfs of {budget['bytes']} bytes and {budget['files']} files"
+
+
+def _await_start(config: dict[str, Any], *, mounted: bool) -> None:
+    """With a tmpfs, wait until the parent holds it open: it measures it even after this process ended."""
+    start_fd = config.get("start_fd")
+    if not isinstance(start_fd, int):
+        return
+    if mounted:
+        os.read(start_fd, 1)
+    os.close(start_fd)
 
 
 def _set_limits(limits: dict[str, int]) -> dict[str, int]:
@@ -304,15 +355,21 @@ def _apply_seccomp() -> str:
     return "applied"
 
 
-def install_audit_hook(config: dict[str, Any], violations: list[str], channel: Any) -> None:
+def install_audit_hook(config: dict[str, Any], violations: list[str]) -> None:
     """Refuse, from Python, what the untrusted code must not do: a clear error even where the kernel can't."""
     # State lives in this closure, not in module globals the untrusted code reaches through frames, and each
-    # violation goes on the channel at once, so a forged final status cannot hide it. The hook is still
+    # violation goes on the violation pipe at once, where the parent counts any byte as a violation: neither
+    # writing to the result channel nor a forged final status can hide it. The pipe is checked to be the
+    # same one before each report, and a report that cannot be made ends the process. The hook is still
     # in-process (patching the standard library defeats it): the kernel layers are the boundary.
     work_dir = os.path.realpath(config["work_dir"])
     read_roots = (*(os.path.realpath(p) for p in config["read_paths"]), work_dir)
     blocked_modules, blocked_events, write_flags = BLOCKED_MODULES, BLOCKED_EVENTS, WRITE_FLAGS
     realpath, fsdecode, dumps = os.path.realpath, os.fsdecode, json.dumps
+    fstat, write, end = os.fstat, os.write, os._exit
+    report_fd = int(config["violation_fd"])
+    pipe = fstat(report_fd)
+    identity = (pipe.st_dev, pipe.st_ino)
 
     def within(path: str, roots: tuple[str, ...]) -> bool:
         real = realpath(path)
@@ -322,8 +379,14 @@ def install_audit_hook(config: dict[str, Any], violations: list[str], channel: A
         text = f"sandbox: {message}"
         if len(violations) < MAX_VIOLATIONS:
             violations.append(text)
-            channel.write(dumps({"violation": text}) + "\n")
-            channel.flush()
+        line = (dumps({"violation": text}) + "\n").encode()
+        try:
+            now = fstat(report_fd)
+            reported = (now.st_dev, now.st_ino) == identity and write(report_fd, line) == len(line)
+        except OSError:
+            reported = False
+        if not reported:
+            end(VIOLATION_EXIT)
         raise PermissionError(text)
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
@@ -487,6 +550,8 @@ def describe(exc: BaseException) -> dict[str, Any]:
         message = "sandbox: file size limit exceeded"
     elif isinstance(exc, OSError) and exc.errno == errno.EMFILE:
         message = "sandbox: open file limit exceeded"
+    elif isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        message = "sandbox: disk budget of the work directory exceeded"
     return {"type": type(exc).__name__, "message": message[:1000], "line": line}
 
 

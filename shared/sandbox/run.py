@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.common.errors import SandboxError
+from shared.common.json_text import load_json
 from shared.common.settings import Settings
 from shared.points.columns import gc_paused
 
@@ -54,6 +55,16 @@ SYSTEM_READ_PATHS = (
     "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
 )
 STDERR_TAIL_BYTES = 16_384
+# What the parent keeps of the violation pipe: enough for every violation the child reports.
+VIOLATION_BYTES = 65_536
+# The child exits with this code when it cannot put a violation on its pipe (see child.py).
+VIOLATION_EXIT = 86
+# Channel lines are points, a frame header or a status: none is nested deeper than this.
+CHANNEL_JSON_DEPTH = 8
+# A channel line longer than this is unreadable: the parent holds no more of a line than this.
+MAX_LINE_BYTES = 8 * 1024 * 1024
+# How often the watchdog measures the work directory while the child runs.
+DISK_POLL_SECONDS = 0.02
 
 
 class SandboxLimits(BaseModel):
@@ -65,6 +76,9 @@ class SandboxLimits(BaseModel):
     file_bytes: int
     open_files: int
     output_bytes: int
+    max_points: int = 5_000_000
+    disk_bytes: int = 256 * 1024 * 1024
+    max_files: int = 1_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SandboxLimits:
@@ -76,6 +90,9 @@ class SandboxLimits(BaseModel):
             file_bytes=settings.sandbox_max_file_mb * 1024 * 1024,
             open_files=settings.sandbox_max_open_files,
             output_bytes=settings.sandbox_max_output_mb * 1024 * 1024,
+            max_points=settings.sandbox_max_points,
+            disk_bytes=settings.sandbox_max_disk_mb * 1024 * 1024,
+            max_files=settings.sandbox_max_files,
         )
 
 
@@ -85,10 +102,11 @@ class ColumnFrame:
 
     count: int
     series: Any
-    timestamps: bytes
-    values: bytes
-    codes: bytes | None
-    offsets: bytes | None = None
+    # Views of the one buffer the frame was read into, not copies.
+    timestamps: bytes | memoryview
+    values: bytes | memoryview
+    codes: bytes | memoryview | None
+    offsets: bytes | memoryview | None = None
 
 
 # A raw point `[timestamp, value, dimensions]` as the child wrote it, or a frame of many.
@@ -109,6 +127,9 @@ class SandboxResult(BaseModel):
     confinement: dict[str, Any] = Field(default_factory=dict)
     seconds: float = 0.0
     stderr_tail: str = ""
+    # The most the child added to its work directory, as the watchdog measured it.
+    disk_peak_bytes: int = 0
+    disk_peak_files: int = 0
 
     @property
     def point_count(self) -> int:
@@ -184,12 +205,15 @@ def run_parse(
     limits: SandboxLimits,
     preload_data_libraries: bool = True,
     audit_hook: bool = True,
+    tmpfs: bool = True,
     on_points: Callable[[list[RawPoint]], None] | None = None,
 ) -> SandboxResult:
     """Run `parse(payload, context)` of `code` on each payload in a confined `python -I` process.
 
     With `on_points`, the raw points go to it in order, batch by batch as they arrive (on another thread,
-    while the child still works), instead of into the result; an exception it raises is raised here.
+    while the child still works), instead of into the result; an exception it raises is raised here. A
+    caller that keeps each batch as columns holds memory bounded by `limits.max_points`. Without `tmpfs`
+    the watchdog alone holds the disk budget, as where the platform has no mount namespace.
     """
     # Where Landlock is missing (Lambda), this keeps the caller's credentials out of the child's reach.
     protect_caller()
@@ -213,6 +237,7 @@ def run_parse(
             "context": context,
             "preload": [*PRELOAD, *(_data_preload(code) if preload_data_libraries else ())],
             "audit_hook": audit_hook,
+            "disk_budget": {"bytes": limits.disk_bytes, "files": limits.max_files, "tmpfs": tmpfs},
             "limits": {
                 "cpu_seconds": limits.cpu_seconds,
                 "memory_bytes": limits.memory_bytes,
@@ -221,9 +246,7 @@ def run_parse(
                 "core_bytes": 0,
             },
         }
-        config_path = work_dir / "config.json"
-        config_path.write_text(json.dumps(config, default=str), encoding="utf-8")
-        result = _run_child(config_path, work_dir, limits, on_points)
+        result = _run_child(config, work_dir, limits, on_points)
     result.seconds = round(time.monotonic() - started, 3)
     return result
 
@@ -250,11 +273,22 @@ def _data_preload(code: str) -> tuple[str, ...]:
 
 
 def _run_child(
-    config_path: Path,
+    config: dict[str, Any],
     work_dir: Path,
     limits: SandboxLimits,
     on_points: Callable[[list[RawPoint]], None] | None = None,
 ) -> SandboxResult:
+    # Violations travel on a pipe of their own: the untrusted code can add to it but cannot take anything
+    # back, since every byte on it fails the run (see child.py).
+    report_read, report_write = os.pipe()
+    # The child waits on this one, when it mounted a tmpfs, until the parent holds the tmpfs open.
+    start_read, start_write = os.pipe()
+    config_path = work_dir / "config.json"
+    config_path.write_text(
+        json.dumps({**config, "violation_fd": report_write, "start_fd": start_read}, default=str),
+        encoding="utf-8",
+    )
+    watch = _DiskWatch(work_dir, max_bytes=limits.disk_bytes, max_files=limits.max_files)
     try:
         process = subprocess.Popen(
             [sys.executable, "-I", str(CHILD_SCRIPT), str(config_path)],
@@ -264,39 +298,110 @@ def _run_child(
             cwd=work_dir,
             env={},
             start_new_session=True,
+            pass_fds=(report_write, start_read),
         )
     except OSError as exc:
+        os.close(report_read)
+        os.close(start_write)
         raise SandboxError(f"cannot start the sandbox process: {exc}") from exc
+    finally:
+        os.close(report_write)
+        os.close(start_read)
+    start = _Start(start_write)
+    # Readers and the watchdog kill from their threads; the lock keeps a kill from racing the reaping,
+    # after which the process group id may belong to someone else.
+    reaping = threading.Lock()
+
+    def kill() -> None:
+        with reaping:
+            _kill_group(process)
+
+    def confined(report: dict[str, Any]) -> None:
+        try:
+            if str(report.get("disk", "")).startswith("tmpfs"):
+                watch.attach(f"/proc/{process.pid}/root{work_dir}")
+        finally:
+            start.release()
+
     # The channel is decoded as it arrives, on the other core while the child works.
-    channel = _Channel(on_points)
+    channel = _Channel(
+        on_points,
+        max_points=limits.max_points,
+        on_budget=kill,
+        on_confinement=confined,
+    )
     out = _Collector(
         process.stdout,
         limits.output_bytes,
         keep_tail=False,
-        on_overflow=lambda: _kill_group(process),
+        on_overflow=kill,
         sink=channel.feed,
     )
     err = _Collector(process.stderr, STDERR_TAIL_BYTES, keep_tail=True)
+    report = _Collector(open(report_read, "rb", buffering=0), VIOLATION_BYTES, keep_tail=False)  # noqa: SIM115
+    watch.on_exceeded = kill
     with gc_paused():
         out.start()
         err.start()
+        report.start()
+        watch.start()
         exited = _wait_unreaped(process.pid, limits.wall_seconds)
-        _kill_group(process)
-        process.wait()
+        kill()
+        start.release()
+        watch.finish()
+        with reaping:
+            process.wait()
         # The channel's last lines may still be in the consumer's hands: the result must not be read early.
         out.join(max(5.0, limits.wall_seconds))
         err.join(5)
-    for stream in (process.stdout, process.stderr):
+        report.join(5)
+    for stream in (process.stdout, process.stderr, report.stream):
         if stream is not None:
             stream.close()
     if channel.consumer_error is not None:
         raise channel.consumer_error
-    stderr_tail = err.text()
-    if out.overflow:
+    result = _verdict(
+        channel,
+        process.returncode,
+        err.text(),
+        limits,
+        exited=exited,
+        overflow=out.overflow,
+        budget=watch.exceeded or channel.budget_exceeded,
+        reported=_reported_violations(report.data(), overflow=report.overflow),
+    )
+    result.disk_peak_bytes, result.disk_peak_files = watch.peak_bytes, watch.peak_files
+    return result
+
+
+def _verdict(
+    channel: _Channel,
+    returncode: int,
+    stderr_tail: str,
+    limits: SandboxLimits,
+    *,
+    exited: bool,
+    overflow: bool,
+    budget: str | None,
+    reported: list[str],
+) -> SandboxResult:
+    """The result of a run: what the parent saw itself comes first, what the child wrote last."""
+    confinement = channel.confinement or {}
+    if budget is not None:
+        return SandboxResult(
+            ok=False,
+            error=budget,
+            error_type="BudgetExceeded",
+            violations=[f"sandbox: {budget}", *reported],
+            confinement=confinement,
+            stderr_tail=stderr_tail,
+        )
+    if overflow:
         return SandboxResult(
             ok=False,
             error=f"output exceeded {limits.output_bytes} bytes",
             error_type="OutputLimit",
+            confinement=confinement,
             stderr_tail=stderr_tail,
         )
     if not exited:
@@ -304,9 +409,164 @@ def _run_child(
             ok=False,
             error=f"wall-clock limit of {limits.wall_seconds:g} s exceeded",
             error_type="Timeout",
+            confinement=confinement,
             stderr_tail=stderr_tail,
         )
-    return _outcome(channel, process.returncode, stderr_tail, limits)
+    if returncode == VIOLATION_EXIT:
+        reported = reported or ["sandbox: a violation whose report the code tampered with"]
+        return SandboxResult(
+            ok=False,
+            error=f"sandbox violation: {reported[0]}",
+            error_type="SandboxViolation",
+            violations=reported,
+            confinement=confinement,
+            stderr_tail=stderr_tail,
+        )
+    result = _outcome(channel, returncode, stderr_tail, limits, reported=reported)
+    if result.ok and returncode != 0:
+        # A status the code forged before ending the process some other way.
+        return SandboxResult(
+            ok=False,
+            error=_death_reason(returncode, limits, stderr_tail),
+            error_type="Killed",
+            confinement=confinement,
+            stderr_tail=stderr_tail,
+        )
+    return result
+
+
+def _reported_violations(data: bytes, *, overflow: bool) -> list[str]:
+    """The violations on the child's violation pipe; any byte on it is one, readable or not."""
+    violations: list[str] = []
+    for line in data.splitlines():
+        try:
+            item = load_json(line, max_depth=CHANNEL_JSON_DEPTH)
+        except (ValueError, UnicodeDecodeError):
+            item = None
+        text = item.get("violation") if isinstance(item, dict) else None
+        text = str(text) if text is not None else "sandbox: an unreadable violation report"
+        if text not in violations:
+            violations.append(text)
+    if overflow and not violations:
+        violations.append("sandbox: an unreadable violation report")
+    return violations
+
+
+class _Start:
+    """The parent's end of the start pipe: one byte lets a waiting child run the parse code."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._fd is None:
+                return
+            with contextlib.suppress(OSError):  # a child already gone
+                os.write(self._fd, b"s")
+            os.close(self._fd)
+            self._fd = None
+
+
+class _DiskWatch(threading.Thread):
+    """The disk budget of the work directory, measured while the child runs and after; over it, a kill."""
+
+    # Where the child mounted a size-capped tmpfs on it (see child.py), the kernel holds the budget and this
+    # reads the tmpfs's own counts, through a descriptor that keeps it alive after the child is gone.
+    # Otherwise (Lambda) it walks the directory and counts what the child added to the inputs: bytes
+    # allocated (a sparse file counts what it holds) and entries (files, directories, links); between two
+    # measurements the child can write at most one poll interval's worth, and no file beyond the file-size
+    # rlimit.
+
+    def __init__(self, root: Path, *, max_bytes: int, max_files: int) -> None:
+        super().__init__(daemon=True)
+        self.root = str(root)
+        self.max_bytes = max_bytes
+        self.max_files = max_files
+        self.on_exceeded: Callable[[], None] = lambda: None
+        self.exceeded: str | None = None
+        self.peak_bytes = 0
+        self.peak_files = 0
+        self._stop_event = threading.Event()
+        self._base_bytes, self._base_files = self._measure(limit=None)
+        self._mounted: int | None = None
+        self._finished = False
+        self._mount_lock = threading.Lock()
+
+    def attach(self, path: str) -> None:
+        """Measure the tmpfs mounted at `path` (as seen through the child's /proc root) too."""
+        with self._mount_lock:
+            if self._finished:
+                return  # the child is gone (the wall clock ran out before it said how it was confined)
+            try:
+                self._mounted = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError as exc:
+                self._exceed(f"disk budget: the work directory cannot be measured ({exc.strerror})")
+
+    def run(self) -> None:
+        while not self._stop_event.wait(DISK_POLL_SECONDS) and self.exceeded is None:
+            self.check()
+
+    def finish(self) -> None:
+        """Stop watching, after a last measurement of what the child left."""
+        self._stop_event.set()
+        if self.is_alive():
+            self.join()
+        with self._mount_lock:
+            self._finished = True
+            if self.exceeded is None:
+                self.check()
+            if self._mounted is not None:
+                os.close(self._mounted)
+                self._mounted = None
+
+    def check(self) -> None:
+        """Measure once; record and act on a budget exceeded."""
+        try:
+            used, files = self._measure(limit=self._base_files + self.max_files)
+        except OSError as exc:
+            # A directory the parent cannot read (chmod 000, a path too long) cannot be within budget.
+            self._exceed(f"disk budget: the work directory cannot be measured ({exc.strerror})")
+            return
+        added_bytes, added_files = max(0, used - self._base_bytes), max(0, files - self._base_files)
+        if self._mounted is not None:
+            usage = os.fstatvfs(self._mounted)
+            added_bytes += (usage.f_blocks - usage.f_bfree) * usage.f_frsize
+            added_files += usage.f_files - usage.f_ffree - 1  # the root directory
+        self.peak_bytes = max(self.peak_bytes, added_bytes)
+        self.peak_files = max(self.peak_files, added_files)
+        if added_files > self.max_files:
+            self._exceed(f"file budget of {self.max_files} files and directories exceeded")
+        elif added_bytes > self.max_bytes:
+            self._exceed(f"disk budget of {self.max_bytes // (1024 * 1024)} MB exceeded")
+
+    def _exceed(self, reason: str) -> None:
+        self.exceeded = reason
+        self.on_exceeded()
+
+    def _measure(self, *, limit: int | None) -> tuple[int, int]:
+        """Bytes allocated and entries under the root; stops counting past `limit` entries."""
+        used = files = 0
+        pending = [self.root]
+        while pending:
+            try:
+                entries = os.scandir(pending.pop())
+            except FileNotFoundError:
+                continue  # removed since it was listed
+            with entries:
+                for entry in entries:
+                    try:
+                        stat = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    files += 1
+                    used += stat.st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+            if limit is not None and files > limit:
+                break
+        return used, files
 
 
 def _wait_unreaped(pid: int, seconds: float) -> bool:
@@ -341,47 +601,65 @@ class _Channel:
 
     JSON lines, except that a line `{"columns": {"count", "series", "coded", "clocked"}}` is followed by the
     frame's raw bytes: `count` int64 timestamps, `count` float64 values, when coded `count` int32 codes and,
-    when clocked, `count` int32 UTC offsets.
+    when clocked, `count` int32 UTC offsets. The parent counts the points itself: past `max_points` it
+    stops reading, records why and calls `on_budget` (which kills the child).
     """
 
-    def __init__(self, on_points: Callable[[list[RawPoint]], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_points: Callable[[list[RawPoint]], None] | None = None,
+        *,
+        max_points: int | None = None,
+        on_budget: Callable[[], None] = lambda: None,
+        on_confinement: Callable[[dict[str, Any]], None] = lambda report: None,
+    ) -> None:
         self.points: list[RawPoint] = []
         self.confinement: dict[str, Any] | None = None
         self.violations: list[str] = []
         self.status: dict[str, Any] | None = None
         self.unreadable = False
         self.consumer_error: Exception | None = None
+        self.budget_exceeded: str | None = None
+        self.count = 0
+        self._max_points = max_points
+        self._on_budget = on_budget
+        self._on_confinement = on_confinement
         self._on_points = on_points
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self._frame: dict[str, Any] | None = None
-        self._frame_left = 0
+        # A frame's body is read into one buffer of its announced size: no list of chunks joined later.
+        self._body = bytearray()
+        self._filled = 0
 
     def feed(self, chunk: bytes) -> None:
         """Take the next bytes; complete lines and frames are read now, the rest waits for its end."""
         start = 0
-        while start < len(chunk) and not self.unreadable:
+        while start < len(chunk) and not self.unreadable and self.budget_exceeded is None:
             if self._frame is not None:
-                piece = chunk[start : start + self._frame_left]
-                self._pending.append(piece)
-                self._frame_left -= len(piece)
+                piece = chunk[start : start + len(self._body) - self._filled]
+                self._body[self._filled : self._filled + len(piece)] = piece
+                self._filled += len(piece)
                 start += len(piece)
-                if not self._frame_left:
+                if self._filled == len(self._body):
                     self._end_frame()
                 continue
             end = chunk.find(b"\n", start)
             if end < 0:
                 self._pending.append(chunk[start:])
+                self._pending_bytes += len(chunk) - start
+                self.unreadable = self._pending_bytes > MAX_LINE_BYTES
                 return
             line = b"".join([*self._pending, chunk[start:end]]) if self._pending else chunk[start:end]
-            self._pending = []
+            self._pending, self._pending_bytes = [], 0
             start = end + 1
             if line.strip():
                 self._read_line(line)
 
     def _read_line(self, line: bytes) -> None:
         try:
-            item = json.loads(line)
-        except (ValueError, RecursionError):
+            item = load_json(line, max_depth=CHANNEL_JSON_DEPTH)
+        except (ValueError, UnicodeDecodeError):
             # Reading stops at the first unreadable line: what came before it still counts.
             self.unreadable = True
             return
@@ -397,14 +675,26 @@ class _Channel:
         if type(count) is not int or count < 0 or type(coded) is not bool or type(clocked) is not bool:
             self.unreadable = True
             return
+        # Refused on the header's word, before a byte of the body is held.
+        if not self._within_budget(count):
+            return
         self._frame = header
-        self._frame_left = count * (8 + 8 + (4 if coded else 0) + (4 if clocked else 0))
-        if not self._frame_left:
+        self._body = bytearray(count * (8 + 8 + (4 if coded else 0) + (4 if clocked else 0)))
+        self._filled = 0
+        if not self._body:
             self._end_frame()
 
+    def _within_budget(self, count: int) -> bool:
+        if self._max_points is not None and self.count + count > self._max_points:
+            self.budget_exceeded = f"points budget of {self._max_points} points exceeded"
+            self._on_budget()
+            return False
+        self.count += count
+        return True
+
     def _end_frame(self) -> None:
-        header, body = self._frame or {}, b"".join(self._pending)
-        self._frame, self._pending = None, []
+        header, body = self._frame or {}, memoryview(self._body)
+        self._frame, self._body = None, bytearray()
         count = header["count"]
         codes_end = 20 * count if header["coded"] else 16 * count
         frame = ColumnFrame(
@@ -419,16 +709,20 @@ class _Channel:
 
     def _take(self, item: Any) -> None:
         if isinstance(item, list):
-            self._add([item])
+            if self._within_budget(1):
+                self._add([item])
         elif isinstance(item, dict) and "confinement" in item and self.confinement is None:
             self.confinement = item["confinement"] if isinstance(item["confinement"], dict) else {}
+            self._on_confinement(self.confinement)
         elif isinstance(item, dict) and "violation" in item:
             if str(item["violation"]) not in self.violations:
                 self.violations.append(str(item["violation"]))
         elif isinstance(item, dict) and ("done" in item or "error" in item):
             self.status = item
         elif isinstance(item, dict) and isinstance(item.get("points"), list):
-            self._add([point for point in item["points"] if isinstance(point, list)])
+            points: list[RawPoint] = [point for point in item["points"] if isinstance(point, list)]
+            if self._within_budget(len(points)):
+                self._add(points)
 
     def _add(self, points: list[RawPoint]) -> None:
         if self._on_points is None:
@@ -450,8 +744,16 @@ def _interpret(data: bytes, returncode: int, stderr_tail: str, limits: SandboxLi
     return _outcome(channel, returncode, stderr_tail, limits)
 
 
-def _outcome(channel: _Channel, returncode: int, stderr_tail: str, limits: SandboxLimits) -> SandboxResult:
+def _outcome(
+    channel: _Channel,
+    returncode: int,
+    stderr_tail: str,
+    limits: SandboxLimits,
+    *,
+    reported: list[str] | None = None,
+) -> SandboxResult:
     """The result of a run from its channel and exit status; a line cut off by a kill was never read."""
+    # `reported` are the violations of the violation pipe: with any, the run fails, whatever the channel says.
     if channel.unreadable:
         return SandboxResult(
             ok=False,
@@ -460,12 +762,8 @@ def _outcome(channel: _Channel, returncode: int, stderr_tail: str, limits: Sandb
             confinement=channel.confinement or {},
             stderr_tail=stderr_tail,
         )
-    points, confinement, violations, status = (
-        channel.points,
-        channel.confinement,
-        channel.violations,
-        channel.status,
-    )
+    points, confinement, status = channel.points, channel.confinement, channel.status
+    violations = list(dict.fromkeys([*(reported or []), *channel.violations]))
     if status is None:
         return SandboxResult(
             ok=False,

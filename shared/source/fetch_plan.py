@@ -7,25 +7,31 @@ shared.source.read (s3 objects, workbook checks). Header secrets are looked up b
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 import re
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 from pydantic import BaseModel, Field
 
-from shared.common.errors import FetchPlanError, SourceError
+from shared.common.errors import FetchPlanError, SourceError, UnsafeSourceError
+from shared.common.json_text import load_json
 from shared.common.settings import Settings
 from shared.domain.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
 from shared.source.http import fetch_url
+from shared.source.paging import get_at, link_next, with_query, with_segments
 from shared.source.read import ZIP_MAGIC, check_workbook, read_source
 
 SECRET_PREFIX = "RS_SECRET_"  # noqa: S105 - a variable name prefix, not a secret
 # Lists nested deeper than this in a JSON page are not counted as its records.
 RECORD_SEARCH_DEPTH = 3
+# Query parameters whose values a run record never shows.
+SECRET_PARAM = re.compile(r"key|secret|token|passw|sig|auth|credential", re.IGNORECASE)
+REQUEST_TEXT_LIMIT = 500
 
 
 class FetchedPage(BaseModel):
@@ -34,6 +40,7 @@ class FetchedPage(BaseModel):
     url: str
     content: bytes = Field(repr=False)
     content_type: str = ""
+    link: str = Field(default="", description="the response's Link header")
 
 
 class FetchResult(BaseModel):
@@ -43,6 +50,10 @@ class FetchResult(BaseModel):
     bytes_fetched: int
     params: dict[str, str] = Field(default_factory=dict)
     complete: bool = True
+    window: dict[str, str] = Field(default_factory=dict, description="the time window's parameters as sent")
+    window_start: datetime | None = None
+    requests: list[str] = Field(default_factory=list, description="each request's path and query")
+    stop_reason: str = "last page"
 
     def payloads(self) -> list[bytes]:
         """The pages' bytes, for the sandboxed parse run."""
@@ -91,17 +102,48 @@ def water_mark_params(
     default_lookback_seconds: int,
 ) -> dict[str, str]:
     """Request parameters of the window to fetch: from the high water mark minus the lookback, to now."""
+    start = window_start(
+        mapping, high_water_mark=high_water_mark, default_lookback_seconds=default_lookback_seconds
+    )
+    return window_query(mapping, start=start, now=now)
+
+
+def window_start(
+    mapping: WaterMarkMapping | None, *, high_water_mark: datetime | None, default_lookback_seconds: int
+) -> datetime | None:
+    """Where a run's window starts: the high water mark minus the lookback; None on a first run."""
+    if mapping is None or high_water_mark is None:
+        return None
+    lookback = mapping.lookback_seconds or default_lookback_seconds
+    return high_water_mark - timedelta(seconds=lookback)
+
+
+def window_query(
+    mapping: WaterMarkMapping | None, *, start: datetime | None, now: datetime
+) -> dict[str, str]:
+    """The window's query parameters, each in the parameter's own format; the end is always now."""
     if mapping is None:
         return {}
     params = {}
-    if mapping.start_param and high_water_mark is not None:
-        lookback = mapping.lookback_seconds or default_lookback_seconds
-        params[mapping.start_param] = format_moment(
-            high_water_mark - timedelta(seconds=lookback), mapping.format
-        )
+    if mapping.start_param and start is not None:
+        params[mapping.start_param] = format_moment(start, mapping.format)
     if mapping.end_param:
         params[mapping.end_param] = format_moment(now, mapping.format)
     return params
+
+
+def window_segments(
+    mapping: WaterMarkMapping | None, *, start: datetime | None, now: datetime
+) -> dict[int, str]:
+    """The window's path segments (0-based after the host), each in the path's own format."""
+    if mapping is None:
+        return {}
+    segments = {}
+    if mapping.start_segment is not None and start is not None:
+        segments[mapping.start_segment] = format_moment(start, mapping.format)
+    if mapping.end_segment is not None:
+        segments[mapping.end_segment] = format_moment(now, mapping.format)
+    return segments
 
 
 def fetch_pages(
@@ -111,34 +153,47 @@ def fetch_pages(
     high_water_mark: datetime | None = None,
     now: datetime | None = None,
     environ: Mapping[str, str] | None = None,
+    start: datetime | None = None,
 ) -> FetchResult:
-    """Fetch every page the spec describes for the window after the high water mark."""
+    """Fetch every page the spec describes for the window after the high water mark (or from `start`).
+
+    `start` (a backfill's date) replaces the high water mark minus the lookback as the window's start.
+    """
     now = now or datetime.now(UTC)
     scheme = urlsplit(spec.location).scheme.lower()
     if scheme not in ("http", "https", "s3"):
         raise FetchPlanError(f"location {spec.location!r} must be an http(s):// URL or an s3:// object")
-    params = {
-        **spec.params,
-        **water_mark_params(
+    if start is None:
+        start = window_start(
             spec.water_mark,
             high_water_mark=high_water_mark,
-            now=now,
             default_lookback_seconds=settings.job_lookback_seconds,
-        ),
-    }
+        )
+    window = window_query(spec.water_mark, start=start, now=now)
+    segments = window_segments(spec.water_mark, start=start, now=now)
+    params = {**spec.params, **window}
     headers = resolve_headers(spec.header_secrets, environ=os.environ if environ is None else environ)
     if scheme == "s3":
-        if params or headers or spec.pagination.kind != "none":
+        if params or headers or segments or spec.pagination.kind != "none":
             raise FetchPlanError("s3:// sources take no parameters, headers or pagination")
         source = read_source(
             spec.location, settings=settings, format_hint=_format_hint(spec), allow_local_files=False
         )
         page = FetchedPage(url=spec.location, content=source.content, content_type=source.content_type)
         return FetchResult(pages=[page], bytes_fetched=len(source.content))
+    first = with_segments(spec.location, segments)
     walker = _PageWalker(spec, settings=settings, params=params, headers=headers)
-    pages, complete = walker.walk()
+    pages, complete = walker.walk(first)
+    shown = {**window, **{f"path segment {index}": value for index, value in segments.items()}}
     return FetchResult(
-        pages=pages, bytes_fetched=sum(len(p.content) for p in pages), params=params, complete=complete
+        pages=pages,
+        bytes_fetched=sum(len(p.content) for p in pages),
+        params=params,
+        complete=complete,
+        window=shown,
+        window_start=start if shown else None,
+        requests=walker.requests,
+        stop_reason=walker.stop_reason,
     )
 
 
@@ -147,7 +202,11 @@ def _format_hint(spec: FetchSpec) -> SourceFormat | None:
 
 
 class _PageWalker:
-    """Requests the pages of an http(s) source one after another, within the byte cap."""
+    """Requests the pages of an http(s) source one after another, within the page, byte and time caps.
+
+    Every next page is an ordinary request through the trusted fetcher (SSRF rules, redirects re-checked)
+    and must stay on the first page's host; a page seen before, or a link followed before, ends the walk.
+    """
 
     def __init__(
         self, spec: FetchSpec, *, settings: Settings, params: dict[str, str], headers: dict[str, str]
@@ -158,72 +217,161 @@ class _PageWalker:
         self.headers = headers
         self.budget = settings.fetch_max_bytes
         self.pages: list[FetchedPage] = []
+        self.requests: list[str] = []
+        self.stop_reason = "last page"
 
-    def walk(self) -> tuple[list[FetchedPage], bool]:
-        """The pages, and whether the walk reached the end (False when max_pages cut it short)."""
+    def walk(self, location: str) -> tuple[list[FetchedPage], bool]:
+        """The pages, and whether the walk reached the end (False when a page or time cap cut it short)."""
         paging = self.spec.pagination
-        if paging.kind == "none":
-            self._get(self.spec.location, self.params)
-            return self.pages, True
-        if paging.kind == "next_link":
-            return self.pages, self._walk_links(paging)
-        return self.pages, self._walk_numbers(paging)
-
-    def _walk_numbers(self, paging: Pagination) -> bool:
-        if not paging.param:
+        if paging.kind in ("page_number", "offset", "cursor") and not paging.param:
             raise FetchPlanError(f"{paging.kind} pagination needs `param`")
-        position = paging.start
-        if paging.kind == "offset" and "start" not in paging.model_fields_set:
-            position = 0
-        size_params = {paging.size_param: str(paging.size)} if paging.size_param and paging.size else {}
-        previous: bytes | None = None
-        for _ in range(paging.max_pages):
-            page = self._get(self.spec.location, {**self.params, **size_params, paging.param: str(position)})
-            count = record_count(page.content, self.spec.format)
-            if count == 0 or page.content == previous:
-                self.pages.pop()  # an empty or repeated page ends the walk and holds nothing new
-                return True
-            if paging.size and count is not None and count < paging.size:
-                return True
-            previous = page.content
-            if paging.kind == "page_number":
-                position += 1
-            elif paging.size:
-                position += paging.size
-            elif count is not None:
-                position += count
-            else:
-                raise FetchPlanError("offset pagination of a non-JSON source needs `size`")
-        return False
-
-    def _walk_links(self, paging: Pagination) -> bool:
-        if not paging.next_link_path:
+        if paging.kind == "next_link" and not paging.next_link_path:
             raise FetchPlanError("next_link pagination needs `next_link_path`")
-        url, params = self.spec.location, self.params
-        seen = {url}
-        for _ in range(paging.max_pages):
-            page = self._get(url, params)
-            link = next_link(page.content, paging.next_link_path)
-            if not link:
-                return True
-            url, params = urljoin(page.url, link), {}
-            if url in seen:
-                return True
-            seen.add(url)
-        return False
+        if paging.kind == "cursor" and not paging.cursor_path:
+            raise FetchPlanError("cursor pagination needs `cursor_path`")
+        deadline = time.monotonic() + paging.max_seconds
+        url = with_query(location, {**self.params, **self._page_params(paging, number=0, last=None)})
+        seen_pages: set[str] = set()
+        seen_urls = {url}
+        for number in range(paging.max_pages):
+            page = self._get(url)
+            digest = hashlib.sha256(page.content).hexdigest()
+            if digest in seen_pages:
+                self.pages.pop()  # a repeated page holds nothing new and would loop forever
+                self.stop_reason = "a page repeated an earlier one"
+                return self.pages, True
+            seen_pages.add(digest)
+            following = self._next_url(paging, page, number=number, location=location)
+            if following is None:
+                return self.pages, True
+            _check_same_origin(location, following)
+            if following in seen_urls:
+                self.stop_reason = "a next link pointed back to a page already read"
+                return self.pages, True
+            seen_urls.add(following)
+            if time.monotonic() > deadline:
+                self.stop_reason = f"stopped at max_seconds ({paging.max_seconds} s)"
+                return self.pages, False
+            url = following
+        self.stop_reason = f"stopped at max_pages ({paging.max_pages})"
+        return self.pages, False
 
-    def _get(self, url: str, params: Mapping[str, str]) -> FetchedPage:
+    def _page_params(self, paging: Pagination, *, number: int, last: int | None) -> dict[str, str]:
+        """The query parameters that ask for page `number` (0-based) of a numbered walk."""
+        if paging.kind not in ("page_number", "offset") or not paging.param:
+            return {}
+        sized = {paging.size_param: str(paging.size)} if paging.size_param and paging.size else {}
+        if paging.kind == "page_number":
+            return {**sized, paging.param: str(paging.start + number)}
+        start = paging.start if "start" in paging.model_fields_set else 0
+        return {**sized, paging.param: str(start if last is None else last)}
+
+    def _next_url(self, paging: Pagination, page: FetchedPage, *, number: int, location: str) -> str | None:
+        """The URL of the page after `page`, or None at the last page."""
+        if paging.kind == "none":
+            return None
+        if paging.kind == "link_header":
+            link = link_next(page.link)
+            return urljoin(page.url, link) if link else None
+        document = _json(page.content) if self.spec.format == SourceFormat.JSON else None
+        if paging.kind == "next_link":
+            if document is None:
+                raise FetchPlanError("next_link pagination needs JSON pages")
+            link = get_at(document, paging.next_link_path or "")
+            return urljoin(page.url, link) if isinstance(link, str) and link.strip() else None
+        if paging.kind == "cursor":
+            token = get_at(document, paging.cursor_path or "")
+            if token is None or isinstance(token, bool) or str(token).strip() == "":
+                return None
+            return with_query(location, {**self.params, str(paging.param): str(token)})
+        return self._numbered_next(paging, page, document=document, number=number, location=location)
+
+    def _numbered_next(
+        self, paging: Pagination, page: FetchedPage, *, document: Any, number: int, location: str
+    ) -> str | None:
+        count = record_count(page.content, self.spec.format)
+        if count == 0:
+            self.pages.pop()  # an empty page ends the walk and holds nothing
+            return None
+        if paging.size and count is not None and count < paging.size:
+            return None
+        size = paging.size or count
+        pages = _count_at(document, paging.pages_path)
+        total = _count_at(document, paging.total_path)
+        if paging.kind == "page_number":
+            if pages is None and total is not None and size:
+                pages = -(-total // size)
+            last_page = (0 if paging.start == 0 else 1) + (pages or 0) - 1
+            if pages is not None and paging.start + number >= last_page:
+                return None
+            following_page = self._page_params(paging, number=number + 1, last=None)
+            return with_query(location, {**self.params, **following_page})
+        if size is None:
+            raise FetchPlanError("offset pagination of a non-JSON source needs `size`")
+        first = paging.start if "start" in paging.model_fields_set else 0
+        following = first + (number + 1) * size
+        if total is not None and following >= total:
+            return None
+        return with_query(
+            location, {**self.params, **self._page_params(paging, number=number + 1, last=following)}
+        )
+
+    def _get(self, url: str) -> FetchedPage:
         if self.budget <= 0:
             raise SourceError(f"the pages exceed the limit of {self.settings.fetch_max_bytes} bytes in all")
-        response = fetch_url(
-            url, settings=self.settings, params=params, headers=self.headers, max_bytes=self.budget
-        )
+        self.requests.append(self._shown(url))
+        response = fetch_url(url, settings=self.settings, headers=self.headers, max_bytes=self.budget)
         self.budget -= len(response.content)
         if self.spec.format == SourceFormat.XLSX or response.content.startswith(ZIP_MAGIC):
             check_workbook(response.content, settings=self.settings)
-        page = FetchedPage(url=response.url, content=response.content, content_type=response.content_type)
+        page = FetchedPage(
+            url=response.url, content=response.content, content_type=response.content_type, link=response.link
+        )
         self.pages.append(page)
         return page
+
+    def _shown(self, url: str) -> str:
+        """The request as a run records it: path and query, values of secret-looking parameters hidden."""
+        parts = urlsplit(url)
+        hidden = set(self.headers.values())
+        query = [
+            (name, "***" if SECRET_PARAM.search(name) or value in hidden else value)
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        text = parts.path + ("?" + urlencode(query, safe=":,/*") if query else "")
+        return text[:REQUEST_TEXT_LIMIT]
+
+
+def _check_same_origin(first: str, following: str) -> None:
+    """Refuse a next page on another host, or over http after https (header secrets go with every page)."""
+    start, then = urlsplit(first), urlsplit(following)
+    if then.hostname != start.hostname:
+        raise UnsafeSourceError(
+            f"the next page's link leads to another host ({then.hostname}); "
+            "pages must stay on the source's host"
+        )
+    if start.scheme == "https" and then.scheme != "https":
+        raise UnsafeSourceError("the next page's link leaves https; pages must stay on https")
+
+
+def _json(content: bytes) -> Any:
+    try:
+        return load_json(content)
+    except ValueError as exc:
+        raise FetchPlanError(f"this pagination needs JSON pages: {exc}") from exc
+
+
+def _count_at(document: Any, path: str | None) -> int | None:
+    if document is None or not path:
+        return None
+    value = get_at(document, path)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
 
 
 def record_count(content: bytes, fmt: SourceFormat) -> int | None:
@@ -236,7 +384,7 @@ def record_count(content: bytes, fmt: SourceFormat) -> int | None:
     if fmt != SourceFormat.JSON:
         return None
     try:
-        document = json.loads(content)
+        document = load_json(content)
     except ValueError:
         return None
     if document in (None, {}, [], ""):
@@ -245,6 +393,11 @@ def record_count(content: bytes, fmt: SourceFormat) -> int | None:
 
 
 def _longest_list(node: Any, depth: int) -> int | None:
+    if isinstance(node, list) and len(node) == 2 and isinstance(node[0], dict):
+        if node[1] is None:
+            return 0  # `[metadata, null]`: a page past the last one
+        if isinstance(node[1], list):
+            return len(node[1])  # `[metadata, records]`
     if isinstance(node, list):
         return len(node)
     if isinstance(node, dict) and depth > 0:
@@ -256,14 +409,8 @@ def _longest_list(node: Any, depth: int) -> int | None:
 def next_link(content: bytes, path: str) -> str | None:
     """The next page's URL at a dotted path of a JSON page, or None at the last page."""
     try:
-        node: Any = json.loads(content)
+        node: Any = load_json(content)
     except ValueError as exc:
         raise FetchPlanError(f"next_link pagination needs JSON pages: {exc}") from exc
-    for part in path.split("."):
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and part.lstrip("-").isdigit() and abs(int(part)) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node if isinstance(node, str) and node.strip() else None
+    link = get_at(node, path)
+    return link if isinstance(link, str) and link.strip() else None

@@ -69,6 +69,7 @@ class FetchedResponse(BaseModel):
     status: int
     content_type: str
     content: bytes
+    link: str = ""
 
 
 def check_address(address: IPAddress, settings: Settings) -> None:
@@ -256,6 +257,7 @@ def fetch_url(
                 status=response.status,
                 content_type=response.getheader("Content-Type") or "",
                 content=content,
+                link=response.getheader("Link") or "",
             )
         except (OSError, http.client.HTTPException, ValueError) as exc:
             if watchdog.fired.is_set() or isinstance(exc, TimeoutError):

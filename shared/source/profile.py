@@ -11,11 +11,13 @@ import zipfile
 from collections import Counter
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.common.errors import HintError, SourceError
 from shared.domain.wrapper import LayoutHints, SourceFormat
+from shared.source.paging import FetchInference, infer_fetch
 from shared.source.read import SourceData
 from shared.wrapper_toolkit import Grid, decode_text, read_json, read_workbook
 
@@ -52,6 +54,9 @@ class SourceProfile(BaseModel):
     tables: list[TableProfile] = Field(default_factory=list)
     document: Any = Field(default=None, repr=False, exclude=True)
     outline: str = ""
+    fetch: FetchInference | None = Field(
+        default=None, description="pagination and time window of an http(s) source, inferred"
+    )
 
     def render(self, *, max_rows: int = 40, max_chars: int = 6000) -> str:
         """A text rendering of the profile for a language model (data, not instructions)."""
@@ -70,6 +75,9 @@ class SourceProfile(BaseModel):
             for index, row in enumerate(table.rows[:max_rows]):
                 cells = [_render_cell(cell) for cell in row[:30]]
                 lines.append(f"{index}: {cells}")
+        if self.fetch is not None:
+            lines.append(f"pagination (inferred): {self.fetch.pagination_note}")
+            lines.append(f"time window (inferred): {self.fetch.window_note}")
         if self.outline:
             lines.append("--- JSON outline (path: type, example):")
             lines.append(self.outline[:max_chars])
@@ -119,6 +127,8 @@ def build_profile(
         raise
     if hints is not None and hints.sheet is not None:
         profile.tables = [select_sheet(profile, hints.sheet)]
+    if urlsplit(source.location).scheme.lower() in ("http", "https") and source.format != SourceFormat.XLSX:
+        profile.fetch = infer_fetch(profile.document, url=source.location, link_header=source.link)
     return profile
 
 

@@ -48,6 +48,7 @@ class SourceData(BaseModel):
     encoding: str | None = None
     content_type: str = ""
     warnings: list[str] = Field(default_factory=list)
+    link: str = Field(default="", description="the HTTP Link header of an http(s) source")
 
 
 def read_source(
@@ -63,7 +64,13 @@ def read_source(
     Services pass `allow_local_files=False`: only the command line may read the machine's own files.
     A given `encoding` (a user's hint) replaces detection, but only when the whole text decodes with it.
     """
-    content, content_type = load_bytes(location, settings=settings, allow_local_files=allow_local_files)
+    link = ""
+    if urlsplit(location).scheme.lower() in ("http", "https"):
+        # The Link header may carry the next page; the profile reads pagination from it.
+        response = fetch_url(location, settings=settings)
+        content, content_type, link = response.content, response.content_type, response.link
+    else:
+        content, content_type = load_bytes(location, settings=settings, allow_local_files=allow_local_files)
     if not content:
         raise SourceError(f"{location} is empty")
     fmt = format_hint or detect_format(content, name=location, content_type=content_type)
@@ -80,6 +87,7 @@ def read_source(
         encoding=encoding,
         content_type=content_type,
         warnings=decoding_doubts(content, encoding) if encoding else [],
+        link=link,
     )
 
 

@@ -177,6 +177,10 @@ class PointStore:
         self.outbox.delete_many({"resource_id": resource_id})
         return self.collection.delete_many({"_id": resource_id_range(resource_id)}).deleted_count
 
+    def delete_before(self, resource_id: str, cutoff: datetime) -> int:
+        """Delete the resource's points stamped before `cutoff` (UTC), only those; return how many."""
+        return self.collection.delete_many({"_id": resource_id_range(resource_id, end=cutoff)}).deleted_count
+
     def _store_chunk(self, resource_id: str, documents: dict[str, dict[str, Any]]) -> tuple[int, int, int]:
         """Queue what changes, insert the new, revise the changed; return (new, revised, duplicate)."""
         stored = self._stored_values(list(documents))

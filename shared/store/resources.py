@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -125,6 +126,16 @@ class ResourceRepository:
             return_document=ReturnDocument.AFTER,
         )
         return _resource(document) if document is not None else None
+
+    def with_retention(self) -> Iterator[ResourceRecord]:
+        """The live resources that keep their points for a limited window."""
+        for document in self.collection.find({"deleted": False, "retention": {"$ne": None}}):
+            yield _resource(document)
+
+    def set_start_period(self, resource_id: str, first: datetime | None) -> None:
+        """Move startPeriod up to the first point left after older points were deleted (none: no period)."""
+        fields = {"startPeriod": first} if first is not None else {"startPeriod": None, "endPeriod": None}
+        self.collection.update_one({"_id": _object_id(resource_id)}, {"$set": fields})
 
     def set_periods(self, resource_id: str, *, first: datetime | None, last: datetime | None) -> None:
         """Widen the resource's startPeriod/endPeriod to cover [first, last]."""

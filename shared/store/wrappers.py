@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,12 +13,15 @@ from pymongo.database import Database
 
 from shared.common.clock import utcnow
 from shared.common.errors import NotFoundError
+from shared.common.settings import Settings, get_settings
+from shared.domain.health import HealthPolicy, WrapperHealth, assess_health, wrapper_cadence
 from shared.domain.lifecycle import (
     LEASE_FIELDS,
     LEASE_OWNER,
     LEASE_UNTIL,
     NOT_STOPPED,
     SCHEDULED,
+    WATCHED,
     clip_reason,
 )
 from shared.domain.models import (
@@ -39,14 +43,48 @@ def _wrapper(document: dict[str, Any]) -> WrapperRecord:
     return WrapperRecord.model_validate({k: v for k, v in document.items() if k != "_id"})
 
 
+def health_policy(settings: Settings | None = None) -> HealthPolicy:
+    """The stale and failing thresholds of the settings."""
+    settings = settings or get_settings()
+    return HealthPolicy(
+        stale_cadences=settings.health_stale_cadences,
+        failing_runs=settings.health_failing_runs,
+        default_rate_seconds=settings.job_default_rate_seconds,
+    )
+
+
+def wrapper_health(
+    record: WrapperRecord, *, policy: HealthPolicy | None = None, now: datetime | None = None
+) -> WrapperHealth:
+    """Whether a wrapper's data keeps arriving and its runs succeed, as of `now`."""
+    policy = policy or health_policy()
+    cadence = record.cadence_seconds or wrapper_cadence(
+        rate_seconds=None,
+        cron=None,
+        validation=record.validation,
+        default_rate_seconds=policy.default_rate_seconds,
+        now=now or utcnow(),
+    )
+    return assess_health(
+        scheduled=record.mode == WrapperMode.CONTINUOUS and record.status in WATCHED,
+        newest=record.high_water_mark or record.created_at,
+        consecutive_failures=record.consecutive_failures,
+        cadence_seconds=cadence,
+        now=now or utcnow(),
+        policy=policy,
+    )
+
+
 def public_wrapper(record: WrapperRecord) -> WrapperPublic:
-    """The client's view of a stored wrapper."""
-    return WrapperPublic.model_validate(record.model_dump(include=set(WrapperPublic.model_fields)))
+    """The client's view of a stored wrapper, with its health."""
+    fields = record.model_dump(include=set(WrapperPublic.model_fields) - {"health"})
+    return WrapperPublic.model_validate({**fields, "health": wrapper_health(record)})
 
 
-def summary_wrapper(record: WrapperRecord) -> WrapperSummary:
-    """The list view of a stored wrapper."""
-    return WrapperSummary.model_validate(record.model_dump(include=set(WrapperSummary.model_fields)))
+def summary_wrapper(record: WrapperRecord, *, policy: HealthPolicy | None = None) -> WrapperSummary:
+    """The list view of a stored wrapper, with its health."""
+    fields = record.model_dump(include=set(WrapperSummary.model_fields) - {"health"})
+    return WrapperSummary.model_validate({**fields, "health": wrapper_health(record, policy=policy)})
 
 
 def log_event(event: str, detail: str = "") -> dict[str, Any]:
@@ -122,9 +160,22 @@ class WrapperRepository:
             query["status"] = status.value
         total = self.collection.count_documents(query)
         cursor = self.collection.find(query).sort("created_at", DESCENDING).skip(offset).limit(limit)
+        policy = health_policy()
         return Page[WrapperSummary](
-            items=[summary_wrapper(_wrapper(d)) for d in cursor], total=total, limit=limit, offset=offset
+            items=[summary_wrapper(_wrapper(d), policy=policy) for d in cursor],
+            total=total,
+            limit=limit,
+            offset=offset,
         )
+
+    def watched(self) -> Iterator[WrapperRecord]:
+        """The continuous wrappers whose health is watched (scheduled or in error), without their code."""
+        cursor = self.collection.find(
+            {"mode": WrapperMode.CONTINUOUS.value, "status": {"$in": [s.value for s in WATCHED]}},
+            {"generated_code": 0, "execution_log": 0, "variants": 0, "inference": 0},
+        )
+        for document in cursor:
+            yield _wrapper(document)
 
     def transition(
         self,

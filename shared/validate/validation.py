@@ -20,6 +20,9 @@ from shared.validate.policy import check_policy, lint
 Stage = Literal["policy", "lint", "sandbox", "points"]
 _POINT_LIST = TypeAdapter(list[Point])
 PREVIEW_POINTS = 5
+# Rows validated as Points are folded into columns past this many, so a run of millions of rows never
+# holds an object per point (the sandbox's points budget then bounds the caller's memory).
+ROWS_AS_POINTS = 20_000
 # The code of a run that stopped because a layout hint (a `where` filter) names what the points lack.
 HINT_MISMATCH = "hint_mismatch"
 ZONE_REQUIRED = (
@@ -211,6 +214,7 @@ class PointBuilder:
                     ]
                 )
                 self.rows += len(complete)
+                self._fold(points)
                 return
             except ValidationError:
                 pass
@@ -222,6 +226,12 @@ class PointBuilder:
                 detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
                 self._reject(f"point {self.rows} {row}: {detail}")
             self.rows += 1
+        self._fold(points)
+
+    def _fold(self, points: list[Point]) -> None:
+        """Turn the last part's Points into columns once there are many."""
+        if len(points) > ROWS_AS_POINTS:
+            self.parts[-1] = PointSequence.from_points(points).columns
 
     def _add_frame(self, frame: ColumnFrame) -> None:
         """Check a frame as Point would check each of its points: the child may have forged any of it."""
@@ -259,11 +269,12 @@ class PointBuilder:
         clean = [
             dimensions if ok else {} for dimensions, ok in zip(series, readable.tolist()[:-1], strict=True)
         ]
-        keep = ~bad
-        kept = None if offsets is None else offsets[keep]
-        self.parts.append(
-            PointColumns(stamps[keep], values[keep], series=clean, codes=codes[keep], offsets=kept)
-        )
+        if len(failed):
+            keep = ~bad
+            stamps, values, codes = stamps[keep], values[keep], codes[keep]
+            offsets = None if offsets is None else offsets[keep]
+        # Without bad points the columns stay views of the frame's buffer: no second copy of a big frame.
+        self.parts.append(PointColumns(stamps, values, series=clean, codes=codes, offsets=offsets))
         self.rows += frame.count
 
     def _reject(self, message: str) -> None:

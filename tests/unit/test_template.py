@@ -648,3 +648,79 @@ def test_wrapper_requirements_cover_every_package_shared_imports(function: str) 
     )
 
     assert not missing, f"functions/{function}/requirements.txt lacks {sorted(missing)}"
+
+
+# --- tracing and alarms --------------------------------------------------------------------------
+
+NO_VALUE = {"Ref": "AWS::NoValue"}
+TOPIC_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}
+
+
+def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+
+
+def test_every_function_is_traced_with_x_ray(template: dict[str, Any]) -> None:
+    assert template["Globals"]["Function"]["Tracing"] == "Active"
+    for function in HANDLERS:
+        assert _function(template, function).get("Tracing", "Active") == "Active"
+
+
+def test_the_alarm_topic_is_an_optional_parameter_every_alarm_notifies(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["AlarmTopicArn"]
+    assert parameter["Type"] == "String" and parameter["Default"] == ""
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("") and pattern.fullmatch("arn:aws:sns:eu-central-1:123456789012:ops-alerts")
+    assert not pattern.fullmatch("arn:aws:sqs:eu-central-1:123456789012:queue")
+    assert template["Conditions"]["HasAlarmTopic"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]
+    }
+    alarms = _alarms(template)
+    assert len(alarms) >= 5
+    for name, alarm in alarms.items():
+        assert alarm["AlarmActions"] == TOPIC_ACTIONS, name
+        assert alarm["OKActions"] == TOPIC_ACTIONS, name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+
+
+def test_the_job_alarms_watch_metrics_the_job_emits(
+    template: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from jobs.run_wrappers.__main__ import NAMESPACE, SERVICE, emit_metrics
+    from shared.flows.tick import TickResult
+
+    emit_metrics(TickResult(owner="o", started_at=datetime.now(UTC)))
+    record = json.loads(capsys.readouterr().out)
+    (directive,) = record["_aws"]["CloudWatchMetrics"]
+    emitted = {metric["Name"] for metric in directive["Metrics"]}
+    alarms = _alarms(template)
+    for name, metric in [
+        ("StaleWrappersAlarm", "StaleWrappers"),
+        ("FailingWrappersAlarm", "FailingWrappers"),
+        ("JobTickFailuresAlarm", "TickFailures"),
+    ]:
+        alarm = alarms[name]
+        assert metric in emitted
+        assert (alarm["Namespace"], alarm["MetricName"]) == (NAMESPACE, metric)
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+        assert directive["Dimensions"] == [["service"]] and record["service"] == SERVICE
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and alarm["Threshold"] == 1
+
+
+@pytest.mark.parametrize("function", list(MQ_QUEUES))
+def test_the_queue_functions_errors_raise_an_alarm(template: dict[str, Any], function: str) -> None:
+    (alarm,) = [
+        alarm
+        for alarm in _alarms(template).values()
+        if alarm["Namespace"] == "AWS/Lambda"
+        and alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
+    ]
+    assert alarm["MetricName"] == "Errors" and alarm["Statistic"] == "Sum"
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and alarm["Threshold"] == 1

@@ -167,6 +167,8 @@ def test_detect_sentinels_finds_codes_that_stand_apart() -> None:
         ("2019/20", "financial_year", wall(2019, 1, 1)),
         ("2019/20", "financial_year@4", wall(2019, 4, 1)),
         ("2010-2015", "year_range", wall(2010, 1, 1)),
+        ("Apr 2020 - Sep 2020", "month_range", wall(2020, 4, 1)),
+        ("Oct 2021 – Mar 2022", "month_range", wall(2021, 10, 1)),
         (43466, "excel_serial", wall(2019, 1, 1)),
         ("43466.5", "excel_serial", wall(2019, 1, 1, 12)),
         (1546300800, "epoch_s", utc(2019, 1, 1)),
@@ -188,7 +190,7 @@ def test_parse_period_cases_cover_every_documented_format() -> None:
     """The parametrized cases above exercise each name in PERIOD_FORMATS."""
     covered = {"iso", "year", "year_month", "year_mmm", "year_quarter", "month_name_year", "day_month_year"}
     covered |= {"month_day_year", "excel_serial", "epoch_s", "epoch_ms", "native", "financial_year"}
-    covered |= {"year_range"}
+    covered |= {"year_range", "month_range"}
     assert covered == set(PERIOD_FORMATS)
 
 
@@ -595,3 +597,142 @@ def test_jsonstat_points_without_a_time_dimension_is_an_error() -> None:
     dataset["dimension"]["sector"] = {"category": {"index": ["energy", "transport", "industry"]}}
     with pytest.raises(ToolkitError):
         list(jsonstat_points(dataset))
+
+
+def test_align_header_lays_labels_over_the_columns_the_data_fills() -> None:
+    from shared.wrapper_toolkit import align_header
+
+    grid: list[list[object]] = [
+        ["", "Hour", "", "A", "B", ""],
+        ["", "1", "", "5", "", "7"],
+        ["", "2", "", "6", "", "8"],
+    ]
+    assert align_header(grid, 0)[0] == ["", "Hour", "", "A", "", "B"]
+
+
+def test_align_header_leaves_a_header_over_a_sparse_column_alone() -> None:
+    from shared.wrapper_toolkit import align_header
+
+    # An unnamed column full of values and a named one with some: nothing stands apart, nothing moves.
+    grid: list[list[object]] = [["Year", "A", "", "B"], ["2020", "1", "9", "3"], ["2021", "2", "9", ""]]
+    assert align_header(grid, 0) is grid
+
+
+def test_title_date_reads_the_day_above_the_header_or_says_there_is_none() -> None:
+    from shared.wrapper_toolkit import title_date
+
+    grid: list[list[object]] = [["Report", "31.12.2020"], ["Hour", "Value"], ["1", "5"]]
+    assert title_date(grid, 1, time_format="day_month_year") == "2020-12-31"
+    with pytest.raises(ToolkitError, match="no cell above row 1"):
+        title_date([["Report"], ["Hour", "Value"]], 1, time_format="day_month_year")
+
+
+def test_long_points_of_one_day_stop_at_the_blank_row_before_the_next_table() -> None:
+    grid: list[list[object]] = [
+        ["Hour", "Value"],
+        ["1", "5"],
+        ["24", "6"],
+        ["", ""],
+        ["Hour", "Other"],
+        ["1", "99"],
+    ]
+    points = list(
+        long_points(
+            grid,
+            header_row=0,
+            time_column="Hour",
+            time_format="hour_ending",
+            value_column="Value",
+            day="2020-12-31",
+            until_blank=True,
+        )
+    )
+    assert [(p["timestamp"], p["value"]) for p in points] == [
+        (datetime(2020, 12, 31, 0), 5.0),
+        (datetime(2020, 12, 31, 23), 6.0),
+    ]
+
+
+NESTED_SHEET: list[list[object]] = [
+    ["Prices by payment", "", "", ""],
+    ["", "", "", ""],
+    ["Paid monthly", "", "", ""],
+    ["Small users", "Jan 2020 - Jun 2020", "Jul 2020 - Dec 2020", ""],
+    ["Fee", 1, 2, ""],
+    ["Total", 10, 20, ""],
+    ["", "", "", ""],
+    ["Large users", "Jan 2020 - Jun 2020", "Jul 2020 - Dec 2020", ""],
+    ["Fee", 3, 4, ""],
+    ["Total", 30, 40, ""],
+    ["", "", "", ""],
+    ["Paid in advance", "", "", ""],
+    ["Small users", "Jan 2020 - Jun 2020", "Jul 2020 - Dec 2020", ""],
+    ["Fee", 5, 6, ""],
+    ["Total", 50, 60, ""],
+    ["", "", "", ""],
+    ["Large users", "Jan 2020 - Jun 2020", "Jul 2020 - Dec 2020", ""],
+    ["Fee", 7, 8, ""],
+    ["Total", 70, 80, ""],
+]
+
+
+def test_nested_blocks_keep_outer_titles_for_tables_without_their_own() -> None:
+    from shared.wrapper_toolkit import nested_blocks
+
+    dims = [found for found, _, _ in nested_blocks(NESTED_SHEET, 3)]
+    assert dims == [
+        {"title 1": "Paid monthly", "block": "Small users"},
+        {"title 1": "Paid monthly", "block": "Large users"},
+        {"title 1": "Paid in advance", "block": "Small users"},
+        {"title 1": "Paid in advance", "block": "Large users"},
+    ]
+
+
+def test_wide_points_with_nested_titles_tell_stacked_tables_apart() -> None:
+    from shared.wrapper_toolkit import wide_points
+
+    points = list(wide_points(NESTED_SHEET, header_row=3, period_format="month_range", nested_titles=True))
+    totals = [
+        (p["timestamp"], p["value"])
+        for p in points
+        if p["dimensions"] == {"title 1": "Paid in advance", "block": "Large users"}
+    ]
+    assert len(points) == 16
+    fee, total = (
+        [(datetime(2020, 1, 1), 7.0), (datetime(2020, 7, 1), 8.0)],
+        [
+            (datetime(2020, 1, 1), 70.0),
+            (datetime(2020, 7, 1), 80.0),
+        ],
+    )
+    assert totals == [*fee, *total]
+
+
+@pytest.mark.parametrize(
+    ("label", "flagged"),
+    [
+        ("2023 P", True),
+        ("2022 [p]", True),
+        ("2021 (est.)", True),
+        ("March 2022 [provisional]", True),
+        ("2022r", False),
+        ("2021*", False),
+        ("2020", False),
+        ("Q1 2020", False),
+        ("1990 [note 3]", False),
+    ],
+)
+def test_is_preliminary_reads_the_flags_of_early_figures_only(label: str, flagged: bool) -> None:
+    from shared.wrapper_toolkit import is_preliminary
+
+    assert is_preliminary(label) is flagged
+
+
+def test_wide_points_leave_out_preliminary_periods_when_asked() -> None:
+    from shared.wrapper_toolkit import wide_points
+
+    grid: list[list[object]] = [["Item", 2020, 2021, "2022 P"], ["a", 1, 2, 3]]
+    kept = [p["timestamp"].year for p in wide_points(grid, header_row=0, period_format="year")]  # type: ignore[union-attr]
+    final = wide_points(grid, header_row=0, period_format="year", preliminary=False)
+    assert kept == [2020, 2021, 2022]
+    assert [p["timestamp"].year for p in final] == [2020, 2021]  # type: ignore[union-attr]

@@ -8,7 +8,7 @@ user or the validator reaches the model between `<<<NAME` and `NAME>>>` delimite
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
@@ -24,7 +24,9 @@ from shared.domain.wrapper import (
     FetchSpec,
     Generation,
     IndicatorRequest,
+    Inference,
     Pagination,
+    PagingKind,
     SourceFormat,
     WrapperDraft,
 )
@@ -58,16 +60,22 @@ class QueryParam(BaseModel):
 class PagingAnswer(BaseModel):
     """How Gemini suggests walking the pages of an API source."""
 
-    kind: Literal["none", "page_number", "offset", "next_link"] = Field(
-        description="none, a page number or an offset query parameter, or a next-page link in the response"
+    kind: PagingKind = Field(
+        description="none, a page number or an offset query parameter, a next-page link in the body "
+        "(next_link) or in the Link header (link_header), or a cursor token sent back as a parameter"
     )
-    param: str | None = Field(default=None, description="query parameter of the page number or offset")
+    param: str | None = Field(
+        default=None, description="query parameter of the page number, offset or cursor"
+    )
     size_param: str | None = Field(default=None, description="query parameter of the page size")
     size: int | None = Field(default=None, description="page size to request")
     start: int | None = Field(default=None, description="first page number or offset")
     next_link_path: str | None = Field(
         default=None, description="dotted path of the next-page URL in the JSON"
     )
+    cursor_path: str | None = Field(default=None, description="dotted path of the next cursor in the JSON")
+    pages_path: str | None = Field(default=None, description="dotted path of the page count in the JSON")
+    total_path: str | None = Field(default=None, description="dotted path of the record count in the JSON")
 
 
 class WrapperAnswer(BaseModel):
@@ -303,10 +311,14 @@ class GeminiGenerator:
         notes: list[str] = []
         params: dict[str, str] = {}
         pagination = Pagination()
+        inferred = profile.fetch
         if is_api_source(profile):
             params = {param.name.strip(): param.value for param in answer.params if param.name.strip()}
             pagination, note = to_pagination(answer.pagination)
             notes += [note] if note else []
+            if pagination.kind == "none" and inferred is not None and inferred.pagination.kind != "none":
+                # What the first response shows is evidence, not a guess: kept when Gemini is silent.
+                pagination = inferred.pagination
         elif answer.params or (answer.pagination is not None and answer.pagination.kind != "none"):
             notes.append("ignored the request parameters or pagination Gemini suggested for a file source")
         spec = FetchSpec(
@@ -315,13 +327,20 @@ class GeminiGenerator:
             encoding=profile.encoding,
             params=params,
             pagination=pagination,
+            water_mark=inferred.water_mark if inferred is not None else None,
         )
+        inference = None
+        if inferred is not None:
+            inference = Inference(
+                confidence=1.0, pagination=describe_pagination(pagination), window=inferred.window_note
+            )
         return WrapperDraft(
             fetch_spec=spec,
             parse_code=code + "\n",
             generator=self.name,
             rationale=answer.rationale.strip(),
             notes=notes,
+            inference=inference,
         )
 
 
@@ -357,15 +376,29 @@ def read_params(raw: Any) -> dict[str, str] | None:
     return params
 
 
+def describe_pagination(pagination: Pagination) -> str:
+    """The pagination of a spec in a few words, for the inference record."""
+    if pagination.kind == "none":
+        return "one page: no pagination"
+    fields = pagination.model_dump(exclude_none=True, exclude={"kind", "max_pages", "max_seconds"})
+    return f"{pagination.kind} " + ", ".join(f"{name}={value}" for name, value in fields.items())
+
+
 def to_pagination(answer: PagingAnswer | None) -> tuple[Pagination, str | None]:
     """The suggested pagination, or none with a note when it is incomplete."""
     if answer is None or answer.kind == "none":
         return Pagination(), None
-    needs = "next_link_path" if answer.kind == "next_link" else "param"
-    if not getattr(answer, needs):
-        return Pagination(), f"ignored {answer.kind} pagination without {needs}"
+    needs = {"next_link": ["next_link_path"], "cursor": ["param", "cursor_path"], "link_header": []}.get(
+        answer.kind, ["param"]
+    )
+    missing = [name for name in needs if not getattr(answer, name)]
+    if missing:
+        return Pagination(), f"ignored {answer.kind} pagination without {missing[0]}"
+    values = answer.model_dump(exclude_none=True)
+    if answer.kind == "offset":
+        values.setdefault("start", 0)  # stored specs keep every field: an unset offset start must read 0
     try:
-        return Pagination(**answer.model_dump(exclude_none=True)), None
+        return Pagination(**values), None
     except ValidationError as exc:
         return Pagination(), f"ignored invalid pagination: {describe_invalid(exc)}"
 

@@ -171,8 +171,11 @@ Answer with one JSON object with these keys:
 - "rationale": the layout you found and the decisions the code makes, in a few sentences
 - "parse_code": the complete Python source of the wrapper
 - "params": a list of {{"name": ..., "value": ...}} query parameters to add (API sources only; else [])
-- "pagination": null, or {{"kind": "none"|"page_number"|"offset"|"next_link", "param", "size_param", "size",
-  "start", "next_link_path"}} (API sources only)
+- "pagination": null, or {{"kind": "none"|"page_number"|"offset"|"next_link"|"link_header"|"cursor", "param",
+  "size_param", "size", "start", "next_link_path", "cursor_path", "pages_path", "total_path"}} (API sources
+  only). Paths are dotted (`meta.pages`, `0.pages` for a `[metadata, records]` pair, `_links.next.href`).
+  The profile's "pagination (inferred)" line is what the service read from the first response; answer
+  null to keep it. The time window (start/end parameters driven by the water marks) is set by the service.
 """
 
 

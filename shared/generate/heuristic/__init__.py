@@ -35,6 +35,9 @@ GENERATOR_NAME = "heuristic"
 def generate(profile: SourceProfile, request: IndicatorRequest) -> WrapperDraft:
     """Infer the layout of the profiled source and return a wrapper for it."""
     spec = FetchSpec(location=profile.location, format=profile.format, encoding=profile.encoding)
+    if profile.fetch is not None:
+        spec.pagination = profile.fetch.pagination
+        spec.water_mark = profile.fetch.water_mark
     candidates = (
         json_wrapper(profile, request)
         if profile.format == SourceFormat.JSON
@@ -43,12 +46,16 @@ def generate(profile: SourceProfile, request: IndicatorRequest) -> WrapperDraft:
     candidates = honour_hints(candidates, request.hints)
     best, others = candidates[0], candidates[1:]
     where = request.hints.where
+    inference = infer(candidates)
+    if profile.fetch is not None:
+        inference.pagination = profile.fetch.pagination_note
+        inference.window = profile.fetch.window_note
     return WrapperDraft(
         fetch_spec=spec,
         parse_code=restrict_code(best.code, where),
         generator=GENERATOR_NAME,
         rationale=best.rationale,
-        inference=infer(candidates),
+        inference=inference,
         variants=[
             Variant(
                 label=c.label,

@@ -73,9 +73,11 @@ NOTE_WORDS = _words("note notes comment comments footnote footnotes flag flags r
 ID_WORDS = _words("id code index decimal rank page fips lat latitude lon longitude elevation")
 START_WORDS = _words("start from begin beginning since von anfang beginn ab début debut inicio desde")
 END_WORDS = _words("end to until till stop bis ende fin hasta")
+HOUR_WORDS = frozenset({"hour", "hora", "heure", "stunde", "uur", "ora", "godzina", "hr", "hh", "he", "time"})
 MONTH_WORDS = _words("month monat mois mes mese maand månad mo 月 월")
 PERIOD_HEADER_FORMATS = (
     "year", "year_month", "year_mmm", "year_quarter", "month_name_year", "iso", "financial_year",
+    "month_range",
 )  # fmt: skip
 
 

@@ -58,6 +58,11 @@ class TablePlan:
     title: str = ""  # the title above the table
     columns: tuple[int, int] | None = None  # (first, end) of a table standing beside others
     label_levels: tuple[str, bool] | None = None  # (label column nested by indentation, cut footnotes)
+    aligned: bool = False  # header labels laid over the columns the data fills (see `align_header`)
+    day_format: str | None = None  # the table's one day is in a cell above its header, in this format
+    until_blank: bool = False  # another table follows below: this one ends at its first blank row
+    nested_titles: bool = False  # stacked tables told apart by title lines on several levels
+    final_only: bool = False  # preliminary periods beside final ones left out (see `is_preliminary`)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from shared.common.errors import HintError, NoSeriesFoundError
 from shared.domain.wrapper import IndicatorRequest
 from shared.generate.heuristic.matching import (
     END_WORDS,
+    HOUR_WORDS,
     ID_WORDS,
     MONTH_WORDS,
     NOTE_WORDS,
@@ -58,7 +59,6 @@ PERIOD_WORDS = frozenset({"period", "quarter", "quartal", "trimestre", "periodo"
 POSITION_WORDS = frozenset({"position", "pos", "interval", "period", "step"})
 LINK_WORDS = frozenset({"in", "of", "the", "a", "an", "to", "for", "from", "incl", "including"})
 EPOCH_WORDS = frozenset({"unix", "epoch", "seconds", "millis", "milliseconds", "ms", "ts"})
-HOUR_WORDS = frozenset({"hour", "hora", "heure", "stunde", "uur", "ora", "godzina", "hr", "hh", "he", "time"})
 
 
 @dataclass

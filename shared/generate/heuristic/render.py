@@ -36,6 +36,9 @@ def render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequ
         imports += ", column_range"
         constants.append(f"COLUMNS = {_literal(list(plan.columns))}  # first and end column of this table")
         read += "    grid = column_range(grid, *COLUMNS)\n"
+    if plan.aligned:
+        imports += ", align_header"
+        read += "    grid = align_header(grid, find_row(grid, HEADER))\n"
     if plan.header_rows is not None:
         imports += ", with_header"
         note = "header lines joined into one label per column" if plan.header_rows else "no header row"
@@ -58,7 +61,11 @@ def render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequ
             f"        dimension_columns={_literal(plan.dimension_columns)},\n"
             f"        split_column={_literal(plan.split_column)},\n"
             f"        decimal={_literal(plan.decimal)},\n"
-            f"        missing={_literal(plan.missing)},\n" + _title_argument(plan) + "    )\n"
+            f"        missing={_literal(plan.missing)},\n"
+            + _title_argument(plan)
+            + ("        nested_titles=True,\n" if plan.nested_titles else "")
+            + ("        preliminary=False,\n" if plan.final_only else "")
+            + "    )\n"
         )
         function = "wide_points"
         summary = f"wide table, periods ({plan.period_format}) as column headers"
@@ -77,9 +84,16 @@ def render_table(plan: TablePlan, profile: SourceProfile, request: IndicatorRequ
             + _title_argument(plan)
             + (f"        month_column={_literal(plan.month_column)},\n" if plan.month_column else "")
             + (f"        clock_column={_literal(plan.clock_column)},\n" if plan.clock_column else "")
+            + (
+                "        day=title_date(grid, find_row(grid, HEADER), "
+                f"time_format={_literal(plan.day_format)}),\n"
+                if plan.day_format
+                else ""
+            )
+            + ("        until_blank=True,\n" if plan.until_blank else "")
             + "    )\n"
         )
-        function = "long_points"
+        function = "long_points, title_date" if plan.day_format else "long_points"
         summary = f"long table, time in {plan.time_column!r}, values in {plan.value_column!r}"
     elif plan.layout == "matrix":
         call = (

@@ -37,6 +37,7 @@ MAX_HEADER_LINES = 8
 MAX_LABEL = 40
 _NOTE_START = re.compile(r"^\s*(\(?\d{1,2}\)|\(?[a-z]\)|\*|†|‡|note|notes|source|sources|footnote|\[)", re.I)
 _UNITS = re.compile(r"^[(\[].*[)\]]$")
+_DATE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
 _FLAG = re.compile(r"^\[[^\]]{0,12}\]$|^\([a-z]{1,3}\)$", re.I)
 
 
@@ -258,6 +259,8 @@ def _belongs(grid: Grid, row: int, lines: list[int]) -> bool:
     upper = facts.filled
     if upper == row_facts(grid[lines[0]]).filled or any(len(text) > MAX_LABEL for text in facts.texts):
         return False  # a second header, or sentences of notes above the table
+    if any(_DATE.fullmatch(text) for text in facts.texts):
+        return False  # the day of a report names no column: its title line
     first_named = any(clean_header(grid[r][0]) for r in lines if grid[r])
     return not (upper == [0, 1] and first_named)
 
@@ -363,9 +366,11 @@ def _time_like(cells: list[Any], name: str) -> bool:
 def column_groups(grid: Grid, *, sample: int = 300) -> list[tuple[int, int]]:
     """(first, end) column ranges of tables standing side by side, split by columns blank in every row."""
     # One-cell rows (titles, notes) may run across the gap and do not join the tables. A range needs two
-    # columns and a row with a number to count as a table; one range (or none) means one table.
+    # columns filled in more than one row (a cell of a title line is no column) and a row with a number to
+    # count as a table; one range (or none) means one table.
     width = max((len(row) for row in grid[:sample]), default=0)
     used = [False] * width
+    rows = [0] * width
     numbers = [False] * width
     for row in grid[:sample]:
         facts = row_facts(row)
@@ -373,6 +378,7 @@ def column_groups(grid: Grid, *, sample: int = 300) -> list[tuple[int, int]]:
             continue
         for at in facts.filled:
             used[at] = True
+            rows[at] += 1
             numbers[at] = numbers[at] or _is_number(row[at])
     ranges: list[tuple[int, int]] = []
     start = None
@@ -382,7 +388,12 @@ def column_groups(grid: Grid, *, sample: int = 300) -> list[tuple[int, int]]:
         elif start is not None:
             ranges.append((start, at))
             start = None
-    tables = [(a, b) for a, b in ranges if b - a >= 2 and any(numbers[a:b])]
+    tables: list[tuple[int, int]] = []
+    for a, b in ranges:
+        if sum(n > 1 for n in rows[a:b]) >= 2 and any(numbers[a:b]):
+            tables.append((a, b))
+        elif tables and a - tables[-1][1] == 1 and any(numbers[a:b]):
+            tables[-1] = (tables[-1][0], b)  # a last column set off by one spacer column is the table's own
     return tables if len(tables) > 1 else []
 
 

@@ -14,6 +14,7 @@ from shared.generate.heuristic.matching import (
     ADJECTIVES,
     END_WORDS,
     FORMAT_FREQUENCIES,
+    HOUR_WORDS,
     ID_WORDS,
     MONTH_WORDS,
     NOTE_WORDS,
@@ -28,26 +29,31 @@ from shared.generate.heuristic.matching import (
 from shared.generate.heuristic.periods import code_columns, period_note, vintage_columns
 from shared.generate.heuristic.plans import Candidate, ColumnStats, TablePlan
 from shared.generate.heuristic.render import render_sheet_per_period, render_table
-from shared.generate.heuristic.structure import analyze_structure, column_groups
+from shared.generate.heuristic.structure import Block, Structure, analyze_structure, column_groups
 from shared.generate.selection import restrict_code
 from shared.source.profile import SourceProfile, TableProfile
 from shared.wrapper_toolkit import (
     _FOOTNOTE_MARK,
     Grid,
+    align_header,
     clean_header,
     column_range,
     decimal_votes,
+    detect_clock_format,
     detect_period_format,
     detect_sentinels,
     header_names,
     is_missing,
+    is_preliminary,
     month_of_header,
+    nested_blocks,
     parse_clock,
     parse_month,
     parse_number,
     parse_period,
     row_title,
     table_blocks,
+    title_date,
     with_header,
 )
 
@@ -57,7 +63,7 @@ def find_header_row(grid: Grid, *, limit: int = 60) -> int:
     sample = grid[:300]
     widest = max((_filled(row) for row in sample), default=0)
     for index, row in enumerate(grid[:limit]):
-        if _filled(row) < max(2, 0.5 * widest) or _is_comment(row):
+        if _filled(row) < max(2, 0.5 * widest) or _is_comment(row) or _dated_title(row):
             continue
         labels = [c for c in row if isinstance(c, str) and c.strip() and parse_number(c) is None]
         periods = [c for c in row if parse_period(clean_header(c), "year") is not None]
@@ -67,6 +73,12 @@ def find_header_row(grid: Grid, *, limit: int = 60) -> int:
         if any(any(_is_numberish(c) for c in r) for r in following):
             return index
     return 0
+
+
+def _dated_title(row: Sequence[Any]) -> bool:
+    """True for a row of a date and a title (a report's first line): it names no columns."""
+    cells = [str(c).strip() for c in row if not is_missing(c) and str(c).strip()]
+    return len(cells) == 2 and any(_DATE_TEXT.fullmatch(c) for c in cells)
 
 
 def _is_comment(row: Sequence[Any]) -> bool:
@@ -220,10 +232,19 @@ def analyze_grid(
     """Layout decisions for one table, or None when it holds no numeric series."""
     if not grid:
         return None
-    grid, header, header_rows, keep, title = _header_of(grid, request.hints.header_rows)
-    plan = _plan_table(grid, request, header=header, keep=keep, sheet=sheet, delimiter=delimiter)
+    grid, header, header_rows, keep, title, until_blank = _header_of(grid, request.hints.header_rows)
+    aligned = align_header(grid, header)
+    plan = _plan_table(aligned, request, header=header, keep=keep, sheet=sheet, delimiter=delimiter)
     if plan is not None:
         plan.title = title
+        plan.until_blank = until_blank
+        if aligned is not grid:
+            plan.aligned = True
+            plan.reasons.append(
+                "header labels laid in order over the columns the data fills (they stand apart)"
+            )
+        if until_blank:
+            plan.reasons.append("another table follows below: this one ends at its first blank row")
     if plan is not None and header_rows is not None:
         plan.header_rows = header_rows
         plan.reasons.append(
@@ -264,6 +285,7 @@ def _plan_table(
             sheet=sheet,
             decimal=decimal,
             body=grid[header + 1 :],
+            grid=grid,
         )
     stats = _column_stats(names, data, units, decimal)
     time_col = _hinted_time_column(stats, request.hints.time_column) or _time_column(stats, len(data))
@@ -271,6 +293,10 @@ def _plan_table(
         return _month_columns_plan(
             names, data, titles, stats, time_col, header=header, skip=skip, sheet=sheet, decimal=decimal
         )
+    day = None
+    if time_col is None or time_col.period_format is None:
+        day = _title_day(grid, header, stats, data, hinted=time_col, request_dates=request_days(request))
+        time_col = day[0] if day is not None else time_col
     month_col = _month_column(stats, data, time_col)
     clock_col = _clock_column(stats, len(data), time_col)
     exclude = {c.name for c in (time_col, month_col, clock_col) if c is not None}
@@ -325,6 +351,11 @@ def _plan_table(
         score=best_score,
         rows=len(data),
     )
+    if day is not None:
+        _, plan.time_format, plan.day_format, day_note = day
+        plan.reasons.append(day_note)
+        if "either" in day_note:
+            plan.warnings.append(day_note)
     plan.value_scores = [(c.name, score) for score, _, c in scored]
     others = [c.name for _, _, c in scored[1:6]]
     plan.reasons.append(f"value column {value_col.name!r} matches the request best (score {best_score:.2f})")
@@ -347,25 +378,48 @@ def _plan_table(
 
 def _header_of(
     grid: Grid, hint: list[int] | None
-) -> tuple[Grid, int, list[int] | None, set[int] | None, str]:
-    """(grid, header row, header lines to join, data rows, title) as the structure stage finds them."""
+) -> tuple[Grid, int, list[int] | None, set[int] | None, str, bool]:
+    """(grid, header row, lines to join, data rows, title, ends at a blank row) as the structure finds."""
     # A header over several lines, or none at all, is joined into one row (see `with_header`); the plain
     # one-line header is found as before, which also finds headers of tables the structure reads as data.
     structure = analyze_structure(grid, header_rows=hint)
     block = structure.main
     keep = {i for i, kind in enumerate(structure.row_classes) if kind in ("data", "aggregate")}
     keep -= set(structure.annual_rows)  # a year among months would blur the time column's format
-    title = block.title if block is not None else ""
+    title = _block_title(structure, block) if block is not None else ""
+    until_blank = block is not None and _followed_by_other_table(structure, block)
+    if until_blank:
+        keep &= set(block.data_rows)  # type: ignore[union-attr]
     if hint is None and (block is None or (len(block.header_rows) == 1 and not block.headerless)):
         header = find_header_row(grid)
         agrees = block is not None and block.header_rows == [header]
-        return grid, header, None, keep if agrees else None, title
+        return grid, header, None, keep if agrees else None, title, until_blank and agrees
     if hint is None and block is not None and block.headerless and _content_above(grid, block.data_rows[0]):
-        return grid, find_header_row(grid), None, None, title
+        return grid, find_header_row(grid), None, None, title, False
     lines = hint if hint is not None else block.header_rows  # type: ignore[union-attr]
     if not lines:
         keep = {i + 1 for i in keep}  # below the row of names put on top
-    return with_header(grid, lines), (lines[-1] if lines else 0), lines, keep, title
+        until_blank = False
+    return with_header(grid, lines), (lines[-1] if lines else 0), lines, keep, title, until_blank
+
+
+def _block_title(structure: Structure, block: Block) -> str:
+    """A block's title, or that of a stacked table with the same period or column names that has one."""
+    if block.title:
+        return block.title
+    return next((b.title for b in structure.blocks if b.title and b.names[1:] == block.names[1:]), "")
+
+
+def _followed_by_other_table(structure: Structure, block: Block) -> bool:
+    """True when a table with other column names follows a block whose data rows have no gap."""
+    # The first name may differ between tables stacked under one header: it labels the block.
+    rows = block.data_rows
+    if not rows or rows[-1] - rows[0] + 1 != len(rows):
+        return False  # sections spaced by blank rows: the table does not end at a blank row
+    return any(
+        other.header_rows and other.data_rows[0] > rows[-1] and other.names[1:] != block.names[1:]
+        for other in structure.blocks
+    )
 
 
 def _content_above(grid: Grid, row: int) -> bool:
@@ -394,6 +448,78 @@ def _hinted_time_column(stats: list[ColumnStats], wanted: str | None) -> ColumnS
     if col.period_format is None:
         raise HintError(f"time column {col.name!r} holds no dates or periods this tool reads")
     return col
+
+
+_DATE_TEXT = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
+
+
+def _title_day(
+    grid: Grid,
+    header: int,
+    stats: list[ColumnStats],
+    data: Grid,
+    *,
+    hinted: ColumnStats | None,
+    request_dates: set[str],
+) -> tuple[ColumnStats, str, str, str] | None:
+    """(hour column, its clock format, date format, reason) for a one-day report dated above its header."""
+    dates = [
+        cell
+        for row in grid[:header]
+        for cell in row
+        if (isinstance(cell, str) and _DATE_TEXT.fullmatch(cell.strip()))
+        or (hasattr(cell, "year") and not isinstance(cell, str))
+    ]
+    fmt = detect_period_format(dates) if dates else None
+    if fmt not in ("iso", "native", "day_month_year", "month_day_year"):
+        return None
+    for col in [hinted] if hinted is not None else stats:
+        if col.fill < 0.5 or col.distinct < 2 or not (col.words & HOUR_WORDS or hinted is not None):
+            continue
+        present = [row[col.index] for row in data if col.index < len(row) and not is_missing(row[col.index])]
+        clock = detect_clock_format(present, hours=True)
+        if clock is None:
+            continue
+        fields = [int(n) for n in re.findall(r"\d+", str(dates[0]))[:2]]
+        either = fmt in ("day_month_year", "month_day_year") and max(fields) <= 12 and fields[0] != fields[1]
+        named = ""
+        if either:
+            readings = {
+                f: title_date(grid, header, time_format=f) for f in ("day_month_year", "month_day_year")
+            }
+            told = [f for f, day in readings.items() if day in request_dates]
+            if len(told) == 1:
+                fmt, named = told[0], " (the day the request names)"
+        day = title_date(grid, header, time_format=fmt)
+        note = (
+            f"one day's table: the day {day}{named} from the title above it, "
+            f"times of day in {col.name!r} ({clock})"
+        )
+        if either and not named:
+            first = "month" if fmt == "month_day_year" else "day"
+            note += f"; the date {dates[0]!r} reads either way, taken {first} first"
+        return col, clock, fmt, note
+    return None
+
+
+_NAMED_DAY = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+([^\W\d_]{3,})\.?,?\s+(\d{4})\b")
+_NAMED_MONTH_DAY = re.compile(r"\b([^\W\d_]{3,})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b")
+_ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def request_days(request: IndicatorRequest) -> set[str]:
+    """The days (ISO) the request's name and description name: `3 May 2021`, `May 3, 2021`, `2021-05-03`."""
+    text = f"{request.name} {request.description}"
+    found = set()
+    for day, month, year in [
+        *_NAMED_DAY.findall(text),
+        *((d, m, y) for m, d, y in _NAMED_MONTH_DAY.findall(text)),
+    ]:
+        number = parse_month(month)
+        if number is not None and 1 <= int(day) <= 31:
+            found.add(f"{year}-{number:02d}-{int(day):02d}")
+    found.update(f"{y}-{m}-{d}" for y, m, d in _ISO_DAY.findall(text))
+    return found
 
 
 def _month_column(stats: list[ColumnStats], data: Grid, time_col: ColumnStats | None) -> ColumnStats | None:
@@ -577,6 +703,7 @@ def _wide_plan(
     sheet: str,
     decimal: str,
     body: Grid,
+    grid: Grid,
 ) -> TablePlan | None:
     label_names = [name for name in names if parse_period(name, period_format) is None]
     stats = [s for s in _column_stats(names, data, units, decimal) if s.name in label_names]
@@ -590,6 +717,12 @@ def _wide_plan(
     numbers = [parse_number(c, decimal=decimal) for c in cells]
     if sum(n is not None for n in numbers) < 0.5 * len(cells):
         return None
+    # Tables stacked without a title of their own are `table N` to `table_blocks`; their title lines on
+    # every level (an outer title over several tables, the header's first cell) name them instead.
+    untitled = any(re.fullmatch(r"table \d+", title) for title in titles)
+    nested = _nested_titles(grid, header, data, dims) if title_dimension is None or untitled else None
+    if nested is not None:
+        title_dimension = None
     levels = _indented_column(dims, body=body)
     if levels is not None:
         column, depth, _ = levels
@@ -648,7 +781,38 @@ def _wide_plan(
         plan.reasons.append(
             f"{len(set(titles))} stacked tables under one header: their titles form {title_dimension!r}"
         )
+    if nested is not None and levels is None:
+        plan.nested_titles = True
+        plan.reasons.append(nested)
+    if preliminary := _preliminary_beside_final(grid[header], period_cols):
+        plan.final_only = True
+        note = f"left out {preliminary}: marked preliminary, beside final periods written as numbers"
+        plan.reasons.append(note)
+        plan.warnings.append(note)
     return plan
+
+
+def _preliminary_beside_final(header: Sequence[Any], period_cols: list[int]) -> list[str]:
+    """Labels of period columns flagged preliminary (`2023 P`) where the other periods are typed numbers."""
+    cells = [header[i] for i in period_cols if i < len(header)]
+    typed = sum(1 for cell in cells if isinstance(cell, int | float) and not isinstance(cell, bool))
+    flagged = [clean_header(cell) for cell in cells if isinstance(cell, str) and is_preliminary(cell)]
+    return flagged if flagged and typed >= 3 and typed + len(flagged) == len(cells) else []
+
+
+def _nested_titles(grid: Grid, header: int, data: Grid, dims: list[ColumnStats]) -> str | None:
+    """Why stacked tables are told apart by title lines on several levels, or None when they need not be."""
+    if _keys_unique(data, dims):
+        return None
+    blocks = nested_blocks(grid, header)
+    keys = {tuple(sorted(found.items())) for found, _, _ in blocks}
+    if len(blocks) < 2 or not blocks[0][0] or len(keys) < len(blocks):
+        return None
+    names = sorted(blocks[0][0])
+    count = len(blocks)
+    return (
+        f"{count} stacked tables under one header, told apart by their titles ({len(names)} levels: {names})"
+    )
 
 
 def _indented_column(dims: list[ColumnStats], *, body: Grid) -> tuple[ColumnStats, int, bool] | None:

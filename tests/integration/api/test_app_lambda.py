@@ -74,9 +74,9 @@ def http_event(
     return event
 
 
-def invoke(event: dict[str, Any]) -> dict[str, Any]:
+def invoke(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Call the Lambda handler; a 500 fails the test."""
-    response = handler(event, lambda_context())
+    response = handler(event, context or lambda_context())
     assert response["statusCode"] != 500, response
     return dict(response)
 
@@ -173,7 +173,8 @@ def test_lambda_request_line_keeps_its_fields(db: Database, key_a: str) -> None:
         )
         resource = json.loads(created["body"])
         event = http_event("api_get_resource.json", "GET", f"/resources/{resource['id']}", key=key_a)
-        got = invoke(event)
+        context = lambda_context()
+        got = invoke(event, context)
     finally:
         handler_.setStream(previous)
     assert got["statusCode"] == 200
@@ -193,7 +194,16 @@ def test_lambda_request_line_keeps_its_fields(db: Database, key_a: str) -> None:
         "status",
         "duration_ms",
         "tenant_id",
+        "correlation_id",
+        # inject_lambda_context: the invocation's fields
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
     }
+    assert line["function_request_id"] == context.aws_request_id
+    assert line["correlation_id"] == request_id  # no X-Correlation-Id sent: the gateway's request id
     assert (line["method"], line["path"], line["status"]) == ("GET", f"/resources/{resource['id']}", 200)
     assert line["tenant_id"] == "tenant-a"
     # The creation's own lines still carry the correlation keys of its request.
@@ -208,3 +218,73 @@ def test_lambda_health_ready_and_openapi(settings: Settings) -> None:
     assert invoke(http_event("api_get_resource.json", "GET", "/ready", key=None))["statusCode"] == 200
     spec = invoke(http_event("api_get_resource.json", "GET", "/openapi.json", key=None))
     assert json.loads(spec["body"])["info"]["title"] == "Resource Service API"
+
+
+def emf_records(text: str) -> list[dict[str, Any]]:
+    """The CloudWatch embedded-metric-format records among printed lines."""
+    records = [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+    return records
+
+
+def test_each_request_prints_an_emf_record_by_route_and_status(
+    db: Database, key_a: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    created = invoke(
+        http_event("api_create_resource.json", "POST", "/resources", key=key_a, body=resource_body())
+    )
+    resource_id = json.loads(created["body"])["id"]
+    capsys.readouterr()
+    invoke(http_event("api_get_resource.json", "GET", f"/resources/{resource_id}", key=key_a))
+    invoke(http_event("api_get_resource.json", "GET", "/resources/no-such-id", key=key_a))
+    invoke(http_event("api_get_resource.json", "GET", "/no/such/route/4711", key=None))
+    records = emf_records(capsys.readouterr().out)
+
+    assert [(r["route"], r["status"]) for r in records] == [
+        ("GET /resources/{resource_id}", "200"),
+        ("GET /resources/{resource_id}", "404"),
+        ("unmatched", "404"),  # a random path never becomes a dimension value
+    ]
+    for record in records:
+        (directive,) = record["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "ResourceService"
+        assert directive["Dimensions"] == [["route", "status", "service"]]
+        assert directive["Metrics"] == [
+            {"Name": "Requests", "Unit": "Count"},
+            {"Name": "Latency", "Unit": "Milliseconds"},
+        ]
+        assert record["service"] == "resource-service-api"
+        assert record["Requests"] == [1.0]
+        assert len(record["Latency"]) == 1 and 0 < record["Latency"][0] < 29_000
+
+
+def test_the_callers_correlation_id_goes_into_the_creation_message(
+    db: Database, key_a: str, queues: Queues
+) -> None:
+    given = invoke(
+        http_event(
+            "api_create_resource.json",
+            "POST",
+            "/resources",
+            key=key_a,
+            body=resource_body(),
+            headers={"X-Correlation-Id": "order-4711.retry-2"},
+        )
+    )
+    assert given["headers"]["x-correlation-id"] == "order-4711.retry-2"
+    (message,) = queues.of(CREATION, wrapper_id=json.loads(given["body"])["wrapper_id"])
+    assert message["correlation_id"] == "order-4711.retry-2"
+
+    # Without one (or with one that is not a plain token), the request's own id is the correlation id.
+    event = http_event(
+        "api_create_resource.json",
+        "POST",
+        "/resources",
+        key=key_a,
+        body=resource_body(),
+        headers={"X-Correlation-Id": "bad value\r\nX-Injected: 1"},
+    )
+    own = invoke(event)
+    request_id = event["requestContext"]["requestId"]
+    assert own["headers"]["x-correlation-id"] == request_id
+    (message,) = queues.of(CREATION, wrapper_id=json.loads(own["body"])["wrapper_id"])
+    assert message["correlation_id"] == request_id

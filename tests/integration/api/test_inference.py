@@ -119,6 +119,8 @@ def test_source_options_reach_the_generator_as_hints(
         "alternatives": [],
         "timezone": None,
         "warnings": [],
+        "pagination": None,  # a workbook has no pages and no time window
+        "window": None,
     }
 
 

@@ -53,7 +53,9 @@ def test_create_resource_queues_a_pending_wrapper(
     assert "tenant_id" not in wrapper and "lease_owner" not in wrapper
     messages = queues.of(CREATION, wrapper_id=resource["wrapper_id"])
     assert len(messages) == 1
-    assert set(messages[0]) == {"wrapper_id", "_message_id"}
+    # The request's correlation id (its request id: the client sent none) travels with the hand-over.
+    assert set(messages[0]) == {"wrapper_id", "correlation_id", "_message_id"}
+    assert messages[0]["correlation_id"]
 
 
 def test_api_sources_run_continuously(client: TestClient, key_a: str) -> None:

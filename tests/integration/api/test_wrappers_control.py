@@ -15,7 +15,7 @@ from pymongo.database import Database
 
 from functions.api import services
 from shared.common.clock import utcnow
-from shared.domain.models import RunPublic
+from shared.domain.models import RunPublic, RunTrigger
 from shared.store.runs import RunRepository
 from shared.store.wrappers import WrapperRepository
 from tests.integration.api.support import FETCH_SPEC, PARSE_CODE, assert_error, auth, create, set_wrapper
@@ -97,7 +97,9 @@ def test_start_runs_a_validated_wrapper_now(
     assert recently(wrapper["next_run_at"], before=before)
     assert wrapper["execution_log"][-1]["event"] == "started"
     assert "tenant_id" not in wrapper and "lease_owner" not in wrapper
-    assert WrapperRepository(db).get(wid).consecutive_failures == 0
+    assert "requested_trigger" not in wrapper
+    stored = WrapperRepository(db).get(wid)
+    assert stored.consecutive_failures == 0 and stored.requested_trigger == RunTrigger.START
     assert due(db, wid)
 
 
@@ -179,6 +181,7 @@ def test_run_now_makes_the_wrapper_due(client: TestClient, db: Database, key_a: 
     assert recently(wrapper["next_run_at"], before=before)
     assert wrapper["execution_log"][-1]["event"] == "run requested"
     assert due(db, wid)
+    assert WrapperRepository(db).get(wid).requested_trigger == RunTrigger.RUN_NOW
 
 
 @pytest.mark.parametrize(
@@ -218,7 +221,9 @@ def test_backfill_moves_the_high_water_mark_back(
     assert datetime.fromisoformat(wrapper["high_water_mark"]) == datetime(2020, 1, 1, tzinfo=UTC)
     assert recently(wrapper["next_run_at"], before=before)
     assert wrapper["execution_log"][-1]["event"].startswith("backfill from 2020-01-01")
-    assert WrapperRepository(db).get(wid).high_water_mark == datetime(2020, 1, 1, tzinfo=UTC)
+    stored = WrapperRepository(db).get(wid)
+    assert stored.high_water_mark == stored.backfill_from == datetime(2020, 1, 1, tzinfo=UTC)
+    assert stored.requested_trigger == RunTrigger.BACKFILL
     assert due(db, wid)
 
 
@@ -330,7 +335,9 @@ def test_runs_of_a_wrapper_page_newest_first(
     runs = RunRepository(db)
     finished = []
     for i in range(3):
-        run = runs.start(wrapper_id=wid, resource_id=rid, trigger="schedule" if i else "api")
+        run = runs.start(
+            wrapper_id=wid, resource_id=rid, trigger=RunTrigger.SCHEDULE if i else RunTrigger.RUN_NOW
+        )
         db["runs"].update_one(
             {"run_id": run.run_id}, {"$set": {"started_at": run.started_at + timedelta(seconds=i)}}
         )
@@ -338,7 +345,7 @@ def test_runs_of_a_wrapper_page_newest_first(
             update={"started_at": run.started_at + timedelta(seconds=i), "points_new": i, "pages": 1}
         )
         finished.append(runs.finish(run))
-    runs.start(wrapper_id="another-wrapper", resource_id=rid, trigger="schedule")
+    runs.start(wrapper_id="another-wrapper", resource_id=rid, trigger=RunTrigger.SCHEDULE)
     page = client.get(path, headers=auth(key_a)).json()
     assert (page["total"], page["limit"], page["offset"]) == (3, 50, 0)
     assert [r["run_id"] for r in page["items"]] == [r.run_id for r in reversed(finished)]

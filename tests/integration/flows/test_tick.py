@@ -20,6 +20,7 @@ from devtools.local_stack import JobTicker
 from shared.common.errors import DatabaseUnavailableError
 from shared.common.settings import Settings, get_settings
 from shared.domain.models import Schedule, WrapperStatus
+from shared.domain.wrapper import FetchSpec, SourceFormat
 from shared.flows.steps import generate_step, validate_step
 from shared.flows.tick import TickResult, tick
 from shared.messaging.broker import get_publisher
@@ -286,8 +287,32 @@ def test_the_dev_stack_ticker_prints_what_each_tick_did(
         finally:
             stop.set()
             thread.join(60)
-        assert any(f"[job] wrapper {wrapper_id} running: 4 points (4 new" in line for line in printed), (
-            printed
-        )
+        assert any(
+            f"[job] wrapper {wrapper_id} running (schedule; no window): 4 points (4 new" in line
+            for line in printed
+        ), printed
         assert len(points_of(Messages(amqp_url).wait_points(resource_id, 4))) == 4
         drain_collected(amqp_url, resource_id)
+
+
+def test_a_tick_names_the_stale_and_the_failing_wrappers(settings: Settings, db: Database) -> None:
+    wrappers = WrapperRepository(db)
+    later, now = datetime.now(UTC) + timedelta(hours=1), datetime.now(UTC)
+    ids = {}
+    for name, fields in {
+        "fresh": {"high_water_mark": now - timedelta(hours=1)},
+        "stale": {"high_water_mark": now - timedelta(hours=4)},
+        "failing": {"high_water_mark": now, "consecutive_failures": 3},
+        "stopped": {"high_water_mark": now - timedelta(days=9), "status": "stopped"},
+    }.items():
+        _, ids[name] = add_wrapper(
+            db,
+            url="http://127.0.0.1:9/none",
+            spec=FetchSpec(location="http://127.0.0.1:9/none", format=SourceFormat.JSON),
+        )
+        wrappers.update_fields(ids[name], {"next_run_at": later, "cadence_seconds": 3600, **fields})
+
+    result = tick(settings)
+    assert result.outcomes == []  # none was due: health is read, nothing is run
+    assert result.stale_wrappers == [ids["stale"]]
+    assert result.failing_wrappers == [ids["failing"]]

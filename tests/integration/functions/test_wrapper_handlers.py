@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -228,3 +230,89 @@ def test_generation_records_are_kept_for_debugging(settings: Settings, channel: 
     assert (
         PromptRecordRepository(get_database(settings)).list(wrapper_id) == []
     )  # the heuristic has no prompts
+
+
+def handler_log_lines(service: str, run: Any) -> list[dict[str, Any]]:
+    """The JSON lines a queue handler's Powertools logger writes while `run()` runs."""
+    import io
+    import logging
+
+    (log_handler,) = logging.getLogger(service).handlers
+    assert isinstance(log_handler, logging.StreamHandler)
+    stream = io.StringIO()
+    previous = log_handler.setStream(stream)
+    try:
+        run()
+    finally:
+        log_handler.setStream(previous)
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def test_the_correlation_id_given_to_the_api_reaches_both_handlers_and_their_log_lines(
+    settings: Settings, channel: Any, http_base: str
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from functions.api.app import app
+    from shared.store.api_keys import ApiKeyRepository
+
+    _, key = ApiKeyRepository(get_database(settings)).create(TENANT, name="tests")
+    with TestClient(app) as client:
+        created = client.post(
+            "/resources",
+            headers={"Authorization": f"Bearer {key}", "X-Correlation-Id": "ticket-981"},
+            json={
+                "name": "Total emissions",
+                "unit": "Mt",
+                "source": {"type": "csv", "url": f"{http_base}/data.csv"},
+            },
+        )
+    assert created.status_code == 201, created.text
+    wrapper_id = created.json()["wrapper_id"]
+
+    message = take_message(channel, CREATION_QUEUE, wrapper_id)
+    assert json.loads(message[2]) == {"wrapper_id": wrapper_id, "correlation_id": "ticket-981"}
+    generated: dict[str, Any] = {}
+    lines = handler_log_lines(
+        "generate-wrapper",
+        lambda: generated.update(
+            generate_handler(build_rabbitmq_event(CREATION_QUEUE, [message]), FakeLambdaContext())
+        ),
+    )
+    assert [o["action"] for o in generated["outcomes"]] == ["generated"]
+    about = [line for line in lines if line.get("wrapper_id") == wrapper_id]
+    assert about and all(line["correlation_id"] == "ticket-981" for line in about)
+
+    # The generate step's hand-over carries it on to the validate function.
+    validation_message = take_message(channel, VALIDATION_QUEUE, wrapper_id)
+    assert json.loads(validation_message[2])["correlation_id"] == "ticket-981"
+    lines = handler_log_lines(
+        "validate-wrapper",
+        lambda: validate_handler(
+            build_rabbitmq_event(VALIDATION_QUEUE, [validation_message]), FakeLambdaContext()
+        ),
+    )
+    (done,) = [line for line in lines if line["message"] == "wrapper ready"]
+    assert done["correlation_id"] == "ticket-981" and done["wrapper_id"] == wrapper_id
+
+
+@pytest.mark.parametrize(
+    ("handler", "event_file"),
+    [(generate_handler, "generate_wrapper.json"), (validate_handler, "validate_wrapper.json")],
+    ids=["generate", "validate"],
+)
+def test_a_deeply_nested_body_is_dropped_with_a_log_line_not_redelivered(
+    settings: Settings, caplog: pytest.LogCaptureFixture, handler: Any, event_file: str
+) -> None:
+    event = json.loads((Path(__file__).resolve().parents[3] / "infra" / "events" / event_file).read_text())
+    [records] = event["rmqMessagesByQueue"].values()
+    records[0]["data"] = base64.b64encode(b"[" * 200_000 + b"]" * 200_000).decode()
+    outcome = handler(event, FakeLambdaContext())
+    assert outcome["outcomes"] == [] and outcome["transient"] == []
+    [rejected] = outcome["rejected"]
+    assert "nested deeper than" in rejected
+    assert any(
+        record.getMessage() == "dropping malformed message"
+        and "nested deeper" in getattr(record, "reason", "")
+        for record in caplog.records
+    )

@@ -17,7 +17,7 @@ from pymongo.database import Database
 
 from shared.common.clock import utcnow
 from shared.common.settings import Settings
-from shared.domain.models import WrapperStatus
+from shared.domain.models import RunStatus, WrapperStatus
 from shared.flows.tick import tick
 from shared.store.database import get_client, get_database
 from shared.store.point_store import PointStore
@@ -140,6 +140,10 @@ def test_a_job_killed_mid_run_leaves_nothing_that_breaks_the_next_tick(
             [killed_wrapper, reference_wrapper]
         )
         assert all(o.run.error is None and o.status == WrapperStatus.RUNNING for o in result.outcomes)
+        # The killed process's run is closed as abandoned by the run that took the wrapper over.
+        taken_over, killed = RunRepository(db).list(killed_wrapper, limit=10, offset=0).items
+        assert (taken_over.status, killed.status) == (RunStatus.SUCCEEDED, RunStatus.ABANDONED)
+        assert killed.finished_at is not None and killed.error and taken_over.run_id in killed.error
         served = api.expected()
         assert stored_points(db, killed_resource) == stored_points(db, reference_resource) == served
         for wrapper_id in (killed_wrapper, reference_wrapper):

@@ -25,8 +25,8 @@ print(json.dumps({
     "mongo_clients": len(shared.store.database._clients),
     "publisher": sys.modules.get("shared.messaging.broker") is not None
         and sys.modules["shared.messaging.broker"]._publisher is not None,
-    "handler": type(api.handler).__name__,
-    "lifespan": api.handler.lifespan,
+    "handler": type(api.asgi_handler).__name__,
+    "lifespan": api.asgi_handler.lifespan,
 }))
 """
 

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from shared.messaging.broker import ResourceDataMessage, encode_payload, encode_points
+from shared.common.settings import Settings
+from shared.messaging.broker import ResourceDataMessage, declare_queues, encode_payload, encode_points
+from shared.messaging.queues import PARKING_QUEUE, RESOURCE_DATA_QUEUE, queue_arguments
 from shared.points.point import Point
 
 
@@ -65,3 +67,26 @@ def test_encode_points_validates_what_is_not_a_point_yet() -> None:
     body = json.loads(encode_points("r-1", [raw]))  # type: ignore[list-item]
 
     assert body["points"] == [{"dimensions": {}, "timestamp": "2019-12-31T23:00:00Z", "value": 2.5}]
+
+
+class DeclaringChannel:
+    """Records the queues declared on it, as a channel would receive them."""
+
+    def __init__(self) -> None:
+        self.declared: list[tuple[str, bool, dict[str, object] | None]] = []
+
+    def queue_declare(self, queue: str, *, durable: bool, arguments: dict[str, object] | None = None) -> None:
+        self.declared.append((queue, durable, arguments))
+
+
+def test_a_queue_that_dead_letters_is_declared_after_its_target_so_no_dead_letter_is_dropped() -> None:
+    channel = DeclaringChannel()
+    settings = Settings()
+
+    declare_queues(channel, [RESOURCE_DATA_QUEUE, "scratch"], settings=settings)  # type: ignore[arg-type]
+
+    assert channel.declared == [
+        (PARKING_QUEUE, True, None),
+        (RESOURCE_DATA_QUEUE, True, queue_arguments(RESOURCE_DATA_QUEUE, settings)),
+        ("scratch", True, None),
+    ]

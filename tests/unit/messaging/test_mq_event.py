@@ -208,3 +208,12 @@ def test_build_keeps_properties_headers_and_redelivered_flag() -> None:
     assert first.headers == {"batch_index": 0, "resource_id": "r-1"}
     assert first.body == {"resource_id": "r-1", "points": []}
     assert second.body == [1, 2]
+
+
+def test_a_deeply_nested_body_is_a_malformed_message_not_a_recursion_error() -> None:
+    event = json.loads((EVENTS / "generate_wrapper.json").read_text())
+    [record] = event["rmqMessagesByQueue"]["wrapper_creation_queue::/"]
+    record["data"] = base64.b64encode(b'{"wrapper_id": ' + b"[" * 200_000 + b"]" * 200_000 + b"}").decode()
+    [message] = parse_rabbitmq_event(event)
+    assert not message.ok and message.body is None
+    assert message.error is not None and "nested deeper than" in message.error

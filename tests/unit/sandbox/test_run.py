@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,66 @@ def test_a_frame_that_claims_more_bytes_swallows_the_status() -> None:
     data = CONFINED + line({"columns": {"count": 1000, "series": [{}], "coded": False}}) + DONE
     result = sandbox._interpret(data, 0, "", LIMITS)
     assert not result.ok and result.error_type == "Killed"
+
+
+def test_a_channel_line_nested_past_the_channel_depth_makes_the_output_unreadable() -> None:
+    nested = b"[" * 50 + b"1" + b"]" * 50 + b"\n"
+    result = sandbox._interpret(CONFINED + nested + DONE, 0, "", LIMITS)
+    assert not result.ok and result.error_type == "ProtocolError"
+
+
+def test_a_frame_beyond_the_points_budget_is_refused_on_its_header() -> None:
+    killed: list[bool] = []
+    channel = sandbox._Channel(lambda points: None, max_points=10, on_budget=lambda: killed.append(True))
+    channel.feed(CONFINED + line({"columns": {"count": 11, "series": [{}], "coded": False}}))
+    assert channel.budget_exceeded == "points budget of 10 points exceeded" and killed == [True]
+    assert len(channel._body) == 0
+
+
+def test_batches_count_towards_the_points_budget() -> None:
+    received: list[object] = []
+    channel = sandbox._Channel(received.append, max_points=3)
+    batch = line({"points": [["2020-01-01T00:00:00Z", 1.0, {}]] * 2})
+    channel.feed(CONFINED + batch + batch)
+    assert len(received) == 1 and channel.count == 2
+    assert channel.budget_exceeded == "points budget of 3 points exceeded"
+
+
+def test_a_line_longer_than_the_cap_makes_the_output_unreadable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "MAX_LINE_BYTES", 1000)
+    channel = sandbox._Channel()
+    channel.feed(CONFINED + b"[" + b" " * 2000)
+    assert channel.unreadable
+
+
+def test_any_byte_on_the_violation_pipe_is_a_violation() -> None:
+    assert sandbox._reported_violations(b'{"violation": "sandbox: x"}\n', overflow=False) == ["sandbox: x"]
+    assert sandbox._reported_violations(b'{"violation": "hidd', overflow=False) == [
+        "sandbox: an unreadable violation report"
+    ]
+    assert sandbox._reported_violations(b"", overflow=True) == ["sandbox: an unreadable violation report"]
+    assert sandbox._reported_violations(b"", overflow=False) == []
+
+
+def test_the_watchdog_counts_only_what_was_added_to_the_inputs(tmp_path: Path) -> None:
+    (tmp_path / "payload-0").write_bytes(b"x" * 100_000)
+    watch = sandbox._DiskWatch(tmp_path, max_bytes=64 * 1024, max_files=3)
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "a").write_bytes(b"y" * 10_000)
+    watch.check()
+    assert watch.exceeded is None
+    assert (watch.peak_files, watch.peak_bytes >= 10_000) == (2, True)
+
+
+def test_the_watchdog_kills_past_the_file_budget_and_past_the_byte_budget(tmp_path: Path) -> None:
+    killed: list[str] = []
+    watch = sandbox._DiskWatch(tmp_path, max_bytes=64 * 1024, max_files=3)
+    watch.on_exceeded = lambda: killed.append("files")
+    for index in range(4):
+        (tmp_path / f"empty-{index}").touch()
+    watch.check()
+    assert watch.exceeded == "file budget of 3 files and directories exceeded" and killed == ["files"]
+    bytes_watch = sandbox._DiskWatch(tmp_path, max_bytes=1024 * 1024, max_files=3)
+    (tmp_path / "big").write_bytes(b"z" * (2 * 1024 * 1024))
+    bytes_watch.check()
+    assert bytes_watch.exceeded == "disk budget of 1 MB exceeded"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from shared.common.errors import FetchPlanError, SourceError
+from shared.common.errors import FetchPlanError, SourceError, UnsafeSourceError
 from shared.common.settings import Settings
 from shared.domain.wrapper import FetchSpec, Pagination, SourceFormat, WaterMarkMapping
 from shared.source import fetch_plan
@@ -49,10 +50,15 @@ class FakeApi:
         query = {**dict(parse_qsl(urlsplit(url).query)), **dict(params or {})}
         self.requests.append((url, query, dict(headers or {})))
         body = self.answer(url, query)
+        link = ""
+        if isinstance(body, tuple):  # (body, Link header)
+            body, link = body
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
         if max_bytes is not None and len(content) > max_bytes:
             raise SourceError(f"{url} exceeds the limit of {max_bytes} bytes")
-        return FetchedResponse(url=url, status=200, content_type="application/json", content=content)
+        return FetchedResponse(
+            url=url, status=200, content_type="application/json", content=content, link=link
+        )
 
 
 @pytest.fixture
@@ -248,3 +254,144 @@ def test_only_http_and_s3_locations_are_fetched(settings: Settings) -> None:
     s3_with_params = FetchSpec(location="s3://bucket/key.csv", format=SourceFormat.CSV, params={"a": "b"})
     with pytest.raises(FetchPlanError):
         fetch_pages(s3_with_params, settings=settings, environ={})
+
+
+def test_a_page_count_ends_the_walk_without_asking_for_an_empty_page(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    data = rows(0, 10)
+
+    def answer(url: str, query: dict[str, str]) -> Any:
+        page = int(query["page"])
+        return [{"page": page, "pages": "2", "per_page": "5"}, data[(page - 1) * 5 : page * 5]]
+
+    api = use_api(monkeypatch, answer)
+    spec = FetchSpec(
+        location=f"{URL}?format=json",
+        format=SourceFormat.JSON,
+        pagination=Pagination(kind="page_number", param="page", pages_path="0.pages"),
+    )
+    result = fetch_pages(spec, settings=settings, environ={})
+    assert [q["page"] for _, q, _ in api.requests] == ["1", "2"] and result.complete
+    assert result.requests == ["/readings?format=json&page=1", "/readings?format=json&page=2"]
+
+
+def test_offsets_stop_at_the_total(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    data = rows(0, 6)
+    api = use_api(
+        monkeypatch,
+        lambda url, q: {"total": 6, "results": data[int(q["offset"]) : int(q["offset"]) + 3]},
+    )
+    spec = FetchSpec(
+        location=URL,
+        format=SourceFormat.JSON,
+        pagination=Pagination(
+            kind="offset", param="offset", size_param="limit", size=3, start=0, total_path="total"
+        ),
+    )
+    fetch_pages(spec, settings=settings, environ={})
+    assert [q["offset"] for _, q, _ in api.requests] == ["0", "3"]
+
+
+def test_the_link_header_leads_to_the_next_page(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    def answer(url: str, query: dict[str, str]) -> Any:
+        page = int(query.get("page", "1"))
+        link = f'<{URL}?page={page + 1}>; rel="next", <{URL}?page=1>; rel="first"' if page < 3 else ""
+        return rows(page, page + 1), link
+
+    api = use_api(monkeypatch, answer)
+    spec = FetchSpec(location=URL, format=SourceFormat.JSON, pagination=Pagination(kind="link_header"))
+    assert len(fetch_pages(spec, settings=settings, environ={}).pages) == 3
+    assert [q.get("page") for _, q, _ in api.requests] == [None, "2", "3"]
+
+
+def test_a_cursor_is_sent_back_with_the_window_until_it_runs_out(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    tokens = {None: "c1", "c1": "c2", "c2": None}
+    api = use_api(monkeypatch, lambda url, q: {"items": rows(0, 2), "next": tokens[q.get("cursor")], "n": q})
+    spec = FetchSpec(
+        location=URL,
+        format=SourceFormat.JSON,
+        pagination=Pagination(kind="cursor", param="cursor", cursor_path="next"),
+        water_mark=WaterMarkMapping(start_param="since", format="%Y-%m-%d"),
+    )
+    result = fetch_pages(spec, settings=settings, high_water_mark=HIGH, now=NOW, environ={})
+    assert [q.get("cursor") for _, q, _ in api.requests] == [None, "c1", "c2"]
+    assert {q["since"] for _, q, _ in api.requests} == {"2024-05-01"}
+    assert result.window == {"since": "2024-05-01"} and len(result.pages) == 3
+
+
+def test_a_next_link_to_another_host_is_refused(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    use_api(
+        monkeypatch, lambda url, q: {"data": rows(0, 1), "next": "http://169.254.169.254/latest/meta-data"}
+    )
+    spec = FetchSpec(
+        location=URL, format=SourceFormat.JSON, pagination=Pagination(kind="next_link", next_link_path="next")
+    )
+    with pytest.raises(UnsafeSourceError, match="another host"):
+        fetch_pages(spec, settings=settings, environ={})
+    use_api(monkeypatch, lambda url, q: {"data": rows(0, 1), "next": "http://api.example.org/readings?p=2"})
+    with pytest.raises(UnsafeSourceError, match="leaves https"):
+        fetch_pages(spec, settings=settings, environ={})
+
+
+def test_a_next_link_back_to_a_page_already_read_ends_the_walk(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    def answer(url: str, query: dict[str, str]) -> Any:
+        page = int(query.get("page", "1"))
+        return {"data": rows(page, page + 1), "next": f"{URL}?page={2 if page == 1 else 1}"}
+
+    use_api(monkeypatch, answer)
+    spec = FetchSpec(
+        location=f"{URL}?page=1",
+        format=SourceFormat.JSON,
+        pagination=Pagination(kind="next_link", next_link_path="next"),
+    )
+    result = fetch_pages(spec, settings=settings, environ={})
+    assert len(result.pages) == 2 and result.complete and "already read" in result.stop_reason
+
+
+def test_the_time_cap_ends_the_walk_and_says_so(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    clock = iter(float(n) for n in range(0, 10_000, 40))
+    monkeypatch.setattr(fetch_plan, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    use_api(monkeypatch, lambda url, q: {"data": rows(int(q["page"]), int(q["page"]) + 1)})
+    spec = FetchSpec(
+        location=URL,
+        format=SourceFormat.JSON,
+        pagination=Pagination(kind="page_number", param="page", max_seconds=100),
+    )
+    result = fetch_pages(spec, settings=settings, environ={})
+    assert not result.complete and "max_seconds" in result.stop_reason and len(result.pages) == 3
+
+
+def test_a_window_in_the_path_and_a_backfill_start_without_lookback(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    api = use_api(monkeypatch, lambda url, q: {"data": rows(0, 1)})
+    spec = FetchSpec(
+        location="https://api.example.org/series/2024-01-01/2024-02-01",
+        format=SourceFormat.JSON,
+        water_mark=WaterMarkMapping(start_segment=1, end_segment=2, format="%Y-%m-%d"),
+    )
+    backfill = datetime(2023, 6, 1, tzinfo=UTC)
+    result = fetch_pages(spec, settings=settings, high_water_mark=HIGH, now=NOW, start=backfill, environ={})
+    assert api.requests[0][0] == "https://api.example.org/series/2023-06-01/2024-05-01"
+    assert result.window_start == backfill
+    assert result.window == {"path segment 1": "2023-06-01", "path segment 2": "2024-05-01"}
+
+
+def test_window_values_replace_the_urls_own_instead_of_repeating_them(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    api = use_api(monkeypatch, lambda url, q: {"data": rows(0, 1)})
+    spec = FetchSpec(
+        location=f"{URL}?start=2020-01-01&end=2020-12-31&api_key=k3y",
+        format=SourceFormat.JSON,
+        water_mark=WaterMarkMapping(start_param="start", end_param="end", format="%Y-%m-%d"),
+    )
+    result = fetch_pages(spec, settings=settings, high_water_mark=HIGH, now=NOW, environ={})
+    url = api.requests[0][0]
+    assert url.count("start=") == 1 and "start=2024-05-01" in url and "end=2024-05-01" in url
+    assert result.requests == ["/readings?api_key=***&start=2024-05-01&end=2024-05-01"]

@@ -317,7 +317,11 @@ def test_read_source_http_goes_through_fetcher(monkeypatch: pytest.MonkeyPatch, 
 
     def fake_fetch(url: str, *, settings: Settings) -> FetchedResponse:
         calls.append(url)
-        return FetchedResponse(url=url, status=200, content_type="application/json", content=b'{"a": [1]}')
+        link = '<https://api.example/series?id=1&page=2>; rel="next"'
+        content = b'{"a": [1]}'
+        return FetchedResponse(
+            url=url, status=200, content_type="application/json", content=content, link=link
+        )
 
     monkeypatch.setattr(source_module, "fetch_url", fake_fetch)
     data = read_source("https://api.example/series?id=1", settings=settings)
@@ -325,6 +329,7 @@ def test_read_source_http_goes_through_fetcher(monkeypatch: pytest.MonkeyPatch, 
     assert data.format == SourceFormat.JSON
     assert data.content_type == "application/json"
     assert data.encoding == "utf-8"
+    assert data.link.endswith('rel="next"')  # the profile reads pagination from it
 
 
 @pytest.fixture

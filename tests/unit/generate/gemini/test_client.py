@@ -225,6 +225,39 @@ def test_file_source_ignores_suggested_params_and_pagination(fake: FakeGemini) -
     assert draft.notes and "file source" in draft.notes[0]
 
 
+def test_an_api_keeps_the_pagination_and_window_its_first_response_shows(fake: FakeGemini) -> None:
+    content = json.dumps({"meta": {"page": 1, "pages": 4}, "data": [{"date": "2024-01-01", "value": 1.5}]})
+    profile = build_profile(
+        SourceData(
+            location="https://api.example.org/v1/co2?start_date=2024-01-01&end_date=2024-12-31",
+            content=content.encode(),
+            format=SourceFormat.JSON,
+            encoding="utf-8",
+        )
+    )
+    fake.answers = [wrapper_answer(JSON_CODE)]
+
+    draft = GeminiGenerator(settings=settings()).generate(profile, REQUEST).draft
+
+    spec = draft.fetch_spec
+    assert (spec.pagination.kind, spec.pagination.pages_path) == ("page_number", "meta.pages")
+    assert spec.water_mark is not None
+    assert (spec.water_mark.start_param, spec.water_mark.end_param) == ("start_date", "end_date")
+    assert draft.inference is not None and draft.inference.window is not None
+    assert draft.inference.window.startswith("time window")
+    [prompt] = user_texts(fake.bodies()[0])
+    assert "pagination (inferred): page number `page` with `meta.pages` pages" in prompt
+
+
+def test_suggested_pagination_is_checked_for_what_its_kind_needs() -> None:
+    cursor, note = gemini.to_pagination(gemini.PagingAnswer(kind="cursor", param="cursor"))
+    assert cursor.kind == "none" and note == "ignored cursor pagination without cursor_path"
+    header, note = gemini.to_pagination(gemini.PagingAnswer(kind="link_header"))
+    assert header.kind == "link_header" and note is None
+    offset, _ = gemini.to_pagination(gemini.PagingAnswer(kind="offset", param="offset", size=100))
+    assert offset.start == 0
+
+
 def test_api_error_after_retries_raises_generation_error(fake: FakeGemini) -> None:
     fake.answers = [error_answer(500, "INTERNAL", "An internal error has occurred.") for _ in range(3)]
 

@@ -10,13 +10,13 @@ import pytest
 
 from shared.common.errors import NoSeriesFoundError
 from shared.common.settings import Settings
-from shared.domain.wrapper import IndicatorRequest
+from shared.domain.wrapper import IndicatorRequest, SourceFormat
 from shared.generate import heuristic
 from shared.generate.heuristic import matching, tables
 from shared.points.clock import settle_clocks
 from shared.points.point import Point, PointSequence, check_points
 from shared.source.profile import build_profile
-from shared.source.read import read_source
+from shared.source.read import SourceData, read_source
 
 SETTINGS = Settings()
 
@@ -317,3 +317,40 @@ def test_rank_series_ranks_point_columns_as_it_ranks_their_points() -> None:
     ranked = heuristic.rank_series(PointSequence.from_points(shuffled), request)
     assert ranked == heuristic.rank_series(shuffled, request)
     assert ranked[0][0] == (("geo", "Germany"), ("unit", "GWh")) and ranked[0][1] > 0
+
+
+def test_an_api_draft_carries_the_inferred_pagination_and_window_and_says_so() -> None:
+    records = [{"date": "2021", "value": 1.5}, {"date": "2022", "value": 1.75}]
+    meta = {"page": 1, "pages": 3, "per_page": "2", "total": 6}
+    api = SourceData(
+        location="https://api.example.org/v2/indicator?format=json&per_page=2&startDate=2020&endDate=2024",
+        content=json.dumps([meta, records]).encode(),
+        format=SourceFormat.JSON,
+        encoding="utf-8",
+    )
+    draft = heuristic.generate(build_profile(api), IndicatorRequest(name="Emissions"))
+    spec = draft.fetch_spec
+    assert (spec.pagination.kind, spec.pagination.pages_path, spec.pagination.size) == (
+        "page_number",
+        "0.pages",
+        2,
+    )
+    assert spec.water_mark is not None
+    assert (spec.water_mark.start_param, spec.water_mark.end_param, spec.water_mark.format) == (
+        "startDate",
+        "endDate",
+        "%Y",
+    )
+    assert draft.inference is not None
+    assert draft.inference.pagination == "page number `page` with `0.pages` pages in the metadata"
+
+    plain = SourceData(
+        location="https://api.example.org/v2/indicator?format=json",
+        content=json.dumps({"data": records}).encode(),
+        format=SourceFormat.JSON,
+        encoding="utf-8",
+    )
+    bare = heuristic.generate(build_profile(plain), IndicatorRequest(name="Emissions"))
+    assert bare.fetch_spec.water_mark is None and bare.fetch_spec.pagination.kind == "none"
+    assert bare.inference is not None and bare.inference.window is not None
+    assert bare.inference.window.startswith("full refresh")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from shared.common.errors import HintError
-from shared.generate.heuristic.structure import analyze_structure, classify_rows, find_blocks
+from shared.generate.heuristic.structure import analyze_structure, classify_rows, column_groups, find_blocks
 
 # A national-statistics sheet: title, a group row over two names, units, data, an annual total, a footnote.
 GROUPED: list[list[Any]] = [
@@ -156,7 +156,6 @@ def test_sentences_of_notes_above_a_header_are_not_joined_into_its_labels() -> N
 
 
 def test_tables_side_by_side_are_column_groups_split_by_blank_columns() -> None:
-    from shared.generate.heuristic.structure import column_groups
 
     grid: list[list[Any]] = [
         ["Table 1: a long title running across both tables", "", "", "", ""],
@@ -192,3 +191,23 @@ def test_month_names_across_a_header_are_time_columns_and_an_annual_column_an_ag
         [2021, *range(2, 8), 27.0],
     ]
     assert analyze_structure(grid).column_classes == ["time", *["time"] * 6, "aggregate"]
+
+
+def test_a_title_cell_beside_a_table_is_no_table_of_its_own() -> None:
+    grid: list[list[Any]] = [
+        ["01/02/21", "", "", "Title of the report"],
+        ["", "Hour", "", "A", "B"],
+        ["", 1, "", 10, 20],
+        ["", 2, "", 11, 21],
+        ["", 3, "", 12, 22],
+    ]
+    assert column_groups(grid) == []
+
+
+def test_a_last_column_set_off_by_one_spacer_column_belongs_to_its_table() -> None:
+    grid: list[list[Any]] = [
+        ["Label", "2020", "2021", "", "2022", "", "Label", "2020", "2021", "", "2022"],
+        ["a", 1, 2, "", 3, "", "a", 4, 5, "", 6],
+        ["b", 1, 2, "", 3, "", "b", 4, 5, "", 6],
+    ]
+    assert column_groups(grid) == [(0, 5), (6, 11)]

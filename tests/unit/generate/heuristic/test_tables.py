@@ -273,3 +273,78 @@ def test_a_side_note_with_one_period_is_no_candidate(tmp_path: Path) -> None:
     candidates = table_wrapper(profile, IndicatorRequest(name="Price"))
     assert all("columns 3..4" not in c.label for c in candidates)
     assert [p["value"] for p in run(candidates[0].code, content)] == [100.0, 102.0, 105.0]
+
+
+# A one-day report saved as text: the day only in the title cell, hours ending 1-24, header cells padded
+# differently from the data cells, and a second table with its own header below the first.
+ONE_DAY_REPORT = (
+    "03/05/21\t\t\tHourly output of the plants (MW)\t\t\t\t\t\n"
+    "\tHour\t\tRIVER\tLAKE\t\tTIDE\t\t\t\n"
+    + "".join(f"\t{h}\t\t{100 + h}\t\t{200 + h}\t\t{300 + h}\t\n" for h in range(1, 25))
+    + "\t\t\t\t\t\t\t\t\t\n"
+    "\t\t\tHourly imports (MW)\t\t\t\t\t\t\n"
+    "\tHour\t\tNORTH\tSOUTH\t\t\t\t\t\n"
+    + "".join(f"\t{h}\t\t{900 + h}\t\t{800 + h}\t\t\t\n" for h in range(1, 25))
+).encode()
+
+
+def test_a_one_day_report_is_dated_from_its_title_with_hours_ending_and_realigned_labels(
+    tmp_path: Path,
+) -> None:
+    profile = profile_of(tmp_path, "report.tsv", ONE_DAY_REPORT)
+    draft = heuristic.generate(profile, IndicatorRequest(name="Lake output, hourly"))
+    points = run(draft.parse_code, ONE_DAY_REPORT)
+    assert len(points) == 24  # the imports table below is not read
+    # Hour 1 ends at 01:00, so it starts at midnight; slashes read month first with nothing to say otherwise.
+    assert (points[0]["timestamp"], points[0]["value"]) == (datetime(2021, 3, 5, 0), 201.0)
+    assert (points[-1]["timestamp"], points[-1]["value"]) == (datetime(2021, 3, 5, 23), 224.0)
+    assert "reads either way, taken month first" in draft.rationale
+    assert "laid in order over the columns the data fills" in draft.rationale
+
+
+def test_a_day_the_request_names_decides_between_day_first_and_month_first(tmp_path: Path) -> None:
+    profile = profile_of(tmp_path, "report.tsv", ONE_DAY_REPORT)
+    request = IndicatorRequest(name="Lake output, hourly (3 May 2021)")
+    draft = heuristic.generate(profile, request)
+    points = run(draft.parse_code, ONE_DAY_REPORT)
+    assert points[0]["timestamp"] == datetime(2021, 5, 3, 0)
+    assert "the day the request names" in draft.rationale
+
+
+def test_stacked_tables_titled_on_two_levels_become_dimensions_with_half_year_periods(tmp_path: Path) -> None:
+    from tests.unit.test_wrapper_toolkit import NESTED_SHEET
+
+    content = workbook({"Levels": NESTED_SHEET})
+    profile = profile_of(tmp_path, "levels.xlsx", content)
+    draft = heuristic.generate(profile, IndicatorRequest(name="Total paid in advance by large users"))
+    points = run(draft.parse_code, content)
+    wanted = [p for p in points if p["dimensions"].get("block") == "Large users"]  # type: ignore[union-attr]
+    assert len(points) == 16
+    assert {p["dimensions"]["title 1"] for p in wanted} == {"Paid monthly", "Paid in advance"}  # type: ignore[index]
+    assert "told apart by their titles" in draft.rationale
+
+
+def test_a_preliminary_column_beside_years_written_as_numbers_is_left_out_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    rows: list[list[object]] = [["Product", 2018, 2019, 2020, "2021 P"], ["Petrol", 1.1, 1.2, 1.3, 1.4]]
+    content = workbook({"Prices": rows})
+    draft = heuristic.generate(
+        profile_of(tmp_path, "prices.xlsx", content), IndicatorRequest(name="Petrol price")
+    )
+    points = run(draft.parse_code, content)
+    assert [p["timestamp"].year for p in points] == [2018, 2019, 2020]  # type: ignore[attr-defined]
+    assert "left out ['2021 P']" in draft.rationale
+
+
+def test_flagged_periods_among_periods_written_as_text_are_kept(tmp_path: Path) -> None:
+    rows: list[list[object]] = [
+        ["Product", "2018", "2019", "2020", "2021 [p]"],
+        ["Petrol", 1.1, 1.2, 1.3, 1.4],
+    ]
+    content = workbook({"Prices": rows})
+    draft = heuristic.generate(
+        profile_of(tmp_path, "prices.xlsx", content), IndicatorRequest(name="Petrol price")
+    )
+    points = run(draft.parse_code, content)
+    assert [p["timestamp"].year for p in points] == [2018, 2019, 2020, 2021]  # type: ignore[attr-defined]
