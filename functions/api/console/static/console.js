@@ -404,9 +404,9 @@
     }
     renderAlternatives(inference ? inference.alternatives : []);
     const spec = w.fetch_spec ? JSON.stringify(w.fetch_spec, null, 2) : "";
-    if (spec !== ind.shownSpec) { ind.shownSpec = spec; $("fetch-spec").value = spec; }
+    if (spec !== ind.shownSpec) { ind.shownSpec = spec; $("fetch-spec").value = spec; $("fetch-spec").scrollTop = 0; }
     const code = w.generated_code || "";
-    if (code !== ind.shownCode) { ind.shownCode = code; $("parse-code").value = code; }
+    if (code !== ind.shownCode) { ind.shownCode = code; $("parse-code").value = code; $("parse-code").scrollTop = 0; }
     renderValidation(w.validation);
   }
 
