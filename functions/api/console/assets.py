@@ -74,7 +74,7 @@ class AssetStore:
         body = path.read_bytes()
         gzipped = None
         if suffix in COMPRESSIBLE and len(body) >= GZIP_MIN_BYTES:
-            gzipped = gzip.compress(body, compresslevel=9, mtime=0)
+            gzipped = gzip.compress(body, compresslevel=6, mtime=0)
         return Asset(
             name=name,
             body=body,
