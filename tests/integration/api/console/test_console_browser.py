@@ -242,6 +242,13 @@ def test_refused_actions_say_why_and_the_list_filters_by_state_and_name(
     page.get_by_label("Backfill from").fill("2999-01-01")
     page.get_by_role("button", name="Backfill").click()
     expect(page.get_by_role("alert")).to_contain_text("future")
+    page.get_by_label("Backfill from").fill("2020-01-01")
+    page.get_by_role("button", name="Backfill").click()
+    expect(page.locator("#notice")).to_contain_text("Backfill from 2020-01-01 requested")
+    expect(page.get_by_role("alert")).to_have_count(0)
+    page.get_by_role("button", name="Regenerate").click()
+    expect(page.locator("#ind-status")).to_have_attribute("data-status", "pending")
+    expect(page.locator("#notice")).to_contain_text("Regeneration queued")
 
     page.get_by_role("link", name="Indicators").click()
     rows = page.locator("#indicators tbody tr")
