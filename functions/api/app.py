@@ -25,6 +25,7 @@ from mangum import Mangum
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from functions.api.console import pages as console_pages
 from functions.api.dependencies import authentication_dependency
 from functions.api.errors import install_error_handlers, install_error_schemas, unhandled_error_response
 from functions.api.log import logger
@@ -126,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=API_TITLE,
         version="0.1.0",
         description="Resources (indicators and where their data is), their generated wrappers, and data.",
+        docs_url=None,  # served by functions.api.console from packaged assets, not a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
     install_error_schemas(app)
@@ -143,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.include_router(health.router)
+    app.include_router(console_pages.router)
     # Every other route needs an API key; routes read the authenticated key as a dependency.
     for module in (resources, data, wrappers, uploads):
         app.include_router(module.router, dependencies=[Depends(authentication_dependency)])

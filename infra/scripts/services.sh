@@ -68,6 +68,19 @@ stop_secantus() {
   [ -n "${SECANTUS_DIR:-}" ] && rm -rf "$SECANTUS_DIR"
 }
 
+# The console's browser tests drive Debian's Chromium and its driver; CI on a fresh machine installs them.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    return
+  fi
+  log "installing Debian's chromium and chromium-driver for the browser tests"
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+}
+
 # Everything the suite and the benchmarks need, stopped when the sourcing script exits; then the
 # RS_TEST_* variables point at it.
 start_services() {

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=infra/scripts/services.sh
 source infra/scripts/services.sh
 start_services
+ensure_chromium
 # Queues an earlier version declared without bounds refuse today's arguments: move them over first.
 RS_AMQP_URL="$RS_TEST_AMQP_URL" .venv/bin/resource-service messages migrate resource_data collected_data >/dev/null
 .venv/bin/pytest -q -p no:cacheprovider "$@"
