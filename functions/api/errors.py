@@ -19,6 +19,7 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from functions.api.log import logger
+from functions.api.methods import allowed_methods
 from shared.common.errors import (
     BrokerError,
     BrokerUnavailableError,
@@ -137,7 +138,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     except ValueError:
         code = "http_error"
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        methods = allowed_methods(request.app.router.routes, request.scope)
+        headers["Allow"] = ", ".join(methods)
+        message = f"{request.method} is not allowed here; allowed: {', '.join(methods)}"
+    return error_response(exc.status_code, code, message, headers=headers)
 
 
 class ErrorAnswer(NamedTuple):
@@ -241,6 +247,7 @@ def _with_error_schemas(document: dict[str, Any]) -> dict[str, Any]:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: documented_error("the request body cannot be read (not UTF-8 JSON)"),
     401: documented_error("missing or invalid API key"),
     404: documented_error("not found (or another tenant's)"),
     422: documented_error("invalid request"),

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite with the services it needs: RabbitMQ (started if down) and a SecantusDB
-# MongoDB wire-protocol server (pinned, in its own venv, on a free loopback port, stopped at the end).
+# The whole test suite with the services it needs: RabbitMQ (started if down), a SecantusDB MongoDB
+# wire-protocol server (pinned, in its own venv, on a free loopback port, stopped at the end) and the
+# schemathesis fuzzer of the API contract (pinned, in its own venv).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 # shellcheck source=infra/scripts/services.sh
 source infra/scripts/services.sh
 start_services
+ensure_schemathesis
 .venv/bin/pytest -q -p no:cacheprovider "$@"

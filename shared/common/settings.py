@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     api_page_size_max: int = 500
     # How long a container trusts an API key it authenticated before asking MongoDB again: a revoked
     # key stops working within this many seconds (0 asks every time).
-    api_key_cache_seconds: float = Field(default=60.0, ge=0)
+    api_key_cache_seconds: float = Field(default=10.0, ge=0)
     upload_bucket: str | None = None
     upload_max_bytes: int = 100 * 1024 * 1024
     upload_url_expiry_seconds: int = 900

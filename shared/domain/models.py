@@ -9,10 +9,14 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.common.clock import to_utc
 from shared.domain.schedule import parse_cron
 from shared.domain.wrapper import Inference, Variant
 
 T = TypeVar("T")
+
+# What `urlsplit` reads as a scheme and a host without complaint: printable ASCII in the host, no brackets.
+SOURCE_URL_PATTERN = r"^(?:https?|s3)://[A-Za-z0-9\-._~%!$&'()*+,;=:@]+(?:[/?#].*)?$"
 
 
 class SourceType(StrEnum):
@@ -50,7 +54,12 @@ class ResourceSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: SourceType
-    url: str = Field(min_length=1, max_length=2048, description="http(s):// URL or s3://bucket/key")
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        pattern=SOURCE_URL_PATTERN,
+        description="http(s):// URL or s3://bucket/key",
+    )
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="layout hints that override inference: sheet, header_rows (0-based rows, e.g. [3, 4]), "
@@ -97,10 +106,23 @@ class ResourceCreate(BaseModel):
     schedule: Schedule | None = None
 
 
+def _only_schedule_nullable(schema: dict[str, Any]) -> None:
+    # Absent means unchanged and only `schedule` may be null (no schedule); null for another field is
+    # refused by the API, naming each such field, so the schema does not offer it.
+    for name, field in schema.get("properties", {}).items():
+        options = field.get("anyOf", [])
+        if name == "schedule" or {"type": "null"} not in options:
+            continue
+        (kept,) = [option for option in options if option != {"type": "null"}]
+        del field["anyOf"]
+        field.pop("default", None)
+        field.update(kept)
+
+
 class ResourceUpdate(BaseModel):
     """What a client sends to change a resource; a new source regenerates its wrapper."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_only_schedule_nullable)
 
     name: str | None = Field(default=None, min_length=1, max_length=300)
     type: str | None = Field(default=None, min_length=1, max_length=100)
@@ -215,7 +237,12 @@ class BackfillRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: datetime
+    start: datetime = Field(description="ISO 8601, not in the future (UTC when no offset)")
+
+    @field_validator("start")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return to_utc(value)
 
 
 class CodeReplacement(BaseModel):
@@ -234,6 +261,11 @@ class ApiKeyPublic(BaseModel):
     name: str
     prefix: str
     created_at: datetime
+    last_used_at: datetime | None = Field(
+        default=None, description="when a request last presented it (to within a minute); None if never"
+    )
+    revoked: bool = False
+    revoked_at: datetime | None = None
 
 
 class PointPublic(BaseModel):
