@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shared.common.clock import to_utc
 from shared.domain.schedule import parse_cron
-from shared.domain.wrapper import Inference, Variant
+from shared.domain.wrapper import Inference, LayoutHints, Variant
 
 T = TypeVar("T")
 
@@ -48,10 +48,21 @@ class WrapperMode(StrEnum):
     CONTINUOUS = "continuous"
 
 
+def _source_schema(schema: dict[str, Any]) -> None:
+    # The options are layout hints (checked as LayoutHints by the API), and an api source is an http(s) URL.
+    options = schema["properties"]["options"]
+    hints = LayoutHints.model_json_schema()
+    options.update(properties=hints["properties"], additionalProperties=False)
+    schema["anyOf"] = [
+        {"properties": {"type": {"enum": [SourceType.CSV.value, SourceType.XLSX.value]}}},
+        {"properties": {"type": {"const": SourceType.API.value}, "url": {"pattern": "^https?://"}}},
+    ]
+
+
 class ResourceSource(BaseModel):
     """The pointer to a resource's data: an http(s) URL or an uploaded s3:// object."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_source_schema)
 
     type: SourceType
     url: str = Field(
@@ -76,13 +87,54 @@ class ResourceSource(BaseModel):
         return value
 
 
+def _cron_field(value: str) -> str:
+    item = rf"(?:\*|{value}(?:-{value})?)(?:/[1-9][0-9]?)?"
+    return rf"{item}(?:,{item})*"
+
+
+_MONTH_NAMES = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+_WEEKDAY_NAMES = "sun|mon|tue|wed|thu|fri|sat"
+# Five fields, each value within its field's range (shared.domain.schedule.BOUNDS); a range that runs
+# backwards or a day that none of the months has is refused by parse_cron, which a pattern cannot state.
+CRON_PATTERN = (
+    "^"
+    + " ".join(
+        _cron_field(value)
+        for value in (
+            "[0-5]?[0-9]",
+            "(?:[01]?[0-9]|2[0-3])",
+            "(?:0?[1-9]|[12][0-9]|3[01])",
+            f"(?:0?[1-9]|1[0-2]|{_MONTH_NAMES})",
+            f"(?:[0-7]|{_WEEKDAY_NAMES})",
+        )
+    )
+    + "$"
+)
+
+
+def _schedule_schema(schema: dict[str, Any]) -> None:
+    # Exactly one of the two, as the validator below checks.
+    schema["oneOf"] = [
+        {
+            "required": ["rate_seconds"],
+            "properties": {"rate_seconds": {"type": "integer"}, "cron": {"type": "null"}},
+        },
+        {"required": ["cron"], "properties": {"cron": {"type": "string"}, "rate_seconds": {"type": "null"}}},
+    ]
+
+
 class Schedule(BaseModel):
     """When a continuous wrapper runs: every `rate_seconds`, or on a 5-field cron expression (UTC)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_schedule_schema)
 
     rate_seconds: int | None = Field(default=None, ge=60, le=31 * 86400)
-    cron: str | None = Field(default=None, max_length=100)
+    cron: str | None = Field(
+        default=None,
+        max_length=100,
+        json_schema_extra={"pattern": CRON_PATTERN},
+        description="minute hour day-of-month month day-of-week (UTC), e.g. '0 6 * * mon-fri'",
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> Schedule:

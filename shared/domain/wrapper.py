@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import codecs
+import encodings.aliases
 import math
 from collections.abc import Mapping
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # Below this confidence a result says which other interpretations were close (`wrap` prints "unsure: …").
 UNSURE_BELOW = 0.6
+# A JSON Schema pattern (unanchored): at least one character that is not white space.
+NOT_BLANK = r"\S"
 
 
 class SourceFormat(StrEnum):
@@ -23,10 +27,34 @@ class SourceFormat(StrEnum):
     JSON = "json"
 
 
+@lru_cache(maxsize=1)
+def _codec_names() -> list[str]:
+    names = set(encodings.aliases.aliases) | set(encodings.aliases.aliases.values())
+    known = []
+    for name in names:
+        try:
+            codecs.lookup(name)
+        except LookupError:  # named for another platform (e.g. mbcs on Windows)
+            continue
+        known.append(name)
+    return sorted(known)
+
+
+def _hint_schema(schema: dict[str, Any]) -> None:
+    # What the validators below check, stated in the schema too: a client (or a fuzzer) that follows it
+    # sends only hints that are accepted. Zones and codecs are those of this runtime.
+    fields = schema["properties"]
+    fields["header_rows"]["anyOf"][0].update(minItems=1, items={"type": "integer", "minimum": 0})
+    fields["where"]["additionalProperties"]["pattern"] = NOT_BLANK
+    fields["where"]["propertyNames"] = {"pattern": NOT_BLANK}
+    fields["timezone"]["anyOf"][0]["enum"] = sorted(available_timezones())
+    fields["encoding"]["anyOf"][0]["enum"] = _codec_names()
+
+
 class LayoutHints(BaseModel):
     """What a user says about a source's layout; every field given overrides what inference would pick."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_hint_schema)
 
     sheet: str | None = Field(default=None, max_length=300, description="sheet (or table) to read")
     header_rows: list[int] | None = Field(
