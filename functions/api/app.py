@@ -25,6 +25,7 @@ from mangum import Mangum
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from functions.api.body_limit import BodyLimit
 from functions.api.cors import (
     CORS_ALLOW_HEADERS,
     CORS_ALLOW_METHODS,
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_schema_limits(app, settings)
     app.add_middleware(BlockingCallPlacement)
     app.add_middleware(OptionsResponder)
+    app.add_middleware(BodyLimit)
     app.add_middleware(RequestObserver)
     # Empty entries come from an unset template parameter ('[""]'): they allow nothing.
     origins = [origin for origin in settings.api_cors_origins if origin.strip()]

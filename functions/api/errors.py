@@ -138,6 +138,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
     except ValueError:
         code = "http_error"
+    if (
+        exc.status_code == PayloadTooLargeError.status_code
+    ):  # a body over the limit (functions.api.body_limit)
+        code = PayloadTooLargeError.code
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
@@ -252,6 +256,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: documented_error("the request body cannot be read (not UTF-8 JSON)"),
     401: documented_error("missing or invalid API key"),
     404: documented_error("not found (or another tenant's)"),
+    413: documented_error(
+        "the request body is larger than 2 MiB (or, for an upload, the file than the limit)"
+    ),
     422: documented_error("invalid request"),
     503: documented_error("database or broker unavailable"),
 }

@@ -8,15 +8,20 @@ import math
 from collections.abc import Mapping
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # Below this confidence a result says which other interpretations were close (`wrap` prints "unsure: …").
 UNSURE_BELOW = 0.6
-# A JSON Schema pattern (unanchored): at least one character that is not white space.
-NOT_BLANK = r"\S"
+# A header is near the top of a grid; the bounds also keep stored options within MongoDB's integers.
+HEADER_ROW_MAX = 1_000_000
+HEADER_ROWS_MAX = 50
+WHERE_MAX = 50
+# A JSON Schema pattern (unanchored): at least one character that is not white space as `str.strip`
+# sees it, spelled out because regex dialects disagree on `\s` (ECMA's leaves out \x1c-\x1f and \x85).
+NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 class SourceFormat(StrEnum):
@@ -44,9 +49,10 @@ def _hint_schema(schema: dict[str, Any]) -> None:
     # What the validators below check, stated in the schema too: a client (or a fuzzer) that follows it
     # sends only hints that are accepted. Zones and codecs are those of this runtime.
     fields = schema["properties"]
-    fields["header_rows"]["anyOf"][0].update(minItems=1, items={"type": "integer", "minimum": 0})
+    fields["header_rows"]["anyOf"][0]["minItems"] = 1
+    fields["header_rows"]["anyOf"][0]["items"]["minimum"] = 0
     fields["where"]["additionalProperties"]["pattern"] = NOT_BLANK
-    fields["where"]["propertyNames"] = {"pattern": NOT_BLANK}
+    fields["where"].setdefault("propertyNames", {})["pattern"] = NOT_BLANK
     fields["timezone"]["anyOf"][0]["enum"] = sorted(available_timezones())
     fields["encoding"]["anyOf"][0]["enum"] = _codec_names()
 
@@ -57,12 +63,16 @@ class LayoutHints(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_hint_schema)
 
     sheet: str | None = Field(default=None, max_length=300, description="sheet (or table) to read")
-    header_rows: list[int] | None = Field(
-        default=None, description="0-based rows of the grid as read that hold the header (as --explain shows)"
+    header_rows: list[Annotated[int, Field(le=HEADER_ROW_MAX)]] | None = Field(
+        default=None,
+        max_length=HEADER_ROWS_MAX,
+        description="0-based rows of the grid as read that hold the header (as --explain shows)",
     )
     time_column: str | None = Field(default=None, max_length=300)
     value_column: str | None = Field(default=None, max_length=300, description="a column name or row label")
-    where: dict[str, str] = Field(default_factory=dict, description="dimension → the value to keep")
+    where: dict[Annotated[str, Field(max_length=300)], Annotated[str, Field(max_length=300)]] = Field(
+        default_factory=dict, max_length=WHERE_MAX, description="dimension → the value to keep"
+    )
     timezone: str | None = Field(
         default=None, max_length=64, description="IANA zone of clock times that carry no UTC offset"
     )

@@ -15,6 +15,7 @@ from shared.domain.models import (
     ResourceUpdate,
     Schedule,
 )
+from shared.domain.wrapper import NOT_BLANK
 
 
 @pytest.mark.parametrize(
@@ -68,10 +69,15 @@ def test_the_source_schema_states_the_layout_hints_and_http_for_api_sources() ->
     options = schema["properties"]["options"]
     assert options["additionalProperties"] is False
     hints = options["properties"]
-    assert hints["header_rows"]["anyOf"][0]["items"] == {"type": "integer", "minimum": 0}
+    assert hints["header_rows"]["anyOf"][0]["items"] == {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1_000_000,
+    }
     assert "Europe/Berlin" in hints["timezone"]["anyOf"][0]["enum"]
     assert "cp1252" in hints["encoding"]["anyOf"][0]["enum"]
-    assert hints["where"]["propertyNames"] == {"pattern": r"\S"}
+    assert hints["where"]["propertyNames"] == {"maxLength": 300, "pattern": NOT_BLANK}
+    assert hints["where"]["maxProperties"] == 50
     api = next(branch for branch in schema["anyOf"] if branch["properties"]["type"].get("const") == "api")
     assert api["properties"]["url"]["pattern"] == "^https?://"
 
@@ -82,3 +88,9 @@ def test_an_update_schema_offers_null_only_for_the_schedule() -> None:
     assert nullable == {"schedule"}
     assert properties["name"]["minLength"] == 1 and "default" not in properties["name"]
     assert ResourceUpdate.model_validate({"name": None}).model_fields_set == {"name"}  # refused by the API
+
+
+def test_the_not_blank_pattern_is_what_str_strip_leaves_in_any_regex_dialect() -> None:
+    blank = [c for c in map(chr, range(0x3001)) if re.search(NOT_BLANK, c) is None]
+    assert blank == [c for c in map(chr, range(0x3001)) if not c.strip()]
+    assert r"\s" not in NOT_BLANK and r"\S" not in NOT_BLANK  # dialects disagree on these

@@ -80,3 +80,11 @@ def test_a_runner_up_draft_carries_its_code_and_the_rejections_and_is_never_sure
 def test_the_last_runner_up_has_no_alternatives_left() -> None:
     last = draft_with_runners_up().runner_up(1, rejected=[])
     assert last.inference is not None and last.inference.alternatives == [] and last.variants == []
+
+
+def test_header_rows_are_bounded_so_that_stored_options_fit_mongodb_integers() -> None:
+    assert dict(hint_problems({"header_rows": [2**70]})) == {
+        "header_rows.0": "Input should be less than or equal to 1000000"
+    }
+    assert set(dict(hint_problems({"header_rows": list(range(51))}))) == {"header_rows"}
+    assert hint_problems({"header_rows": [0, 1_000_000]}) == []
