@@ -21,7 +21,8 @@ HEADER_ROWS_MAX = 50
 WHERE_MAX = 50
 # A JSON Schema pattern (unanchored): at least one character that is not white space as `str.strip`
 # sees it, spelled out because regex dialects disagree on `\s` (ECMA's leaves out \x1c-\x1f and \x85).
-NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+BLANK = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = f"[^{BLANK}]"
 
 
 class SourceFormat(StrEnum):
@@ -52,7 +53,8 @@ def _hint_schema(schema: dict[str, Any]) -> None:
     fields["header_rows"]["anyOf"][0]["minItems"] = 1
     fields["header_rows"]["anyOf"][0]["items"]["minimum"] = 0
     fields["where"]["additionalProperties"]["pattern"] = NOT_BLANK
-    fields["where"].setdefault("propertyNames", {})["pattern"] = NOT_BLANK
+    # A name is a MongoDB key once stored, and BSON keys cannot hold NUL.
+    fields["where"].setdefault("propertyNames", {})["pattern"] = rf"^[^\x00]*[^{BLANK}\x00][^\x00]*$"
     fields["timezone"]["anyOf"][0]["enum"] = sorted(available_timezones())
     fields["encoding"]["anyOf"][0]["enum"] = _codec_names()
 
@@ -93,6 +95,8 @@ class LayoutHints(BaseModel):
     def _where(cls, value: dict[str, str]) -> dict[str, str]:
         if any(not name.strip() or not wanted.strip() for name, wanted in value.items()):
             raise ValueError("a where filter needs a dimension and a value (DIM=VALUE)")
+        if any("\x00" in name for name in value):
+            raise ValueError("a dimension name cannot contain a NUL character")
         return value
 
     @field_validator("timezone")

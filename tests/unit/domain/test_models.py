@@ -76,7 +76,14 @@ def test_the_source_schema_states_the_layout_hints_and_http_for_api_sources() ->
     }
     assert "Europe/Berlin" in hints["timezone"]["anyOf"][0]["enum"]
     assert "cp1252" in hints["encoding"]["anyOf"][0]["enum"]
-    assert hints["where"]["propertyNames"] == {"maxLength": 300, "pattern": NOT_BLANK}
+    names = hints["where"]["propertyNames"]
+    assert names["maxLength"] == 300
+    assert [bool(re.search(names["pattern"], name)) for name in ("geo", "a.b", " ", "a\x00b")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
     assert hints["where"]["maxProperties"] == 50
     api = next(branch for branch in schema["anyOf"] if branch["properties"]["type"].get("const") == "api")
     assert api["properties"]["url"]["pattern"] == "^https?://"

@@ -88,3 +88,9 @@ def test_header_rows_are_bounded_so_that_stored_options_fit_mongodb_integers() -
     }
     assert set(dict(hint_problems({"header_rows": list(range(51))}))) == {"header_rows"}
     assert hint_problems({"header_rows": [0, 1_000_000]}) == []
+
+
+def test_a_where_dimension_cannot_hold_a_nul_character() -> None:
+    assert dict(hint_problems({"where": {"a\x00b": "DE"}})) == {
+        "where": "a dimension name cannot contain a NUL character"
+    }
