@@ -129,13 +129,16 @@ parameters = {{ "path.resource_id" = "{deleted_id}" }}
 """
 
 
-def _take_back_messages(amqp_url: str, db: Database) -> None:
-    """Remove the messages the run caused from the shared queues (a fresh connection: the run is long)."""
+@pytest.fixture(autouse=True)
+def queues(amqp_url: str, service_env: Settings) -> Iterator[None]:
+    """Afterwards, the messages the run caused leave the shared queues, on a connection of its own."""
+    # Replaces the package's fixture, whose connection would sit idle through the run and be dropped.
+    yield
     import pika
 
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
-        helper = Queues(connection.channel(), db)
+        helper = Queues(connection.channel(), get_database(service_env))
         for name in (CREATION, VALIDATION, DELETED):
             helper.mine(name)
     finally:
@@ -153,56 +156,51 @@ def _figures(output: str) -> dict[str, int]:
 
 
 def test_the_fuzzer_finds_no_server_error_and_no_valid_request_refused(
-    api_url: str, service_env: Settings, amqp_url: str, tmp_path: Path
+    api_url: str, service_env: Settings, tmp_path: Path
 ) -> None:
     if not SCHEMATHESIS:
         pytest.fail("schemathesis is not installed: run the suite with `make test` (test.sh installs it)")
     db: Database = get_database(service_env)
     key = ApiKeyRepository(db).create("tenant-fuzz", name="schemathesis")[1]
-    try:
-        resource = _create_resource(api_url, key, "Fuzzed resource")
-        deleted = _create_resource(api_url, key, "Fuzzed resource to delete")
-        config = tmp_path / "schemathesis.toml"
-        config.write_text(
-            _config(resource_id=resource["id"], deleted_id=deleted["id"], wrapper_id=resource["wrapper_id"])
-        )
-        command = [
-            str(SCHEMATHESIS[-1]),
-            "--config-file",
-            str(config),
-            "run",
-            f"{api_url}/openapi.json",
-            "--checks",
-            ",".join(CHECKS),
-            "--phases",
-            "examples,coverage,fuzzing",
-            "--max-examples",
-            str(MAX_EXAMPLES),
-            "--max-time",
-            str(MAX_SECONDS),
-            "--seed",
-            SEED,
-            "--workers",
-            "1",
-            "--generation-database",
-            "none",
-            "--header",
-            f"Authorization: Bearer {key}",
-            "--no-color",
-            "--request-timeout",
-            "10",
-        ]
-        started = time.monotonic()
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=MAX_SECONDS + 120, cwd=tmp_path
-        )
-        figures = _figures(result.stdout)
-        summary = (
-            f"schemathesis: {figures['cases']} cases, {figures['failures']} failures, "
-            f"{time.monotonic() - started:.0f} s"
-        )
-        print(summary)
-        assert result.returncode == 0, f"{summary}\n{result.stdout[-15000:]}\n{result.stderr[-3000:]}"
-        assert figures["cases"] >= 100, summary  # it fuzzed, rather than merely started
-    finally:
-        _take_back_messages(amqp_url, db)
+    resource = _create_resource(api_url, key, "Fuzzed resource")
+    deleted = _create_resource(api_url, key, "Fuzzed resource to delete")
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(
+        _config(resource_id=resource["id"], deleted_id=deleted["id"], wrapper_id=resource["wrapper_id"])
+    )
+    command = [
+        str(SCHEMATHESIS[-1]),
+        "--config-file",
+        str(config),
+        "run",
+        f"{api_url}/openapi.json",
+        "--checks",
+        ",".join(CHECKS),
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--max-time",
+        str(MAX_SECONDS),
+        "--seed",
+        SEED,
+        "--workers",
+        "1",
+        "--generation-database",
+        "none",
+        "--header",
+        f"Authorization: Bearer {key}",
+        "--no-color",
+        "--request-timeout",
+        "10",
+    ]
+    started = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=MAX_SECONDS + 120, cwd=tmp_path)
+    figures = _figures(result.stdout)
+    summary = (
+        f"schemathesis: {figures['cases']} cases, {figures['failures']} failures, "
+        f"{time.monotonic() - started:.0f} s"
+    )
+    print(summary)
+    assert result.returncode == 0, f"{summary}\n{result.stdout[-15000:]}\n{result.stderr[-3000:]}"
+    assert figures["cases"] >= 100, summary  # it fuzzed, rather than merely started
