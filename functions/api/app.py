@@ -25,12 +25,21 @@ from mangum import Mangum
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from functions.api.body_limit import BodyLimit
 from functions.api.console import pages as console_pages
+from functions.api.cors import (
+    CORS_ALLOW_HEADERS,
+    CORS_ALLOW_METHODS,
+    CORS_EXPOSE_HEADERS,
+    CORS_MAX_AGE_SECONDS,
+)
 from functions.api.dependencies import authentication_dependency
 from functions.api.errors import install_error_handlers, install_error_schemas, unhandled_error_response
 from functions.api.log import logger
+from functions.api.methods import OptionsResponder
 from functions.api.metrics import UNMATCHED_ROUTE, record_request
 from functions.api.routes import data, health, resources, uploads, wrappers
+from functions.api.schema_limits import install_schema_limits
 from functions.api.workers import BlockingCallPlacement
 from shared.common.correlation import correlated, valid_correlation_id
 from shared.common.settings import Settings, get_settings
@@ -132,7 +141,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_error_schemas(app)
+    install_schema_limits(app, settings)
     app.add_middleware(BlockingCallPlacement)
+    app.add_middleware(OptionsResponder)
+    app.add_middleware(BodyLimit)
     app.add_middleware(RequestObserver)
     # Empty entries come from an unset template parameter ('[""]'): they allow nothing.
     origins = [origin for origin in settings.api_cors_origins if origin.strip()]
@@ -140,10 +152,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
-            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"],
-            expose_headers=[REQUEST_ID_HEADER, "Location", "Idempotency-Replayed"],
-            max_age=600,
+            allow_methods=CORS_ALLOW_METHODS,
+            allow_headers=CORS_ALLOW_HEADERS,
+            expose_headers=CORS_EXPOSE_HEADERS,
+            max_age=CORS_MAX_AGE_SECONDS,
         )
     app.include_router(health.router)
     app.include_router(console_pages.router)

@@ -21,6 +21,8 @@ from shared.store.database import get_database
 
 OFFSET_MAX = 1_000_000
 KEY_MAX_LENGTH = 512
+# Names, in a schema, the setting whose value is the maximum (functions/api/schema_limits.py writes it in).
+MAXIMUM_FROM = "x-maximum-from"
 KEY_REQUIRED = "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key`"
 
 _bearer = HTTPBearer(auto_error=False, description="an API key as a bearer token")
@@ -123,7 +125,14 @@ class Pagination:
 
 async def pagination_dependency(
     settings: SettingsDep,
-    limit: Annotated[int, Query(ge=1, description="page size, at most RS_API_PAGE_SIZE_MAX")] = 50,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            description="page size, at most RS_API_PAGE_SIZE_MAX",
+            json_schema_extra={MAXIMUM_FROM: "api_page_size_max"},
+        ),
+    ] = 50,
     offset: Annotated[int, Query(ge=0, le=OFFSET_MAX, description="items to skip")] = 0,
 ) -> Pagination:
     """The page a listing asks for."""

@@ -19,10 +19,12 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from functions.api.log import logger
+from functions.api.methods import allowed_methods
 from shared.common.errors import (
     BrokerError,
     BrokerUnavailableError,
     ConflictError,
+    ForbiddenError,
     InvalidRequestError,
     NotFoundError,
     SecretUnavailableError,
@@ -136,8 +138,17 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
     except ValueError:
         code = "http_error"
+    if (
+        exc.status_code == PayloadTooLargeError.status_code
+    ):  # a body over the limit (functions.api.body_limit)
+        code = PayloadTooLargeError.code
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        methods = allowed_methods(request.app.router.routes, request.scope)
+        headers["Allow"] = ", ".join(methods)
+        message = f"{request.method} is not allowed here; allowed: {', '.join(methods)}"
+    return error_response(exc.status_code, code, message, headers=headers)
 
 
 class ErrorAnswer(NamedTuple):
@@ -165,6 +176,7 @@ DOMAIN_ERRORS: dict[type[Exception], ErrorAnswer] = {
     NotFoundError: ErrorAnswer(404, "not_found"),
     ConflictError: ErrorAnswer(409, "conflict"),
     InvalidRequestError: ErrorAnswer(422, "validation_error"),
+    ForbiddenError: ErrorAnswer(403, "forbidden"),
     BrokerUnavailableError: ErrorAnswer(503, "broker_unavailable", _broker_message, "broker unavailable"),
     BrokerError: ErrorAnswer(503, "broker_error", _broker_message, "broker unavailable"),
     SecretUnavailableError: ErrorAnswer(503, "configuration_unavailable", warning="secret unavailable"),
@@ -241,8 +253,12 @@ def _with_error_schemas(document: dict[str, Any]) -> dict[str, Any]:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: documented_error("the request body cannot be read (not UTF-8 JSON)"),
     401: documented_error("missing or invalid API key"),
     404: documented_error("not found (or another tenant's)"),
+    413: documented_error(
+        "the request body is larger than 2 MiB (or, for an upload, the file than the limit)"
+    ),
     422: documented_error("invalid request"),
     503: documented_error("database or broker unavailable"),
 }

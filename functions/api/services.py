@@ -24,6 +24,7 @@ from shared.common.clock import utcnow
 from shared.common.errors import (
     BrokerError,
     ConflictError,
+    ForbiddenError,
     InvalidRequestError,
     NotFoundError,
     SourceError,
@@ -115,14 +116,18 @@ def check_source(source: ResourceSource, *, tenant_id: str, settings: Settings) 
     if not source.url.startswith("s3://"):
         return
     if source.type == SourceType.API:
-        reason = "an api source needs an http(s):// URL"
-    elif not settings.upload_bucket:
+        raise InvalidRequestError(
+            "the source is not acceptable",
+            fields={"body.source.url": "an api source needs an http(s):// URL"},
+        )
+    if not settings.upload_bucket:
         reason = "s3:// sources are objects uploaded through POST /uploads, and uploads are not configured"
     elif source.url.startswith(f"s3://{settings.upload_bucket}/{upload_prefix(tenant_id)}"):
         return
     else:
         reason = "an s3:// source must be an object uploaded through POST /uploads (use its source.url)"
-    raise InvalidRequestError("the source is not acceptable", fields={"body.source.url": reason})
+    # Valid as a URL; what is refused is reading an object that is not this tenant's upload.
+    raise ForbiddenError("the source is not one of your uploads", fields={"body.source.url": reason})
 
 
 def create_resource(

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from functions.api.dependencies import MAXIMUM_FROM
 from functions.api.errors import (
     ErrorDetail,
     PayloadTooLargeError,
@@ -40,7 +41,11 @@ class UploadRequest(BaseModel):
 
     filename: str = Field(min_length=1, max_length=255)
     content_type: Literal["text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]
-    size_bytes: int = Field(ge=1, description="exact size of the file; the upload must not exceed it")
+    size_bytes: int = Field(
+        ge=1,
+        description="exact size of the file, at most RS_UPLOAD_MAX_BYTES; the upload must not exceed it",
+        json_schema_extra={MAXIMUM_FROM: "upload_max_bytes"},
+    )
 
 
 class UploadTicket(BaseModel):

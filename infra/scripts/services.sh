@@ -5,6 +5,9 @@
 
 SECANTUS_VERSION="0.7.0b3"
 SECANTUS_VENV=".cache/secantusdb-${SECANTUS_VERSION}"
+# The schema-driven fuzzer of the API contract (tests/integration/api/test_app_schemathesis.py), test-only.
+SCHEMATHESIS_VERSION="4.32.5"
+SCHEMATHESIS_VENV=".cache/schemathesis-${SCHEMATHESIS_VERSION}"
 PYTHON="${PYTHON:-python3}"
 LOG_TAG="${LOG_TAG:-test}"
 
@@ -45,6 +48,14 @@ ensure_secantus() {
     log "installing SecantusDB ${SECANTUS_VERSION} (test-only, GPL) into ${SECANTUS_VENV}"
     "$PYTHON" -m venv "${SECANTUS_VENV}"
     "${SECANTUS_VENV}/bin/pip" install --quiet --disable-pip-version-check "secantusdb==${SECANTUS_VERSION}" 2>/dev/null
+  fi
+}
+
+ensure_schemathesis() {
+  if [ ! -x "${SCHEMATHESIS_VENV}/bin/st" ]; then
+    log "installing schemathesis ${SCHEMATHESIS_VERSION} (test-only) into ${SCHEMATHESIS_VENV}"
+    "$PYTHON" -m venv "${SCHEMATHESIS_VENV}"
+    "${SCHEMATHESIS_VENV}/bin/pip" install --quiet --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}" 2>/dev/null
   fi
 }
 

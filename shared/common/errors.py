@@ -97,6 +97,10 @@ class InvalidRequestError(ResourceServiceError):
         self.fields = dict(fields or {})
 
 
+class ForbiddenError(InvalidRequestError):
+    """A request points at something the caller may not use (e.g. an object another tenant uploaded)."""
+
+
 class BrokerError(TransientError):
     """RabbitMQ refused or lost a message (unroutable, nacked, channel closed)."""
 

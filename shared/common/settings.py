@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     api_page_size_max: int = 500
     # How long a container trusts an API key it authenticated before asking MongoDB again: a revoked
     # key stops working within this many seconds (0 asks every time).
-    api_key_cache_seconds: float = Field(default=60.0, ge=0)
+    api_key_cache_seconds: float = Field(default=10.0, ge=0)
     # The command line's service client (`resource-service resources|wrappers`); a config file fills
     # what these leave unset.
     api_url: str | None = None

@@ -10,15 +10,19 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.common.clock import to_utc
 from shared.domain.health import WrapperHealth
 from shared.domain.schedule import parse_cron
-from shared.domain.wrapper import Inference, Variant
+from shared.domain.wrapper import Inference, LayoutHints, Variant
 
 T = TypeVar("T")
 RETENTION_DESCRIPTION = (
     "keep only the points of the last N days or months ({'days': 30} or {'months': 24}); the job deletes "
     "older points each tick; null keeps every point"
 )
+
+# What `urlsplit` reads as a scheme and a host without complaint: printable ASCII in the host, no brackets.
+SOURCE_URL_PATTERN = r"^(?:https?|s3)://[A-Za-z0-9\-._~%!$&'()*+,;=:@]+(?:[/?#].*)?$"
 
 
 class SourceType(StrEnum):
@@ -70,13 +74,29 @@ class WrapperMode(StrEnum):
     CONTINUOUS = "continuous"
 
 
+def _source_schema(schema: dict[str, Any]) -> None:
+    # The options are layout hints (checked as LayoutHints by the API), and an api source is an http(s) URL.
+    options = schema["properties"]["options"]
+    hints = LayoutHints.model_json_schema()
+    options.update(properties=hints["properties"], additionalProperties=False)
+    schema["anyOf"] = [
+        {"properties": {"type": {"enum": [SourceType.CSV.value, SourceType.XLSX.value]}}},
+        {"properties": {"type": {"const": SourceType.API.value}, "url": {"pattern": "^https?://"}}},
+    ]
+
+
 class ResourceSource(BaseModel):
     """The pointer to a resource's data: an http(s) URL or an uploaded s3:// object."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_source_schema)
 
     type: SourceType
-    url: str = Field(min_length=1, max_length=2048, description="http(s):// URL or s3://bucket/key")
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        pattern=SOURCE_URL_PATTERN,
+        description="http(s):// URL or s3://bucket/key",
+    )
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="layout hints that override inference: sheet, header_rows (0-based rows, e.g. [3, 4]), "
@@ -94,13 +114,54 @@ class ResourceSource(BaseModel):
         return value
 
 
+def _cron_field(value: str) -> str:
+    item = rf"(?:\*|{value}(?:-{value})?)(?:/[1-9][0-9]?)?"
+    return rf"{item}(?:,{item})*"
+
+
+_MONTH_NAMES = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+_WEEKDAY_NAMES = "sun|mon|tue|wed|thu|fri|sat"
+# Five fields, each value within its field's range (shared.domain.schedule.BOUNDS); a range that runs
+# backwards or a day that none of the months has is refused by parse_cron, which a pattern cannot state.
+CRON_PATTERN = (
+    "^"
+    + " ".join(
+        _cron_field(value)
+        for value in (
+            "[0-5]?[0-9]",
+            "(?:[01]?[0-9]|2[0-3])",
+            "(?:0?[1-9]|[12][0-9]|3[01])",
+            f"(?:0?[1-9]|1[0-2]|{_MONTH_NAMES})",
+            f"(?:[0-7]|{_WEEKDAY_NAMES})",
+        )
+    )
+    + "$"
+)
+
+
+def _schedule_schema(schema: dict[str, Any]) -> None:
+    # Exactly one of the two, as the validator below checks.
+    schema["oneOf"] = [
+        {
+            "required": ["rate_seconds"],
+            "properties": {"rate_seconds": {"type": "integer"}, "cron": {"type": "null"}},
+        },
+        {"required": ["cron"], "properties": {"cron": {"type": "string"}, "rate_seconds": {"type": "null"}}},
+    ]
+
+
 class Schedule(BaseModel):
     """When a continuous wrapper runs: every `rate_seconds`, or on a 5-field cron expression (UTC)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_schedule_schema)
 
     rate_seconds: int | None = Field(default=None, ge=60, le=31 * 86400)
-    cron: str | None = Field(default=None, max_length=100)
+    cron: str | None = Field(
+        default=None,
+        max_length=100,
+        json_schema_extra={"pattern": CRON_PATTERN},
+        description="minute hour day-of-month month day-of-week (UTC), e.g. '0 6 * * mon-fri'",
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> Schedule:
@@ -150,10 +211,23 @@ class ResourceCreate(BaseModel):
     retention: Retention | None = Field(default=None, description=RETENTION_DESCRIPTION)
 
 
+def _only_schedule_nullable(schema: dict[str, Any]) -> None:
+    # Absent means unchanged and only `schedule` may be null (no schedule); null for another field is
+    # refused by the API, naming each such field, so the schema does not offer it.
+    for name, field in schema.get("properties", {}).items():
+        options = field.get("anyOf", [])
+        if name == "schedule" or {"type": "null"} not in options:
+            continue
+        (kept,) = [option for option in options if option != {"type": "null"}]
+        del field["anyOf"]
+        field.pop("default", None)
+        field.update(kept)
+
+
 class ResourceUpdate(BaseModel):
     """What a client sends to change a resource; a new source regenerates its wrapper."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_only_schedule_nullable)
 
     name: str | None = Field(default=None, min_length=1, max_length=300)
     type: str | None = Field(default=None, min_length=1, max_length=100)
@@ -309,7 +383,12 @@ class BackfillRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: datetime
+    start: datetime = Field(description="ISO 8601, not in the future (UTC when no offset)")
+
+    @field_validator("start")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return to_utc(value)
 
 
 class CodeReplacement(BaseModel):
@@ -328,6 +407,11 @@ class ApiKeyPublic(BaseModel):
     name: str
     prefix: str
     created_at: datetime
+    last_used_at: datetime | None = Field(
+        default=None, description="when a request last presented it (to within a minute); None if never"
+    )
+    revoked: bool = False
+    revoked_at: datetime | None = None
 
 
 class PointPublic(BaseModel):

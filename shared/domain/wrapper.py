@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import codecs
+import encodings.aliases
 import math
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, Literal
+from functools import lru_cache
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # Below this confidence a result says which other interpretations were close (`wrap` prints "unsure: …").
 UNSURE_BELOW = 0.6
+# A header is near the top of a grid; the bounds also keep stored options within MongoDB's integers.
+HEADER_ROW_MAX = 1_000_000
+HEADER_ROWS_MAX = 50
+WHERE_MAX = 50
+# A JSON Schema pattern (unanchored): at least one character that is not white space as `str.strip`
+# sees it, spelled out because regex dialects disagree on `\s` (ECMA's leaves out \x1c-\x1f and \x85).
+BLANK = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = f"[^{BLANK}]"
 
 
 class SourceFormat(StrEnum):
@@ -25,18 +35,48 @@ class SourceFormat(StrEnum):
     JSON = "json"
 
 
+@lru_cache(maxsize=1)
+def _codec_names() -> list[str]:
+    names = set(encodings.aliases.aliases) | set(encodings.aliases.aliases.values())
+    known = []
+    for name in names:
+        try:
+            codecs.lookup(name)
+        except LookupError:  # named for another platform (e.g. mbcs on Windows)
+            continue
+        known.append(name)
+    return sorted(known)
+
+
+def _hint_schema(schema: dict[str, Any]) -> None:
+    # What the validators below check, stated in the schema too: a client (or a fuzzer) that follows it
+    # sends only hints that are accepted. Zones and codecs are those of this runtime.
+    fields = schema["properties"]
+    fields["header_rows"]["anyOf"][0]["minItems"] = 1
+    fields["header_rows"]["anyOf"][0]["items"]["minimum"] = 0
+    fields["where"]["additionalProperties"]["pattern"] = NOT_BLANK
+    # A name is a MongoDB key once stored, and BSON keys cannot hold NUL.
+    fields["where"].setdefault("propertyNames", {})["pattern"] = rf"^[^\x00]*[^{BLANK}\x00][^\x00]*$"
+    fields["timezone"]["anyOf"][0]["enum"] = sorted(available_timezones())
+    fields["encoding"]["anyOf"][0]["enum"] = _codec_names()
+
+
 class LayoutHints(BaseModel):
     """What a user says about a source's layout; every field given overrides what inference would pick."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_hint_schema)
 
     sheet: str | None = Field(default=None, max_length=300, description="sheet (or table) to read")
-    header_rows: list[int] | None = Field(
-        default=None, description="0-based rows of the grid as read that hold the header (as --explain shows)"
+    header_rows: list[Annotated[int, Field(le=HEADER_ROW_MAX)]] | None = Field(
+        default=None,
+        max_length=HEADER_ROWS_MAX,
+        description="0-based rows of the grid as read that hold the header (as --explain shows)",
     )
     time_column: str | None = Field(default=None, max_length=300)
     value_column: str | None = Field(default=None, max_length=300, description="a column name or row label")
-    where: dict[str, str] = Field(default_factory=dict, description="dimension → the value to keep")
+    where: dict[Annotated[str, Field(max_length=300)], Annotated[str, Field(max_length=300)]] = Field(
+        default_factory=dict, max_length=WHERE_MAX, description="dimension → the value to keep"
+    )
     timezone: str | None = Field(
         default=None, max_length=64, description="IANA zone of clock times that carry no UTC offset"
     )
@@ -57,6 +97,8 @@ class LayoutHints(BaseModel):
     def _where(cls, value: dict[str, str]) -> dict[str, str]:
         if any(not name.strip() or not wanted.strip() for name, wanted in value.items()):
             raise ValueError("a where filter needs a dimension and a value (DIM=VALUE)")
+        if any("\x00" in name for name in value):
+            raise ValueError("a dimension name cannot contain a NUL character")
         return value
 
     @field_validator("timezone")

@@ -7,6 +7,7 @@ import threading
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
+from pymongo.write_concern import WriteConcern
 
 from shared.common.secrets import read_secret
 from shared.common.settings import Settings
@@ -21,6 +22,11 @@ PROMPTS = "prompt_records"
 RUNS = "runs"
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+# A write acknowledged to a client must survive the primary's crash or fail-over: on a majority of the
+# replica set and in the journal. The default (w=1, no journal wait) lost an acknowledged create when the
+# database was killed.
+DURABLE_WRITES = WriteConcern(w="majority", j=True)
 
 INDEXES: dict[str, list[IndexModel]] = {
     RESOURCES: [
@@ -41,6 +47,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     API_KEYS: [
         IndexModel([("key_hash", ASCENDING)], unique=True),
+        IndexModel([("key_id", ASCENDING)], unique=True),
         IndexModel([("tenant_id", ASCENDING)]),
     ],
     IDEMPOTENCY: [
@@ -83,11 +90,11 @@ def get_client(settings: Settings) -> MongoClient:
 
 
 def get_database(settings: Settings) -> Database:
-    """The service database, with its indexes ensured once per process."""
+    """The service database (majority, journaled writes), with its indexes ensured once per process."""
     key = (mongodb_uri(settings), settings.mongodb_database)
     database = _databases.get(key)
     if database is None:
-        database = get_client(settings)[settings.mongodb_database]
+        database = get_client(settings).get_database(settings.mongodb_database, write_concern=DURABLE_WRITES)
         ensure_indexes(database)
         _databases[key] = database
     return database

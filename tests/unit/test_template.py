@@ -140,6 +140,20 @@ def test_api_function_is_an_http_api(template: dict[str, Any]) -> None:
     assert template["Resources"]["HttpApi"]["Type"] == "AWS::Serverless::HttpApi"
 
 
+def test_deployed_cors_allows_and_exposes_every_header_the_api_uses(template: dict[str, Any]) -> None:
+    """The HTTP API's CorsConfiguration replaces the app's CORS, so it must carry the app's lists."""
+    from functions.api.cors import CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CORS_EXPOSE_HEADERS
+
+    cors = template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
+    allowed = {header.lower() for header in cors["AllowHeaders"]}
+    exposed = {header.lower() for header in cors["ExposeHeaders"]}
+    assert {"idempotency-key", "authorization", "x-api-key", "content-type"} <= allowed
+    assert {"location", "idempotency-replayed"} <= exposed
+    assert allowed == {header.lower() for header in CORS_ALLOW_HEADERS}
+    assert exposed == {header.lower() for header in CORS_EXPOSE_HEADERS}
+    assert set(cors["AllowMethods"]) == set(CORS_ALLOW_METHODS) >= {"PATCH", "DELETE", "OPTIONS"}
+
+
 def test_upload_bucket_is_private_and_encrypted(template: dict[str, Any]) -> None:
     bucket = template["Resources"]["UploadBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from functions.api.dependencies import DatabaseDep, TenantDep
 from functions.api.errors import ERROR_RESPONSES
 from functions.api.workers import offload
-from shared.common.errors import InvalidRequestError
+from shared.common.clock import to_utc
 from shared.domain.models import Availability, PointPublic
 from shared.store.points import PointRepository
 from shared.store.resources import ResourceRepository
@@ -35,9 +35,7 @@ class PointsPage(BaseModel):
 
 
 def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)  # a time without an offset is read as UTC
+    return None if moment is None else to_utc(moment)  # a time without an offset is read as UTC
 
 
 def points_csv(points: list[PointPublic]) -> str:
@@ -70,13 +68,16 @@ async def get_points(
     offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
     format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
 ) -> Response | PointsPage:
-    """The resource's points in [start, end), oldest first."""
+    """The resource's points in [start, end), oldest first (none when `end` is not after `start`)."""
     start, end = _utc(start), _utc(end)
-    if start is not None and end is not None and start >= end:
-        raise InvalidRequestError("the time window is empty", fields={"query.end": "must be after start"})
     resource = await offload(ResourceRepository(db).get, tenant.tenant_id, resource_id)
-    points = await offload(
-        PointRepository(db).range, resource.id, start=start, end=end, limit=limit, offset=offset
+    empty = start is not None and end is not None and start >= end
+    points = (
+        []
+        if empty
+        else await offload(
+            PointRepository(db).range, resource.id, start=start, end=end, limit=limit, offset=offset
+        )
     )
     if format == "csv":
         return Response(

@@ -24,9 +24,14 @@ from shared.store.resources import ResourceRepository, public_resource
 router = APIRouter(prefix="/resources", tags=["resources"], responses=ERROR_RESPONSES)
 
 CONFLICT: dict[int | str, dict[str, Any]] = {409: documented_error("the wrapper is busy")}
+# Sources: an s3:// object that is not one of the tenant's uploads.
+SOURCE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **CONFLICT,
+    403: documented_error("the source is an s3:// object that is not one of your uploads"),
+}
 
 
-@router.post("", status_code=201, response_model=ResourcePublic, responses=CONFLICT)
+@router.post("", status_code=201, response_model=ResourcePublic, responses=SOURCE_RESPONSES)
 async def create_resource(
     body: ResourceCreate,
     tenant: TenantDep,
@@ -71,7 +76,7 @@ async def get_resource(resource_id: str, tenant: TenantDep, db: DatabaseDep) -> 
     return public_resource(await offload(ResourceRepository(db).get, tenant.tenant_id, resource_id))
 
 
-@router.patch("/{resource_id}", response_model=ResourcePublic, responses=CONFLICT)
+@router.patch("/{resource_id}", response_model=ResourcePublic, responses=SOURCE_RESPONSES)
 async def update_resource(
     resource_id: str,
     body: ResourceUpdate,

@@ -205,8 +205,8 @@ def test_idempotent_create_returns_the_first_result(
 def test_idempotency_key_of_a_failed_request_can_be_retried(client: TestClient, key_a: str) -> None:
     headers = {**auth(key_a), "Idempotency-Key": "retry-me"}
     bad = resource_body(source={"type": "csv", "url": "s3://elsewhere/a.csv"})
-    assert client.post("/resources", json=bad, headers=headers).status_code == 422
-    assert client.post("/resources", json=bad, headers=headers).status_code == 422
+    assert client.post("/resources", json=bad, headers=headers).status_code == 403
+    assert client.post("/resources", json=bad, headers=headers).status_code == 403
     assert client.post("/resources", json=resource_body(), headers=headers).status_code == 201
 
 

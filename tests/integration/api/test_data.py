@@ -69,7 +69,6 @@ def test_points_as_json_and_csv(client: TestClient, db: Database, key_a: str) ->
 @pytest.mark.parametrize(
     ("query", "field"),
     [
-        ("start=2021-01-01&end=2020-01-01", "query.end"),
         ("start=yesterday", "query.start"),
         ("format=xml", "query.format"),
         ("limit=0", "query.limit"),
@@ -80,6 +79,29 @@ def test_bad_point_queries_are_422(client: TestClient, key_a: str, query: str, f
     resource = create(client, key_a)
     response = client.get(f"/resources/{resource['id']}/points?{query}", headers=auth(key_a))
     assert assert_error(response, 422, "validation_error")["details"][0]["field"] == field
+
+
+def test_a_window_that_ends_before_it_starts_is_empty(client: TestClient, db: Database, key_a: str) -> None:
+    resource = create(client, key_a)
+    add_points(db, resource["id"])
+    for query in ("start=2021-01-01&end=2020-01-01", "start=2020-01-01&end=2020-01-01"):
+        response = client.get(f"/resources/{resource['id']}/points?{query}", headers=auth(key_a))
+        assert response.status_code == 200, response.text
+        assert (response.json()["items"], response.json()["next_offset"]) == ([], None)
+
+
+def test_times_beyond_the_utc_calendar_bound_the_window_at_its_ends(
+    client: TestClient, db: Database, key_a: str
+) -> None:
+    resource = create(client, key_a)
+    add_points(db, resource["id"])
+    everything = {"start": "0001-01-01T00:00:00+05:00", "end": "9999-12-31T23:59:59-05:00"}
+    response = client.get(f"/resources/{resource['id']}/points", params=everything, headers=auth(key_a))
+    assert response.status_code == 200, response.text
+    assert len(response.json()["items"]) == 6
+    nothing = {"start": "9999-12-31T23:59:59-05:00"}
+    response = client.get(f"/resources/{resource['id']}/points", params=nothing, headers=auth(key_a))
+    assert response.json()["items"] == []
 
 
 def test_points_of_a_deleted_resource_are_404(client: TestClient, db: Database, key_a: str) -> None:

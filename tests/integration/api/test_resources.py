@@ -106,13 +106,11 @@ def test_s3_sources_must_be_the_tenants_uploads(
     client: TestClient, key_a: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     foreign = resource_body(source={"type": "csv", "url": "s3://someone-elses-bucket/data.csv"})
-    error = assert_error(
-        client.post("/resources", json=foreign, headers=auth(key_a)), 422, "validation_error"
-    )
+    error = assert_error(client.post("/resources", json=foreign, headers=auth(key_a)), 403, "forbidden")
     assert error["details"][0]["field"] == "body.source.url"
     use_env(monkeypatch, upload_bucket="rs-uploads")
     other_tenant = resource_body(source={"type": "csv", "url": "s3://rs-uploads/uploads/tenant-b/x/a.csv"})
-    assert client.post("/resources", json=other_tenant, headers=auth(key_a)).status_code == 422
+    assert client.post("/resources", json=other_tenant, headers=auth(key_a)).status_code == 403
     api_s3 = resource_body(source={"type": "api", "url": "s3://rs-uploads/uploads/tenant-a/x/a.csv"})
     assert client.post("/resources", json=api_s3, headers=auth(key_a)).status_code == 422
     own = resource_body(source={"type": "csv", "url": "s3://rs-uploads/uploads/tenant-a/x/a.csv"})

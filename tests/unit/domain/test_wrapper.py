@@ -160,3 +160,17 @@ def test_a_fetch_spec_update_becomes_the_spec_the_wrapper_runs_with() -> None:
     spec = update.to_spec()
     assert spec.query_secrets == {"api_key": "eia"} and spec.pagination.size == 100
     assert spec.water_mark is not None and spec.water_mark.format == "%Y-%m-%d"
+
+
+def test_header_rows_are_bounded_so_that_stored_options_fit_mongodb_integers() -> None:
+    assert dict(hint_problems({"header_rows": [2**70]})) == {
+        "header_rows.0": "Input should be less than or equal to 1000000"
+    }
+    assert set(dict(hint_problems({"header_rows": list(range(51))}))) == {"header_rows"}
+    assert hint_problems({"header_rows": [0, 1_000_000]}) == []
+
+
+def test_a_where_dimension_cannot_hold_a_nul_character() -> None:
+    assert dict(hint_problems({"where": {"a\x00b": "DE"}})) == {
+        "where": "a dimension name cannot contain a NUL character"
+    }
