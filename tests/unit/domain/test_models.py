@@ -1,4 +1,4 @@
-"""The request schemas state what their validators check: schedules, sources, layout hints, nulls, retention."""
+"""The request schemas state what their validators check: schedules, sources, hints, nulls, retention."""
 
 from __future__ import annotations
 
