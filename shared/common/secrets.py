@@ -1,4 +1,4 @@
-"""Secrets from the environment or AWS Secrets Manager; cached per process, never logged."""
+"""Secrets from the environment or AWS Secrets Manager; cached for a max age, never logged."""
 
 from __future__ import annotations
 
@@ -6,25 +6,34 @@ import json
 import re
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from pydantic import SecretStr
 
 from shared.common.errors import FetchPlanError, SecretUnavailableError
 
+# How long a warm container trusts a service secret it read (MongoDB URI, broker login, Gemini key) before
+# reading it again: a rotated value is picked up within this time (`Settings.service_secret_max_age_seconds`).
+DEFAULT_MAX_AGE_SECONDS = 300
 
-@lru_cache(maxsize=32)
-def _secret_document(arn: str) -> dict[str, str]:
-    import boto3
+
+def _secret_document(arn: str, *, max_age_seconds: int) -> dict[str, str]:
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
     from botocore.exceptions import BotoCoreError, ClientError
 
-    region = arn.split(":")[3] if arn.startswith("arn:") and arn.count(":") >= 6 else None
+    region = arn.split(":")[3] if arn.startswith("arn:") and arn.count(":") >= 6 else ""
     try:
-        response = boto3.client("secretsmanager", region_name=region or None).get_secret_value(SecretId=arn)
+        text = _provider(region).get(arn, max_age=max_age_seconds)
+    except GetParameterError as exc:
+        cause = exc.__cause__ or exc.__context__ or exc
+        raise SecretUnavailableError(
+            f"cannot read secret {arn.rsplit(':', 1)[-1]}: {type(cause).__name__}"
+        ) from None
     except (ClientError, BotoCoreError) as exc:
         raise SecretUnavailableError(
             f"cannot read secret {arn.rsplit(':', 1)[-1]}: {type(exc).__name__}"
-        ) from exc
-    text = response.get("SecretString") or ""
+        ) from None
+    text = text.decode() if isinstance(text, bytes) else str(text or "")
     try:
         document = json.loads(text)
     except json.JSONDecodeError:
@@ -32,14 +41,23 @@ def _secret_document(arn: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in document.items()} if isinstance(document, dict) else {"value": text}
 
 
-def read_secret_document(arn: str) -> dict[str, str]:
-    """Every field of the JSON secret `arn` (a string secret is {"value": …})."""
-    return dict(_secret_document(arn))
+@lru_cache(maxsize=8)
+def _provider(region: str) -> Any:
+    """One Powertools secrets provider per region (it keeps the values and their ages)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from botocore.config import Config
+
+    return SecretsProvider(boto_config=Config(region_name=region) if region else None)
 
 
-def read_secret(arn: str, key: str) -> SecretStr:
+def read_secret_document(arn: str, *, max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS) -> dict[str, str]:
+    """Every field of the JSON secret `arn` (a string secret is {"value": …}), at most this old."""
+    return dict(_secret_document(arn, max_age_seconds=max_age_seconds))
+
+
+def read_secret(arn: str, key: str, *, max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS) -> SecretStr:
     """The field `key` of the JSON secret `arn` (or the whole string secret when key is "value")."""
-    document = _secret_document(arn)
+    document = _secret_document(arn, max_age_seconds=max_age_seconds)
     if key not in document:
         raise SecretUnavailableError(f"secret {arn.rsplit(':', 1)[-1]} has no field {key!r}")
     return SecretStr(document[key])
@@ -47,7 +65,7 @@ def read_secret(arn: str, key: str) -> SecretStr:
 
 def clear_secret_cache() -> None:
     """Forget cached secrets (rotation, tests)."""
-    _secret_document.cache_clear()
+    _provider.cache_clear()
 
 
 SECRET_ENV_PREFIX = "RS_SECRET_"  # noqa: S105 - a variable name prefix, not a secret

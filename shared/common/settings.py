@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # Manager secret `<prefix><name>` (the functions and the job may read this prefix only).
     source_secret_prefix: str | None = None
     source_secret_max_age_seconds: int = Field(default=300, ge=0)
+    # The service's own secrets (the ARNs above): read again once older than this, so rotation is seen.
+    service_secret_max_age_seconds: int = Field(default=300, ge=0)
     # Test-only escape hatch: networks treated as public by the fetcher (e.g. ["127.0.0.1/32"]).
     fetch_allowed_networks: list[str] = Field(default_factory=list)
     # Test-only: extra parameters for the S3 client (e.g. a moto endpoint).

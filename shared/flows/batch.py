@@ -62,7 +62,13 @@ def with_secrets(settings: Settings) -> Settings:
     """Settings with the Gemini key read from Secrets Manager when an ARN is configured."""
     if settings.gemini_secret_arn and settings.gemini_api_key is None:
         return settings.model_copy(
-            update={"gemini_api_key": read_secret(settings.gemini_secret_arn, "api_key")}
+            update={
+                "gemini_api_key": read_secret(
+                    settings.gemini_secret_arn,
+                    "api_key",
+                    max_age_seconds=settings.service_secret_max_age_seconds,
+                )
+            }
         )
     return settings
 

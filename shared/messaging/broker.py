@@ -198,10 +198,10 @@ def message_id_for(queue: str, body: bytes) -> str:
     return hashlib.sha256(queue.encode() + b"\n" + body).hexdigest()
 
 
-def fetch_broker_credentials(secret_arn: str) -> BrokerCredentials:
-    """Read {"username", "password"} from a Secrets Manager secret."""
+def fetch_broker_credentials(secret_arn: str, *, max_age_seconds: int) -> BrokerCredentials:
+    """Read {"username", "password"} from a Secrets Manager secret, read again once older than max age."""
     try:
-        document = read_secret_document(secret_arn)
+        document = read_secret_document(secret_arn, max_age_seconds=max_age_seconds)
     except SecretUnavailableError as error:
         raise BrokerUnavailableError(f"cannot read broker secret {secret_arn}: {error}") from error
     try:
@@ -216,7 +216,9 @@ def amqp_parameters(settings: Settings) -> pika.URLParameters:
     """Build connection parameters from the URL, with credentials from Secrets Manager when an ARN is set."""
     parameters = pika.URLParameters(settings.amqp_url.get_secret_value())
     if settings.amqp_secret_arn:
-        credentials = fetch_broker_credentials(settings.amqp_secret_arn)
+        credentials = fetch_broker_credentials(
+            settings.amqp_secret_arn, max_age_seconds=settings.service_secret_max_age_seconds
+        )
         parameters.credentials = pika.PlainCredentials(
             credentials.username, credentials.password.get_secret_value()
         )

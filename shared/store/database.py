@@ -67,7 +67,10 @@ _databases: dict[tuple[str, str], Database] = {}
 def mongodb_uri(settings: Settings) -> str:
     """The connection string: from Secrets Manager when an ARN is configured, else the setting."""
     if settings.mongodb_secret_arn:
-        return read_secret(settings.mongodb_secret_arn, "uri").get_secret_value()
+        uri = read_secret(
+            settings.mongodb_secret_arn, "uri", max_age_seconds=settings.service_secret_max_age_seconds
+        )
+        return uri.get_secret_value()
     return settings.mongodb_uri.get_secret_value()
 
 

@@ -104,3 +104,21 @@ def test_an_unknown_named_secret_is_a_plan_error_naming_both_places(named_secret
         read_named_secret("nothing", prefix="rs/sources/", max_age_seconds=60, environ={})
     with pytest.raises(FetchPlanError, match="set RS_SECRET_NOTHING"):
         read_named_secret("nothing", prefix=None, max_age_seconds=60, environ={})
+
+
+def test_a_service_secret_is_kept_for_its_max_age_and_a_rotation_seen_after_it(
+    secrets_manager: object,
+) -> None:
+    kept = secrets_manager.create_secret(  # type: ignore[attr-defined]
+        Name="rs/kept", SecretString=json.dumps({"uri": "mongodb://old"})
+    )["ARN"]
+    fresh = secrets_manager.create_secret(  # type: ignore[attr-defined]
+        Name="rs/fresh", SecretString=json.dumps({"uri": "mongodb://old"})
+    )["ARN"]
+    assert read_secret(kept, "uri", max_age_seconds=300).get_secret_value() == "mongodb://old"
+    assert read_secret(fresh, "uri", max_age_seconds=0).get_secret_value() == "mongodb://old"
+    for arn in (kept, fresh):
+        secrets_manager.put_secret_value(SecretId=arn, SecretString=json.dumps({"uri": "mongodb://new"}))  # type: ignore[attr-defined]
+    # Within its max age the value read is kept; a value whose max age has passed is read again.
+    assert read_secret(kept, "uri", max_age_seconds=300).get_secret_value() == "mongodb://old"
+    assert read_secret(fresh, "uri", max_age_seconds=0).get_secret_value() == "mongodb://new"
