@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from typing import NamedTuple
+from urllib.parse import SplitResult, urlsplit
 
 from shared.common.errors import SourceError, UnsafeSourceError
 from shared.common.settings import Settings
@@ -116,6 +117,20 @@ def resolve(host: str, port: int, settings: Settings) -> IPAddress:
 
 def check_public_url(url: str, *, settings: Settings) -> None:
     """Refuse a URL the fetcher would refuse before connecting: scheme, credentials, non-public host."""
+    public_address(url, settings=settings)
+
+
+class PublicTarget(NamedTuple):
+    """A URL the fetcher may connect to: its parts, host and port, and the checked address of the host."""
+
+    parts: SplitResult
+    host: str
+    port: int
+    address: IPAddress
+
+
+def public_address(url: str, *, settings: Settings) -> PublicTarget:
+    """The parts, port and checked host address of a URL, or the reason the fetcher must refuse it."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise UnsafeSourceError(f"scheme {parts.scheme!r} is not allowed; use http or https")
@@ -127,4 +142,4 @@ def check_public_url(url: str, *, settings: Settings) -> None:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise SourceError(f"URL {url!r} has an invalid port") from exc
-    resolve(parts.hostname, port, settings)
+    return PublicTarget(parts, parts.hostname, port, resolve(parts.hostname, port, settings))

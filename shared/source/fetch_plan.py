@@ -34,7 +34,7 @@ from shared.domain.wrapper import (
     WaterMarkMapping,
 )
 from shared.source.http import fetch_url
-from shared.source.paging import get_at, link_next, with_query, with_segments
+from shared.source.paging import count_value, get_at, link_next, with_query, with_segments
 from shared.source.read import ZIP_MAGIC, SourceData, check_workbook, read_source
 
 SECRET_PREFIX = SECRET_ENV_PREFIX
@@ -452,14 +452,7 @@ def _json(content: bytes) -> Any:
 def _count_at(document: Any, path: str | None) -> int | None:
     if document is None or not path:
         return None
-    value = get_at(document, path)
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
+    return count_value(get_at(document, path))
 
 
 def record_count(content: bytes, fmt: SourceFormat) -> int | None:

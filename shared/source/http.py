@@ -13,8 +13,8 @@ from urllib.parse import SplitResult, urlencode, urljoin, urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field
 
-from shared.common.addresses import IPAddress, resolve
-from shared.common.errors import SourceError, UnsafeSourceError
+from shared.common.addresses import IPAddress, public_address
+from shared.common.errors import SourceError
 from shared.common.settings import Settings
 
 REDIRECTS = {301, 302, 303, 307, 308}
@@ -113,18 +113,7 @@ def fetch_url(
         url = _with_params(url, params)
     first = urlsplit(url)
     for _hop in range(settings.fetch_max_redirects + 1):
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise UnsafeSourceError(f"scheme {parts.scheme!r} is not allowed; use http or https")
-        if parts.username or parts.password:
-            raise UnsafeSourceError("credentials in the URL are not allowed; use header secrets")
-        if not parts.hostname:
-            raise SourceError(f"URL {url!r} has no host")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError as exc:
-            raise SourceError(f"URL {url!r} has an invalid port") from exc
-        address = resolve(parts.hostname, port, settings)
+        parts, host, port, address = public_address(url, settings=settings)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise SourceError(timed_out)
@@ -137,7 +126,7 @@ def fetch_url(
         }
         conn_cls = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
         watchdog = _Watchdog(remaining)
-        connection = conn_cls(parts.hostname, port, address=address, timeout=remaining, watchdog=watchdog)
+        connection = conn_cls(host, port, address=address, timeout=remaining, watchdog=watchdog)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             connection.request("GET", target, headers=request_headers)

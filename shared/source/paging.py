@@ -317,7 +317,8 @@ def _metadata_objects(document: Any) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def _number(value: Any) -> int | None:
+def count_value(value: Any) -> int | None:
+    """A count a response gives: an integer, or digits as text; None for anything else (booleans too)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -331,21 +332,21 @@ def _counted_pages(document: Any, query: dict[str, str]) -> tuple[Pagination, st
     """Page number with a page count or total, or offset and limit with a total, from a metadata object."""
     for prefix, meta in _metadata_objects(document):
         path = (prefix + ".") if prefix else ""
-        page_key = next((k for k in PAGE_KEYS if _number(meta.get(k)) is not None), None)
-        pages_key = next((k for k in PAGES_KEYS if _number(meta.get(k)) is not None), None)
-        total_key = next((k for k in TOTAL_KEYS if _number(meta.get(k)) is not None), None)
-        size_key = next((k for k in SIZE_KEYS if _number(meta.get(k)) is not None), None)
-        offset_key = next((k for k in OFFSET_KEYS if _number(meta.get(k)) is not None), None)
+        page_key = next((k for k in PAGE_KEYS if count_value(meta.get(k)) is not None), None)
+        pages_key = next((k for k in PAGES_KEYS if count_value(meta.get(k)) is not None), None)
+        total_key = next((k for k in TOTAL_KEYS if count_value(meta.get(k)) is not None), None)
+        size_key = next((k for k in SIZE_KEYS if count_value(meta.get(k)) is not None), None)
+        offset_key = next((k for k in OFFSET_KEYS if count_value(meta.get(k)) is not None), None)
         size_param = next((k for k in SIZE_KEYS if k in query), None)
-        size = _number(query.get(size_param, "")) if size_param else None
-        size = size or (_number(meta.get(size_key)) if size_key else None)
+        size = count_value(query.get(size_param, "")) if size_param else None
+        size = size or (count_value(meta.get(size_key)) if size_key else None)
         if page_key and (pages_key or (total_key and size)):
             named = "page" if page_key in ("page", "current_page", "currentPage") else page_key
             param = next((k for k in PAGE_PARAMS if k in query), named)
             pagination = Pagination(
                 kind="page_number",
                 param=param,
-                start=_number(meta.get(page_key)) or 1,
+                start=count_value(meta.get(page_key)) or 1,
                 size_param=size_param
                 or (size_key if size_key in ("per_page", "perPage", "pageSize") else None),
                 size=size,
@@ -360,7 +361,7 @@ def _counted_pages(document: Any, query: dict[str, str]) -> tuple[Pagination, st
             pagination = Pagination(
                 kind="offset",
                 param=param,
-                start=_number(meta.get(offset_key)) or 0,
+                start=count_value(meta.get(offset_key)) or 0,
                 size_param=limit_param,
                 size=size,
                 total_path=path + total_key,
