@@ -386,11 +386,16 @@ def test_replacing_code_and_picking_an_alternative_reading_go_through_the_api(
 SENT = "Sent: it replaces the current spec once it validates on a fresh sample."
 
 
-def edit_spec(page: Any, **changes: Any) -> None:
-    """Put the current spec, with `changes`, in the editor and send it."""
+def edit_spec(page: Any, *, by_keyboard: bool = False, **changes: Any) -> None:
+    """Put the current spec, with `changes`, in the editor and send it (with Tab and Enter if asked)."""
     spec = json.loads(page.get_by_label("Fetch spec (JSON)").input_value())
     page.get_by_label("Fetch spec (JSON)").fill(json.dumps({**spec, **changes}, indent=2))
-    page.get_by_role("button", name="Send for validation").click()
+    if by_keyboard:
+        focus = tab_to(page, "Send for validation")
+        assert focus["outline"] != "none" and focus["width"] > 0, focus
+        page.keyboard.press("Enter")
+    else:
+        page.get_by_role("button", name="Send for validation").click()
 
 
 def test_an_edited_fetch_spec_is_validated_on_a_fresh_sample_before_the_page_shows_it_as_current(
@@ -478,7 +483,7 @@ def test_an_unsafe_fetch_spec_is_refused_with_the_apis_reason_next_to_the_editor
     current = page.locator("#fetch-spec-current")
     expect(current).to_contain_text(old["location"])
 
-    edit_spec(page, location="http://10.0.0.1/a.csv")
+    edit_spec(page, by_keyboard=True, location="http://10.0.0.1/a.csv")
     expect(error).to_be_visible()
     expect(error).to_contain_text("body.location")
     expect(error).to_contain_text("10.0.0.1")
