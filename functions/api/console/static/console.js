@@ -11,6 +11,9 @@
   const STALE_AFTER_MS = 60 * 60 * 1000;
   const SERIES_SHOWN_FIRST = 5;
   const PREPARING = ["pending", "generating", "validating"];
+  const SPEC_SENT = "Sent: it replaces the current spec once it validates on a fresh sample.";
+  // The execution log's events about a fetch spec given by PUT (shared/flows/steps.py, functions/api/services.py).
+  const SPEC_EVENTS = ["fetch spec given", "fetch spec validated", "fetch spec refused", "fetch spec withdrawn"];
   // Ten colours that stay apart from each other (Tableau 10); beyond ten, dashes tell series apart.
   const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
     "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
@@ -329,14 +332,19 @@
   // ------------------------------------------------------------------ one indicator
 
   const ind = { resource: null, wrapper: null, availability: null, shownCode: null, shownSpec: null,
-    history: [], points: null, selected: new Set(), firstChartAt: null, runsKey: null };
+    specKey: null, specOutcome: null, history: [], points: null, selected: new Set(), firstChartAt: null,
+    runsKey: null };
 
   async function openIndicator(id) {
     const token = current.token;
     Object.assign(ind, { resource: null, wrapper: null, availability: null, shownCode: null,
-      shownSpec: null, history: [], points: null, selected: new Set(), firstChartAt: null,
-      runsKey: null, dataKey: null, loading: "" });
-    for (const id of ["action-error", "wrapper-error"]) setError(id, "");
+      shownSpec: null, specKey: null, specOutcome: null, history: [], points: null, selected: new Set(),
+      firstChartAt: null, runsKey: null, dataKey: null, loading: "" });
+    for (const id of ["action-error", "wrapper-error", "fetch-spec-error"]) setError(id, "");
+    $("fetch-spec").removeAttribute("aria-invalid");
+    $("fetch-spec").value = "";
+    $("fetch-spec-current").textContent = "";
+    show($("fetch-spec-proposed-box"), false);
     $("ind-name").textContent = "Loading…";
     try {
       ind.resource = await api("GET", "/resources/" + id);
@@ -366,6 +374,8 @@
       ]);
       if (token !== current.token) return;
       renderWrapper(wrapper);
+      await loadFetchSpec(token, wrapper);
+      if (token !== current.token) return;
       renderRuns(runs);
       const dataKey = availability.count + "|" + availability.last;
       if (dataKey !== ind.dataKey) {
@@ -403,11 +413,80 @@
       warnings.append(el("ul", { class: "warnings" }, ...inference.warnings.map((t) => el("li", { text: t }))));
     }
     renderAlternatives(inference ? inference.alternatives : []);
-    const spec = w.fetch_spec ? JSON.stringify(w.fetch_spec, null, 2) : "";
-    if (spec !== ind.shownSpec) { ind.shownSpec = spec; $("fetch-spec").value = spec; $("fetch-spec").scrollTop = 0; }
+    renderSpecOutcome(w);
     const code = w.generated_code || "";
     if (code !== ind.shownCode) { ind.shownCode = code; $("parse-code").value = code; $("parse-code").scrollTop = 0; }
     renderValidation(w.validation);
+  }
+
+  // ------------------------------------------------------------------ fetch spec
+
+  async function loadFetchSpec(token, w) {
+    // GET /wrappers/{id}/fetch-spec is the truth (the spec in use and one still being validated); it is
+    // asked again only when the wrapper changed, and not before the wrapper has a spec (it would be a 409).
+    const key = w.fetch_spec ? w.updated_at + "|" + w.status : "none";
+    if (key === ind.specKey) return;
+    const spec = w.fetch_spec ? await api("GET", "/wrappers/" + w.wrapper_id + "/fetch-spec") : null;
+    if (token !== current.token) return;
+    ind.specKey = key;
+    renderFetchSpec(spec);
+  }
+
+  function editableSpec(spec) {
+    // PUT takes no `method` (GET is the only one) and `proposed` is not part of a spec.
+    const { proposed, method, ...rest } = spec;
+    return JSON.stringify(rest, null, 2);
+  }
+
+  function renderFetchSpec(spec) {
+    const text = spec ? editableSpec(spec) : "";
+    $("fetch-spec-current").textContent = spec ? text : "none yet: the wrapper is being generated";
+    const editor = $("fetch-spec");
+    // The editor follows the current spec unless the user has edited it, or a spec sent was just adopted.
+    const untouched = editor.value === (ind.shownSpec || "");
+    if (text !== ind.shownSpec && (untouched || ind.specOutcome === "adopted")) {
+      editor.value = text;
+      editor.scrollTop = 0;
+      editor.removeAttribute("aria-invalid");
+    }
+    if (ind.specOutcome === "adopted") ind.specOutcome = "validated";
+    ind.shownSpec = text;
+    const proposed = spec && spec.proposed;
+    $("fetch-spec-proposed").textContent = proposed ? editableSpec(proposed) : "";
+    show($("fetch-spec-proposed-box"), Boolean(proposed));
+  }
+
+  function specOutcome(w) {
+    const log = w.execution_log || [];
+    for (let i = log.length - 1; i >= 0; i--) {
+      const entry = log[i];
+      if (!SPEC_EVENTS.includes(entry.event)) continue;
+      const at = formatTime(entry.at);
+      if (entry.event === "fetch spec given") {
+        return w.status === "validating" ? { state: "validating", text: SPEC_SENT + " Validating…" } : null;
+      }
+      if (entry.event === "fetch spec validated") {
+        return { state: "validated", text: "Validated on a fresh sample (" + at + "): it is the current spec now." };
+      }
+      if (entry.event === "fetch spec refused") {
+        return { state: "refused", text: "Not used (" + at + "): " + (entry.detail || "it did not validate") + "." };
+      }
+      return { state: "withdrawn", text: "Withdrawn (" + at + "): it could not be sent for validation; "
+        + "the current spec is kept." };
+    }
+    return null;
+  }
+
+  function renderSpecOutcome(w) {
+    const outcome = specOutcome(w);
+    const node = $("fetch-spec-status");
+    const state = outcome ? outcome.state : "";
+    // A spec sent from this page that is now validated is loaded into the editor as the current one.
+    if (ind.specOutcome === "validating" && state === "validated") ind.specOutcome = "adopted";
+    else if (ind.specOutcome !== "adopted") ind.specOutcome = state || null;
+    node.textContent = outcome ? outcome.text : "";
+    node.setAttribute("data-state", state);
+    show(node, Boolean(outcome));
   }
 
   function renderAlternatives(alternatives) {
@@ -518,20 +597,38 @@
       "Backfill from " + day + " requested.");
   }
 
-  function onSaveFetchSpec(event) {
+  function refuseSpec(message) {
+    setError("fetch-spec-error", message);
+    if (message) $("fetch-spec").setAttribute("aria-invalid", "true");
+    else $("fetch-spec").removeAttribute("aria-invalid");
+  }
+
+  async function onSaveFetchSpec(event) {
     event.preventDefault();
+    const editor = $("fetch-spec");
     let spec;
     try {
-      spec = JSON.parse($("fetch-spec").value);
+      spec = JSON.parse(editor.value);
     } catch (exc) {
-      setError("wrapper-error", "the fetch spec is not valid JSON: " + exc.message);
+      refuseSpec("the fetch spec is not valid JSON: " + exc.message);
+      editor.focus();
       return;
     }
-    setError("wrapper-error", "");
-    ind.shownSpec = null;
-    act(event.submitter || event.target.querySelector("button"),
-      () => api("PUT", "/wrappers/" + ind.resource.wrapper_id + "/fetch-spec", spec), "Fetch spec saved.",
-      "wrapper-error");
+    refuseSpec("");
+    const sent = await act(event.submitter || event.target.querySelector("button[type=submit]"),
+      () => api("PUT", "/wrappers/" + ind.resource.wrapper_id + "/fetch-spec", spec), SPEC_SENT,
+      "fetch-spec-error");
+    if (!sent) {
+      // The API refused it (its reason is shown next to the editor); the edit stays there to be corrected.
+      editor.setAttribute("aria-invalid", "true");
+      editor.focus();
+    }
+  }
+
+  function resetFetchSpec() {
+    refuseSpec("");
+    $("fetch-spec").value = ind.shownSpec || "";
+    $("fetch-spec").focus();
   }
 
   function onReplaceCode(event) {
@@ -700,6 +797,7 @@
     for (const button of document.querySelectorAll("[data-action]")) button.addEventListener("click", onAction);
     $("backfill-form").addEventListener("submit", onBackfill);
     $("fetch-spec-form").addEventListener("submit", onSaveFetchSpec);
+    $("fetch-spec-reset").addEventListener("click", resetFetchSpec);
     $("code-form").addEventListener("submit", onReplaceCode);
     $("chart-reset").addEventListener("click", resetZoom);
     window.addEventListener("hashchange", route);

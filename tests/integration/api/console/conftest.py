@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,16 @@ def api_url(console_env: Settings) -> Iterator[str]:
 @pytest.fixture
 def workers(console_env: Settings) -> Iterator[None]:
     """The generate and validate functions on their queues and the job ticking, as in `devtools dev`."""
+    with running_workers(get_settings()):
+        yield
+
+
+@contextmanager
+def running_workers(settings: Settings) -> Iterator[None]:
+    """Run the queue workers and the job for the `with` block: a test can hold a wrapper where it is."""
     from devtools.local_stack import JobTicker, QueueBridge
 
     stop = threading.Event()
-    settings = get_settings()
     bridge = QueueBridge(settings, echo=lambda line: None)
     ticker = JobTicker(settings, echo=lambda line: None)
     threads = [

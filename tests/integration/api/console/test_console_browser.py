@@ -21,7 +21,7 @@ from shared.points.point import Point
 from shared.store.api_keys import ApiKeyRepository
 from shared.store.point_store import point_documents
 from shared.store.wrappers import WrapperRepository
-from tests.integration.api.console.conftest import Traffic, artifacts_dir
+from tests.integration.api.console.conftest import Traffic, artifacts_dir, running_workers
 from tests.integration.api.support import CREATION, Queues, use_env
 from tests.support import serve_files
 
@@ -361,8 +361,8 @@ def test_replacing_code_and_picking_an_alternative_reading_go_through_the_api(
     expect(page.locator("#w-warnings")).to_contain_text("the clock times carry no zone")
 
     page.get_by_label("Fetch spec (JSON)").fill("{not json")
-    page.get_by_role("button", name="Save fetch spec").click()
-    expect(page.locator("#wrapper-error")).to_contain_text("not valid JSON")
+    page.get_by_role("button", name="Send for validation").click()
+    expect(page.locator("#fetch-spec-error")).to_contain_text("not valid JSON")
 
     page.get_by_label("Parse code (Python)").fill("def parse(data, context):\n    return [1]\n")
     page.get_by_role("button", name="Replace code").click()
@@ -381,3 +381,141 @@ def test_replacing_code_and_picking_an_alternative_reading_go_through_the_api(
     stored = db["resources"].find_one({"name": "Emissions"})
     assert stored is not None and stored["source"]["options"] == {"value_column": "Per Capita"}
     assert traffic.origins() == {api_url}
+
+
+SENT = "Sent: it replaces the current spec once it validates on a fresh sample."
+
+
+def edit_spec(page: Any, *, by_keyboard: bool = False, **changes: Any) -> None:
+    """Put the current spec, with `changes`, in the editor and send it (with Tab and Enter if asked)."""
+    spec = json.loads(page.get_by_label("Fetch spec (JSON)").input_value())
+    page.get_by_label("Fetch spec (JSON)").fill(json.dumps({**spec, **changes}, indent=2))
+    if by_keyboard:
+        focus = tab_to(page, "Send for validation")
+        assert focus["outline"] != "none" and focus["width"] > 0, focus
+        page.keyboard.press("Enter")
+    else:
+        page.get_by_role("button", name="Send for validation").click()
+
+
+def test_an_edited_fetch_spec_is_validated_on_a_fresh_sample_before_the_page_shows_it_as_current(
+    console_env: Settings, api_url: str, page: Any, traffic: Traffic, db: Database
+) -> None:
+    key = ApiKeyRepository(db).create("acme", name="console")[1]
+    with serve_files({"/emissions.csv": CSV, "/mirror/emissions.csv": CSV}) as source:
+        original, mirror, missing = (
+            f"{source}/emissions.csv",
+            f"{source}/mirror/emissions.csv",
+            f"{source}/gone.csv",
+        )
+        resource = _create(page, api_url, key, url=original, name="Emissions")
+        page.goto(f"{api_url}/console#/indicators/{resource['id']}")
+        current = page.locator("#fetch-spec-current")
+        outcome = page.locator("#fetch-spec-status")
+        proposed = page.locator("#fetch-spec-proposed-box")
+        runs = page.locator("#runs")
+        with running_workers(console_env):
+            expect(current).to_contain_text(original)
+            expect(runs).to_have_attribute("data-runs", "1")
+            expect(runs.locator("tbody tr").first.locator("td").nth(2)).to_have_text("succeeded")
+        expect(page.get_by_label("Fetch spec (JSON)")).to_have_value(re.compile(re.escape(original)))
+        expect(proposed).to_be_hidden()
+
+        # Nothing validates while the workers are stopped: the page shows the spec sent as a proposal.
+        edit_spec(page, location=mirror)
+        expect(page.locator("#notice")).to_have_text(SENT)
+        expect(outcome).to_have_attribute("data-state", "validating")
+        expect(outcome).to_contain_text(SENT)
+        expect(page.locator("#ind-status")).to_have_attribute("data-status", "validating")
+        expect(proposed).to_be_visible()
+        expect(page.locator("#fetch-spec-proposed")).to_contain_text(mirror)
+        expect(current).to_contain_text(original)
+        expect(current).not_to_contain_text(mirror)
+
+        with running_workers(console_env):
+            expect(outcome).to_have_attribute("data-state", "validated")
+            expect(outcome).to_contain_text("it is the current spec now")
+            expect(current).to_contain_text(mirror)
+            expect(proposed).to_be_hidden()
+            expect(page.get_by_label("Fetch spec (JSON)")).to_have_value(re.compile(re.escape(mirror)))
+            expect(page.locator("#ind-status")).to_have_attribute("data-status", READY_OR_LATER)
+            page.screenshot(path=str(artifacts_dir() / "console-fetch-spec-validated.png"), full_page=True)
+            expect(runs).to_have_attribute("data-runs", "2")
+            expect(runs.locator("tbody tr").first.locator("td").nth(2)).to_have_text("succeeded")
+
+            # A spec that passes the checks but cannot be read is refused by validation; the old one stays.
+            edit_spec(page, location=missing)
+            expect(outcome).to_have_attribute("data-state", "refused")
+            expect(outcome).to_contain_text("the previous one is kept")
+            expect(outcome).to_contain_text("404")
+            expect(page.locator("#ind-status")).to_have_attribute("data-status", READY_OR_LATER)
+            expect(current).to_contain_text(mirror)
+            expect(proposed).to_be_hidden()
+            expect(page.get_by_label("Fetch spec (JSON)")).to_have_value(re.compile(re.escape(missing)))
+
+    stored = page.request.get(
+        f"{api_url}/wrappers/{resource['wrapper_id']}/fetch-spec", headers={"Authorization": f"Bearer {key}"}
+    ).json()
+    assert stored["location"] == mirror and stored["proposed"] is None
+    assert traffic.origins() == {api_url}
+    assert traffic.problems == []
+
+
+def test_an_unsafe_fetch_spec_is_refused_with_the_apis_reason_next_to_the_editor_and_the_old_one_kept(
+    api_url: str, page: Any, traffic: Traffic, db: Database
+) -> None:
+    key = ApiKeyRepository(db).create("acme", name="console")[1]
+    with serve_files({}) as source:  # never fetched: nothing is validated in this test
+        resource = _create(page, api_url, key, url=f"{source}/a.csv", name="Emissions")
+    wrappers = WrapperRepository(db)
+    old = {"location": f"{source}/a.csv", "format": "csv"}
+    wrappers.update_fields(
+        resource["wrapper_id"],
+        {
+            "status": "ready",
+            "generated_code": "def parse(data, context):\n    return []\n",
+            "fetch_spec": old,
+        },
+    )
+    page.goto(f"{api_url}/console#/indicators/{resource['id']}")
+    editor = page.get_by_label("Fetch spec (JSON)")
+    error = page.locator("#fetch-spec-error")
+    current = page.locator("#fetch-spec-current")
+    expect(current).to_contain_text(old["location"])
+
+    edit_spec(page, by_keyboard=True, location="http://10.0.0.1/a.csv")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("body.location")
+    expect(error).to_contain_text("10.0.0.1")
+    expect(editor).to_have_attribute("aria-invalid", "true")
+    expect(editor).to_be_focused()
+    expect(editor).to_have_value(re.compile("10.0.0.1"))
+    expect(current).to_contain_text(old["location"])
+    expect(page.locator("#fetch-spec-status")).to_be_hidden()
+    expect(page.locator("#ind-status")).to_have_attribute("data-status", "ready")
+    assert unlabelled_controls(page) == []
+    page.screenshot(path=str(artifacts_dir() / "console-fetch-spec-refused.png"), full_page=True)
+
+    literal = "a8f3k2m9q7w4e6r1t5y0u2i8"
+    edit_spec(page, location=old["location"], header_secrets={"X-Api-Key": literal})
+    expect(error).to_contain_text("never its value")
+    expect(error).not_to_contain_text(literal)
+    expect(current).to_contain_text(old["location"])
+
+    page.get_by_role("button", name="Reset to current").click()
+    expect(error).to_be_hidden()
+    expect(editor).not_to_have_attribute("aria-invalid", "true")
+    shown = json.loads(editor.input_value())
+    assert shown["location"] == old["location"]
+    assert shown == _editable_spec(page, api_url, key, resource["wrapper_id"])
+    stored = wrappers.get(resource["wrapper_id"])
+    assert stored.fetch_spec == old and stored.fetch_spec_proposal is None and stored.status == "ready"
+    assert traffic.origins() == {api_url}
+
+
+def _editable_spec(page: Any, api_url: str, key: str, wrapper_id: str) -> dict[str, Any]:
+    """GET /wrappers/{id}/fetch-spec as the editor shows it: without `method` and `proposed`."""
+    spec = page.request.get(
+        f"{api_url}/wrappers/{wrapper_id}/fetch-spec", headers={"Authorization": f"Bearer {key}"}
+    ).json()
+    return {k: v for k, v in spec.items() if k not in ("method", "proposed")}
