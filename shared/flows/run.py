@@ -53,7 +53,7 @@ from shared.store.point_store import PointStore
 from shared.store.resources import ResourceRepository
 from shared.store.runs import RunRepository
 from shared.store.wrappers import WrapperRepository
-from shared.validate.validation import ZONE_REQUIRED, to_points
+from shared.validate.validation import ZONE_REQUIRED, PointBuilder
 
 logger = logging.getLogger(__name__)
 # A run records this many page requests at most (the count is in `pages`).
@@ -210,7 +210,10 @@ class _Execution:
         )
         if not result.ok:
             raise RunFailedError(f"parse failed: {result.error_type}: {result.error}")
-        raw, issues = to_points(result.points)
+        # Kept as columns through the clocks and the checks: Point objects are made once, for the store.
+        builder = PointBuilder()
+        builder.add(result.points)
+        raw, issues = builder.result()
         if issues:
             raise RunFailedError(f"invalid points: {issues[0].message}")
         try:
@@ -219,14 +222,13 @@ class _Execution:
             raise RunFailedError(str(exc)) from exc
         if clock.wall_clocks:
             raise RunFailedError(f"unknown_timezone: {ZONE_REQUIRED}")
-        points = list(settled)
-        _, problems = check_points(points)
+        _, problems = check_points(settled)
         for problem in problems:
             # An incremental window may well be empty; a file that yields nothing is broken.
             empty_window = problem.code == "no_points" and self.wrapper.mode == WrapperMode.CONTINUOUS
             if problem.code in ("no_points", "duplicate_points") and not empty_window:
                 raise RunFailedError(f"{problem.code}: {problem.message}")
-        return points
+        return list(settled)
 
     def _publish(self, resource: ResourceRecord, fetched: FetchResult) -> None:
         try:
