@@ -148,9 +148,8 @@ def main() -> int:
     with open(config["code_path"], encoding="utf-8") as handle:
         source = handle.read()
     plan = stream_plan(source)
-    # Opened before the audit hook, read one at a time (a streamed one in blocks) while the code runs.
-    handles = [open(path, "rb") for path in config["payload_paths"]]  # noqa: SIM115 - closed at exit
-    payloads = [payload_pieces(handle, plan) for handle in handles]
+    # Read one at a time (a streamed one in blocks) while the code runs: the work dir stays readable.
+    payloads = (payload_pieces(path, plan) for path in config["payload_paths"])
     violations: list[str] = []
     if config.get("audit_hook", True):
         install_audit_hook(config, violations, channel)
@@ -547,13 +546,13 @@ def _call_arguments(
     return found
 
 
-def payload_pieces(handle: IO[bytes], plan: dict[str, Any] | None) -> Iterator[bytes]:
+def payload_pieces(path: str | os.PathLike[str], plan: dict[str, Any] | None) -> Iterator[bytes]:
     """The payload whole, or, when the plan allows and it is big, blocks of its lines each under its head.
 
     The head is every line before the first data row (preamble, header, skipped rows); each block ends at
     a line end. Text with quotes, NUL or a lone \r is read whole: it may not split at every line end.
     """
-    try:
+    with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if plan is None or size <= STREAM_BLOCK_BYTES or not _plain_lines(handle):
             handle.seek(0)
@@ -578,8 +577,6 @@ def payload_pieces(handle: IO[bytes], plan: dict[str, Any] | None) -> Iterator[b
                     yield prefix + block
                 return
             block += more
-    finally:
-        handle.close()
 
 
 def _plain_lines(handle: IO[bytes]) -> bool:

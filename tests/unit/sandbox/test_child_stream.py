@@ -90,7 +90,7 @@ def test_a_big_plain_table_comes_in_blocks_of_whole_lines_each_under_the_head(
     body = write_table(tmp_path / "table.csv", 500)
     head = b"Meter readings\n\ntimestamp,value\nunits,kWh\n"
 
-    pieces = list(payload_pieces((tmp_path / "table.csv").open("rb"), stream_plan(LONG_TABLE)))
+    pieces = list(payload_pieces(tmp_path / "table.csv", stream_plan(LONG_TABLE)))
 
     assert len(pieces) > 5
     assert all(piece.startswith(head) and piece.endswith(b"\n") for piece in pieces)
@@ -103,7 +103,7 @@ def test_the_last_line_without_a_line_end_is_kept(tmp_path: Path, monkeypatch: p
     body = write_table(tmp_path / "table.csv", 300) + b"2021-01-01T00:00:00Z,7"
     (tmp_path / "table.csv").write_bytes(body)
 
-    pieces = list(payload_pieces((tmp_path / "table.csv").open("rb"), stream_plan(LONG_TABLE)))
+    pieces = list(payload_pieces(tmp_path / "table.csv", stream_plan(LONG_TABLE)))
 
     head = b"Meter readings\n\ntimestamp,value\nunits,kWh\n"
     assert pieces[-1].endswith(b"\n2021-01-01T00:00:00Z,7")
@@ -121,7 +121,7 @@ def test_text_that_may_not_split_at_every_line_end_comes_whole(
     body = write_table(tmp_path / "table.csv", 500) + damage
     (tmp_path / "table.csv").write_bytes(body)
 
-    assert list(payload_pieces((tmp_path / "table.csv").open("rb"), stream_plan(LONG_TABLE))) == [body]
+    assert list(payload_pieces(tmp_path / "table.csv", stream_plan(LONG_TABLE))) == [body]
 
 
 def test_a_table_whose_header_is_not_in_the_first_block_comes_whole(
@@ -130,13 +130,13 @@ def test_a_table_whose_header_is_not_in_the_first_block_comes_whole(
     monkeypatch.setattr(child, "STREAM_BLOCK_BYTES", 1000)
     body = write_table(tmp_path / "table.csv", 500, preamble=b"note\n" * 400)
 
-    assert list(payload_pieces((tmp_path / "table.csv").open("rb"), stream_plan(LONG_TABLE))) == [body]
+    assert list(payload_pieces(tmp_path / "table.csv", stream_plan(LONG_TABLE))) == [body]
 
 
 def test_a_small_payload_or_other_code_gets_the_payload_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     body = write_table(tmp_path / "table.csv", 50)
-    assert list(payload_pieces((tmp_path / "table.csv").open("rb"), stream_plan(LONG_TABLE))) == [body]
+    assert list(payload_pieces(tmp_path / "table.csv", stream_plan(LONG_TABLE))) == [body]
     monkeypatch.setattr(child, "STREAM_BLOCK_BYTES", 100)
-    assert list(payload_pieces((tmp_path / "table.csv").open("rb"), None)) == [body]
+    assert list(payload_pieces(tmp_path / "table.csv", None)) == [body]
