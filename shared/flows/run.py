@@ -232,6 +232,7 @@ class _Execution:
         )
         if not result.ok:
             raise RunFailedError(f"parse failed: {result.error_type}: {result.error}")
+        # Kept as columns through the clocks and the checks: Point objects are made once, for the store.
         raw, issues = builder.result()
         if issues:
             raise RunFailedError(f"invalid points: {issues[0].message}")
@@ -241,14 +242,13 @@ class _Execution:
             raise RunFailedError(str(exc)) from exc
         if clock.wall_clocks:
             raise RunFailedError(f"unknown_timezone: {ZONE_REQUIRED}")
-        points = list(settled)
-        _, problems = check_points(points)
+        _, problems = check_points(settled)
         for problem in problems:
             # An incremental window may well be empty; a file that yields nothing is broken.
             empty_window = problem.code == "no_points" and self.wrapper.mode == WrapperMode.CONTINUOUS
             if problem.code in ("no_points", "duplicate_points") and not empty_window:
                 raise RunFailedError(f"{problem.code}: {problem.message}")
-        return points
+        return list(settled)
 
     def _publish(self, resource: ResourceRecord, fetched: FetchResult) -> None:
         try:

@@ -14,6 +14,7 @@ the process with VIOLATION_EXIT, a verdict the parent reads from the kernel.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import ctypes
 import errno
@@ -24,8 +25,9 @@ import resource
 import struct
 import sys
 import traceback
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
@@ -107,6 +109,29 @@ VIOLATION_EXIT = 86
 # Points go out in batches, one JSON line each: the parent decodes a line in one call, not a point. The
 # toolkit's point columns go out as frames instead: a JSON line with the count, then the raw columns.
 POINT_BATCH = 1000
+# A payload bigger than this is parsed in blocks of whole lines of about this size when its parse code is a
+# plain long table (see `stream_plan`), so the child's memory stays flat however long the table is.
+STREAM_BLOCK_BYTES = 4 << 20
+# Encodings in which a line end is the byte \n and a quote, NUL or \r the byte of that character.
+STREAM_ENCODINGS = frozenset(
+    {"utf-8", "utf8", "utf-8-sig", "ascii", "latin-1", "latin1", "iso-8859-1", "cp1252", "windows-1252"}
+)
+STREAM_HELPERS = frozenset({"read_csv_table", "find_row", "long_points"})
+# Arguments of long_points that keep it row by row (the others read tables or blocks as a whole).
+STREAM_ROW_ARGUMENTS = frozenset(
+    {
+        "header_row",
+        "time_column",
+        "time_format",
+        "value_column",
+        "dimension_columns",
+        "skip_rows",
+        "decimal",
+        "missing",
+        "utc_offset_seconds",
+        "constant_dimensions",
+    }
+)
 
 
 def main() -> int:
@@ -126,11 +151,10 @@ def main() -> int:
     for module in config.get("preload", []):
         with contextlib.suppress(ImportError):
             __import__(module)
-    # Read before confinement: a size-capped file system mounted on the work directory hides them.
-    payloads = []
-    for path in config["payload_paths"]:
-        with open(path, "rb") as handle:
-            payloads.append(handle.read())
+    # Opened before confinement: a size-capped file system mounted on the work directory hides the files,
+    # and a file opened before stays readable under it. A payload is read while the code runs, one at a
+    # time, and a streamed one in blocks (see `payload_pieces`).
+    handles = [open(path, "rb") for path in config["payload_paths"]]  # noqa: SIM115 - closed as read
     with open(config["code_path"], encoding="utf-8") as handle:
         source = handle.read()
     confinement = confine(config)
@@ -138,6 +162,8 @@ def main() -> int:
     _emit(channel, {"confinement": confinement})
     channel.flush()
     _await_start(config, mounted=str(confinement.get("disk", "")).startswith("tmpfs"))
+    plan = stream_plan(source)
+    payloads = (payload_pieces(handle, plan) for handle in handles)
     violations: list[str] = []
     if config.get("audit_hook", True):
         install_audit_hook(config, violations)
@@ -415,8 +441,13 @@ def install_audit_hook(config: dict[str, Any], violations: list[str]) -> None:
     sys.addaudithook(hook)
 
 
-def run_wrapper(source: str, context: dict[str, Any], payloads: list[bytes], channel: Any) -> int:
-    """Compile the parse code, call parse() on every payload and stream its points."""
+def run_wrapper(
+    source: str, context: dict[str, Any], payloads: Iterable[Iterable[bytes]], channel: Any
+) -> int:
+    """Compile the parse code, call parse() on every piece of every payload and stream its points.
+
+    A payload is one piece, or blocks of whole lines under its head (see `payload_pieces`).
+    """
     from shared.wrapper_toolkit import PointColumns
 
     code = compile(source, "wrapper.py", "exec", dont_inherit=True)
@@ -427,29 +458,227 @@ def run_wrapper(source: str, context: dict[str, Any], payloads: list[bytes], cha
         raise TypeError("the wrapper code must define a function parse(payload, context)")
     count = 0
     batch: list[list[Any]] = []
-    for index, payload in enumerate(payloads):
-        context["page"] = index
-        result = parse(payload, context)
-        if result is None:
-            raise TypeError("parse() returned None; return or yield points")
-        if isinstance(result, str | bytes | dict):
-            raise TypeError(f"parse() returned a {type(result).__name__}; return or yield point dicts")
-        if type(result) is PointColumns:
-            # The toolkit's columns go as they are: one frame, no dict per point.
-            if batch:
-                _emit(channel, {"points": batch})
-                batch = []
-            count += emit_columns(channel, result)
-            continue
-        for point in result:
-            batch.append(normalize_point(point, count))
-            count += 1
-            if len(batch) == POINT_BATCH:
-                _emit(channel, {"points": batch})
-                batch = []
+    for index, pieces in enumerate(payloads):
+        for payload in pieces:
+            context["page"] = index
+            result = parse(payload, context)
+            if result is None:
+                raise TypeError("parse() returned None; return or yield points")
+            if isinstance(result, str | bytes | dict):
+                raise TypeError(f"parse() returned a {type(result).__name__}; return or yield point dicts")
+            if type(result) is PointColumns:
+                # The toolkit's columns go as they are: one frame, no dict per point.
+                if batch:
+                    _emit(channel, {"points": batch})
+                    batch = []
+                count += emit_columns(channel, result)
+                continue
+            for point in result:
+                batch.append(normalize_point(point, count))
+                count += 1
+                if len(batch) == POINT_BATCH:
+                    _emit(channel, {"points": batch})
+                    batch = []
     if batch:
         _emit(channel, {"points": batch})
     return count
+
+
+def stream_plan(source: str) -> dict[str, Any] | None:
+    """How to cut a payload into blocks for this parse code, or None unless its result is row by row.
+
+    Only the plain long-table shape qualifies: module constants and the toolkit's read_csv_table, find_row
+    and long_points imported, and `parse` = `grid = read_csv_table(payload, …)` then `return long_points(grid,
+    header_row=find_row(grid, …) or a number, …)` with constant arguments that keep long_points row by row.
+    Parsed block by block under the same head, such code yields exactly the points of the whole file.
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    constants: dict[str, Any] = {}
+    parse = None
+    for node in tree.body:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module == "shared.wrapper_toolkit" and not node.level:
+            if any(alias.name not in STREAM_HELPERS or alias.asname for alias in node.names):
+                return None
+        elif (
+            isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+        ):
+            try:
+                constants[node.targets[0].id] = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                return None
+        elif isinstance(node, ast.FunctionDef) and node.name == "parse" and parse is None:
+            parse = node
+        else:
+            return None
+    if parse is None or STREAM_HELPERS & set(constants):
+        return None
+    return _stream_plan_of(parse, constants)
+
+
+def _stream_plan_of(parse: ast.FunctionDef, constants: dict[str, Any]) -> dict[str, Any] | None:
+    arguments = parse.args
+    if (
+        parse.decorator_list
+        or arguments.posonlyargs
+        or arguments.kwonlyargs
+        or arguments.vararg
+        or arguments.kwarg
+        or arguments.defaults
+        or len(arguments.args) != 2
+    ):
+        return None
+    payload, context = (argument.arg for argument in arguments.args)
+    body = list(parse.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    read, ret = (body[0], body[1]) if len(body) == 2 else (None, None)
+    if not isinstance(read, ast.Assign) or not isinstance(ret, ast.Return):
+        return None
+    if len(read.targets) != 1 or not isinstance(read.targets[0], ast.Name):
+        return None
+    grid = read.targets[0].id
+    if grid in (payload, context) or grid in constants or grid in STREAM_HELPERS:
+        return None
+
+    def value_of(node: ast.expr) -> Any:
+        if isinstance(node, ast.Name) and node.id in constants:
+            return constants[node.id]
+        return ast.literal_eval(node)  # a constant written out, else ValueError
+
+    try:
+        reading = _call_arguments(read.value, "read_csv_table", [payload], value_of)
+        points = _call_arguments(ret.value, "long_points", [grid], value_of, computed={"header_row"})
+        if reading is None or points is None or not set(reading) <= {"encoding", "delimiter"}:
+            return None
+        if not set(points) <= STREAM_ROW_ARGUMENTS or "header_row" not in points:
+            return None
+        header = points["header_row"]
+        if isinstance(header, ast.Call):
+            found = _call_arguments(header, "find_row", [grid], value_of, positional=1)
+            if found is None or not set(found) <= {"contains", "limit", 0}:
+                return None
+            header = {"contains": found.get(0, found.get("contains")), "limit": found.get("limit", 500)}
+        else:
+            header = value_of(header)
+            if type(header) is not int:
+                return None
+        skip = points.get("skip_rows", 0)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    encoding, delimiter = reading.get("encoding", "utf-8"), reading.get("delimiter", ",")
+    if not isinstance(encoding, str) or encoding.lower() not in STREAM_ENCODINGS:
+        return None
+    if not isinstance(delimiter, str) or not delimiter or delimiter in ('"', "\r", "\n"):
+        return None
+    if type(skip) is not int or skip < 0:
+        return None
+    return {"encoding": encoding, "delimiter": delimiter, "header": header, "skip_rows": skip}
+
+
+def _call_arguments(
+    node: Any,
+    name: str,
+    leading: list[str],
+    value_of: Any,
+    *,
+    computed: set[str] | frozenset[str] = frozenset(),
+    positional: int = 0,
+) -> dict[Any, Any] | None:
+    """The arguments of `name(leading names…, constants…, key=constant…)`, positional ones by index.
+
+    A keyword in `computed` keeps its expression; any other shape is None.
+    """
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name) or node.func.id != name:
+        return None
+    names = node.args[: len(leading)]
+    if len(names) != len(leading) or any(
+        not isinstance(arg, ast.Name) or arg.id != want for arg, want in zip(names, leading, strict=True)
+    ):
+        return None
+    rest = node.args[len(leading) :]
+    if len(rest) > positional or any(isinstance(arg, ast.Starred) for arg in rest):
+        return None
+    found: dict[Any, Any] = {index: value_of(arg) for index, arg in enumerate(rest)}
+    for keyword in node.keywords:
+        if keyword.arg is None or keyword.arg in found:
+            return None
+        found[keyword.arg] = keyword.value if keyword.arg in computed else value_of(keyword.value)
+    return found
+
+
+def payload_pieces(
+    payload: str | os.PathLike[str] | IO[bytes], plan: dict[str, Any] | None
+) -> Iterator[bytes]:
+    """The payload whole, or, when the plan allows and it is big, blocks of its lines each under its head.
+
+    The head is every line before the first data row (preamble, header, skipped rows); each block ends at
+    a line end. Text with quotes, NUL or a lone \r is read whole: it may not split at every line end.
+    A file given open is closed once read.
+    """
+    with open(payload, "rb") if isinstance(payload, str | os.PathLike) else payload as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if plan is None or size <= STREAM_BLOCK_BYTES or not _plain_lines(handle):
+            handle.seek(0)
+            yield handle.read()
+            return
+        handle.seek(0)
+        head = handle.read(STREAM_BLOCK_BYTES)
+        start = _data_start(head, plan)
+        if start is None:
+            yield head + handle.read()
+            return
+        prefix, block = head[:start], head[start:]
+        while True:
+            cut = block.rfind(b"\n") + 1
+            if cut:
+                piece, block = prefix + block[:cut], block[cut:]
+                yield piece
+                del piece  # a block is let go before the next is read
+            more = handle.read(STREAM_BLOCK_BYTES)
+            if not more:
+                if block:
+                    yield prefix + block
+                return
+            block += more
+
+
+def _plain_lines(handle: IO[bytes]) -> bool:
+    """Whether the file has no quote, no NUL and no \r but in \r\n (what read_csv_table reads by lines)."""
+    handle.seek(0)
+    returns = pairs = 0
+    last = b""
+    while chunk := handle.read(STREAM_BLOCK_BYTES):
+        if b'"' in chunk or b"\x00" in chunk:
+            return False
+        returns += chunk.count(b"\r")
+        pairs += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+        last = chunk[-1:]
+    return returns == pairs
+
+
+def _data_start(head: bytes, plan: dict[str, Any]) -> int | None:
+    """The byte offset of the first data row in the head of a file, or None when it is not in the head."""
+    from shared.wrapper_toolkit import LineGrid, find_row, read_csv_table
+
+    head = head[: head.rfind(b"\n") + 1]
+    try:
+        grid: Any = read_csv_table(head, encoding=plan["encoding"], delimiter=plan["delimiter"])
+        header = plan["header"]
+        row = header if isinstance(header, int) else find_row(grid, header["contains"], limit=header["limit"])
+    except Exception:  # the code itself reports what is wrong with the payload, reading it whole
+        return None
+    first = row + 1 + plan["skip_rows"]
+    if not isinstance(grid, LineGrid) or row < 0 or first >= len(grid):
+        return None
+    offset = 0
+    for _ in range(first):
+        offset = head.index(b"\n", offset) + 1
+    return offset
 
 
 def emit_columns(channel: Any, columns: Any) -> int:

@@ -14,6 +14,8 @@ from devtools import bench
 TINY = bench.Sizes(
     csv_rows=1_000,
     xlsx_rows=1_000,
+    job_points=1_000,
+    memory_rows=(1_000, 2_000, 4_000),
     publish_points=2_000,
     store_points=1_000,
     api_calls=5,
@@ -50,6 +52,9 @@ def test_figures_without_services_run_on_tiny_data_and_write_results(
     names = [figure["figure"] for figure in results["figures"]]
     assert names[:2] == ["CSV extraction", "XLSX extraction"]
     assert "Memory" in names
+    (growth,) = [figure for figure in results["figures"] if figure["figure"] == "Memory growth"]
+    assert [point["rows"] for point in growth["curve"]] == [1_000, 2_000, 4_000]
+    assert all(point["child_peak_mib"] > 0 for point in growth["curve"])
     assert "Generation: co2_mm_mlo.csv" in names or not any(corpus.iterdir())
     for figure in results["figures"]:
         check_figure(figure)
@@ -61,7 +66,7 @@ def test_figures_without_services_run_on_tiny_data_and_write_results(
 
 def test_figures_that_need_services_are_skipped_without_them(tmp_path: Path) -> None:
     work = bench.Bench(sizes=TINY, services=bench.Services(), work=tmp_path)
-    for name in ("publish", "store", "api-call"):
+    for name in ("publish", "store", "job", "api-call"):
         figures = bench.FIGURES[name](work)
         assert figures
         for figure in figures:
@@ -110,3 +115,6 @@ def test_a_corpus_file_the_generator_cannot_wrap_is_reported_and_the_others_stil
     failing = figures["Generation: words.csv"]
     assert failing.ours is None and not failing.met
     assert failing.detail.startswith("fails: NoSeriesFoundError")
+    summary = figures["Generation"]
+    assert summary.ours == figures["Generation: good.csv"].ours and not summary.met
+    assert "1/2 corpus files wrapped" in summary.detail and "failing: words.csv" in summary.detail
