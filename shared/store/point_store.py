@@ -7,7 +7,10 @@ the `_id` index alone makes writes idempotent, and a resource's points sort by t
 
 The outbox is `point_outbox`: the new or revised points of each stored chunk, oldest first, in
 documents of up to OUTBOX_BATCH_SIZE points (`[timestamp, value, dimensions]`), each with how many of
-them were confirmed (`sent`) and when it was queued (`queued`, nanoseconds). They are written before
+them were confirmed (`sent`) and when it was queued (`queued`, nanoseconds), with the message that
+publishes them encoded once, as it is written (`body`, the `resource_data` JSON, and its `message_id`):
+flushing sends those bytes as they are. A document without a body (written by an earlier version) or
+one to be sent in smaller batches is encoded as it is flushed. They are written before
 the points, so a crash in between may publish a point twice but never loses one. A document's `_id`
 is derived from its content: a retried chunk queues the same documents again, which moves them to the
 end of the outbox instead of adding more. Flushing publishes the documents in `queued` order, one
@@ -29,7 +32,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from shared.messaging.broker import Publisher
+from shared.messaging.broker import Publisher, encode_points, points_headers, points_message_id
 from shared.messaging.queues import RESOURCE_DATA_QUEUE
 from shared.points.keys import point_id, resource_id_range, resource_prefix, series_key, stored_timestamp
 from shared.points.point import Point
@@ -45,6 +48,8 @@ OUTBOX_BATCH_SIZE = 1000
 # so a chunk of new points costs a few round trips and one of stored points no quadratic match.
 LOOKUP_GROUP_SIZE = 25
 LOOKUP_GROUP_MAX = 500
+# Outbox documents read per round trip while flushing: a few MB of ready bodies at most.
+FLUSH_GROUP_SIZE = 25
 DUPLICATE_KEY = 11000
 
 
@@ -141,14 +146,28 @@ class PointStore:
                 [("queued", 1), ("_id", 1)]
             )
         )
-        for entry in entries:
-            document = self.outbox.find_one(entry)
-            if document is None:
-                continue  # flushed by another writer, or queued again: then it waits at the end
+        for document in self._still_queued(entries):
+            count = document["count"]
+            body = document.get("body")
+            if body is not None and document["sent"] == 0 and count <= batch_size:
+                # A BrokerError propagates: confirmed documents are deleted, the rest stays queued.
+                publisher.publish_body(
+                    queue,
+                    body,
+                    message_id=document["message_id"],
+                    headers=points_headers(resource_id, index=0, count=1),
+                )
+                published += count
+                messages += 1
+                self._record_sent(document, count)
+                continue
+            stored = self.outbox.find_one({"_id": document["_id"]}, {"points": 1})
+            if stored is None:
+                continue  # flushed by another writer meanwhile
             # Validated when they were stored: rebuilding them unchecked costs a tenth of validating again.
             points = [
                 Point.model_construct(timestamp=timestamp, value=value, dimensions=dimensions)
-                for timestamp, value, dimensions in document["points"]
+                for timestamp, value, dimensions in stored["points"]
             ]
             for start in range(document["sent"], len(points), batch_size):
                 batch = points[start : start + batch_size]
@@ -161,6 +180,22 @@ class PointStore:
         return OutboxResult(
             published=published, messages=messages, remaining=self.unpublished_count(resource_id)
         )
+
+    def _still_queued(self, entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """The outbox documents of `entries` in their order, each only if still queued as it was listed."""
+        for group in _chunks(entries, FLUSH_GROUP_SIZE):
+            found = {
+                document["_id"]: document
+                # The points only when a document has no ready body (see flush_outbox).
+                for document in self.outbox.find(
+                    {"_id": {"$in": [entry["_id"] for entry in group]}}, {"points": 0}
+                )
+            }
+            for entry in group:
+                document = found.get(entry["_id"])
+                # Gone: flushed by another writer; queued again: then it waits at the end.
+                if document is not None and document["queued"] == entry["queued"]:
+                    yield document
 
     def resources_with_outbox(self, *, limit: int = 1000) -> list[str]:
         """Ids of the resources that have points waiting for publication, sorted."""
@@ -224,6 +259,10 @@ class PointStore:
         upserts = []
         for index, batch in enumerate(_chunks(documents, OUTBOX_BATCH_SIZE)):
             points = [[d["timestamp"], d["value"], d["dimensions"]] for d in batch]
+            body = encode_points(
+                resource_id,
+                [Point.model_construct(timestamp=t, value=v, dimensions=dims) for t, v, dims in points],
+            )
             content = "\n".join(f"{d['_id']}={d['value']!r}" for d in batch)
             digest = hashlib.sha256(content.encode()).hexdigest()[:32]
             upserts.append(
@@ -231,7 +270,13 @@ class PointStore:
                     {"_id": f"{resource_prefix(resource_id)}{digest}"},
                     {
                         "$set": {"queued": queued + index, "sent": 0},
-                        "$setOnInsert": {"resource_id": resource_id, "count": len(points), "points": points},
+                        "$setOnInsert": {
+                            "resource_id": resource_id,
+                            "count": len(points),
+                            "points": points,
+                            "body": body,
+                            "message_id": points_message_id(resource_id, body),
+                        },
                     },
                     upsert=True,
                 )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -90,6 +90,14 @@ class FailingPublisher(Publisher):
             resource_id, points, batch_size=batch_size, message_id_prefix=message_id_prefix, queue=queue
         )
 
+    def publish_body(
+        self, queue: str, body: bytes, *, message_id: str, headers: Mapping[str, Any] | None = None
+    ) -> str:
+        self.calls += 1
+        if self.calls > self.healthy:
+            raise BrokerUnavailableError("RabbitMQ at 127.0.0.1:5672 unreachable after 5 attempts")
+        return super().publish_body(queue, body, message_id=message_id, headers=headers)
+
 
 class InterferingPublisher(Publisher):
     """Publishes, then runs `after_publish` once: another writer acting while a batch is in flight."""
@@ -108,10 +116,30 @@ class InterferingPublisher(Publisher):
         ids = super().publish_points(
             resource_id, points, batch_size=batch_size, message_id_prefix=message_id_prefix, queue=queue
         )
+        self._interfere()
+        return ids
+
+    def publish_body(
+        self, queue: str, body: bytes, *, message_id: str, headers: Mapping[str, Any] | None = None
+    ) -> str:
+        message_id = super().publish_body(queue, body, message_id=message_id, headers=headers)
+        self._interfere()
+        return message_id
+
+    def _interfere(self) -> None:
         action, self.after_publish = self.after_publish, None
         if action is not None:
             action()
-        return ids
+
+
+def drain_raw(channel: Any, queue: str) -> list[tuple[str, dict[str, Any], bytes]]:
+    """Every message in the queue as (message_id, headers, body bytes), acknowledged."""
+    messages = []
+    while True:
+        method, properties, body = channel.basic_get(queue=queue, auto_ack=True)
+        if method is None:
+            return messages
+        messages.append((properties.message_id, properties.headers, body))
 
 
 def drain(channel: Any, queue: str) -> list[tuple[str, dict[str, Any]]]:
@@ -425,6 +453,59 @@ def test_a_value_revised_while_in_flight_stays_in_the_outbox(
         assert (second.published, second.remaining) == (1, 0)
     published = wire_points(drain(amqp_channel, queue))
     assert published[-1] == ("2020-01-01T01:00:00Z", 20.0, "{}")
+
+
+def test_an_outbox_document_holds_the_message_publish_points_would_send(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any
+) -> None:
+    berlin = timezone(timedelta(hours=1))
+    points = [
+        Point(timestamp=datetime(2020, 1, 1, 1, tzinfo=berlin), value=0.1, dimensions={"b": "2", "a": "ü"}),
+        Point(timestamp=START + timedelta(microseconds=123_456), value=1e16, dimensions={}),
+        *hourly(3, value=-2.5),
+    ]
+    store.store("r1", points)
+    (document,) = store.outbox.find({"resource_id": "r1"})
+    # The points as the outbox reads them back, encoded the way publish_points encodes a batch.
+    read_back = [Point.model_construct(timestamp=t, value=v, dimensions=d) for t, v, d in document["points"]]
+    publisher.publish_points("r1", read_back, queue=queue)
+    ((message_id, headers, body),) = drain_raw(amqp_channel, queue)
+    assert (document["body"], document["message_id"]) == (body, message_id)
+
+    store.flush_outbox("r1", publisher, queue=queue)
+    assert drain_raw(amqp_channel, queue) == [(message_id, headers, body)]
+
+
+def test_flushing_sends_the_stored_body_as_it_is(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any
+) -> None:
+    store.store("r1", hourly(3))
+    store.outbox.update_many({}, {"$set": {"body": b'{"ready":"bytes"}', "message_id": "r1:ready"}})
+    outbox = store.flush_outbox("r1", publisher, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (3, 1, 0)
+    assert [(m, b) for m, _, b in drain_raw(amqp_channel, queue)] == [("r1:ready", b'{"ready":"bytes"}')]
+
+
+def test_outbox_documents_of_the_previous_version_without_a_body_publish_the_same_messages(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 4)
+    points = hourly(5, dimensions={"country": "DE"}) + hourly(5, dimensions={"country": "CH"})
+    store.store("r1", points)
+    store.flush_outbox("r1", publisher, queue=queue)
+    with_bodies = drain_raw(amqp_channel, queue)
+
+    store.store("r2", points)
+    store.outbox.update_many({"resource_id": "r2"}, {"$unset": {"body": "", "message_id": ""}})
+    outbox = store.flush_outbox("r2", publisher, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (10, 3, 0)
+    without = drain_raw(amqp_channel, queue)
+    assert [json.loads(body) for _, _, body in without] == [
+        {**json.loads(body), "resource_id": "r2"} for _, _, body in with_bodies
+    ]
+    assert [headers for _, headers, _ in without] == [
+        {**headers, "resource_id": "r2"} for _, headers, _ in with_bodies
+    ]
 
 
 def test_batch_size_must_be_positive(store: PointStore, publisher: Publisher, queue: str) -> None:
