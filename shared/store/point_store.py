@@ -6,21 +6,22 @@ the `_id` index alone makes writes idempotent, and a resource's points sort by t
 `_id` order: no secondary index to maintain per point.
 
 The outbox is `point_outbox`: the new or revised points of each stored chunk, oldest first, in
-documents of up to OUTBOX_BATCH_SIZE points (`[timestamp, value, dimensions]`), each with how many of
-them were confirmed (`sent`) and when it was queued (`queued`, nanoseconds), with the message that
-publishes them encoded once, as it is written (`body`, the `resource_data` JSON, and its `message_id`):
-flushing sends those bytes as they are. A document without a body (written by an earlier version) or
-one to be sent in smaller batches is encoded as it is flushed. They are written before
-the points, so a crash in between may publish a point twice but never loses one. A document's `_id`
-is derived from its content: a retried chunk queues the same documents again, which moves them to the
-end of the outbox instead of adding more. Flushing publishes the documents in `queued` order, one
-confirmed message per batch, so the newest value of a revised point is published last, and deletes
-each document once all of it is confirmed.
+documents of up to OUTBOX_BATCH_SIZE points, each holding the `resource_data` message that publishes
+them, encoded once as it is written (`body`, the JSON bytes, and its `message_id`), how many points it
+holds (`count`) and how many of them were confirmed (`sent`), and when it was queued (`queued`,
+nanoseconds). Flushing sends a body as it is; a document sent in smaller batches is cut from its body,
+and one written by an earlier version (its points as `[timestamp, value, dimensions]`, no body) is
+encoded as it is flushed. They are written before the points, so a crash in between may publish a
+point twice but never loses one. A document's `_id` is derived from its content: a retried chunk
+queues the same documents again, which moves them to the end of the outbox instead of adding more.
+Flushing publishes the documents in `queued` order, one confirmed message per batch, so the newest
+value of a revised point is published last, and deletes each document once all of it is confirmed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -161,14 +162,9 @@ class PointStore:
                 messages += 1
                 self._record_sent(document, count)
                 continue
-            stored = self.outbox.find_one({"_id": document["_id"]}, {"points": 1})
-            if stored is None:
+            points = self._queued_points(document)
+            if points is None:
                 continue  # flushed by another writer meanwhile
-            # Validated when they were stored: rebuilding them unchecked costs a tenth of validating again.
-            points = [
-                Point.model_construct(timestamp=timestamp, value=value, dimensions=dimensions)
-                for timestamp, value, dimensions in stored["points"]
-            ]
             for start in range(document["sent"], len(points), batch_size):
                 batch = points[start : start + batch_size]
                 # A BrokerError propagates: confirmed batches are recorded, the rest stays queued.
@@ -186,7 +182,7 @@ class PointStore:
         for group in _chunks(entries, FLUSH_GROUP_SIZE):
             found = {
                 document["_id"]: document
-                # The points only when a document has no ready body (see flush_outbox).
+                # An earlier version's points only when its document's turn comes (see _queued_points).
                 for document in self.outbox.find(
                     {"_id": {"$in": [entry["_id"] for entry in group]}}, {"points": 0}
                 )
@@ -196,6 +192,27 @@ class PointStore:
                 # Gone: flushed by another writer; queued again: then it waits at the end.
                 if document is not None and document["queued"] == entry["queued"]:
                     yield document
+
+    def _queued_points(self, document: dict[str, Any]) -> list[Point] | None:
+        """The points of an outbox document, from its body or, written by an earlier version, its points."""
+        # Validated when they were stored: rebuilding them unchecked costs a tenth of validating again.
+        body = document.get("body")
+        if body is not None:
+            return [
+                Point.model_construct(
+                    timestamp=datetime.fromisoformat(wire["timestamp"]),
+                    value=wire["value"],
+                    dimensions=wire["dimensions"],
+                )
+                for wire in json.loads(body)["points"]
+            ]
+        stored = self.outbox.find_one({"_id": document["_id"]}, {"points": 1})
+        if stored is None:
+            return None
+        return [
+            Point.model_construct(timestamp=timestamp, value=value, dimensions=dimensions)
+            for timestamp, value, dimensions in stored["points"]
+        ]
 
     def resources_with_outbox(self, *, limit: int = 1000) -> list[str]:
         """Ids of the resources that have points waiting for publication, sorted."""
@@ -258,10 +275,15 @@ class PointStore:
         queued = time.time_ns()
         upserts = []
         for index, batch in enumerate(_chunks(documents, OUTBOX_BATCH_SIZE)):
-            points = [[d["timestamp"], d["value"], d["dimensions"]] for d in batch]
+            # Encoded once here, as an earlier version encoded the points it read back on every flush.
             body = encode_points(
                 resource_id,
-                [Point.model_construct(timestamp=t, value=v, dimensions=dims) for t, v, dims in points],
+                [
+                    Point.model_construct(
+                        timestamp=d["timestamp"], value=d["value"], dimensions=d["dimensions"]
+                    )
+                    for d in batch
+                ],
             )
             content = "\n".join(f"{d['_id']}={d['value']!r}" for d in batch)
             digest = hashlib.sha256(content.encode()).hexdigest()[:32]
@@ -272,8 +294,7 @@ class PointStore:
                         "$set": {"queued": queued + index, "sent": 0},
                         "$setOnInsert": {
                             "resource_id": resource_id,
-                            "count": len(points),
-                            "points": points,
+                            "count": len(batch),
                             "body": body,
                             "message_id": points_message_id(resource_id, body),
                         },

@@ -466,8 +466,11 @@ def test_an_outbox_document_holds_the_message_publish_points_would_send(
     ]
     store.store("r1", points)
     (document,) = store.outbox.find({"resource_id": "r1"})
-    # The points as the outbox reads them back, encoded the way publish_points encodes a batch.
-    read_back = [Point.model_construct(timestamp=t, value=v, dimensions=d) for t, v, d in document["points"]]
+    # The stored points as read back, in outbox order, encoded the way publish_points encodes a batch.
+    read_back = [
+        Point.model_construct(timestamp=d["timestamp"], value=d["value"], dimensions=d["dimensions"])
+        for d in store.collection.find({"resource_id": "r1"}).sort("_id", 1)
+    ]
     publisher.publish_points("r1", read_back, queue=queue)
     ((message_id, headers, body),) = drain_raw(amqp_channel, queue)
     assert (document["body"], document["message_id"]) == (body, message_id)
@@ -496,7 +499,14 @@ def test_outbox_documents_of_the_previous_version_without_a_body_publish_the_sam
     with_bodies = drain_raw(amqp_channel, queue)
 
     store.store("r2", points)
-    store.outbox.update_many({"resource_id": "r2"}, {"$unset": {"body": "", "message_id": ""}})
+    for document in store.outbox.find({"resource_id": "r2"}):
+        # As the previous version wrote it: the points as [timestamp, value, dimensions], no message.
+        wire = json.loads(document["body"])["points"]
+        legacy = [[datetime.fromisoformat(p["timestamp"]), p["value"], p["dimensions"]] for p in wire]
+        store.outbox.update_one(
+            {"_id": document["_id"]},
+            {"$set": {"points": legacy}, "$unset": {"body": "", "message_id": ""}},
+        )
     outbox = store.flush_outbox("r2", publisher, queue=queue)
     assert (outbox.published, outbox.messages, outbox.remaining) == (10, 3, 0)
     without = drain_raw(amqp_channel, queue)
