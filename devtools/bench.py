@@ -437,8 +437,8 @@ def publish(bench: Bench) -> list[Figure]:
             # The outbox as store() writes it, without the point writes this figure does not measure.
             point_store._enqueue(resource_id, documents)
             if not bodies:  # the baseline sends exactly these bytes (`interleaved` runs ours first)
-                entries = point_store.outbox.find({}, {"body": 1, "queued": 1}).sort("queued", 1)
-                bodies.extend(entry["body"] for entry in entries)
+                entries = point_store.outbox.find({}, {"messages": 1, "queued": 1}).sort("queued", 1)
+                bodies.extend(message["body"] for entry in entries for message in entry["messages"])
             started = time.perf_counter()
             result = point_store.flush_outbox(resource_id, publisher, batch_size=batch, queue=queue)
             seconds = time.perf_counter() - started

@@ -403,13 +403,15 @@ def test_queueing_the_same_change_again_moves_it_to_the_end_of_the_outbox(
     assert stored[0].value == 10.0
 
 
-def test_the_outbox_holds_documents_of_a_message_each_published_in_order(
+def test_the_outbox_holds_documents_of_a_few_messages_each_published_in_order(
     store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 4)
+    monkeypatch.setattr(point_store, "OUTBOX_DOCUMENT_MESSAGES", 2)
     points = hourly(5, dimensions={"country": "DE"}) + hourly(5, dimensions={"country": "CH"})
     store.store("r1", points)
-    assert [entry["count"] for entry in store.outbox.find({}).sort("queued", 1)] == [4, 4, 2]
+    documents = list(store.outbox.find({}).sort("queued", 1))
+    assert [[m["count"] for m in document["messages"]] for document in documents] == [[4, 4], [2]]
     outbox = store.flush_outbox("r1", publisher, batch_size=3, queue=queue)
     assert (outbox.published, outbox.messages, outbox.remaining) == (10, 5, 0)
     messages = drain(amqp_channel, queue)
@@ -440,6 +442,31 @@ def test_a_broker_outage_keeps_the_unconfirmed_rest_for_the_next_flush(
     assert [value for _, value, _ in published] == [1.0 + hour for hour in range(25)]
 
 
+def test_a_broker_outage_between_the_messages_of_a_document_keeps_only_the_unconfirmed_ones(
+    store: PointStore,
+    amqp_url: str,
+    publisher: Publisher,
+    queue: str,
+    amqp_channel: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 4)
+    store.store("r1", hourly(10))
+    failing = FailingPublisher(Settings(amqp_url=SecretStr(amqp_url)), queue=queue, healthy=1)
+    try:
+        with pytest.raises(BrokerUnavailableError):
+            store.flush_outbox("r1", failing, queue=queue)
+    finally:
+        failing.close()
+    assert store.unpublished_count("r1") == 6
+
+    outbox = store.flush_outbox("r1", publisher, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (6, 2, 0)
+    messages = drain(amqp_channel, queue)
+    assert [len(body["points"]) for _, body in messages] == [4, 4, 2]
+    assert [value for _, value, _ in wire_points(messages)] == [1.0 + hour for hour in range(10)]
+
+
 def test_a_value_revised_while_in_flight_stays_in_the_outbox(
     store: PointStore, amqp_url: str, queue: str, amqp_channel: Any
 ) -> None:
@@ -466,6 +493,7 @@ def test_an_outbox_document_holds_the_message_publish_points_would_send(
     ]
     store.store("r1", points)
     (document,) = store.outbox.find({"resource_id": "r1"})
+    (message,) = document["messages"]
     # The stored points as read back, in outbox order, encoded the way publish_points encodes a batch.
     read_back = [
         Point.model_construct(timestamp=d["timestamp"], value=d["value"], dimensions=d["dimensions"])
@@ -473,7 +501,7 @@ def test_an_outbox_document_holds_the_message_publish_points_would_send(
     ]
     publisher.publish_points("r1", read_back, queue=queue)
     ((message_id, headers, body),) = drain_raw(amqp_channel, queue)
-    assert (document["body"], document["message_id"]) == (body, message_id)
+    assert (message["body"], message["message_id"], message["count"]) == (body, message_id, 5)
 
     store.flush_outbox("r1", publisher, queue=queue)
     assert drain_raw(amqp_channel, queue) == [(message_id, headers, body)]
@@ -483,7 +511,8 @@ def test_flushing_sends_the_stored_body_as_it_is(
     store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any
 ) -> None:
     store.store("r1", hourly(3))
-    store.outbox.update_many({}, {"$set": {"body": b'{"ready":"bytes"}', "message_id": "r1:ready"}})
+    ready = {"body": b'{"ready":"bytes"}', "message_id": "r1:ready", "count": 3}
+    store.outbox.update_many({}, {"$set": {"messages": [ready]}})
     outbox = store.flush_outbox("r1", publisher, queue=queue)
     assert (outbox.published, outbox.messages, outbox.remaining) == (3, 1, 0)
     assert [(m, b) for m, _, b in drain_raw(amqp_channel, queue)] == [("r1:ready", b'{"ready":"bytes"}')]
@@ -493,6 +522,7 @@ def test_outbox_documents_of_the_previous_version_without_a_body_publish_the_sam
     store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 4)
+    monkeypatch.setattr(point_store, "OUTBOX_DOCUMENT_MESSAGES", 1)  # as the previous version wrote them
     points = hourly(5, dimensions={"country": "DE"}) + hourly(5, dimensions={"country": "CH"})
     store.store("r1", points)
     store.flush_outbox("r1", publisher, queue=queue)
@@ -501,11 +531,10 @@ def test_outbox_documents_of_the_previous_version_without_a_body_publish_the_sam
     store.store("r2", points)
     for document in store.outbox.find({"resource_id": "r2"}):
         # As the previous version wrote it: the points as [timestamp, value, dimensions], no message.
-        wire = json.loads(document["body"])["points"]
+        wire = [p for message in document["messages"] for p in json.loads(message["body"])["points"]]
         legacy = [[datetime.fromisoformat(p["timestamp"]), p["value"], p["dimensions"]] for p in wire]
         store.outbox.update_one(
-            {"_id": document["_id"]},
-            {"$set": {"points": legacy}, "$unset": {"body": "", "message_id": ""}},
+            {"_id": document["_id"]}, {"$set": {"points": legacy}, "$unset": {"messages": ""}}
         )
     outbox = store.flush_outbox("r2", publisher, queue=queue)
     assert (outbox.published, outbox.messages, outbox.remaining) == (10, 3, 0)
