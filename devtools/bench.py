@@ -565,7 +565,7 @@ def store(bench: Bench) -> list[Figure]:
             detail=f"{count:,} points; second pass new={new_again}, seconds {_fmt(seconds_again)}; "
             f"first pass seconds ours {_fmt(firsts)}, insert_many of the same documents into a scratch "
             f"collection {_fmt(baselines)} (ordered=False); a point's _id is its identity (no secondary "
-            f"index), the outbox a document per 1,000 new or revised points",
+            f"index), the outbox a document per stored chunk of new or revised points, messages encoded",
         ),
         Figure(
             figure="Store, second pass",
