@@ -184,13 +184,20 @@ def encode_points(resource_id: str, points: Sequence[Point]) -> bytes:
     return body
 
 
-def _point_bodies(
-    resource_id: str, points: Sequence[Point], *, batch_size: int, digest: bool
-) -> Iterator[tuple[str, bytes]]:
-    """Each batch's body and, if asked, its content digest, encoded as the batch's turn comes."""
+def _point_bodies(resource_id: str, points: Sequence[Point], *, batch_size: int) -> Iterator[bytes]:
+    """Each batch's body, encoded as the batch's turn comes."""
     for start in range(0, len(points), batch_size):
-        body = encode_points(resource_id, points[start : start + batch_size])
-        yield (hashlib.sha256(body).hexdigest() if digest else ""), body
+        yield encode_points(resource_id, points[start : start + batch_size])
+
+
+def points_message_id(resource_id: str, body: bytes) -> str:
+    """The id of a `resource_data` body published without an id prefix: the resource and a body digest."""
+    return f"{resource_id}:{hashlib.sha256(body).hexdigest()[:32]}"
+
+
+def points_headers(resource_id: str, *, index: int, count: int) -> dict[str, HeaderValue]:
+    """The headers of batch `index` of `count` published from one call."""
+    return {"resource_id": resource_id, "batch_index": index, "batch_count": count}
 
 
 def message_id_for(queue: str, body: bytes) -> str:
@@ -354,17 +361,13 @@ class Publisher:
         count = math.ceil(len(points) / batch_size)
         ids: list[str] = []
         with self._checkout() as slot:
-            for index, (digest, body) in enumerate(
-                _point_bodies(resource_id, points, batch_size=batch_size, digest=not message_id_prefix)
-            ):
+            for index, body in enumerate(_point_bodies(resource_id, points, batch_size=batch_size)):
                 message_id = (
-                    f"{message_id_prefix}:{index}" if message_id_prefix else f"{resource_id}:{digest[:32]}"
+                    f"{message_id_prefix}:{index}"
+                    if message_id_prefix
+                    else points_message_id(resource_id, body)
                 )
-                headers: dict[str, HeaderValue] = {
-                    "resource_id": resource_id,
-                    "batch_index": index,
-                    "batch_count": count,
-                }
+                headers = points_headers(resource_id, index=index, count=count)
                 self._publish_on(slot, queue, _Outgoing(message_id, body, headers))
                 ids.append(message_id)
         return ids

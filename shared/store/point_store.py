@@ -6,18 +6,24 @@ the `_id` index alone makes writes idempotent, and a resource's points sort by t
 `_id` order: no secondary index to maintain per point.
 
 The outbox is `point_outbox`: the new or revised points of each stored chunk, oldest first, in
-documents of up to OUTBOX_BATCH_SIZE points (`[timestamp, value, dimensions]`), each with how many of
-them were confirmed (`sent`) and when it was queued (`queued`, nanoseconds). They are written before
-the points, so a crash in between may publish a point twice but never loses one. A document's `_id`
-is derived from its content: a retried chunk queues the same documents again, which moves them to the
-end of the outbox instead of adding more. Flushing publishes the documents in `queued` order, one
-confirmed message per batch, so the newest value of a revised point is published last, and deletes
-each document once all of it is confirmed.
+documents of up to OUTBOX_DOCUMENT_MESSAGES `resource_data` messages of OUTBOX_BATCH_SIZE points,
+each message encoded once as the document is written (`messages`: `body`, the JSON bytes, its
+`message_id` and `count`), with how many points the document holds (`count`), how many of them were
+confirmed (`sent`) and when it was queued (`queued`, nanoseconds). Flushing sends each body as it is;
+a message sent in smaller batches is cut from its body, and a document written by an earlier version
+(its points as `[timestamp, value, dimensions]`, no messages) is encoded as it is flushed. They are
+written before the points, so a crash in between may publish a point twice but never loses one. A
+document's `_id` is derived from its content: a retried chunk queues the same documents again, which
+moves them to the end of the outbox instead of adding more. Flushing publishes the documents in
+`queued` order, one confirmed message per batch, so the newest value of a revised point is published
+last; a document's progress is recorded when a flush stops in it, and it is deleted once all of it is
+confirmed (a process killed in between sends its confirmed messages again, under the same ids).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -29,7 +35,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from shared.messaging.broker import Publisher
+from shared.messaging.broker import Publisher, encode_points, points_headers, points_message_id
 from shared.messaging.queues import RESOURCE_DATA_QUEUE
 from shared.points.keys import point_id, resource_id_range, resource_prefix, series_key, stored_timestamp
 from shared.points.point import Point
@@ -37,14 +43,18 @@ from shared.store import database as collections
 
 # Writes go in bounded chunks so that storing millions of points keeps memory flat.
 CHUNK_SIZE = 5000
-# Points per outbox document: one message as the job publishes (`job_publish_batch_size`). A document is
-# rewritten whole when it changes, so it stays small (SecantusDB takes ~10 ms per 1,000 points).
+# Points per outbox message: one message as the job publishes (`job_publish_batch_size`).
 OUTBOX_BATCH_SIZE = 1000
+# Messages per outbox document, a stored chunk's worth: SecantusDB spends ~2 ms on every document written,
+# read or deleted whatever its size, as long as publishing a message takes.
+OUTBOX_DOCUMENT_MESSAGES = 5
 # SecantusDB matches `$in` in time that grows with (documents found × keys asked): keys are looked up
 # in groups of LOOKUP_GROUP_SIZE, doubled up to LOOKUP_GROUP_MAX while they are not found (new points),
 # so a chunk of new points costs a few round trips and one of stored points no quadratic match.
 LOOKUP_GROUP_SIZE = 25
 LOOKUP_GROUP_MAX = 500
+# Outbox documents read per round trip while flushing: a few MB of ready bodies at most.
+FLUSH_GROUP_SIZE = 25
 DUPLICATE_KEY = 11000
 
 
@@ -141,26 +151,94 @@ class PointStore:
                 [("queued", 1), ("_id", 1)]
             )
         )
-        for entry in entries:
-            document = self.outbox.find_one(entry)
-            if document is None:
-                continue  # flushed by another writer, or queued again: then it waits at the end
-            # Validated when they were stored: rebuilding them unchecked costs a tenth of validating again.
-            points = [
-                Point.model_construct(timestamp=timestamp, value=value, dimensions=dimensions)
-                for timestamp, value, dimensions in document["points"]
-            ]
-            for start in range(document["sent"], len(points), batch_size):
-                batch = points[start : start + batch_size]
-                # A BrokerError propagates: confirmed batches are recorded, the rest stays queued.
-                publisher.publish_points(resource_id, batch, batch_size=len(batch), queue=queue)
-                published += len(batch)
-                messages += 1
-                if not self._record_sent(document, start + len(batch)):
-                    break
+        for document in self._still_queued(entries):
+            document_published, document_messages = self._flush_document(
+                document, publisher, batch_size=batch_size, queue=queue
+            )
+            published += document_published
+            messages += document_messages
         return OutboxResult(
             published=published, messages=messages, remaining=self.unpublished_count(resource_id)
         )
+
+    def _still_queued(self, entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """The outbox documents of `entries` in their order, each only if still queued as it was listed."""
+        for group in _chunks(entries, FLUSH_GROUP_SIZE):
+            found = {
+                document["_id"]: document
+                # An earlier version's points only when its document's turn comes (see _queued_points).
+                for document in self.outbox.find(
+                    {"_id": {"$in": [entry["_id"] for entry in group]}}, {"points": 0}
+                )
+            }
+            for entry in group:
+                document = found.get(entry["_id"])
+                # Gone: flushed by another writer; queued again: then it waits at the end.
+                if document is not None and document["queued"] == entry["queued"]:
+                    yield document
+
+    def _flush_document(
+        self, document: dict[str, Any], publisher: Publisher, *, batch_size: int, queue: str
+    ) -> tuple[int, int]:
+        """Publish an outbox document from where it stopped, delete it once confirmed; (points, messages)."""
+        resource_id = document["resource_id"]
+        published = messages = 0
+        sent = recorded = document["sent"]
+        end = 0
+        try:
+            # An earlier version's document is one message of its points, without a body.
+            for message in document.get("messages") or [{"count": document["count"]}]:
+                begin, end = end, end + message["count"]
+                body = message.get("body")
+                if end <= sent:
+                    continue  # confirmed in an earlier flush
+                if body is not None and sent == begin and message["count"] <= batch_size:
+                    # A BrokerError propagates: the confirmed messages are recorded, the rest stays queued.
+                    publisher.publish_body(
+                        queue,
+                        body,
+                        message_id=message["message_id"],
+                        headers=points_headers(resource_id, index=0, count=1),
+                    )
+                    published, messages, sent = published + message["count"], messages + 1, end
+                    continue
+                points = self._queued_points(document, body)
+                if points is None:
+                    return published, messages  # flushed by another writer meanwhile
+                for start in range(sent, end, batch_size):
+                    batch = points[start - begin : min(start + batch_size, end) - begin]
+                    publisher.publish_points(resource_id, batch, batch_size=len(batch), queue=queue)
+                    published, messages, sent = published + len(batch), messages + 1, start + len(batch)
+                    recorded = sent
+                    if not self._record_sent(document, sent):
+                        return published, messages
+        except BaseException:
+            if sent > recorded:
+                self._record_sent(document, sent)
+            raise
+        if sent > recorded:
+            self._record_sent(document, sent)
+        return published, messages
+
+    def _queued_points(self, document: dict[str, Any], body: bytes | None) -> list[Point] | None:
+        """The points of an outbox message, from its body or, written by an earlier version, its points."""
+        # Validated when they were stored: rebuilding them unchecked costs a tenth of validating again.
+        if body is not None:
+            return [
+                Point.model_construct(
+                    timestamp=datetime.fromisoformat(wire["timestamp"]),
+                    value=wire["value"],
+                    dimensions=wire["dimensions"],
+                )
+                for wire in json.loads(body)["points"]
+            ]
+        stored = self.outbox.find_one({"_id": document["_id"]}, {"points": 1})
+        if stored is None:
+            return None
+        return [
+            Point.model_construct(timestamp=timestamp, value=value, dimensions=dimensions)
+            for timestamp, value, dimensions in stored["points"]
+        ]
 
     def resources_with_outbox(self, *, limit: int = 1000) -> list[str]:
         """Ids of the resources that have points waiting for publication, sorted."""
@@ -222,16 +300,35 @@ class PointStore:
         """Queue points for publication, at the end of the outbox (again, if the same were queued)."""
         queued = time.time_ns()
         upserts = []
-        for index, batch in enumerate(_chunks(documents, OUTBOX_BATCH_SIZE)):
-            points = [[d["timestamp"], d["value"], d["dimensions"]] for d in batch]
-            content = "\n".join(f"{d['_id']}={d['value']!r}" for d in batch)
+        per_document = OUTBOX_DOCUMENT_MESSAGES * OUTBOX_BATCH_SIZE
+        for index, group in enumerate(_chunks(documents, per_document)):
+            messages = []
+            for batch in _chunks(group, OUTBOX_BATCH_SIZE):
+                # Encoded once here, as an earlier version encoded the points it read back on every flush.
+                body = encode_points(
+                    resource_id,
+                    [
+                        Point.model_construct(
+                            timestamp=d["timestamp"], value=d["value"], dimensions=d["dimensions"]
+                        )
+                        for d in batch
+                    ],
+                )
+                messages.append(
+                    {"body": body, "message_id": points_message_id(resource_id, body), "count": len(batch)}
+                )
+            content = "\n".join(f"{d['_id']}={d['value']!r}" for d in group)
             digest = hashlib.sha256(content.encode()).hexdigest()[:32]
             upserts.append(
                 UpdateOne(
                     {"_id": f"{resource_prefix(resource_id)}{digest}"},
                     {
                         "$set": {"queued": queued + index, "sent": 0},
-                        "$setOnInsert": {"resource_id": resource_id, "count": len(points), "points": points},
+                        "$setOnInsert": {
+                            "resource_id": resource_id,
+                            "count": len(group),
+                            "messages": messages,
+                        },
                     },
                     upsert=True,
                 )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -90,6 +90,14 @@ class FailingPublisher(Publisher):
             resource_id, points, batch_size=batch_size, message_id_prefix=message_id_prefix, queue=queue
         )
 
+    def publish_body(
+        self, queue: str, body: bytes, *, message_id: str, headers: Mapping[str, Any] | None = None
+    ) -> str:
+        self.calls += 1
+        if self.calls > self.healthy:
+            raise BrokerUnavailableError("RabbitMQ at 127.0.0.1:5672 unreachable after 5 attempts")
+        return super().publish_body(queue, body, message_id=message_id, headers=headers)
+
 
 class InterferingPublisher(Publisher):
     """Publishes, then runs `after_publish` once: another writer acting while a batch is in flight."""
@@ -108,10 +116,30 @@ class InterferingPublisher(Publisher):
         ids = super().publish_points(
             resource_id, points, batch_size=batch_size, message_id_prefix=message_id_prefix, queue=queue
         )
+        self._interfere()
+        return ids
+
+    def publish_body(
+        self, queue: str, body: bytes, *, message_id: str, headers: Mapping[str, Any] | None = None
+    ) -> str:
+        message_id = super().publish_body(queue, body, message_id=message_id, headers=headers)
+        self._interfere()
+        return message_id
+
+    def _interfere(self) -> None:
         action, self.after_publish = self.after_publish, None
         if action is not None:
             action()
-        return ids
+
+
+def drain_raw(channel: Any, queue: str) -> list[tuple[str, dict[str, Any], bytes]]:
+    """Every message in the queue as (message_id, headers, body bytes), acknowledged."""
+    messages = []
+    while True:
+        method, properties, body = channel.basic_get(queue=queue, auto_ack=True)
+        if method is None:
+            return messages
+        messages.append((properties.message_id, properties.headers, body))
 
 
 def drain(channel: Any, queue: str) -> list[tuple[str, dict[str, Any]]]:
@@ -375,13 +403,15 @@ def test_queueing_the_same_change_again_moves_it_to_the_end_of_the_outbox(
     assert stored[0].value == 10.0
 
 
-def test_the_outbox_holds_documents_of_a_message_each_published_in_order(
+def test_the_outbox_holds_documents_of_a_few_messages_each_published_in_order(
     store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 4)
+    monkeypatch.setattr(point_store, "OUTBOX_DOCUMENT_MESSAGES", 2)
     points = hourly(5, dimensions={"country": "DE"}) + hourly(5, dimensions={"country": "CH"})
     store.store("r1", points)
-    assert [entry["count"] for entry in store.outbox.find({}).sort("queued", 1)] == [4, 4, 2]
+    documents = list(store.outbox.find({}).sort("queued", 1))
+    assert [[m["count"] for m in document["messages"]] for document in documents] == [[4, 4], [2]]
     outbox = store.flush_outbox("r1", publisher, batch_size=3, queue=queue)
     assert (outbox.published, outbox.messages, outbox.remaining) == (10, 5, 0)
     messages = drain(amqp_channel, queue)
@@ -412,6 +442,31 @@ def test_a_broker_outage_keeps_the_unconfirmed_rest_for_the_next_flush(
     assert [value for _, value, _ in published] == [1.0 + hour for hour in range(25)]
 
 
+def test_a_broker_outage_between_the_messages_of_a_document_keeps_only_the_unconfirmed_ones(
+    store: PointStore,
+    amqp_url: str,
+    publisher: Publisher,
+    queue: str,
+    amqp_channel: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 4)
+    store.store("r1", hourly(10))
+    failing = FailingPublisher(Settings(amqp_url=SecretStr(amqp_url)), queue=queue, healthy=1)
+    try:
+        with pytest.raises(BrokerUnavailableError):
+            store.flush_outbox("r1", failing, queue=queue)
+    finally:
+        failing.close()
+    assert store.unpublished_count("r1") == 6
+
+    outbox = store.flush_outbox("r1", publisher, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (6, 2, 0)
+    messages = drain(amqp_channel, queue)
+    assert [len(body["points"]) for _, body in messages] == [4, 4, 2]
+    assert [value for _, value, _ in wire_points(messages)] == [1.0 + hour for hour in range(10)]
+
+
 def test_a_value_revised_while_in_flight_stays_in_the_outbox(
     store: PointStore, amqp_url: str, queue: str, amqp_channel: Any
 ) -> None:
@@ -425,6 +480,71 @@ def test_a_value_revised_while_in_flight_stays_in_the_outbox(
         assert (second.published, second.remaining) == (1, 0)
     published = wire_points(drain(amqp_channel, queue))
     assert published[-1] == ("2020-01-01T01:00:00Z", 20.0, "{}")
+
+
+def test_an_outbox_document_holds_the_message_publish_points_would_send(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any
+) -> None:
+    berlin = timezone(timedelta(hours=1))
+    points = [
+        Point(timestamp=datetime(2020, 1, 1, 1, tzinfo=berlin), value=0.1, dimensions={"b": "2", "a": "ü"}),
+        Point(timestamp=START + timedelta(microseconds=123_456), value=1e16, dimensions={}),
+        *hourly(3, value=-2.5),
+    ]
+    store.store("r1", points)
+    (document,) = store.outbox.find({"resource_id": "r1"})
+    (message,) = document["messages"]
+    # The stored points as read back, in outbox order, encoded the way publish_points encodes a batch.
+    read_back = [
+        Point.model_construct(timestamp=d["timestamp"], value=d["value"], dimensions=d["dimensions"])
+        for d in store.collection.find({"resource_id": "r1"}).sort("_id", 1)
+    ]
+    publisher.publish_points("r1", read_back, queue=queue)
+    ((message_id, headers, body),) = drain_raw(amqp_channel, queue)
+    assert (message["body"], message["message_id"], message["count"]) == (body, message_id, 5)
+
+    store.flush_outbox("r1", publisher, queue=queue)
+    assert drain_raw(amqp_channel, queue) == [(message_id, headers, body)]
+
+
+def test_flushing_sends_the_stored_body_as_it_is(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any
+) -> None:
+    store.store("r1", hourly(3))
+    ready = {"body": b'{"ready":"bytes"}', "message_id": "r1:ready", "count": 3}
+    store.outbox.update_many({}, {"$set": {"messages": [ready]}})
+    outbox = store.flush_outbox("r1", publisher, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (3, 1, 0)
+    assert [(m, b) for m, _, b in drain_raw(amqp_channel, queue)] == [("r1:ready", b'{"ready":"bytes"}')]
+
+
+def test_outbox_documents_of_the_previous_version_without_a_body_publish_the_same_messages(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 4)
+    monkeypatch.setattr(point_store, "OUTBOX_DOCUMENT_MESSAGES", 1)  # as the previous version wrote them
+    points = hourly(5, dimensions={"country": "DE"}) + hourly(5, dimensions={"country": "CH"})
+    store.store("r1", points)
+    store.flush_outbox("r1", publisher, queue=queue)
+    with_bodies = drain_raw(amqp_channel, queue)
+
+    store.store("r2", points)
+    for document in store.outbox.find({"resource_id": "r2"}):
+        # As the previous version wrote it: the points as [timestamp, value, dimensions], no message.
+        wire = [p for message in document["messages"] for p in json.loads(message["body"])["points"]]
+        legacy = [[datetime.fromisoformat(p["timestamp"]), p["value"], p["dimensions"]] for p in wire]
+        store.outbox.update_one(
+            {"_id": document["_id"]}, {"$set": {"points": legacy}, "$unset": {"messages": ""}}
+        )
+    outbox = store.flush_outbox("r2", publisher, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (10, 3, 0)
+    without = drain_raw(amqp_channel, queue)
+    assert [json.loads(body) for _, _, body in without] == [
+        {**json.loads(body), "resource_id": "r2"} for _, _, body in with_bodies
+    ]
+    assert [headers for _, headers, _ in without] == [
+        {**headers, "resource_id": "r2"} for _, headers, _ in with_bodies
+    ]
 
 
 def test_batch_size_must_be_positive(store: PointStore, publisher: Publisher, queue: str) -> None:
