@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shared.common.clock import to_utc
 from shared.domain.health import WrapperHealth
 from shared.domain.schedule import parse_cron
-from shared.domain.wrapper import Inference, LayoutHints, Variant
+from shared.domain.wrapper import SOURCE_URL_PATTERN, Inference, LayoutHints, Variant
 
 T = TypeVar("T")
 RETENTION_DESCRIPTION = (
@@ -22,7 +22,6 @@ RETENTION_DESCRIPTION = (
 )
 
 # What `urlsplit` reads as a scheme and a host without complaint: printable ASCII in the host, no brackets.
-SOURCE_URL_PATTERN = r"^(?:https?|s3)://[A-Za-z0-9\-._~%!$&'()*+,;=:@]+(?:[/?#].*)?$"
 
 
 class SourceType(StrEnum):
@@ -139,15 +138,19 @@ CRON_PATTERN = (
 )
 
 
-def _schedule_schema(schema: dict[str, Any]) -> None:
-    # Exactly one of the two, as the validator below checks.
-    schema["oneOf"] = [
-        {
-            "required": ["rate_seconds"],
-            "properties": {"rate_seconds": {"type": "integer"}, "cron": {"type": "null"}},
-        },
-        {"required": ["cron"], "properties": {"cron": {"type": "string"}, "rate_seconds": {"type": "null"}}},
-    ]
+def _exactly_one(first: str, first_type: str, second: str, second_type: str) -> Any:
+    """A JSON schema hook saying what a model's validator checks: exactly one of two fields is given."""
+
+    def hook(schema: dict[str, Any]) -> None:
+        schema["oneOf"] = [
+            {"required": [first], "properties": {first: {"type": first_type}, second: {"type": "null"}}},
+            {"required": [second], "properties": {second: {"type": second_type}, first: {"type": "null"}}},
+        ]
+
+    return hook
+
+
+_schedule_schema = _exactly_one("rate_seconds", "integer", "cron", "string")
 
 
 class Schedule(BaseModel):
@@ -175,7 +178,9 @@ class Schedule(BaseModel):
 class Retention(BaseModel):
     """How long a resource's points are kept: the job deletes those older than the window each tick."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=_exactly_one("days", "integer", "months", "integer")
+    )
 
     days: int | None = Field(default=None, ge=1, le=36_500)
     months: int | None = Field(default=None, ge=1, le=1_200)

@@ -340,12 +340,21 @@ CREDENTIAL_PARAM = re.compile(
 STRFTIME_FORMATS = ("epoch_s", "epoch_ms", "iso")
 
 
+# What the validators of a source URL accept, as a JSON schema pattern: http(s):// or s3:// and a host.
+SOURCE_URL_PATTERN = r"^(?:https?|s3)://[A-Za-z0-9\-._~%!$&'()*+,;=:@]+(?:[/?#].*)?$"
+
+
 class FetchSpecUpdate(BaseModel):
     """A fetch spec a user gives (PUT /wrappers/{id}/fetch-spec): secrets by name only, checked fields."""
 
     model_config = ConfigDict(extra="forbid")
 
-    location: str = Field(min_length=1, max_length=2048, description="http(s):// URL or s3://bucket/key")
+    location: str = Field(
+        min_length=1,
+        max_length=2048,
+        json_schema_extra={"pattern": SOURCE_URL_PATTERN},  # the validator below checks it, with a reason
+        description="http(s):// URL or s3://bucket/key",
+    )
     format: SourceFormat
     encoding: str | None = Field(default=None, max_length=40)
     params: dict[str, str] = Field(default_factory=dict, description="fixed query parameters, no credentials")

@@ -7,16 +7,21 @@ own rule, so that everything else is held to the schema:
   Idempotency-Key draft asks), and the fuzzer's keys repeat (`0`, `00`…), so each case gets a fresh one;
 - a backfill cannot start in the future (it depends on the clock);
 - a cron range must not run backwards and a day of month must exist in one of the months (the schema's
-  pattern states the syntax and each field's range; `parse_cron` decides the rest).
+  pattern states the syntax and each field's range; `parse_cron` decides the rest);
+- a fetch spec's location must be reachable and allowed when it is given: an http(s) host that resolves
+  to a public address (DNS and the SSRF rule; the fuzz has no DNS, so only public IP literals are
+  kept), or an s3:// object the tenant uploaded (state, not syntax).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import schemathesis
 
@@ -57,6 +62,17 @@ def _bad_cron(body: Any) -> bool:
     return False
 
 
+def _unreachable_location(body: Any) -> bool:
+    location = body.get("location") if isinstance(body, dict) else None
+    if not isinstance(location, str):
+        return False
+    try:
+        address = ipaddress.ip_address(urlsplit(location).hostname or "")
+    except ValueError:
+        return True  # a host name (needs DNS), an s3:// object (needs an upload) or no host at all
+    return not address.is_global
+
+
 @schemathesis.hook
 def filter_case(context: Any, case: Any) -> bool:
     """Leave out the positive cases that break only a rule the schema cannot state."""
@@ -64,6 +80,8 @@ def filter_case(context: Any, case: Any) -> bool:
         return True
     body = case.body if isinstance(case.body, dict) else {}
     if case.operation.path.endswith("/backfill") and _future(body.get("start")):
+        return False
+    if case.operation.path.endswith("/fetch-spec") and _unreachable_location(body):
         return False
     return not _bad_cron(body)
 
