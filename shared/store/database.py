@@ -16,6 +16,7 @@ RESOURCES = "resources"
 WRAPPERS = "generated_wrappers"
 POINTS = "points"
 POINT_OUTBOX = "point_outbox"
+POINT_DIGESTS = "point_digests"
 API_KEYS = "api_keys"
 IDEMPOTENCY = "idempotency_keys"
 PROMPTS = "prompt_records"
@@ -44,6 +45,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     POINT_OUTBOX: [
         # A resource's outbox in the order it was queued; with `_id`, one document still queued as read.
         IndexModel([("resource_id", ASCENDING), ("queued", ASCENDING), ("_id", ASCENDING)]),
+    ],
+    POINT_DIGESTS: [
+        # The digests whose points a revision or a deletion touches: a range of a resource's point ids.
+        IndexModel([("resource_id", ASCENDING), ("first", ASCENDING)]),
     ],
     API_KEYS: [
         IndexModel([("key_hash", ASCENDING)], unique=True),

@@ -16,8 +16,19 @@ written before the points, so a crash in between may publish a point twice but n
 document's `_id` is derived from its content: a retried chunk queues the same documents again, which
 moves them to the end of the outbox instead of adding more. Flushing publishes the documents in
 `queued` order, one confirmed message per batch, so the newest value of a revised point is published
-last; a document's progress is recorded when a flush stops in it, and it is deleted once all of it is
-confirmed (a process killed in between sends its confirmed messages again, under the same ids).
+last; a document's progress is recorded when a flush stops in it, and the documents confirmed whole
+are deleted together, one `delete_many` per group read (a process killed before that sends their
+confirmed messages again, under the same ids: at least once, as consumers expect).
+
+A second pass over the same data must not read every point back: each stored chunk leaves a digest in
+`point_digests`, keyed by the hash of its point ids, holding the hash of its ids with their values and the
+range of ids it covers (`first`, `last`). It is written only after the chunk's outbox documents and
+points, so a crash in between leaves none and the next pass takes the slow path, point by point. A chunk
+whose digest is the stored one was stored as it is and is counted as duplicates without reading its
+points. Whatever changes or deletes points (a revision, `delete_before`) first clears the digests whose
+range meets them and bumps their `generation`, and does so again afterwards; a digest is written only if
+its generation is still the one read before the chunk's points were, so a writer racing a revision
+writes none. Deleting a resource deletes its digests first.
 """
 
 from __future__ import annotations
@@ -33,11 +44,18 @@ from pydantic import BaseModel
 from pymongo import UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.messaging.broker import Publisher, encode_points, points_headers, points_message_id
 from shared.messaging.queues import RESOURCE_DATA_QUEUE
-from shared.points.keys import point_id, resource_id_range, resource_prefix, series_key, stored_timestamp
+from shared.points.keys import (
+    key_timestamp,
+    point_id,
+    resource_id_range,
+    resource_prefix,
+    series_key,
+    stored_timestamp,
+)
 from shared.points.point import Point
 from shared.store import database as collections
 
@@ -102,6 +120,14 @@ def point_documents(resource_id: str, points: Sequence[Point]) -> list[dict[str,
     return documents
 
 
+def chunk_digest(documents: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    """(key, digest) of a chunk of point documents: the hash of its ids, the hash of ids and values."""
+    keys = sorted(documents)
+    ids = "\n".join(keys).encode()
+    values = "\n".join([repr(float(documents[key]["value"])) for key in keys]).encode()
+    return hashlib.sha256(ids).hexdigest()[:32], hashlib.sha256(ids + b"\n\n" + values).hexdigest()
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -113,6 +139,7 @@ class PointStore:
     def __init__(self, db: Database) -> None:
         self.collection: Collection = db[collections.POINTS]
         self.outbox: Collection = db[collections.POINT_OUTBOX]
+        self.digests: Collection = db[collections.POINT_DIGESTS]
 
     def store(self, resource_id: str, points: Sequence[Point]) -> StoreResult:
         """Store points once each; new and revised points join the outbox, unchanged ones are duplicates."""
@@ -146,41 +173,57 @@ class PointStore:
             raise ValueError("batch_size must be at least 1")
         published = messages = 0
         # One pass over the outbox as it is now: what is queued meanwhile waits for the next flush.
-        entries = list(
-            self.outbox.find({"resource_id": resource_id}, {"resource_id": 1, "queued": 1}).sort(
-                [("queued", 1), ("_id", 1)]
-            )
+        newest = self.outbox.find_one(
+            {"resource_id": resource_id}, {"queued": 1}, sort=[("queued", -1), ("_id", -1)]
         )
-        for document in self._still_queued(entries):
-            document_published, document_messages = self._flush_document(
-                document, publisher, batch_size=batch_size, queue=queue
-            )
-            published += document_published
-            messages += document_messages
+        if newest is None:
+            return OutboxResult(published=0, messages=0, remaining=0)
+        for group in self._queued_groups(resource_id, until=newest["queued"]):
+            confirmed: list[dict[str, Any]] = []
+            try:
+                for document in group:
+                    document_published, document_messages, whole = self._flush_document(
+                        document, publisher, batch_size=batch_size, queue=queue
+                    )
+                    published += document_published
+                    messages += document_messages
+                    if whole:
+                        confirmed.append(document)
+            finally:
+                # Also when a later document fails: those confirmed before it are done.
+                self._delete_confirmed(confirmed)
         return OutboxResult(
             published=published, messages=messages, remaining=self.unpublished_count(resource_id)
         )
 
-    def _still_queued(self, entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """The outbox documents of `entries` in their order, each only if still queued as it was listed."""
-        for group in _chunks(entries, FLUSH_GROUP_SIZE):
-            found = {
-                document["_id"]: document
-                # An earlier version's points only when its document's turn comes (see _queued_points).
-                for document in self.outbox.find(
-                    {"_id": {"$in": [entry["_id"] for entry in group]}}, {"points": 0}
-                )
-            }
-            for entry in group:
-                document = found.get(entry["_id"])
-                # Gone: flushed by another writer; queued again: then it waits at the end.
-                if document is not None and document["queued"] == entry["queued"]:
-                    yield document
+    def _queued_groups(self, resource_id: str, *, until: int) -> Iterator[list[dict[str, Any]]]:
+        """The resource's outbox documents queued up to `until`, in order, FLUSH_GROUP_SIZE at a time."""
+        # One cursor read as it goes, rather than a listing and a read by `_id` per group: SecantusDB
+        # spends about a millisecond on every document it returns. A document queued again meanwhile
+        # is past `until` (see _delete_confirmed); an earlier version's points only when its turn
+        # comes (see _queued_points).
+        cursor = (
+            self.outbox.find({"resource_id": resource_id}, {"points": 0})
+            .sort([("queued", 1), ("_id", 1)])
+            .batch_size(FLUSH_GROUP_SIZE)
+        )
+        with cursor:
+            group: list[dict[str, Any]] = []
+            for document in cursor:
+                # Compared here: SecantusDB 0.7 found no document with `queued` `$lte` these int64 values.
+                if document["queued"] > until:
+                    break
+                group.append(document)
+                if len(group) == FLUSH_GROUP_SIZE:
+                    yield group
+                    group = []
+            if group:
+                yield group
 
     def _flush_document(
         self, document: dict[str, Any], publisher: Publisher, *, batch_size: int, queue: str
-    ) -> tuple[int, int]:
-        """Publish an outbox document from where it stopped, delete it once confirmed; (points, messages)."""
+    ) -> tuple[int, int, bool]:
+        """Publish an outbox document from where it stopped; (points, messages, whole: to be deleted)."""
         resource_id = document["resource_id"]
         published = messages = 0
         sent = recorded = document["sent"]
@@ -204,21 +247,23 @@ class PointStore:
                     continue
                 points = self._queued_points(document, body)
                 if points is None:
-                    return published, messages  # flushed by another writer meanwhile
+                    return published, messages, False  # flushed by another writer meanwhile
                 for start in range(sent, end, batch_size):
                     batch = points[start - begin : min(start + batch_size, end) - begin]
                     publisher.publish_points(resource_id, batch, batch_size=len(batch), queue=queue)
                     published, messages, sent = published + len(batch), messages + 1, start + len(batch)
                     recorded = sent
                     if not self._record_sent(document, sent):
-                        return published, messages
+                        return published, messages, False
         except BaseException:
             if sent > recorded:
                 self._record_sent(document, sent)
             raise
         if sent > recorded:
+            if sent >= document["count"]:
+                return published, messages, True
             self._record_sent(document, sent)
-        return published, messages
+        return published, messages, False
 
     def _queued_points(self, document: dict[str, Any], body: bytes | None) -> list[Point] | None:
         """The points of an outbox message, from its body or, written by an earlier version, its points."""
@@ -251,16 +296,28 @@ class PointStore:
         return sum(entry["count"] - entry["sent"] for entry in entries)
 
     def delete_resource(self, resource_id: str) -> int:
-        """Delete every point of a resource and its outbox; return how many points there were."""
+        """Delete every point of a resource, its outbox and its digests; return how many points there were."""
+        self.digests.delete_many({"resource_id": resource_id})
         self.outbox.delete_many({"resource_id": resource_id})
         return self.collection.delete_many({"_id": resource_id_range(resource_id)}).deleted_count
 
     def delete_before(self, resource_id: str, cutoff: datetime) -> int:
         """Delete the resource's points stamped before `cutoff` (UTC), only those; return how many."""
-        return self.collection.delete_many({"_id": resource_id_range(resource_id, end=cutoff)}).deleted_count
+        low, high = resource_prefix(resource_id), resource_prefix(resource_id) + key_timestamp(cutoff)
+        self._clear_digests(resource_id, low=low, high=high)
+        deleted = self.collection.delete_many(
+            {"_id": resource_id_range(resource_id, end=cutoff)}
+        ).deleted_count
+        self._clear_digests(resource_id, low=low, high=high)
+        return deleted
 
     def _store_chunk(self, resource_id: str, documents: dict[str, dict[str, Any]]) -> tuple[int, int, int]:
         """Queue what changes, insert the new, revise the changed; return (new, revised, duplicate)."""
+        key, digest = chunk_digest(documents)
+        digest_id = f"{resource_prefix(resource_id)}{key}"
+        generation = self._digest_generation(resource_id, digest_id, digest=digest, documents=documents)
+        if generation is None:
+            return 0, 0, len(documents)
         stored = self._stored_values(list(documents))
         fresh = [document for key, document in documents.items() if key not in stored]
         changes = {
@@ -279,8 +336,50 @@ class PointStore:
                 if raced_values.get(document["_id"]) != document["value"]:
                     changes[document["_id"]] = document["value"]
         new = len(fresh) - len(raced)
-        revised = self._revise(changes)
+        if changes:
+            low, high = min(changes), max(changes)
+            # Before, so that a crash mid-revision leaves no digest of the old values; after, for a
+            # writer that read this chunk's generation meanwhile. Both bump this chunk's own digest.
+            self._clear_digests(resource_id, low=low, high=high)
+            revised = self._revise(changes)
+            self._clear_digests(resource_id, low=low, high=high)
+            generation += 2
+        else:
+            revised = 0
+        self.digests.update_one({"_id": digest_id, "generation": generation}, {"$set": {"digest": digest}})
         return new, revised, len(documents) - new - revised
+
+    def _digest_generation(
+        self, resource_id: str, digest_id: str, *, digest: str, documents: dict[str, dict[str, Any]]
+    ) -> int | None:
+        """None when the chunk is stored as it is (its digest); else the generation its digest must match."""
+        stored = self.digests.find_one({"_id": digest_id}, {"digest": 1, "generation": 1})
+        if stored is None:
+            # Created empty before the points are read, so that a revision meanwhile bumps it.
+            try:
+                self.digests.insert_one(
+                    {
+                        "_id": digest_id,
+                        "resource_id": resource_id,
+                        "first": min(documents),
+                        "last": max(documents),
+                        "generation": 0,
+                        "digest": None,
+                    }
+                )
+            except DuplicateKeyError:
+                return self._digest_generation(resource_id, digest_id, digest=digest, documents=documents)
+            return 0
+        if stored["digest"] == digest:
+            return None
+        return int(stored["generation"])
+
+    def _clear_digests(self, resource_id: str, *, low: str, high: str) -> None:
+        """Clear the digests of the chunks whose point ids meet [low, high]: their points change."""
+        self.digests.update_many(
+            {"resource_id": resource_id, "first": {"$lte": high}, "last": {"$gte": low}},
+            {"$set": {"digest": None}, "$inc": {"generation": 1}},
+        )
 
     def _stored_values(self, keys: Sequence[str]) -> dict[str, float]:
         """The stored value of those of the point ids that exist."""
@@ -358,6 +457,18 @@ class PointStore:
             for key, value in changes.items()
         ]
         return self.collection.bulk_write(updates, ordered=False).modified_count
+
+    def _delete_confirmed(self, documents: list[dict[str, Any]]) -> None:
+        """Delete outbox documents confirmed whole, each only if still queued as it was read."""
+        if documents:
+            # Two `$in` rather than an `$or` of pairs, a third of the time on SecantusDB: a document queued
+            # again since it was read has a later `queued` (nanoseconds), none of those read.
+            self.outbox.delete_many(
+                {
+                    "_id": {"$in": [document["_id"] for document in documents]},
+                    "queued": {"$in": [document["queued"] for document in documents]},
+                }
+            )
 
     def _record_sent(self, document: dict[str, Any], sent: int) -> bool:
         """Record the first `sent` points of an outbox document as confirmed; False if it was requeued."""

@@ -326,6 +326,138 @@ def test_resources_are_kept_apart_and_deleted_alone(store: PointStore) -> None:
     assert [repository.availability(r).count for r in ("r1", "r10", "r2")] == [0, 4, 2]
 
 
+# --- second pass (chunk digests) -----------------------------------------------------------------
+
+
+def no_point_reads(keys: Any) -> Any:
+    raise AssertionError("a stored chunk's points were read back")
+
+
+def two_series(count: int) -> list[Point]:
+    return hourly(count, dimensions={"country": "CH"}) + hourly(count, dimensions={"country": "DE"})
+
+
+def test_a_second_pass_stores_nothing_publishes_nothing_and_reads_no_point(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(point_store, "CHUNK_SIZE", 7)
+    points = two_series(10)
+    store.store("r1", points)
+    assert store.flush_outbox("r1", publisher, queue=queue).published == 20
+    drain(amqp_channel, queue)
+    monkeypatch.setattr(store, "_stored_values", no_point_reads)
+    again = store.store("r1", points)
+    assert (again.new, again.revised, again.duplicate) == (0, 0, 20)
+    assert (again.first, again.last) == (START, START + timedelta(hours=9))
+    assert store.flush_outbox("r1", publisher, queue=queue).published == 0
+    assert drain(amqp_channel, queue) == []
+
+
+def test_one_revised_value_in_an_unchanged_chunk_is_revised_and_published(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    points = two_series(5)
+    store.store("r1", points)
+    store.flush_outbox("r1", publisher, queue=queue)
+    drain(amqp_channel, queue)
+    changed = [*points[:3], points[3].model_copy(update={"value": 40.5}), *points[4:]]
+    result = store.store("r1", changed)
+    assert (result.new, result.revised, result.duplicate) == (0, 1, 9)
+    store.flush_outbox("r1", publisher, queue=queue)
+    assert wire_points(drain(amqp_channel, queue)) == [("2020-01-01T03:00:00Z", 40.5, '{"country":"CH"}')]
+    monkeypatch.setattr(store, "_stored_values", no_point_reads)
+    assert store.store("r1", changed).duplicate == 10
+
+
+def test_a_chunk_with_one_point_more_or_less_is_compared_point_by_point(store: PointStore) -> None:
+    points = hourly(6)
+    store.store("r1", points)
+    more = store.store("r1", hourly(7))
+    assert (more.new, more.revised, more.duplicate) == (1, 0, 6)
+    less = store.store("r1", points[:5])
+    assert (less.new, less.revised, less.duplicate) == (0, 0, 5)
+    changed_less = store.store("r1", [*points[:4], points[4].model_copy(update={"value": 0.5})])
+    assert (changed_less.new, changed_less.revised, changed_less.duplicate) == (0, 1, 4)
+
+
+def test_points_deleted_by_retention_then_fetched_again_are_stored_again(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any
+) -> None:
+    points = hourly(10)
+    store.store("r1", points)
+    store.flush_outbox("r1", publisher, queue=queue)
+    drain(amqp_channel, queue)
+    assert store.delete_before("r1", START + timedelta(hours=4)) == 4
+    again = store.store("r1", points)
+    assert (again.new, again.revised, again.duplicate) == (4, 0, 6)
+    assert store.collection.count_documents({"resource_id": "r1"}) == 10
+    assert store.flush_outbox("r1", publisher, queue=queue).published == 4
+
+
+def test_a_crash_between_the_points_and_the_digest_leaves_a_correct_next_pass(
+    store: PointStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    points = hourly(5)
+    store.store("r1", points)
+    changed = [*points[:2], points[2].model_copy(update={"value": 30.0}), *points[3:]]
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("killed between the points and the digest")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store.digests, "update_one", killed)
+        with pytest.raises(RuntimeError):
+            store.store("r1", changed)
+    assert store.collection.find_one({"resource_id": "r1", "value": 30.0}) is not None
+    # The digest of the first values must not survive their revision.
+    back = store.store("r1", points)
+    assert (back.new, back.revised, back.duplicate) == (0, 1, 4)
+    again = store.store("r1", points)
+    assert (again.new, again.revised, again.duplicate) == (0, 0, 5)
+
+
+def test_a_point_revised_through_another_chunk_clears_the_digests_that_hold_it(
+    store: PointStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    points = hourly(8)
+    store.store("r1", points)
+    store.store("r1", [points[5].model_copy(update={"value": 50.0})])
+    result = store.store("r1", points)
+    assert (result.new, result.revised, result.duplicate) == (0, 1, 7)
+
+
+def test_a_revision_by_another_writer_while_a_chunk_is_stored_leaves_no_digest_of_it(
+    store: PointStore, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    points = hourly(4)
+    store.store("r1", points)
+    changed = [*points[:3], points[3].model_copy(update={"value": 10.0})]
+    other = PointStore(db)
+    real = store._revise
+
+    def revised_then_overwritten(changes: Any) -> int:
+        revised = real(changes)
+        other.store("r1", [points[3].model_copy(update={"value": 20.0})])
+        return revised
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "_revise", revised_then_overwritten)
+        assert store.store("r1", changed).revised == 1
+    assert store.collection.find_one({"resource_id": "r1", "value": 20.0}) is not None
+    result = store.store("r1", changed)
+    assert (result.new, result.revised, result.duplicate) == (0, 1, 3)
+
+
+def test_deleting_a_resource_removes_its_digests(store: PointStore) -> None:
+    store.store("r1", hourly(3))
+    store.store("r10", hourly(2))
+    assert store.digests.count_documents({"resource_id": "r1"}) == 1
+    store.delete_resource("r1")
+    assert store.digests.count_documents({"resource_id": "r1"}) == 0
+    assert store.digests.count_documents({"resource_id": "r10"}) == 1
+    assert store.store("r1", hourly(3)).new == 3
+
+
 # --- outbox --------------------------------------------------------------------------------------
 
 
@@ -545,6 +677,67 @@ def test_outbox_documents_of_the_previous_version_without_a_body_publish_the_sam
     assert [headers for _, headers, _ in without] == [
         {**headers, "resource_id": "r2"} for _, headers, _ in with_bodies
     ]
+
+
+def test_a_flush_killed_after_the_confirms_before_the_delete_sends_them_again_under_the_same_ids(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 4)
+    monkeypatch.setattr(point_store, "OUTBOX_DOCUMENT_MESSAGES", 2)
+    store.store("r1", hourly(20))
+
+    def killed(documents: Any) -> None:
+        raise RuntimeError("killed after the confirms, before the delete")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "_delete_confirmed", killed)
+        with pytest.raises(RuntimeError):
+            store.flush_outbox("r1", publisher, queue=queue)
+    first = drain(amqp_channel, queue)
+    assert store.unpublished_count("r1") == 20
+    outbox = store.flush_outbox("r1", publisher, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (20, 5, 0)
+    assert drain(amqp_channel, queue) == first  # the same messages under the same ids, in order
+    assert [value for _, value, _ in wire_points(first)] == [1.0 + hour for hour in range(20)]
+
+
+def test_confirmed_outbox_documents_are_deleted_together_once_per_group_read(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 2)
+    monkeypatch.setattr(point_store, "OUTBOX_DOCUMENT_MESSAGES", 1)
+    monkeypatch.setattr(point_store, "FLUSH_GROUP_SIZE", 3)
+    store.store("r1", hourly(14))
+    deleted: list[int] = []
+    real = store._delete_confirmed
+
+    def counted(documents: list[dict[str, Any]]) -> None:
+        deleted.append(len(documents))
+        real(documents)
+
+    monkeypatch.setattr(store, "_delete_confirmed", counted)
+    assert store.flush_outbox("r1", publisher, queue=queue).published == 14
+    assert deleted == [3, 3, 1]
+    assert store.outbox.count_documents({}) == 0
+    assert len(drain(amqp_channel, queue)) == 7
+
+
+def test_a_document_queued_again_while_its_group_is_flushed_is_not_deleted(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    points = hourly(3)
+    store.store("r1", points)
+    real = store._delete_confirmed
+
+    def requeued_first(documents: list[dict[str, Any]]) -> None:
+        store._enqueue("r1", point_store.point_documents("r1", points))  # the same content, queued again
+        real(documents)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "_delete_confirmed", requeued_first)
+        assert store.flush_outbox("r1", publisher, queue=queue).remaining == 3
+    assert store.flush_outbox("r1", publisher, queue=queue).published == 3
+    assert len(drain(amqp_channel, queue)) == 2
 
 
 def test_batch_size_must_be_positive(store: PointStore, publisher: Publisher, queue: str) -> None:
