@@ -970,8 +970,17 @@ def detect_period_format(values: Sequence[Cell], *, name: str = "") -> str | Non
 
 
 def _reads(values: Sequence[Cell], fmt: str) -> bool:
-    good = sum(_parse_period(v, fmt) is not None for v in values)
-    return good >= max(1, int(0.95 * len(values)))
+    """Whether 95 % of the values (at least one) read in the format; gives up once too many do not."""
+    if not values:
+        return False
+    allowed = len(values) - max(1, int(0.95 * len(values)))
+    misses = 0
+    for value in values:
+        if _parse_period(value, fmt) is None:
+            misses += 1
+            if misses > allowed:
+                return False
+    return True
 
 
 def day_order(values: Sequence[Cell], *, name: str = "") -> str | None:

@@ -276,3 +276,12 @@ def test_jsonstat_time_codes_that_are_opaque_are_read_by_their_labels() -> None:
         (datetime(1999, 8, 1), 1.5),
         (datetime(1999, 9, 1), 2.5),
     ]
+
+
+def test_a_format_reads_a_column_when_95_percent_of_its_values_read_and_never_an_empty_one() -> None:
+    from shared.wrapper_toolkit import _reads
+
+    years = [str(y) for y in range(1990, 2030)]  # 40 values: 2 may be something else
+    assert _reads([*years[:38], "n/a", "?"], "year")
+    assert not _reads([*years[:37], "n/a", "?", "-"], "year")
+    assert not _reads([], "year")
