@@ -393,7 +393,7 @@ def align_header(grid: Grid, header_row: int, *, sample: int = 50) -> Grid:
     named = [at for at, cell in enumerate(header) if clean_header(cell)]
     rows: list[Sequence[Cell]] = []
     for row in grid[header_row + 1 : header_row + 1 + sample]:
-        if not any(not is_missing(cell) and clean_header(cell) for cell in row):
+        if _blank(row):
             break  # a blank row ends the table
         rows.append(row)
     if len(rows) < 2:
@@ -461,13 +461,23 @@ def table_blocks(grid: Grid, header_row: int) -> list[tuple[str, int, int]]:
     A table's title is the block of one-cell rows right above its header; a table without one is
     called `table N`.
     """
-    repeats = _header_test(header_names(grid[header_row]))
-    starts = [header_row] + [i for i in range(header_row + 1, len(grid)) if repeats(grid[i])]
+    starts = _header_starts(grid, header_row)
     blocks = []
     for number, start in enumerate(starts):
         end = starts[number + 1] if number + 1 < len(starts) else len(grid)
         blocks.append((_title_above(grid, start) or f"table {number + 1}", start + 1, end))
     return blocks
+
+
+def _header_starts(grid: Grid, header_row: int) -> list[int]:
+    """The header row and every row below that repeats it: where each stacked table starts."""
+    repeats = _header_test(header_names(grid[header_row]))
+    return [header_row] + [i for i in range(header_row + 1, len(grid)) if repeats(grid[i])]
+
+
+def _blank(row: Sequence[Cell]) -> bool:
+    """True for a row with no text in any cell."""
+    return not any(not is_missing(cell) and clean_header(cell) for cell in row)
 
 
 def nested_blocks(grid: Grid, header_row: int) -> list[tuple[dict[str, str], int, int]]:
@@ -479,15 +489,15 @@ def nested_blocks(grid: Grid, header_row: int) -> list[tuple[dict[str, str], int
     the dimensions `title 1`, `title 2`, …, and the header's first cell, when it differs, the dimension
     `block`.
     """
-    repeats = _header_test(header_names(grid[header_row]))
-    starts = [header_row] + [i for i in range(header_row + 1, len(grid)) if repeats(grid[i])]
+    starts = _header_starts(grid, header_row)
     paths: list[list[str]] = []
     corners: list[str] = []
     path: list[str] = []
     for start in starts:
         lines: list[str] = []
-        for row in reversed(grid[:start]):
-            if not any(not is_missing(cell) and clean_header(cell) for cell in row):
+        for above in range(start - 1, -1, -1):
+            row = grid[above]
+            if _blank(row):
                 continue
             text = row_title(row)
             if text is None:
@@ -1058,7 +1068,7 @@ def _table_rows(
         repeats = _header_test(header_names(grid[header_row]))
         started = False
         for row in grid[header_row + 1 + skip_rows :]:
-            blank = not any(not is_missing(cell) and clean_header(cell) for cell in row)
+            blank = _blank(row)
             if until_blank and blank and started:
                 return
             started = started or not blank
@@ -1491,20 +1501,18 @@ def wide_points(
     split_at = column_index(names, split_column) if split_column else None
     split_names = split_dimension_names(split_column) if split_column else []
     constant = dict(constant_dimensions or {})
-    rows: Iterable[tuple[str | None, Sequence[Cell]]] = _table_rows(
-        grid, header_row, skip_rows, title_dimension
+    # (dimensions of its stacked table, title, row) for every row under the header
+    rows: Iterable[tuple[dict[str, str], str | None, Sequence[Cell]]] = (
+        ({}, title, row) for title, row in _table_rows(grid, header_row, skip_rows, title_dimension)
     )
-    block_dims: list[dict[str, str]] = []
     if nested_titles:
         blocks = nested_blocks(grid, header_row)
-        block_dims = [dims for dims, first, end in blocks for _ in range(first, end)]
-        rows = ((None, row) for _, first, end in blocks for row in grid[first:end])
-    for at, (title, row) in enumerate(rows):
+        rows = ((found, None, row) for found, first, end in blocks for row in grid[first:end])
+    for block, title, row in rows:
         if not any(not is_missing(cell) for cell in row):
             continue
         dims = _row_dimensions(row, constant, dims_at, title_dimension, title)
-        if nested_titles:
-            dims.update(block_dims[at])
+        dims.update(block)
         if split_at is not None and split_at < len(row):
             parts = [part.strip() for part in str(row[split_at]).split(",")]
             if len(parts) == len(split_names):

@@ -16,6 +16,7 @@ from typing import Any
 from shared.common.errors import HintError
 from shared.generate.heuristic.matching import TIME_WORDS, tokens
 from shared.wrapper_toolkit import (
+    _DATE_CELL,
     Grid,
     _spans,
     clean_header,
@@ -37,7 +38,6 @@ MAX_HEADER_LINES = 8
 MAX_LABEL = 40
 _NOTE_START = re.compile(r"^\s*(\(?\d{1,2}\)|\(?[a-z]\)|\*|†|‡|note|notes|source|sources|footnote|\[)", re.I)
 _UNITS = re.compile(r"^[(\[].*[)\]]$")
-_DATE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
 _FLAG = re.compile(r"^\[[^\]]{0,12}\]$|^\([a-z]{1,3}\)$", re.I)
 
 
@@ -259,7 +259,7 @@ def _belongs(grid: Grid, row: int, lines: list[int]) -> bool:
     upper = facts.filled
     if upper == row_facts(grid[lines[0]]).filled or any(len(text) > MAX_LABEL for text in facts.texts):
         return False  # a second header, or sentences of notes above the table
-    if any(_DATE.fullmatch(text) for text in facts.texts):
+    if any(_DATE_CELL.fullmatch(text) for text in facts.texts):
         return False  # the day of a report names no column: its title line
     first_named = any(clean_header(grid[r][0]) for r in lines if grid[r])
     return not (upper == [0, 1] and first_named)

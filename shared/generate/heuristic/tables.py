@@ -33,6 +33,7 @@ from shared.generate.heuristic.structure import Block, Structure, analyze_struct
 from shared.generate.selection import restrict_code
 from shared.source.profile import SourceProfile, TableProfile
 from shared.wrapper_toolkit import (
+    _DATE_CELL,
     _FOOTNOTE_MARK,
     Grid,
     align_header,
@@ -78,7 +79,7 @@ def find_header_row(grid: Grid, *, limit: int = 60) -> int:
 def _dated_title(row: Sequence[Any]) -> bool:
     """True for a row of a date and a title (a report's first line): it names no columns."""
     cells = [str(c).strip() for c in row if not is_missing(c) and str(c).strip()]
-    return len(cells) == 2 and any(_DATE_TEXT.fullmatch(c) for c in cells)
+    return len(cells) == 2 and any(_DATE_CELL.fullmatch(c) for c in cells)
 
 
 def _is_comment(row: Sequence[Any]) -> bool:
@@ -450,9 +451,6 @@ def _hinted_time_column(stats: list[ColumnStats], wanted: str | None) -> ColumnS
     return col
 
 
-_DATE_TEXT = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
-
-
 def _title_day(
     grid: Grid,
     header: int,
@@ -467,39 +465,40 @@ def _title_day(
         cell
         for row in grid[:header]
         for cell in row
-        if (isinstance(cell, str) and _DATE_TEXT.fullmatch(cell.strip()))
+        if (isinstance(cell, str) and _DATE_CELL.fullmatch(cell.strip()))
         or (hasattr(cell, "year") and not isinstance(cell, str))
     ]
     fmt = detect_period_format(dates) if dates else None
     if fmt not in ("iso", "native", "day_month_year", "month_day_year"):
         return None
+    column, clock = None, None
     for col in [hinted] if hinted is not None else stats:
         if col.fill < 0.5 or col.distinct < 2 or not (col.words & HOUR_WORDS or hinted is not None):
             continue
         present = [row[col.index] for row in data if col.index < len(row) and not is_missing(row[col.index])]
         clock = detect_clock_format(present, hours=True)
-        if clock is None:
-            continue
-        fields = [int(n) for n in re.findall(r"\d+", str(dates[0]))[:2]]
-        either = fmt in ("day_month_year", "month_day_year") and max(fields) <= 12 and fields[0] != fields[1]
-        named = ""
-        if either:
-            readings = {
-                f: title_date(grid, header, time_format=f) for f in ("day_month_year", "month_day_year")
-            }
-            told = [f for f, day in readings.items() if day in request_dates]
-            if len(told) == 1:
-                fmt, named = told[0], " (the day the request names)"
-        day = title_date(grid, header, time_format=fmt)
-        note = (
-            f"one day's table: the day {day}{named} from the title above it, "
-            f"times of day in {col.name!r} ({clock})"
-        )
-        if either and not named:
-            first = "month" if fmt == "month_day_year" else "day"
-            note += f"; the date {dates[0]!r} reads either way, taken {first} first"
-        return col, clock, fmt, note
-    return None
+        if clock is not None:
+            column = col
+            break
+    if column is None or clock is None:
+        return None
+    fields = [int(n) for n in re.findall(r"\d+", str(dates[0]))[:2]]
+    either = fmt in ("day_month_year", "month_day_year") and max(fields) <= 12 and fields[0] != fields[1]
+    named = ""
+    if either:
+        readings = {f: title_date(grid, header, time_format=f) for f in ("day_month_year", "month_day_year")}
+        told = [f for f, day in readings.items() if day in request_dates]
+        if len(told) == 1:
+            fmt, named = told[0], " (the day the request names)"
+    day = title_date(grid, header, time_format=fmt)
+    note = (
+        f"one day's table: the day {day}{named} from the title above it, "
+        f"times of day in {column.name!r} ({clock})"
+    )
+    if either and not named:
+        first = "month" if fmt == "month_day_year" else "day"
+        note += f"; the date {dates[0]!r} reads either way, taken {first} first"
+    return column, clock, fmt, note
 
 
 _NAMED_DAY = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+([^\W\d_]{3,})\.?,?\s+(\d{4})\b")
