@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -336,3 +338,33 @@ def private_mongodb(tmp_path: Path) -> Iterator[PrivateMongo]:
         yield mongo
     finally:
         mongo.stop()
+
+
+def start_job(settings: Settings, *, lease_seconds: int, merge_stderr: bool = False) -> subprocess.Popen[str]:
+    """The job as the scheduler starts it, in a process of its own, against the test's services."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RS_", "POWERTOOLS_"))}
+    env.update(
+        RS_MONGODB_URI=settings.mongodb_uri.get_secret_value(),
+        RS_MONGODB_DATABASE=settings.mongodb_database,
+        RS_AMQP_URL=settings.amqp_url.get_secret_value(),
+        RS_FETCH_ALLOWED_NETWORKS='["127.0.0.1/32"]',
+        RS_JOB_LEASE_SECONDS=str(lease_seconds),
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobs.run_wrappers"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,10 +29,11 @@ from tests.integration.job_support import (
     points_of,
     readings_spec,
     serve_readings,
+    start_job,
     stored_points,
+    wait_for,
 )
 
-ROOT = Path(__file__).resolve().parents[3]
 POINTS = 600
 PAGE_SIZE = 150
 # Far longer than the test: the next tick can only take the wrapper over because the lease was released.
@@ -51,35 +48,6 @@ def settings(mongodb_uri: str, amqp_url: str, database_name: str) -> Iterator[Se
     yield settings
     with contextlib.suppress(Exception):
         get_client(settings).drop_database(database_name)
-
-
-def start_job(settings: Settings) -> subprocess.Popen[str]:
-    """The job as the scheduler starts it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RS_", "POWERTOOLS_"))}
-    env.update(
-        RS_MONGODB_URI=settings.mongodb_uri.get_secret_value(),
-        RS_MONGODB_DATABASE=settings.mongodb_database,
-        RS_AMQP_URL=settings.amqp_url.get_secret_value(),
-        RS_FETCH_ALLOWED_NETWORKS='["127.0.0.1/32"]',
-        RS_JOB_LEASE_SECONDS=str(LEASE_SECONDS),
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "jobs.run_wrappers"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def stop(job: subprocess.Popen[str]) -> tuple[str, str]:
@@ -127,7 +95,7 @@ def test_sigterm_mid_run_closes_the_run_releases_the_lease_and_loses_nothing(
                     release.wait(60)
 
             api.on_request = hold_third_page
-        job = start_job(settings)
+        job = start_job(settings, lease_seconds=LEASE_SECONDS)
         try:
             if moment == "during-fetch":
                 wait_for(blocked.is_set, timeout=60, what="the job to fetch page 3")
