@@ -51,13 +51,21 @@ class _FileHandler(http.server.BaseHTTPRequestHandler):
 @contextmanager
 def serve_files(files: dict[str, bytes]) -> Iterator[str]:
     """Serve `files` (path → bytes) on loopback; yield the base URL."""
-    handler = type("FileHandler", (_FileHandler,), {"files": files})
+    with serve_loopback(type("FileHandler", (_FileHandler,), {"files": files})) as base:
+        yield base
+
+
+@contextmanager
+def serve_loopback(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Run `handler` on a threaded HTTP server on a free loopback port; yield its base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+        server.server_close()
 
 
 def take_message(

@@ -35,6 +35,7 @@ from shared.messaging.broker import declare_queues
 from shared.messaging.queues import COLLECTED_DATA_QUEUE, RESOURCE_DATA_QUEUE
 from shared.store.resources import ResourceRepository
 from shared.store.wrappers import WrapperRepository
+from tests.support import serve_loopback
 
 ROOT = Path(__file__).resolve().parents[2]
 SECANTUS = sorted(ROOT.glob(".cache/secantusdb-*/bin/secantusd-py"))
@@ -132,16 +133,9 @@ class _ApiHandler(http.server.BaseHTTPRequestHandler):
 def serve_readings() -> Iterator[ReadingsApi]:
     """A ReadingsApi on a loopback port."""
     api = ReadingsApi()
-    handler = type("ApiHandler", (_ApiHandler,), {"api": api})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    api.base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serve_loopback(type("ApiHandler", (_ApiHandler,), {"api": api})) as base:
+        api.base = base
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def job_settings(mongodb_uri: str, amqp_url: str, database_name: str, **overrides: Any) -> Settings:

@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from tests.support import serve_loopback
+
 D0 = datetime(2024, 1, 1, tzinfo=UTC)
 PAGE_SIZE = 7
 
@@ -313,13 +315,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def serve_paged_api() -> Iterator[PagedApi]:
     """A PagedApi on a loopback port."""
     api = PagedApi()
-    handler = type("PagedHandler", (_Handler,), {"api": api})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    api.base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serve_loopback(type("PagedHandler", (_Handler,), {"api": api})) as base:
+        api.base = base
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()

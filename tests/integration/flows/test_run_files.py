@@ -32,6 +32,7 @@ from shared.store.database import get_client, get_database
 from shared.store.resources import ResourceRepository
 from shared.store.wrappers import WrapperRepository
 from tests.integration.job_support import Messages, drain_collected, job_settings, points_of, stored_points
+from tests.support import serve_loopback
 
 pytestmark = pytest.mark.integration
 
@@ -93,15 +94,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def upstream() -> Iterator[RepublishedFile]:
     served = RepublishedFile()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_Handler,), {"file": served}))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    served.url = f"http://127.0.0.1:{server.server_address[1]}/monthly.csv"
-    try:
+    with serve_loopback(type("Handler", (_Handler,), {"file": served})) as base:
+        served.url = f"{base}/monthly.csv"
         yield served
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
