@@ -27,7 +27,7 @@ import sys
 import traceback
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
@@ -784,5 +784,13 @@ def describe(exc: BaseException) -> dict[str, Any]:
     return {"type": type(exc).__name__, "message": message[:1000], "line": line}
 
 
+def end(code: int) -> NoReturn:
+    """Exit now: the channel is flushed, and tearing the preloaded libraries down would take 20 to 70 ms."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # streams the untrusted code may have replaced
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    end(main())

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -622,6 +623,41 @@ def test_printing_in_parse_does_not_corrupt_the_point_channel() -> None:
     assert result.ok, result.error
     assert result.points == [["2020-01-01T00:00:00Z", 1.0, {}], ["2021-01-01T00:00:00Z", 2.0, {}]]
     assert "between points" in result.stderr_tail
+
+
+def test_the_child_exits_at_once_after_its_status_with_its_output_flushed() -> None:
+    result = run("""
+        import atexit
+        import sys
+
+        def parse(payload, context):
+            atexit.register(lambda: sys.stderr.write("finalized"))
+            print("no line end", end="")
+            yield {"timestamp": "2020-01-01T00:00:00Z", "value": 1.0, "dimensions": {}}
+    """)
+    assert result.ok, result.error
+    assert "no line end" in result.stderr_tail
+    # The interpreter is not finalized (numpy and pandas took tens of milliseconds to tear down).
+    assert "finalized" not in result.stderr_tail
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polling"])
+def test_waiting_for_the_child_sees_its_exit_and_leaves_it_unreaped(
+    pidfd: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not pidfd:
+        monkeypatch.setattr(sandbox, "_open_pidfd", lambda pid: None)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        assert not sandbox._wait_unreaped(sleeper.pid, 0.2)
+        assert sleeper.stdin is not None
+        sleeper.stdin.close()
+        assert sandbox._wait_unreaped(sleeper.pid, 30)
+        # Still a zombie: its pid, the group id a kill would use, is not free for another process yet.
+        assert Path(f"/proc/{sleeper.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 def test_an_exception_in_parse_reports_type_message_and_wrapper_line() -> None:
