@@ -33,6 +33,7 @@ from shared.flows.wrap import GENERATORS, WrapResult, wrap_code, wrap_source
 from shared.generate.heuristic import rank_series
 from shared.generate.heuristic.explain import explain, render_explain
 from shared.points.point import Point, format_timestamp
+from shared.sandbox.run import prepare_sandbox
 from shared.source.profile import build_profile
 from shared.source.read import SourceData, read_source
 from shared.validate.validation import ValidationReport
@@ -132,6 +133,9 @@ def run_wrap(args: argparse.Namespace) -> int:
         return _fail(f"--code {args.code}: cannot read it ({exc})", EXIT_USAGE)
     try:
         request = IndicatorRequest(name=args.name, description=args.description, unit=args.unit, hints=hints)
+        if not args.explain:
+            # The sandbox child starts while the source is read (or fetched) and the wrapper generated.
+            prepare_sandbox(settings)
         progress(f"reading {args.source}")
         source = read_source(args.source, settings=settings, encoding=hints.encoding)
         if args.explain:

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     sandbox_max_points: int = Field(default=5_000_000, ge=1)
     sandbox_max_disk_mb: int = Field(default=256, ge=1)
     sandbox_max_files: int = Field(default=1_000, ge=1)
+    # Keep one sandbox child started and preloaded ahead of the next run (shared/sandbox/spare.py).
+    sandbox_warm_start: bool = True
 
     # The run_wrappers job: a claimed wrapper's lease outlives a killed task by at most this long.
     job_lease_seconds: int = Field(default=900, ge=1)

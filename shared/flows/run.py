@@ -48,7 +48,7 @@ from shared.flows.steps import resource_request
 from shared.messaging.broker import Publisher
 from shared.points.clock import settle_clocks
 from shared.points.point import Point, check_points, format_timestamp
-from shared.sandbox.run import SandboxLimits, run_parse
+from shared.sandbox.run import SandboxLimits, prepare_sandbox, run_parse
 from shared.source.fetch_plan import FetchResult, fetch_if_changed, fetch_pages
 from shared.store.point_store import PointStore
 from shared.store.resources import ResourceRepository
@@ -153,6 +153,8 @@ class _Execution:
     def _collect(self, resource: ResourceRecord) -> None:
         spec, code = self._wrapper_parts()
         kept_up_file = self.wrapper.mode == WrapperMode.CONTINUOUS and spec.format in FILE_FORMATS
+        # The sandbox child starts while the source is fetched.
+        prepare_sandbox(self.settings)
         with self.shutdown.interruptible() if self.shutdown else nullcontext():
             fetched = self._fetch_changed_file(spec) if kept_up_file else self._fetch(spec)
         if fetched is None:
@@ -229,6 +231,7 @@ class _Execution:
             context=context,
             limits=SandboxLimits.from_settings(self.settings),
             on_points=builder.add,
+            warm_start=self.settings.sandbox_warm_start,
         )
         if not result.ok:
             raise RunFailedError(f"parse failed: {result.error_type}: {result.error}")

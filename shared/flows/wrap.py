@@ -19,6 +19,7 @@ from shared.generate.base import (
 )
 from shared.generate.base import GENERATORS as GENERATORS  # re-exported: the CLI offers these names
 from shared.points.point import Point
+from shared.sandbox.run import prepare_sandbox
 from shared.source.fetch_plan import fetch_pages
 from shared.source.profile import SourceProfile, build_profile
 from shared.source.read import SourceData
@@ -67,6 +68,8 @@ def wrap_source(
     progress: Progress = _quiet,
 ) -> WrapResult:
     """Profile the source, generate and validate a wrapper on all of it, and return its points."""
+    # The sandbox child starts while the source is profiled and the wrapper generated.
+    prepare_sandbox(settings)
     progress(f"profiling {source.format.value} source ({len(source.content)} bytes)")
     profile = build_profile(source, hints=request.hints)
     attempts: list[Attempt] = []

@@ -1,6 +1,9 @@
-"""The sandboxed parse process: `python -I child.py CONFIG.json`, started only by shared.sandbox.run.
+"""The sandboxed parse process: `python -I -S child.py`, started only by shared.sandbox.run.
 
-It confines itself (network namespace, rlimits, no capabilities, Landlock, seccomp, an audit hook) before
+It reads two JSON lines on stdin: first how to start (its import path, the modules to preload, its work
+directory), then, once it has preloaded them, the configuration of its one run. A spare child waits,
+blocking, for that second line; end of file instead (the parent discarded it, or is gone) ends it. Then it
+confines itself (network namespace, rlimits, no capabilities, Landlock, seccomp, an audit hook) before
 it compiles the untrusted parse code, runs it on the payload files and streams JSON lines on a file
 descriptor of its own: first how it was confined, then points (batches of rows, or frames of point columns:
 a line followed by raw bytes), last a status. Stdout and stdin of the untrusted code are redirected away from
@@ -135,22 +138,30 @@ STREAM_ROW_ARGUMENTS = frozenset(
 
 
 def main() -> int:
-    with open(sys.argv[1], encoding="utf-8") as handle:
-        config = json.load(handle)
-    sys.path[:] = [p for p in config["sys_path"] if p and os.path.isdir(p)]
+    stdin = sys.stdin.buffer
+    boot = _receive(stdin)
+    if boot is None:
+        return 0
+    sys.path[:] = [p for p in boot["sys_path"] if p and os.path.isdir(p)]
     sys.dont_write_bytecode = True
     channel = os.fdopen(os.dup(1), "w", buffering=1 << 20, encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
     os.environ.clear()
     os.environ.update(
         {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TZ": "UTC"}
     )
-    for module in config.get("preload", []):
-        with contextlib.suppress(ImportError):
-            __import__(module)
+    preload(boot["preload"])
+    config = _receive(stdin)
+    if config is None:
+        # Discarded unused, or its parent is gone: the empty work directory goes with it.
+        with contextlib.suppress(OSError):
+            os.rmdir(boot["work_dir"])
+        return 0
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    # The data libraries this run asked for beyond the spare's (pandas), still before confinement.
+    preload(config.get("preload", []))
     # Opened before confinement: a size-capped file system mounted on the work directory hides the files,
     # and a file opened before stays readable under it. A payload is read while the code runs, one at a
     # time, and a streamed one in blocks (see `payload_pieces`).
@@ -176,6 +187,22 @@ def main() -> int:
     _emit(channel, {"done": True, "count": count, "violations": violations})
     channel.flush()
     return 0
+
+
+def _receive(stdin: IO[bytes]) -> dict[str, Any] | None:
+    """The next JSON line from the parent, or None at end of file."""
+    line = stdin.readline()
+    if not line.endswith(b"\n"):
+        return None
+    message: dict[str, Any] = json.loads(line)
+    return message
+
+
+def preload(modules: Iterable[str]) -> None:
+    """Import modules the parse code may use: once confined, the child cannot load them."""
+    for module in modules:
+        with contextlib.suppress(ImportError):
+            __import__(module)
 
 
 def confine(config: dict[str, Any]) -> dict[str, Any]:

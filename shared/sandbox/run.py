@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import json
 import os
 import select
 import signal
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -25,8 +23,8 @@ from shared.common.errors import SandboxError
 from shared.common.json_text import load_json
 from shared.common.settings import Settings
 from shared.points.columns import gc_paused
+from shared.sandbox.spare import SPARES, ChildFit, SandboxChild
 
-CHILD_SCRIPT = Path(__file__).with_name("child.py")
 # numpy builds the toolkit's point columns (it cannot be imported once the child is confined).
 PRELOAD = (
     "json",
@@ -43,6 +41,9 @@ PRELOAD = (
 DATA_PRELOAD = ("pandas", "python_calamine")
 # The data library the toolkit imports by itself (read_workbook): enough for code importing nothing else.
 TOOLKIT_DATA_PRELOAD = ("python_calamine",)
+# What the spare child preloads while it waits: what a toolkit wrapper's run asks for. Pandas is loaded by the
+# child only once its run asks for it.
+SPARE_PRELOAD = (*PRELOAD, *TOOLKIT_DATA_PRELOAD)
 SYSTEM_READ_PATHS = (
     "/usr/lib",
     "/lib",
@@ -131,6 +132,8 @@ class SandboxResult(BaseModel):
     # The most the child added to its work directory, as the watchdog measured it.
     disk_peak_bytes: int = 0
     disk_peak_files: int = 0
+    # The child process that ran the code (a spare's pid when the run took the spare).
+    pid: int = 0
 
     @property
     def point_count(self) -> int:
@@ -198,6 +201,17 @@ def protect_caller() -> bool:
     return bool(ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0) == 0)
 
 
+def prepare_sandbox(settings: Settings) -> None:
+    """Start the spare child now, in the background, so that the coming run does not wait for its start."""
+    if settings.sandbox_warm_start:
+        SPARES.refill(ChildFit.current(import_paths(), SPARE_PRELOAD))
+
+
+def discard_spare() -> None:
+    """End the spare child, waiting for one being started; the next run starts its own."""
+    SPARES.clear()
+
+
 def run_parse(
     code: str,
     payloads: list[bytes],
@@ -208,19 +222,74 @@ def run_parse(
     audit_hook: bool = True,
     tmpfs: bool = True,
     on_points: Callable[[list[RawPoint]], None] | None = None,
+    warm_start: bool = True,
 ) -> SandboxResult:
     """Run `parse(payload, context)` of `code` on each payload in a confined `python -I` process.
 
     With `on_points`, the raw points go to it in order, batch by batch as they arrive (on another thread,
     while the child still works), instead of into the result; an exception it raises is raised here. A
     caller that keeps each batch as columns holds memory bounded by `limits.max_points`. Without `tmpfs`
-    the watchdog alone holds the disk budget, as where the platform has no mount namespace.
+    the watchdog alone holds the disk budget, as where the platform has no mount namespace. With
+    `warm_start` the run takes the spare child when it fits, and a new spare is started afterwards.
     """
     # Where Landlock is missing (Lambda), this keeps the caller's credentials out of the child's reach.
     protect_caller()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="rs-sandbox-", ignore_cleanup_errors=True) as work:
-        work_dir = Path(work)
+    paths = import_paths()
+    preload = (*PRELOAD, *(_data_preload(code) if preload_data_libraries else ()))
+    fit = ChildFit.current(paths, preload)
+    config = {
+        "sys_path": paths,
+        "read_paths": _read_paths(paths),
+        "context": context,
+        "preload": list(preload),
+        "audit_hook": audit_hook,
+        "disk_budget": {"bytes": limits.disk_bytes, "files": limits.max_files, "tmpfs": tmpfs},
+        "limits": {
+            "cpu_seconds": limits.cpu_seconds,
+            "memory_bytes": limits.memory_bytes,
+            "file_bytes": limits.file_bytes,
+            "open_files": limits.open_files,
+            "core_bytes": 0,
+        },
+    }
+    spare = SPARES.take(fit) if warm_start else None
+    try:
+        result = None
+        if spare is not None:
+            with contextlib.suppress(_SpareGoneError):
+                result = _run_in(
+                    spare, code, payloads=payloads, config=config, limits=limits, on_points=on_points
+                )
+        if result is None:
+            # No spare, or one that died before it took its configuration: a child of the run's own.
+            result = _run_in(
+                SandboxChild.start(fit),
+                code,
+                payloads=payloads,
+                config=config,
+                limits=limits,
+                on_points=on_points,
+            )
+    finally:
+        if warm_start:
+            SPARES.refill(ChildFit.current(paths, SPARE_PRELOAD))
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _run_in(
+    child: SandboxChild,
+    code: str,
+    *,
+    payloads: list[bytes],
+    config: dict[str, Any],
+    limits: SandboxLimits,
+    on_points: Callable[[list[RawPoint]], None] | None,
+) -> SandboxResult:
+    """Put the inputs in the child's work directory and run it there."""
+    work_dir = child.work_dir
+    try:
         code_path = work_dir / "wrapper.py"
         code_path.write_text(code, encoding="utf-8")
         payload_paths = []
@@ -228,28 +297,19 @@ def run_parse(
             path = work_dir / f"payload-{index}"
             path.write_bytes(payload)
             payload_paths.append(str(path))
-        paths = import_paths()
-        config = {
-            "sys_path": paths,
-            "read_paths": _read_paths(paths),
-            "work_dir": str(work_dir),
-            "code_path": str(code_path),
-            "payload_paths": payload_paths,
-            "context": context,
-            "preload": [*PRELOAD, *(_data_preload(code) if preload_data_libraries else ())],
-            "audit_hook": audit_hook,
-            "disk_budget": {"bytes": limits.disk_bytes, "files": limits.max_files, "tmpfs": tmpfs},
-            "limits": {
-                "cpu_seconds": limits.cpu_seconds,
-                "memory_bytes": limits.memory_bytes,
-                "file_bytes": limits.file_bytes,
-                "open_files": limits.open_files,
-                "core_bytes": 0,
-            },
-        }
-        result = _run_child(config, work_dir, limits, on_points)
-    result.seconds = round(time.monotonic() - started, 3)
-    return result
+    except BaseException:
+        child.discard()  # never handed a run, it would wait for one until this process ends
+        raise
+    run_config = {
+        **config,
+        "work_dir": str(work_dir),
+        "code_path": str(code_path),
+        "payload_paths": payload_paths,
+    }
+    try:
+        return _run_child(child, run_config, limits, on_points)
+    finally:
+        child.remove_work_dir()
 
 
 def _data_preload(code: str) -> tuple[str, ...]:
@@ -274,41 +334,18 @@ def _data_preload(code: str) -> tuple[str, ...]:
 
 
 def _run_child(
+    child: SandboxChild,
     config: dict[str, Any],
-    work_dir: Path,
     limits: SandboxLimits,
     on_points: Callable[[list[RawPoint]], None] | None = None,
 ) -> SandboxResult:
-    # Violations travel on a pipe of their own: the untrusted code can add to it but cannot take anything
-    # back, since every byte on it fails the run (see child.py).
-    report_read, report_write = os.pipe()
-    # The child waits on this one, when it mounted a tmpfs, until the parent holds the tmpfs open.
-    start_read, start_write = os.pipe()
-    config_path = work_dir / "config.json"
-    config_path.write_text(
-        json.dumps({**config, "violation_fd": report_write, "start_fd": start_read}, default=str),
-        encoding="utf-8",
-    )
-    watch = _DiskWatch(work_dir, max_bytes=limits.disk_bytes, max_files=limits.max_files)
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-I", str(CHILD_SCRIPT), str(config_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=work_dir,
-            env={},
-            start_new_session=True,
-            pass_fds=(report_write, start_read),
-        )
-    except OSError as exc:
-        os.close(report_read)
-        os.close(start_write)
-        raise SandboxError(f"cannot start the sandbox process: {exc}") from exc
-    finally:
-        os.close(report_write)
-        os.close(start_read)
-    start = _Start(start_write)
+    """Hand the child its configuration and see the run through."""
+    watch = _DiskWatch(child.work_dir, max_bytes=limits.disk_bytes, max_files=limits.max_files)
+    if not child.send(config) and child.spare:
+        child.discard()
+        raise _SpareGoneError
+    process, work_dir = child.process, child.work_dir
+    start = _Start(child.start_write)
     # Readers and the watchdog kill from their threads; the lock keeps a kill from racing the reaping,
     # after which the process group id may belong to someone else.
     reaping = threading.Lock()
@@ -339,7 +376,7 @@ def _run_child(
         sink=channel.feed,
     )
     err = _Collector(process.stderr, STDERR_TAIL_BYTES, keep_tail=True)
-    report = _Collector(open(report_read, "rb", buffering=0), VIOLATION_BYTES, keep_tail=False)  # noqa: SIM115
+    report = _Collector(open(child.report_read, "rb", buffering=0), VIOLATION_BYTES, keep_tail=False)  # noqa: SIM115
     watch.on_exceeded = kill
     with gc_paused():
         out.start()
@@ -372,7 +409,12 @@ def _run_child(
         reported=_reported_violations(report.data(), overflow=report.overflow),
     )
     result.disk_peak_bytes, result.disk_peak_files = watch.peak_bytes, watch.peak_files
+    result.pid = process.pid
     return result
+
+
+class _SpareGoneError(SandboxError):
+    """The spare exited before it took its run's configuration: the run starts a child of its own."""
 
 
 def _verdict(

@@ -116,6 +116,7 @@ def validate_wrapper(
         context=context,
         limits=SandboxLimits.from_settings(settings),
         on_points=builder.add,
+        warm_start=settings.sandbox_warm_start,
     )
     issues += sandbox_issues(result)
     if not result.ok:
