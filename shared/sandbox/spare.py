@@ -229,8 +229,8 @@ class SpareSlot:
         spare = None
         try:
             spare = SandboxChild.start(fit, spare=True)
-        except SandboxError:
-            pass  # the next run starts its own child, and reports why it cannot
+        except (SandboxError, OSError):
+            pass  # no pipes or work directory to be had: the next run starts its own child, or says why not
         finally:
             with self._lock:
                 self._starting = None

@@ -257,6 +257,17 @@ def test_a_spare_for_another_temporary_directory_is_discarded(
     assert spare().work_dir.parent == tmp_path
 
 
+def test_a_spare_that_cannot_be_started_leaves_none_and_no_failing_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    failures: list[object] = []
+    monkeypatch.setattr(threading, "excepthook", failures.append)
+    prepare_sandbox(Settings())
+    assert SPARES.ready() is None
+    assert failures == []
+
+
 def test_a_forked_process_never_uses_the_parents_spare() -> None:
     prepare_sandbox(Settings())
     waiting = spare()
