@@ -152,16 +152,39 @@ class LineGrid(Sequence[list[str]]):
     take whole columns of it at once instead of a list per row.
     """
 
-    def __init__(self, text: str, delimiter: str) -> None:
-        # The text's lines end with `\n` alone; the end of the last line is not a row.
-        self.lines = text.split("\n")
-        if self.lines[-1] == "":
-            self.lines.pop()
+    def __init__(self, text: str, delimiter: str, *, raw: bytes | None = None) -> None:
         self.text = text
         self.delimiter = delimiter
+        # The text as ASCII bytes, when it is ASCII: a byte offset is then a character offset (see `fields`).
+        self.raw = raw
+        # The text's lines end with `\n` alone; the end of the last line is not a row.
+        self._count = text.count("\n") + (0 if not text or text.endswith("\n") else 1)
+        # The lines are split when first needed: the header and a table's columns need only the first ones.
+        self._lines: list[str] | None = None
+        self._head = text.split("\n", _HEAD_LINES)[: min(_HEAD_LINES, self._count)]
+
+    @property
+    def lines(self) -> list[str]:
+        """Every line, without its line end."""
+        if self._lines is None:
+            self._lines = self.text.split("\n")[: self._count]
+        return self._lines
+
+    def _lines_of(self, index: slice) -> list[str]:
+        """The lines of a slice, split from the head of the text when they lie in it."""
+        start, stop, step = index.start or 0, index.stop, index.step or 1
+        if (
+            self._lines is None
+            and step == 1
+            and start >= 0
+            and stop is not None
+            and 0 <= stop <= len(self._head)
+        ):
+            return self._head[start:stop]
+        return self.lines[index]
 
     def __len__(self) -> int:
-        return len(self.lines)
+        return self._count
 
     @overload
     def __getitem__(self, index: int) -> list[str]: ...
@@ -171,7 +194,9 @@ class LineGrid(Sequence[list[str]]):
 
     def __getitem__(self, index: int | slice) -> list[str] | list[list[str]]:
         if isinstance(index, slice):
-            return [self._split(line) for line in self.lines[index]]
+            return [self._split(line) for line in self._lines_of(index)]
+        if 0 <= index < len(self._head):
+            return self._split(self._head[index])
         return self._split(self.lines[index])
 
     def __iter__(self) -> Iterator[list[str]]:
@@ -180,15 +205,29 @@ class LineGrid(Sequence[list[str]]):
     def _split(self, line: str) -> list[str]:
         return line.split(self.delimiter) if line else []  # csv reads a blank line as an empty row
 
+    def _offset(self, start: int) -> int:
+        """Where line `start` begins in the text."""
+        return sum(map(len, self._lines_of(slice(0, start)))) + start
+
+    def longest_line(self) -> int:
+        """The length of the longest line."""
+        if self.raw is None:
+            return max(map(len, self.lines), default=0)
+        import numpy as np
+
+        ends = np.flatnonzero(np.frombuffer(self.raw, dtype=np.uint8) == _LINE_END)
+        bounds = np.concatenate(([-1], ends, [len(self.raw)]))
+        return int((np.diff(bounds) - 1).max())
+
     def columns(self, start: int, positions: Sequence[int]) -> list[list[str]] | None:
         """The cells at `positions` of the rows from `start` on, or None unless all have the same width."""
-        rows = len(self.lines) - start
+        rows = len(self) - start
         delimiter = self.delimiter
-        fields = self.lines[start].count(delimiter) + 1 if rows > 0 else 0
+        fields = self._lines_of(slice(start, start + 1))[0].count(delimiter) + 1 if rows > 0 else 0
         # One field a row would not tell a blank line (no cells) from an empty cell.
         if fields < 2 or max(positions, default=0) >= fields:
             return None
-        text = self.text[sum(map(len, self.lines[:start])) + start :]
+        text = self.text[self._offset(start) :]
         text = text[:-1] if text.endswith("\n") else text  # the end of the last row
         # Each line end becomes a cell of its own: when every row has `fields` cells, those cells are exactly
         # every (fields + 1)th, and the rows' cells lie in between.
@@ -197,16 +236,105 @@ class LineGrid(Sequence[list[str]]):
             return None
         return [cells[at :: fields + 1] for at in positions]
 
+    def fields(self, start: int) -> _Fields | None:
+        """Where each cell of the rows from `start` on lies in the ASCII bytes, or None unless all have the
+        same width of two cells or more (or the text is not ASCII)."""
+        import numpy as np
+
+        rows = len(self) - start
+        if self.raw is None or rows <= 0 or len(self.delimiter) != 1:
+            return None
+        width = self._lines_of(slice(start, start + 1))[0].count(self.delimiter) + 1
+        if width < 2:
+            return None
+        offset = self._offset(start)
+        data = np.frombuffer(self.raw, dtype=np.uint8)[offset:]
+        found = np.flatnonzero((data == ord(self.delimiter)) | (data == _LINE_END))
+        if not data.size or data[-1] != _LINE_END:
+            found = np.append(found, data.size)  # the end of the last row
+        if found.size != rows * width:
+            return None
+        ends = found.reshape(rows, width)
+        # Every row's last cell ends at a line end and no other cell does: no row is wider or narrower.
+        line_end = data[np.minimum(ends, data.size - 1)] == _LINE_END
+        line_end[-1, -1] = True
+        if not line_end[:, -1].all() or line_end[:, :-1].any():
+            return None
+        starts = np.empty_like(ends)
+        starts.flat[0] = 0
+        starts.flat[1:] = ends.flat[:-1] + 1
+        return _Fields(self.raw, offset, starts, ends)
+
+
+_LINE_END = ord("\n")
+# Lines split apart at once: enough for finding a header row (find_row looks at 500).
+_HEAD_LINES = 1024
+
+
+class _Fields:
+    """The cells of a table of ASCII text as byte ranges: `starts` and `ends` by row and column."""
+
+    def __init__(self, raw: bytes, offset: int, starts: np.ndarray, ends: np.ndarray) -> None:
+        import numpy as np
+
+        self.raw, self.offset, self.starts, self.ends = raw, offset, starts, ends
+        self.data = np.frombuffer(raw, dtype=np.uint8)[offset:]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @property
+    def width(self) -> int:
+        """Cells a row."""
+        return int(self.starts.shape[1])
+
+    def holds(self, word: str) -> bool:
+        """Whether `word` may occur in a cell (it is in their bytes, or is not ASCII and so cannot be)."""
+        return word.isascii() and self.raw.find(word.encode(), self.offset) >= 0
+
+    def texts(self, column: int, rows: np.ndarray | None = None) -> list[str]:
+        """The cells of a column (of the given rows only) as text."""
+        import numpy as np
+
+        starts, ends = self.starts[:, column], self.ends[:, column]
+        if rows is not None:
+            starts, ends = starts[rows], ends[rows]
+        if not starts.size:
+            return []
+        # One gather of every cell and its separator, the separators made line ends, one split.
+        lengths = ends - starts + 1
+        first = np.cumsum(lengths) - lengths
+        at = np.repeat(starts - first, lengths) + np.arange(int(lengths.sum()))
+        # The last cell's separator may be the end of the text: any byte will do, it becomes a line end.
+        picked = self.data[np.minimum(at, self.data.size - 1)]
+        picked[first + lengths - 1] = _LINE_END
+        return picked.tobytes().decode("ascii").split("\n")[:-1]
+
+    def chars(self, column: int, rows: np.ndarray, width: int) -> np.ndarray:
+        """The bytes of a column's cells at `rows`, all `width` long, as a rows × width array."""
+        import numpy as np
+
+        starts = self.starts[rows, column]
+        # Byte by byte: an index array of rows × width would be eight times the bytes it picks.
+        picked = np.empty((width, len(starts)), dtype=np.uint8)
+        for at in range(width):
+            picked[at] = self.data[starts + at]
+        return picked.T
+
 
 def read_csv_table(payload: bytes, *, encoding: str = "utf-8", delimiter: str = ",") -> Grid | LineGrid:
     """`read_csv_grid`, quicker on big files: text without quotes comes as a `LineGrid` of the same rows."""
     text = decode_text(payload, encoding)
     # csv reads such text line by line, splitting at each delimiter: `\r\n` ends a line like `\n`.
-    plain = not any(char in text for char in ('"', "\x00")) and text.count("\r") == text.count("\r\n")
+    plain = not any(char in text for char in ('"', "\x00")) and (
+        "\r" not in text or text.count("\r") == text.count("\r\n")
+    )
     if not plain or delimiter in ('"', "\r", "\n"):
         return _csv_rows(text, delimiter)
-    grid = LineGrid(text.replace("\r\n", "\n") if "\r" in text else text, delimiter)
-    if len(text) > csv.field_size_limit() and max(map(len, grid.lines)) > csv.field_size_limit():
+    # Bytes and text agree only when the text is ASCII and the encoding spells it in ASCII.
+    raw = payload if "\r" not in text and text.isascii() and text.encode("ascii") == payload else None
+    grid = LineGrid(text.replace("\r\n", "\n") if "\r" in text else text, delimiter, raw=raw)
+    if len(text) > csv.field_size_limit() and grid.longest_line() > csv.field_size_limit():
         return _csv_rows(text, delimiter)  # csv refuses such a field: say so the same way
     return grid
 
@@ -1148,30 +1276,40 @@ def long_points(
 
     start = header_row + 1 + skip_rows
     positions = [time_at, value_at, *(at for _, at in dims_at)]
-    columns = grid.columns(start, positions) if isinstance(grid, LineGrid) else None
-    table: Grid | None = None  # the rows, when they had to be made (a LineGrid's columns need none)
-    if columns is not None:
-        cells = dict(zip(positions, columns, strict=True))
+    fields = grid.fields(start) if isinstance(grid, LineGrid) else None
+    if fields is not None and max(positions) < fields.width and not _may_repeat_header(fields, names):
+        # ASCII text, every row as wide: the cells are read from the bytes, without a string for most.
+        stamps, stamp_ok, offsets = _period_fields(
+            fields, time_at, time_format, utc_offset_seconds=utc_offset_seconds
+        )
+        values, value_ok = _number_fields(fields, value_at, decimal=decimal, missing=missing)
+        keep = np.flatnonzero(stamp_ok & value_ok)
+        dimension_cells = [fields.texts(at) for _, at in dims_at]
     else:
-        width = max(time_at, value_at)
-        table = [row for row in grid[start:] if len(row) > width]
-        # Every row reaches the time and value columns; a dimension column may be missing ("").
-        cells = {at: [row[at] if at < len(row) else "" for row in table] for at in positions[2:]}
-        cells.update({at: list(map(itemgetter(at), table)) for at in (time_at, value_at)})
-    stamps, stamp_ok, offsets = _period_column(
-        cells[time_at], time_format, utc_offset_seconds=utc_offset_seconds
-    )
-    values, value_ok = _number_column(cells[value_at], decimal=decimal, missing=missing)
-    repeats = _header_repeats(
-        table if table is not None else grid, start if table is None else 0, names, cells
-    )
-    keep = np.flatnonzero(stamp_ok & value_ok & ~repeats)
+        columns = grid.columns(start, positions) if isinstance(grid, LineGrid) else None
+        table: Grid | None = None  # the rows, when they had to be made (a LineGrid's columns need none)
+        if columns is not None:
+            cells = dict(zip(positions, columns, strict=True))
+        else:
+            width = max(time_at, value_at)
+            table = [row for row in grid[start:] if len(row) > width]
+            # Every row reaches the time and value columns; a dimension column may be missing ("").
+            cells = {at: [row[at] if at < len(row) else "" for row in table] for at in positions[2:]}
+            cells.update({at: list(map(itemgetter(at), table)) for at in (time_at, value_at)})
+        stamps, stamp_ok, offsets = _period_column(
+            cells[time_at], time_format, utc_offset_seconds=utc_offset_seconds
+        )
+        values, value_ok = _number_column(cells[value_at], decimal=decimal, missing=missing)
+        repeats = _header_repeats(
+            table if table is not None else grid, start if table is None else 0, names, cells
+        )
+        keep = np.flatnonzero(stamp_ok & value_ok & ~repeats)
+        dimension_cells = [cells[at] for _, at in dims_at]
     if not dims_at:
         return PointColumns(stamps[keep], values[keep], series=[constant], offsets=offsets[keep])
     index: dict[tuple[str, ...], int] = {}
     series: list[dict[str, str]] = []
     codes = np.empty(len(keep), dtype=np.int32)
-    dimension_cells = [cells[at] for _, at in dims_at]
     for position, row_at in enumerate(keep.tolist()):
         key = tuple(_dimension_text(column[row_at]) for column in dimension_cells)
         code = index.get(key)
@@ -1260,6 +1398,12 @@ def _header_repeats(grid: Grid, start: int, names: Sequence[str], cells: dict[in
     return np.zeros(len(cells[next(iter(cells))]), dtype=bool)
 
 
+def _may_repeat_header(fields: _Fields, names: Sequence[str]) -> bool:
+    """Whether a row of the fields might repeat the header: see `_header_repeats`, here on the bytes."""
+    need = max(2, len(names) // 2)
+    return any(fields.holds(name.split(" ", 1)[0]) for name in names[: len(names) - need + 1])
+
+
 def _may_name(cells: list[Cell], name: str) -> bool:
     """Whether one of the cells might clean to `name`."""
     present = set(map(type, cells))
@@ -1296,16 +1440,54 @@ def _period_column(
         _native_moments(cells, stamps, read, utc_offset_seconds or 0)
     rest = np.flatnonzero(~read).tolist()
     if rest:
-        moments = [parse_period(cells[at], fmt, utc_offset_seconds=utc_offset_seconds) for at in rest]
-        found = [
-            (at, micros_of(moment)) for at, moment in zip(rest, moments, strict=True) if moment is not None
-        ]
-        if found:
-            positions = [at for at, _ in found]
-            stamps[positions] = [stamp for _, (stamp, _) in found]
-            offsets[positions] = [offset for _, (_, offset) in found]
-            read[positions] = True
+        texts = [cells[at] for at in rest]
+        _period_rest(texts, rest, fmt, utc_offset_seconds=utc_offset_seconds, columns=(stamps, read, offsets))
     return stamps, read, offsets
+
+
+def _period_fields(
+    fields: _Fields, column: int, fmt: str, *, utc_offset_seconds: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_period_column` of a column of the fields, its ISO shapes read from the bytes."""
+    import numpy as np
+
+    count = len(fields)
+    stamps = np.zeros(count, dtype=np.int64)
+    read = np.zeros(count, dtype=bool)
+    offsets = np.full(count, utc_offset_seconds or NAIVE, dtype=np.int32)
+    if fmt in ("iso", "native"):
+        widths = fields.ends[:, column] - fields.starts[:, column]
+        for width, shape in _ISO_SHAPES.items():
+            rows = np.flatnonzero(widths == width)
+            if rows.size:
+                chars = fields.chars(column, rows, width)
+                _iso_chars(chars, rows, shape, stamps, read, offsets, utc_offset_seconds or 0)
+    rest = np.flatnonzero(~read)
+    if rest.size:
+        texts = fields.texts(column, rest)
+        _period_rest(
+            texts, rest.tolist(), fmt, utc_offset_seconds=utc_offset_seconds, columns=(stamps, read, offsets)
+        )
+    return stamps, read, offsets
+
+
+def _period_rest(
+    cells: Sequence[Cell],
+    rows: list[int],
+    fmt: str,
+    *,
+    utc_offset_seconds: int | None,
+    columns: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """`parse_period` of the cells one by one, into the columns (stamps, read, offsets) at `rows`."""
+    stamps, read, offsets = columns
+    moments = [parse_period(cell, fmt, utc_offset_seconds=utc_offset_seconds) for cell in cells]
+    found = [(at, micros_of(moment)) for at, moment in zip(rows, moments, strict=True) if moment is not None]
+    if found:
+        positions = [at for at, _ in found]
+        stamps[positions] = [stamp for _, (stamp, _) in found]
+        offsets[positions] = [offset for _, (_, offset) in found]
+        read[positions] = True
 
 
 def _iso_texts(
@@ -1328,36 +1510,52 @@ def _iso_texts(
         except UnicodeEncodeError:
             continue  # digits of other scripts: parse_period reads them one by one
         chars = np.frombuffer(raw, dtype=np.uint8).reshape(rows.size, width)
-        numeric = [at for at, expected in enumerate(shape) if expected == "0"]
-        digits = chars[:, numeric] - np.uint8(ord("0"))  # a byte below "0" wraps round to a large number
-        matched = (digits <= 9).all(axis=1)
-        for at, expected in enumerate(shape):
-            if at == 10:
-                matched &= (chars[:, at] == ord("T")) | (chars[:, at] == ord(" "))
-            elif expected != "0":
-                matched &= chars[:, at] == ord(expected)
+        _iso_chars(chars, rows, shape, stamps, read, offsets, local)
 
-        # The digits in order: YYYY MM DD, then hh mm and ss where the shape has them.
-        year, month, day = _number(digits, 0, 4), _number(digits, 4, 2), _number(digits, 6, 2)
-        hour = _number(digits, 8, 2) if width > 10 else 0
-        minute = _number(digits, 10, 2) if width > 10 else 0
-        second = _number(digits, 12, 2) if width > 16 else 0
-        # Years 2..9998 only: nearer the ends an offset can leave the datetime range (parse_period says how).
-        matched &= (year >= 2) & (year <= 9998) & (month >= 1) & (month <= 12) & (day >= 1)
-        matched &= (hour <= 23) & (minute <= 59) & (second <= 59)
-        years = (np.where(matched, year, 1970) - 1970).astype("datetime64[Y]")
-        month_start = years + (np.where(matched, month, 1) - 1).astype("timedelta64[M]")
-        first_day = month_start.astype("datetime64[D]").astype(np.int64)
-        next_first_day = (month_start + np.timedelta64(1, "M")).astype("datetime64[D]").astype(np.int64)
-        month_days = next_first_day - first_day
-        matched &= day <= month_days
-        micros = ((first_day + day - 1) * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000
-        if shape[-1] != "Z":
-            micros -= local * 1_000_000  # a local time: the `Z` shape is UTC whatever the offset
-        else:
-            offsets[rows[matched]] = 0
-        stamps[rows[matched]] = micros[matched]
-        read[rows[matched]] = True
+
+def _iso_chars(
+    chars: np.ndarray,
+    rows: np.ndarray,
+    shape: str,
+    stamps: np.ndarray,
+    read: np.ndarray,
+    offsets: np.ndarray,
+    local: int,
+) -> None:
+    """Read the cells at `rows`, as a rows × width array of ASCII bytes, that have the ISO `shape`."""
+    import numpy as np
+
+    width = len(shape)
+    numeric = [at for at, expected in enumerate(shape) if expected == "0"]
+    digits = chars[:, numeric] - np.uint8(ord("0"))  # a byte below "0" wraps round to a large number
+    matched = (digits <= 9).all(axis=1)
+    for at, expected in enumerate(shape):
+        if at == 10:
+            matched &= (chars[:, at] == ord("T")) | (chars[:, at] == ord(" "))
+        elif expected != "0":
+            matched &= chars[:, at] == ord(expected)
+
+    # The digits in order: YYYY MM DD, then hh mm and ss where the shape has them.
+    year, month, day = _number(digits, 0, 4), _number(digits, 4, 2), _number(digits, 6, 2)
+    hour = _number(digits, 8, 2) if width > 10 else 0
+    minute = _number(digits, 10, 2) if width > 10 else 0
+    second = _number(digits, 12, 2) if width > 16 else 0
+    # Years 2..9998 only: nearer the ends an offset can leave the datetime range (parse_period says how).
+    matched &= (year >= 2) & (year <= 9998) & (month >= 1) & (month <= 12) & (day >= 1)
+    matched &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    years = (np.where(matched, year, 1970) - 1970).astype("datetime64[Y]")
+    month_start = years + (np.where(matched, month, 1) - 1).astype("timedelta64[M]")
+    first_day = month_start.astype("datetime64[D]").astype(np.int64)
+    next_first_day = (month_start + np.timedelta64(1, "M")).astype("datetime64[D]").astype(np.int64)
+    month_days = next_first_day - first_day
+    matched &= day <= month_days
+    micros = ((first_day + day - 1) * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000
+    if shape[-1] != "Z":
+        micros -= local * 1_000_000  # a local time: the `Z` shape is UTC whatever the offset
+    else:
+        offsets[rows[matched]] = 0
+    stamps[rows[matched]] = micros[matched]
+    read[rows[matched]] = True
 
 
 def _number(digits: np.ndarray, first: int, count: int) -> np.ndarray:
@@ -1422,6 +1620,64 @@ def _number_column(
     for sentinel in missing:
         read &= ~(np.abs(values - sentinel) <= 1e-9)
     return values, read
+
+
+def _number_fields(
+    fields: _Fields, column: int, *, decimal: str = ".", missing: Sequence[float] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_number_column` of a column of the fields, its plain decimals read from the bytes."""
+    import numpy as np
+
+    if decimal != ".":
+        return _number_column(fields.texts(column), decimal=decimal, missing=missing)
+    values = np.full(len(fields), math.nan)
+    simple = np.zeros(len(fields), dtype=bool)
+    widths = fields.ends[:, column] - fields.starts[:, column]
+    for width in np.unique(widths).tolist():
+        if 1 <= width <= _SIMPLE_DECIMAL_WIDTH:
+            rows = np.flatnonzero(widths == width)
+            numbers, ok = _simple_decimals(fields.chars(column, rows, width))
+            values[rows[ok]] = numbers[ok]
+            simple[rows[ok]] = True
+    rest = np.flatnonzero(~simple)
+    if rest.size:
+        # As _number_column reads the whole column: float() when every cell is a plain number, else
+        # parse_number, and the two agree on the simple decimals read above.
+        values[rest], _ = _number_column(fields.texts(column, rest), decimal=decimal)
+    read = np.isfinite(values)
+    for sentinel in missing:
+        read &= ~(np.abs(values - sentinel) <= 1e-9)
+    return values, read
+
+
+# A sign, 15 digits and a point: a mantissa below 2**53 and a power of ten below 10**22, both exact as
+# floats, so one division rounds to the float nearest the decimal, as float() reads it (Clinger's fast path).
+_SIMPLE_DIGITS = 15
+_SIMPLE_DECIMAL_WIDTH = _SIMPLE_DIGITS + 2
+_POWERS_OF_TEN = tuple(float(10**power) for power in range(_SIMPLE_DIGITS + 1))
+
+
+def _simple_decimals(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The numbers of `[-+]digits[.digits]` cells of up to 15 digits as float() reads them, and which are."""
+    import numpy as np
+
+    width = chars.shape[1]
+    digit = chars - np.uint8(ord("0"))  # a byte below "0" wraps round to a large number
+    is_digit = digit <= 9
+    is_point = chars == ord(".")
+    sign = chars[:, 0]
+    points = np.count_nonzero(is_point, axis=1)
+    digits = np.count_nonzero(is_digit, axis=1)
+    signed = (sign == ord("-")) | (sign == ord("+"))
+    # Every byte a digit or the point, but a sign in front; one point at most; 1 to 15 digits.
+    ok = (digits + points + signed == width) & (points <= 1) & (digits >= 1) & (digits <= _SIMPLE_DIGITS)
+    mantissa = np.zeros(len(chars), dtype=np.int64)
+    for at in range(width):
+        mantissa = np.where(is_digit[:, at], mantissa * 10 + digit[:, at], mantissa)
+    # Every byte after the point is a digit.
+    decimals = np.where(points == 1, width - 1 - is_point.argmax(axis=1), 0)
+    numbers = mantissa.astype(np.float64) / np.asarray(_POWERS_OF_TEN)[np.where(ok, decimals, 0)]
+    return np.where(sign == ord("-"), -numbers, numbers), ok
 
 
 def _row_dimensions(

@@ -682,8 +682,10 @@ def _plain_lines(handle: IO[bytes]) -> bool:
     while chunk := handle.read(STREAM_BLOCK_BYTES):
         if b'"' in chunk or b"\x00" in chunk:
             return False
-        returns += chunk.count(b"\r")
-        pairs += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+        if b"\r" in chunk:
+            returns += chunk.count(b"\r")
+            pairs += chunk.count(b"\r\n")
+        pairs += last == b"\r" and chunk[:1] == b"\n"
         last = chunk[-1:]
     return returns == pairs
 

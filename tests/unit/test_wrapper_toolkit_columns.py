@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -12,10 +13,14 @@ import pytest
 from shared import wrapper_toolkit
 from shared.points.columns import ColumnsError, micros_of
 from shared.wrapper_toolkit import (
+    _HEAD_LINES,
     LineGrid,
     PointColumns,
+    _Fields,
     _number_column,
+    _number_fields,
     _period_column,
+    _period_fields,
     column_index,
     header_names,
     long_points,
@@ -150,6 +155,141 @@ def test_number_column_reads_each_cell_as_parse_number_does(decimal: str) -> Non
         assert [float(v) if r else None for v, r in zip(values, read, strict=True)] == expected
     values, read = _number_column(["1.5", "-999", "-999.0000000001", "3"], missing=[-999.0])
     assert read.tolist() == [True, False, False, True]
+
+
+# Plain decimals the bytes are read as, and their near misses, which are read one by one.
+DECIMAL_CELLS = [
+    "0",
+    "-0",
+    "-0.0",
+    "007",
+    "0.1",
+    "2.675",
+    "-.5",
+    "+7.25",
+    "123456789012345",
+    "12345678.9012345",
+    "0.000000000000001",
+    "1234567890123456",
+    "0.30000000000000004",
+    ".",
+    "-",
+    "+",
+    "1.2.3",
+    "1-2",
+    "12a",
+    "1e5",
+    "-999",
+]
+
+
+def fields_of(column: Sequence[str]) -> _Fields:
+    """The cells as the second column of an ASCII CSV table, by their bytes."""
+    grid = read_csv_table(("time,value\n" + "".join(f"t,{cell}\n" for cell in column)).encode())
+    assert isinstance(grid, LineGrid)
+    fields = grid.fields(1)
+    assert fields is not None
+    return fields
+
+
+def plain_ascii(cells: Sequence[Any]) -> list[str]:
+    """The cells a CSV field can hold as they are: ASCII text without a delimiter or a line end."""
+    return [c for c in cells if isinstance(c, str) and c.isascii() and not set(c) & set(',"\n\r')]
+
+
+def random_decimals(count: int, *, seed: int) -> list[str]:
+    """Decimals of 1 to 17 digits, signed or not, with 0 to 8 decimals, as a source might write them."""
+    rng = random.Random(seed)
+    cells = []
+    for _ in range(count):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 17)))
+        point = rng.randint(0, min(8, len(digits)))
+        number = f"{digits[: len(digits) - point]}.{digits[len(digits) - point :]}" if point else digits
+        cells.append(rng.choice(["", "", "-", "+"]) + number)
+    return cells
+
+
+@pytest.mark.parametrize("missing", [(), (-999.0,)])
+def test_number_fields_read_each_cell_as_number_column_does(missing: tuple[float, ...]) -> None:
+    decimals = random_decimals(2000, seed=7)
+    for column in (
+        decimals,
+        DECIMAL_CELLS,
+        plain_ascii(NUMBER_CELLS),
+        [*decimals[:50], "", "n/a"],
+        ["1.5", "-3", "1_000"],
+    ):
+        values, read = _number_fields(fields_of(column), 1, missing=missing)
+        expected_values, expected_read = _number_column(column, missing=missing)
+        assert read.tolist() == expected_read.tolist()
+        # Bit for bit: the same float, the same sign of a zero.
+        assert values[read].tobytes() == expected_values[expected_read].tobytes()
+
+
+def test_number_fields_with_a_decimal_comma_read_the_text() -> None:
+    column = ["1,5".replace(",", "."), "2", "x"]
+    values, read = _number_fields(fields_of(column), 1, decimal=",")
+    expected_values, expected_read = _number_column(column, decimal=",")
+    assert read.tolist() == expected_read.tolist() and values[read].tolist() == expected_values[read].tolist()
+
+
+@pytest.mark.parametrize("offset", [None, 3600])
+@pytest.mark.parametrize("fmt", ["iso", "native", "year"])
+def test_period_fields_read_each_cell_as_period_column_does(fmt: str, offset: int | None) -> None:
+    cells = plain_ascii(ISO_CELLS + EXTREME_CELLS)
+    for column in (cells, cells * 3, ["2024-01-31T13:00:00Z"] * 5 + cells):
+        got = _period_fields(fields_of(column), 1, fmt, utc_offset_seconds=offset)
+        expected = _period_column(column, fmt, utc_offset_seconds=offset)
+        assert [part.tolist() for part in got] == [part.tolist() for part in expected]
+
+
+def test_line_grid_splits_lines_beyond_its_head_as_read_csv_grid_does() -> None:
+    lines = [f"{i},{i * 2}" for i in range(_HEAD_LINES * 2 + 5)]
+    for text in ("\n".join(lines) + "\n", "\n".join(lines)):
+        table, grid = read_csv_table(text.encode()), read_csv_grid(text.encode())
+        assert isinstance(table, LineGrid) and len(table) == len(grid)
+        for index in (0, _HEAD_LINES - 1, _HEAD_LINES, len(grid) - 1, -1):
+            assert table[index] == grid[index]
+        for part in (slice(None, 500), slice(1000, 1100), slice(_HEAD_LINES - 2, None), slice(None, None, 7)):
+            assert table[part] == grid[part]
+        assert table.columns(_HEAD_LINES + 1, [1]) == [[row[1] for row in grid[_HEAD_LINES + 1 :]]]
+
+
+def test_line_grid_gives_fields_only_for_ascii_rows_all_as_wide() -> None:
+    grid = read_csv_table(b"title\na,b,c\n1,22,\n4,5,666")  # the last row without a line end
+    assert isinstance(grid, LineGrid)
+    fields = grid.fields(2)
+    assert fields is not None and fields.width == 3 and len(fields) == 2
+    assert [fields.texts(at) for at in range(3)] == [["1", "4"], ["22", "5"], ["", "666"]]
+    assert fields.texts(2, np.array([1])) == ["666"]
+    assert fields.chars(1, np.array([0]), 2).tobytes() == b"22"
+    for refused in (
+        b"a,b\n1,2\n3\n",
+        b"a,b\n1,2\n\n3,4\n",
+        b"a,b\n1,2,3\n4,5\n",
+        b"a\n1\n",
+        "a,b\n\u00e9,2\n".encode(),
+    ):
+        table = read_csv_table(refused)
+        assert isinstance(table, LineGrid) and table.fields(1) is None
+
+
+def test_long_points_from_the_bytes_equals_long_points_row_by_row_on_random_tables() -> None:
+    rng = random.Random(11)
+    stamps = [c for c in plain_ascii(ISO_CELLS) if c]
+    values = [*random_decimals(50, seed=3), *plain_ascii(NUMBER_CELLS)]
+    for _ in range(20):
+        rows = [
+            f"{rng.choice(stamps)},{rng.choice(values)},{rng.choice(['DE', 'FR', ''])}"
+            for _ in range(rng.randint(1, 300))
+        ]
+        payload = ("when,value,area\n" + "\n".join(rows) + rng.choice(["", "\n"])).encode()
+        options = {"header_row": 0, "time_column": "when", "time_format": "iso", "value_column": "value"}
+        for dimensions in ([], ["area"]):
+            table = read_csv_table(payload)
+            assert isinstance(table, LineGrid) and table.fields(1) is not None
+            expected = row_by_row_long_points(read_csv_grid(payload), dimension_columns=dimensions, **options)
+            assert list(long_points(table, dimension_columns=dimensions, **options)) == list(expected)
 
 
 TEXTS = [
