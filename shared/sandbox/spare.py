@@ -26,6 +26,12 @@ from typing import IO, Any
 from shared.common.errors import SandboxError
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
+# The child's whole environment. glibc's malloc maps each block-sized numpy array afresh and hands it back on
+# free, so a streamed parse page-faulted about 250 MB in for a 1M-row CSV (a third of its time): arrays up to
+# 32 MiB come from the heap instead, and freed memory stays for the next block. Other C libraries ignore it.
+CHILD_ENVIRONMENT = {
+    "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456"
+}
 # How long interpreter exit waits for a spare being started before it discards the slot.
 EXIT_WAIT_SECONDS = 5.0
 
@@ -97,7 +103,7 @@ class SandboxChild:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 cwd=work.name,
-                env={},
+                env=dict(CHILD_ENVIRONMENT),
                 start_new_session=True,
                 pass_fds=(report_write, start_read),
             )

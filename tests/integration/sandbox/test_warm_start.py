@@ -27,7 +27,7 @@ from shared.sandbox.run import (
     prepare_sandbox,
     run_parse,
 )
-from shared.sandbox.spare import SPARES, ChildFit, SandboxChild
+from shared.sandbox.spare import CHILD_ENVIRONMENT, SPARES, ChildFit, SandboxChild
 from shared.validate.validation import validate_wrapper
 
 LIMITS = SandboxLimits(
@@ -91,6 +91,22 @@ def test_a_run_takes_the_spare_started_before_it() -> None:
     assert result.pid == waiting.pid
     assert ended(waiting.pid)
     assert not waiting.work_dir.exists()
+
+
+def test_a_child_starts_with_only_the_malloc_tunables_and_its_code_sees_none_of_them() -> None:
+    prepare_sandbox(Settings())
+    # The dynamic loader splits the tunables at their `:` in place when it reads them.
+    started = Path(f"/proc/{spare().pid}/environ").read_bytes().rstrip(b"\0").replace(b"\0", b":")
+    assert [started.decode()] == [f"{k}={v}" for k, v in CHILD_ENVIRONMENT.items()]
+    result = run_parse(
+        "import os\ndef parse(payload, context):\n"
+        "    yield {'timestamp': '2020-01-01', 'value': 1, 'dimensions': dict(os.environ)}\n",
+        [b"x"],
+        context={},
+        limits=LIMITS,
+    )
+    assert result.ok, result.error
+    assert "GLIBC_TUNABLES" not in result.points[0][2]
 
 
 def test_the_next_spare_is_started_after_a_run_and_serves_the_next_run() -> None:
