@@ -17,11 +17,13 @@ gc.disable()
 
 import time
 import uuid
+import warnings
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from mangum import Mangum
+from pydantic.warnings import UnsupportedFieldAttributeWarning
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,6 +46,11 @@ from functions.api.workers import BlockingCallPlacement
 from shared.common.correlation import correlated, valid_correlation_id
 from shared.common.settings import Settings, get_settings
 from shared.common.tracing import make_tracer
+
+# FastAPI's adapters carry field metadata (a body's alias) that pydantic reports as unused when it builds
+# them. FastAPI silences that while it builds them at import; the domain models defer their build to first
+# use (shared.domain.base), so the adapters are built later, outside FastAPI's silencing.
+warnings.filterwarnings("ignore", category=UnsupportedFieldAttributeWarning)
 
 API_TITLE = "Resource Service API"
 REQUEST_ID_HEADER = "X-Request-ID"
