@@ -35,7 +35,7 @@ from functions.api.cors import (
     CORS_EXPOSE_HEADERS,
     CORS_MAX_AGE_SECONDS,
 )
-from functions.api.dependencies import authentication_dependency
+from functions.api.dependencies import authentication_dependency, install_security_schemes
 from functions.api.errors import install_error_handlers, install_error_schemas, unhandled_error_response
 from functions.api.log import logger
 from functions.api.methods import OptionsResponder
@@ -167,8 +167,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(console_pages.router)
     # Every other route needs an API key; routes read the authenticated key as a dependency.
-    for module in (resources, data, wrappers, uploads):
-        app.include_router(module.router, dependencies=[Depends(authentication_dependency)])
+    authenticated = [module.router for module in (resources, data, wrappers, uploads)]
+    for router in authenticated:
+        app.include_router(router, dependencies=[Depends(authentication_dependency)])
+    install_security_schemes(app, routers=authenticated)
     return app
 
 
