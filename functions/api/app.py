@@ -39,7 +39,7 @@ from functions.api.dependencies import authentication_dependency, install_securi
 from functions.api.errors import install_error_handlers, install_error_schemas, unhandled_error_response
 from functions.api.log import logger
 from functions.api.methods import OptionsResponder
-from functions.api.metrics import UNMATCHED_ROUTE, record_request
+from functions.api.metrics import UNMATCHED_ROUTE, request_metrics
 from functions.api.routes import data, health, resources, uploads, wrappers
 from functions.api.schema_limits import install_schema_limits
 from functions.api.workers import BlockingCallPlacement
@@ -123,17 +123,17 @@ class RequestObserver:
         # The app ran in this context and added its own correlation keys; the request line has only its id.
         logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(**keys)
+        # One line is both the request's log line and its metric record (functions.api.metrics).
         logger.info(
             "request",
             extra={
                 "method": request.method,
                 "path": request.url.path,
-                "status": status,
                 "duration_ms": round(duration_ms, 1),
                 "tenant_id": getattr(state, "tenant_id", None),
+                **request_metrics(route=_route(scope), status=status, latency_ms=duration_ms),
             },
         )
-        record_request(route=_route(scope), status=status, latency_ms=duration_ms)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
