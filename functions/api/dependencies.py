@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.routing import APIRoute
+from fastapi.security import APIKeyHeader, HTTPBearer
 from pymongo.database import Database
 
 from functions.api.errors import UnauthorizedError
@@ -25,8 +28,10 @@ KEY_MAX_LENGTH = 512
 MAXIMUM_FROM = "x-maximum-from"
 KEY_REQUIRED = "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key`"
 
-_bearer = HTTPBearer(auto_error=False, description="an API key as a bearer token")
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")
+# The two ways to send a key; both are documented as security schemes of the authenticated routes.
+BEARER = HTTPBearer(auto_error=False, description="an API key as a bearer token")
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")
+SECURITY_SCHEMES = (BEARER, API_KEY_HEADER)
 
 
 async def settings_dependency() -> Settings:
@@ -61,16 +66,16 @@ def _publisher(settings: Settings) -> MessagePublisher:
 PublisherDep = Annotated[MessagePublisher, Depends(publisher_dependency)]
 
 
-async def authentication_dependency(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key_header)],
-) -> None:
-    """Authenticate the request's API key (Authorization: Bearer … or X-API-Key), hence its tenant; else 401.
+async def authentication_dependency(request: Request) -> ApiKeyPublic:
+    """The request's API key (Authorization: Bearer … or X-API-Key), authenticated: its tenant; else 401.
 
-    The routers that need a key run this for every route; routes read the key with `TenantDep`.
+    The routers that need a key run this for every route, and routes read the key with `TenantDep`:
+    FastAPI solves one dependency once per request, so both get the same key from one lookup.
     """
-    secret = bearer.credentials if bearer is not None else api_key
+    # The security schemes read the headers here rather than as sub-dependencies: each dependency costs
+    # every request a step of FastAPI's solver. The OpenAPI document declares them (install_security_schemes).
+    bearer = await BEARER(request)
+    secret = bearer.credentials if bearer is not None else await API_KEY_HEADER(request)
     if not secret:
         raise UnauthorizedError(KEY_REQUIRED)
     key = None
@@ -78,7 +83,6 @@ async def authentication_dependency(
         key = await authenticate(secret.strip())
     if key is None:
         raise UnauthorizedError("the API key is not valid", invalid=True)
-    request.state.api_key = key
     request.state.tenant_id = key.tenant_id
     # Set here, in the request's task, so the worker threads of its blocking calls inherit the keys.
     correlate(
@@ -87,17 +91,10 @@ async def authentication_dependency(
         resource_id=request.path_params.get("resource_id"),
         wrapper_id=request.path_params.get("wrapper_id"),
     )
-
-
-async def tenant_dependency(request: Request) -> ApiKeyPublic:
-    """The API key `authentication_dependency` accepted for this request."""
-    key: ApiKeyPublic | None = getattr(request.state, "api_key", None)
-    if key is None:  # a route outside the authenticated routers: refuse rather than serve it
-        raise UnauthorizedError(KEY_REQUIRED)
     return key
 
 
-TenantDep = Annotated[ApiKeyPublic, Depends(tenant_dependency)]
+TenantDep = Annotated[ApiKeyPublic, Depends(authentication_dependency)]
 
 
 async def authenticate(secret: str) -> ApiKeyPublic | None:
@@ -145,3 +142,28 @@ async def pagination_dependency(
 
 
 PaginationDep = Annotated[Pagination, Depends(pagination_dependency)]
+
+
+def install_security_schemes(app: FastAPI, *, routers: Sequence[APIRouter]) -> None:
+    """Document the key's security schemes on every operation of `routers` (those that authenticate)."""
+    generate = app.openapi
+    schemes = {
+        scheme.scheme_name: jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
+        for scheme in SECURITY_SCHEMES
+    }
+    requirement: list[dict[str, list[str]]] = [{name: []} for name in schemes]
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            paths = document.get("paths", {})
+            for route in (route for router in routers for route in router.routes):
+                if isinstance(route, APIRoute) and route.include_in_schema:
+                    for method in route.methods or ():
+                        paths[route.path_format][method.lower()]["security"] = requirement
+            components = document.setdefault("components", {})
+            components["securitySchemes"] = {**components.get("securitySchemes", {}), **schemes}
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

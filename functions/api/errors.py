@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -29,19 +29,20 @@ from shared.common.errors import (
     NotFoundError,
     SecretUnavailableError,
 )
+from shared.domain.base import DomainModel
 
 WWW_AUTHENTICATE = 'Bearer realm="resource-service"'
 SCHEMA_REF_PREFIX = "#/components/schemas/"
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(DomainModel):
     """One reason of an error, tied to a field when there is one."""
 
     field: str | None = None
     reason: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(DomainModel):
     """What went wrong, in a machine-readable code and a sentence."""
 
     code: str
@@ -49,7 +50,7 @@ class ErrorBody(BaseModel):
     details: list[ErrorDetail] = Field(default_factory=list)
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(DomainModel):
     """The body of every error response."""
 
     error: ErrorBody

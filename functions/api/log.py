@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-logger = Logger(service="resource-service-api")
+from functions.api.metrics import SERVICE
+
+logger = Logger(service=SERVICE)
 
 
 def correlate(**keys: str | None) -> None:

@@ -1,21 +1,34 @@
-"""The API's CloudWatch metrics (embedded metric format): one record per request, by route and status."""
+"""The API's CloudWatch metrics (embedded metric format): carried by each request's log line.
+
+CloudWatch extracts metrics from any JSON log line with an `_aws` member, so the request line is also
+the request's metric record: `Requests` (1) and `Latency` (ms) by route, status and service (the
+logger's `service` key). One line instead of a log line and a separate EMF record per request.
+"""
 
 from __future__ import annotations
 
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+import time
+from typing import Any
 
 NAMESPACE = "ResourceService"
 SERVICE = "resource-service-api"
 # Paths no route matched are counted under one name: a scanner's random paths must not become dimensions.
 UNMATCHED_ROUTE = "unmatched"
+_DIRECTIVES = [
+    {
+        "Namespace": NAMESPACE,
+        "Dimensions": [["route", "status", "service"]],
+        "Metrics": [{"Name": "Requests", "Unit": "Count"}, {"Name": "Latency", "Unit": "Milliseconds"}],
+    }
+]
 
 
-def record_request(*, route: str, status: int, latency_ms: float) -> None:
-    """Print one EMF record of a request: `Requests` (1) and `Latency` (ms), dimensions route and status."""
-    # Ephemeral: nothing is shared with other Metrics objects of the process, nothing outlives the request.
-    metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
-    metrics.add_dimension(name="route", value=route)
-    metrics.add_dimension(name="status", value=str(status))
-    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=round(latency_ms, 3))
-    metrics.flush_metrics()
+def request_metrics(*, route: str, status: int, latency_ms: float) -> dict[str, Any]:
+    """The members that make a request's log line its EMF record (the line's own `service` completes it)."""
+    return {
+        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": _DIRECTIVES},
+        "route": route,
+        "status": str(status),  # a dimension value: EMF takes strings only
+        "Requests": 1,
+        "Latency": round(latency_ms, 3),
+    }

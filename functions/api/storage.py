@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from functions.api.dependencies import MAXIMUM_FROM
 from functions.api.errors import (
@@ -23,6 +23,7 @@ from functions.api.errors import (
 from functions.api.services import safe_segment, upload_prefix
 from shared.common.errors import InvalidRequestError
 from shared.common.settings import Settings
+from shared.domain.base import DomainModel
 from shared.domain.models import ResourceSource, SourceType
 
 CSV_TYPE = "text/csv"
@@ -34,7 +35,7 @@ _lock = threading.Lock()
 _clients: dict[str | None, Any] = {}
 
 
-class UploadRequest(BaseModel):
+class UploadRequest(DomainModel):
     """A file the client wants to upload as a resource's source."""
 
     model_config = ConfigDict(extra="forbid")
@@ -48,7 +49,7 @@ class UploadRequest(BaseModel):
     )
 
 
-class UploadTicket(BaseModel):
+class UploadTicket(DomainModel):
     """Where and how to upload the file, and the source to create the resource with afterwards."""
 
     upload_url: str

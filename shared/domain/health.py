@@ -10,8 +10,9 @@ import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from shared.domain.base import DomainModel
 from shared.domain.schedule import parse_cron
 
 DAY = 86_400
@@ -36,7 +37,7 @@ class HealthState(StrEnum):
     IDLE = "idle"
 
 
-class WrapperHealth(BaseModel):
+class WrapperHealth(DomainModel):
     """A wrapper's health, computed when it is read."""
 
     state: HealthState
@@ -45,7 +46,7 @@ class WrapperHealth(BaseModel):
     consecutive_failures: int = 0
 
 
-class HealthPolicy(BaseModel):
+class HealthPolicy(DomainModel):
     """When a wrapper counts as stale or failing."""
 
     stale_cadences: int = Field(default=3, ge=1)

@@ -8,9 +8,10 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from shared.common.clock import to_utc
+from shared.domain.base import DomainModel
 from shared.domain.health import WrapperHealth
 from shared.domain.schedule import parse_cron
 from shared.domain.wrapper import SOURCE_URL_PATTERN, Inference, LayoutHints, Variant
@@ -84,7 +85,7 @@ def _source_schema(schema: dict[str, Any]) -> None:
     ]
 
 
-class ResourceSource(BaseModel):
+class ResourceSource(DomainModel):
     """The pointer to a resource's data: an http(s) URL or an uploaded s3:// object."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_source_schema)
@@ -153,7 +154,7 @@ def _exactly_one(first: str, first_type: str, second: str, second_type: str) -> 
 _schedule_schema = _exactly_one("rate_seconds", "integer", "cron", "string")
 
 
-class Schedule(BaseModel):
+class Schedule(DomainModel):
     """When a continuous wrapper runs: every `rate_seconds`, or on a 5-field cron expression (UTC)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_schedule_schema)
@@ -175,7 +176,7 @@ class Schedule(BaseModel):
         return self
 
 
-class Retention(BaseModel):
+class Retention(DomainModel):
     """How long a resource's points are kept: the job deletes those older than the window each tick."""
 
     model_config = ConfigDict(
@@ -202,7 +203,7 @@ class Retention(BaseModel):
         return now.replace(year=year, month=month + 1, day=day)
 
 
-class ResourceCreate(BaseModel):
+class ResourceCreate(DomainModel):
     """What a client sends to create a resource."""
 
     model_config = ConfigDict(extra="forbid")
@@ -229,7 +230,7 @@ def _only_schedule_nullable(schema: dict[str, Any]) -> None:
         field.update(kept)
 
 
-class ResourceUpdate(BaseModel):
+class ResourceUpdate(DomainModel):
     """What a client sends to change a resource; a new source regenerates its wrapper."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_only_schedule_nullable)
@@ -243,7 +244,7 @@ class ResourceUpdate(BaseModel):
     retention: Retention | None = Field(default=None, description=RETENTION_DESCRIPTION)
 
 
-class ResourcePublic(BaseModel):
+class ResourcePublic(DomainModel):
     """A resource as clients see it."""
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
@@ -271,7 +272,7 @@ class ResourceRecord(ResourcePublic):
     deleted_at: datetime | None = None
 
 
-class LogEvent(BaseModel):
+class LogEvent(DomainModel):
     """One entry of a wrapper's bounded execution log."""
 
     at: datetime
@@ -279,7 +280,7 @@ class LogEvent(BaseModel):
     detail: str = ""
 
 
-class SourceValidators(BaseModel):
+class SourceValidators(DomainModel):
     """What a file source said about its version at the last run; the next run's conditional request
     sends them back, so an unchanged file is neither downloaded nor parsed again."""
 
@@ -288,7 +289,7 @@ class SourceValidators(BaseModel):
     content_hash: str | None = Field(default=None, description="sha256 of the bytes last read")
 
 
-class WrapperSummary(BaseModel):
+class WrapperSummary(DomainModel):
     """A wrapper in a list: its state without the code."""
 
     wrapper_id: str
@@ -326,7 +327,7 @@ class WrapperPublic(WrapperSummary):
     )
 
 
-class FetchSpecProposal(BaseModel):
+class FetchSpecProposal(DomainModel):
     """A fetch spec given by PUT, validated on a fresh sample before it replaces the wrapper's own."""
 
     fetch_spec: dict[str, Any]
@@ -352,7 +353,7 @@ class WrapperRecord(WrapperPublic):
     fetch_spec_proposal: FetchSpecProposal | None = None
 
 
-class RunPublic(BaseModel):
+class RunPublic(DomainModel):
     """One execution of a wrapper: what it fetched, stored and published, and what it asked the source for."""
 
     run_id: str
@@ -383,7 +384,7 @@ class RunPublic(BaseModel):
     note: str | None = Field(default=None, description="e.g. `unchanged`: the file had not changed upstream")
 
 
-class BackfillRequest(BaseModel):
+class BackfillRequest(DomainModel):
     """Re-run a wrapper from a given date; unchanged points are not replaced."""
 
     model_config = ConfigDict(extra="forbid")
@@ -396,7 +397,7 @@ class BackfillRequest(BaseModel):
         return to_utc(value)
 
 
-class CodeReplacement(BaseModel):
+class CodeReplacement(DomainModel):
     """Hand-written parse code for a wrapper; it is validated before use."""
 
     model_config = ConfigDict(extra="forbid")
@@ -404,7 +405,7 @@ class CodeReplacement(BaseModel):
     parse_code: str = Field(min_length=1, max_length=200_000)
 
 
-class ApiKeyPublic(BaseModel):
+class ApiKeyPublic(DomainModel):
     """An API key's public part (the secret is shown once, at creation)."""
 
     key_id: str
@@ -419,7 +420,7 @@ class ApiKeyPublic(BaseModel):
     revoked_at: datetime | None = None
 
 
-class PointPublic(BaseModel):
+class PointPublic(DomainModel):
     """A stored data point."""
 
     timestamp: datetime
@@ -427,7 +428,7 @@ class PointPublic(BaseModel):
     dimensions: dict[str, str] = Field(default_factory=dict)
 
 
-class Availability(BaseModel):
+class Availability(DomainModel):
     """What data exists for a resource."""
 
     first: datetime | None = None
@@ -435,7 +436,7 @@ class Availability(BaseModel):
     count: int = 0
 
 
-class Page(BaseModel, Generic[T]):
+class Page(DomainModel, Generic[T]):
     """One page of a listing."""
 
     items: list[T]
@@ -444,7 +445,7 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
-class PromptRecordPublic(BaseModel):
+class PromptRecordPublic(DomainModel):
     """One prompt, response or tool exchange of a generation, kept for debugging."""
 
     wrapper_id: str

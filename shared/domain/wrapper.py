@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared.domain.base import DomainModel
 
 # Below this confidence a result says which other interpretations were close (`wrap` prints "unsure: …").
 UNSURE_BELOW = 0.6
@@ -61,7 +63,7 @@ def _hint_schema(schema: dict[str, Any]) -> None:
     fields["encoding"]["anyOf"][0]["enum"] = _codec_names()
 
 
-class LayoutHints(BaseModel):
+class LayoutHints(DomainModel):
     """What a user says about a source's layout; every field given overrides what inference would pick."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_hint_schema)
@@ -169,7 +171,7 @@ def is_secret_name(text: str) -> bool:
     return not (keylike and re.search(r"\d", text) and re.search(r"[A-Za-z]", text))
 
 
-class SecretRef(BaseModel):
+class SecretRef(DomainModel):
     """A secret given by its name (`{"secret": "eia"}`); the value is looked up only when fetching."""
 
     model_config = ConfigDict(extra="forbid")
@@ -184,7 +186,7 @@ class SecretRef(BaseModel):
         return value
 
 
-class SourceCredentials(BaseModel):
+class SourceCredentials(DomainModel):
     """Request headers and query parameters whose values are secrets, each named, never given."""
 
     model_config = ConfigDict(extra="forbid")
@@ -256,7 +258,7 @@ def credentials_of(options: Mapping[str, Any]) -> SourceCredentials:
     )
 
 
-class IndicatorRequest(BaseModel):
+class IndicatorRequest(DomainModel):
     """The indicator a user asks for, with what the user says about the source's layout."""
 
     name: str = Field(min_length=1, max_length=300)
@@ -272,7 +274,7 @@ class IndicatorRequest(BaseModel):
 PagingKind = Literal["none", "page_number", "offset", "next_link", "link_header", "cursor"]
 
 
-class Pagination(BaseModel):
+class Pagination(DomainModel):
     """How trusted code walks the pages of an API; every walk is capped in pages, bytes and time."""
 
     kind: PagingKind = "none"
@@ -290,7 +292,7 @@ class Pagination(BaseModel):
     max_seconds: int = Field(default=300, ge=1, le=3600, description="the whole walk, every page")
 
 
-class WaterMarkMapping(BaseModel):
+class WaterMarkMapping(DomainModel):
     """How the high water mark becomes request parameters on continuous runs.
 
     The window starts at the high water mark minus the lookback (0: `RS_JOB_LOOKBACK_SECONDS`) and ends now;
@@ -305,7 +307,7 @@ class WaterMarkMapping(BaseModel):
     lookback_seconds: int = Field(default=0, ge=0)
 
 
-class FetchSpec(BaseModel):
+class FetchSpec(DomainModel):
     """Declarative description of how trusted code fetches the source; secrets by name only."""
 
     location: str = Field(min_length=1)
@@ -344,7 +346,7 @@ STRFTIME_FORMATS = ("epoch_s", "epoch_ms", "iso")
 SOURCE_URL_PATTERN = r"^(?:https?|s3)://[A-Za-z0-9\-._~%!$&'()*+,;=:@]+(?:[/?#].*)?$"
 
 
-class FetchSpecUpdate(BaseModel):
+class FetchSpecUpdate(DomainModel):
     """A fetch spec a user gives (PUT /wrappers/{id}/fetch-spec): secrets by name only, checked fields."""
 
     model_config = ConfigDict(extra="forbid")
@@ -469,7 +471,7 @@ class FetchSpecPublic(FetchSpec):
     )
 
 
-class Alternative(BaseModel):
+class Alternative(DomainModel):
     """An interpretation of the source that was not chosen, and the hint that would choose it."""
 
     label: str
@@ -478,7 +480,7 @@ class Alternative(BaseModel):
     hint: dict[str, str] = Field(default_factory=dict, description="hint (as --NAME VALUE) that picks it")
 
 
-class Inference(BaseModel):
+class Inference(DomainModel):
     """How sure the generator is of the interpretation it chose, and what else was possible."""
 
     confidence: float = Field(ge=0.0, le=1.0)
@@ -508,7 +510,7 @@ def margin_confidence(best: float, runner_up: float) -> float:
     return round(1.0 / (1.0 + math.exp(-lead)), 3)
 
 
-class Variant(BaseModel):
+class Variant(DomainModel):
     """Parse code of an interpretation ranked below the chosen one, tried when that one fails validation."""
 
     label: str
@@ -519,7 +521,7 @@ class Variant(BaseModel):
     hint: dict[str, str] = Field(default_factory=dict)
 
 
-class WrapperDraft(BaseModel):
+class WrapperDraft(DomainModel):
     """A generated wrapper before validation."""
 
     fetch_spec: FetchSpec
@@ -559,7 +561,7 @@ class WrapperDraft(BaseModel):
 ExchangeRole = Literal["system", "prompt", "response", "tool_call", "tool_result", "error"]
 
 
-class Exchange(BaseModel):
+class Exchange(DomainModel):
     """One message between the service and a model (prompt, response, tool call or tool result)."""
 
     attempt: int
@@ -567,7 +569,7 @@ class Exchange(BaseModel):
     text: str
 
 
-class Generation(BaseModel):
+class Generation(DomainModel):
     """A draft wrapper and every exchange that produced it."""
 
     draft: WrapperDraft

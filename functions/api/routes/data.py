@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
 
 from functions.api.dependencies import DatabaseDep, TenantDep
 from functions.api.errors import ERROR_RESPONSES
 from functions.api.workers import offload
 from shared.common.clock import to_utc
+from shared.domain.base import DomainModel
 from shared.domain.models import Availability, PointPublic
 from shared.store.points import PointRepository
 from shared.store.resources import ResourceRepository
@@ -24,7 +24,7 @@ OFFSET_MAX = 10_000_000
 router = APIRouter(prefix="/resources", tags=["data"], responses=ERROR_RESPONSES)
 
 
-class PointsPage(BaseModel):
+class PointsPage(DomainModel):
     """One page of a resource's points, oldest first."""
 
     resource_id: str

@@ -6,13 +6,13 @@ from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from functions.api.dependencies import SettingsDep
 from functions.api.errors import ErrorDetail, documented_error, error_response
 from functions.api.workers import offload
 from shared.common.errors import ResourceServiceError
 from shared.common.settings import Settings
+from shared.domain.base import DomainModel
 from shared.store.database import ping
 
 router = APIRouter(tags=["health"])
@@ -20,13 +20,13 @@ router = APIRouter(tags=["health"])
 Check = Literal["ok", "unavailable"]
 
 
-class Health(BaseModel):
+class Health(DomainModel):
     """The process answers."""
 
     status: Literal["ok"] = "ok"
 
 
-class Readiness(BaseModel):
+class Readiness(DomainModel):
     """The dependencies answer."""
 
     status: Literal["ready"] = "ready"

@@ -6,13 +6,13 @@ from functools import partial
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
 
 from functions.api import services
 from functions.api.dependencies import DatabaseDep, PaginationDep, PublisherDep, SettingsDep, TenantDep
 from functions.api.errors import ERROR_RESPONSES, documented_error
 from functions.api.idempotency import IdempotencyDep
 from functions.api.workers import offload
+from shared.domain.base import DomainModel
 from shared.domain.models import (
     BackfillRequest,
     CodeReplacement,
@@ -38,7 +38,7 @@ CONTROL_CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-class Items(BaseModel, Generic[T]):
+class Items(DomainModel, Generic[T]):
     """A short, complete list."""
 
     items: list[T]

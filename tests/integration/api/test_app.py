@@ -166,7 +166,7 @@ def test_logs_are_json_correlated_and_never_carry_the_key(client: TestClient, ke
     assert created["resource_id"] == resource["id"]
     assert created["wrapper_id"] == resource["wrapper_id"]
     fetched = [line for line in lines if line["message"] == "request" and line.get("request_id") == "req-123"]
-    assert fetched and fetched[0]["status"] == 200 and fetched[0]["tenant_id"] == "tenant-a"
+    assert fetched and fetched[0]["status"] == "200" and fetched[0]["tenant_id"] == "tenant-a"
 
 
 # --- idempotency ------------------------------------------------------------------------------

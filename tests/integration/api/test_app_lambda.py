@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 import io
 import json
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -162,12 +165,23 @@ def test_lambda_auth_delete_and_csv(db: Database, key_a: str, key_b: str, queues
     }
 
 
-def test_lambda_request_line_keeps_its_fields(db: Database, key_a: str) -> None:
+@contextmanager
+def log_lines() -> Iterator[list[dict[str, Any]]]:
+    """The API logger's JSON lines written inside the block (the list fills when the block ends)."""
     stream = io.StringIO()
     handler_ = logger.registered_handler
     assert hasattr(handler_, "setStream")
     previous = handler_.setStream(stream)
+    lines: list[dict[str, Any]] = []
     try:
+        yield lines
+    finally:
+        handler_.setStream(previous)
+        lines.extend(json.loads(line) for line in stream.getvalue().splitlines() if line.strip())
+
+
+def test_lambda_request_line_keeps_its_fields(db: Database, key_a: str) -> None:
+    with log_lines() as lines:
         created = invoke(
             http_event("api_create_resource.json", "POST", "/resources", key=key_a, body=resource_body())
         )
@@ -175,12 +189,9 @@ def test_lambda_request_line_keeps_its_fields(db: Database, key_a: str) -> None:
         event = http_event("api_get_resource.json", "GET", f"/resources/{resource['id']}", key=key_a)
         context = lambda_context()
         got = invoke(event, context)
-    finally:
-        handler_.setStream(previous)
     assert got["statusCode"] == 200
     request_id = event["requestContext"]["requestId"]
     assert got["headers"]["x-request-id"] == request_id
-    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
     line = next(line for line in lines if line["message"] == "request" and line["request_id"] == request_id)
     assert set(line) == {
         "level",
@@ -195,6 +206,11 @@ def test_lambda_request_line_keeps_its_fields(db: Database, key_a: str) -> None:
         "duration_ms",
         "tenant_id",
         "correlation_id",
+        # the line is also the request's EMF metric record
+        "_aws",
+        "route",
+        "Requests",
+        "Latency",
         # inject_lambda_context: the invocation's fields
         "cold_start",
         "function_name",
@@ -204,7 +220,7 @@ def test_lambda_request_line_keeps_its_fields(db: Database, key_a: str) -> None:
     }
     assert line["function_request_id"] == context.aws_request_id
     assert line["correlation_id"] == request_id  # no X-Correlation-Id sent: the gateway's request id
-    assert (line["method"], line["path"], line["status"]) == ("GET", f"/resources/{resource['id']}", 200)
+    assert (line["method"], line["path"], line["status"]) == ("GET", f"/resources/{resource['id']}", "200")
     assert line["tenant_id"] == "tenant-a"
     # The creation's own lines still carry the correlation keys of its request.
     created_line = next(line for line in lines if line["message"] == "resource created")
@@ -220,29 +236,21 @@ def test_lambda_health_ready_and_openapi(settings: Settings) -> None:
     assert json.loads(spec["body"])["info"]["title"] == "Resource Service API"
 
 
-def emf_records(text: str) -> list[dict[str, Any]]:
-    """The CloudWatch embedded-metric-format records among printed lines."""
-    records = [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
-    return records
-
-
-def test_each_request_prints_an_emf_record_by_route_and_status(
-    db: Database, key_a: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_each_request_line_is_an_emf_record_by_route_and_status(db: Database, key_a: str) -> None:
     created = invoke(
         http_event("api_create_resource.json", "POST", "/resources", key=key_a, body=resource_body())
     )
     resource_id = json.loads(created["body"])["id"]
-    capsys.readouterr()
-    invoke(http_event("api_get_resource.json", "GET", f"/resources/{resource_id}", key=key_a))
-    invoke(http_event("api_get_resource.json", "GET", "/resources/no-such-id", key=key_a))
-    invoke(http_event("api_get_resource.json", "GET", "/no/such/route/4711", key=None))
-    records = emf_records(capsys.readouterr().out)
+    with log_lines() as lines:
+        invoke(http_event("api_get_resource.json", "GET", f"/resources/{resource_id}", key=key_a))
+        invoke(http_event("api_get_resource.json", "GET", "/resources/no-such-id", key=key_a))
+        invoke(http_event("api_get_resource.json", "GET", "/no/such/route/4711", key=None))
+    records = [line for line in lines if "_aws" in line]
 
-    assert [(r["route"], r["status"]) for r in records] == [
-        ("GET /resources/{resource_id}", "200"),
-        ("GET /resources/{resource_id}", "404"),
-        ("unmatched", "404"),  # a random path never becomes a dimension value
+    assert [(r["message"], r["route"], r["status"]) for r in records] == [
+        ("request", "GET /resources/{resource_id}", "200"),
+        ("request", "GET /resources/{resource_id}", "404"),
+        ("request", "unmatched", "404"),  # a random path never becomes a dimension value
     ]
     for record in records:
         (directive,) = record["_aws"]["CloudWatchMetrics"]
@@ -252,9 +260,12 @@ def test_each_request_prints_an_emf_record_by_route_and_status(
             {"Name": "Requests", "Unit": "Count"},
             {"Name": "Latency", "Unit": "Milliseconds"},
         ]
+        # Every dimension is a string member of the line, every metric a number.
+        assert all(isinstance(record[name], str) for name in directive["Dimensions"][0])
         assert record["service"] == "resource-service-api"
-        assert record["Requests"] == [1.0]
-        assert len(record["Latency"]) == 1 and 0 < record["Latency"][0] < 29_000
+        assert record["Requests"] == 1
+        assert 0 < record["Latency"] < 29_000
+        assert abs(record["_aws"]["Timestamp"] / 1000 - time.time()) < 60
 
 
 def test_the_callers_correlation_id_goes_into_the_creation_message(

@@ -42,3 +42,28 @@ def test_error_responses_reference_it() -> None:
 def test_the_document_is_built_once() -> None:
     app = create_app(Settings())
     assert app.openapi() is app.openapi()
+
+
+def test_every_operation_that_needs_a_key_declares_both_ways_to_send_it() -> None:
+    spec = document()
+    assert spec["components"]["securitySchemes"] == {
+        "HTTPBearer": {"type": "http", "scheme": "bearer", "description": "an API key as a bearer token"},
+        "APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "an API key"},
+    }
+    secured = {
+        f"{method.upper()} {path}": operation.get("security")
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    }
+    either = [{"HTTPBearer": []}, {"APIKeyHeader": []}]
+    assert secured["GET /resources/{resource_id}"] == either
+    assert secured["POST /wrappers/{wrapper_id}/start"] == either
+    assert secured["POST /uploads"] == either
+    assert secured["GET /resources/{resource_id}/points"] == either
+    open_to_all = {"GET /health", "GET /ready"}
+    assert {name for name, security in secured.items() if security is None} >= open_to_all
+    assert all(
+        security == either
+        for name, security in secured.items()
+        if name.split()[1].startswith(("/resources", "/wrappers", "/uploads"))
+    )
