@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
 from shared.common.errors import BrokerUnavailableError
@@ -97,6 +98,26 @@ class FailingPublisher(Publisher):
         if self.calls > self.healthy:
             raise BrokerUnavailableError("RabbitMQ at 127.0.0.1:5672 unreachable after 5 attempts")
         return super().publish_body(queue, body, message_id=message_id, headers=headers)
+
+
+class ReturnedDocuments(monitoring.CommandListener):
+    """Counts the outbox documents the server returned to `find` and `getMore`."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.round_trips = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        cursor = event.reply.get("cursor") if event.command_name in ("find", "getMore") else None
+        if cursor is not None and cursor.get("ns", "").endswith(".point_outbox"):
+            self.count += len(cursor.get("firstBatch", cursor.get("nextBatch", [])))
+            self.round_trips += 1
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
 
 
 class InterferingPublisher(Publisher):
@@ -701,25 +722,158 @@ def test_a_flush_killed_after_the_confirms_before_the_delete_sends_them_again_un
     assert [value for _, value, _ in wire_points(first)] == [1.0 + hour for hour in range(20)]
 
 
-def test_confirmed_outbox_documents_are_deleted_together_once_per_group_read(
+def test_confirmed_outbox_documents_are_deleted_in_queued_order_a_group_at_a_time(
     store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 2)
     monkeypatch.setattr(point_store, "OUTBOX_DOCUMENT_MESSAGES", 1)
     monkeypatch.setattr(point_store, "FLUSH_GROUP_SIZE", 3)
     store.store("r1", hourly(14))
-    deleted: list[int] = []
+    queued = [document["_id"] for document in store.outbox.find({}).sort("queued", 1)]
+    deleted: list[list[str]] = []
     real = store._delete_confirmed
 
-    def counted(documents: list[dict[str, Any]]) -> None:
-        deleted.append(len(documents))
+    def recorded(documents: list[dict[str, Any]]) -> None:
+        deleted.append([document["_id"] for document in documents])
         real(documents)
 
-    monkeypatch.setattr(store, "_delete_confirmed", counted)
+    monkeypatch.setattr(store, "_delete_confirmed", recorded)
     assert store.flush_outbox("r1", publisher, queue=queue).published == 14
-    assert deleted == [3, 3, 1]
+    assert [key for group in deleted for key in group] == queued
+    assert all(len(group) >= 3 for group in deleted[:-1])
     assert store.outbox.count_documents({}) == 0
     assert len(drain(amqp_channel, queue)) == 7
+
+
+class DeleteCommands(monitoring.CommandListener):
+    """The `delete` commands a client sends to the outbox."""
+
+    def __init__(self) -> None:
+        self.commands: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "delete" and event.command["delete"] == "point_outbox":
+            self.commands.append(dict(event.command))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def test_confirmed_outbox_documents_are_deleted_one_by_one_oldest_first_so_a_stopped_delete_leaves_the_newest(
+    mongodb_uri: str, db: Database, publisher: Publisher, queue: str, amqp_channel: Any
+) -> None:
+    # A delete that stops midway (a crash, a failover) must leave the newest documents only: the next
+    # flush sends those again, and an older value sent after a newer one would undo a revision. An
+    # ordered delete, one statement per document in queued order, stops that way.
+    listener = DeleteCommands()
+    client: MongoClient = MongoClient(mongodb_uri, tz_aware=True, event_listeners=[listener])
+    try:
+        store = PointStore(client[db.name])
+        points = hourly(3)
+        store.store("r1", points)
+        store.store("r1", [points[1].model_copy(update={"value": 20.0})])
+        store.store("r1", [points[1]])  # revised back: the newest document must be the last one sent
+        queued = [
+            {k: d[k] for k in ("resource_id", "queued", "_id")}
+            for d in store.outbox.find({}).sort("queued", 1)
+        ]
+        assert store.flush_outbox("r1", publisher, queue=queue).published == 5
+    finally:
+        client.close()
+    statements = [statement for command in listener.commands for statement in command["deletes"]]
+    assert all(command.get("ordered", True) for command in listener.commands)
+    assert [dict(statement["q"]) for statement in statements] == queued
+    assert all(statement["limit"] == 1 for statement in statements)
+    assert wire_points(drain(amqp_channel, queue))[-1] == ("2020-01-01T01:00:00Z", 2.0, "{}")
+
+
+def test_a_document_confirmed_whole_but_not_deleted_is_deleted_by_the_next_flush_without_sending_it(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any
+) -> None:
+    store.store("r1", hourly(3))
+    store.outbox.update_many({}, {"$set": {"sent": 3}})  # as a flush stopped right after the last confirm
+    outbox = store.flush_outbox("r1", publisher, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (0, 0, 0)
+    assert store.outbox.count_documents({}) == 0
+    assert drain(amqp_channel, queue) == []
+
+
+class WaitingPublisher(Publisher):
+    """Holds each publish until `ready` says the store went on meanwhile (a bounded wait, then it fails)."""
+
+    ready: Callable[[int], bool] = staticmethod(lambda published: True)
+
+    def __init__(self, settings: Settings, *, queue: str) -> None:
+        super().__init__(settings, queue_names=[queue])
+        self.published = 0
+        self.waited_out: list[int] = []
+
+    def publish_body(
+        self, queue: str, body: bytes, *, message_id: str, headers: Mapping[str, Any] | None = None
+    ) -> str:
+        deadline = time.monotonic() + 10
+        while not self.ready(self.published):
+            if time.monotonic() > deadline:
+                self.waited_out.append(self.published)
+                break
+            time.sleep(0.005)
+        message_id = super().publish_body(queue, body, message_id=message_id, headers=headers)
+        self.published += 1
+        return message_id
+
+
+def test_the_next_documents_are_read_while_one_is_published(
+    mongodb_uri: str, db: Database, amqp_url: str, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 2)
+    monkeypatch.setattr(point_store, "OUTBOX_DOCUMENT_MESSAGES", 1)
+    monkeypatch.setattr(point_store, "FLUSH_GROUP_SIZE", 1)
+    returned = ReturnedDocuments()
+    client: MongoClient = MongoClient(mongodb_uri, tz_aware=True, event_listeners=[returned])
+    publisher = WaitingPublisher(Settings(amqp_url=SecretStr(amqp_url)), queue=queue)
+    try:
+        store = PointStore(client[db.name])
+        store.store("r1", hourly(8))
+        # The first document is held until the reader fetched the next ones, one round trip each.
+        publisher.ready = lambda published: published > 0 or returned.count >= 3
+        assert store.flush_outbox("r1", publisher, queue=queue).published == 8
+    finally:
+        publisher.close()
+        client.close()
+    assert publisher.waited_out == []
+    assert returned.round_trips >= 3
+
+
+def test_confirmed_documents_are_deleted_while_the_next_ones_are_published(
+    store: PointStore, amqp_url: str, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 2)
+    monkeypatch.setattr(point_store, "OUTBOX_DOCUMENT_MESSAGES", 1)
+    monkeypatch.setattr(point_store, "FLUSH_GROUP_SIZE", 1)
+    store.store("r1", hourly(8))
+    publisher = WaitingPublisher(Settings(amqp_url=SecretStr(amqp_url)), queue=queue)
+    real = store._delete_confirmed
+    held: list[bool] = []
+
+    def after_every_publish(documents: list[dict[str, Any]]) -> None:
+        # Holds the first delete until all four documents are published: only a delete behind the
+        # publishing thread can wait for that.
+        deadline = time.monotonic() + 10
+        while publisher.published < 4 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        held.append(publisher.published == 4)
+        real(documents)
+
+    monkeypatch.setattr(store, "_delete_confirmed", after_every_publish)
+    try:
+        assert store.flush_outbox("r1", publisher, queue=queue).published == 8
+    finally:
+        publisher.close()
+    assert held and all(held)
+    assert store.outbox.count_documents({}) == 0
 
 
 def test_a_document_queued_again_while_its_group_is_flushed_is_not_deleted(
