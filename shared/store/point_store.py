@@ -16,11 +16,11 @@ written before the points, so a crash in between may publish a point twice but n
 document's `_id` is derived from its content: a retried chunk queues the same documents again, which
 moves them to the end of the outbox instead of adding more. Flushing publishes the documents in
 `queued` order, one confirmed message per batch, so the newest value of a revised point is published
-last; a document's progress is recorded when a flush stops in it. While a flush waits on RabbitMQ, a
-thread reads the next documents ahead and another deletes those confirmed whole behind it, in groups,
-oldest first, one document after another (`background`): a process killed before that sends their
-confirmed messages again, under the same ids (at least once, as consumers expect), and a delete
-stopped midway leaves only newer documents, so nothing older is ever sent after something newer.
+last; a document's progress is recorded when a flush stops in it, and the documents confirmed whole
+are deleted per group read, oldest first, one document after another in one ordered write: a process
+killed before that sends their confirmed messages again, under the same ids (at least once, as
+consumers expect), and a delete stopped midway leaves only newer documents, so nothing older is ever
+sent again after something newer.
 
 A second pass over the same data must not read every point back: each stored chunk leaves a digest in
 `point_digests`, keyed by the hash of its point ids, holding the hash of its ids with their values and the
@@ -60,7 +60,6 @@ from shared.points.keys import (
 )
 from shared.points.point import Point
 from shared.store import database as collections
-from shared.store.background import HandleBehind, ReadAhead
 
 # Writes go in bounded chunks so that storing millions of points keeps memory flat.
 CHUNK_SIZE = 5000
@@ -74,9 +73,8 @@ OUTBOX_DOCUMENT_MESSAGES = 5
 # so a chunk of new points costs a few round trips and one of stored points no quadratic match.
 LOOKUP_GROUP_SIZE = 25
 LOOKUP_GROUP_MAX = 500
-# Outbox documents read per round trip while flushing and held ready ahead of the one published (a few MB
-# of ready bodies at most), and deleted per round trip once confirmed: SecantusDB spends more on each
-# round trip than the whole publish of a message, and twice as long deleting documents one at a time.
+# Outbox documents read per round trip while flushing (a few MB of ready bodies at most), and deleted per
+# round trip once confirmed: SecantusDB spends twice as long deleting them a round trip each.
 FLUSH_GROUP_SIZE = 25
 DUPLICATE_KEY = 11000
 
@@ -182,31 +180,26 @@ class PointStore:
         # resource, bodies and all, for any query that is not by `_id`. A document stamped by a clock
         # ahead of this one waits for a later flush.
         until = time.time_ns()
-        # MongoDB's round trips run in two threads while this one waits on RabbitMQ's confirms: the next
-        # documents are read ahead, and those confirmed whole are deleted behind, in queued order.
-        reader = ReadAhead(
-            lambda: self._queued(resource_id, until=until),
-            ahead=FLUSH_GROUP_SIZE,
-            name=f"outbox-reader-{resource_id}",
-        )
-        deleter = HandleBehind(
-            self._delete_confirmed, at_least=FLUSH_GROUP_SIZE, name=f"outbox-deleter-{resource_id}"
-        )
-        with reader as documents, deleter:
-            for document in documents:
-                document_published, document_messages, whole = self._flush_document(
-                    document, publisher, batch_size=batch_size, queue=queue
-                )
-                published += document_published
-                messages += document_messages
-                if whole:
-                    deleter.add(document)
+        for group in self._queued_groups(resource_id, until=until):
+            confirmed: list[dict[str, Any]] = []
+            try:
+                for document in group:
+                    document_published, document_messages, whole = self._flush_document(
+                        document, publisher, batch_size=batch_size, queue=queue
+                    )
+                    published += document_published
+                    messages += document_messages
+                    if whole:
+                        confirmed.append(document)
+            finally:
+                # Also when a later document fails: those confirmed before it are done.
+                self._delete_confirmed(confirmed)
         return OutboxResult(
             published=published, messages=messages, remaining=self.unpublished_count(resource_id)
         )
 
-    def _queued(self, resource_id: str, *, until: int) -> Iterator[dict[str, Any]]:
-        """The resource's outbox documents queued up to `until`, in order, read FLUSH_GROUP_SIZE at a time."""
+    def _queued_groups(self, resource_id: str, *, until: int) -> Iterator[list[dict[str, Any]]]:
+        """The resource's outbox documents queued up to `until`, in order, FLUSH_GROUP_SIZE at a time."""
         # One cursor read as it goes, rather than a listing and a read by `_id` per group: SecantusDB
         # spends about a millisecond on every document it returns. A document queued again meanwhile
         # is past `until` (see _delete_confirmed); an earlier version's points only when its turn
@@ -217,11 +210,17 @@ class PointStore:
             .batch_size(FLUSH_GROUP_SIZE)
         )
         with cursor:
+            group: list[dict[str, Any]] = []
             for document in cursor:
                 # Compared here: SecantusDB 0.7 found no document with `queued` `$lte` these int64 values.
                 if document["queued"] > until:
-                    return
-                yield document
+                    break
+                group.append(document)
+                if len(group) == FLUSH_GROUP_SIZE:
+                    yield group
+                    group = []
+            if group:
+                yield group
 
     def _flush_document(
         self, document: dict[str, Any], publisher: Publisher, *, batch_size: int, queue: str
@@ -256,7 +255,7 @@ class PointStore:
                     publisher.publish_points(resource_id, batch, batch_size=len(batch), queue=queue)
                     published, messages, sent = published + len(batch), messages + 1, start + len(batch)
                     recorded = sent
-                    # The last batch is not recorded: the document is deleted whole behind the flush.
+                    # The last batch is not recorded: the document is deleted with its group.
                     if sent < document["count"] and not self._record_sent(document, sent):
                         return published, messages, False
         except BaseException:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -98,26 +97,6 @@ class FailingPublisher(Publisher):
         if self.calls > self.healthy:
             raise BrokerUnavailableError("RabbitMQ at 127.0.0.1:5672 unreachable after 5 attempts")
         return super().publish_body(queue, body, message_id=message_id, headers=headers)
-
-
-class ReturnedDocuments(monitoring.CommandListener):
-    """Counts the outbox documents the server returned to `find` and `getMore`."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.round_trips = 0
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        pass
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        cursor = event.reply.get("cursor") if event.command_name in ("find", "getMore") else None
-        if cursor is not None and cursor.get("ns", "").endswith(".point_outbox"):
-            self.count += len(cursor.get("firstBatch", cursor.get("nextBatch", [])))
-            self.round_trips += 1
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 class InterferingPublisher(Publisher):
@@ -722,7 +701,7 @@ def test_a_flush_killed_after_the_confirms_before_the_delete_sends_them_again_un
     assert [value for _, value, _ in wire_points(first)] == [1.0 + hour for hour in range(20)]
 
 
-def test_confirmed_outbox_documents_are_deleted_in_queued_order_a_group_at_a_time(
+def test_confirmed_outbox_documents_are_deleted_in_queued_order_once_per_group_read(
     store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 2)
@@ -739,8 +718,8 @@ def test_confirmed_outbox_documents_are_deleted_in_queued_order_a_group_at_a_tim
 
     monkeypatch.setattr(store, "_delete_confirmed", recorded)
     assert store.flush_outbox("r1", publisher, queue=queue).published == 14
+    assert [len(group) for group in deleted] == [3, 3, 1]
     assert [key for group in deleted for key in group] == queued
-    assert all(len(group) >= 3 for group in deleted[:-1])
     assert store.outbox.count_documents({}) == 0
     assert len(drain(amqp_channel, queue)) == 7
 
@@ -799,81 +778,6 @@ def test_a_document_confirmed_whole_but_not_deleted_is_deleted_by_the_next_flush
     assert (outbox.published, outbox.messages, outbox.remaining) == (0, 0, 0)
     assert store.outbox.count_documents({}) == 0
     assert drain(amqp_channel, queue) == []
-
-
-class WaitingPublisher(Publisher):
-    """Holds each publish until `ready` says the store went on meanwhile (a bounded wait, then it fails)."""
-
-    ready: Callable[[int], bool] = staticmethod(lambda published: True)
-
-    def __init__(self, settings: Settings, *, queue: str) -> None:
-        super().__init__(settings, queue_names=[queue])
-        self.published = 0
-        self.waited_out: list[int] = []
-
-    def publish_body(
-        self, queue: str, body: bytes, *, message_id: str, headers: Mapping[str, Any] | None = None
-    ) -> str:
-        deadline = time.monotonic() + 10
-        while not self.ready(self.published):
-            if time.monotonic() > deadline:
-                self.waited_out.append(self.published)
-                break
-            time.sleep(0.005)
-        message_id = super().publish_body(queue, body, message_id=message_id, headers=headers)
-        self.published += 1
-        return message_id
-
-
-def test_the_next_documents_are_read_while_one_is_published(
-    mongodb_uri: str, db: Database, amqp_url: str, queue: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 2)
-    monkeypatch.setattr(point_store, "OUTBOX_DOCUMENT_MESSAGES", 1)
-    monkeypatch.setattr(point_store, "FLUSH_GROUP_SIZE", 1)
-    returned = ReturnedDocuments()
-    client: MongoClient = MongoClient(mongodb_uri, tz_aware=True, event_listeners=[returned])
-    publisher = WaitingPublisher(Settings(amqp_url=SecretStr(amqp_url)), queue=queue)
-    try:
-        store = PointStore(client[db.name])
-        store.store("r1", hourly(8))
-        # The first document is held until the reader fetched the next ones, one round trip each.
-        publisher.ready = lambda published: published > 0 or returned.count >= 3
-        assert store.flush_outbox("r1", publisher, queue=queue).published == 8
-    finally:
-        publisher.close()
-        client.close()
-    assert publisher.waited_out == []
-    assert returned.round_trips >= 3
-
-
-def test_confirmed_documents_are_deleted_while_the_next_ones_are_published(
-    store: PointStore, amqp_url: str, queue: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 2)
-    monkeypatch.setattr(point_store, "OUTBOX_DOCUMENT_MESSAGES", 1)
-    monkeypatch.setattr(point_store, "FLUSH_GROUP_SIZE", 1)
-    store.store("r1", hourly(8))
-    publisher = WaitingPublisher(Settings(amqp_url=SecretStr(amqp_url)), queue=queue)
-    real = store._delete_confirmed
-    held: list[bool] = []
-
-    def after_every_publish(documents: list[dict[str, Any]]) -> None:
-        # Holds the first delete until all four documents are published: only a delete behind the
-        # publishing thread can wait for that.
-        deadline = time.monotonic() + 10
-        while publisher.published < 4 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        held.append(publisher.published == 4)
-        real(documents)
-
-    monkeypatch.setattr(store, "_delete_confirmed", after_every_publish)
-    try:
-        assert store.flush_outbox("r1", publisher, queue=queue).published == 8
-    finally:
-        publisher.close()
-    assert held and all(held)
-    assert store.outbox.count_documents({}) == 0
 
 
 def test_a_document_queued_again_while_its_group_is_flushed_is_not_deleted(
