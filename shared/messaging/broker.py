@@ -57,6 +57,9 @@ APP_ID = "resource-service"
 PERSISTENT = pika.DeliveryMode.Persistent.value
 AUTHENTICATION_ERRORS = (AuthenticationError, ProbableAuthenticationError, ProbableAccessDeniedError)
 PRECONDITION_FAILED = 406
+# A connection that confirmed a publish this recently is not probed before the next one: the probe is for
+# pooled or frozen connections idle far longer, and costs a poll of the socket per message.
+PROBE_IDLE_SECONDS = 1.0
 
 HeaderValue = str | int | float | bool
 Payload = Mapping[str, Any] | BaseModel
@@ -249,10 +252,13 @@ class _Slot:
     def __init__(self) -> None:
         self.connection: pika.BlockingConnection | None = None
         self.channel: BlockingChannel | None = None
+        # When the connection last confirmed a publish (time.monotonic()).
+        self.confirmed_at = -math.inf
 
     def reset(self) -> None:
         """Close the connection if still open and forget it."""
         connection, self.connection, self.channel = self.connection, None, None
+        self.confirmed_at = -math.inf
         if connection is not None and connection.is_open:
             with suppress(AMQPError, OSError):
                 connection.close()
@@ -450,7 +456,7 @@ class Publisher:
     def _probe(self, slot: _Slot) -> None:
         # A pooled or frozen (Lambda) connection sends no heartbeats and may have been dropped by the
         # broker meanwhile; servicing it once notices that before a publish is attempted on it.
-        if slot.connection is None:
+        if slot.connection is None or time.monotonic() - slot.confirmed_at < PROBE_IDLE_SECONDS:
             return
         if not slot.connection.is_open:
             slot.reset()
@@ -499,6 +505,7 @@ class Publisher:
                 channel.basic_publish(
                     exchange="", routing_key=queue, body=message.body, properties=properties, mandatory=True
                 )
+                slot.confirmed_at = time.monotonic()
                 return
             except AUTHENTICATION_ERRORS as error:
                 slot.reset()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
 from shared.common.errors import BrokerUnavailableError
@@ -701,25 +701,83 @@ def test_a_flush_killed_after_the_confirms_before_the_delete_sends_them_again_un
     assert [value for _, value, _ in wire_points(first)] == [1.0 + hour for hour in range(20)]
 
 
-def test_confirmed_outbox_documents_are_deleted_together_once_per_group_read(
+def test_confirmed_outbox_documents_are_deleted_in_queued_order_once_per_group_read(
     store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 2)
     monkeypatch.setattr(point_store, "OUTBOX_DOCUMENT_MESSAGES", 1)
     monkeypatch.setattr(point_store, "FLUSH_GROUP_SIZE", 3)
     store.store("r1", hourly(14))
-    deleted: list[int] = []
+    queued = [document["_id"] for document in store.outbox.find({}).sort("queued", 1)]
+    deleted: list[list[str]] = []
     real = store._delete_confirmed
 
-    def counted(documents: list[dict[str, Any]]) -> None:
-        deleted.append(len(documents))
+    def recorded(documents: list[dict[str, Any]]) -> None:
+        deleted.append([document["_id"] for document in documents])
         real(documents)
 
-    monkeypatch.setattr(store, "_delete_confirmed", counted)
+    monkeypatch.setattr(store, "_delete_confirmed", recorded)
     assert store.flush_outbox("r1", publisher, queue=queue).published == 14
-    assert deleted == [3, 3, 1]
+    assert [len(group) for group in deleted] == [3, 3, 1]
+    assert [key for group in deleted for key in group] == queued
     assert store.outbox.count_documents({}) == 0
     assert len(drain(amqp_channel, queue)) == 7
+
+
+class DeleteCommands(monitoring.CommandListener):
+    """The `delete` commands a client sends to the outbox."""
+
+    def __init__(self) -> None:
+        self.commands: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "delete" and event.command["delete"] == "point_outbox":
+            self.commands.append(dict(event.command))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def test_confirmed_outbox_documents_are_deleted_one_by_one_oldest_first_so_a_stopped_delete_leaves_the_newest(
+    mongodb_uri: str, db: Database, publisher: Publisher, queue: str, amqp_channel: Any
+) -> None:
+    # A delete that stops midway (a crash, a failover) must leave the newest documents only: the next
+    # flush sends those again, and an older value sent after a newer one would undo a revision. An
+    # ordered delete, one statement per document in queued order, stops that way.
+    listener = DeleteCommands()
+    client: MongoClient = MongoClient(mongodb_uri, tz_aware=True, event_listeners=[listener])
+    try:
+        store = PointStore(client[db.name])
+        points = hourly(3)
+        store.store("r1", points)
+        store.store("r1", [points[1].model_copy(update={"value": 20.0})])
+        store.store("r1", [points[1]])  # revised back: the newest document must be the last one sent
+        queued = [
+            {k: d[k] for k in ("resource_id", "queued", "_id")}
+            for d in store.outbox.find({}).sort("queued", 1)
+        ]
+        assert store.flush_outbox("r1", publisher, queue=queue).published == 5
+    finally:
+        client.close()
+    statements = [statement for command in listener.commands for statement in command["deletes"]]
+    assert all(command.get("ordered", True) for command in listener.commands)
+    assert [dict(statement["q"]) for statement in statements] == queued
+    assert all(statement["limit"] == 1 for statement in statements)
+    assert wire_points(drain(amqp_channel, queue))[-1] == ("2020-01-01T01:00:00Z", 2.0, "{}")
+
+
+def test_a_document_confirmed_whole_but_not_deleted_is_deleted_by_the_next_flush_without_sending_it(
+    store: PointStore, publisher: Publisher, queue: str, amqp_channel: Any
+) -> None:
+    store.store("r1", hourly(3))
+    store.outbox.update_many({}, {"$set": {"sent": 3}})  # as a flush stopped right after the last confirm
+    outbox = store.flush_outbox("r1", publisher, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (0, 0, 0)
+    assert store.outbox.count_documents({}) == 0
+    assert drain(amqp_channel, queue) == []
 
 
 def test_a_document_queued_again_while_its_group_is_flushed_is_not_deleted(

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
 from shared.common.settings import Settings
-from shared.messaging.broker import ResourceDataMessage, declare_queues, encode_payload, encode_points
+from shared.messaging.broker import (
+    PROBE_IDLE_SECONDS,
+    Publisher,
+    ResourceDataMessage,
+    declare_queues,
+    encode_payload,
+    encode_points,
+)
 from shared.messaging.queues import PARKING_QUEUE, RESOURCE_DATA_QUEUE, queue_arguments
 from shared.points.point import Point
 
@@ -90,3 +98,44 @@ def test_a_queue_that_dead_letters_is_declared_after_its_target_so_no_dead_lette
         (RESOURCE_DATA_QUEUE, True, queue_arguments(RESOURCE_DATA_QUEUE, settings)),
         ("scratch", True, None),
     ]
+
+
+class IdleConnection:
+    """An open connection that counts how often it is serviced (the publisher's probe)."""
+
+    is_open = True
+
+    def __init__(self) -> None:
+        self.probes = 0
+
+    def process_data_events(self, time_limit: float | None = None) -> None:
+        self.probes += 1
+
+
+class ConfirmingChannel:
+    """An open confirm-mode channel that records the ids it published."""
+
+    is_open = True
+
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    def basic_publish(
+        self, *, exchange: str, routing_key: str, body: bytes, properties: Any, mandatory: bool
+    ) -> None:
+        self.published.append(properties.message_id)
+
+
+def test_a_connection_is_probed_before_a_publish_only_once_it_was_idle() -> None:
+    publisher = Publisher(Settings(broker_channel_pool_size=1), queue_names=[])
+    connection, channel = IdleConnection(), ConfirmingChannel()
+    (slot,) = list(publisher._slots.queue)
+    slot.connection, slot.channel = connection, channel  # type: ignore[assignment]
+
+    publisher.publish_body("q", b"{}", message_id="m1")  # nothing confirmed on it yet: probed
+    publisher.publish_body("q", b"{}", message_id="m2")  # confirmed a moment ago: not probed
+    slot.confirmed_at -= PROBE_IDLE_SECONDS
+    publisher.publish_body("q", b"{}", message_id="m3")  # idle since: probed
+
+    assert connection.probes == 2
+    assert channel.published == ["m1", "m2", "m3"]
