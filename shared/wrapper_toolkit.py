@@ -205,6 +205,10 @@ class LineGrid(Sequence[list[str]]):
     def _split(self, line: str) -> list[str]:
         return line.split(self.delimiter) if line else []  # csv reads a blank line as an empty row
 
+    def _width(self, row: int) -> int:
+        """How many cells row `row` has."""
+        return self._lines_of(slice(row, row + 1))[0].count(self.delimiter) + 1
+
     def _offset(self, start: int) -> int:
         """Where line `start` begins in the text."""
         return sum(map(len, self._lines_of(slice(0, start)))) + start
@@ -223,7 +227,7 @@ class LineGrid(Sequence[list[str]]):
         """The cells at `positions` of the rows from `start` on, or None unless all have the same width."""
         rows = len(self) - start
         delimiter = self.delimiter
-        fields = self._lines_of(slice(start, start + 1))[0].count(delimiter) + 1 if rows > 0 else 0
+        fields = self._width(start) if rows > 0 else 0
         # One field a row would not tell a blank line (no cells) from an empty cell.
         if fields < 2 or max(positions, default=0) >= fields:
             return None
@@ -244,7 +248,7 @@ class LineGrid(Sequence[list[str]]):
         rows = len(self) - start
         if self.raw is None or rows <= 0 or len(self.delimiter) != 1:
             return None
-        width = self._lines_of(slice(start, start + 1))[0].count(self.delimiter) + 1
+        width = self._width(start)
         if width < 2:
             return None
         offset = self._offset(start)
@@ -1616,10 +1620,7 @@ def _number_column(
     if values is None:
         numbers = [parse_number(cell, decimal=decimal) for cell in cells]
         values = np.array([math.nan if number is None else number for number in numbers], dtype=np.float64)
-    read = np.isfinite(values)
-    for sentinel in missing:
-        read &= ~(np.abs(values - sentinel) <= 1e-9)
-    return values, read
+    return values, _readable(values, missing)
 
 
 def _number_fields(
@@ -1644,10 +1645,17 @@ def _number_fields(
         # As _number_column reads the whole column: float() when every cell is a plain number, else
         # parse_number, and the two agree on the simple decimals read above.
         values[rest], _ = _number_column(fields.texts(column, rest), decimal=decimal)
+    return values, _readable(values, missing)
+
+
+def _readable(values: np.ndarray, missing: Sequence[float]) -> np.ndarray:
+    """Where the values are numbers: finite and none of the missing-value sentinels."""
+    import numpy as np
+
     read = np.isfinite(values)
     for sentinel in missing:
         read &= ~(np.abs(values - sentinel) <= 1e-9)
-    return values, read
+    return read
 
 
 # A sign, 15 digits and a point: a mantissa below 2**53 and a power of ten below 10**22, both exact as
