@@ -40,7 +40,7 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 from pymongo import DeleteOne, UpdateOne
@@ -48,7 +48,13 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from shared.messaging.broker import Publisher, encode_points, points_headers, points_message_id
+from shared.messaging.broker import (
+    OutgoingMessage,
+    Publisher,
+    encode_points,
+    points_headers,
+    points_message_id,
+)
 from shared.messaging.queues import RESOURCE_DATA_QUEUE
 from shared.points.keys import (
     key_timestamp,
@@ -131,6 +137,40 @@ def chunk_digest(documents: dict[str, dict[str, Any]]) -> tuple[str, str]:
     return hashlib.sha256(ids).hexdigest()[:32], hashlib.sha256(ids + b"\n\n" + values).hexdigest()
 
 
+class _ReadyMessage(NamedTuple):
+    """An outbox message whose stored body is sent as it is: its document and where the message ends."""
+
+    document: dict[str, Any]
+    message: OutgoingMessage
+    points: int
+    end: int
+
+
+def _ready_messages(document: dict[str, Any], *, batch_size: int, into: list[_ReadyMessage]) -> bool:
+    """Append the document's unconfirmed messages if each is sent as stored; False (nothing added) if not."""
+    resource_id = document["resource_id"]
+    sent = document["sent"]
+    entries = []
+    end = 0
+    for message in document.get("messages") or [{"count": document["count"]}]:
+        begin, end = end, end + message["count"]
+        if end <= sent:
+            continue  # confirmed in an earlier flush
+        body = message.get("body")
+        if body is None or sent > begin or message["count"] > batch_size:
+            return False
+        headers = points_headers(resource_id, index=0, count=1)
+        entries.append(
+            _ReadyMessage(
+                document, OutgoingMessage(message["message_id"], body, headers), message["count"], end
+            )
+        )
+    if not entries:
+        return False  # confirmed whole by an earlier flush: deleted without a publish
+    into.extend(entries)
+    return True
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -183,14 +223,26 @@ class PointStore:
         for group in self._queued_groups(resource_id, until=until):
             confirmed: list[dict[str, Any]] = []
             try:
+                # Runs of ready messages go through the confirm window; any other document (an earlier
+                # version's, or cut into smaller batches) one message at a time, after the run before it.
+                ready: list[_ReadyMessage] = []
                 for document in group:
+                    if _ready_messages(document, batch_size=batch_size, into=ready):
+                        continue
+                    run_published, run_messages = self._flush_ready(
+                        ready, publisher, queue=queue, into=confirmed
+                    )
+                    ready = []
                     document_published, document_messages, whole = self._flush_document(
                         document, publisher, batch_size=batch_size, queue=queue
                     )
-                    published += document_published
-                    messages += document_messages
+                    published += run_published + document_published
+                    messages += run_messages + document_messages
                     if whole:
                         confirmed.append(document)
+                run_published, run_messages = self._flush_ready(ready, publisher, queue=queue, into=confirmed)
+                published += run_published
+                messages += run_messages
             finally:
                 # Also when a later document fails: those confirmed before it are done.
                 self._delete_confirmed(confirmed)
@@ -221,6 +273,34 @@ class PointStore:
                     group = []
             if group:
                 yield group
+
+    def _flush_ready(
+        self, ready: list[_ReadyMessage], publisher: Publisher, *, queue: str, into: list[dict[str, Any]]
+    ) -> tuple[int, int]:
+        """Publish a run of ready messages through the confirm window; (points, messages).
+
+        The documents confirmed whole are appended to `into`; one confirmed in part when the publish
+        fails records how far it got, as `_flush_document` does.
+        """
+        confirmed = 0
+
+        def advance(count: int) -> None:
+            nonlocal confirmed
+            confirmed = count
+
+        try:
+            publisher.publish_window(queue, [entry.message for entry in ready], on_confirmed=advance)
+        finally:
+            done = ready[:confirmed]
+            for index, entry in enumerate(done):
+                last_of_document = index + 1 == len(done) or done[index + 1].document is not entry.document
+                if not last_of_document:
+                    continue
+                if entry.end >= entry.document["count"]:
+                    into.append(entry.document)
+                else:
+                    self._record_sent(entry.document, entry.end)
+        return sum(entry.points for entry in done), len(done)
 
     def _flush_document(
         self, document: dict[str, Any], publisher: Publisher, *, batch_size: int, queue: str

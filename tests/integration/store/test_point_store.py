@@ -15,7 +15,7 @@ from pymongo.database import Database
 
 from shared.common.errors import BrokerUnavailableError
 from shared.common.settings import Settings
-from shared.messaging.broker import Publisher
+from shared.messaging.broker import OutgoingMessage, Publisher
 from shared.messaging.queues import RESOURCE_DATA_QUEUE
 from shared.points.keys import series_key
 from shared.points.point import Point
@@ -98,6 +98,15 @@ class FailingPublisher(Publisher):
             raise BrokerUnavailableError("RabbitMQ at 127.0.0.1:5672 unreachable after 5 attempts")
         return super().publish_body(queue, body, message_id=message_id, headers=headers)
 
+    def publish_window(
+        self, queue: str, messages: Sequence[OutgoingMessage], *, on_confirmed: Callable[[int], None]
+    ) -> None:
+        healthy = max(0, min(len(messages), self.healthy - self.calls))
+        self.calls += len(messages)
+        super().publish_window(queue, messages[:healthy], on_confirmed=on_confirmed)
+        if healthy < len(messages):
+            raise BrokerUnavailableError("RabbitMQ at 127.0.0.1:5672 unreachable after 5 attempts")
+
 
 class InterferingPublisher(Publisher):
     """Publishes, then runs `after_publish` once: another writer acting while a batch is in flight."""
@@ -125,6 +134,12 @@ class InterferingPublisher(Publisher):
         message_id = super().publish_body(queue, body, message_id=message_id, headers=headers)
         self._interfere()
         return message_id
+
+    def publish_window(
+        self, queue: str, messages: Sequence[OutgoingMessage], *, on_confirmed: Callable[[int], None]
+    ) -> None:
+        super().publish_window(queue, messages, on_confirmed=on_confirmed)
+        self._interfere()
 
     def _interfere(self) -> None:
         action, self.after_publish = self.after_publish, None
