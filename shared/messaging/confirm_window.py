@@ -122,7 +122,7 @@ class ConfirmWindow:
         reported = 0
         sent = 0
         while True:
-            while sent < len(messages) and not self._refused and len(self._outstanding) < self.size:
+            while sent < len(messages) and len(self._outstanding) < self.size and self._sending():
                 message = messages[sent]
                 channel.basic_publish(
                     exchange="",
@@ -178,6 +178,10 @@ class ConfirmWindow:
         if self._channel is None:
             raise AMQPChannelError("the confirm window has no open channel")
         return self._channel
+
+    def _sending(self) -> bool:
+        """Whether another message may go: nothing refused, the channel and the connection up."""
+        return not self._refused and self._connection_error is None and self._channel_error is None
 
     def _confirmed_through(self) -> int:
         """The last delivery tag with it and every tag before it confirmed."""
