@@ -298,6 +298,9 @@ class Publisher:
     broker) are never retried: they raise BrokerError naming the queue. pika has no per-publish
     confirm timeout; `broker_confirm_timeout_seconds` bounds the wait for a free slot and, as pika's
     blocked-connection timeout, a broker that withholds confirms under a resource alarm.
+
+    `publish_window` sends through the slot's ConfirmWindow (a second connection, opened on first use)
+    with the same properties, declarations, retries and errors, many messages awaiting their confirm.
     """
 
     def __init__(
