@@ -17,7 +17,8 @@ document's `_id` is derived from its content: a retried chunk queues the same do
 moves them to the end of the outbox instead of adding more. Flushing publishes the documents in
 `queued` order, one confirmed message per batch, so the newest value of a revised point is published
 last; stored bodies sent as they are go through the publisher's confirm window, several awaiting their
-confirm at once, and count as sent only once they and every message before them are confirmed; a document's progress is recorded when a flush stops in it, and the documents confirmed whole
+confirm at once, and count as sent only once they and every message before them are confirmed; a
+document's progress is recorded when a flush stops in it, and the documents confirmed whole
 are deleted per group read, oldest first, one document after another in one ordered write: a process
 killed before that sends their confirmed messages again, under the same ids (at least once, as
 consumers expect), and a delete stopped midway leaves only newer documents, so nothing older is ever
