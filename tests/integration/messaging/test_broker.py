@@ -491,6 +491,27 @@ def test_connection_killed_during_publish_window_resends_from_the_first_unconfir
         assert seqs[resent:] == list(range(seqs[resent], total))
 
 
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl to close connections")
+def test_an_idle_window_the_broker_closed_is_dropped_before_the_next_publish(
+    publisher: Publisher,
+    connection_name: str,
+    make_queue: Callable[..., str],
+    admin: BlockingChannel,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    queue = make_queue()
+    publisher.publish_window(queue, window_messages(2), on_confirmed=lambda count: None)
+    close_broker_side(broker_connection_pids(connection_name))
+    monkeypatch.setattr(broker, "PROBE_IDLE_SECONDS", 0.0)
+
+    with caplog.at_level(logging.WARNING, logger="shared.messaging.broker"):
+        publisher.publish_window(queue, window_messages(3), on_confirmed=lambda count: None)
+
+    assert not [record for record in caplog.records if "broker connection failed" in record.message]
+    assert [p.message_id for _, p, _ in drain(admin, queue)] == ["m0", "m1", "m0", "m1", "m2"]
+
+
 def test_publish_reconnects_after_the_connection_was_closed_client_side(
     publisher: Publisher, make_queue: Callable[..., str], admin: BlockingChannel
 ) -> None:
