@@ -16,8 +16,9 @@ written before the points, so a crash in between may publish a point twice but n
 document's `_id` is derived from its content: a retried chunk queues the same documents again, which
 moves them to the end of the outbox instead of adding more. Flushing publishes the documents in
 `queued` order, one confirmed message per batch, so the newest value of a revised point is published
-last; stored bodies sent as they are go through the publisher's confirm window, several awaiting their
-confirm at once, and count as sent only once they and every message before them are confirmed; a
+last; a document's stored bodies, sent as they are, go through the publisher's confirm window together
+(its points are distinct, so a refused message can never fall behind a later value of its point) and
+count as sent only once they and every message before them are confirmed; a
 document's progress is recorded when a flush stops in it, and the documents confirmed whole
 are deleted per group read, oldest first, one document after another in one ordered write: a process
 killed before that sends their confirmed messages again, under the same ids (at least once, as
@@ -225,26 +226,24 @@ class PointStore:
         for group in self._queued_groups(resource_id, until=until):
             confirmed: list[dict[str, Any]] = []
             try:
-                # Runs of ready messages go through the confirm window; any other document (an earlier
-                # version's, or cut into smaller batches) one message at a time, after the run before it.
-                ready: list[_ReadyMessage] = []
                 for document in group:
+                    # A document's ready messages go through the confirm window together: they hold
+                    # distinct points, so a refused one cannot fall behind a later value of its point.
+                    # Any other document (an earlier version's, or cut into smaller batches) goes one
+                    # message at a time.
+                    ready: list[_ReadyMessage] = []
                     if _ready_messages(document, batch_size=batch_size, into=ready):
-                        continue
-                    run_published, run_messages = self._flush_ready(
-                        ready, publisher, queue=queue, into=confirmed
-                    )
-                    ready = []
-                    document_published, document_messages, whole = self._flush_document(
-                        document, publisher, batch_size=batch_size, queue=queue
-                    )
-                    published += run_published + document_published
-                    messages += run_messages + document_messages
-                    if whole:
-                        confirmed.append(document)
-                run_published, run_messages = self._flush_ready(ready, publisher, queue=queue, into=confirmed)
-                published += run_published
-                messages += run_messages
+                        document_published, document_messages = self._flush_ready(
+                            ready, publisher, queue=queue, into=confirmed
+                        )
+                    else:
+                        document_published, document_messages, whole = self._flush_document(
+                            document, publisher, batch_size=batch_size, queue=queue
+                        )
+                        if whole:
+                            confirmed.append(document)
+                    published += document_published
+                    messages += document_messages
             finally:
                 # Also when a later document fails: those confirmed before it are done.
                 self._delete_confirmed(confirmed)

@@ -829,7 +829,7 @@ def windowed(amqp_url: str, *, window: int) -> Settings:
     return Settings(amqp_url=SecretStr(amqp_url), broker_confirm_window=window)
 
 
-def test_a_flush_sends_runs_of_ready_messages_through_the_confirm_window_in_queued_order(
+def test_a_flush_sends_each_documents_ready_messages_through_the_confirm_window_in_queued_order(
     store: PointStore, amqp_url: str, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 2)
@@ -847,8 +847,9 @@ def test_a_flush_sends_runs_of_ready_messages_through_the_confirm_window_in_queu
     with WindowRecorder(windowed(amqp_url, window=3), queue_names=[queue]) as publisher:
         outbox = store.flush_outbox("r1", publisher, batch_size=2, queue=queue)
     assert (outbox.published, outbox.messages, outbox.remaining) == (30, 15, 0)
-    # Eight documents of two messages (the last of one) in groups of three; the legacy one cuts the second.
-    assert publisher.runs == [6, 2, 2, 3]
+    # Eight documents of two messages (the last of one), each its own window run (a window never holds
+    # two documents' messages, which may carry two values of one point); the legacy one goes without.
+    assert publisher.runs == [2, 2, 2, 2, 2, 2, 1]
     sent = drain_raw(amqp_channel, queue)
     assert [(m, b) for m, _, b in sent[:8] + sent[10:]] == stored[:8] + stored[10:]
     assert [value for _, value, _ in wire_points([(m, json.loads(b)) for m, _, b in sent])] == [
