@@ -629,9 +629,13 @@ def scratch_publisher(settings: Any, queue: str) -> Any:
     from shared.messaging.broker import Publisher
 
     class ScratchPublisher(Publisher):
-        # Every publish path of Publisher ends here, so a tick's points and raw payload land in `queue`.
+        # Every publish path of Publisher ends in one of these, so a tick's points and raw payload land in
+        # `queue`.
         def _publish_on(self, slot: Any, target: str, message: Any) -> None:
             super()._publish_on(slot, queue, message)
+
+        def _window_on(self, slot: Any, target: str, messages: Any, *, on_confirmed: Any) -> None:
+            super()._window_on(slot, queue, messages, on_confirmed=on_confirmed)
 
     return ScratchPublisher(settings, queue_names=[queue], connection_name="resource-service-bench")
 

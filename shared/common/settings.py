@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     broker_backoff_seconds: float = 0.5
     broker_backoff_max_seconds: float = 8.0
     broker_confirm_timeout_seconds: float = 30.0
+    # Messages of an outbox flush sent ahead of their confirms (shared/messaging/confirm_window.py).
+    broker_confirm_window: int = Field(default=32, ge=1)
     collected_data_max_bytes: int = 256 * 1024
     # Queue bounds (shared/messaging/queues.py): a live queue keeps the arguments it was declared with, so
     # changing one needs the migration the README describes.

@@ -11,7 +11,7 @@ import queue as queues
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -40,6 +40,7 @@ from shared.common.errors import (
 )
 from shared.common.secrets import clear_secret_cache, read_secret_document
 from shared.common.settings import Settings, get_settings
+from shared.messaging.confirm_window import ConfirmWindow, WindowMessage
 from shared.messaging.queues import (
     COLLECTED_DATA_QUEUE,
     QUEUES,
@@ -115,7 +116,10 @@ class BrokerCredentials(BaseModel):
 
 
 def declare_queues(
-    channel: BlockingChannel, queue_names: Iterable[str] = QUEUES, *, settings: Settings | None = None
+    channel: BlockingChannel | ConfirmWindow,
+    queue_names: Iterable[str] = QUEUES,
+    *,
+    settings: Settings | None = None,
 ) -> None:
     """Declare queues durable with their arguments, each dead-letter target first; a no-op when they exist.
 
@@ -127,7 +131,7 @@ def declare_queues(
         declare_queue(channel, name, settings=settings)
 
 
-def declare_queue(channel: BlockingChannel, name: str, *, settings: Settings) -> None:
+def declare_queue(channel: BlockingChannel | ConfirmWindow, name: str, *, settings: Settings) -> None:
     """Declare one queue durable with its arguments (QueueArgumentsError when it exists with others)."""
     try:
         channel.queue_declare(queue=name, durable=True, arguments=queue_arguments(name, settings) or None)
@@ -240,28 +244,41 @@ def amqp_parameters(settings: Settings) -> pika.URLParameters:
     return parameters
 
 
-class _Outgoing(NamedTuple):
+class OutgoingMessage(NamedTuple):
+    """A message to publish: its id, its body as sent, its headers."""
+
     message_id: str
     body: bytes
     headers: Mapping[str, Any] | None
 
 
 class _Slot:
-    """One connection and its confirm-mode channel; held by one thread at a time."""
+    """A connection with its confirm-mode channel, and a confirm window opened on first use; one thread's."""
 
     def __init__(self) -> None:
         self.connection: pika.BlockingConnection | None = None
         self.channel: BlockingChannel | None = None
         # When the connection last confirmed a publish (time.monotonic()).
         self.confirmed_at = -math.inf
+        self.window: ConfirmWindow | None = None
+        self.window_confirmed_at = -math.inf
 
     def reset(self) -> None:
-        """Close the connection if still open and forget it."""
+        """Close the connection if still open and forget it, and the window's."""
         connection, self.connection, self.channel = self.connection, None, None
         self.confirmed_at = -math.inf
         if connection is not None and connection.is_open:
             with suppress(AMQPError, OSError):
                 connection.close()
+        self.reset_window()
+
+    def reset_window(self) -> None:
+        """Close the confirm window's connection if still open and forget it."""
+        window, self.window = self.window, None
+        self.window_confirmed_at = -math.inf
+        if window is not None:
+            with suppress(AMQPError, OSError):
+                window.close()
 
 
 class Publisher:
@@ -281,6 +298,9 @@ class Publisher:
     broker) are never retried: they raise BrokerError naming the queue. pika has no per-publish
     confirm timeout; `broker_confirm_timeout_seconds` bounds the wait for a free slot and, as pika's
     blocked-connection timeout, a broker that withholds confirms under a resource alarm.
+
+    `publish_window` sends through the slot's ConfirmWindow (a second connection, opened on first use)
+    with the same properties, declarations, retries and errors, many messages awaiting their confirm.
     """
 
     def __init__(
@@ -326,7 +346,7 @@ class Publisher:
     ) -> str:
         """Publish one JSON message and wait for the broker's confirm; return its message id."""
         body = encode_payload(payload)
-        message = _Outgoing(message_id or message_id_for(queue, body), body, headers)
+        message = OutgoingMessage(message_id or message_id_for(queue, body), body, headers)
         self._send(queue, [message])
         return message.message_id
 
@@ -334,15 +354,32 @@ class Publisher:
         self, queue: str, body: bytes, *, message_id: str, headers: Mapping[str, Any] | None = None
     ) -> str:
         """Publish bytes as they are (a parked message is kept byte for byte), confirmed; return its id."""
-        self._send(queue, [_Outgoing(message_id, body, headers)])
+        self._send(queue, [OutgoingMessage(message_id, body, headers)])
         return message_id
+
+    def publish_window(
+        self,
+        queue: str,
+        messages: Sequence[OutgoingMessage],
+        *,
+        on_confirmed: Callable[[int], None],
+    ) -> None:
+        """Publish bodies as they are, in order, many awaiting their confirm at once (see ConfirmWindow).
+
+        `on_confirmed(n)` is called whenever the first n messages are confirmed, before anything later is
+        reported. A refusal (unroutable, nacked) raises BrokerError once the messages in flight are
+        settled; a lost connection is retried like every publish, from the first unconfirmed message.
+        """
+        if messages:
+            with self._checkout() as slot:
+                self._window_on(slot, queue, messages, on_confirmed=on_confirmed)
 
     def publish_many(self, queue: str, payloads: Iterable[Payload]) -> list[str]:
         """Publish several JSON messages on one checked-out channel, each confirmed; return their ids."""
         messages = []
         for payload in payloads:
             body = encode_payload(payload)
-            messages.append(_Outgoing(message_id_for(queue, body), body, None))
+            messages.append(OutgoingMessage(message_id_for(queue, body), body, None))
         self._send(queue, messages)
         return [message.message_id for message in messages]
 
@@ -374,7 +411,7 @@ class Publisher:
                     else points_message_id(resource_id, body)
                 )
                 headers = points_headers(resource_id, index=index, count=count)
-                self._publish_on(slot, queue, _Outgoing(message_id, body, headers))
+                self._publish_on(slot, queue, OutgoingMessage(message_id, body, headers))
                 ids.append(message_id)
         return ids
 
@@ -425,7 +462,7 @@ class Publisher:
         for slot in idle:
             self._slots.put(slot)
 
-    def _send(self, queue: str, messages: Sequence[_Outgoing]) -> None:
+    def _send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
         with self._checkout() as slot:
             for message in messages:
                 self._publish_on(slot, queue, message)
@@ -489,15 +526,8 @@ class Publisher:
                 channel = connection.channel()
         return channel
 
-    def _publish_on(self, slot: _Slot, queue: str, message: _Outgoing) -> None:
-        properties = pika.BasicProperties(
-            content_type=CONTENT_TYPE,
-            delivery_mode=PERSISTENT,
-            message_id=message.message_id,
-            timestamp=int(time.time()),
-            app_id=APP_ID,
-            headers=dict(message.headers) if message.headers else None,
-        )
+    def _publish_on(self, slot: _Slot, queue: str, message: OutgoingMessage) -> None:
+        properties = _properties(message)
         attempts = max(1, self.settings.broker_connect_attempts)
         for attempt in range(1, attempts + 1):
             try:
@@ -551,6 +581,105 @@ class Publisher:
                     f"channel error while publishing to queue {queue!r}: {_describe(error)}"
                 ) from error
 
+    def _window_on(
+        self,
+        slot: _Slot,
+        queue: str,
+        messages: Sequence[OutgoingMessage],
+        *,
+        on_confirmed: Callable[[int], None],
+    ) -> None:
+        """Publish through the slot's confirm window; the retries and errors are those of `_publish_on`."""
+        ready = [WindowMessage(message.body, _properties(message)) for message in messages]
+        confirmed = 0
+
+        def advance(count: int) -> None:
+            nonlocal confirmed
+            confirmed = start + count
+            on_confirmed(confirmed)
+
+        attempts = max(1, self.settings.broker_connect_attempts)
+        attempt = 1
+        while True:
+            start = confirmed
+            try:
+                window = self._window(slot)
+                window.publish(queue, ready[start:], on_confirmed=advance)
+                slot.window_confirmed_at = time.monotonic()
+                return
+            except AUTHENTICATION_ERRORS as error:
+                slot.reset_window()
+                self._forget_parameters()
+                raise BrokerUnavailableError(
+                    f"RabbitMQ at {self._where()} refused the credentials: {_describe(error)}"
+                ) from error
+            except AMQPConnectionError as error:
+                slot.reset_window()
+                # As `_publish_on` counts per message: a confirm since the last failure restarts the count.
+                attempt = 1 if confirmed > start else attempt
+                if attempt == attempts:
+                    raise BrokerUnavailableError(
+                        f"RabbitMQ at {self._where()} unreachable after {attempts} attempts "
+                        f"(publishing to queue {queue!r}): {_describe(error)}"
+                    ) from error
+                delay = self._backoff(attempt)
+                logger.warning(
+                    "broker connection failed (attempt %d of %d), retrying in %.2fs: %s",
+                    attempt,
+                    attempts,
+                    delay,
+                    _describe(error),
+                )
+                time.sleep(delay)
+                attempt += 1
+            except UnroutableError as error:
+                raise BrokerError(
+                    f"RabbitMQ returned message {_refused_id(error)} as unroutable: "
+                    f"queue {queue!r} does not exist"
+                ) from error
+            except NackError as error:
+                raise BrokerError(
+                    f"RabbitMQ refused (nacked) message {_refused_id(error)} for queue {queue!r}; "
+                    "the queue may be full or the broker out of resources"
+                ) from error
+            except ChannelClosedByBroker as error:
+                slot.reset_window()
+                raise BrokerError(
+                    f"RabbitMQ closed the channel while publishing to queue {queue!r}: "
+                    f"{error.reply_code} {error.reply_text}"
+                ) from error
+            except AMQPChannelError as error:
+                slot.reset_window()
+                raise BrokerError(
+                    f"channel error while publishing to queue {queue!r}: {_describe(error)}"
+                ) from error
+
+    def _window(self, slot: _Slot) -> ConfirmWindow:
+        """The slot's confirm window: probed when idle, opened with the publisher's queues declared."""
+        window = slot.window
+        if window is not None and time.monotonic() - slot.window_confirmed_at >= PROBE_IDLE_SECONDS:
+            try:
+                window.probe()
+            except Exception as error:
+                logger.info("dropping a stale broker connection: %s", _describe(error))
+            if not window.is_open:
+                slot.reset_window()
+        if slot.window is None:
+            window = ConfirmWindow(self._connection_parameters(), size=self.settings.broker_confirm_window)
+            try:
+                for name in _with_dead_letter_targets(self._queue_names, self.settings):
+                    try:
+                        declare_queue(window, name, settings=self.settings)
+                    except QueueArgumentsError as error:
+                        # As `_declared_channel`: the queue takes messages as it is; say what to do.
+                        logger.error("%s", error)
+                        window.open_channel()
+            except BaseException:
+                window.close()
+                raise
+            slot.window = window
+        return slot.window
+
     def _backoff(self, attempt: int) -> float:
         base = self.settings.broker_backoff_seconds * 2 ** (attempt - 1)
         delay = min(base, self.settings.broker_backoff_max_seconds)
@@ -574,6 +703,23 @@ class Publisher:
     def _where(self) -> str:
         parameters = pika.URLParameters(self.settings.amqp_url.get_secret_value())
         return f"{parameters.host}:{parameters.port} vhost {parameters.virtual_host!r}"
+
+
+def _properties(message: OutgoingMessage) -> pika.BasicProperties:
+    """The properties of every message the publisher sends: JSON, persistent, its id and headers."""
+    return pika.BasicProperties(
+        content_type=CONTENT_TYPE,
+        delivery_mode=PERSISTENT,
+        message_id=message.message_id,
+        timestamp=int(time.time()),
+        app_id=APP_ID,
+        headers=dict(message.headers) if message.headers else None,
+    )
+
+
+def _refused_id(error: UnroutableError | NackError) -> str:
+    """The message id of the first message a refusal names."""
+    return str(error.messages[0].properties.message_id) if error.messages else "?"
 
 
 def _describe(error: BaseException) -> str:

@@ -16,7 +16,10 @@ written before the points, so a crash in between may publish a point twice but n
 document's `_id` is derived from its content: a retried chunk queues the same documents again, which
 moves them to the end of the outbox instead of adding more. Flushing publishes the documents in
 `queued` order, one confirmed message per batch, so the newest value of a revised point is published
-last; a document's progress is recorded when a flush stops in it, and the documents confirmed whole
+last; a document's stored bodies, sent as they are, go through the publisher's confirm window together
+(its points are distinct, so a refused message can never fall behind a later value of its point) and
+count as sent only once they and every message before them are confirmed; a
+document's progress is recorded when a flush stops in it, and the documents confirmed whole
 are deleted per group read, oldest first, one document after another in one ordered write: a process
 killed before that sends their confirmed messages again, under the same ids (at least once, as
 consumers expect), and a delete stopped midway leaves only newer documents, so nothing older is ever
@@ -40,7 +43,7 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 from pymongo import DeleteOne, UpdateOne
@@ -48,7 +51,13 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from shared.messaging.broker import Publisher, encode_points, points_headers, points_message_id
+from shared.messaging.broker import (
+    OutgoingMessage,
+    Publisher,
+    encode_points,
+    points_headers,
+    points_message_id,
+)
 from shared.messaging.queues import RESOURCE_DATA_QUEUE
 from shared.points.keys import (
     key_timestamp,
@@ -131,6 +140,40 @@ def chunk_digest(documents: dict[str, dict[str, Any]]) -> tuple[str, str]:
     return hashlib.sha256(ids).hexdigest()[:32], hashlib.sha256(ids + b"\n\n" + values).hexdigest()
 
 
+class _ReadyMessage(NamedTuple):
+    """An outbox message whose stored body is sent as it is: its document and where the message ends."""
+
+    document: dict[str, Any]
+    message: OutgoingMessage
+    points: int
+    end: int
+
+
+def _ready_messages(document: dict[str, Any], *, batch_size: int, into: list[_ReadyMessage]) -> bool:
+    """Append the document's unconfirmed messages if each is sent as stored; False (nothing added) if not."""
+    resource_id = document["resource_id"]
+    sent = document["sent"]
+    entries = []
+    end = 0
+    for message in document.get("messages") or [{"count": document["count"]}]:
+        begin, end = end, end + message["count"]
+        if end <= sent:
+            continue  # confirmed in an earlier flush
+        body = message.get("body")
+        if body is None or sent > begin or message["count"] > batch_size:
+            return False
+        headers = points_headers(resource_id, index=0, count=1)
+        entries.append(
+            _ReadyMessage(
+                document, OutgoingMessage(message["message_id"], body, headers), message["count"], end
+            )
+        )
+    if not entries:
+        return False  # confirmed whole by an earlier flush: deleted without a publish
+    into.extend(entries)
+    return True
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -184,13 +227,23 @@ class PointStore:
             confirmed: list[dict[str, Any]] = []
             try:
                 for document in group:
-                    document_published, document_messages, whole = self._flush_document(
-                        document, publisher, batch_size=batch_size, queue=queue
-                    )
+                    # A document's ready messages go through the confirm window together: they hold
+                    # distinct points, so a refused one cannot fall behind a later value of its point.
+                    # Any other document (an earlier version's, or cut into smaller batches) goes one
+                    # message at a time.
+                    ready: list[_ReadyMessage] = []
+                    if _ready_messages(document, batch_size=batch_size, into=ready):
+                        document_published, document_messages = self._flush_ready(
+                            ready, publisher, queue=queue, into=confirmed
+                        )
+                    else:
+                        document_published, document_messages, whole = self._flush_document(
+                            document, publisher, batch_size=batch_size, queue=queue
+                        )
+                        if whole:
+                            confirmed.append(document)
                     published += document_published
                     messages += document_messages
-                    if whole:
-                        confirmed.append(document)
             finally:
                 # Also when a later document fails: those confirmed before it are done.
                 self._delete_confirmed(confirmed)
@@ -221,6 +274,34 @@ class PointStore:
                     group = []
             if group:
                 yield group
+
+    def _flush_ready(
+        self, ready: list[_ReadyMessage], publisher: Publisher, *, queue: str, into: list[dict[str, Any]]
+    ) -> tuple[int, int]:
+        """Publish a run of ready messages through the confirm window; (points, messages).
+
+        The documents confirmed whole are appended to `into`; one confirmed in part when the publish
+        fails records how far it got, as `_flush_document` does.
+        """
+        confirmed = 0
+
+        def advance(count: int) -> None:
+            nonlocal confirmed
+            confirmed = count
+
+        try:
+            publisher.publish_window(queue, [entry.message for entry in ready], on_confirmed=advance)
+        finally:
+            done = ready[:confirmed]
+            for index, entry in enumerate(done):
+                last_of_document = index + 1 == len(done) or done[index + 1].document is not entry.document
+                if not last_of_document:
+                    continue
+                if entry.end >= entry.document["count"]:
+                    into.append(entry.document)
+                else:
+                    self._record_sent(entry.document, entry.end)
+        return sum(entry.points for entry in done), len(done)
 
     def _flush_document(
         self, document: dict[str, Any], publisher: Publisher, *, batch_size: int, queue: str

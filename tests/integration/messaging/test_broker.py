@@ -34,6 +34,7 @@ from shared.messaging.broker import (
     CONTENT_TYPE,
     PERSISTENT,
     CollectedDataMessage,
+    OutgoingMessage,
     Publisher,
     ResourceDataMessage,
     amqp_parameters,
@@ -41,6 +42,7 @@ from shared.messaging.broker import (
     get_publisher,
     message_id_for,
 )
+from shared.messaging.confirm_window import ConfirmWindow
 from shared.messaging.queues import QUEUES
 from shared.points.point import Point
 
@@ -240,6 +242,117 @@ def test_publish_points_batches_2500_points_into_3_messages(
     assert publisher.publish_points("r-1", [], queue=queue) == []
 
 
+def window_messages(count: int, *, size: int = 2_000) -> list[OutgoingMessage]:
+    """Messages of about `size` bytes each, with the headers an outbox flush sends."""
+    return [
+        OutgoingMessage(
+            f"m{index}", json.dumps({"seq": index, "pad": "x" * size}).encode(), {"batch_count": 1}
+        )
+        for index in range(count)
+    ]
+
+
+def test_publish_window_sends_what_publish_body_sends_in_order(
+    publisher: Publisher, make_queue: Callable[..., str], admin: BlockingChannel
+) -> None:
+    queue = make_queue()
+    messages = window_messages(300)
+    reported: list[int] = []
+
+    publisher.publish_window(queue, messages, on_confirmed=reported.append)
+    windowed = drain(admin, queue)
+    for message in messages:
+        publisher.publish_body(queue, message.body, message_id=message.message_id, headers=message.headers)
+    one_by_one = drain(admin, queue)
+
+    def sent(deliveries: list[Delivery]) -> list[tuple[Any, ...]]:
+        return [
+            (p.message_id, p.headers, p.content_type, p.delivery_mode, p.app_id, body)
+            for _, p, body in deliveries
+        ]
+
+    assert sent(windowed) == sent(one_by_one)
+    assert [p.message_id for _, p, _ in windowed] == [f"m{index}" for index in range(300)]
+    assert reported == sorted(reported) and reported[-1] == 300 and len(set(reported)) == len(reported)
+
+
+def test_publish_window_keeps_up_to_the_window_unconfirmed(
+    make_queue: Callable[..., str], admin: BlockingChannel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = make_queue()
+    in_flight: list[int] = []
+    real = ConfirmWindow._on_confirm
+
+    def recorded(window: ConfirmWindow, frame: Any) -> None:
+        in_flight.append(len(window._outstanding))
+        real(window, frame)
+
+    monkeypatch.setattr(ConfirmWindow, "_on_confirm", recorded)
+    with Publisher(make_settings(broker_confirm_window=8), queue_names=()) as instance:
+        instance.publish_window(queue, window_messages(40), on_confirmed=lambda count: None)
+
+    assert len(drain(admin, queue)) == 40
+    assert max(in_flight) == 8  # the first confirm finds the whole window sent
+
+
+def test_publish_window_stops_at_a_nacked_message_and_reports_only_what_came_before(
+    make_queue: Callable[..., str], admin: BlockingChannel
+) -> None:
+    queue = make_queue(arguments={"x-max-length": 3, "x-overflow": "reject-publish"})
+    reported: list[int] = []
+
+    with (
+        Publisher(make_settings(broker_confirm_window=8), queue_names=()) as instance,
+        pytest.raises(BrokerError, match="nacked") as failure,
+    ):
+        instance.publish_window(queue, window_messages(10), on_confirmed=reported.append)
+
+    assert not isinstance(failure.value, BrokerUnavailableError)
+    assert "message m3 " in str(failure.value) and repr(queue) in str(failure.value)
+    assert reported[-1] == 3
+    assert [p.message_id for _, p, _ in drain(admin, queue)] == ["m0", "m1", "m2"]
+
+
+def test_publish_window_to_a_missing_queue_is_returned_and_reports_nothing(
+    publisher: Publisher, make_queue: Callable[..., str], admin: BlockingChannel
+) -> None:
+    missing = f"rs-test-missing-{uuid4().hex[:8]}"
+    reported: list[int] = []
+
+    with pytest.raises(BrokerError, match="unroutable") as failure:
+        publisher.publish_window(missing, window_messages(20), on_confirmed=reported.append)
+
+    assert not isinstance(failure.value, BrokerUnavailableError)
+    assert "message m0 " in str(failure.value) and repr(missing) in str(failure.value)
+    assert reported == []
+    queue = make_queue()
+    publisher.publish_window(queue, window_messages(3), on_confirmed=reported.append)
+    assert reported[-1] == 3 and len(drain(admin, queue)) == 3
+
+
+def test_a_message_returned_mid_window_stops_it_after_the_confirmed_ones(
+    make_queue: Callable[..., str], admin: BlockingChannel
+) -> None:
+    # The queue is deleted once the first messages are confirmed: later ones come back unroutable.
+    queue = make_queue(durable=True)
+    reported: list[int] = []
+
+    def confirmed(count: int) -> None:
+        if not reported:
+            admin.queue_delete(queue)
+        reported.append(count)
+
+    with (
+        Publisher(make_settings(broker_confirm_window=4), queue_names=()) as instance,
+        pytest.raises(BrokerError, match="unroutable") as failure,
+    ):
+        instance.publish_window(queue, window_messages(400), on_confirmed=confirmed)
+
+    refused = int(str(failure.value).split("message m")[1].split(" ")[0])
+    # Nothing at or after the returned message is reported confirmed.
+    assert reported[-1] <= refused < 400
+
+
 def test_publish_collected_is_size_capped(make_queue: Callable[..., str], admin: BlockingChannel) -> None:
     queue = make_queue()
     raw = bytes(range(256)) * 20
@@ -340,6 +453,63 @@ def test_connection_killed_during_publish_many_loses_nothing(
     # A message in flight when the connection died may arrive twice, under the same id.
     assert len(seqs) - (total + 1) <= 1
     assert {properties.message_id for _, properties, _ in deliveries[1:]} == set(outcome[0])
+
+
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl to close connections")
+def test_connection_killed_during_publish_window_resends_from_the_first_unconfirmed(
+    publisher: Publisher,
+    connection_name: str,
+    make_queue: Callable[..., str],
+    admin: BlockingChannel,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue = make_queue(durable=True)
+    total = 1000
+    publisher.publish_window(queue, window_messages(1), on_confirmed=lambda count: None)
+    pids = broker_connection_pids(connection_name)
+    reported: list[int] = []
+
+    def confirmed(count: int) -> None:
+        if not reported:
+            close_broker_side(pids)  # while the window is full: the broker drops it mid-flight
+        reported.append(count)
+
+    with caplog.at_level(logging.WARNING, logger="shared.messaging.broker"):
+        publisher.publish_window(queue, window_messages(total), on_confirmed=confirmed)
+    deliveries = drain(admin, queue)
+
+    assert reported[-1] == total
+    assert any("broker connection failed (attempt 1 of 3)" in record.message for record in caplog.records)
+    seqs = [json.loads(body)["seq"] for _, _, body in deliveries[1:]]
+    assert set(seqs) == set(range(total))
+    # What was in flight when the connection died arrives again after it, in order, under the same ids.
+    assert [seq for index, seq in enumerate(seqs) if seq not in seqs[:index]] == list(range(total))
+    extra = len(seqs) - total
+    assert extra <= make_settings().broker_confirm_window
+    if extra:
+        resent = next(index for index in range(1, len(seqs)) if seqs[index] <= seqs[index - 1])
+        assert seqs[resent:] == list(range(seqs[resent], total))
+
+
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl to close connections")
+def test_an_idle_window_the_broker_closed_is_dropped_before_the_next_publish(
+    publisher: Publisher,
+    connection_name: str,
+    make_queue: Callable[..., str],
+    admin: BlockingChannel,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    queue = make_queue()
+    publisher.publish_window(queue, window_messages(2), on_confirmed=lambda count: None)
+    close_broker_side(broker_connection_pids(connection_name))
+    monkeypatch.setattr(broker, "PROBE_IDLE_SECONDS", 0.0)
+
+    with caplog.at_level(logging.WARNING, logger="shared.messaging.broker"):
+        publisher.publish_window(queue, window_messages(3), on_confirmed=lambda count: None)
+
+    assert not [record for record in caplog.records if "broker connection failed" in record.message]
+    assert [p.message_id for _, p, _ in drain(admin, queue)] == ["m0", "m1", "m0", "m1", "m2"]
 
 
 def test_publish_reconnects_after_the_connection_was_closed_client_side(

@@ -13,9 +13,9 @@ from pydantic import SecretStr
 from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
-from shared.common.errors import BrokerUnavailableError
+from shared.common.errors import BrokerError, BrokerUnavailableError
 from shared.common.settings import Settings
-from shared.messaging.broker import Publisher
+from shared.messaging.broker import OutgoingMessage, Publisher
 from shared.messaging.queues import RESOURCE_DATA_QUEUE
 from shared.points.keys import series_key
 from shared.points.point import Point
@@ -98,6 +98,15 @@ class FailingPublisher(Publisher):
             raise BrokerUnavailableError("RabbitMQ at 127.0.0.1:5672 unreachable after 5 attempts")
         return super().publish_body(queue, body, message_id=message_id, headers=headers)
 
+    def publish_window(
+        self, queue: str, messages: Sequence[OutgoingMessage], *, on_confirmed: Callable[[int], None]
+    ) -> None:
+        healthy = max(0, min(len(messages), self.healthy - self.calls))
+        self.calls += len(messages)
+        super().publish_window(queue, messages[:healthy], on_confirmed=on_confirmed)
+        if healthy < len(messages):
+            raise BrokerUnavailableError("RabbitMQ at 127.0.0.1:5672 unreachable after 5 attempts")
+
 
 class InterferingPublisher(Publisher):
     """Publishes, then runs `after_publish` once: another writer acting while a batch is in flight."""
@@ -125,6 +134,12 @@ class InterferingPublisher(Publisher):
         message_id = super().publish_body(queue, body, message_id=message_id, headers=headers)
         self._interfere()
         return message_id
+
+    def publish_window(
+        self, queue: str, messages: Sequence[OutgoingMessage], *, on_confirmed: Callable[[int], None]
+    ) -> None:
+        super().publish_window(queue, messages, on_confirmed=on_confirmed)
+        self._interfere()
 
     def _interfere(self) -> None:
         action, self.after_publish = self.after_publish, None
@@ -796,6 +811,104 @@ def test_a_document_queued_again_while_its_group_is_flushed_is_not_deleted(
         assert store.flush_outbox("r1", publisher, queue=queue).remaining == 3
     assert store.flush_outbox("r1", publisher, queue=queue).published == 3
     assert len(drain(amqp_channel, queue)) == 2
+
+
+class WindowRecorder(Publisher):
+    """Counts the confirm window runs of a flush."""
+
+    runs: list[int]
+
+    def publish_window(
+        self, queue: str, messages: Sequence[OutgoingMessage], *, on_confirmed: Callable[[int], None]
+    ) -> None:
+        self.runs = [*getattr(self, "runs", []), len(messages)]
+        super().publish_window(queue, messages, on_confirmed=on_confirmed)
+
+
+def windowed(amqp_url: str, *, window: int) -> Settings:
+    return Settings(amqp_url=SecretStr(amqp_url), broker_confirm_window=window)
+
+
+def test_a_flush_sends_each_documents_ready_messages_through_the_confirm_window_in_queued_order(
+    store: PointStore, amqp_url: str, queue: str, amqp_channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 2)
+    monkeypatch.setattr(point_store, "OUTBOX_DOCUMENT_MESSAGES", 2)
+    monkeypatch.setattr(point_store, "FLUSH_GROUP_SIZE", 3)
+    store.store("r1", hourly(30))
+    documents = list(store.outbox.find({}).sort("queued", 1))
+    stored = [(m["message_id"], m["body"]) for d in documents for m in d["messages"]]
+    # The fifth document as an earlier version wrote it: sent one message at a time, between two runs.
+    legacy = documents[4]
+    wire = [p for message in legacy["messages"] for p in json.loads(message["body"])["points"]]
+    points = [[datetime.fromisoformat(p["timestamp"]), p["value"], p["dimensions"]] for p in wire]
+    store.outbox.update_one({"_id": legacy["_id"]}, {"$set": {"points": points}, "$unset": {"messages": ""}})
+
+    with WindowRecorder(windowed(amqp_url, window=3), queue_names=[queue]) as publisher:
+        outbox = store.flush_outbox("r1", publisher, batch_size=2, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (30, 15, 0)
+    # Eight documents of two messages (the last of one), each its own window run (a window never holds
+    # two documents' messages, which may carry two values of one point); the legacy one goes without.
+    assert publisher.runs == [2, 2, 2, 2, 2, 2, 1]
+    sent = drain_raw(amqp_channel, queue)
+    assert [(m, b) for m, _, b in sent[:8] + sent[10:]] == stored[:8] + stored[10:]
+    assert [value for _, value, _ in wire_points([(m, json.loads(b)) for m, _, b in sent])] == [
+        1.0 + hour for hour in range(30)
+    ]
+    assert {json.dumps(headers, sort_keys=True) for _, headers, _ in sent} == {
+        '{"batch_count": 1, "batch_index": 0, "resource_id": "r1"}'
+    }
+    assert store.outbox.count_documents({}) == 0
+
+
+def test_a_nack_mid_window_deletes_only_the_documents_confirmed_whole_and_keeps_the_rest(
+    store: PointStore, amqp_url: str, amqp_channel: Any, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 2)
+    monkeypatch.setattr(point_store, "OUTBOX_DOCUMENT_MESSAGES", 2)
+    bounded = f"rs_test_points_{uuid.uuid4().hex[:12]}"
+    amqp_channel.queue_declare(
+        queue=bounded, durable=True, arguments={"x-max-length": 5, "x-overflow": "reject-publish"}
+    )
+    try:
+        store.store("r1", hourly(30))
+        with (
+            Publisher(windowed(amqp_url, window=8), queue_names=[bounded]) as publisher,
+            pytest.raises(BrokerError, match="nacked"),
+        ):
+            store.flush_outbox("r1", publisher, queue=bounded)
+        first = drain(amqp_channel, bounded)
+    finally:
+        amqp_channel.queue_delete(queue=bounded)
+    # Five messages confirmed: two documents whole (deleted), the third's first message (recorded).
+    assert len(first) == 5
+    assert store.outbox.count_documents({}) == 6
+    assert [d["sent"] for d in store.outbox.find({}).sort("queued", 1)][:2] == [2, 0]
+    assert store.unpublished_count("r1") == 20
+
+    with Publisher(windowed(amqp_url, window=8), queue_names=[queue]) as publisher:
+        outbox = store.flush_outbox("r1", publisher, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (20, 10, 0)
+    rest = drain(amqp_channel, queue)
+    assert [value for _, value, _ in wire_points(first + rest)] == [1.0 + hour for hour in range(30)]
+
+
+def test_an_unroutable_flush_deletes_nothing_and_the_next_one_sends_everything(
+    store: PointStore, amqp_url: str, amqp_channel: Any, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(point_store, "OUTBOX_BATCH_SIZE", 2)
+    store.store("r1", hourly(30))
+    missing = f"rs_test_missing_{uuid.uuid4().hex[:12]}"
+    with Publisher(windowed(amqp_url, window=8), queue_names=[queue]) as publisher:
+        with pytest.raises(BrokerError, match="unroutable"):
+            store.flush_outbox("r1", publisher, queue=missing)
+        assert store.unpublished_count("r1") == 30
+        assert [d["sent"] for d in store.outbox.find({})] == [0] * store.outbox.count_documents({})
+        outbox = store.flush_outbox("r1", publisher, queue=queue)
+    assert (outbox.published, outbox.messages, outbox.remaining) == (30, 15, 0)
+    assert [value for _, value, _ in wire_points(drain(amqp_channel, queue))] == [
+        1.0 + hour for hour in range(30)
+    ]
 
 
 def test_batch_size_must_be_positive(store: PointStore, publisher: Publisher, queue: str) -> None:
