@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import atexit
 import contextlib
 import os
 import select
@@ -238,25 +239,19 @@ def run_parse(
     paths = import_paths()
     preload = (*PRELOAD, *(_data_preload(code) if preload_data_libraries else ()))
     fit = ChildFit.current(paths, preload)
-    config = {
-        "sys_path": paths,
-        "read_paths": _read_paths(paths),
-        "context": context,
-        "preload": list(preload),
-        "audit_hook": audit_hook,
-        "disk_budget": {"bytes": limits.disk_bytes, "files": limits.max_files, "tmpfs": tmpfs},
-        "limits": {
-            "cpu_seconds": limits.cpu_seconds,
-            "memory_bytes": limits.memory_bytes,
-            "file_bytes": limits.file_bytes,
-            "open_files": limits.open_files,
-            "core_bytes": 0,
-        },
-    }
-    spare = SPARES.take(fit) if warm_start else None
+    confinement = _confinement(paths, preload, limits, audit_hook=audit_hook, tmpfs=tmpfs)
+    config = {**confinement, "context": context}
+    primed = _PRIMED.take(payloads, confinement) if warm_start else None
+    spare = SPARES.take(fit) if warm_start and primed is None else None
     try:
         result = None
-        if spare is not None:
+        if primed is not None:
+            try:
+                with contextlib.suppress(_SpareGoneError):
+                    result = _run_child(primed, {"code": code, "context": context}, limits, on_points)
+            finally:
+                primed.remove_work_dir()
+        if result is None and spare is not None:
             with contextlib.suppress(_SpareGoneError):
                 result = _run_in(
                     spare, code, payloads=payloads, config=config, limits=limits, on_points=on_points
@@ -276,6 +271,161 @@ def run_parse(
             SPARES.refill(ChildFit.current(paths, SPARE_PRELOAD))
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _confinement(
+    paths: list[str],
+    preload: tuple[str, ...],
+    limits: SandboxLimits,
+    *,
+    audit_hook: bool,
+    tmpfs: bool,
+) -> dict[str, Any]:
+    """A run's configuration but its context and inputs: how the child is set up and confined."""
+    return {
+        "sys_path": paths,
+        "read_paths": _read_paths(paths),
+        "preload": list(preload),
+        "audit_hook": audit_hook,
+        "disk_budget": {"bytes": limits.disk_bytes, "files": limits.max_files, "tmpfs": tmpfs},
+        "limits": {
+            "cpu_seconds": limits.cpu_seconds,
+            "memory_bytes": limits.memory_bytes,
+            "file_bytes": limits.file_bytes,
+            "open_files": limits.open_files,
+            "core_bytes": 0,
+        },
+    }
+
+
+def prime_sandbox(payload: bytes, *, sheets: list[str], settings: Settings) -> object | None:
+    """Hand the spare child a workbook, to read its `sheets` confined while the parse code is written.
+
+    The next run_parse of this payload alone, configured as `settings` say, takes the child and sends it
+    the code; it then runs as on a spare, its read_workbook of those sheets already done. The spare is
+    waited for and primed on a thread of its own, never by the caller. Returns what `discard_primed` ends.
+    """
+    if not settings.sandbox_warm_start or not sheets:
+        return None
+    protect_caller()
+    paths = import_paths()
+    limits = SandboxLimits.from_settings(settings)
+    confinement = _confinement(paths, SPARE_PRELOAD, limits, audit_hook=True, tmpfs=True)
+    return _PRIMED.start(
+        payload, sheets=sheets, fit=ChildFit.current(paths, SPARE_PRELOAD), confinement=confinement
+    )
+
+
+def discard_primed(token: object | None) -> None:
+    """End the child `prime_sandbox` primed (the `token` it returned), unless a run took it."""
+    if token is not None:
+        _PRIMED.discard(token)
+
+
+@dataclass(frozen=True)
+class _Primed:
+    """A child handed a payload ahead of its code, and what it was primed for."""
+
+    token: object
+    child: SandboxChild
+    payload: bytes
+    confinement: dict[str, Any]
+
+
+class _PrimedSlot:
+    """At most one primed child, primed on a thread of its own once the spare is there."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: _Primed | None = None
+        self._priming: threading.Thread | None = None
+
+    def start(
+        self, payload: bytes, *, sheets: list[str], fit: ChildFit, confinement: dict[str, Any]
+    ) -> object:
+        """Prime the spare for `payload` in the background, in place of any child primed before."""
+        self.discard()
+        thread = threading.Thread(
+            target=self._prime, args=(payload, sheets, fit, confinement), name="sandbox-prime", daemon=True
+        )
+        with self._lock:
+            self._priming = thread
+        thread.start()
+        return thread
+
+    def _prime(self, payload: bytes, sheets: list[str], fit: ChildFit, confinement: dict[str, Any]) -> None:
+        token = threading.current_thread()
+        child = SPARES.take(fit)
+        if child is None:
+            return
+        path = child.work_dir / "payload-0"
+        try:
+            path.write_bytes(payload)
+        except OSError:
+            child.discard()
+            return
+        config = {**confinement, "work_dir": str(child.work_dir), "payload_paths": [str(path)]}
+        if not child.send({**config, "prime": {"sheets": sheets}}, last=False):
+            child.discard()
+            return
+        with self._lock:
+            kept = self._priming is token
+            if kept:
+                self._held = _Primed(token, child, payload, confinement)
+        if not kept:
+            child.discard()
+
+    def _settled(self) -> _Primed | None:
+        """The primed child, once the priming under way is done, now the caller's alone."""
+        with self._lock:
+            thread = self._priming
+        if thread is not None:
+            thread.join()
+        with self._lock:
+            held, self._held = self._held, None
+            if self._priming is thread:
+                self._priming = None
+        return held
+
+    def take(self, payloads: list[bytes], confinement: dict[str, Any]) -> SandboxChild | None:
+        """The primed child when it was primed for these payloads and this configuration; else None."""
+        held = self._settled()
+        if held is None:
+            return None
+        if (
+            len(payloads) == 1
+            and payloads[0] == held.payload
+            and held.confinement == confinement
+            and held.child.alive()
+        ):
+            return held.child
+        held.child.discard()
+        return None
+
+    def discard(self, token: object | None = None) -> None:
+        """Discard the primed child (only the one primed under `token`, if given)."""
+        with self._lock:
+            if (
+                token is not None
+                and self._priming is not token
+                and (self._held is None or self._held.token is not token)
+            ):
+                return
+        held = self._settled()
+        if held is not None:
+            held.child.discard()
+
+    def forget(self) -> None:
+        """In a forked process: the child belongs to the parent, so it is dropped here, never used."""
+        self._lock = threading.Lock()
+        held, self._held, self._priming = self._held, None, None
+        if held is not None:
+            held.child.forget()
+
+
+_PRIMED = _PrimedSlot()
+atexit.register(_PRIMED.discard)
+os.register_at_fork(after_in_child=_PRIMED.forget)
 
 
 def _run_in(
