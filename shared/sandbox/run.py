@@ -246,6 +246,8 @@ def run_parse(
     try:
         result = None
         if primed is not None:
+            # Its sheets are read already: the next spare starts now, on the core its short run leaves idle.
+            SPARES.refill(ChildFit.current(paths, SPARE_PRELOAD))
             try:
                 with contextlib.suppress(_SpareGoneError):
                     result = _run_child(primed, {"code": code, "context": context}, limits, on_points)

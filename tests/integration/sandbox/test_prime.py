@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import textwrap
 from collections.abc import Iterator
+from typing import Any
 from datetime import datetime, timedelta
 
 import openpyxl
@@ -127,3 +128,18 @@ def test_a_sheet_the_workbook_lacks_is_left_to_the_code() -> None:
     result = run(content)
     assert {point[2]["primed"] for point in result.points} == {"True"}  # its sheet names, no grid
     assert len(result.points) == 200
+
+
+def test_the_next_spare_starts_while_the_primed_child_runs_its_code() -> None:
+    content = workbook()
+    pid, _ = primed_spare(content)
+    during: list[bool] = []
+
+    def watch(points: list[Any]) -> None:
+        during.append(SPARES._starting is not None or SPARES._spare is not None)
+
+    result = run_parse(
+        CODE, [content], context={}, limits=SandboxLimits.from_settings(SETTINGS), on_points=watch
+    )
+    assert result.ok and result.pid == pid
+    assert during and all(during)
