@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import textwrap
 from collections.abc import Iterator
-from typing import Any
 from datetime import datetime, timedelta
+from typing import Any
 
 import openpyxl
 import pytest
