@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import atexit
 import contextlib
+import dataclasses
 import os
 import select
 import signal
@@ -325,104 +326,107 @@ def discard_primed(token: object | None) -> None:
 
 
 @dataclass(frozen=True)
-class _Primed:
-    """A child handed a payload ahead of its code, and what it was primed for."""
+class _Priming:
+    """A payload handed to a spare ahead of its code: the thread priming it, then the child it primed."""
 
-    token: object
-    child: SandboxChild
+    thread: threading.Thread
     payload: bytes
     confinement: dict[str, Any]
+    child: SandboxChild | None = None
+
+    def serves(self, payloads: list[bytes], confinement: dict[str, Any]) -> bool:
+        """Whether a run of these payloads, configured so, is the one this child was primed for."""
+        return (
+            len(payloads) == 1
+            and (payloads[0] is self.payload or payloads[0] == self.payload)
+            and confinement == self.confinement
+        )
 
 
 class _PrimedSlot:
-    """At most one primed child, primed on a thread of its own once the spare is there."""
+    """At most one primed child, primed on a thread of its own once the spare is there.
+
+    Only a run of the payload it was primed for takes it or waits for it: other runs pass it by.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._held: _Primed | None = None
-        self._priming: threading.Thread | None = None
+        self._priming: _Priming | None = None
 
     def start(
         self, payload: bytes, *, sheets: list[str], fit: ChildFit, confinement: dict[str, Any]
     ) -> object:
         """Prime the spare for `payload` in the background, in place of any child primed before."""
         self.discard()
-        thread = threading.Thread(
-            target=self._prime, args=(payload, sheets, fit, confinement), name="sandbox-prime", daemon=True
-        )
+        thread = threading.Thread(target=self._prime, args=(sheets, fit), name="sandbox-prime", daemon=True)
         with self._lock:
-            self._priming = thread
+            self._priming = _Priming(thread, payload, confinement)
         thread.start()
         return thread
 
-    def _prime(self, payload: bytes, sheets: list[str], fit: ChildFit, confinement: dict[str, Any]) -> None:
-        token = threading.current_thread()
+    def _prime(self, sheets: list[str], fit: ChildFit) -> None:
+        with self._lock:
+            priming = self._priming
+        if priming is None or priming.thread is not threading.current_thread():
+            return
         child = SPARES.take(fit)
         if child is None:
             return
         path = child.work_dir / "payload-0"
         try:
-            path.write_bytes(payload)
+            path.write_bytes(priming.payload)
         except OSError:
             child.discard()
             return
-        config = {**confinement, "work_dir": str(child.work_dir), "payload_paths": [str(path)]}
+        config = {**priming.confinement, "work_dir": str(child.work_dir), "payload_paths": [str(path)]}
         if not child.send({**config, "prime": {"sheets": sheets}}, last=False):
             child.discard()
             return
         with self._lock:
-            kept = self._priming is token
+            kept = self._priming is priming
             if kept:
-                self._held = _Primed(token, child, payload, confinement)
+                self._priming = dataclasses.replace(priming, child=child)
         if not kept:
             child.discard()
 
-    def _settled(self) -> _Primed | None:
-        """The primed child, once the priming under way is done, now the caller's alone."""
+    def _settle(self, thread: threading.Thread) -> SandboxChild | None:
+        """The child primed by `thread`, once it is done, now the caller's alone (None if it primed none)."""
+        thread.join()
         with self._lock:
-            thread = self._priming
-        if thread is not None:
-            thread.join()
-        with self._lock:
-            held, self._held = self._held, None
-            if self._priming is thread:
-                self._priming = None
-        return held
+            priming = self._priming
+            if priming is None or priming.thread is not thread:
+                return None
+            self._priming = None
+        return priming.child
 
     def take(self, payloads: list[bytes], confinement: dict[str, Any]) -> SandboxChild | None:
         """The primed child when it was primed for these payloads and this configuration; else None."""
-        held = self._settled()
-        if held is None:
+        with self._lock:
+            priming = self._priming
+        if priming is None or not priming.serves(payloads, confinement):
             return None
-        if (
-            len(payloads) == 1
-            and payloads[0] == held.payload
-            and held.confinement == confinement
-            and held.child.alive()
-        ):
-            return held.child
-        held.child.discard()
+        child = self._settle(priming.thread)
+        if child is None or child.alive():
+            return child
+        child.discard()
         return None
 
     def discard(self, token: object | None = None) -> None:
-        """Discard the primed child (only the one primed under `token`, if given)."""
+        """Discard the primed child (only the one `start` returned `token` for, if given)."""
         with self._lock:
-            if (
-                token is not None
-                and self._priming is not token
-                and (self._held is None or self._held.token is not token)
-            ):
-                return
-        held = self._settled()
-        if held is not None:
-            held.child.discard()
+            priming = self._priming
+        if priming is None or (token is not None and priming.thread is not token):
+            return
+        child = self._settle(priming.thread)
+        if child is not None:
+            child.discard()
 
     def forget(self) -> None:
         """In a forked process: the child belongs to the parent, so it is dropped here, never used."""
         self._lock = threading.Lock()
-        held, self._held, self._priming = self._held, None, None
-        if held is not None:
-            held.child.forget()
+        priming, self._priming = self._priming, None
+        if priming is not None and priming.child is not None:
+            priming.child.forget()
 
 
 _PRIMED = _PrimedSlot()

@@ -12,6 +12,7 @@ import openpyxl
 import pytest
 
 from shared.common.settings import Settings
+from shared.sandbox import run as sandbox_run
 from shared.sandbox.run import (
     SandboxLimits,
     SandboxResult,
@@ -56,8 +57,10 @@ def workbook(rows: int = 200, *, first: float = 0.0) -> bytes:
 
 @pytest.fixture(autouse=True)
 def no_spare() -> Iterator[None]:
+    """Each test starts without a spare or a primed child and leaves neither behind."""
     discard_spare()
     yield
+    sandbox_run._PRIMED.discard()
     discard_spare()
 
 
@@ -96,21 +99,22 @@ def test_the_run_of_the_primed_payload_takes_the_child_and_its_sheets_and_yields
     discard_primed(token)  # taken already: nothing left to end
 
 
-def test_a_run_of_another_payload_ends_the_primed_child_and_runs_on_its_own() -> None:
-    pid, _ = primed_spare(workbook())
-    other = run(workbook(first=1000.0))
-    assert other.pid != pid
-    assert ended(pid)
-    assert {point[2]["primed"] for point in other.points} == {"False"}
-    assert other.points[0][1] == 1000.0
-
-
-def test_a_run_configured_otherwise_does_not_take_the_primed_child() -> None:
+def test_a_run_of_another_payload_passes_the_primed_child_by_and_leaves_it_for_its_own() -> None:
     content = workbook()
     pid, _ = primed_spare(content)
+    other = run(workbook(first=1000.0))
+    assert other.pid != pid
+    assert {point[2]["primed"] for point in other.points} == {"False"}
+    assert other.points[0][1] == 1000.0
+    assert run(content).pid == pid
+
+
+def test_a_run_configured_otherwise_does_not_take_the_primed_child_and_discard_ends_it() -> None:
+    content = workbook()
+    pid, token = primed_spare(content)
     tighter = SandboxLimits.from_settings(SETTINGS).model_copy(update={"cpu_seconds": 3})
-    result = run(content, limits=tighter)
-    assert result.pid != pid
+    assert run(content, limits=tighter).pid != pid
+    discard_primed(token)
     assert ended(pid)
 
 
