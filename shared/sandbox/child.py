@@ -206,16 +206,20 @@ def main() -> int:
     return 0
 
 
-def prime(handle: IO[bytes], sheets: list[str]) -> bytes:
+def prime(handle: IO[bytes], sheets: list[str]) -> bytes | None:
     """Read the payload and parse its workbook's `sheets` now, confined, before the parse code comes.
 
     The parse code's read_workbook of the payload returned here takes those sheets as they were read. The
-    handle is left at the start, for a parse code that reads the payload in blocks instead.
+    handle is left at the start, for a parse code that reads the payload in blocks instead. None when the
+    payload cannot be read now: the run reads it as any run does, and reports what it meets.
     """
     from shared.wrapper_toolkit import _prime_workbook
 
-    payload = handle.read()
-    handle.seek(0)
+    try:
+        payload = handle.read()
+        handle.seek(0)
+    except (MemoryError, OSError):
+        return None
     _prime_workbook(payload, sheets)
     return payload
 
