@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from shared.common.errors import GeminiError, NoSeriesFoundError, WrapperValidationError
 from shared.common.settings import Settings
-from shared.domain.wrapper import Exchange, FetchSpec, IndicatorRequest, Inference, WrapperDraft
+from shared.domain.wrapper import Exchange, FetchSpec, IndicatorRequest, Inference, SourceFormat, WrapperDraft
 from shared.flows.fallback import first_reason, validate_ranked
 from shared.generate.base import (
     FALLBACK_ERRORS,
@@ -19,9 +19,9 @@ from shared.generate.base import (
 )
 from shared.generate.base import GENERATORS as GENERATORS  # re-exported: the CLI offers these names
 from shared.points.point import Point
-from shared.sandbox.run import prepare_sandbox
+from shared.sandbox.run import discard_primed, prepare_sandbox, prime_sandbox
 from shared.source.fetch_plan import fetch_pages
-from shared.source.profile import SourceProfile, build_profile
+from shared.source.profile import SourceProfile, biggest_sheet, build_profile
 from shared.source.read import SourceData
 from shared.validate.validation import ValidationReport, validate_wrapper
 
@@ -68,8 +68,27 @@ def wrap_source(
     progress: Progress = _quiet,
 ) -> WrapResult:
     """Profile the source, generate and validate a wrapper on all of it, and return its points."""
-    # The sandbox child starts while the source is profiled and the wrapper generated.
+    # The sandbox child starts while the source is profiled and the wrapper generated; a spare that is
+    # ready reads a big workbook sheet meanwhile, on the other core.
     prepare_sandbox(settings)
+    primed = None
+    if source.format == SourceFormat.XLSX:
+        sheets = biggest_sheet(source.content, hint=request.hints.sheet)
+        primed = prime_sandbox(source.content, sheets=sheets, settings=settings)
+    try:
+        return _wrap_profiled(source, request, generator=generator, settings=settings, progress=progress)
+    finally:
+        discard_primed(primed)
+
+
+def _wrap_profiled(
+    source: SourceData,
+    request: IndicatorRequest,
+    *,
+    generator: str,
+    settings: Settings,
+    progress: Progress,
+) -> WrapResult:
     progress(f"profiling {source.format.value} source ({len(source.content)} bytes)")
     profile = build_profile(source, hints=request.hints)
     attempts: list[Attempt] = []

@@ -159,22 +159,39 @@ def main() -> int:
             os.rmdir(boot["work_dir"])
         return 0
     devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
+    # A primed child gets its code on stdin later, once it has read the workbook's sheets (see `prime`).
+    primed = config.get("prime")
+    if not primed:
+        os.dup2(devnull, 0)
     # The data libraries this run asked for beyond the spare's (pandas), still before confinement.
     preload(config.get("preload", []))
     # Opened before confinement: a size-capped file system mounted on the work directory hides the files,
     # and a file opened before stays readable under it. A payload is read while the code runs, one at a
     # time, and a streamed one in blocks (see `payload_pieces`).
     handles = [open(path, "rb") for path in config["payload_paths"]]  # noqa: SIM115 - closed as read
-    with open(config["code_path"], encoding="utf-8") as handle:
-        source = handle.read()
+    source = ""
+    if not primed:
+        with open(config["code_path"], encoding="utf-8") as handle:
+            source = handle.read()
     confinement = confine(config)
     # Reported before any untrusted code runs, so a run that is killed still says how it was confined.
     _emit(channel, {"confinement": confinement})
     channel.flush()
+    workbook = None
+    if primed:
+        workbook = prime(handles[0], primed["sheets"])
+        run = _receive(stdin)
+        os.dup2(devnull, 0)
+        if run is None:
+            return 0  # discarded before its code came
+        source, config["context"] = run["code"], run["context"]
     _await_start(config, mounted=str(confinement.get("disk", "")).startswith("tmpfs"))
     plan = stream_plan(source)
-    payloads = (payload_pieces(handle, plan) for handle in handles)
+    payloads: list[Iterable[bytes]] = [payload_pieces(handle, plan) for handle in handles]
+    if workbook is not None and plan is None:
+        # Whole, as payload_pieces gives it without a plan: the object the primed sheets belong to.
+        handles[0].close()
+        payloads[0] = [workbook]
     violations: list[str] = []
     if config.get("audit_hook", True):
         install_audit_hook(config, violations)
@@ -187,6 +204,24 @@ def main() -> int:
     _emit(channel, {"done": True, "count": count, "violations": violations})
     channel.flush()
     return 0
+
+
+def prime(handle: IO[bytes], sheets: list[str]) -> bytes | None:
+    """Read the payload and parse its workbook's `sheets` now, confined, before the parse code comes.
+
+    The parse code's read_workbook of the payload returned here takes those sheets as they were read. The
+    handle is left at the start, for a parse code that reads the payload in blocks instead. None when the
+    payload cannot be read now: the run reads it as any run does, and reports what it meets.
+    """
+    from shared.wrapper_toolkit import _prime_workbook
+
+    try:
+        payload = handle.read()
+        handle.seek(0)
+    except (MemoryError, OSError):
+        return None
+    _prime_workbook(payload, sheets)
+    return payload
 
 
 def _receive(stdin: IO[bytes]) -> dict[str, Any] | None:

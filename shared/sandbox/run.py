@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import atexit
 import contextlib
+import dataclasses
 import os
 import select
 import signal
@@ -238,25 +240,21 @@ def run_parse(
     paths = import_paths()
     preload = (*PRELOAD, *(_data_preload(code) if preload_data_libraries else ()))
     fit = ChildFit.current(paths, preload)
-    config = {
-        "sys_path": paths,
-        "read_paths": _read_paths(paths),
-        "context": context,
-        "preload": list(preload),
-        "audit_hook": audit_hook,
-        "disk_budget": {"bytes": limits.disk_bytes, "files": limits.max_files, "tmpfs": tmpfs},
-        "limits": {
-            "cpu_seconds": limits.cpu_seconds,
-            "memory_bytes": limits.memory_bytes,
-            "file_bytes": limits.file_bytes,
-            "open_files": limits.open_files,
-            "core_bytes": 0,
-        },
-    }
-    spare = SPARES.take(fit) if warm_start else None
+    confinement = _confinement(paths, preload, limits, audit_hook=audit_hook, tmpfs=tmpfs)
+    config = {**confinement, "context": context}
+    primed = _PRIMED.take(payloads, confinement) if warm_start else None
+    spare = SPARES.take(fit) if warm_start and primed is None else None
     try:
         result = None
-        if spare is not None:
+        if primed is not None:
+            # Its sheets are read already: the next spare starts now, on the core its short run leaves idle.
+            SPARES.refill(ChildFit.current(paths, SPARE_PRELOAD))
+            try:
+                with contextlib.suppress(_SpareGoneError):
+                    result = _run_child(primed, {"code": code, "context": context}, limits, on_points)
+            finally:
+                primed.remove_work_dir()
+        if result is None and spare is not None:
             with contextlib.suppress(_SpareGoneError):
                 result = _run_in(
                     spare, code, payloads=payloads, config=config, limits=limits, on_points=on_points
@@ -276,6 +274,164 @@ def run_parse(
             SPARES.refill(ChildFit.current(paths, SPARE_PRELOAD))
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _confinement(
+    paths: list[str],
+    preload: tuple[str, ...],
+    limits: SandboxLimits,
+    *,
+    audit_hook: bool,
+    tmpfs: bool,
+) -> dict[str, Any]:
+    """A run's configuration but its context and inputs: how the child is set up and confined."""
+    return {
+        "sys_path": paths,
+        "read_paths": _read_paths(paths),
+        "preload": list(preload),
+        "audit_hook": audit_hook,
+        "disk_budget": {"bytes": limits.disk_bytes, "files": limits.max_files, "tmpfs": tmpfs},
+        "limits": {
+            "cpu_seconds": limits.cpu_seconds,
+            "memory_bytes": limits.memory_bytes,
+            "file_bytes": limits.file_bytes,
+            "open_files": limits.open_files,
+            "core_bytes": 0,
+        },
+    }
+
+
+def prime_sandbox(payload: bytes, *, sheets: list[str], settings: Settings) -> object | None:
+    """Hand the spare child a workbook, to read its `sheets` confined while the parse code is written.
+
+    The next run_parse of this payload alone, configured as `settings` say, takes the child and sends it
+    the code; it then runs as on a spare, its read_workbook of those sheets already done. The spare is
+    waited for and primed on a thread of its own, never by the caller. Returns what `discard_primed` ends.
+    """
+    if not settings.sandbox_warm_start or not sheets:
+        return None
+    protect_caller()
+    paths = import_paths()
+    limits = SandboxLimits.from_settings(settings)
+    confinement = _confinement(paths, SPARE_PRELOAD, limits, audit_hook=True, tmpfs=True)
+    return _PRIMED.start(
+        payload, sheets=sheets, fit=ChildFit.current(paths, SPARE_PRELOAD), confinement=confinement
+    )
+
+
+def discard_primed(token: object | None) -> None:
+    """End the child `prime_sandbox` primed (the `token` it returned), unless a run took it."""
+    if token is not None:
+        _PRIMED.discard(token)
+
+
+@dataclass(frozen=True)
+class _Priming:
+    """A payload handed to a spare ahead of its code: the thread priming it, then the child it primed."""
+
+    thread: threading.Thread
+    payload: bytes
+    confinement: dict[str, Any]
+    child: SandboxChild | None = None
+
+    def serves(self, payloads: list[bytes], confinement: dict[str, Any]) -> bool:
+        """Whether a run of these payloads, configured so, is the one this child was primed for."""
+        return (
+            len(payloads) == 1
+            and (payloads[0] is self.payload or payloads[0] == self.payload)
+            and confinement == self.confinement
+        )
+
+
+class _PrimedSlot:
+    """At most one primed child, primed on a thread of its own once the spare is there.
+
+    Only a run of the payload it was primed for takes it or waits for it: other runs pass it by.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._priming: _Priming | None = None
+
+    def start(
+        self, payload: bytes, *, sheets: list[str], fit: ChildFit, confinement: dict[str, Any]
+    ) -> object:
+        """Prime the spare for `payload` in the background, in place of any child primed before."""
+        self.discard()
+        thread = threading.Thread(target=self._prime, args=(sheets, fit), name="sandbox-prime", daemon=True)
+        with self._lock:
+            self._priming = _Priming(thread, payload, confinement)
+        thread.start()
+        return thread
+
+    def _prime(self, sheets: list[str], fit: ChildFit) -> None:
+        with self._lock:
+            priming = self._priming
+        if priming is None or priming.thread is not threading.current_thread():
+            return
+        child = SPARES.take(fit)
+        if child is None:
+            return
+        path = child.work_dir / "payload-0"
+        try:
+            path.write_bytes(priming.payload)
+        except OSError:
+            child.discard()
+            return
+        config = {**priming.confinement, "work_dir": str(child.work_dir), "payload_paths": [str(path)]}
+        if not child.send({**config, "prime": {"sheets": sheets}}, last=False):
+            child.discard()
+            return
+        with self._lock:
+            kept = self._priming is priming
+            if kept:
+                self._priming = dataclasses.replace(priming, child=child)
+        if not kept:
+            child.discard()
+
+    def _settle(self, thread: threading.Thread) -> SandboxChild | None:
+        """The child primed by `thread`, once it is done, now the caller's alone (None if it primed none)."""
+        thread.join()
+        with self._lock:
+            priming = self._priming
+            if priming is None or priming.thread is not thread:
+                return None
+            self._priming = None
+        return priming.child
+
+    def take(self, payloads: list[bytes], confinement: dict[str, Any]) -> SandboxChild | None:
+        """The primed child when it was primed for these payloads and this configuration; else None."""
+        with self._lock:
+            priming = self._priming
+        if priming is None or not priming.serves(payloads, confinement):
+            return None
+        child = self._settle(priming.thread)
+        if child is None or child.alive():
+            return child
+        child.discard()
+        return None
+
+    def discard(self, token: object | None = None) -> None:
+        """Discard the primed child (only the one `start` returned `token` for, if given)."""
+        with self._lock:
+            priming = self._priming
+        if priming is None or (token is not None and priming.thread is not token):
+            return
+        child = self._settle(priming.thread)
+        if child is not None:
+            child.discard()
+
+    def forget(self) -> None:
+        """In a forked process: the child belongs to the parent, so it is dropped here, never used."""
+        self._lock = threading.Lock()
+        priming, self._priming = self._priming, None
+        if priming is not None and priming.child is not None:
+            priming.child.forget()
+
+
+_PRIMED = _PrimedSlot()
+atexit.register(_PRIMED.discard)
+os.register_at_fork(after_in_child=_PRIMED.forget)
 
 
 def _run_in(

@@ -140,12 +140,15 @@ class SandboxChild:
         """Whether the child has not exited (a spare that died is reaped here)."""
         return self.process.poll() is None
 
-    def send(self, config: dict[str, Any]) -> bool:
-        """Hand the child its run's configuration and close its stdin; False when the child is gone."""
+    def send(self, config: dict[str, Any], *, last: bool = True) -> bool:
+        """Hand the child its run's configuration and, when `last`, close its stdin; False when it is gone.
+
+        Not `last`: a primed child's configuration, its code and context to follow (see run.prime_sandbox).
+        """
         message = {**config, "violation_fd": self.violation_fd, "start_fd": self.start_fd}
         sent = self._write(message)
         stdin = self.process.stdin
-        if stdin is not None:
+        if last and stdin is not None:
             with contextlib.suppress(OSError):
                 stdin.close()
         return sent

@@ -206,6 +206,29 @@ def workbook_head(content: bytes, *, max_rows: int) -> tuple[bytes, dict[str, in
     return buffer.getvalue(), heights
 
 
+def biggest_sheet(content: bytes, *, hint: str | None = None) -> list[str]:
+    """The sheet of an XLSX workbook whose XML is biggest, when it is over SHEET_HEAD_BYTES; else none.
+
+    With a `sheet` hint, only the sheet it names: the one the parse code reads, worth reading ahead.
+    """
+    if not content.startswith(b"PK"):
+        return []
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            names = _sheet_parts(archive)
+            sizes = [
+                (member.file_size, names[member.filename])
+                for member in archive.infolist()
+                if member.filename in names and member.file_size > SHEET_HEAD_BYTES
+            ]
+    except Exception:  # a workbook calamine may still read (or refuse): nothing is read ahead
+        return []
+    if not sizes:
+        return []
+    name = max(sizes, key=lambda size: size[0])[1]
+    return [name] if hint is None or _fold(hint) == _fold(name) else []
+
+
 def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
     """Sheet names by the worksheet part that holds each (`xl/worksheets/sheet1.xml`)."""
     from defusedxml import ElementTree

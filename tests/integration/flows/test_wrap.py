@@ -60,3 +60,24 @@ def test_hand_written_code_that_fails_carries_its_report() -> None:
         wrap_code(two_sheets(), IndicatorRequest(name="x"), code, settings=Settings())
 
     assert "points/invalid_point" in str(caught.value)
+
+
+def test_a_big_workbook_sheet_is_read_ahead_by_the_spare_and_wraps_as_it_would_without(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.sandbox import run
+    from shared.source import profile
+
+    request = IndicatorRequest(name="Emissions", unit="Mt")
+    cold = wrap_source(two_sheets(), request, settings=Settings(sandbox_warm_start=False))
+    monkeypatch.setattr(profile, "SHEET_HEAD_BYTES", 0)
+    taken = []
+    take = run._PRIMED.take
+    monkeypatch.setattr(run._PRIMED, "take", lambda *args: taken.append(take(*args)) or taken[-1])
+    primed = wrap_source(two_sheets(), request, settings=Settings())
+    assert taken[0] is not None and taken[1:] == [None]  # the first candidate's run took it
+    assert [p.to_wire() for p in primed.points] == [p.to_wire() for p in cold.points]
+    assert primed.draft == cold.draft
+    assert [(a.candidate, a.rejected) for a in primed.attempts] == [
+        (a.candidate, a.rejected) for a in cold.attempts
+    ]

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import numpy as np
 
 from shared.sandbox import run as sandbox
-from shared.sandbox.child import emit_columns, normalize_point
+from shared.sandbox.child import emit_columns, normalize_point, prime
 from shared.validate.validation import PointBuilder
 from shared.wrapper_toolkit import NAIVE, PointColumns
 
@@ -103,3 +103,18 @@ def test_a_frame_with_an_impossible_offset_loses_that_point() -> None:
     builder.add(received)  # type: ignore[arg-type]
     points, issues = builder.result()
     assert len(points) == 1 and "no such UTC offset" in issues[0].message
+
+
+class _Unreadable(io.BytesIO):
+    def read(self, size: int | None = -1) -> bytes:
+        raise MemoryError
+
+
+def test_prime_reads_nothing_ahead_of_a_payload_it_cannot_read_now() -> None:
+    assert prime(_Unreadable(b"PK"), ["Data"]) is None
+
+
+def test_prime_returns_the_payload_and_leaves_the_handle_at_its_start() -> None:
+    handle = io.BytesIO(b"PK not a workbook")
+    assert prime(handle, ["Data"]) == b"PK not a workbook"
+    assert handle.read() == b"PK not a workbook"

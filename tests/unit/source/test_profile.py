@@ -10,7 +10,7 @@ import pytest
 
 from shared.domain.wrapper import SourceFormat
 from shared.source import profile
-from shared.source.profile import build_profile, workbook_head
+from shared.source.profile import biggest_sheet, build_profile, workbook_head
 from shared.source.read import SourceData
 from shared.wrapper_toolkit import read_csv_grid, read_workbook
 
@@ -77,3 +77,14 @@ def test_workbook_head_leaves_small_sheets_and_other_workbooks_alone() -> None:
     content = workbook(20)
     assert workbook_head(content, max_rows=5) == (content, {})
     assert workbook_head(b"\xd0\xcf\x11\xe0 an old workbook", max_rows=5)[1] == {}
+
+
+def test_biggest_sheet_names_the_one_big_sheet_worth_reading_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    content = workbook(500)
+    assert biggest_sheet(content) == []  # under SHEET_HEAD_BYTES: nothing to gain
+    monkeypatch.setattr(profile, "SHEET_HEAD_BYTES", 1000)
+    assert biggest_sheet(content) == ["readings"]
+    assert biggest_sheet(content, hint=" Readings") == ["readings"]
+    assert biggest_sheet(content, hint="notes") == []  # the code reads another sheet
+    assert biggest_sheet(b"\xd0\xcf\x11\xe0 an old workbook") == []
+    assert biggest_sheet(b"PK\x03\x04 not really a zip") == []
