@@ -539,47 +539,15 @@ class Publisher:
                 return
             except AUTHENTICATION_ERRORS as error:
                 slot.reset()
-                self._forget_parameters()
-                raise BrokerUnavailableError(
-                    f"RabbitMQ at {self._where()} refused the credentials: {_describe(error)}"
-                ) from error
+                raise self._credentials_refused(error) from error
             except AMQPConnectionError as error:
                 slot.reset()
-                if attempt == attempts:
-                    raise BrokerUnavailableError(
-                        f"RabbitMQ at {self._where()} unreachable after {attempts} attempts "
-                        f"(publishing to queue {queue!r}): {_describe(error)}"
-                    ) from error
-                delay = self._backoff(attempt)
-                logger.warning(
-                    "broker connection failed (attempt %d of %d), retrying in %.2fs: %s",
-                    attempt,
-                    attempts,
-                    delay,
-                    _describe(error),
-                )
-                time.sleep(delay)
-            except UnroutableError as error:
-                raise BrokerError(
-                    f"RabbitMQ returned message {message.message_id} as unroutable: "
-                    f"queue {queue!r} does not exist"
-                ) from error
-            except NackError as error:
-                raise BrokerError(
-                    f"RabbitMQ refused (nacked) message {message.message_id} for queue {queue!r}; "
-                    "the queue may be full or the broker out of resources"
-                ) from error
-            except ChannelClosedByBroker as error:
-                slot.channel = None
-                raise BrokerError(
-                    f"RabbitMQ closed the channel while publishing to queue {queue!r}: "
-                    f"{error.reply_code} {error.reply_text}"
-                ) from error
+                self._wait_to_retry(error, attempt=attempt, attempts=attempts, queue=queue)
+            except (UnroutableError, NackError) as error:
+                raise _refusal(error, queue=queue, message_id=message.message_id) from error
             except AMQPChannelError as error:
                 slot.channel = None
-                raise BrokerError(
-                    f"channel error while publishing to queue {queue!r}: {_describe(error)}"
-                ) from error
+                raise _refusal(error, queue=queue, message_id=message.message_id) from error
 
     def _window_on(
         self,
@@ -609,50 +577,42 @@ class Publisher:
                 return
             except AUTHENTICATION_ERRORS as error:
                 slot.reset_window()
-                self._forget_parameters()
-                raise BrokerUnavailableError(
-                    f"RabbitMQ at {self._where()} refused the credentials: {_describe(error)}"
-                ) from error
+                raise self._credentials_refused(error) from error
             except AMQPConnectionError as error:
                 slot.reset_window()
                 # As `_publish_on` counts per message: a confirm since the last failure restarts the count.
                 attempt = 1 if confirmed > start else attempt
-                if attempt == attempts:
-                    raise BrokerUnavailableError(
-                        f"RabbitMQ at {self._where()} unreachable after {attempts} attempts "
-                        f"(publishing to queue {queue!r}): {_describe(error)}"
-                    ) from error
-                delay = self._backoff(attempt)
-                logger.warning(
-                    "broker connection failed (attempt %d of %d), retrying in %.2fs: %s",
-                    attempt,
-                    attempts,
-                    delay,
-                    _describe(error),
-                )
-                time.sleep(delay)
+                self._wait_to_retry(error, attempt=attempt, attempts=attempts, queue=queue)
                 attempt += 1
-            except UnroutableError as error:
-                raise BrokerError(
-                    f"RabbitMQ returned message {_refused_id(error)} as unroutable: "
-                    f"queue {queue!r} does not exist"
-                ) from error
-            except NackError as error:
-                raise BrokerError(
-                    f"RabbitMQ refused (nacked) message {_refused_id(error)} for queue {queue!r}; "
-                    "the queue may be full or the broker out of resources"
-                ) from error
-            except ChannelClosedByBroker as error:
-                slot.reset_window()
-                raise BrokerError(
-                    f"RabbitMQ closed the channel while publishing to queue {queue!r}: "
-                    f"{error.reply_code} {error.reply_text}"
-                ) from error
+            except (UnroutableError, NackError) as error:
+                raise _refusal(error, queue=queue, message_id=_refused_id(error)) from error
             except AMQPChannelError as error:
                 slot.reset_window()
-                raise BrokerError(
-                    f"channel error while publishing to queue {queue!r}: {_describe(error)}"
-                ) from error
+                raise _refusal(error, queue=queue, message_id="?") from error
+
+    def _credentials_refused(self, error: BaseException) -> BrokerUnavailableError:
+        """The error of a broker that refused the credentials, which are read afresh next time."""
+        self._forget_parameters()
+        return BrokerUnavailableError(
+            f"RabbitMQ at {self._where()} refused the credentials: {_describe(error)}"
+        )
+
+    def _wait_to_retry(self, error: BaseException, *, attempt: int, attempts: int, queue: str) -> None:
+        """Back off before the next attempt after a lost connection; BrokerUnavailableError after the last."""
+        if attempt == attempts:
+            raise BrokerUnavailableError(
+                f"RabbitMQ at {self._where()} unreachable after {attempts} attempts "
+                f"(publishing to queue {queue!r}): {_describe(error)}"
+            ) from error
+        delay = self._backoff(attempt)
+        logger.warning(
+            "broker connection failed (attempt %d of %d), retrying in %.2fs: %s",
+            attempt,
+            attempts,
+            delay,
+            _describe(error),
+        )
+        time.sleep(delay)
 
     def _window(self, slot: _Slot) -> ConfirmWindow:
         """The slot's confirm window: probed when idle, opened with the publisher's queues declared."""
@@ -715,6 +675,25 @@ def _properties(message: OutgoingMessage) -> pika.BasicProperties:
         app_id=APP_ID,
         headers=dict(message.headers) if message.headers else None,
     )
+
+
+def _refusal(error: AMQPChannelError, *, queue: str, message_id: str) -> BrokerError:
+    """The error of a message the broker refused: returned as unroutable, nacked, or its channel closed."""
+    if isinstance(error, UnroutableError):
+        return BrokerError(
+            f"RabbitMQ returned message {message_id} as unroutable: queue {queue!r} does not exist"
+        )
+    if isinstance(error, NackError):
+        return BrokerError(
+            f"RabbitMQ refused (nacked) message {message_id} for queue {queue!r}; "
+            "the queue may be full or the broker out of resources"
+        )
+    if isinstance(error, ChannelClosedByBroker):
+        return BrokerError(
+            f"RabbitMQ closed the channel while publishing to queue {queue!r}: "
+            f"{error.reply_code} {error.reply_text}"
+        )
+    return BrokerError(f"channel error while publishing to queue {queue!r}: {_describe(error)}")
 
 
 def _refused_id(error: UnroutableError | NackError) -> str:
