@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -158,13 +159,16 @@ def import_paths() -> list[str]:
     return seen
 
 
+@cache
 def _project_root() -> str:
     return os.path.realpath(Path(__file__).resolve().parents[2])
 
 
-def _stdlib_paths() -> list[str]:
+@cache
+def _stdlib_paths() -> tuple[str, ...]:
+    # Fixed for the life of the interpreter, and sysconfig takes a while: every run and priming asks.
     paths = (sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib"))
-    return [os.path.realpath(p) for p in paths if p]
+    return tuple(os.path.realpath(p) for p in paths if p)
 
 
 def _in_stdlib(path: str) -> bool:
