@@ -1468,6 +1468,8 @@ def _may_name(cells: list[Cell], name: str) -> bool:
     kinds = present if any(char.isdigit() for char in name) else present - _DIGIT_TEXT_TYPES
     if not kinds <= {str}:
         return True
+    if str not in present:
+        return not name.split(" ", 1)[0]  # an empty word is in any text, even none
     texts = cells if present == {str} else [cell for cell in cells if type(cell) is str]
     return name.split(" ", 1)[0] in "\n".join(texts)
 
@@ -1632,18 +1634,22 @@ def _native_moments(cells: Sequence[Cell], stamps: np.ndarray, read: np.ndarray,
     """
     import numpy as np
 
-    if any(cell.tzinfo is not None for cell in cells if type(cell) is datetime):
-        return
     epoch, day, microsecond = NAIVE_EPOCH, _EPOCH_DAY, MICROSECOND
-    micros = np.array(
-        [
-            (cell - epoch) // microsecond
-            if type(cell) is datetime
-            else (cell.toordinal() - day) * 86_400_000_000
-            for cell in cells
-        ],
-        dtype=np.int64,
-    )
+    try:
+        # An aware datetime becomes None, which the array refuses: cheaper than a pass to look for one first.
+        micros = np.array(
+            [
+                (cell - epoch) // microsecond
+                if type(cell) is datetime and cell.tzinfo is None
+                else (cell.toordinal() - day) * 86_400_000_000
+                if type(cell) is date
+                else None
+                for cell in cells
+            ],
+            dtype=np.int64,
+        )
+    except TypeError:
+        return
     micros -= local * 1_000_000
     inside = (micros >= _MIN_MICROS) & (micros <= _MAX_MICROS)
     stamps[inside] = micros[inside]

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -158,13 +159,16 @@ def import_paths() -> list[str]:
     return seen
 
 
+@cache
 def _project_root() -> str:
     return os.path.realpath(Path(__file__).resolve().parents[2])
 
 
-def _stdlib_paths() -> list[str]:
+@cache
+def _stdlib_paths() -> tuple[str, ...]:
+    # Fixed for the life of the interpreter, and sysconfig takes a while: every run and priming asks.
     paths = (sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib"))
-    return [os.path.realpath(p) for p in paths if p]
+    return tuple(os.path.realpath(p) for p in paths if p)
 
 
 def _in_stdlib(path: str) -> bool:
@@ -224,13 +228,16 @@ def run_parse(
     audit_hook: bool = True,
     tmpfs: bool = True,
     on_points: Callable[[list[RawPoint]], None] | None = None,
+    on_done: Callable[[], None] | None = None,
     warm_start: bool = True,
 ) -> SandboxResult:
     """Run `parse(payload, context)` of `code` on each payload in a confined `python -I` process.
 
     With `on_points`, the raw points go to it in order, batch by batch as they arrive (on another thread,
     while the child still works), instead of into the result; an exception it raises is raised here. A
-    caller that keeps each batch as columns holds memory bounded by `limits.max_points`. Without `tmpfs`
+    caller that keeps each batch as columns holds memory bounded by `limits.max_points`. `on_done` is called
+    on that thread when the child says it is done, after its last points and while it exits; the child may
+    say so falsely, points may follow, and the run may still fail. Without `tmpfs`
     the watchdog alone holds the disk budget, as where the platform has no mount namespace. With
     `warm_start` the run takes the spare child when it fits, and a new spare is started afterwards.
     """
@@ -251,13 +258,21 @@ def run_parse(
             SPARES.refill(ChildFit.current(paths, SPARE_PRELOAD))
             try:
                 with contextlib.suppress(_SpareGoneError):
-                    result = _run_child(primed, {"code": code, "context": context}, limits, on_points)
+                    result = _run_child(
+                        primed, {"code": code, "context": context}, limits, on_points, on_done=on_done
+                    )
             finally:
                 primed.remove_work_dir()
         if result is None and spare is not None:
             with contextlib.suppress(_SpareGoneError):
                 result = _run_in(
-                    spare, code, payloads=payloads, config=config, limits=limits, on_points=on_points
+                    spare,
+                    code,
+                    payloads=payloads,
+                    config=config,
+                    limits=limits,
+                    on_points=on_points,
+                    on_done=on_done,
                 )
         if result is None:
             # No spare, or one that died before it took its configuration: a child of the run's own.
@@ -268,6 +283,7 @@ def run_parse(
                 config=config,
                 limits=limits,
                 on_points=on_points,
+                on_done=on_done,
             )
     finally:
         if warm_start:
@@ -442,6 +458,7 @@ def _run_in(
     config: dict[str, Any],
     limits: SandboxLimits,
     on_points: Callable[[list[RawPoint]], None] | None,
+    on_done: Callable[[], None] | None = None,
 ) -> SandboxResult:
     """Put the inputs in the child's work directory and run it there."""
     work_dir = child.work_dir
@@ -463,7 +480,7 @@ def _run_in(
         "payload_paths": payload_paths,
     }
     try:
-        return _run_child(child, run_config, limits, on_points)
+        return _run_child(child, run_config, limits, on_points, on_done=on_done)
     finally:
         child.remove_work_dir()
 
@@ -494,6 +511,8 @@ def _run_child(
     config: dict[str, Any],
     limits: SandboxLimits,
     on_points: Callable[[list[RawPoint]], None] | None = None,
+    *,
+    on_done: Callable[[], None] | None = None,
 ) -> SandboxResult:
     """Hand the child its configuration and see the run through."""
     watch = _DiskWatch(child.work_dir, max_bytes=limits.disk_bytes, max_files=limits.max_files)
@@ -520,6 +539,7 @@ def _run_child(
     # The channel is decoded as it arrives, on the other core while the child works.
     channel = _Channel(
         on_points,
+        on_done=on_done,
         max_points=limits.max_points,
         on_budget=kill,
         on_confinement=confined,
@@ -832,6 +852,7 @@ class _Channel:
         self,
         on_points: Callable[[list[RawPoint]], None] | None = None,
         *,
+        on_done: Callable[[], None] | None = None,
         max_points: int | None = None,
         on_budget: Callable[[], None] = lambda: None,
         on_confinement: Callable[[dict[str, Any]], None] = lambda report: None,
@@ -848,6 +869,7 @@ class _Channel:
         self._on_budget = on_budget
         self._on_confinement = on_confinement
         self._on_points = on_points
+        self._on_done = on_done
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._frame: dict[str, Any] | None = None
@@ -942,6 +964,11 @@ class _Channel:
                 self.violations.append(str(item["violation"]))
         elif isinstance(item, dict) and ("done" in item or "error" in item):
             self.status = item
+            if "done" in item and self._on_done is not None and self.consumer_error is None:
+                try:
+                    self._on_done()
+                except Exception as exc:
+                    self.consumer_error = exc
         elif isinstance(item, dict) and isinstance(item.get("points"), list):
             points: list[RawPoint] = [point for point in item["points"] if isinstance(point, list)]
             if self._within_budget(len(points)):

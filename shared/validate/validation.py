@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -11,9 +12,16 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from shared.common.settings import Settings
 from shared.domain.wrapper import IndicatorRequest, WrapperDraft
-from shared.points.clock import settle_clocks
+from shared.points.clock import ClockVerdict, settle_clocks
 from shared.points.columns import EPOCH, MAX_MICROS, MAX_OFFSET, MIN_MICROS, NAIVE, PointColumns, gc_paused
-from shared.points.point import Point, PointSequence, PointsSummary, check_points, format_timestamp
+from shared.points.point import (
+    Point,
+    PointIssue,
+    PointSequence,
+    PointsSummary,
+    check_points,
+    format_timestamp,
+)
 from shared.sandbox.run import ColumnFrame, RawPoint, SandboxLimits, SandboxResult, run_parse
 from shared.validate.policy import check_policy, lint
 
@@ -108,14 +116,25 @@ def validate_wrapper(
         "high_water_mark": None,
         "low_water_mark": None,
     }
-    # Points are validated as the sandbox streams them, while the child is still parsing.
+    # Points are validated as the sandbox streams them, while the child is still parsing, and checked once it
+    # says it is done, while it exits.
     builder = PointBuilder()
+    checked: list[_Checked] = []
+
+    def check_done() -> None:
+        checked.clear()
+        try:
+            checked.append(_check_built(builder, zone=request.hints.timezone))
+        except Exception:  # checked again below, on this thread, where what the checks raise is raised
+            return
+
     result = run_parse(
         draft.parse_code,
         payloads,
         context=context,
         limits=SandboxLimits.from_settings(settings),
         on_points=builder.add,
+        on_done=check_done,
         warm_start=settings.sandbox_warm_start,
     )
     issues += sandbox_issues(result)
@@ -123,27 +142,48 @@ def validate_wrapper(
         return ValidationReport(
             ok=False, issues=issues, confinement=result.confinement, sandbox_seconds=result.seconds
         ), []
-    points, point_issues = builder.result()
-    issues += point_issues
-    points, clock = settle_clocks(points, zone=request.hints.timezone)
+    # Points that came after a `done` (the child may say so falsely) are checked with the others here.
+    done = checked[0] if checked and checked[0].batches == builder.batches else None
+    done = done or _check_built(builder, zone=request.hints.timezone)
+    points, clock = done.points, done.clock
+    issues += done.issues
     issues += [
         ValidationIssue(stage="points", code="clock", message=warning, severity="warning")
         for warning in clock.warnings
     ]
     if instants and clock.wall_clocks:
         issues.append(ValidationIssue(stage="points", code="unknown_timezone", message=ZONE_REQUIRED))
-    summary, problems = check_points(points)
-    issues += [ValidationIssue(stage="points", code=p.code, message=p.message) for p in problems]
+    issues += [ValidationIssue(stage="points", code=p.code, message=p.message) for p in done.problems]
     report = ValidationReport(
         ok=not any(issue.severity == "error" for issue in issues),
         issues=issues,
-        summary=summary,
+        summary=done.summary,
         preview=[p.to_wire() for p in points[:PREVIEW_POINTS]],
         confinement=result.confinement,
         sandbox_seconds=result.seconds,
         timezone=clock.timezone,
     )
     return report, points if report.ok else []
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """The checks of a builder's points as they stood after `batches` batches."""
+
+    batches: int
+    issues: list[ValidationIssue]
+    points: Sequence[Point]
+    clock: ClockVerdict
+    summary: PointsSummary
+    problems: list[PointIssue]
+
+
+def _check_built(builder: PointBuilder, *, zone: str | None) -> _Checked:
+    """The builder's points with their clocks settled, and what checking them found."""
+    points, issues = builder.result()
+    settled, clock = settle_clocks(points, zone=zone)
+    summary, problems = check_points(settled)
+    return _Checked(builder.batches, issues, settled, clock, summary, problems)
 
 
 def sandbox_issues(result: SandboxResult) -> list[ValidationIssue]:
@@ -185,9 +225,11 @@ class PointBuilder:
         self.issues: list[ValidationIssue] = []
         self.rows = 0
         self.bad = 0
+        self.batches = 0
 
     def add(self, raw: list[RawPoint]) -> None:
         """Validate the next raw rows and frames."""
+        self.batches += 1
         rows: list[list[Any]] = []
         for item in raw:
             if isinstance(item, ColumnFrame):

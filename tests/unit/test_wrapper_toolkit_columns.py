@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from shared.wrapper_toolkit import (
     LineGrid,
     PointColumns,
     _Fields,
+    _may_name,
     _number_column,
     _number_fields,
     _period_column,
@@ -58,6 +59,8 @@ NATIVE_CELLS: list[Any] = [
     date(1970, 1, 1),
     datetime(1969, 12, 31, 23, 59, 59, 999999),
 ]
+# An aware datetime among workbook cells: the bulk read takes none of them, each is read as parse_period does.
+AWARE_CELLS: list[Any] = [*NATIVE_CELLS, datetime(2024, 3, 1, 12, tzinfo=timezone(timedelta(hours=2)))]
 # Near the ends of the datetime range an offset overflows, in parse_period as in the columns.
 EXTREME_CELLS: list[Any] = [
     "0000-01-01",
@@ -132,7 +135,13 @@ def row_by_row_long_points(
 @pytest.mark.parametrize("offset", [None, 3600, -5400])
 @pytest.mark.parametrize(
     ("cells", "fmt"),
-    [(ISO_CELLS, "iso"), (ISO_CELLS, "native"), (NATIVE_CELLS, "native"), (NATIVE_CELLS, "year")],
+    [
+        (ISO_CELLS, "iso"),
+        (ISO_CELLS, "native"),
+        (NATIVE_CELLS, "native"),
+        (NATIVE_CELLS, "year"),
+        (AWARE_CELLS, "native"),
+    ],
 )
 def test_period_column_reads_each_cell_as_parse_period_does(
     cells: list[Any], fmt: str, offset: int | None
@@ -450,3 +459,17 @@ def test_join_header_rows_carries_group_labels_and_joins_split_names() -> None:
     ]
     assert with_header(grid, [0, 1, 2])[2] == join_header_rows(grid, [0, 1, 2])
     assert with_header([[1, 2]], []) == [["column_1", "column_2"], [1, 2]]
+
+
+@pytest.mark.parametrize(
+    ("cells", "name", "may"),
+    [
+        ([date(2024, 1, 1), datetime(2024, 1, 1, 1)], "timestamp", False),
+        ([date(2024, 1, 1), datetime(2024, 1, 1, 1)], "", True),
+        ([date(2024, 1, 1), "timestamp"], "timestamp", True),
+        ([datetime(2024, 1, 1, 1)], "2024", True),
+        (["a", "b"], "timestamp", False),
+    ],
+)
+def test_may_name_says_whether_a_cell_might_clean_to_the_name(cells: list[Any], name: str, may: bool) -> None:
+    assert _may_name(cells, name) is may

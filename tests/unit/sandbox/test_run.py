@@ -156,3 +156,26 @@ def test_the_watchdog_kills_past_the_file_budget_and_past_the_byte_budget(tmp_pa
     (tmp_path / "big").write_bytes(b"z" * (2 * 1024 * 1024))
     bytes_watch.check()
     assert bytes_watch.exceeded == "disk budget of 1 MB exceeded"
+
+
+def test_on_done_is_called_when_the_child_says_done_after_the_points_before_it() -> None:
+    events: list[object] = []
+    channel = sandbox._Channel(events.append, on_done=lambda: events.append("done"))
+    channel.feed(STREAM)
+    assert [event if event == "done" else type(event[0]).__name__ for event in events] == [
+        "list",
+        "ColumnFrame",
+        "ColumnFrame",
+        "done",
+    ]
+    channel.feed(line({"error": {"type": "ValueError", "message": "x"}}))
+    assert events[-1] == "done" and len(events) == 4
+
+
+def test_what_on_done_raises_is_the_consumers_error() -> None:
+    def fail() -> None:
+        raise RuntimeError("checks failed")
+
+    channel = sandbox._Channel(lambda points: None, on_done=fail)
+    channel.feed(STREAM)
+    assert isinstance(channel.consumer_error, RuntimeError)

@@ -7,14 +7,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pytest
 
 from shared.common.settings import Settings
 from shared.domain.wrapper import FetchSpec, IndicatorRequest, SourceFormat, WrapperDraft
 from shared.points.point import Point, PointSequence
-from shared.sandbox.run import ColumnFrame
+from shared.sandbox.run import ColumnFrame, SandboxResult
+from shared.validate import validation
 from shared.validate.validation import PointBuilder, to_points, validate_wrapper
 
 REQUEST = IndicatorRequest(name="Test indicator")
+VALID = "def parse(payload, context):\n    return []\n"
 
 
 def draft(code: str) -> WrapperDraft:
@@ -174,3 +177,31 @@ def test_pages_of_dicts_and_of_toolkit_columns_keep_their_order() -> None:
     ]
     assert report.summary is not None and (report.summary.count, report.summary.frequency) == (6, "annual")
     assert report.preview[1] == {"timestamp": "2020-01-01T00:00:00Z", "value": 0.25, "dimensions": {}}
+
+
+def test_points_after_a_false_done_are_checked_with_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    def run(*_args: Any, on_points: Any, on_done: Any, **_kwargs: Any) -> SandboxResult:
+        on_points([["2020-01-01T00:00:00Z", 1.0, {}]])
+        on_done()  # the child may say it is done and go on
+        on_points([["2020-01-01T00:00:00Z", 2.0, {}]])
+        on_done()
+        on_points([["2021-01-01T00:00:00Z", 3.0, {}]])
+        return SandboxResult(ok=True, points=[], confinement={})
+
+    monkeypatch.setattr(validation, "run_parse", run)
+    report, _ = validate_wrapper(draft(VALID), [b""], request=REQUEST, settings=Settings())
+    assert not report.ok and report.errors[0].code == "duplicate_points"
+    assert report.summary is not None and report.summary.count == 3
+
+
+def test_the_checks_made_while_the_child_exits_are_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    def run(*_args: Any, on_points: Any, on_done: Any, **_kwargs: Any) -> SandboxResult:
+        on_points([[f"{2000 + year}-01-01T00:00:00Z", float(year), {}] for year in range(5)])
+        on_done()
+        monkeypatch.setattr(validation, "check_points", None)  # checked already: not called again
+        return SandboxResult(ok=True, points=[], confinement={})
+
+    monkeypatch.setattr(validation, "run_parse", run)
+    report, points = validate_wrapper(draft(VALID), [b""], request=REQUEST, settings=Settings())
+    assert report.ok, report.feedback()
+    assert len(points) == 5 and report.summary is not None and report.summary.frequency == "annual"
