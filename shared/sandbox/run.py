@@ -251,6 +251,12 @@ def run_parse(
     config = {**confinement, "context": context}
     primed = _PRIMED.take(payloads, confinement) if warm_start else None
     spare = SPARES.take(fit) if warm_start and primed is None else None
+
+    def run_in(child: SandboxChild) -> SandboxResult:
+        return _run_in(
+            child, code, payloads=payloads, config=config, limits=limits, on_points=on_points, on_done=on_done
+        )
+
     try:
         result = None
         if primed is not None:
@@ -265,26 +271,10 @@ def run_parse(
                 primed.remove_work_dir()
         if result is None and spare is not None:
             with contextlib.suppress(_SpareGoneError):
-                result = _run_in(
-                    spare,
-                    code,
-                    payloads=payloads,
-                    config=config,
-                    limits=limits,
-                    on_points=on_points,
-                    on_done=on_done,
-                )
+                result = run_in(spare)
         if result is None:
             # No spare, or one that died before it took its configuration: a child of the run's own.
-            result = _run_in(
-                SandboxChild.start(fit),
-                code,
-                payloads=payloads,
-                config=config,
-                limits=limits,
-                on_points=on_points,
-                on_done=on_done,
-            )
+            result = run_in(SandboxChild.start(fit))
     finally:
         if warm_start:
             SPARES.refill(ChildFit.current(paths, SPARE_PRELOAD))
