@@ -141,16 +141,15 @@ def chunk_digest(documents: dict[str, dict[str, Any]]) -> tuple[str, str]:
 
 
 class _ReadyMessage(NamedTuple):
-    """An outbox message whose stored body is sent as it is: its document and where the message ends."""
+    """An outbox message whose stored body is sent as it is, its points, and where in its document it ends."""
 
-    document: dict[str, Any]
     message: OutgoingMessage
     points: int
     end: int
 
 
-def _ready_messages(document: dict[str, Any], *, batch_size: int, into: list[_ReadyMessage]) -> bool:
-    """Append the document's unconfirmed messages if each is sent as stored; False (nothing added) if not."""
+def _ready_messages(document: dict[str, Any], *, batch_size: int) -> list[_ReadyMessage]:
+    """A document's unconfirmed messages if each is sent as stored; none if one is not, or none is left."""
     resource_id = document["resource_id"]
     sent = document["sent"]
     entries = []
@@ -161,17 +160,13 @@ def _ready_messages(document: dict[str, Any], *, batch_size: int, into: list[_Re
             continue  # confirmed in an earlier flush
         body = message.get("body")
         if body is None or sent > begin or message["count"] > batch_size:
-            return False
+            return []
         headers = points_headers(resource_id, index=0, count=1)
         entries.append(
-            _ReadyMessage(
-                document, OutgoingMessage(message["message_id"], body, headers), message["count"], end
-            )
+            _ReadyMessage(OutgoingMessage(message["message_id"], body, headers), message["count"], end)
         )
-    if not entries:
-        return False  # confirmed whole by an earlier flush: deleted without a publish
-    into.extend(entries)
-    return True
+    # None left: confirmed whole by an earlier flush, deleted without a publish (see _flush_document).
+    return entries
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -231,10 +226,10 @@ class PointStore:
                     # distinct points, so a refused one cannot fall behind a later value of its point.
                     # Any other document (an earlier version's, or cut into smaller batches) goes one
                     # message at a time.
-                    ready: list[_ReadyMessage] = []
-                    if _ready_messages(document, batch_size=batch_size, into=ready):
+                    ready = _ready_messages(document, batch_size=batch_size)
+                    if ready:
                         document_published, document_messages = self._flush_ready(
-                            ready, publisher, queue=queue, into=confirmed
+                            document, ready, publisher, queue=queue, into=confirmed
                         )
                     else:
                         document_published, document_messages, whole = self._flush_document(
@@ -276,12 +271,18 @@ class PointStore:
                 yield group
 
     def _flush_ready(
-        self, ready: list[_ReadyMessage], publisher: Publisher, *, queue: str, into: list[dict[str, Any]]
+        self,
+        document: dict[str, Any],
+        ready: list[_ReadyMessage],
+        publisher: Publisher,
+        *,
+        queue: str,
+        into: list[dict[str, Any]],
     ) -> tuple[int, int]:
-        """Publish a run of ready messages through the confirm window; (points, messages).
+        """Publish a document's ready messages through the confirm window together; (points, messages).
 
-        The documents confirmed whole are appended to `into`; one confirmed in part when the publish
-        fails records how far it got, as `_flush_document` does.
+        The document is appended to `into` when it is confirmed whole; confirmed in part when the publish
+        fails, it records how far it got, as `_flush_document` does.
         """
         confirmed = 0
 
@@ -292,16 +293,13 @@ class PointStore:
         try:
             publisher.publish_window(queue, [entry.message for entry in ready], on_confirmed=advance)
         finally:
-            done = ready[:confirmed]
-            for index, entry in enumerate(done):
-                last_of_document = index + 1 == len(done) or done[index + 1].document is not entry.document
-                if not last_of_document:
-                    continue
-                if entry.end >= entry.document["count"]:
-                    into.append(entry.document)
+            if confirmed:
+                end = ready[confirmed - 1].end
+                if end >= document["count"]:
+                    into.append(document)
                 else:
-                    self._record_sent(entry.document, entry.end)
-        return sum(entry.points for entry in done), len(done)
+                    self._record_sent(document, end)
+        return sum(entry.points for entry in ready[:confirmed]), confirmed
 
     def _flush_document(
         self, document: dict[str, Any], publisher: Publisher, *, batch_size: int, queue: str
