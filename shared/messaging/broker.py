@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
@@ -242,6 +242,10 @@ def amqp_parameters(settings: Settings) -> pika.URLParameters:
     if parameters.blocked_connection_timeout is None:
         parameters.blocked_connection_timeout = settings.broker_confirm_timeout_seconds
     return parameters
+
+
+# What the publisher declares its queues on: a channel of its blocking connection, or its confirm window.
+_Declarer = TypeVar("_Declarer", BlockingChannel, ConfirmWindow)
 
 
 class OutgoingMessage(NamedTuple):
@@ -516,14 +520,20 @@ class Publisher:
 
     def _declared_channel(self, connection: pika.BlockingConnection) -> BlockingChannel:
         """A channel on which every queue of the publisher was declared, or found declared otherwise."""
-        channel = connection.channel()
+        return self._declare_queues(connection.channel(), reopen=connection.channel)
+
+    def _declare_queues(self, channel: _Declarer, *, reopen: Callable[[], _Declarer]) -> _Declarer:
+        """Declare every queue of the publisher on `channel`; return the channel to publish on.
+
+        A queue that exists with other arguments closes the channel: `reopen` gives the one to go on with.
+        """
         for name in _with_dead_letter_targets(self._queue_names, self.settings):
             try:
                 declare_queue(channel, name, settings=self.settings)
             except QueueArgumentsError as error:
                 # The queue exists and takes messages as it is: keep publishing, and say loudly what to do.
                 logger.error("%s", error)
-                channel = connection.channel()
+                channel = reopen()
         return channel
 
     def _publish_on(self, slot: _Slot, queue: str, message: OutgoingMessage) -> None:
@@ -626,14 +636,13 @@ class Publisher:
                 slot.reset_window()
         if slot.window is None:
             window = ConfirmWindow(self._connection_parameters(), size=self.settings.broker_confirm_window)
+
+            def reopen() -> ConfirmWindow:
+                window.open_channel()
+                return window
+
             try:
-                for name in _with_dead_letter_targets(self._queue_names, self.settings):
-                    try:
-                        declare_queue(window, name, settings=self.settings)
-                    except QueueArgumentsError as error:
-                        # As `_declared_channel`: the queue takes messages as it is; say what to do.
-                        logger.error("%s", error)
-                        window.open_channel()
+                self._declare_queues(window, reopen=reopen)
             except BaseException:
                 window.close()
                 raise
