@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
+from pydantic import SecretStr
 from pymongo.database import Database
 
 from shared.common.clock import utcnow
@@ -45,10 +47,18 @@ def settings(mongodb_uri: str, amqp_url: str, database_name: str) -> Iterator[Se
         get_client(settings).drop_database(database_name)
 
 
+@contextlib.contextmanager
+def silent_broker() -> Iterator[str]:
+    """An AMQP URL on loopback whose listener takes connections and never answers them."""
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as listener:
+        yield f"amqp://guest:guest@127.0.0.1:{listener.getsockname()[1]}/%2F"
+
+
 def kill_mid_run(settings: Settings, db: Database, api: ReadingsApi, *, moment: str) -> tuple[str, str]:
     """Start the job on a fresh wrapper and SIGKILL it at `moment`; return (resource, wrapper)."""
     resource_id, wrapper_id = add_wrapper(db, url=api.url, spec=readings_spec(api, size=PAGE_SIZE))
     blocked, release = threading.Event(), threading.Event()
+    stack = contextlib.ExitStack()
     if moment == "during-fetch":
 
         def hold_third_page(query: dict[str, str]) -> None:
@@ -57,6 +67,11 @@ def kill_mid_run(settings: Settings, db: Database, api: ReadingsApi, *, moment: 
                 release.wait(30)
 
         api.on_request = hold_third_page
+    else:
+        # The broker is first asked for once the points are stored: one that never answers holds the job
+        # there, so the kill lands after the store and before the publish, however fast the job is.
+        url = stack.enter_context(silent_broker())
+        settings = settings.model_copy(update={"amqp_url": SecretStr(url)})
     job = start_job(settings, lease_seconds=LEASE_SECONDS, merge_stderr=True)
     try:
         if moment == "during-fetch":
@@ -70,6 +85,7 @@ def kill_mid_run(settings: Settings, db: Database, api: ReadingsApi, *, moment: 
         job.send_signal(signal.SIGKILL)
         job.wait(30)
     finally:
+        stack.close()
         release.set()
         api.on_request = None
         if job.poll() is None:
