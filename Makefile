@@ -61,11 +61,14 @@ API_CODE := functions/__init__.py functions/api shared/__init__.py shared/py.typ
 WRAPPER_CODE := functions/__init__.py \
 	$(patsubst $(CODE_ROOT)/%,%,$(filter-out $(CODE_ROOT)/shared/cli,$(wildcard $(CODE_ROOT)/shared/*)))
 
-# $(1): files and directories relative to the repository, copied into ARTIFACTS_DIR with their paths.
+# $(1): files and directories relative to the repository, copied into ARTIFACTS_DIR with their paths, then
+# compiled to bytecode for the Lambda runtime (infra/scripts/compile_bytecode.py; the repository's own
+# bytecode is of another interpreter and is left out).
 define copy_code
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set" >&2; exit 1; }
 	mkdir -p "$(ARTIFACTS_DIR)"
 	tar -C "$(CODE_ROOT)" --exclude=__pycache__ --exclude='*.pyc' -cf - $(1) | tar -C "$(ARTIFACTS_DIR)" -xf -
+	$(PYTHON) "$(CODE_ROOT)/infra/scripts/compile_bytecode.py" "$(ARTIFACTS_DIR)"
 endef
 
 .PHONY: build-ApiFunction build-GenerateWrapperFunction build-ValidateWrapperFunction

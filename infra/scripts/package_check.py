@@ -18,24 +18,32 @@ For each AWS::Serverless::Function of the template:
 * every package named in `functions/<name>/requirements.txt` must be installed in the function's code or
   layers;
 * when a CPython 3.12 interpreter is found, the function's packages and its handler module are imported
-  from exactly the code + layers (+ boto3, which the Lambda runtime provides), as Lambda would.
+  from exactly the code + layers (+ boto3, which the Lambda runtime provides), as Lambda would; every
+  module that import loads from the package must come with the runtime's bytecode, which the builds write
+  (infra/scripts/compile_bytecode.py);
+* the handler's cold import is timed in fresh interpreters, with the package's bytecode and without any
+  (what every cold start paid before the builds wrote it), median of `--cold-runs` each.
 
 Downloads are cached in `.cache/pip` and built layers are reused while their inputs are unchanged, so reruns
 are fast. Exit status: 0 when every function fits and passes, 1 otherwise.
 
-    python infra/scripts/package_check.py [--no-prune] [--force] [--no-smoke] [--json FILE]
+    python infra/scripts/package_check.py [--no-prune] [--force] [--no-smoke] [--cold-runs N] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -48,6 +56,7 @@ except ImportError:  # pragma: no cover - PyYAML is in requirements.lock
     sys.exit("package_check: PyYAML is required (make install, then run it with .venv/bin/python)")
 
 ROOT = Path(__file__).resolve().parents[2]
+COMPILE_BYTECODE = ROOT / "infra" / "scripts" / "compile_bytecode.py"
 CACHE = ROOT / ".cache"
 WORK = CACHE / "package-check"
 PIP_CACHE = CACHE / "pip"
@@ -105,9 +114,9 @@ SAM_PYTHON_EXCLUDES = (
 )
 
 # What a function's code must never contain: directories (at any depth) and files of development only.
-DEV_DIRS = frozenset(
-    {"tests", "devtools", "infra", "examples", "docs", ".ci", ".git", ".venv", ".cache", "__pycache__"}
-)
+# A __pycache__ holding only the runtime's bytecode of its directory's modules is the build's, not these.
+DEV_DIRS = frozenset({"tests", "devtools", "infra", "examples", "docs", ".ci", ".git", ".venv", ".cache"})
+PYCACHE = "__pycache__"
 DEV_FILES = frozenset({"conftest.py", "Makefile", "pyproject.toml", "template.yaml", "samconfig.toml"})
 
 # Provided by the Lambda python3.12 runtime: put on the smoke-import path after the layers, as on Lambda.
@@ -299,7 +308,7 @@ def pip_env() -> dict[str, str]:
 def layer_inputs(layer: LayerSpec) -> list[Path]:
     files = [p for p in layer.content_uri.rglob("*") if p.is_file()]
     if layer.makefile:
-        files.append(layer.makefile)
+        files += [layer.makefile, COMPILE_BYTECODE]
     # A makefile layer may read any function's requirements (infra/layers/Makefile does).
     files += list((ROOT / "functions").glob("*/requirements*.txt"))
     return files
@@ -309,12 +318,11 @@ def build_layer(layer: LayerSpec, prune: bool, force: bool) -> Path:
     """Build a template layer into .cache/package-check/layers/<Layer>[-unpruned]/ as `sam build` does."""
     target = WORK / "layers" / (layer.logical_id + ("" if prune else "-unpruned"))
     stamp = target / ".package-check-stamp"
-    key = digest(layer_inputs(layer), extra=f"prune={prune};flags={PIP_PLATFORM_FLAGS}")
+    # The interpreter that compiles the bytecode is an input too: a layer built without one has none.
+    extra = f"prune={prune};flags={PIP_PLATFORM_FLAGS};bytecode={find_python312()}"
+    key = digest(layer_inputs(layer), extra=extra)
     if not force and stamp.is_file() and stamp.read_text() == key:
         log(f"{layer.logical_id}: reusing {target.relative_to(ROOT)} (inputs unchanged)")
-        # The build writes no bytecode (--no-compile); drop any an interrupted import check left behind.
-        for cache in list((target / "artifacts").rglob("__pycache__")):
-            shutil.rmtree(cache, ignore_errors=True)
         return target
     if target.exists():
         shutil.rmtree(target)
@@ -416,18 +424,28 @@ def build_function_code(function: FunctionSpec, target: Path | None = None) -> P
 
 
 def dev_code(code: Path) -> list[str]:
-    """Paths in a function's built code that only development needs (DEV_DIRS, DEV_FILES, bytecode)."""
+    """Paths in a function's built code that only development needs (DEV_DIRS, DEV_FILES, stray bytecode)."""
     found = []
     for root, dirs, files in os.walk(code):
         here = Path(root).relative_to(code)
         for name in sorted(dirs):
-            if name in DEV_DIRS:
+            if name in DEV_DIRS or (name == PYCACHE and not runtime_bytecode_only(Path(root) / name)):
                 found.append(f"{(here / name).as_posix()}/")
-        dirs[:] = [name for name in dirs if name not in DEV_DIRS]
+        dirs[:] = [name for name in dirs if name not in DEV_DIRS and name != PYCACHE]
         found += [
             (here / name).as_posix() for name in sorted(files) if name in DEV_FILES or name.endswith(".pyc")
         ]
     return found
+
+
+def runtime_bytecode_only(pycache: Path) -> bool:
+    """Whether a __pycache__ holds nothing but the Lambda runtime's bytecode of its directory's modules."""
+    tag = "cpython-{}{}".format(*compile_bytecode().LAMBDA_PYTHON)
+    for entry in pycache.iterdir():
+        stem, _, suffix = entry.name.partition(f".{tag}.")
+        if not entry.is_file() or suffix != "pyc" or not (pycache.parent / f"{stem}.py").is_file():
+            return False
+    return True
 
 
 def installed_distributions(site_dirs: Iterable[Path]) -> set[str]:
@@ -482,29 +500,23 @@ def runtime_provided_dir(force: bool) -> Path:
 # ----------------------------------------------------------------------------- smoke import
 
 
+def compile_bytecode() -> Any:
+    """infra/scripts/compile_bytecode.py, loaded by path (a script the Makefiles run, not a package)."""
+    name = "rs_compile_bytecode"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, COMPILE_BYTECODE)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@functools.cache
 def find_python312() -> str | None:
-    """A CPython 3.12 interpreter for the smoke import: $RS_PYTHON312, python3.12 on PATH, or pyenv's."""
-    candidates: list[str] = []
-    if os.environ.get("RS_PYTHON312"):
-        candidates.append(os.environ["RS_PYTHON312"])
-    if shutil.which("python3.12"):
-        candidates.append(shutil.which("python3.12") or "")
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates += [str(p) for p in sorted(pyenv_root.glob("versions/3.12*/bin/python3.12"), reverse=True)]
-    for candidate in candidates:
-        try:
-            out = subprocess.run(
-                [candidate, "-c", "import sys; print(sys.version_info[:2])"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if out.returncode == 0 and out.stdout.strip() == "(3, 12)":
-            return candidate
-    return None
+    """The CPython 3.12 the builds compile with, for the smoke import: $RS_PYTHON312, PATH, or pyenv's."""
+    found: str | None = compile_bytecode().find_lambda_python()
+    return found
 
 
 SMOKE_SCRIPT = r"""
@@ -548,6 +560,15 @@ for module in config["modules"]:
 for module in config["forbidden"]:
     if module in sys.modules:
         failures.append(f"{module} was imported but must not be in this function")
+# What the import loaded from the package (not from the runtime's boto3) and found no bytecode for.
+import os
+roots = tuple(os.path.join(p, "") for p in config["bytecode_paths"])
+source_only = sorted(
+    name for name, module in list(sys.modules.items())
+    if str(getattr(module, "__file__", None) or "").endswith(".py")
+    and str(module.__file__).startswith(roots)
+    and not os.path.isfile(getattr(module, "__cached__", None) or "")
+)
 if config.get("ruff"):
     try:
         from ruff import find_ruff_bin
@@ -557,7 +578,7 @@ if config.get("ruff"):
             failures.append(f"ruff --version exited {out.returncode}: {out.stderr.strip()}")
     except Exception as exc:  # noqa: BLE001
         failures.append(f"ruff binary: {type(exc).__name__}: {exc}")
-print(json.dumps({"imported": sorted(set(imported)), "failures": failures}))
+print(json.dumps({"imported": sorted(set(imported)), "failures": failures, "source_only": source_only}))
 """
 
 # Packages the API function must never load (DESIGN.md: cold start, 250 MB limit).
@@ -565,8 +586,13 @@ API_FORBIDDEN = ("pandas", "numpy", "google.genai", "python_calamine", "openpyxl
 
 
 def smoke_import(
-    python: str, function: FunctionSpec, path: list[Path], distributions: list[str]
+    python: str, function: FunctionSpec, path: list[Path], distributions: list[str], *, package: list[Path]
 ) -> list[str]:
+    """Import the function's packages and handler from `path` as Lambda would; the problems found.
+
+    `package` is the part of `path` that is deployed (code and layers), whose modules need bytecode.
+    """
+    WORK.mkdir(parents=True, exist_ok=True)
     module = handler_module(function.handler)
     module_file = path[0].joinpath(*module.split("."))
     modules = []
@@ -580,27 +606,13 @@ def smoke_import(
         "modules": modules,
         "forbidden": list(API_FORBIDDEN) if module.startswith("functions.api.") else [],
         "ruff": "ruff" in {canonical(d) for d in distributions},
+        "bytecode_paths": [str(p) for p in package],
     }
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(WORK),
-        "LANG": "C.UTF-8",
-        "RS_ENVIRONMENT": "package-check",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "package-check",
-        "AWS_SECRET_ACCESS_KEY": "package-check",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "POWERTOOLS_SERVICE_NAME": "resource-service",
-        "POWERTOOLS_METRICS_NAMESPACE": "ResourceService",
-    }
-    # -I -S: no user site, no site-packages of this interpreter, no PYTHONPATH: only code + layers + runtime.
-    # -B: write no bytecode into the measured trees.
     out = subprocess.run(
-        [python, "-I", "-S", "-B", "-c", SMOKE_SCRIPT, json.dumps(config)],
+        [*lambda_python(python), "-c", SMOKE_SCRIPT, json.dumps(config)],
         capture_output=True,
         text=True,
-        env=env,
+        env=LAMBDA_ENV,
         cwd=str(WORK),
         timeout=600,
         check=False,
@@ -609,7 +621,90 @@ def smoke_import(
         return [f"smoke import crashed (exit {out.returncode}): {out.stderr.strip()[-2000:]}"]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     log(f"{function.logical_id}: imported {', '.join(result['imported'])}")
-    return list(result["failures"])
+    problems = list(result["failures"])
+    source_only = result["source_only"]
+    if source_only:
+        shown = ", ".join(source_only[:8]) + (", ..." if len(source_only) > 8 else "")
+        problems.append(
+            f"{len(source_only)} modules imported without CPython 3.12 bytecode (compiled again at every "
+            f"cold start): {shown}"
+        )
+    return problems
+
+
+# What the functions see on Lambda, as far as an import needs: no credentials, no services.
+LAMBDA_ENV = {
+    "PATH": "/usr/bin:/bin",
+    "HOME": str(WORK),
+    "LANG": "C.UTF-8",
+    "RS_ENVIRONMENT": "package-check",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "package-check",
+    "AWS_SECRET_ACCESS_KEY": "package-check",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "resource-service",
+    "POWERTOOLS_METRICS_NAMESPACE": "ResourceService",
+}
+
+
+def lambda_python(python: str) -> list[str]:
+    """The interpreter as the checks run it: only code + layers + runtime on the path, nothing written."""
+    # -I -S: no user site, no site-packages of this interpreter, no PYTHONPATH. -B: no bytecode written into
+    # the measured trees (a read-only package, as on Lambda).
+    return [python, "-I", "-S", "-B"]
+
+
+COLD_SCRIPT = r"""
+import importlib, json, sys, time
+sys.path[:0] = json.loads(sys.argv[1])
+started = time.perf_counter()
+importlib.import_module(sys.argv[2])
+print(time.perf_counter() - started)
+"""
+
+
+@dataclass
+class ColdImport:
+    """Median seconds of the handler module's import in fresh interpreters, with and without bytecode."""
+
+    bytecode: float
+    source: float
+    runs: int
+
+
+def cold_import(python: str, function: FunctionSpec, path: list[Path], *, runs: int) -> ColdImport | None:
+    """Time the handler's import: as packaged, and with no bytecode found (compiled from source each time)."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    module = handler_module(function.handler)
+    seconds: dict[bool, list[float]] = {True: [], False: []}
+    with tempfile.TemporaryDirectory(prefix="rs-no-bytecode-") as empty:
+        # A pycache prefix with nothing in it: every module is compiled from source, as on a package
+        # built without bytecode, and -B keeps the results from being written there.
+        variants = {True: [], False: ["-X", f"pycache_prefix={empty}"]}
+        for _ in range(runs):
+            for packaged, flags in variants.items():
+                out = subprocess.run(
+                    [
+                        *lambda_python(python),
+                        *flags,
+                        "-c",
+                        COLD_SCRIPT,
+                        json.dumps([str(p) for p in path]),
+                        module,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env=LAMBDA_ENV,
+                    cwd=str(WORK),
+                    timeout=600,
+                    check=False,
+                )
+                if out.returncode != 0:
+                    log(f"{function.logical_id}: timed import failed: {out.stderr.strip()[-500:]}")
+                    return None
+                seconds[packaged].append(float(out.stdout.strip().splitlines()[-1]))
+    return ColdImport(statistics.median(seconds[True]), statistics.median(seconds[False]), runs)
 
 
 # ----------------------------------------------------------------------------- main
@@ -621,6 +716,7 @@ class Row:
     code_bytes: int
     layer_bytes: dict[str, int]
     problems: list[str]
+    cold: ColdImport | None = None
 
     @property
     def total(self) -> int:
@@ -655,6 +751,12 @@ def main(argv: list[str] | None = None) -> int:
         "--force", action="store_true", help="rebuild layers even when their inputs are unchanged"
     )
     parser.add_argument("--no-smoke", action="store_true", help="skip the CPython 3.12 import check")
+    parser.add_argument(
+        "--cold-runs",
+        type=int,
+        default=3,
+        help="fresh interpreters per variant timing each handler's cold import (default: 3; 0 skips)",
+    )
     parser.add_argument("--json", help="also write the measurements to this file")
     args = parser.parse_args(argv)
 
@@ -717,9 +819,12 @@ def main(argv: list[str] | None = None) -> int:
             for drift in lock_drift(requirements):
                 log(f"{function.logical_id}: pin differs from requirements.lock: {drift}")
         code_bytes = tree_bytes(code)
+        cold = None
         if python312 and runtime_dir and not failed:
-            problems += smoke_import(python312, function, [*sites, runtime_dir], wanted)
-        rows.append(Row(function.logical_id, code_bytes, sizes, problems))
+            problems += smoke_import(python312, function, [*sites, runtime_dir], wanted, package=sites)
+            if args.cold_runs > 0 and not problems:
+                cold = cold_import(python312, function, [*sites, runtime_dir], runs=args.cold_runs)
+        rows.append(Row(function.logical_id, code_bytes, sizes, problems, cold))
 
     variant = "pruned" if prune else "unpruned"
     header = f"{'function':<28} {'code MB':>8} {'layers MB':>10} {'total MB':>9} {'limit MB':>9}  status"
@@ -742,6 +847,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {row.function}: {problem}")
     if python312:
         print(f"  import check: CPython 3.12 at {python312}, code + layers + runtime boto3 only")
+    for row in rows:
+        if row.cold:
+            print(
+                f"  {row.function}: cold import of the handler {row.cold.bytecode:.2f} s with the package's "
+                f"bytecode, {row.cold.source:.2f} s without ({row.cold.source / row.cold.bytecode:.1f}x; "
+                f"median of {row.cold.runs} fresh interpreters each)"
+            )
     print(f"  {time.monotonic() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(
@@ -756,6 +868,9 @@ def main(argv: list[str] | None = None) -> int:
                             "layers": r.layer_bytes,
                             "total_bytes": r.total,
                             "problems": r.problems,
+                            "cold_import_seconds": (
+                                {"bytecode": r.cold.bytecode, "source": r.cold.source} if r.cold else None
+                            ),
                         }
                         for r in rows
                     ],
