@@ -621,8 +621,14 @@ _DATE_CELL = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
 
 def row_title(row: Sequence[Cell]) -> str | None:
     """The text of a row whose only filled cell holds a label (a title or a footnote), else None."""
-    filled = [clean_header(cell) for cell in row if not is_missing(cell)]
-    return filled[0] if len(filled) == 1 and not _NUMBER.match(filled[0]) else None
+    title = None
+    for cell in row:
+        if is_missing(cell):
+            continue
+        if title is not None:
+            return None  # a second filled cell: most rows of a table stop here
+        title = clean_header(cell)
+    return title if title is not None and not _NUMBER.match(title) else None
 
 
 def _title_above(grid: Grid, header_row: int) -> str | None:

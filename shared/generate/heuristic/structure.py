@@ -8,9 +8,11 @@ data, after the last). Each decision is a rule a person can check in `--explain`
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from shared.common.errors import HintError
@@ -123,9 +125,22 @@ def _year_of(value: float | None) -> int | None:
     return int(value)
 
 
+def _has_content(cell: Any) -> bool:
+    """Neither missing nor blank once its white space is folded (`clean_header`), reading the cell once."""
+    kind = type(cell)
+    if kind is str:
+        text = cell.strip()
+        return bool(text) and not is_missing(text)
+    if kind is float:
+        return not math.isnan(cell)
+    if kind is int or kind is datetime:
+        return True  # never missing, never blank
+    return not is_missing(cell) and bool(clean_header(cell))
+
+
 def row_facts(row: Sequence[Any]) -> RowFacts:
     """Filled positions, numbers, texts and whether the numbers read as rising years."""
-    filled = [i for i, cell in enumerate(row) if not is_missing(cell) and clean_header(cell)]
+    filled = [i for i, cell in enumerate(row) if _has_content(cell)]
     read = {i: _cell_number(row[i]) for i in filled}
     numbers = [i for i in filled if read[i][0]]
     texts = [clean_header(row[i]) for i in filled if not read[i][0]]
@@ -330,7 +345,7 @@ def classify_columns(grid: Grid, block: Block) -> list[str]:
     classes = []
     for index, name in enumerate(block.names):
         cells = [grid[r][index] for r in block.data_rows if index < len(grid[r])]
-        present = [c for c in cells if not is_missing(c) and clean_header(c)]
+        present = [c for c in cells if _has_content(c)]
         if not present:
             classes.append("blank")
         elif _period_name(name) or _time_like(present, name):

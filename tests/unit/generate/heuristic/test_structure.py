@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from shared.common.errors import HintError
-from shared.generate.heuristic.structure import analyze_structure, classify_rows, column_groups, find_blocks
+from shared.generate.heuristic.structure import (
+    _has_content,
+    analyze_structure,
+    classify_rows,
+    column_groups,
+    find_blocks,
+)
+from shared.wrapper_toolkit import clean_header, is_missing, row_title
 
 # A national-statistics sheet: title, a group row over two names, units, data, an annual total, a footnote.
 GROUPED: list[list[Any]] = [
@@ -211,3 +220,47 @@ def test_a_last_column_set_off_by_one_spacer_column_belongs_to_its_table() -> No
         ["b", 1, 2, "", 3, "", "b", 4, 5, "", 6],
     ]
     assert column_groups(grid) == [(0, 5), (6, 11)]
+
+
+# Cells of every kind a reader hands over, blank and missing ones among them.
+CELLS: list[Any] = [
+    None,
+    "",
+    "   ",
+    "\n\t",
+    "n/a",
+    " NA ",
+    "..",
+    "x",
+    "Total",
+    " two  words ",
+    "1,234",
+    0,
+    7,
+    -3,
+    0.0,
+    2.5,
+    float("nan"),
+    float("inf"),
+    True,
+    False,
+    datetime(2024, 1, 31, 12, 30),
+    date(2024, 1, 31),
+    Decimal("1.5"),
+]
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=repr)
+def test_a_cell_has_content_exactly_when_it_is_not_missing_and_not_blank(cell: Any) -> None:
+    assert _has_content(cell) is (not is_missing(cell) and bool(clean_header(cell)))
+
+
+@pytest.mark.parametrize(
+    "row",
+    [[], [None], ["Title"], ["", "Title", None], ["Title", 3.0], ["12"], [None, "n/a", " Note "], [1.0, 2.0]],
+    ids=repr,
+)
+def test_row_title_is_the_only_filled_cell_unless_it_reads_as_a_number(row: list[Any]) -> None:
+    filled = [clean_header(cell) for cell in row if not is_missing(cell)]
+    expected = filled[0] if len(filled) == 1 and not filled[0].replace(".", "").isdigit() else None
+    assert row_title(row) == expected
