@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -118,3 +119,19 @@ def test_a_corpus_file_the_generator_cannot_wrap_is_reported_and_the_others_stil
     summary = figures["Generation"]
     assert summary.ours == figures["Generation: good.csv"].ours and not summary.met
     assert "1/2 corpus files wrapped" in summary.detail and "failing: words.csv" in summary.detail
+
+
+def test_a_warm_up_runs_each_side_once_untimed_before_the_interleaved_rounds() -> None:
+    calls: list[str] = []
+
+    def side(name: str) -> Callable[[], float]:
+        def run() -> float:
+            calls.append(name)
+            return float(len(calls))
+
+        return run
+
+    mine, theirs = bench.interleaved(side("ours"), side("base"), 3, warm_up=True)
+    assert calls == ["ours", "base", "ours", "base", "base", "ours", "ours", "base"]
+    assert (mine, theirs) == ([3.0, 6.0, 7.0], [4.0, 5.0, 8.0])
+    assert bench.interleaved(side("ours"), side("base"), 1) == ([9.0], [10.0])
