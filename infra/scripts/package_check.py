@@ -592,7 +592,6 @@ def smoke_import(
 
     `package` is the part of `path` that is deployed (code and layers), whose modules need bytecode.
     """
-    WORK.mkdir(parents=True, exist_ok=True)
     module = handler_module(function.handler)
     module_file = path[0].joinpath(*module.split("."))
     modules = []
@@ -608,15 +607,7 @@ def smoke_import(
         "ruff": "ruff" in {canonical(d) for d in distributions},
         "bytecode_paths": [str(p) for p in package],
     }
-    out = subprocess.run(
-        [*lambda_python(python), "-c", SMOKE_SCRIPT, json.dumps(config)],
-        capture_output=True,
-        text=True,
-        env=LAMBDA_ENV,
-        cwd=str(WORK),
-        timeout=600,
-        check=False,
-    )
+    out = run_lambda_python(python, ["-c", SMOKE_SCRIPT, json.dumps(config)])
     if out.returncode != 0 or not out.stdout.strip():
         return [f"smoke import crashed (exit {out.returncode}): {out.stderr.strip()[-2000:]}"]
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -648,11 +639,20 @@ LAMBDA_ENV = {
 }
 
 
-def lambda_python(python: str) -> list[str]:
-    """The interpreter as the checks run it: only code + layers + runtime on the path, nothing written."""
+def run_lambda_python(python: str, arguments: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run the interpreter as the checks do: only code + layers + runtime on the path, nothing written."""
+    WORK.mkdir(parents=True, exist_ok=True)
     # -I -S: no user site, no site-packages of this interpreter, no PYTHONPATH. -B: no bytecode written into
     # the measured trees (a read-only package, as on Lambda).
-    return [python, "-I", "-S", "-B"]
+    return subprocess.run(
+        [python, "-I", "-S", "-B", *arguments],
+        capture_output=True,
+        text=True,
+        env=LAMBDA_ENV,
+        cwd=str(WORK),
+        timeout=600,
+        check=False,
+    )
 
 
 COLD_SCRIPT = r"""
@@ -675,7 +675,6 @@ class ColdImport:
 
 def cold_import(python: str, function: FunctionSpec, path: list[Path], *, runs: int) -> ColdImport | None:
     """Time the handler's import: as packaged, and with no bytecode found (compiled from source each time)."""
-    WORK.mkdir(parents=True, exist_ok=True)
     module = handler_module(function.handler)
     seconds: dict[bool, list[float]] = {True: [], False: []}
     with tempfile.TemporaryDirectory(prefix="rs-no-bytecode-") as empty:
@@ -684,21 +683,8 @@ def cold_import(python: str, function: FunctionSpec, path: list[Path], *, runs: 
         variants = {True: [], False: ["-X", f"pycache_prefix={empty}"]}
         for _ in range(runs):
             for packaged, flags in variants.items():
-                out = subprocess.run(
-                    [
-                        *lambda_python(python),
-                        *flags,
-                        "-c",
-                        COLD_SCRIPT,
-                        json.dumps([str(p) for p in path]),
-                        module,
-                    ],
-                    capture_output=True,
-                    text=True,
-                    env=LAMBDA_ENV,
-                    cwd=str(WORK),
-                    timeout=600,
-                    check=False,
+                out = run_lambda_python(
+                    python, [*flags, "-c", COLD_SCRIPT, json.dumps(list(map(str, path))), module]
                 )
                 if out.returncode != 0:
                     log(f"{function.logical_id}: timed import failed: {out.stderr.strip()[-500:]}")

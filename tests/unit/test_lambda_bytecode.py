@@ -111,8 +111,9 @@ def test_a_missing_directory_is_named_and_refused(tmp_path: Path, capsys: pytest
     assert f"not a directory: {tmp_path / 'absent'}" in capsys.readouterr().err
 
 
-def _smoke(package: Path, python: str) -> list[str]:
-    function = _package_check().FunctionSpec(
+def _probe_function(package: Path) -> Any:
+    """A zip function whose handler is `probe.handler` in `package`."""
+    return _package_check().FunctionSpec(
         logical_id="ProbeFunction",
         handler="probe.handler",
         runtime="python3.12",
@@ -120,7 +121,12 @@ def _smoke(package: Path, python: str) -> list[str]:
         package_type="Zip",
         layers=[],
     )
-    problems: list[str] = _package_check().smoke_import(python, function, [package], [], package=[package])
+
+
+def _smoke(package: Path, python: str) -> list[str]:
+    problems: list[str] = _package_check().smoke_import(
+        python, _probe_function(package), [package], [], package=[package]
+    )
     return problems
 
 
@@ -146,15 +152,7 @@ def test_the_cold_import_is_timed_with_and_without_the_packages_bytecode(tmp_pat
         "import json, compile_bytecode\n\ndef handler(event, context):\n    pass\n"
     )
     assert _compile_bytecode().main([str(package)]) == 0
-    function = _package_check().FunctionSpec(
-        logical_id="ProbeFunction",
-        handler="probe.handler",
-        runtime="python3.12",
-        code_uri=package,
-        package_type="Zip",
-        layers=[],
-    )
-    timed = _package_check().cold_import(python, function, [package], runs=1)
+    timed = _package_check().cold_import(python, _probe_function(package), [package], runs=1)
     assert timed is not None and timed.runs == 1 and timed.bytecode > 0 and timed.source > 0
     # Timing from source writes nothing: the package is read-only on Lambda.
     assert json.dumps(sorted(p.name for p in (package / "__pycache__").iterdir())) == json.dumps(
