@@ -324,7 +324,7 @@ def find_blocks(
                 floor = i - 1
             run_started = False
             if kind == "title":
-                title = clean_header(next(c for c in grid[i] if not is_missing(c) and clean_header(c)))
+                title = clean_header(next(c for c in grid[i] if _has_content(c)))
                 title_at = i
     return [b for b in blocks if b.data_rows]
 
@@ -334,7 +334,7 @@ def _title_above(grid: Grid, kinds: list[str], top: int, floor: int) -> str:
     title = ""
     for i in range(top - 1, floor, -1):
         if kinds[i] == "title":
-            title = next(clean_header(c) for c in grid[i] if not is_missing(c) and clean_header(c))
+            title = next(clean_header(c) for c in grid[i] if _has_content(c))
         elif kinds[i] not in ("blank", "units") or title:
             break
     return title
