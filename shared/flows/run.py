@@ -46,15 +46,14 @@ from shared.domain.wrapper import FetchSpec, SourceFormat
 from shared.flows.shutdown import Shutdown
 from shared.flows.steps import resource_request
 from shared.messaging.broker import Publisher
-from shared.points.clock import settle_clocks
-from shared.points.point import Point, check_points, format_timestamp
+from shared.points.point import PointSequence, format_timestamp
 from shared.sandbox.run import SandboxLimits, prepare_sandbox, run_parse
 from shared.source.fetch_plan import FetchResult, fetch_if_changed, fetch_pages
 from shared.store.point_store import PointStore
 from shared.store.resources import ResourceRepository
 from shared.store.runs import RunRepository
 from shared.store.wrappers import WrapperRepository
-from shared.validate.validation import ZONE_REQUIRED, PointBuilder
+from shared.validate.validation import ZONE_REQUIRED, PointBuilder, check_built
 
 logger = logging.getLogger(__name__)
 # A run records this many page requests at most (the count is in `pages`).
@@ -167,11 +166,10 @@ class _Execution:
         self.run.points_fetched = len(points)
         if resource.retention is not None:
             # Points outside the window would be stored and published only for the next tick to delete them.
-            cutoff = resource.retention.cutoff(utcnow())
-            points = [point for point in points if point.timestamp >= cutoff]
-        if points:
-            self.first = min(point.timestamp for point in points)
-            self.last = max(point.timestamp for point in points)
+            points = points.since(resource.retention.cutoff(utcnow()))
+        span = points.span()
+        if span is not None:
+            self.first, self.last = span
         self._keep_lease()
         stored = self.store.store(resource.id, points)
         self.run.points_new = stored.new
@@ -215,7 +213,7 @@ class _Execution:
 
     def _parse(
         self, code: str, spec: FetchSpec, fetched: FetchResult, resource: ResourceRecord
-    ) -> list[Point]:
+    ) -> PointSequence:
         request = resource_request(resource)
         context = {
             "indicator": request.model_dump(),
@@ -235,23 +233,22 @@ class _Execution:
         )
         if not result.ok:
             raise RunFailedError(f"parse failed: {result.error_type}: {result.error}")
-        # Kept as columns through the clocks and the checks: Point objects are made once, for the store.
-        raw, issues = builder.result()
-        if issues:
-            raise RunFailedError(f"invalid points: {issues[0].message}")
+        # Kept as columns through the clocks, the checks and the retention window: the store makes Points a
+        # chunk at a time, so the caller never holds an object per point.
         try:
-            settled, clock = settle_clocks(raw, zone=request.hints.timezone)
+            checked = check_built(builder, zone=request.hints.timezone)
         except HintError as exc:
             raise RunFailedError(str(exc)) from exc
-        if clock.wall_clocks:
+        if checked.issues:
+            raise RunFailedError(f"invalid points: {checked.issues[0].message}")
+        if checked.clock.wall_clocks:
             raise RunFailedError(f"unknown_timezone: {ZONE_REQUIRED}")
-        _, problems = check_points(settled)
-        for problem in problems:
+        for problem in checked.problems:
             # An incremental window may well be empty; a file that yields nothing is broken.
             empty_window = problem.code == "no_points" and self.wrapper.mode == WrapperMode.CONTINUOUS
             if problem.code in ("no_points", "duplicate_points") and not empty_window:
                 raise RunFailedError(f"{problem.code}: {problem.message}")
-        return list(settled)
+        return checked.points
 
     def _publish(self, resource: ResourceRecord, fetched: FetchResult) -> None:
         try:

@@ -63,12 +63,18 @@ def settle_clocks(points: Sequence[Point], *, zone: str | None) -> tuple[Sequenc
     codes = columns.series_codes()
     offsets = columns.offsets if columns.offsets is not None else np.zeros(len(columns), dtype=np.int32)
     naive = offsets == NAIVE
-    local = columns.timestamps + np.where(naive, 0, offsets).astype(np.int64) * _SECOND
-    # A series of midnights in a stated offset (-05:00) is already dated; it keeps its offset.
-    dated = _dated_series(local, codes) & (naive | (offsets == 0) | (local % _DAY != 0))
-    stamps = np.where(dated, local - local % _DAY, columns.timestamps)
-    offsets = np.where(dated, 0, offsets).astype(np.int32)
-    business = int(np.count_nonzero(dated & (local % _DAY != 0)))
+    # Every array here is as long as the output: the common large one (UTC, intraday) gets no copies.
+    local = columns.timestamps
+    if columns.offsets is not None:
+        local = local + np.where(naive, 0, offsets).astype(np.int64) * _SECOND
+    dated = _dated_series(local, codes)
+    stamps, business = columns.timestamps, 0
+    if dated.any():
+        # A series of midnights in a stated offset (-05:00) is already dated; it keeps its offset.
+        dated &= naive | (offsets == 0) | (local % _DAY != 0)
+        stamps = np.where(dated, local - local % _DAY, columns.timestamps)
+        offsets = np.where(dated, 0, offsets).astype(np.int32)
+        business = int(np.count_nonzero(dated & (local % _DAY != 0)))
     monthly = _mid_month(stamps, codes, dated)
     if monthly.any():
         stamps = np.where(monthly, _month_start(stamps), stamps)
@@ -95,10 +101,10 @@ def settle_clocks(points: Sequence[Point], *, zone: str | None) -> tuple[Sequenc
         )
     settled = PointSequence(
         PointColumns(
-            stamps.astype(np.int64),
+            stamps.astype(np.int64, copy=False),
             columns.values,
             series=columns.series,
-            codes=codes,
+            codes=columns.codes,
             offsets=None if not offsets.any() else offsets,
         )
     )
@@ -119,11 +125,17 @@ def _dated_series(local: np.ndarray, codes: np.ndarray) -> np.ndarray:
     # Only series whose points all share their first point's time of day can be dates: the others are
     # ruled out without sorting (intraday series, the common large output).
     hours = local_times % _DAY
-    _, first, back = np.unique(series, return_index=True, return_inverse=True)
-    ruled_out = np.zeros(len(first), dtype=bool)
-    ruled_out[back[hours != hours[first][back]]] = True
-    if ruled_out.all():
-        return dated
+    if not series.any():
+        # One series (the common large output): no sort to find each series' first point.
+        if (hours != hours[0]).any():
+            return dated
+        ruled_out, back = np.zeros(1, dtype=bool), series
+    else:
+        _, first, back = np.unique(series, return_index=True, return_inverse=True)
+        ruled_out = np.zeros(len(first), dtype=bool)
+        ruled_out[back[hours != hours[first][back]]] = True
+        if ruled_out.all():
+            return dated
     keep = np.flatnonzero(~ruled_out[back])
     local_times, series = local_times[keep], series[keep]
     order = np.lexsort((local_times, series))

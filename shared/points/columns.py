@@ -112,6 +112,16 @@ class PointColumns:
                 "dimensions": dict(self.series[code]),
             }
 
+    def take(self, keep: np.ndarray | slice) -> PointColumns:
+        """The points `keep` selects (a slice, or booleans one per point), in order, with the same series."""
+        return PointColumns(
+            self.timestamps[keep],
+            self.values[keep],
+            series=self.series,
+            codes=None if self.codes is None else self.codes[keep],
+            offsets=None if self.offsets is None else self.offsets[keep],
+        )
+
     def series_codes(self) -> np.ndarray:
         """The series code of every point (all 0 when the columns hold one series without codes)."""
         import numpy as np
@@ -182,6 +192,7 @@ class PointColumns:
             np.concatenate([part.timestamps for part in parts]).astype(np.int64, copy=False),
             np.concatenate([part.values for part in parts]).astype(np.float64, copy=False),
             series=series,
-            codes=np.concatenate(codes).astype(np.int32, copy=False),
+            # One series needs no codes: none is kept per point.
+            codes=np.concatenate(codes).astype(np.int32, copy=False) if len(series) != 1 else None,
             offsets=offsets,
         )

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from shared.points.columns import (
     EPOCH,
+    MICROSECOND,
     NAIVE,
     PointColumns,
     gc_paused,
@@ -117,6 +118,19 @@ class PointSequence(Sequence[Point]):
         offsets = columns.offsets[window].tolist()
         for stamp, value, code, offset in zip(stamps, values, codes, offsets, strict=True):
             yield make(timestamp=moment_of(stamp, offset), value=value, dimensions=dict(series[code]))
+
+    def since(self, moment: datetime) -> PointSequence:
+        """The points at or after `moment`, an aware datetime (a wall clock is compared as if it were UTC)."""
+        keep = self.columns.timestamps >= (moment - EPOCH) // MICROSECOND
+        return self if keep.all() else PointSequence(self.columns.take(keep))
+
+    def span(self) -> tuple[datetime, datetime] | None:
+        """The earliest and the latest timestamp, with their clocks; None without points."""
+        if not len(self):
+            return None
+        columns = self.columns
+        first, last = int(columns.timestamps.argmin()), int(columns.timestamps.argmax())
+        return _column_moment(columns, first), _column_moment(columns, last)
 
     @classmethod
     def from_points(cls, points: Sequence[Point]) -> PointSequence:
@@ -266,23 +280,34 @@ def _column_facts(points: PointColumns) -> _Facts:
     named = [keys.setdefault(series_key(dimensions), len(keys)) for dimensions in points.series]
     names = list(keys)
     codes = points.series_codes()
-    series = np.array(named, dtype=np.int64)[codes] if named else codes.astype(np.int64)
+    # The columns' own codes when their series are distinct (the usual case): no copy per point.
+    distinct = named == list(range(len(named)))
+    series = codes if distinct else np.array(named or [0], dtype=np.int32)[codes]
     stamps = points.timestamps
     # By series, then time (stable: repeats follow their first); points usually arrive in that order already.
-    ordered = bool(
-        np.all((series[1:] > series[:-1]) | ((series[1:] == series[:-1]) & (stamps[1:] >= stamps[:-1])))
-    )
-    order = np.arange(len(stamps)) if ordered else np.lexsort((stamps, series))
-    codes, stamps = series[order], stamps[order]
-    repeat = (codes[1:] == codes[:-1]) & (stamps[1:] == stamps[:-1])
+    in_time = stamps[1:] >= stamps[:-1]
+    if len(names) > 1:
+        in_time = (series[1:] > series[:-1]) | ((series[1:] == series[:-1]) & in_time)
+    order = None if bool(np.all(in_time)) else np.lexsort((stamps, series))
+    del in_time
+    if order is not None:
+        series, stamps = series[order], stamps[order]
+    repeat = stamps[1:] == stamps[:-1]
+    if len(names) > 1:
+        repeat &= series[1:] == series[:-1]
     example = ""
     if repeat.any():
-        at = int(order[1:][repeat].min())  # the first point, in output order, that repeats an earlier one
-        example = f"{format_timestamp(_column_moment(points, at))} {dict(names[int(series[at])])}"
-    unique = np.concatenate(([True], ~repeat)) if len(codes) else np.zeros(0, dtype=bool)
-    sizes = np.bincount(codes, minlength=len(names)) if len(codes) else np.zeros(len(names), dtype=np.int64)
+        # The first point, in output order, that repeats an earlier one.
+        at = int(order[1:][repeat].min()) if order is not None else int(np.argmax(repeat)) + 1
+        code = int(points.series_codes()[at])
+        example = f"{format_timestamp(_column_moment(points, at))} {dict(names[named[code]])}"
+        unique = np.concatenate(([True], ~repeat))
+        unique_codes, unique_stamps = series[unique], stamps[unique]
+    else:
+        unique_codes, unique_stamps = series, stamps
+    del repeat
+    sizes = np.bincount(series, minlength=len(names)) if len(series) else np.zeros(len(names), dtype=np.int64)
     frequencies: list[str | None] = []
-    unique_codes, unique_stamps = codes[unique], stamps[unique]
     bounds = np.searchsorted(unique_codes, np.arange(len(names) + 1))
     for code in range(len(names)):
         if sizes[code] > 2:
@@ -292,7 +317,7 @@ def _column_facts(points: PointColumns) -> _Facts:
     return _Facts(
         count=len(points),
         series=len(present),
-        duplicates=int(repeat.sum()),
+        duplicates=len(series) - len(unique_stamps),
         example=example,
         first=_column_moment(points, int(np.argmin(points.timestamps))) if len(stamps) else None,
         last=_column_moment(points, int(np.argmax(points.timestamps))) if len(stamps) else None,
@@ -313,7 +338,10 @@ def _column_frequency(ordered: np.ndarray) -> str | None:
 
     if len(ordered) < 2:
         return None
-    steps = np.diff(ordered) // 1_000_000
+    steps = np.diff(ordered)
+    steps //= 1_000_000
+    if not (steps != steps[0]).any():
+        return _step_name(int(steps[0]))  # a regular series, the usual one: no sort of its steps
     values, first_seen, counts = np.unique(steps, return_index=True, return_counts=True)
     # Counter.most_common: the commonest step, the first seen among equally common ones.
     tied = np.flatnonzero(counts == counts.max())

@@ -42,7 +42,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
@@ -59,7 +59,9 @@ from shared.messaging.broker import (
     points_message_id,
 )
 from shared.messaging.queues import RESOURCE_DATA_QUEUE
+from shared.points.columns import PointColumns
 from shared.points.keys import (
+    KEY_SEPARATOR,
     key_timestamp,
     point_id,
     resource_id_range,
@@ -67,7 +69,7 @@ from shared.points.keys import (
     series_key,
     stored_timestamp,
 )
-from shared.points.point import Point
+from shared.points.point import Point, PointSequence
 from shared.store import database as collections
 
 # Writes go in bounded chunks so that storing millions of points keeps memory flat.
@@ -132,6 +134,43 @@ def point_documents(resource_id: str, points: Sequence[Point]) -> list[dict[str,
     return documents
 
 
+def column_documents(resource_id: str, columns: PointColumns) -> list[dict[str, Any]]:
+    """point_documents of points held as columns, made without a Point per point."""
+    if columns.offsets is not None:
+        # Stated offsets or wall clocks: rare, and kept exactly as Points would have them.
+        return point_documents(resource_id, PointSequence(columns))
+    import numpy as np
+
+    # Milliseconds, as MongoDB keeps them (floor, as a datetime's microseconds are cut).
+    millis = (columns.timestamps // 1000).astype("datetime64[ms]")
+    # The id's timestamp, as key_timestamp writes it for a UTC moment.
+    stamps = np.datetime_as_string(millis, unit="ms").tolist()
+    prefix = resource_prefix(resource_id)
+    keys = [f"{KEY_SEPARATOR}{series_key(dimensions)}" for dimensions in columns.series]
+    values = columns.values.tolist()
+    codes = columns.series_codes().tolist()
+    return [
+        {
+            "_id": f"{prefix}{stamp}Z{keys[code]}",
+            "resource_id": resource_id,
+            "timestamp": moment.replace(tzinfo=UTC),
+            "value": value,
+            "dimensions": dict(columns.series[code]),
+        }
+        for stamp, moment, value, code in zip(stamps, millis.tolist(), values, codes, strict=True)
+    ]
+
+
+def _document_chunks(resource_id: str, points: Sequence[Point]) -> Iterator[list[dict[str, Any]]]:
+    """The points' documents, CHUNK_SIZE at a time: points held as columns are never all made objects."""
+    columns = points.columns if isinstance(points, PointSequence) else None
+    for start in range(0, len(points), CHUNK_SIZE):
+        if columns is not None:
+            yield column_documents(resource_id, columns.take(slice(start, start + CHUNK_SIZE)))
+        else:
+            yield point_documents(resource_id, points[start : start + CHUNK_SIZE])
+
+
 def chunk_digest(documents: dict[str, dict[str, Any]]) -> tuple[str, str]:
     """(key, digest) of a chunk of point documents: the hash of its ids, the hash of ids and values."""
     keys = sorted(documents)
@@ -187,9 +226,9 @@ class PointStore:
         new = revised = duplicate = 0
         first: datetime | None = None
         last: datetime | None = None
-        for chunk in _chunks(points, CHUNK_SIZE):
+        for chunk in _document_chunks(resource_id, points):
             # A point repeated in the input is stored once: the last value wins.
-            documents = {document["_id"]: document for document in point_documents(resource_id, chunk)}
+            documents = {document["_id"]: document for document in chunk}
             duplicate += len(chunk) - len(documents)
             chunk_new, chunk_revised, chunk_duplicate = self._store_chunk(resource_id, documents)
             new += chunk_new

@@ -119,12 +119,12 @@ def validate_wrapper(
     # Points are validated as the sandbox streams them, while the child is still parsing, and checked once it
     # says it is done, while it exits.
     builder = PointBuilder()
-    checked: list[_Checked] = []
+    checked: list[CheckedPoints] = []
 
     def check_done() -> None:
         checked.clear()
         try:
-            checked.append(_check_built(builder, zone=request.hints.timezone))
+            checked.append(check_built(builder, zone=request.hints.timezone))
         except Exception:  # checked again below, on this thread, where what the checks raise is raised
             return
 
@@ -144,7 +144,7 @@ def validate_wrapper(
         ), []
     # Points that came after a `done` (the child may say so falsely) are checked with the others here.
     done = checked[0] if checked and checked[0].batches == builder.batches else None
-    done = done or _check_built(builder, zone=request.hints.timezone)
+    done = done or check_built(builder, zone=request.hints.timezone)
     points, clock = done.points, done.clock
     issues += done.issues
     issues += [
@@ -167,23 +167,25 @@ def validate_wrapper(
 
 
 @dataclass(frozen=True)
-class _Checked:
+class CheckedPoints:
     """The checks of a builder's points as they stood after `batches` batches."""
 
     batches: int
     issues: list[ValidationIssue]
-    points: Sequence[Point]
+    points: PointSequence
     clock: ClockVerdict
     summary: PointsSummary
     problems: list[PointIssue]
 
 
-def _check_built(builder: PointBuilder, *, zone: str | None) -> _Checked:
-    """The builder's points with their clocks settled, and what checking them found."""
+def check_built(builder: PointBuilder, *, zone: str | None) -> CheckedPoints:
+    """The builder's points with their clocks settled, as columns, and what checking them found."""
     points, issues = builder.result()
     settled, clock = settle_clocks(points, zone=zone)
-    summary, problems = check_points(settled)
-    return _Checked(builder.batches, issues, settled, clock, summary, problems)
+    # Columns all the way: a million Points would cost the caller hundreds of MB (and seconds to make).
+    columns = settled if isinstance(settled, PointSequence) else PointSequence.from_points(settled)
+    summary, problems = check_points(columns)
+    return CheckedPoints(builder.batches, issues, columns, clock, summary, problems)
 
 
 def sandbox_issues(result: SandboxResult) -> list[ValidationIssue]:
@@ -338,7 +340,10 @@ class PointBuilder:
             part if isinstance(part, PointColumns) else PointSequence.from_points(part).columns
             for part in self.parts
         ]
-        return PointSequence(columns[0] if len(columns) == 1 else PointColumns.concat(columns)), issues
+        whole = columns[0] if len(columns) == 1 else PointColumns.concat(columns)
+        # The parts (views of the frames' buffers) are let go, or the caller would hold every point twice.
+        self.parts = [whole]
+        return PointSequence(whole), issues
 
 
 def _frame_row(stamp: Any, value: Any, code: Any, series: list[Any]) -> dict[str, Any]:

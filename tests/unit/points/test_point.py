@@ -155,6 +155,14 @@ SHAPES = {
         Point(timestamp=datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=s), value=1)
         for s in (0, 60, 120, 3720, 7320)
     ],
+    "an in-order repeat": hourly(3) + hourly(2, start=2),
+    "an in-order repeat among series": hourly(2, geo="DE")
+    + hourly(3, start=1, geo="DE")
+    + hourly(2, geo="FR"),
+    "one series named twice": [
+        Point(timestamp=datetime(2020, 1, 1, hour, tzinfo=UTC), value=1, dimensions=dims)
+        for hour, dims in enumerate([{"a": "1", "b": "2"}, {"b": "2", "a": "1"}, {"a": "1", "b": "2"}])
+    ],
     "microseconds": [
         Point(timestamp=datetime(2020, 1, 1, 0, 0, 0, micro, tzinfo=UTC), value=1) for micro in (5, 5, 900000)
     ],
@@ -176,3 +184,26 @@ def test_check_points_on_columns_finds_what_is_wrong() -> None:
     assert (summary.count, summary.series, summary.frequency) == (10, 2, "hourly")
     _, issues = check_points(columns_of(SHAPES["mixed frequencies"]))
     assert [issue.code for issue in issues] == ["mixed_frequency"]
+
+
+def test_points_since_a_moment_keep_those_at_or_after_it_in_order() -> None:
+    points = hourly(3, geo="DE") + hourly(3, geo="FR")
+    columns = columns_of(points)
+    cutoff = datetime(2024, 1, 1, 1, tzinfo=UTC)
+    assert list(columns.since(cutoff)) == [point for point in points if point.timestamp >= cutoff]
+    assert columns.since(datetime(2000, 1, 1, tzinfo=UTC)) is columns
+    assert len(columns.since(datetime(2030, 1, 1, tzinfo=UTC))) == 0
+
+
+def test_points_since_compare_instants_whatever_the_offset_stated() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    points = [Point(timestamp=datetime(2024, 1, 1, hour, tzinfo=plus_two), value=1) for hour in (1, 2, 3)]
+    kept = columns_of(points).since(datetime(2024, 1, 1, 0, tzinfo=UTC))
+    assert [point.timestamp for point in kept] == [points[1].timestamp, points[2].timestamp]
+
+
+def test_the_span_of_points_is_their_earliest_and_latest_moment() -> None:
+    points = list(reversed(hourly(4, geo="DE"))) + hourly(2, start=-3, geo="FR")
+    first, last = columns_of(points).span() or (None, None)
+    assert (first, last) == (min(p.timestamp for p in points), max(p.timestamp for p in points))
+    assert columns_of([]).span() is None
