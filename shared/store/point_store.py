@@ -161,7 +161,7 @@ def column_documents(resource_id: str, columns: PointColumns) -> list[dict[str, 
     ]
 
 
-def _document_chunks(resource_id: str, points: Sequence[Point]) -> Iterator[list[dict[str, Any]]]:
+def document_chunks(resource_id: str, points: Sequence[Point]) -> Iterator[list[dict[str, Any]]]:
     """The points' documents, CHUNK_SIZE at a time: points held as columns are never all made objects."""
     columns = points.columns if isinstance(points, PointSequence) else None
     for start in range(0, len(points), CHUNK_SIZE):
@@ -226,7 +226,7 @@ class PointStore:
         new = revised = duplicate = 0
         first: datetime | None = None
         last: datetime | None = None
-        for chunk in _document_chunks(resource_id, points):
+        for chunk in document_chunks(resource_id, points):
             # A point repeated in the input is stored once: the last value wins.
             documents = {document["_id"]: document for document in chunk}
             duplicate += len(chunk) - len(documents)
