@@ -233,8 +233,8 @@ class _Execution:
         )
         if not result.ok:
             raise RunFailedError(f"parse failed: {result.error_type}: {result.error}")
-        # Kept as columns through the clocks, the checks and the retention window: the store makes Points a
-        # chunk at a time, so the caller never holds an object per point.
+        # Kept as columns through the clocks, the checks and the retention window: the store makes documents
+        # a chunk at a time, so the caller never holds an object per point.
         try:
             checked = check_built(builder, zone=request.hints.timezone)
         except HintError as exc:
