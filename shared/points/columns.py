@@ -163,36 +163,44 @@ class PointColumns:
     @classmethod
     def concat(cls, parts: Sequence[PointColumns]) -> PointColumns:
         """The points of all the parts, in order, each distinct series once."""
+        return cls.drain(list(parts))
+
+    @classmethod
+    def drain(cls, parts: list[PointColumns]) -> PointColumns:
+        """`concat` of the parts that empties the list as it goes: each part is let go once it is copied."""
         import numpy as np
 
-        if not parts:
-            return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), series=[])
         index: dict[tuple[tuple[str, str], ...], int] = {}
         series: list[dict[str, str]] = []
-        codes = []
+        mappings = []
         for part in parts:
-            mapping = []
+            named = []
             for dimensions in part.series:
                 key = series_key(dimensions)
                 if key not in index:
                     index[key] = len(series)
                     series.append(dimensions)
-                mapping.append(index[key])
-            part_codes = part.series_codes()
-            codes.append(np.array(mapping, dtype=np.int32)[part_codes] if mapping else part_codes)
-        offsets = None
-        if any(part.offsets is not None for part in parts):
-            offsets = np.concatenate(
-                [
-                    part.offsets if part.offsets is not None else np.zeros(len(part), dtype=np.int32)
-                    for part in parts
-                ]
-            ).astype(np.int32, copy=False)
-        return cls(
-            np.concatenate([part.timestamps for part in parts]).astype(np.int64, copy=False),
-            np.concatenate([part.values for part in parts]).astype(np.float64, copy=False),
-            series=series,
-            # One series needs no codes: none is kept per point.
-            codes=np.concatenate(codes).astype(np.int32, copy=False) if len(series) != 1 else None,
-            offsets=offsets,
-        )
+                named.append(index[key])
+            mappings.append(np.array(named, dtype=np.int32))
+        total = sum(len(part) for part in parts)
+        stamps = np.empty(total, dtype=np.int64)
+        values = np.empty(total, dtype=np.float64)
+        # One series needs no codes: none is kept per point.
+        codes = np.empty(total, dtype=np.int32) if len(series) != 1 else None
+        offsets = np.zeros(total, dtype=np.int32) if any(p.offsets is not None for p in parts) else None
+        start = 0
+        parts.reverse()
+        for mapping in mappings:
+            # Popped, so that a part (a view of a frame's buffer) is freed before the next is copied: the
+            # points are never held twice over.
+            part = parts.pop()
+            end = start + len(part)
+            stamps[start:end] = part.timestamps
+            values[start:end] = part.values
+            if codes is not None:
+                part_codes = part.series_codes()
+                codes[start:end] = mapping[part_codes] if len(mapping) else part_codes
+            if offsets is not None and part.offsets is not None:
+                offsets[start:end] = part.offsets
+            start = end
+        return cls(stamps, values, series=series, codes=codes, offsets=offsets)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import socket
 import ssl
 import threading
@@ -177,7 +178,8 @@ def _read_capped(response: http.client.HTTPResponse, limit: int, deadline: float
     declared = response.getheader("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise SourceError(f"{url} is {int(declared)} bytes, over the limit of {limit}")
-    chunks: list[bytes] = []
+    # A BytesIO hands its buffer over as the bytes: joining a list of chunks held the body twice at the end.
+    body = io.BytesIO()
     size = 0
     while True:
         if time.monotonic() > deadline:
@@ -188,5 +190,5 @@ def _read_capped(response: http.client.HTTPResponse, limit: int, deadline: float
         size += len(chunk)
         if size > limit:
             raise SourceError(f"{url} exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        body.write(chunk)
+    return body.getvalue()

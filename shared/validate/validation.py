@@ -288,6 +288,8 @@ class PointBuilder:
         if frame.codes is not None:
             codes = np.frombuffer(frame.codes, dtype="<i4")
         offsets = None if frame.offsets is None else np.frombuffer(frame.offsets, dtype="<i4")
+        if offsets is not None and not offsets.any():
+            offsets = None  # all UTC, as columns without offsets are: 4 bytes a point not kept
         series = frame.series if isinstance(frame.series, list) else []
         readable = np.array([_dimensions_ok(dimensions) for dimensions in series] + [True], dtype=bool)
         known = (codes >= 0) & (codes < len(series))
@@ -340,8 +342,10 @@ class PointBuilder:
             part if isinstance(part, PointColumns) else PointSequence.from_points(part).columns
             for part in self.parts
         ]
-        whole = columns[0] if len(columns) == 1 else PointColumns.concat(columns)
-        # The parts (views of the frames' buffers) are let go, or the caller would hold every point twice.
+        # The parts (views of the frames' buffers) are let go as they are joined: the points are never all
+        # held twice.
+        self.parts = []
+        whole = columns[0] if len(columns) == 1 else PointColumns.drain(columns)
         self.parts = [whole]
         return PointSequence(whole), issues
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
+from shared.points.columns import PointColumns
 from shared.points.point import Point, PointSequence, check_points, format_timestamp, infer_frequency
 
 
@@ -130,6 +131,20 @@ def test_point_columns_concatenate_in_order_with_each_series_once() -> None:
     assert list(joined) == first + second
     assert joined.columns.series == [{"geo": "DE"}, {"geo": "FR"}]
     assert len(PointSequence.concat([])) == 0
+
+
+def test_draining_columns_joins_them_as_concat_does_and_empties_the_list() -> None:
+    parts = [
+        columns_of(p).columns for p in (hourly(2, geo="DE"), hourly(1, geo="FR"), [], hourly(2, start=2))
+    ]
+    joined = PointColumns.concat(parts)
+    drained_from = list(parts)
+    drained = PointColumns.drain(drained_from)
+    assert drained_from == [] and len(parts) == 4
+    assert list(PointSequence(drained)) == list(PointSequence(joined))
+    assert drained.series == [{"geo": "DE"}, {"geo": "FR"}, {}]
+    one_series = PointColumns.drain([columns_of(hourly(2)).columns, columns_of(hourly(1, start=2)).columns])
+    assert one_series.codes is None and len(one_series) == 3
 
 
 SHAPES = {

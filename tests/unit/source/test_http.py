@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
+import tracemalloc
 from collections.abc import Callable
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from shared.common.addresses import check_address, resolve
 from shared.common.errors import SourceError, UnsafeSourceError
 from shared.common.settings import Settings
+from shared.source import http as http_module
 from shared.source.http import fetch_url
 
 pytestmark = pytest.mark.timeout(30)
@@ -256,3 +259,35 @@ def test_resolve_reports_host_without_address(settings: Settings, fake_dns: Call
     fake_dns({"empty.example": []})
     with pytest.raises(SourceError, match="has no address"):
         resolve("empty.example", 80, settings)
+
+
+class _ChunkedBody:
+    """A response body read in pieces, as http.client hands it over."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def getheader(self, name: str) -> str | None:
+        return None
+
+    def read(self, amount: int) -> bytes:
+        piece = min(amount, self.left)
+        self.left -= piece
+        return b"x" * piece
+
+
+def test_a_body_read_in_pieces_is_held_once_not_twice() -> None:
+    size = 8 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        body = http_module._read_capped(
+            _ChunkedBody(size),  # type: ignore[arg-type]
+            size,
+            time.monotonic() + 60,
+            "https://example.org/data.csv",
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert body == b"x" * size
+    assert peak < 1.5 * size, f"reading {size} bytes peaked at {peak}"

@@ -121,6 +121,19 @@ def test_frames_become_point_columns_in_order_after_rows() -> None:
     assert to_points([frame([0], [1.5])])[0] == [Point(timestamp=datetime(1970, 1, 1, tzinfo=UTC), value=1.5)]
 
 
+def test_joined_frames_keep_one_copy_of_their_points_and_no_offsets_when_all_are_utc() -> None:
+    builder = PointBuilder()
+    utc = frame([0, HOUR], [1.0, 2.0])
+    builder.add([ColumnFrame(**{**vars(utc), "offsets": np.zeros(2, dtype="<i4").tobytes()})])
+    builder.add([frame([2 * HOUR], [3.0])])
+    points, _ = builder.result()
+    assert isinstance(points, PointSequence)
+    assert points.columns.offsets is None and points.columns.codes is None
+    # The frames were let go once joined: the builder holds the joined columns only.
+    assert len(builder.parts) == 1 and builder.parts[0] is points.columns
+    assert [p.value for p in points] == [1.0, 2.0, 3.0]
+
+
 def test_forged_frames_lose_their_bad_points_and_say_why() -> None:
     outside = (
         datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
