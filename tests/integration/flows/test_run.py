@@ -1,4 +1,4 @@
-"""Running one wrapper: claims and leases, failures and backoff, water marks, secrets, raw payloads."""
+"""Running one wrapper: claims and leases, failures, backoff, water marks, secrets, raw payloads, memory."""
 
 from __future__ import annotations
 
