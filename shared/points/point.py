@@ -314,13 +314,14 @@ def _column_facts(points: PointColumns) -> _Facts:
             frequencies.append(_column_frequency(unique_stamps[bounds[code] : bounds[code + 1]]))
     present = np.flatnonzero(sizes)
     naive = int(np.count_nonzero(points.offsets == NAIVE)) if points.offsets is not None else 0
+    first, last = PointSequence(points).span() or (None, None)
     return _Facts(
         count=len(points),
         series=len(present),
         duplicates=len(series) - len(unique_stamps),
         example=example,
-        first=_column_moment(points, int(np.argmin(points.timestamps))) if len(stamps) else None,
-        last=_column_moment(points, int(np.argmax(points.timestamps))) if len(stamps) else None,
+        first=first,
+        last=last,
         frequencies=frequencies,
         wall_clocks=naive if 0 < naive < len(points) else 0,
     )
