@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import os
 import sys
@@ -32,7 +31,15 @@ from shared.domain.wrapper import IndicatorRequest, LayoutHints
 from shared.flows.wrap import GENERATORS, WrapResult, wrap_code, wrap_source
 from shared.generate.heuristic import rank_series
 from shared.generate.heuristic.explain import explain, render_explain
-from shared.points.point import Point, format_timestamp
+from shared.points.point import Point
+from shared.points.text import (
+    cell_rows,
+    cell_widths,
+    column_chunks,
+    dimension_names,
+    json_lines,
+    point_columns,
+)
 from shared.sandbox.run import prepare_sandbox
 from shared.source.profile import build_profile
 from shared.source.read import SourceData, read_source
@@ -235,33 +242,31 @@ def _fail(message: str, code: int) -> int:
 
 
 def write_points(points: Sequence[Point], fmt: str, out: TextIO) -> None:
-    """Write points as JSON lines, CSV or an aligned table."""
+    """Write points as JSON lines, CSV or an aligned table, a chunk of texts at a time."""
+    columns = point_columns(points)
     if fmt == "jsonl":
-        buffer = io.StringIO()
-        for point in points:
-            buffer.write(json.dumps(point.to_wire(), ensure_ascii=False))
-            buffer.write("\n")
-        out.write(buffer.getvalue())
+        for chunk in column_chunks(columns):
+            out.write(json_lines(chunk))
         return
-    dimension_names = sorted({name for point in points for name in point.dimensions})
-    rows = [
-        [format_timestamp(p.timestamp), repr(p.value) if not p.value.is_integer() else str(int(p.value))]
-        + [p.dimensions.get(name, "") for name in dimension_names]
-        for p in points
-    ]
-    header = ["timestamp", "value", *dimension_names]
+    names = dimension_names(columns)
+    header = ["timestamp", "value", *names]
     if fmt == "csv":
         writer = csv.writer(out)
         writer.writerow(header)
-        writer.writerows(rows)
+        for chunk in column_chunks(columns):
+            writer.writerows(cell_rows(chunk, names))
         return
-    widths = [
-        max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i])
-        for i in range(len(header))
-    ]
-    out.write("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip() + "\n")
-    for row in rows:
-        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    # A table's widths are its longest cells: one pass measures them, the next writes the rows.
+    widths = [len(name) for name in header]
+    for chunk in column_chunks(columns):
+        widths = [max(pair) for pair in zip(widths, cell_widths(chunk, names), strict=True)]
+    out.write(_table_line(header, widths))
+    for chunk in column_chunks(columns):
+        out.write("".join([_table_line(row, widths) for row in cell_rows(chunk, names)]))
+
+
+def _table_line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip() + "\n"
 
 
 if __name__ == "__main__":
