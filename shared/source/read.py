@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import struct
@@ -30,6 +31,7 @@ ZIP_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 INFLATE_INPUT_CHUNK = 1 << 16
 INFLATE_OUTPUT_CHUNK = 1 << 20
 ENCODING_SAMPLE_BYTES = 1 << 20
+DECODE_SLICE_BYTES = 1 << 20
 # Legacy code pages of the sources met: Western, Central/Eastern European, Cyrillic, Greek, Turkish,
 # Baltic, Japanese, Chinese, Korean. charset-normalizer picks among them, not among every codec Python has.
 CODE_PAGES = (
@@ -267,10 +269,9 @@ def decoding_doubts(content: bytes, encoding: str) -> list[str]:
     characters of no text, UTF-8 read as a single-byte code page."""
     text = content[:ENCODING_SAMPLE_BYTES].decode(encoding, errors="replace")
     doubts = []
-    try:
-        content.decode(encoding)  # all of it: a bad byte past the sample is replaced as silently
-    except UnicodeDecodeError as exc:
-        doubts.append(f"bytes from offset {exc.start} on do not decode as {encoding}")
+    error = decode_error(content, encoding)  # all of it: a bad byte past the sample is replaced as silently
+    if error is not None:
+        doubts.append(f"bytes from offset {error.start} on do not decode as {encoding}")
     controls = len(_CONTROLS.findall(text))
     if controls:
         doubts.append(f"{controls} control characters after decoding as {encoding}")
@@ -282,14 +283,34 @@ def decoding_doubts(content: bytes, encoding: str) -> list[str]:
     return doubts
 
 
-def _check_decodes(content: bytes, encoding: str) -> None:
+def decode_error(content: bytes, encoding: str) -> UnicodeDecodeError | None:
+    """The error of decoding all of `content` as `encoding`, or None when it decodes."""
+    # A slice at a time, so that a big source is never held a second time as text. Only content that fails
+    # so is decoded whole, for a whole decode's own verdict: the incremental UTF-16 decoder, for one, also
+    # refuses a stream without a byte order mark, which a whole decode reads.
+    decoder = codecs.getincrementaldecoder(encoding)()
+    view = memoryview(content)
+    try:
+        for start in range(0, len(content), DECODE_SLICE_BYTES):
+            end = start + DECODE_SLICE_BYTES
+            decoder.decode(view[start:end], final=end >= len(content))
+        return None
+    except UnicodeError:
+        pass
     try:
         content.decode(encoding)
     except UnicodeDecodeError as exc:
+        return exc
+    return None
+
+
+def _check_decodes(content: bytes, encoding: str) -> None:
+    error = decode_error(content, encoding)
+    if error is not None:
         raise HintError(
-            f"encoding {encoding}: byte {content[exc.start : exc.start + 1]!r} at offset {exc.start} "
-            f"does not decode ({exc.reason}); detected without the hint: {detect_encoding(content)}"
-        ) from exc
+            f"encoding {encoding}: byte {content[error.start : error.start + 1]!r} at offset {error.start} "
+            f"does not decode ({error.reason}); detected without the hint: {detect_encoding(content)}"
+        ) from error
 
 
 def check_workbook(content: bytes, *, settings: Settings) -> None:

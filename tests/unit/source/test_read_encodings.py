@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from shared.common.settings import Settings
-from shared.source.read import decoding_doubts, detect_encoding, read_source
+from shared.source.read import DECODE_SLICE_BYTES, decode_error, decoding_doubts, detect_encoding, read_source
 
 POLISH = "Miasto;Wartość\nŁódź;1,5\nGdańsk;2,0\nZażółć gęślą jaźń;3\n"
 CZECH = "Obec;Počet\nPraha;1\nBrno;2\nČeské Budějovice;3\n"
@@ -74,3 +75,48 @@ def test_a_bad_byte_past_the_sample_is_not_replaced_silently() -> None:
     content = b"year,value\n" + b"2020,1\n" * 200_000 + "2021,café\n".encode("cp1252")
     assert detect_encoding(content) == "utf-8"
     assert any("do not decode as utf-8" in doubt for doubt in decoding_doubts(content, "utf-8"))
+
+
+def whole_decode_error(content: bytes, encoding: str) -> tuple[int, int, str] | None:
+    try:
+        content.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return exc.start, exc.end, exc.reason
+    return None
+
+
+ASCII = b"2020-01-01,1.5\n" * (DECODE_SLICE_BYTES // 15 + 1)
+SPLIT = b"x" * (DECODE_SLICE_BYTES - 1) + "é€😀".encode() * 3  # characters across the slices' border
+
+
+@pytest.mark.parametrize(
+    ("content", "encoding"),
+    [
+        (ASCII, "utf-8"),
+        (SPLIT, "utf-8"),
+        (ASCII * 3 + b"\xff" + ASCII, "utf-8"),  # a bad byte slices past the start
+        (SPLIT + b"\xe2\x82", "utf-8"),  # cut off inside the last character
+        (SPLIT[:DECODE_SLICE_BYTES] + b"\xe2\x82" + ASCII, "utf-8"),  # cut off inside one, then more
+        ("Zażółć gęślą jaźń\n".encode("cp1250") * 70_000 + b"\x98", "cp1250"),
+        ("東京,1\n".encode("shift_jis") * 200_000 + b"\x81", "shift_jis"),
+        ("héllo".encode("utf-16-le") * 200_000, "utf-16"),  # no byte order mark: a whole decode reads it
+        (b"", "utf-8"),
+    ],
+)
+def test_decoding_by_slices_finds_what_a_whole_decode_finds(content: bytes, encoding: str) -> None:
+    error = decode_error(content, encoding)
+    found = None if error is None else (error.start, error.end, error.reason)
+    assert found == whole_decode_error(content, encoding)
+
+
+def test_a_big_source_is_checked_without_a_second_copy_as_text() -> None:
+    content = ASCII * 8  # 8 MiB
+    tracemalloc.start()
+    try:
+        doubts = decoding_doubts(content, "utf-8")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert doubts == []
+    # The whole decode made an 8 MiB string; a slice at a time holds one slice's text.
+    assert peak < len(content) / 2
