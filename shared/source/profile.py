@@ -9,8 +9,9 @@ import json
 import re
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +27,8 @@ DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_SAMPLE_CHARS = 1 << 20
 # The text the first rows of a CSV are read from at first (more when they do not fit).
 HEAD_CHARS = 1 << 20
+# The text a whole CSV's rows are counted in at a time.
+TEXT_BLOCK_CHARS = 1 << 20
 # Worksheets whose XML is bigger than this are cut to their first rows before the profile reads them.
 SHEET_HEAD_BYTES = 1 << 21
 
@@ -106,10 +109,14 @@ def build_profile(
     )
     try:
         if source.format == SourceFormat.CSV:
-            text = decode_text(source.content, source.encoding or "utf-8")
+            encoding = source.encoding or "utf-8"
+
+            def open_text() -> TextIO:
+                return _text_stream(source.content, encoding)
+
             # The first lines decide the layout: a big file is not read whole (the wrapper reads it).
-            profile.delimiter = detect_delimiter(text[:DELIMITER_SAMPLE_CHARS])
-            profile.tables = [_csv_table(text, profile.delimiter, max_rows)]
+            profile.delimiter = detect_delimiter(open_text().read(DELIMITER_SAMPLE_CHARS))
+            profile.tables = [_csv_table(open_text, profile.delimiter, max_rows)]
         elif source.format == SourceFormat.XLSX:
             content, heights = workbook_head(source.content, max_rows=max_rows)
             book = read_workbook(content)
@@ -149,25 +156,45 @@ def _fold(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def _csv_table(text: str, delimiter: str, max_rows: int) -> TableProfile:
+def _text_stream(content: bytes, encoding: str) -> TextIO:
+    """The text `decode_text` makes of the content, as a stream: a big file is never held whole as text."""
+    stream = io.TextIOWrapper(io.BytesIO(content), encoding=encoding, errors="replace", newline="")
+    try:
+        if stream.read(1) != "\ufeff":
+            stream.seek(0)
+        return stream
+    except UnicodeError:
+        # A decoder that will not start a stream (UTF-16 without a byte order mark) reads the text whole.
+        return io.StringIO(decode_text(content, encoding), newline="")
+
+
+def _csv_table(open_text: Callable[[], TextIO], delimiter: str, max_rows: int) -> TableProfile:
     """The first rows of delimited text as read_csv_grid reads them, and how many rows there are in all."""
     size = HEAD_CHARS
     while True:
+        head = open_text().read(size)
         # A row after the last kept one was read whole or in part, so the kept ones were not cut off.
-        reader = csv.reader(io.StringIO(text[:size], newline=""), delimiter=delimiter)
+        reader = csv.reader(io.StringIO(head, newline=""), delimiter=delimiter)
         rows = list(itertools.islice(reader, max_rows + 1))
-        if len(rows) > max_rows or size >= len(text):
+        if len(rows) > max_rows or len(head) < size:
             rows = rows[:max_rows]
             break
         size *= 4
-    if len(rows) < max_rows:
-        total = len(rows)
-    elif '"' not in text and "\r" not in text:
-        total = text.count("\n") + (not text.endswith("\n"))  # unquoted: one row a line
-    else:
-        total = sum(1 for _ in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    total = len(rows) if len(rows) < max_rows else _row_count(open_text, delimiter)
     width = max((len(row) for row in rows), default=0)
     return TableProfile(name="", n_rows=total, n_cols=width, rows=rows)
+
+
+def _row_count(open_text: Callable[[], TextIO], delimiter: str) -> int:
+    """The rows csv.reader reads in the whole text: one a line when no quote or carriage return is in it."""
+    text = open_text()
+    lines, last = 0, ""
+    while block := text.read(TEXT_BLOCK_CHARS):
+        if '"' in block or "\r" in block:
+            return sum(1 for _ in csv.reader(open_text(), delimiter=delimiter))
+        lines += block.count("\n")
+        last = block[-1]
+    return lines + (last != "\n")
 
 
 def _table(name: str, grid: Grid, max_rows: int, *, n_rows: int | None = None) -> TableProfile:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
 from datetime import datetime, timedelta
 
 import openpyxl
@@ -44,6 +45,51 @@ def test_csv_profile_keeps_the_first_rows_and_counts_them_all(
     total, rows = whole(text, 10)
     assert (table.n_rows, table.rows) == (total, rows)
     assert table.n_cols == max(len(row) for row in rows)
+
+
+ACCENTED = "année;valeur\n" + "".join(f"{1900 + i};é{i}\n" for i in range(40))
+QUOTED = "année;note\r\n" + "".join(f'{1900 + i};"ligne\r\nà la suite"\r\n' for i in range(40))
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        (ACCENTED, "cp1252"),
+        (ACCENTED, "utf-8-sig"),
+        ("\ufeff" + ACCENTED, "utf-8"),  # a byte order mark the encoding keeps: dropped as decode_text does
+        (ACCENTED, "utf-16"),
+        (QUOTED, "utf-16"),
+        (ACCENTED, "utf-16-le"),  # no byte order mark
+        ("都市;値\n" + "".join(f"{1900 + i};東京{i}\n" for i in range(40)), "shift_jis"),
+        (QUOTED, "cp1252"),
+    ],
+)
+def test_csv_profile_reads_the_text_of_any_encoding_as_a_stream_as_read_whole(
+    text: str, encoding: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(profile, "HEAD_CHARS", 16)
+    monkeypatch.setattr(profile, "TEXT_BLOCK_CHARS", 7)
+    content = text.encode(encoding)
+    source = SourceData(location="test.csv", content=content, format=SourceFormat.CSV, encoding=encoding)
+    table = build_profile(source, max_rows=10).tables[0]
+    grid = read_csv_grid(content, encoding=encoding, delimiter=";")
+    assert (table.n_rows, table.rows) == (len(grid), grid[:10])
+
+
+def test_a_big_csv_is_profiled_without_holding_its_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HEAD_CHARS", "DELIMITER_SAMPLE_CHARS", "TEXT_BLOCK_CHARS"):  # each 1 MiB of text
+        monkeypatch.setattr(profile, name, 1 << 16)
+    text = "year,value\n" + "".join(f"{1900 + i % 100},{i}.5\n" for i in range(400_000))
+    source = csv_source(text)
+    tracemalloc.start()
+    try:
+        table = build_profile(source).tables[0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert table.n_rows == 400_001
+    # Decoded whole, the text alone was as big as the file; here the head and a block of text are small.
+    assert peak < len(source.content) / 4
 
 
 def workbook(rows: int) -> bytes:
