@@ -33,12 +33,13 @@ from shared.generate.heuristic import rank_series
 from shared.generate.heuristic.explain import explain, render_explain
 from shared.points.point import Point
 from shared.points.text import (
-    cell_rows,
     cell_widths,
     column_chunks,
+    csv_lines,
     dimension_names,
     json_lines,
     point_columns,
+    table_lines,
 )
 from shared.sandbox.run import prepare_sandbox
 from shared.source.profile import build_profile
@@ -251,22 +252,19 @@ def write_points(points: Sequence[Point], fmt: str, out: TextIO) -> None:
     names = dimension_names(columns)
     header = ["timestamp", "value", *names]
     if fmt == "csv":
-        writer = csv.writer(out)
-        writer.writerow(header)
+        csv.writer(out).writerow(header)
         for chunk in column_chunks(columns):
-            writer.writerows(cell_rows(chunk, names))
+            out.write(csv_lines(chunk, names))
         return
     # A table's widths are its longest cells: one pass measures them, the next writes the rows.
     widths = [len(name) for name in header]
     for chunk in column_chunks(columns):
         widths = [max(pair) for pair in zip(widths, cell_widths(chunk, names), strict=True)]
-    out.write(_table_line(header, widths))
+    out.write(
+        "  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True)).rstrip() + "\n"
+    )
     for chunk in column_chunks(columns):
-        out.write("".join([_table_line(row, widths) for row in cell_rows(chunk, names)]))
-
-
-def _table_line(cells: Sequence[str], widths: Sequence[int]) -> str:
-    return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip() + "\n"
+        out.write(table_lines(chunk, names, widths))
 
 
 if __name__ == "__main__":

@@ -128,6 +128,15 @@ class PointColumns:
 
         return self.codes if self.codes is not None else np.zeros(len(self.values), dtype=np.int32)
 
+    def present_series(self) -> list[int]:
+        """The codes of the series that have points, in the order each first occurs."""
+        if self.codes is None:
+            return [0] if len(self.values) else []
+        import numpy as np
+
+        codes, first = np.unique(self.codes, return_index=True)
+        return codes[np.argsort(first)].tolist()
+
     @classmethod
     def from_points(cls, points: Iterable[PointDict]) -> PointColumns:
         """Columns of point dicts whose timestamps are datetimes, naive (wall clocks) or aware."""

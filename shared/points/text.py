@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator, Sequence
 
@@ -63,31 +65,55 @@ def json_lines(columns: PointColumns) -> str:
 
 def dimension_names(columns: PointColumns) -> list[str]:
     """The sorted names of the dimensions of the series that have points."""
-    import numpy as np
-
-    present = np.unique(columns.series_codes()).tolist() if len(columns) else []
-    return sorted({name for code in present for name in columns.series[code]})
+    return sorted({name for code in columns.present_series() for name in columns.series[code]})
 
 
 def cell_widths(columns: PointColumns, names: Sequence[str]) -> list[int]:
-    """The length of the longest cell of each column of `cell_rows` (at least 1 per column with points)."""
-    import numpy as np
-
+    """The length of the longest cell of each column of a table of the points (0 without points)."""
     if not len(columns):
         return [0] * (2 + len(names))
-    present = [columns.series[code] for code in np.unique(columns.series_codes()).tolist()]
+    if columns.offsets is None:
+        # UTC with a four-digit year: `...T00:00:00Z`, or `...T00:00:00.000001Z` with a fraction.
+        stamp_width = 27 if (columns.timestamps % 1_000_000).any() else 20
+    else:
+        stamp_width = max(map(len, timestamp_texts(columns)))
+    present = [columns.series[code] for code in columns.present_series()]
     return [
-        max(map(len, timestamp_texts(columns))),
+        stamp_width,
         max(map(len, value_cells(columns))),
         *(max(len(series.get(name, "")) for series in present) for name in names),
     ]
 
 
-def cell_rows(columns: PointColumns, names: Sequence[str]) -> list[list[str]]:
-    """The points as table rows: timestamp, value and each named dimension ('' where a series has none)."""
-    by_series = [[series.get(name, "") for name in names] for series in columns.series]
+def csv_lines(columns: PointColumns, names: Sequence[str]) -> str:
+    """The points as CSV lines as `csv.writer` writes rows of timestamp, value and the named dimensions."""
+    # Timestamps and numbers never need quotes; a series' dimension cells are written once, by csv itself
+    # (after a first cell, so that no row is a lone empty cell, which csv writes as '""').
+    tails = []
+    for series in columns.series:
+        line = io.StringIO()
+        csv.writer(line).writerow(["-", *(series.get(name, "") for name in names)])
+        tails.append(line.getvalue()[1:])
     codes = columns.series_codes().tolist()
-    return [
-        [stamp, value, *by_series[code]]
+    return "".join(
+        f"{stamp},{value}{tails[code]}"
         for stamp, value, code in zip(timestamp_texts(columns), value_cells(columns), codes, strict=True)
+    )
+
+
+def table_lines(columns: PointColumns, names: Sequence[str], widths: Sequence[int]) -> str:
+    """The points as lines of a table: cells padded to `widths`, two spaces apart, no trailing blanks."""
+    stamp_width, value_width, *dimension_widths = widths
+    # A series' dimension cells are the same on each of its lines: padded once per series.
+    tails = [
+        "".join(
+            f"  {series.get(name, '').ljust(width)}"
+            for name, width in zip(names, dimension_widths, strict=True)
+        )
+        for series in columns.series
     ]
+    codes = columns.series_codes().tolist()
+    return "".join(
+        f"{(stamp.ljust(stamp_width) + '  ' + value.ljust(value_width) + tails[code]).rstrip()}\n"
+        for stamp, value, code in zip(timestamp_texts(columns), value_cells(columns), codes, strict=True)
+    )

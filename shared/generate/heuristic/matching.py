@@ -181,12 +181,8 @@ def rank_series(
     """(series key, fit) of the points, the series whose dimension values best match the request first."""
     if isinstance(points, PointSequence):
         # The series in the order they first occur, without making a Point of each point.
-        import numpy as np
-
         columns = points.columns
-        codes, first = np.unique(columns.series_codes(), return_index=True)
-        ordered = codes[np.argsort(first)].tolist()
-        keys = list(dict.fromkeys(series_key(columns.series[code]) for code in ordered))
+        keys = list(dict.fromkeys(series_key(columns.series[code]) for code in columns.present_series()))
     else:
         keys = list(dict.fromkeys(series_key(p.dimensions) for p in points))
     if len(keys) <= 1:

@@ -15,7 +15,7 @@ import pytest
 from shared.cli.main import write_points
 from shared.points.columns import PointColumns
 from shared.points.point import Point, PointSequence, format_timestamp
-from shared.points.text import column_chunks, dimension_names, timestamp_texts
+from shared.points.text import cell_widths, column_chunks, dimension_names, timestamp_texts
 
 FORMATS = ("jsonl", "csv", "table")
 
@@ -84,6 +84,7 @@ def clock_points() -> list[Point]:
             value=3.0,
         ),
         Point(timestamp=datetime(2020, 1, 1, tzinfo=UTC), value=-0.0, dimensions={"b": '"quoted", comma'}),
+        Point(timestamp=datetime(2020, 1, 2, tzinfo=UTC), value=4.0, dimensions={"a": "two\nlines", "b": ""}),
     ]
 
 
@@ -157,3 +158,23 @@ class _Discard(io.StringIO):
     def write(self, text: str) -> int:
         self.size += len(text)
         return len(text)
+
+
+@pytest.mark.parametrize("fraction", [0, 1, 999_999])
+def test_a_utc_timestamp_column_is_as_wide_as_its_longest_text(fraction: int) -> None:
+    stamps = np.array([-62135596800 * 10**6, 0, 253402300799 * 10**6 + fraction], dtype=np.int64)
+    columns = PointColumns(stamps, np.array([1.0, 22.5, -3.0]), series=[{"site": "a"}])
+    widths = cell_widths(columns, ["site"])
+    assert widths == [max(map(len, timestamp_texts(columns))), 4, 1]
+
+
+def test_present_series_are_those_with_points_in_the_order_they_first_occur() -> None:
+    values = np.zeros(4)
+    one = PointColumns(np.arange(4, dtype=np.int64), values, series=[{}])
+    assert one.present_series() == [0]
+    assert one.take(slice(0, 0)).present_series() == []
+    codes = np.array([2, 0, 2, 0], dtype=np.int32)
+    many = PointColumns(
+        np.arange(4, dtype=np.int64), values, series=[{"a": "0"}, {"a": "1"}, {"a": "2"}], codes=codes
+    )
+    assert many.present_series() == [2, 0]
