@@ -45,13 +45,15 @@ def test_figures_without_services_run_on_tiny_data_and_write_results(
             shutil.copy(bench.CORPUS / name, corpus / name)
     monkeypatch.setattr(bench, "CORPUS", corpus)
     out = tmp_path / "results.json"
-    args = bench.build_args(["--only", "csv", "xlsx", "memory", "generation", "--out", str(out)])
+    args = bench.build_args(
+        ["--only", "csv", "wrap-command", "xlsx", "memory", "generation", "--out", str(out)]
+    )
     assert bench.run_bench(args, sizes=TINY) == 0
     results = json.loads(out.read_text())
     assert {"generated_at", "command", "machine", "notes", "figures", "sizes"} <= set(results)
     assert results["machine"]["cpus"] >= 1
     names = [figure["figure"] for figure in results["figures"]]
-    assert names[:2] == ["CSV extraction", "XLSX extraction"]
+    assert names[:3] == ["CSV extraction", "Wrap command", "XLSX extraction"]
     assert "Memory" in names
     (growth,) = [figure for figure in results["figures"] if figure["figure"] == "Memory growth"]
     assert [point["rows"] for point in growth["curve"]] == [1_000, 2_000, 4_000]
