@@ -45,7 +45,8 @@ from shared.domain.schedule import failure_backoff, next_run_at
 from shared.domain.wrapper import FetchSpec, SourceFormat
 from shared.flows.shutdown import Shutdown
 from shared.flows.steps import resource_request
-from shared.messaging.broker import Publisher
+from shared.messaging.broker import CollectedDataMessage, Publisher, collected_data
+from shared.messaging.queues import COLLECTED_DATA_QUEUE
 from shared.points.point import PointSequence, format_timestamp
 from shared.sandbox.run import SandboxLimits, prepare_sandbox, run_parse
 from shared.source.fetch_plan import FetchResult, fetch_if_changed, fetch_pages
@@ -151,18 +152,10 @@ class _Execution:
 
     def _collect(self, resource: ResourceRecord) -> None:
         spec, code = self._wrapper_parts()
-        kept_up_file = self.wrapper.mode == WrapperMode.CONTINUOUS and spec.format in FILE_FORMATS
-        # The sandbox child starts while the source is fetched.
-        prepare_sandbox(self.settings)
-        with self.shutdown.interruptible() if self.shutdown else nullcontext():
-            fetched = self._fetch_changed_file(spec) if kept_up_file else self._fetch(spec)
-        if fetched is None:
+        parsed = self._fetch_and_parse(spec, code, resource)
+        if parsed is None:
             return  # the file has not changed upstream: nothing to parse, store or publish
-        self.run.pages = len(fetched.pages)
-        self.run.bytes_fetched = fetched.bytes_fetched
-        self.complete = fetched.complete
-        self._keep_lease()
-        points = self._parse(code, spec, fetched, resource)
+        points, collected = parsed
         self.run.points_fetched = len(points)
         if resource.retention is not None:
             # Points outside the window would be stored and published only for the next tick to delete them.
@@ -177,7 +170,38 @@ class _Execution:
         self.run.points_duplicate = stored.duplicate
         self.resources.set_periods(resource.id, first=self.first, last=self.last)
         self._keep_lease()
-        self._publish(resource, fetched)
+        self._publish(resource, collected)
+
+    def _fetch_and_parse(
+        self, spec: FetchSpec, code: str, resource: ResourceRecord
+    ) -> tuple[PointSequence, list[CollectedDataMessage]] | None:
+        """The source's points and its pages' raw messages; None when a kept-up file has not changed."""
+        # The pages die on return: what is published of them (cut to `collected_data_max_bytes`) is made
+        # here, so the source is not held while its points are checked, stored and published.
+        kept_up_file = self.wrapper.mode == WrapperMode.CONTINUOUS and spec.format in FILE_FORMATS
+        # The sandbox child starts while the source is fetched.
+        prepare_sandbox(self.settings)
+        with self.shutdown.interruptible() if self.shutdown else nullcontext():
+            fetched = self._fetch_changed_file(spec) if kept_up_file else self._fetch(spec)
+        if fetched is None:
+            return None
+        self.run.pages = len(fetched.pages)
+        self.run.bytes_fetched = fetched.bytes_fetched
+        self.complete = fetched.complete
+        collected = [
+            collected_data(
+                resource.id,
+                page.content,
+                limit=self.settings.collected_data_max_bytes,
+                content_type=page.content_type,
+                wrapper_id=self.wrapper.wrapper_id,
+            )
+            for page in fetched.pages
+        ]
+        payloads = fetched.payloads()
+        del fetched  # the payloads are the pages' only bytes now, and the parse empties that list
+        self._keep_lease()
+        return self._parse(code, spec, payloads, resource), collected
 
     def _fetch(self, spec: FetchSpec) -> FetchResult:
         """Fetch the window this run asks for, and record the window and every page request on the run."""
@@ -212,7 +236,7 @@ class _Execution:
         return FetchSpec.model_validate(self.wrapper.fetch_spec), self.wrapper.generated_code
 
     def _parse(
-        self, code: str, spec: FetchSpec, fetched: FetchResult, resource: ResourceRecord
+        self, code: str, spec: FetchSpec, payloads: list[bytes], resource: ResourceRecord
     ) -> PointSequence:
         request = resource_request(resource)
         context = {
@@ -225,11 +249,12 @@ class _Execution:
         builder = PointBuilder()
         result = run_parse(
             code,
-            fetched.payloads(),
+            payloads,
             context=context,
             limits=SandboxLimits.from_settings(self.settings),
             on_points=builder.add,
             warm_start=self.settings.sandbox_warm_start,
+            release_payloads=True,  # the child reads them from its files: the run need not hold them
         )
         if not result.ok:
             raise RunFailedError(f"parse failed: {result.error_type}: {result.error}")
@@ -250,7 +275,7 @@ class _Execution:
                 raise RunFailedError(f"{problem.code}: {problem.message}")
         return checked.points
 
-    def _publish(self, resource: ResourceRecord, fetched: FetchResult) -> None:
+    def _publish(self, resource: ResourceRecord, collected: list[CollectedDataMessage]) -> None:
         try:
             outbox = self.store.flush_outbox(
                 resource.id, self.publisher, batch_size=self.settings.job_publish_batch_size
@@ -262,13 +287,8 @@ class _Execution:
         if outbox.remaining:
             raise OutboxPendingError(f"{outbox.remaining} points waiting in the outbox")
         try:
-            for page in fetched.pages:
-                self.publisher.publish_collected(
-                    resource.id,
-                    page.content,
-                    content_type=page.content_type,
-                    wrapper_id=self.wrapper.wrapper_id,
-                )
+            for message in collected:
+                self.publisher.publish(COLLECTED_DATA_QUEUE, message)
         except BrokerError as exc:
             raise OutboxPendingError(f"the raw payload was not published: {exc}") from exc
 

@@ -108,6 +108,26 @@ class CollectedDataMessage(BaseModel):
         return base64.b64decode(self.data_base64)
 
 
+def collected_data(
+    resource_id: str,
+    raw: bytes,
+    *,
+    limit: int,
+    content_type: str | None = None,
+    wrapper_id: str | None = None,
+) -> CollectedDataMessage:
+    """The `collected_data` message of raw fetched bytes: their size, their hash and their first `limit`."""
+    return CollectedDataMessage(
+        resource_id=resource_id,
+        wrapper_id=wrapper_id,
+        content_type=content_type,
+        size=len(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        truncated=len(raw) > limit,
+        data_base64=base64.b64encode(raw[:limit]).decode("ascii"),
+    )
+
+
 class BrokerCredentials(BaseModel):
     """The Amazon MQ user stored in Secrets Manager."""
 
@@ -430,15 +450,12 @@ class Publisher:
         queue: str = COLLECTED_DATA_QUEUE,
     ) -> str:
         """Publish raw fetched bytes, cut at `collected_data_max_bytes` and flagged `truncated`."""
-        limit = self.settings.collected_data_max_bytes
-        message = CollectedDataMessage(
-            resource_id=resource_id,
-            wrapper_id=wrapper_id,
+        message = collected_data(
+            resource_id,
+            raw,
+            limit=self.settings.collected_data_max_bytes,
             content_type=content_type,
-            size=len(raw),
-            sha256=hashlib.sha256(raw).hexdigest(),
-            truncated=len(raw) > limit,
-            data_base64=base64.b64encode(raw[:limit]).decode("ascii"),
+            wrapper_id=wrapper_id,
         )
         return self.publish(queue, message, message_id=message_id)
 

@@ -230,6 +230,7 @@ def run_parse(
     on_points: Callable[[list[RawPoint]], None] | None = None,
     on_done: Callable[[], None] | None = None,
     warm_start: bool = True,
+    release_payloads: bool = False,
 ) -> SandboxResult:
     """Run `parse(payload, context)` of `code` on each payload in a confined `python -I` process.
 
@@ -239,7 +240,9 @@ def run_parse(
     on that thread when the child says it is done, after its last points and while it exits; the child may
     say so falsely, points may follow, and the run may still fail. Without `tmpfs`
     the watchdog alone holds the disk budget, as where the platform has no mount namespace. With
-    `warm_start` the run takes the spare child when it fits, and a new spare is started afterwards.
+    `warm_start` the run takes the spare child when it fits, and a new spare is started afterwards. With
+    `release_payloads` the list is emptied once the child has the payloads in its work directory: a caller
+    that hands over its only references does not hold the source while the child parses it.
     """
     # Where Landlock is missing (Lambda), this keeps the caller's credentials out of the child's reach.
     protect_caller()
@@ -252,9 +255,18 @@ def run_parse(
     primed = _PRIMED.take(payloads, confinement) if warm_start else None
     spare = SPARES.take(fit) if warm_start and primed is None else None
 
+    handed_over = payloads.clear if release_payloads else None
+
     def run_in(child: SandboxChild) -> SandboxResult:
         return _run_in(
-            child, code, payloads=payloads, config=config, limits=limits, on_points=on_points, on_done=on_done
+            child,
+            code,
+            payloads=payloads,
+            config=config,
+            limits=limits,
+            on_points=on_points,
+            on_done=on_done,
+            on_handed_over=handed_over,
         )
 
     try:
@@ -265,7 +277,12 @@ def run_parse(
             try:
                 with contextlib.suppress(_SpareGoneError):
                     result = _run_child(
-                        primed, {"code": code, "context": context}, limits, on_points, on_done=on_done
+                        primed,
+                        {"code": code, "context": context},
+                        limits,
+                        on_points,
+                        on_done=on_done,
+                        on_handed_over=handed_over,
                     )
             finally:
                 primed.remove_work_dir()
@@ -449,17 +466,14 @@ def _run_in(
     limits: SandboxLimits,
     on_points: Callable[[list[RawPoint]], None] | None,
     on_done: Callable[[], None] | None = None,
+    on_handed_over: Callable[[], None] | None = None,
 ) -> SandboxResult:
     """Put the inputs in the child's work directory and run it there."""
     work_dir = child.work_dir
     try:
         code_path = work_dir / "wrapper.py"
         code_path.write_text(code, encoding="utf-8")
-        payload_paths = []
-        for index, payload in enumerate(payloads):
-            path = work_dir / f"payload-{index}"
-            path.write_bytes(payload)
-            payload_paths.append(str(path))
+        payload_paths = _write_payloads(work_dir, payloads)
     except BaseException:
         child.discard()  # never handed a run, it would wait for one until this process ends
         raise
@@ -470,9 +484,22 @@ def _run_in(
         "payload_paths": payload_paths,
     }
     try:
-        return _run_child(child, run_config, limits, on_points, on_done=on_done)
+        return _run_child(
+            child, run_config, limits, on_points, on_done=on_done, on_handed_over=on_handed_over
+        )
     finally:
         child.remove_work_dir()
+
+
+def _write_payloads(work_dir: Path, payloads: list[bytes]) -> list[str]:
+    """Write each payload to a file of the work directory; their paths, in order."""
+    # A function of its own: no variable of the run's frame keeps a payload once the list lets it go.
+    paths = []
+    for index, payload in enumerate(payloads):
+        path = work_dir / f"payload-{index}"
+        path.write_bytes(payload)
+        paths.append(str(path))
+    return paths
 
 
 def _data_preload(code: str) -> tuple[str, ...]:
@@ -503,12 +530,16 @@ def _run_child(
     on_points: Callable[[list[RawPoint]], None] | None = None,
     *,
     on_done: Callable[[], None] | None = None,
+    on_handed_over: Callable[[], None] | None = None,
 ) -> SandboxResult:
-    """Hand the child its configuration and see the run through."""
+    """Hand the child its configuration and see the run through; `on_handed_over` once it has them."""
     watch = _DiskWatch(child.work_dir, max_bytes=limits.disk_bytes, max_files=limits.max_files)
     if not child.send(config) and child.spare:
         child.discard()
         raise _SpareGoneError
+    if on_handed_over is not None:
+        # Past the one retry (a spare gone before it took its configuration): the inputs are not needed again.
+        on_handed_over()
     process, work_dir = child.process, child.work_dir
     start = _Start(child.start_write)
     # Readers and the watchdog kill from their threads; the lock keeps a kill from racing the reaping,

@@ -19,8 +19,10 @@ from shared.flows.run import run_wrapper
 from shared.flows.tick import tick
 from shared.messaging.broker import Publisher
 from shared.store.database import get_client, get_database
+from shared.store.point_store import PointStore
 from shared.store.runs import RunRepository
 from shared.store.wrappers import WrapperRepository
+from shared.validate.validation import PointBuilder
 from tests.integration.job_support import (
     Messages,
     ReadingsApi,
@@ -341,3 +343,59 @@ def test_a_run_holds_its_points_as_columns_and_makes_objects_a_chunk_at_a_time(
     # Points made all at once peaked near 800 bytes each here; as columns, with objects a store chunk at a
     # time, the run peaks near 200 (most of it the outbox group the flush reads back).
     assert peak < count * 300, f"the run peaked at {peak / count:.0f} bytes per point"
+
+
+def test_a_run_lets_go_of_the_fetched_source_once_the_sandbox_child_has_it(
+    settings: Settings, db: Database, amqp_url: str, cleanup: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Few points from a big source: what the run holds while it parses and stores them is the source, if
+    # anything.
+    note = "n" * 2_000
+    rows = "".join(f"{iso(hour(n))},{n / 4},{note}\n" for n in range(5_000))
+    body = f"time,value,note\n{rows}".encode()
+    parsing: list[int] = []
+    storing: list[int] = []
+    add, store = PointBuilder.add, PointStore.store
+
+    def traced_add(self: PointBuilder, batch: Any) -> None:
+        parsing.append(tracemalloc.get_traced_memory()[0])
+        add(self, batch)
+
+    def traced_store(self: PointStore, resource_id: str, points: Any) -> Any:
+        storing.append(tracemalloc.get_traced_memory()[0])
+        return store(self, resource_id, points)
+
+    monkeypatch.setattr(PointBuilder, "add", traced_add)
+    monkeypatch.setattr(PointStore, "store", traced_store)
+    small = "".join(f"{iso(hour(n))},{n / 4},{note}\n" for n in range(5))
+    files = {"/small.csv": f"time,value,note\n{small}".encode(), "/wide.csv": body}
+    with serve_files(files) as base:
+        for name in files:
+            spec = FetchSpec(location=f"{base}{name}", format=SourceFormat.CSV)
+            resource_id, wrapper_id = add_wrapper(
+                db,
+                url=spec.location,
+                spec=spec,
+                code=LONG_TABLE_CODE,
+                mode=WrapperMode.ONCE,
+                source_type=SourceType.CSV,
+            )
+            cleanup.append(resource_id)
+        # The small run first, untraced: what the process imports on its first run is not the run's data.
+        assert claim_and_run(settings, db).error is None
+        parsing.clear()
+        storing.clear()
+        drain_collected(amqp_url, cleanup[0])
+        tracemalloc.start()
+        try:
+            run = claim_and_run(settings, db)
+        finally:
+            tracemalloc.stop()
+    assert (run.error, run.points_new, run.bytes_fetched) == (None, 5_000, len(body))
+    # The run held the 10 MB it fetched until it had published the raw page, after storing every point.
+    # Now the child has them in its work directory before it parses, and the run keeps only the page's
+    # message (its first `collected_data_max_bytes`).
+    assert parsing and max(parsing) < len(body) / 2, f"{max(parsing):,} bytes traced during the parse"
+    assert storing and storing[0] < len(body) / 2, f"{storing[0]:,} bytes traced when the points were stored"
+    (raw,) = drain_collected(amqp_url, resource_id)
+    assert (raw["size"], raw["truncated"], raw["wrapper_id"]) == (len(body), True, wrapper_id)

@@ -294,3 +294,32 @@ def test_a_forked_process_never_uses_the_parents_spare() -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert spare() is waiting
     assert echo().pid == waiting.pid
+
+
+SIZE = """
+def parse(payload, context):
+    yield {"timestamp": "2020-01-01", "value": float(len(payload)), "dimensions": {}}
+"""
+
+
+@pytest.mark.parametrize("release", [True, False])
+def test_payloads_handed_over_are_let_go_once_the_child_has_them_only_when_asked(release: bool) -> None:
+    payloads = [b"x" * 5_000]
+    result = run_parse(SIZE, payloads, context={}, limits=LIMITS, release_payloads=release)
+    assert result.ok and [point[1] for point in result.points] == [5_000.0]
+    assert payloads == ([] if release else [b"x" * 5_000])
+
+
+def test_payloads_let_go_still_reach_the_fresh_child_that_replaces_a_spare_gone_before_its_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prepare_sandbox(Settings())
+    dead = spare()
+    os.killpg(dead.pid, signal.SIGKILL)
+    os.waitid(os.P_PID, dead.pid, os.WEXITED | os.WNOWAIT)
+    monkeypatch.setattr(dead, "alive", lambda: True)
+    payloads = [b"y" * 7_000]
+    result = run_parse(SIZE, payloads, context={}, limits=LIMITS, release_payloads=True)
+    assert result.pid != dead.pid
+    assert result.ok and [point[1] for point in result.points] == [7_000.0]
+    assert payloads == []
