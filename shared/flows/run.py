@@ -176,8 +176,9 @@ class _Execution:
         self, spec: FetchSpec, code: str, resource: ResourceRecord
     ) -> tuple[PointSequence, list[CollectedDataMessage]] | None:
         """The source's points and its pages' raw messages; None when a kept-up file has not changed."""
-        # The pages die on return: what is published of them (cut to `collected_data_max_bytes`) is made
-        # here, so the source is not held while its points are checked, stored and published.
+        # What is published of the pages (cut to `collected_data_max_bytes`) is made here, and the parse lets
+        # go of their bytes once the child has them: the source is not held while its points are parsed,
+        # checked, stored and published.
         kept_up_file = self.wrapper.mode == WrapperMode.CONTINUOUS and spec.format in FILE_FORMATS
         # The sandbox child starts while the source is fetched.
         prepare_sandbox(self.settings)
