@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -312,25 +312,36 @@ def parse(payload, context):
 """
 
 
+def add_long_table_wrappers(
+    db: Database, *, base: str, names: Iterable[str], cleanup: list[str]
+) -> list[tuple[str, str]]:
+    """(resource id, wrapper id) of a one-off wrapper reading each served CSV's long table, in order."""
+    added = []
+    for name in names:
+        spec = FetchSpec(location=f"{base}{name}", format=SourceFormat.CSV)
+        resource_id, wrapper_id = add_wrapper(
+            db,
+            url=spec.location,
+            spec=spec,
+            code=LONG_TABLE_CODE,
+            mode=WrapperMode.ONCE,
+            source_type=SourceType.CSV,
+        )
+        cleanup.append(resource_id)
+        added.append((resource_id, wrapper_id))
+    return added
+
+
 def test_a_run_holds_its_points_as_columns_and_makes_objects_a_chunk_at_a_time(
     settings: Settings, db: Database, cleanup: list[str]
 ) -> None:
     count = 50_000
     files: dict[str, bytes] = {}
+    for size in (100, count):
+        rows = "".join(f"{iso(hour(n))},{n / 4}\n" for n in range(size))
+        files[f"/long-{size}.csv"] = f"time,value\n{rows}".encode()
     with serve_files(files) as base:
-        for size in (100, count):
-            rows = "".join(f"{iso(hour(n))},{n / 4}\n" for n in range(size))
-            files[f"/long-{size}.csv"] = f"time,value\n{rows}".encode()
-            spec = FetchSpec(location=f"{base}/long-{size}.csv", format=SourceFormat.CSV)
-            resource_id, _ = add_wrapper(
-                db,
-                url=spec.location,
-                spec=spec,
-                code=LONG_TABLE_CODE,
-                mode=WrapperMode.ONCE,
-                source_type=SourceType.CSV,
-            )
-            cleanup.append(resource_id)
+        add_long_table_wrappers(db, base=base, names=files, cleanup=cleanup)
         # The small run first, untraced: what the process imports on its first run is not the run's data.
         assert claim_and_run(settings, db).error is None
         tracemalloc.start()
@@ -370,17 +381,9 @@ def test_a_run_lets_go_of_the_fetched_source_once_the_sandbox_child_has_it(
     small = "".join(f"{iso(hour(n))},{n / 4},{note}\n" for n in range(5))
     files = {"/small.csv": f"time,value,note\n{small}".encode(), "/wide.csv": body}
     with serve_files(files) as base:
-        for name in files:
-            spec = FetchSpec(location=f"{base}{name}", format=SourceFormat.CSV)
-            resource_id, wrapper_id = add_wrapper(
-                db,
-                url=spec.location,
-                spec=spec,
-                code=LONG_TABLE_CODE,
-                mode=WrapperMode.ONCE,
-                source_type=SourceType.CSV,
-            )
-            cleanup.append(resource_id)
+        (_, _), (resource_id, wrapper_id) = add_long_table_wrappers(
+            db, base=base, names=files, cleanup=cleanup
+        )
         # The small run first, untraced: what the process imports on its first run is not the run's data.
         assert claim_and_run(settings, db).error is None
         parsing.clear()

@@ -140,15 +140,20 @@ def test_a_dead_spare_is_replaced_by_a_fresh_child() -> None:
     assert spare().pid not in (dead.pid, result.pid)
 
 
-def test_a_spare_that_dies_after_it_was_taken_gives_way_to_a_fresh_child(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def spare_dead_when_taken(monkeypatch: pytest.MonkeyPatch) -> SandboxChild:
+    """The spare, killed as if it died between the check that it lives and the hand-over of a run."""
     prepare_sandbox(Settings())
     dead = spare()
     os.killpg(dead.pid, signal.SIGKILL)
     os.waitid(os.P_PID, dead.pid, os.WEXITED | os.WNOWAIT)
-    # As if it died between the check that it lives and the hand-over of the configuration.
     monkeypatch.setattr(dead, "alive", lambda: True)
+    return dead
+
+
+def test_a_spare_that_dies_after_it_was_taken_gives_way_to_a_fresh_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dead = spare_dead_when_taken(monkeypatch)
     result = echo()
     assert result.pid != dead.pid
     assert dead.process.returncode == -signal.SIGKILL
@@ -313,11 +318,7 @@ def test_payloads_handed_over_are_let_go_once_the_child_has_them_only_when_asked
 def test_payloads_let_go_still_reach_the_fresh_child_that_replaces_a_spare_gone_before_its_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    prepare_sandbox(Settings())
-    dead = spare()
-    os.killpg(dead.pid, signal.SIGKILL)
-    os.waitid(os.P_PID, dead.pid, os.WEXITED | os.WNOWAIT)
-    monkeypatch.setattr(dead, "alive", lambda: True)
+    dead = spare_dead_when_taken(monkeypatch)
     payloads = [b"y" * 7_000]
     result = run_parse(SIZE, payloads, context={}, limits=LIMITS, release_payloads=True)
     assert result.pid != dead.pid
