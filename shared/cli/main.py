@@ -33,8 +33,8 @@ from shared.generate.heuristic import rank_series
 from shared.generate.heuristic.explain import explain, render_explain
 from shared.points.point import Point
 from shared.points.text import (
+    TEXT_CHUNK,
     cell_widths,
-    column_chunks,
     csv_lines,
     dimension_names,
     json_lines,
@@ -246,24 +246,24 @@ def write_points(points: Sequence[Point], fmt: str, out: TextIO) -> None:
     """Write points as JSON lines, CSV or an aligned table, a chunk of texts at a time."""
     columns = point_columns(points)
     if fmt == "jsonl":
-        for chunk in column_chunks(columns):
+        for chunk in columns.chunks(TEXT_CHUNK):
             out.write(json_lines(chunk))
         return
     names = dimension_names(columns)
     header = ["timestamp", "value", *names]
     if fmt == "csv":
         csv.writer(out).writerow(header)
-        for chunk in column_chunks(columns):
+        for chunk in columns.chunks(TEXT_CHUNK):
             out.write(csv_lines(chunk, names))
         return
     # A table's widths are its longest cells: one pass measures them, the next writes the rows.
     widths = [len(name) for name in header]
-    for chunk in column_chunks(columns):
+    for chunk in columns.chunks(TEXT_CHUNK):
         widths = [max(pair) for pair in zip(widths, cell_widths(chunk, names), strict=True)]
     out.write(
         "  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True)).rstrip() + "\n"
     )
-    for chunk in column_chunks(columns):
+    for chunk in columns.chunks(TEXT_CHUNK):
         out.write(table_lines(chunk, names, widths))
 
 

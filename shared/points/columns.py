@@ -122,6 +122,11 @@ class PointColumns:
             offsets=None if self.offsets is None else self.offsets[keep],
         )
 
+    def chunks(self, size: int) -> Iterator[PointColumns]:
+        """The points `size` at a time, in order, each chunk a view of these columns."""
+        for start in range(0, len(self.values), size):
+            yield self.take(slice(start, start + size))
+
     def series_codes(self) -> np.ndarray:
         """The series code of every point (all 0 when the columns hold one series without codes)."""
         import numpy as np

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from shared.points.columns import PointColumns, moment_of
 from shared.points.point import Point, PointSequence, format_timestamp
@@ -17,12 +17,6 @@ TEXT_CHUNK = 10_000
 def point_columns(points: Sequence[Point]) -> PointColumns:
     """The points as columns: a PointSequence's own, others' built once."""
     return points.columns if isinstance(points, PointSequence) else PointSequence.from_points(points).columns
-
-
-def column_chunks(columns: PointColumns, *, size: int = TEXT_CHUNK) -> Iterator[PointColumns]:
-    """The columns `size` points at a time, in order."""
-    for start in range(0, len(columns), size):
-        yield columns.take(slice(start, start + size))
 
 
 def timestamp_texts(columns: PointColumns) -> list[str]:

@@ -163,12 +163,12 @@ def column_documents(resource_id: str, columns: PointColumns) -> list[dict[str, 
 
 def document_chunks(resource_id: str, points: Sequence[Point]) -> Iterator[list[dict[str, Any]]]:
     """The points' documents, CHUNK_SIZE at a time: points held as columns are never all made objects."""
-    columns = points.columns if isinstance(points, PointSequence) else None
-    for start in range(0, len(points), CHUNK_SIZE):
-        if columns is not None:
-            yield column_documents(resource_id, columns.take(slice(start, start + CHUNK_SIZE)))
-        else:
-            yield point_documents(resource_id, points[start : start + CHUNK_SIZE])
+    if isinstance(points, PointSequence):
+        for columns in points.columns.chunks(CHUNK_SIZE):
+            yield column_documents(resource_id, columns)
+    else:
+        for chunk in _chunks(points, CHUNK_SIZE):
+            yield point_documents(resource_id, chunk)
 
 
 def chunk_digest(documents: dict[str, dict[str, Any]]) -> tuple[str, str]:

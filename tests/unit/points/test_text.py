@@ -15,7 +15,7 @@ import pytest
 from shared.cli.main import write_points
 from shared.points.columns import PointColumns
 from shared.points.point import Point, PointSequence, format_timestamp
-from shared.points.text import cell_widths, column_chunks, dimension_names, timestamp_texts
+from shared.points.text import cell_widths, dimension_names, timestamp_texts
 
 FORMATS = ("jsonl", "csv", "table")
 
@@ -114,7 +114,7 @@ def test_utc_timestamps_are_written_as_format_timestamp_writes_them() -> None:
 
 def test_chunks_cover_every_point_once_in_order() -> None:
     columns = PointColumns(np.arange(25, dtype=np.int64), np.arange(25, dtype=np.float64), series=[{}])
-    chunks = list(column_chunks(columns, size=10))
+    chunks = list(columns.chunks(10))
     assert [len(chunk) for chunk in chunks] == [10, 10, 5]
     assert np.concatenate([chunk.values for chunk in chunks]).tolist() == columns.values.tolist()
 
